@@ -1,0 +1,77 @@
+"""`fireline check`: for each integration, configured, live, or dry-run, and why."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.settings import Settings
+
+
+@dataclass
+class Status:
+    name: str
+    state: str  # "live" | "dry-run" | "off" | "error"
+    detail: str
+
+
+# Features add their own integration checks here (Fly, PagerDuty, ...), keyed by name.
+CHECKS: dict[str, Callable[[Settings], Status]] = {}
+
+
+def integration(name: str) -> Callable[[Callable[[Settings], Status]], Callable[[Settings], Status]]:
+    def decorate(fn: Callable[[Settings], Status]) -> Callable[[Settings], Status]:
+        CHECKS[name] = fn
+        return fn
+
+    return decorate
+
+
+@integration("slack")
+def check_slack(settings: Settings) -> Status:
+    missing = [name for name, value in (("SLACK_BOT_TOKEN", settings.slack_bot_token),
+                                        ("SLACK_SIGNING_SECRET", settings.slack_signing_secret)) if not value]
+    if missing:
+        return Status("slack", "dry-run", f"{' and '.join(missing)} not set: only `fireline console` works")
+    socket = "Socket Mode ready" if settings.slack_app_token else "HTTP only (no SLACK_APP_TOKEN for Socket Mode)"
+    return Status("slack", "live", f"configured, Web API at {settings.slack_api_url}; {socket}")
+
+
+@integration("database")
+def check_database(settings: Settings) -> Status:
+    from sqlalchemy import text
+
+    from bot.db import current_revisions, head_revisions, make_engine
+
+    url = settings.sqlalchemy_url
+    kind = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        return Status("database", "error", f"{kind} unreachable: {type(exc).__name__}")
+    finally:
+        engine.dispose()
+    current, heads = current_revisions(url), head_revisions(url)
+    if current != heads:
+        return Status("database", "live", f"{kind} reachable; schema needs `fireline db upgrade` "
+                                          f"({len(heads - current)} migration branch(es) behind)")
+    return Status("database", "live", f"{kind} reachable, schema up to date")
+
+
+@integration("sentry")
+def check_sentry(settings: Settings) -> Status:
+    if settings.sentry_dsn:
+        return Status("sentry", "live", f"errors reported (environment {settings.sentry_environment})")
+    return Status("sentry", "off", "SENTRY_DSN not set: errors are only logged")
+
+
+def run_checks(settings: Settings) -> list[Status]:
+    results = []
+    for name, check in CHECKS.items():
+        try:
+            results.append(check(settings))
+        except Exception as exc:
+            results.append(Status(name, "error", f"check failed: {type(exc).__name__}"))
+    return results

@@ -1,0 +1,102 @@
+"""`fireline console`: the Slack commands in a terminal, no Slack needed.
+
+Each input line runs as if the console user typed it in Slack: `/incident declare ...` (the
+leading slash and the `/incident` are optional), `!Label` presses the newest button with that
+label, `:channel NAME` moves to another channel. Exits 0 at the end of input.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from bot.chat import ConsoleChat, render_text
+from bot.container import Container
+from bot.context import Context
+from bot.reply import Reply
+from bot.service import jobs
+
+BANNER = ("Fireline console. Type `/incident help`, `/incident declare <title> [sev1-4]`, "
+          "`!Label` to press a button, `:channel NAME` to switch channel, Ctrl-D to quit.")
+
+
+class Console:
+    def __init__(self, container: Container, out: TextIO) -> None:
+        self.container = container
+        self.out = out
+        self.chat = ConsoleChat(out)
+        incidents = container.settings.incidents_channel_name
+        self.channel_id = f"#{incidents}"
+        self.chat.channels[self.channel_id] = incidents
+        self.user = container.settings.console_user
+        self._load_known_channels()
+
+    def _load_known_channels(self) -> None:
+        """Incident channels from earlier console runs on the same database stay reachable."""
+        from sqlmodel import select
+
+        from bot.db import session_scope
+        from bot.models import Incident
+
+        with session_scope(self.container.engine) as session:
+            for channel_id, name in session.exec(select(Incident.channel_id, Incident.channel_name)):
+                if channel_id and name:
+                    self.chat.channels[channel_id] = name
+
+    def context(self) -> Context:
+        return Context(self.container, chat=self.chat, user_id=self.user, channel_id=self.channel_id,
+                       channel_name=self.chat.channel_name(self.channel_id) or "", respond=self.show,
+                       source="console")
+
+    def show(self, reply: Reply | None) -> None:
+        if reply is not None:
+            self.chat.buttons.extend(reply.buttons)
+            print(render_text(reply), file=self.out)
+
+    def run_line(self, line: str) -> None:
+        line = line.strip()
+        if not line or line.startswith("#!"):
+            return
+        if line.startswith(":channel"):
+            self.switch_channel(line.split(maxsplit=1)[1] if " " in line else "")
+            return
+        if line.startswith("!"):
+            button = self.chat.find_button(line[1:])
+            if button is None:
+                self.show(Reply.error(f"No button labelled [{line[1:].strip()}] has been shown yet."))
+                return
+            self.show(self.container.registry.press(self.context(), button.action_id, button.value))
+        else:
+            command, _, text = line.lstrip("/").partition(" ")
+            if command.lower() not in self.container.registry.commands:
+                command, text = "incident", line.lstrip("/")
+            before = set(self.chat.channels)
+            self.show(self.container.registry.dispatch(self.context(), command, text))
+            created = [c for c in self.chat.channels if c not in before]
+            if created:  # follow the declarer into the new incident channel, as Slack invites them
+                self.channel_id = created[-1]
+                print(f"* you are now in #{self.chat.channels[self.channel_id]} "
+                      "(`:channel incidents` to go back)", file=self.out)
+        jobs.run_due(self.container)
+
+    def switch_channel(self, name: str) -> None:
+        name = name.strip().lstrip("#")
+        for channel_id, channel_name in self.chat.channels.items():
+            if channel_name == name:
+                self.channel_id = channel_id
+                print(f"* you are now in #{name}", file=self.out)
+                return
+        self.show(Reply.error(f"No channel #{name} here.", "Channels: " + ", ".join(
+            f"#{n}" for n in self.chat.channels.values())))
+
+    def run(self, lines: TextIO) -> int:
+        if lines.isatty():
+            print(BANNER, file=self.out)
+        for line in lines:
+            self.run_line(line)
+            self.out.flush()
+        return 0
+
+
+def run_console(container: Container, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
+    return Console(container, out or sys.stdout).run(stdin or sys.stdin)

@@ -1,0 +1,1 @@
+"""Feature modules that add `fireline` subcommands; each registers itself on import."""

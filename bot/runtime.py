@@ -1,0 +1,40 @@
+"""A running Fireline process: container, Bolt app, HTTP app and background workers."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.container import Container, build_container
+from bot.service.jobs import Worker, reap_stale
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    container: Container
+    bolt_app: object
+    http_app: object
+    worker: Worker
+
+    def stop(self) -> None:
+        self.worker.stop()
+
+
+def start_runtime(settings: Settings, container: Container | None = None, *, start_worker: bool = True) -> Runtime:
+    from bot.observability import init_sentry
+    from bot.server import build_http_app
+    from bot.slack.app import build_bolt_app
+
+    init_sentry(settings)
+    container = container or build_container(settings)
+    reap_stale(container)
+    container.registry.emit("runtime.started", None, container=container)  # type: ignore[arg-type]
+    worker = Worker(container, threads=settings.workers)
+    bolt_app = build_bolt_app(container, wake=worker.wake)
+    http_app = build_http_app(container, bolt_app, worker)
+    if start_worker:
+        worker.start()
+    return Runtime(container, bolt_app, http_app, worker)

@@ -1,0 +1,368 @@
+"""The incident lifecycle: every change is written (with a timeline event) before Slack hears of it."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from bot.chat import MessageRef
+from bot.clock import as_utc, fmt_duration, fmt_utc
+from bot.commands.grammar import Args
+from bot.context import Context
+from bot.errors import IntegrationError, UserError
+from bot.models import OPEN_STATES, STATES, Incident, TimelineEvent
+from bot.reply import Button, Reply, escape, mention
+from playbooks.severity import SEVERITIES, describe
+
+log = logging.getLogger(__name__)
+
+MAX_TITLE = 200
+
+
+class Actions:
+    """Action ids of the incident card's buttons, in one place."""
+
+    ACK = "incident_ack"
+    LEAD = "incident_lead"
+    PLAYBOOK = "incident_playbook"
+    CHECK = "incident_check"
+
+
+# -- lookups ----------------------------------------------------------------------------------------
+def get_incident(session: Session, number: int) -> Incident:
+    incident = session.get(Incident, number)
+    if incident is None:
+        raise UserError(f"There is no incident #{number}.", "Type `/incident list` to see open incidents.")
+    return incident
+
+
+def incident_for_channel(session: Session, channel_id: str) -> Incident | None:
+    if not channel_id:
+        return None
+    return session.exec(select(Incident).where(Incident.channel_id == channel_id)).first()
+
+
+def target_incident(ctx: Context, session: Session, args: Args, usage: str) -> Incident:
+    """`#N` wins; inside an incident channel, that incident; elsewhere ask for `#N`."""
+    if args.incident_ref is not None:
+        return get_incident(session, args.incident_ref)
+    if args.channel_ref:
+        incident = incident_for_channel(session, args.channel_ref)
+        if incident:
+            return incident
+    incident = incident_for_channel(session, ctx.channel_id)
+    if incident is None:
+        raise UserError("This channel isn't an incident channel, so say which incident you mean.",
+                        f"Type `/incident {usage} #N` (for example `#12`), or run it in the incident's channel.")
+    return incident
+
+
+def record(session: Session, incident: Incident, kind: str, actor: str, text: str = "",
+           data: dict[str, Any] | None = None, at: datetime | None = None,
+           dedup_key: str | None = None) -> TimelineEvent | None:
+    """Add a timeline event. With a dedup_key, a second identical event is dropped (returns None)."""
+    event = TimelineEvent(incident_id=incident.id, kind=kind, actor=actor, text=text, data=data or {},
+                          dedup_key=dedup_key)
+    if at is not None:
+        event.at = at
+    if dedup_key is None:
+        session.add(event)
+        session.flush()
+        return event
+    try:
+        with session.begin_nested():
+            session.add(event)
+            session.flush()
+    except IntegrityError:
+        return None
+    return event
+
+
+def timeline(session: Session, incident_id: int, limit: int | None = None) -> list[TimelineEvent]:
+    query = select(TimelineEvent).where(TimelineEvent.incident_id == incident_id)
+    if limit:
+        rows = session.exec(query.order_by(col(TimelineEvent.at).desc(), col(TimelineEvent.id).desc())
+                            .limit(limit)).all()
+        return list(reversed(rows))
+    return list(session.exec(query.order_by(col(TimelineEvent.at), col(TimelineEvent.id))).all())
+
+
+# -- rendering --------------------------------------------------------------------------------------
+def slugify(title: str, number: int) -> str:
+    """`inc-<number>-<slug>`: Slack channel names are lower-case, <= 80 chars, [a-z0-9-_]."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    prefix = f"inc-{number}"
+    room = 80 - len(prefix) - 1
+    slug = slug[:min(room, 40)].rstrip("-")
+    return f"{prefix}-{slug}" if slug else prefix
+
+
+def card(ctx: Context, incident: Incident) -> Reply:
+    """The incident card posted in its channel and in #incidents, updated on every change."""
+    sev = SEVERITIES[incident.severity]
+    icon = ":rotating_light:" if incident.severity <= 2 else ":fire:"
+    channel = f"<#{incident.channel_id}|{incident.channel_name}>" if incident.channel_id else "-"
+    if ctx.is_console and incident.channel_name:
+        channel = f"#{incident.channel_name}"
+    fields = [
+        ("Severity", f"{sev.label}: {sev.description} (respond {sev.response_time})"),
+        ("State", incident.status),
+        ("Lead", mention(incident.lead_id)),
+        ("Channel", channel),
+        ("Declared", f"{fmt_utc(incident.declared_at)} by {mention(incident.declared_by)}"),
+    ]
+    if incident.acknowledged_at:
+        fields.append(("Acknowledged", f"{fmt_utc(incident.acknowledged_at)} by "
+                                       f"{mention(incident.acknowledged_by)}"))
+    if incident.resolved_at:
+        fields.append(("Resolved", fmt_utc(incident.resolved_at)))
+    buttons = []
+    if incident.is_open:
+        value = str(incident.id)
+        if not incident.acknowledged_at:
+            buttons.append(Button("Acknowledge", Actions.ACK, value, "primary"))
+        buttons.append(Button("I'm lead", Actions.LEAD, value))
+        buttons.append(Button("Show playbook", Actions.PLAYBOOK, value))
+        buttons += [Button(b.label, b.action_id, value, b.style) for b in ctx.app.registry.card_buttons]
+    footer = f"SEV chosen: {escape(incident.severity_reason)}" if incident.severity_reason else None
+    return Reply(text=f"{icon} *Incident #{incident.id}: {escape(incident.title)}*", fields=fields,
+                 buttons=buttons, footer=footer).public()
+
+
+def refresh_cards(ctx: Context, incident: Incident) -> None:
+    """Edit every posted card to match the stored incident; a Slack failure is logged, not fatal."""
+    reply = card(ctx, incident)
+    for ref in incident.cards or []:
+        try:
+            ctx.chat.update(MessageRef(ref["channel"], ref["ts"]), reply)
+        except Exception:
+            log.warning("could not update the card of #%s in %s", incident.id, ref.get("channel"))
+
+
+def announce(ctx: Context, incident: Incident, reply: Reply, *, also_incidents_channel: bool = False) -> None:
+    """Post in the incident's channel (and, when asked, under its card in #incidents)."""
+    reply.visibility = reply.visibility.CHANNEL
+    targets: list[tuple[str, str | None]] = []
+    if incident.channel_id:
+        targets.append((incident.channel_id, None))
+    if also_incidents_channel or not incident.channel_id:
+        main_card = next((c for c in incident.cards or [] if c["channel"] != incident.channel_id), None)
+        if main_card:
+            targets.append((main_card["channel"], main_card["ts"]))
+    for channel, thread in targets:
+        try:
+            ctx.chat.post(channel, reply, thread_ts=thread)
+        except Exception:
+            log.warning("could not post to %s for #%s", channel, incident.id)
+
+
+def summary_line(incident: Incident) -> str:
+    lead = mention(incident.lead_id)
+    return (f"*#{incident.id}* {SEVERITIES[incident.severity].label} {escape(incident.title)} "
+            f"({incident.status}, lead {lead}, declared {fmt_utc(incident.declared_at)})")
+
+
+# -- lifecycle --------------------------------------------------------------------------------------
+def declare(ctx: Context, title: str, level: int, reason: str, *,
+            source: dict | None = None) -> tuple[Incident, list[str]]:
+    """Store the incident first, then make its channel and post its card in both places.
+
+    Returns the incident and what could not be done in Slack, in words (the incident stands anyway).
+    """
+    title = " ".join(title.split())[:MAX_TITLE]
+    with ctx.session() as session:
+        incident = Incident(title=title, severity=level, status="declared", declared_by=ctx.user_id,
+                            lead_id=ctx.user_id, severity_reason=reason, declared_at=ctx.now(),
+                            last_update_at=ctx.now())
+        session.add(incident)
+        session.flush()
+        record(session, incident, "declared", ctx.user_id, f"Declared as {describe(level)}: {title}",
+               {"severity": level, "reason": reason, **({"source": source} if source else {})}, at=ctx.now())
+    problems: list[str] = []
+    try:
+        channel_id, channel_name = ctx.chat.create_channel(slugify(title, incident.id))
+        incident.channel_id, incident.channel_name = channel_id, channel_name
+        try:
+            ctx.chat.invite(channel_id, [ctx.user_id])
+        except Exception as exc:
+            problems.append(f"could not invite you to #{channel_name} ({exc})")
+    except Exception as exc:
+        log.warning("could not create a channel for #%s: %s", incident.id, exc)
+        problems.append(f"could not create the incident channel ({exc}); use `#{incident.id}` in commands")
+    cards: list[dict[str, str]] = []
+    reply = card(ctx, incident)
+    for channel in [incident.channel_id, ctx.app.settings.incidents_channel_name]:
+        if not channel:
+            continue
+        try:
+            cards.append(ctx.chat.post(channel if channel == incident.channel_id else f"#{channel}",
+                                       reply).as_dict())
+        except Exception as exc:
+            problems.append(f"could not post the card in {channel} ({exc})")
+    with ctx.session() as session:
+        stored = session.get(Incident, incident.id)
+        stored.channel_id, stored.channel_name, stored.cards = incident.channel_id, incident.channel_name, cards
+        session.add(stored)
+        incident = stored
+    problems += ctx.app.registry.emit("incident.declared", ctx, incident=incident)
+    return incident, problems
+
+
+def change_severity(ctx: Context, incident_id: int, level: int) -> tuple[Incident, int]:
+    with ctx.session() as session:
+        incident = session.get(Incident, incident_id)
+        old = incident.severity
+        if old == level:
+            raise UserError(f"#{incident.id} is already {describe(level)}.")
+        incident.severity = level
+        incident.severity_reason = f"set by {ctx.user_id} (was SEV{old})"
+        record(session, incident, "severity_changed", ctx.user_id, f"Severity SEV{old} -> SEV{level}",
+               {"from": old, "to": level}, at=ctx.now())
+        session.add(incident)
+    refresh_cards(ctx, incident)
+    announce(ctx, incident, Reply(f"Severity of #{incident.id} changed SEV{old} -> {describe(level)} by "
+                                  f"{mention(ctx.user_id)}."), also_incidents_channel=True)
+    ctx.app.registry.emit("incident.severity_changed", ctx, incident=incident, old=old, new=level)
+    return incident, old
+
+
+def acknowledge(ctx: Context, incident_id: int, *, actor: str | None = None, via: str = "fireline",
+                emit: bool = True) -> Incident:
+    """Acknowledge once; a second ack (double click, a PagerDuty echo) only says who already did."""
+    actor = actor or ctx.user_id
+    with ctx.session() as session:
+        incident = session.get(Incident, incident_id)
+        if not incident.is_open:
+            raise UserError(f"#{incident.id} is already resolved; there is nothing to acknowledge.")
+        if incident.acknowledged_at:
+            raise UserError(f"#{incident.id} was already acknowledged by {mention(incident.acknowledged_by)} "
+                            f"at {fmt_utc(incident.acknowledged_at)}.")
+        incident.acknowledged_at, incident.acknowledged_by = ctx.now(), actor
+        if incident.status == "declared":
+            incident.status = "investigating"
+        taken = as_utc(incident.acknowledged_at) - as_utc(incident.declared_at)
+        record(session, incident, "acknowledged", actor, f"Acknowledged after {fmt_duration(taken.total_seconds())}"
+               + (f" (via {via})" if via != "fireline" else ""), {"via": via,
+                                                                  "seconds": int(taken.total_seconds())},
+               at=ctx.now())
+        session.add(incident)
+    refresh_cards(ctx, incident)
+    if emit:
+        ctx.app.registry.emit("incident.acknowledged", ctx, incident=incident, via=via)
+    return incident
+
+
+def set_lead(ctx: Context, incident_id: int, lead: str) -> Incident:
+    with ctx.session() as session:
+        incident = session.get(Incident, incident_id)
+        if incident.lead_id == lead:
+            raise UserError(f"{mention(lead)} is already the lead of #{incident.id}.")
+        old = incident.lead_id
+        incident.lead_id = lead
+        record(session, incident, "lead_changed", ctx.user_id, f"Lead {old or 'nobody'} -> {lead}",
+               {"from": old, "to": lead}, at=ctx.now())
+        session.add(incident)
+    if incident.channel_id and lead.startswith(("U", "W")):
+        try:
+            ctx.chat.invite(incident.channel_id, [lead])
+        except Exception:
+            log.info("could not invite the new lead of #%s", incident.id)
+    refresh_cards(ctx, incident)
+    announce(ctx, incident, Reply(f"{mention(lead)} is now the lead of #{incident.id}."))
+    ctx.app.registry.emit("incident.lead_changed", ctx, incident=incident, old=old, new=lead)
+    return incident
+
+
+def set_status(ctx: Context, incident_id: int, state: str) -> Incident:
+    if state == "resolved":
+        return resolve(ctx, incident_id, None)
+    with ctx.session() as session:
+        incident = session.get(Incident, incident_id)
+        old = incident.status
+        if old == state:
+            raise UserError(f"#{incident.id} is already {state}.")
+        incident.status = state
+        if state == "monitoring" and not incident.mitigated_at:
+            incident.mitigated_at = ctx.now()
+        if old == "resolved":
+            incident.resolved_at = None
+        verb = "Reopened" if old == "resolved" else "State"
+        record(session, incident, "status_changed", ctx.user_id, f"{verb}: {old} -> {state}",
+               {"from": old, "to": state}, at=ctx.now())
+        session.add(incident)
+    refresh_cards(ctx, incident)
+    announce(ctx, incident, Reply(f"#{incident.id} is now *{state}* (was {old}), set by {mention(ctx.user_id)}."))
+    ctx.app.registry.emit("incident.status_changed", ctx, incident=incident, old=old, new=state)
+    return incident
+
+
+def post_update(ctx: Context, incident_id: int, text: str) -> Incident:
+    with ctx.session() as session:
+        incident = session.get(Incident, incident_id)
+        incident.last_update_at = ctx.now()
+        record(session, incident, "update", ctx.user_id, text, at=ctx.now())
+        session.add(incident)
+    announce(ctx, incident, Reply(f":mega: *Update on #{incident.id}* from {mention(ctx.user_id)}",
+                                  lines=[escape(text)]), also_incidents_channel=True)
+    ctx.app.registry.emit("incident.updated", ctx, incident=incident, text=text)
+    return incident
+
+
+def add_note(ctx: Context, incident_id: int, text: str, *, kind: str = "note", at: datetime | None = None,
+             data: dict | None = None) -> Incident:
+    with ctx.session() as session:
+        incident = session.get(Incident, incident_id)
+        record(session, incident, kind, ctx.user_id, text, data, at=at or ctx.now())
+    ctx.app.registry.emit("incident.noted", ctx, incident=incident, text=text)
+    return incident
+
+
+def resolve(ctx: Context, incident_id: int, summary: str | None) -> Incident:
+    with ctx.session() as session:
+        incident = session.get(Incident, incident_id)
+        if not incident.is_open:
+            raise UserError(f"#{incident.id} is already resolved (at {fmt_utc(incident.resolved_at)}).",
+                            f"To reopen it, type `/incident status investigating #{incident.id}`.")
+        old = incident.status
+        incident.status, incident.resolved_at = "resolved", ctx.now()
+        if not incident.mitigated_at:
+            incident.mitigated_at = incident.resolved_at
+        if summary:
+            incident.summary = summary
+        duration = as_utc(incident.resolved_at) - as_utc(incident.declared_at)
+        record(session, incident, "resolved", ctx.user_id,
+               f"Resolved after {fmt_duration(duration.total_seconds())}" + (f": {summary}" if summary else ""),
+               {"from": old, "summary": summary}, at=ctx.now())
+        session.add(incident)
+    refresh_cards(ctx, incident)
+    lines = [escape(summary)] if summary else []
+    announce(ctx, incident, Reply(f":white_check_mark: #{incident.id} resolved by {mention(ctx.user_id)} after "
+                                  f"{fmt_duration(duration.total_seconds())}.", lines=lines),
+             also_incidents_channel=True)
+    ctx.app.registry.emit("incident.resolved", ctx, incident=incident)
+    return incident
+
+
+def open_incidents(session: Session) -> list[Incident]:
+    query = select(Incident).where(col(Incident.status).in_(OPEN_STATES))
+    return list(session.exec(query.order_by(col(Incident.severity), col(Incident.declared_at))).all())
+
+
+def valid_state(word: str) -> str:
+    state = word.lower()
+    if state not in STATES:
+        raise UserError(f"`{escape(word[:30])}` is not a state.",
+                        "States: " + " -> ".join(STATES) + ". For example `/incident status mitigating`.")
+    return state
+
+
+__all__ = ["Actions", "IntegrationError", "acknowledge", "add_note", "card", "change_severity", "declare",
+           "get_incident", "open_incidents", "post_update", "record", "refresh_cards", "resolve", "set_lead",
+           "set_status", "target_incident", "timeline"]

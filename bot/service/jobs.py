@@ -1,0 +1,166 @@
+"""The durable queue: work handed off after Slack's ack, and timers, as rows in the database.
+
+A job is claimed with a conditional UPDATE (`... WHERE id = ? AND status = 'pending'`): on SQLite
+and on PostgreSQL only one worker's UPDATE matches, so each job runs exactly once even with
+several replicas on one database. Timers are jobs whose `run_at` is in the future.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, col, select
+
+from bot.container import Container
+from bot.db import session_scope
+from bot.models import Job
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER = timedelta(minutes=15)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def enqueue(session: Session, kind: str, payload: dict[str, Any], *, run_at: datetime | None = None,
+            dedup_key: str | None = None, now: datetime | None = None) -> Job | None:
+    """Add a job in the caller's transaction. With dedup_key, a second identical job is dropped (None)."""
+    job = Job(kind=kind, payload=payload, dedup_key=dedup_key)
+    if now is not None:
+        job.created_at = now
+    job.run_at = run_at or job.created_at
+    if dedup_key is None:
+        session.add(job)
+        session.flush()
+        return job
+    try:
+        with session.begin_nested():
+            session.add(job)
+            session.flush()
+    except IntegrityError:
+        return None
+    return job
+
+
+def cancel(session: Session, dedup_key: str) -> bool:
+    """Cancel a pending timer by its key (e.g. the ack deadline once someone acked)."""
+    result = session.execute(update(Job).where(col(Job.dedup_key) == dedup_key, col(Job.status) == "pending")
+                             .values(status="cancelled"))
+    return bool(result.rowcount)
+
+
+def claim_next(container: Container, worker: str, kinds: list[str] | None = None) -> Job | None:
+    """Take the oldest due job, or None. Safe against other workers and other processes."""
+    now = container.clock()
+    for _ in range(5):
+        with session_scope(container.engine) as session:
+            query = select(Job.id).where(col(Job.status) == "pending", col(Job.run_at) <= now)
+            if kinds:
+                query = query.where(col(Job.kind).in_(kinds))
+            query = query.order_by(col(Job.run_at), col(Job.id)).limit(1)
+            if container.engine.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            job_id = session.exec(query).first()
+            if job_id is None:
+                return None
+            result = session.execute(
+                update(Job).where(col(Job.id) == job_id, col(Job.status) == "pending")
+                .values(status="running", locked_by=worker, locked_at=now, attempts=Job.attempts + 1))
+            if result.rowcount == 1:
+                return session.get(Job, job_id)
+    return None
+
+
+def finish(container: Container, job_id: int, error: str | None = None) -> None:
+    with session_scope(container.engine) as session:
+        session.execute(update(Job).where(col(Job.id) == job_id).values(
+            status="failed" if error else "done", finished_at=container.clock(), error=error))
+
+
+def run_one(container: Container, job: Job) -> None:
+    handler = container.registry.jobs.get(job.kind)
+    if handler is None:
+        finish(container, job.id, f"no handler for job kind {job.kind!r}")
+        return
+    try:
+        handler(container, job.payload, job=job)
+    except Exception as exc:
+        log.exception("job %s (%s) failed", job.id, job.kind)
+        finish(container, job.id, f"{type(exc).__name__}: {str(exc)[:500]}")
+        return
+    finish(container, job.id)
+
+
+def run_due(container: Container, worker: str | None = None, kinds: list[str] | None = None,
+            limit: int = 1000) -> int:
+    """Run every job due now (tests, the console and each worker loop use this). Returns how many ran."""
+    worker = worker or worker_name()
+    count = 0
+    while count < limit:
+        job = claim_next(container, worker, kinds)
+        if job is None:
+            break
+        run_one(container, job)
+        count += 1
+    return count
+
+
+def reap_stale(container: Container) -> int:
+    """Jobs left `running` by a process that died are marked interrupted, never silently redone."""
+    cutoff = container.clock() - STALE_AFTER
+    with session_scope(container.engine) as session:
+        result = session.execute(update(Job).where(col(Job.status) == "running", col(Job.locked_at) < cutoff)
+                                 .values(status="interrupted", finished_at=container.clock()))
+        return result.rowcount or 0
+
+
+class Worker:
+    """Background threads that run due jobs; `wake()` makes a fresh job start at once."""
+
+    def __init__(self, container: Container, threads: int = 2, poll_seconds: float = 0.5) -> None:
+        self.container = container
+        self.threads = threads
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.name = worker_name()
+
+    def start(self) -> None:
+        for n in range(self.threads):
+            thread = threading.Thread(target=self._loop, name=f"fireline-worker-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ran = run_due(self.container, self.name, limit=50)
+            except OperationalError:
+                log.warning("worker: database unavailable, retrying")
+                ran = 0
+            except Exception:
+                log.exception("worker loop error")
+                ran = 0
+            if not ran:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()

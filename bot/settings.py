@@ -1,0 +1,157 @@
+"""Fireline's configuration: one pydantic-settings class, read from the environment and `.env`.
+
+Every base URL is a setting so tests can point each integration at loopback. Secrets are
+`SecretStr` so they never print by accident (repr, logs, exceptions).
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A configuration value is wrong; the message names the variable and what it expects."""
+
+
+class Settings(BaseSettings):
+    """All of Fireline's settings. Names are the environment variables (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Slack
+    slack_bot_token: SecretStr | None = Field(None, description="Bot token (xoxb-...) for the Web API.")
+    slack_signing_secret: SecretStr | None = Field(None, description="Signs Slack's HTTP requests.")
+    slack_app_token: SecretStr | None = Field(None, description="App-level token (xapp-...) for Socket Mode.")
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL.")
+    incidents_channel: str = Field("incidents", description="Channel where incident cards are announced.")
+    responders: str = Field(
+        "",
+        description="Comma-separated Slack user ids or @user-group handles allowed to confirm "
+        "destructive playbooks. Empty: nobody on Slack (the console user is always allowed).",
+    )
+
+    # Storage and serving
+    database_url: str = Field("sqlite:///fireline.db", description="SQLAlchemy URL: sqlite:/// or postgresql://.")
+    port: int = Field(3000, ge=1, le=65535, description="HTTP port for `fireline serve`.")
+    workers: int = Field(2, ge=1, le=32, description="Background job worker threads per process.")
+    log_level: str = Field("INFO", description="Python logging level.")
+    console_user: str = Field("console", description="User name the console acts as.")
+
+    # Sentry
+    sentry_dsn: SecretStr | None = Field(None, description="Sentry DSN; errors are reported when set.")
+    sentry_environment: str = Field("production", description="Sentry environment name.")
+
+    # Fly.io
+    fly_api_url: str = Field("https://api.machines.dev", description="Fly Machines API base URL.")
+    fly_graphql_url: str = Field("https://api.fly.io/graphql", description="Fly GraphQL API URL.")
+    fly_api_token: SecretStr | None = Field(None, description="Fly API token; without it playbooks dry-run.")
+    fly_app: str = Field("", description="The Fly app the playbooks act on.")
+    fly_db_app: str = Field("", description="The Fly Postgres app of FLY_APP (optional).")
+    fly_min_machines: int = Field(2, ge=0, description="Never scale below this (min_machines_running).")
+    fly_max_machines: int = Field(20, ge=1, description="Never scale above this.")
+    health_url: str = Field("", description="The app's health endpoint, checked by diagnose and restart.")
+    health_origin_url: str = Field("", description="Health endpoint on the origin behind the CDN.")
+
+    # PagerDuty
+    pagerduty_api_url: str = Field("https://api.pagerduty.com", description="PagerDuty REST API base URL.")
+    pagerduty_api_token: SecretStr | None = Field(None, description="PagerDuty REST API token.")
+    pagerduty_from_email: str = Field("", description="Email for the From header on PagerDuty writes.")
+    pagerduty_service_id: str = Field("", description="PagerDuty service incidents are opened on.")
+    pagerduty_escalation_policy_id: str = Field("", description="Escalation policy for /oncall and paging.")
+    pagerduty_events_url: str = Field("https://events.pagerduty.com", description="Events API v2 base URL.")
+    pagerduty_routing_key: SecretStr | None = Field(None, description="Events API v2 integration key.")
+    pagerduty_webhook_secret: SecretStr | None = Field(None, description="Secret of the v3 webhook subscription.")
+    update_nudge_minutes: int = Field(30, ge=1, description="Nudge an open SEV1 after this long without update.")
+
+    # Alerts, classification, postmortems, plug-ins
+    alerts_webhook_secret: SecretStr | None = Field(None, description="HMAC secret for POST /webhooks/alerts.")
+    alerts_channel: str = Field("", description="Channel whose integration messages are treated as alerts.")
+    severity_rules: str = Field("", description="Path to a YAML/JSON file overriding severity rules.")
+    postmortem_template: str = Field("", description="Path to a Jinja2 template replacing the default.")
+    playbooks_path: str = Field("", description="Folder of plug-in playbook modules.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ValueError("expected a sqlite:///path or postgresql://user@host/db URL")
+        return value
+
+    @field_validator("slack_api_url", "fly_api_url", "pagerduty_api_url", "pagerduty_events_url", "fly_graphql_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value
+
+    @field_validator("health_url", "health_origin_url")
+    @classmethod
+    def _check_optional_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL, or empty")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value.upper()
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        """DATABASE_URL with the psycopg 3 driver made explicit (Fly hands out postgres://)."""
+        url = self.database_url
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix):]
+        return url
+
+    @property
+    def responder_list(self) -> list[str]:
+        return [item.strip() for item in self.responders.split(",") if item.strip()]
+
+    @property
+    def incidents_channel_name(self) -> str:
+        return self.incidents_channel.lstrip("#")
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, so log and Sentry scrubbers can redact them."""
+        values = []
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+            elif name == "database_url" and "@" in value and ":" in value.split("@")[0].split("//")[-1]:
+                values.append(value.split("//", 1)[1].split("@", 1)[0].split(":", 1)[1])
+            del field
+        return [v for v in values if len(v) >= 4]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; a wrong value raises SettingsError naming the variable and what it expects."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        reason = first["msg"].removeprefix("Value error, ")
+        field = Settings.model_fields.get(variable.lower())
+        secret = variable == "DATABASE_URL" or (field is not None and "SecretStr" in str(field.annotation))
+        shown = "" if secret else f" (got {first.get('input')!r})"
+        raise SettingsError(f"{variable}: {reason}{shown}") from None
+
+
+def load_settings_or_exit(**overrides: object) -> Settings:
+    """For the CLI: print one line naming the bad variable and exit 2, no traceback."""
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        print(f"fireline: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+

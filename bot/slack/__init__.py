@@ -1,0 +1,1 @@
+"""Slack front end: the Bolt app, Block Kit rendering and the Slack side of the chat port."""

@@ -1,0 +1,162 @@
+"""The slack-bolt app: verify, ack within Slack's 3 s, hand the work to the durable queue.
+
+Listeners do no slow work before `ack()`: they parse, store a job row and answer. A worker
+thread (or `run_due` in tests and the console) runs the job and answers via `response_url`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+
+from bot.commands.grammar import parse
+from bot.container import Container
+from bot.context import Context
+from bot.db import session_scope
+from bot.errors import TRY_AGAIN
+from bot.reply import Reply
+from bot.service import jobs
+from bot.service.dedup import first_time
+from bot.slack.chat import SlackChat, make_web_client, respond_via
+from bot.slack.render import base_action_id, blocks_json, fallback_text
+
+log = logging.getLogger(__name__)
+
+COMMAND_JOB = "slack.command"
+ACTION_JOB = "slack.action"
+
+
+def _ack_payload(reply: Reply) -> dict[str, Any]:
+    kind = "in_channel" if reply.visibility == "channel" else "ephemeral"
+    return {"response_type": kind, "text": fallback_text(reply), "blocks": blocks_json(reply)}
+
+
+def build_bolt_app(container: Container, *, client: WebClient | None = None, wake=None) -> App:
+    """The Bolt app for HTTP and Socket Mode. `wake` is called after a job is stored."""
+    settings = container.settings
+    if settings.slack_signing_secret is None:
+        signing_secret = ""
+    else:
+        signing_secret = settings.slack_signing_secret.get_secret_value()
+    client = client or make_web_client(settings)
+    app = App(signing_secret=signing_secret, client=client, process_before_response=True,
+              token_verification_enabled=False, request_verification_enabled=bool(signing_secret),
+              ignoring_self_events_enabled=False, raise_error_for_unhandled_request=False,
+              url_verification_enabled=True)
+    registry = container.registry
+    wake = wake or (lambda: None)
+
+    @app.middleware
+    def drop_retries(req, resp, next):  # noqa: A002 - Bolt injects by name
+        """Slack retries when it thinks we were slow; the first delivery is already being handled."""
+        if req.headers.get("x-slack-retry-num"):
+            return BoltResponse(status=200, body="")
+        return next()
+
+    @app.middleware
+    def drop_repeated_events(req, resp, next, body):  # noqa: A002
+        event_id = body.get("event_id") if isinstance(body, dict) else None
+        if event_id:
+            try:
+                fresh = first_time(container, f"slack-event:{event_id}")
+            except Exception:
+                log.warning("dedup check failed; handling event %s anyway", event_id)
+                fresh = True
+            if not fresh:
+                return BoltResponse(status=200, body="")
+        return next()
+
+    def on_command(ack, command):
+        name = command["command"].lstrip("/")
+        text = command.get("text") or ""
+        spec = registry.commands.get(name)
+        parsed = parse(name, text, has_subcommands=bool(spec and spec.subcommands))
+        if spec is None or (spec.subcommands and (parsed.sub in (None, "help")
+                                                  or parsed.sub not in spec.subcommands)):
+            # Help and unknown subcommands need no database: answer in the ack itself.
+            offline = Context(container, chat=None, user_id=command.get("user_id", ""),  # type: ignore[arg-type]
+                              channel_id=command.get("channel_id", ""))
+            ack(**_ack_payload(registry.dispatch(offline, name, text)))
+            return
+        payload = {key: command.get(key) for key in
+                   ("command", "text", "user_id", "user_name", "channel_id", "channel_name", "response_url",
+                    "trigger_id", "team_id")}
+        try:
+            with session_scope(container.engine) as session:
+                jobs.enqueue(session, COMMAND_JOB, payload, now=container.clock(),
+                             dedup_key=f"cmd:{command.get('trigger_id')}" if command.get("trigger_id") else None)
+        except Exception:
+            log.warning("could not store /%s for later: database unavailable", name)
+            ack(**_ack_payload(Reply.error(TRY_AGAIN)))
+            return
+        ack()
+        wake()
+
+    for name in registry.commands:
+        app.command(f"/{name}")(on_command)
+
+    @app.action(re.compile(".*"))
+    def on_action(ack, body, action):
+        ack()
+        payload = {
+            "action_id": base_action_id(action.get("action_id", "")),
+            "value": action.get("value", ""),
+            "user_id": (body.get("user") or {}).get("id", ""),
+            "channel_id": (body.get("channel") or {}).get("id", ""),
+            "response_url": body.get("response_url"),
+            "message_ts": (body.get("container") or {}).get("message_ts"),
+        }
+        key = f"act:{payload['message_ts']}:{action.get('action_ts')}:{payload['user_id']}:{action.get('action_id')}"
+        try:
+            with session_scope(container.engine) as session:
+                jobs.enqueue(session, ACTION_JOB, payload, now=container.clock(), dedup_key=key)
+        except Exception:
+            log.warning("could not store a button press: database unavailable")
+            if payload["response_url"]:
+                respond_via(payload["response_url"], SlackChat(client), payload["channel_id"],
+                            payload["user_id"])(Reply.error(TRY_AGAIN))
+            return
+        wake()
+
+    @app.error
+    def on_error(error, body, logger):
+        logger.error("unhandled error in a Slack listener: %s", type(error).__name__)
+        return BoltResponse(status=200, body="")
+
+    for hook in registry.hooks.get("slack.app", []):
+        hook(app=app, container=container)
+    app._fireline_client = client  # noqa: SLF001 - jobs reuse the same client
+    container.extras["slack_client"] = client
+    return app
+
+
+def slack_context(container: Container, payload: dict[str, Any], source: str = "slack") -> Context:
+    client = container.extras.get("slack_client") or make_web_client(container.settings)
+    container.extras["slack_client"] = client
+    chat = SlackChat(client)  # type: ignore[arg-type]
+    return Context(container, chat=chat, user_id=payload.get("user_id") or "", channel_id=payload.get("channel_id")
+                   or "", channel_name=payload.get("channel_name") or "",
+                   respond=respond_via(payload.get("response_url"), chat, payload.get("channel_id") or "",
+                                       payload.get("user_id") or ""), source=source)
+
+
+def register_jobs(registry) -> None:
+    @registry.job(COMMAND_JOB)
+    def run_command(container: Container, payload: dict[str, Any], job=None) -> None:
+        ctx = slack_context(container, payload)
+        reply = container.registry.dispatch(ctx, payload["command"], payload.get("text") or "")
+        ctx.respond(reply)
+
+    @registry.job(ACTION_JOB)
+    def run_action(container: Container, payload: dict[str, Any], job=None) -> None:
+        ctx = slack_context(container, payload)
+        reply = container.registry.press(ctx, payload["action_id"], payload.get("value") or "")
+        if reply is not None:
+            ctx.respond(reply)
+
+
+register = register_jobs

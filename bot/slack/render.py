@@ -1,0 +1,63 @@
+"""Reply -> Block Kit, built with slack_sdk's models (no raw dicts elsewhere)."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.reply import Reply
+
+SECTION_LIMIT = 2900
+UNIQUE_SEPARATOR = "~"
+
+
+def _chunks(lines: list[str], limit: int) -> list[str]:
+    out, current = [], ""
+    for line in lines:
+        line = line[:limit]
+        if current and len(current) + len(line) + 1 > limit:
+            out.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    if current:
+        out.append(current)
+    return out
+
+
+def blocks(reply: Reply) -> list[Block]:
+    result: list[Block] = []
+    for chunk in _chunks([reply.text, *reply.lines], SECTION_LIMIT):
+        result.append(SectionBlock(text=MarkdownTextObject(text=chunk)))
+    for start in range(0, len(reply.fields), 10):
+        fields = [MarkdownTextObject(text=f"*{label}*\n{value}"[:1990])
+                  for label, value in reply.fields[start:start + 10]]
+        result.append(SectionBlock(fields=fields))
+    if reply.footer:
+        result.append(ContextBlock(elements=[MarkdownTextObject(text=reply.footer[:2900])]))
+    for start in range(0, len(reply.buttons), 25):
+        elements = []
+        for index, button in enumerate(reply.buttons[start:start + 25], start=start):
+            # Slack wants action ids unique within a message; the suffix is stripped on the way back.
+            elements.append(ButtonElement(text=button.label[:75], action_id=f"{button.action_id}"
+                                          f"{UNIQUE_SEPARATOR}{index}", value=button.value[:2000] or "-",
+                                          style=button.style))
+        result.append(ActionsBlock(elements=elements))
+    return result
+
+
+def blocks_json(reply: Reply) -> list[dict]:
+    return [block.to_dict() for block in blocks(reply)]
+
+
+def fallback_text(reply: Reply) -> str:
+    return reply.text[:3000]
+
+
+def base_action_id(action_id: str) -> str:
+    return action_id.split(UNIQUE_SEPARATOR, 1)[0]

@@ -1,0 +1,120 @@
+"""Shared fixtures: databases (SQLite and a real PostgreSQL), the Slack recorder, the app, a clock."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.container import Container, build_container
+from bot.settings import Settings
+from tests.support.harness import FakeClock, SlackHarness
+from tests.support.signing import SIGNING_SECRET
+from tests.support.slack_recorder import SlackRecorder
+
+REPO = Path(__file__).resolve().parents[1]
+POSTGRES_URL = os.environ.get("FIRELINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def specs_dir() -> Path:
+    """The official API specs: ../shared/specs next to the checkout, or FIRELINE_SPECS_DIR."""
+    return Path(os.environ.get("FIRELINE_SPECS_DIR", REPO.parent / "shared" / "specs"))
+
+
+def _postgres_available() -> str | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return None
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+_PG_PROBLEM: list[str | None] = []
+
+
+def postgres_problem() -> str | None:
+    if not _PG_PROBLEM:
+        _PG_PROBLEM.append(_postgres_available())
+    return _PG_PROBLEM[0]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    """A fresh empty database: a SQLite file, or a new schema on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fireline.db'}"
+        return
+    problem = postgres_problem()
+    if problem:
+        if os.environ.get("FIRELINE_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required but unreachable: {problem}")
+        pytest.skip(f"no PostgreSQL at {POSTGRES_URL} ({problem}); set FIRELINE_TEST_POSTGRES_URL")
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'fireline.db'}"
+
+
+@pytest.fixture
+def clock():
+    return FakeClock(datetime(2026, 11, 25, 14, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def recorder():
+    rec = SlackRecorder()
+    yield rec
+    rec.close()
+
+
+def make_settings(db_url: str, recorder: SlackRecorder | None = None, **overrides) -> Settings:
+    values = dict(database_url=db_url, slack_signing_secret=SIGNING_SECRET, slack_bot_token="xoxb-test-token-abc",
+                  slack_api_url=recorder.api_url if recorder else "http://127.0.0.1:9/api/",
+                  incidents_channel="incidents", fly_api_url="http://127.0.0.1:9", pagerduty_api_url=
+                  "http://127.0.0.1:9", pagerduty_events_url="http://127.0.0.1:9",
+                  fly_graphql_url="http://127.0.0.1:9/graphql", _env_file=None)
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings_factory(recorder):
+    def factory(db_url: str, **overrides) -> Settings:
+        return make_settings(db_url, recorder, **overrides)
+
+    return factory
+
+
+@pytest.fixture
+def container(db_url, recorder, clock) -> Container:
+    built = build_container(make_settings(db_url, recorder), clock=clock)
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def slack(container, recorder):
+    """The real Bolt app behind the real HTTP app, driven with signed requests."""
+    from starlette.testclient import TestClient
+
+    from bot.server import build_http_app
+    from bot.slack.app import build_bolt_app
+
+    bolt_app = build_bolt_app(container)
+    with TestClient(build_http_app(container, bolt_app), raise_server_exceptions=False) as client:
+        yield SlackHarness(container, recorder, client)

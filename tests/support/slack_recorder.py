@@ -1,0 +1,164 @@
+"""A loopback stand-in for Slack's Web API that records every call and answers like Slack.
+
+Point SLACK_API_URL at `recorder.api_url`; `response_url`s at `recorder.response_url(...)`.
+`recorder.fail(method, error, times)` makes the next calls of a method answer `ok: false`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Call:
+    method: str  # "chat.postMessage", or "response_url"
+    data: dict[str, Any]
+    headers: dict[str, str]
+    at: float = field(default_factory=time.monotonic)
+
+    def text(self) -> str:
+        """Everything readable in the call (text and every block's text), for assertions."""
+        parts: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    if key in ("text", "value", "action_id", "name", "channel", "users", "content", "title") \
+                            and isinstance(value, str):
+                        parts.append(value)
+                    else:
+                        walk(value)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+
+        walk(self.data)
+        return "\n".join(parts)
+
+
+class SlackRecorder:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._failures: dict[str, list[str]] = {}
+        self._ids = itertools.count(1)
+        self._channel_ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.delay = 0.0
+        self.status_codes: dict[str, list[int]] = {}
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return None
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode("utf-8", errors="replace")
+                ctype = self.headers.get("Content-Type", "")
+                if "json" in ctype:
+                    data = json.loads(raw or "{}")
+                elif "form" in ctype:
+                    data = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+                    for key in ("blocks", "attachments"):
+                        if key in data:
+                            data[key] = json.loads(data[key])
+                else:
+                    data = {"raw": raw}
+                status, body = recorder.handle(self.path, data, dict(self.headers))
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST  # noqa: N815
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    # -- configuration ----------------------------------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, name: str = "cmd") -> str:
+        return f"http://127.0.0.1:{self.port}/response/{name}"
+
+    def fail(self, method: str, error: str, times: int = 1) -> None:
+        self._failures.setdefault(method, []).extend([error] * times)
+
+    def http_status(self, method: str, *codes: int) -> None:
+        """Answer the next calls of `method` with these HTTP statuses (429 gets Retry-After: 0)."""
+        self.status_codes.setdefault(method, []).extend(codes)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- queries ------------------------------------------------------------------------------------
+    def of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def methods(self) -> list[str]:
+        return [c.method for c in self.calls]
+
+    def responses(self) -> list[Call]:
+        return self.of("response_url")
+
+    def last_response_text(self) -> str:
+        responses = self.responses()
+        assert responses, f"no response_url call; calls were {self.methods()}"
+        return responses[-1].text()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    # -- answering -------------------------------------------------------------------------------------
+    def handle(self, path: str, data: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if self.delay:
+            time.sleep(self.delay)
+        if path.startswith("/response/"):
+            with self._lock:
+                self.calls.append(Call("response_url", data, headers))
+            return 200, {"ok": True}
+        if path.startswith("/upload/"):
+            with self._lock:
+                self.calls.append(Call("file_upload", data, headers))
+            return 200, {"ok": True}
+        method = path.split("/api/", 1)[-1].split("?")[0]
+        with self._lock:
+            self.calls.append(Call(method, data, headers))
+            codes = self.status_codes.get(method)
+            if codes:
+                return codes.pop(0), {"ok": False, "error": "http_error"}
+            failures = self._failures.get(method)
+            if failures:
+                return 200, {"ok": False, "error": failures.pop(0)}
+            n = next(self._ids)
+        ts = f"{1700000000 + n}.{n:06d}"
+        if method == "conversations.create":
+            return 200, {"ok": True, "channel": {"id": f"CINC{next(self._channel_ids):04d}", "name": data.get("name")}}
+        if method in ("chat.postMessage", "chat.update"):
+            channel = data.get("channel", "")
+            channel_id = "C" + channel[1:].upper().replace("-", "") if channel.startswith("#") else channel
+            return 200, {"ok": True, "channel": channel_id, "ts": data.get("ts") or ts}
+        if method == "auth.test":
+            return 200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1"}
+        if method == "conversations.info":
+            return 200, {"ok": True, "channel": {"id": data.get("channel"), "name": "some-channel"}}
+        if method == "files.getUploadURLExternal":
+            return 200, {"ok": True, "upload_url": f"http://127.0.0.1:{self.port}/upload/F{n}", "file_id": f"F{n}"}
+        if method == "files.completeUploadExternal":
+            return 200, {"ok": True, "files": [{"id": "F1", "title": "file"}]}
+        return 200, {"ok": True, "ts": ts}
