@@ -89,8 +89,13 @@ def cmd_socket(settings: Settings, args: argparse.Namespace) -> int:
 
 @subcommand("check", "show each integration: live, dry-run or misconfigured")
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
-    import bot.container  # noqa: F401 - features register their checks on import
+    import importlib
+
     from bot.check import run_checks
+    from bot.container import FEATURE_MODULES
+
+    for module_name in FEATURE_MODULES:  # features register their integration checks on import
+        importlib.import_module(module_name)
 
     results = run_checks(settings)
     width = max(len(r.name) for r in results)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from functools import cached_property
-from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict

@@ -118,3 +118,12 @@ def slack(container, recorder):
     bolt_app = build_bolt_app(container)
     with TestClient(build_http_app(container, bolt_app), raise_server_exceptions=False) as client:
         yield SlackHarness(container, recorder, client)
+
+
+@pytest.fixture(scope="session")
+def prism():
+    """`prism("fly")` -> base URL of a spec-validating mock of Fly's Machines API (and so on)."""
+    from tests.support import prism as prism_support
+
+    yield lambda name: prism_support.prism_url(name, specs_dir())
+    prism_support.stop_all()
