@@ -48,6 +48,8 @@ def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
             return JSONResponse({"response_type": "ephemeral", "text": INTERNAL})
         if bolt_response.status >= 500:
             return JSONResponse({"response_type": "ephemeral", "text": INTERNAL})
+        if bolt_response.status == 404:  # an event nobody listens to: fine, and Slack must not retry it
+            return Response(status_code=200)
         return Response(content=bolt_response.body, status_code=bolt_response.status,
                         headers=bolt_response.first_headers_without_set_cookie())
 

@@ -12,12 +12,13 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
+from sqlalchemy.exc import OperationalError
 
 from bot.commands.grammar import parse
 from bot.container import Container
 from bot.context import Context
 from bot.db import session_scope
-from bot.errors import TRY_AGAIN
+from bot.errors import INTERNAL, TRY_AGAIN
 from bot.reply import Reply
 from bot.service import jobs
 from bot.service.dedup import first_time
@@ -89,9 +90,13 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
             with session_scope(container.engine) as session:
                 jobs.enqueue(session, COMMAND_JOB, payload, now=container.clock(),
                              dedup_key=f"cmd:{command.get('trigger_id')}" if command.get("trigger_id") else None)
-        except Exception:
+        except OperationalError:
             log.warning("could not store /%s for later: database unavailable", name)
             ack(**_ack_payload(Reply.error(TRY_AGAIN)))
+            return
+        except Exception:
+            log.exception("could not store /%s for later", name)
+            ack(**_ack_payload(Reply.error(INTERNAL)))
             return
         ack()
         wake()
