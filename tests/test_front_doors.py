@@ -261,3 +261,15 @@ def test_manifest_declares_every_command_and_the_request_urls():
     assert "commands" in manifest["oauth_config"]["scopes"]["bot"]
     assert SIGNING_SECRET  # the harness signs with a secret the manifest never contains
     assert SIGNING_SECRET not in (REPO / "slack-manifest.yml").read_text()
+
+
+def test_readme_names_every_setting_and_the_two_commands():
+    from bot.settings import Settings
+
+    readme = (REPO / "README.md").read_text()
+    missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in readme]
+    assert missing == []
+    assert ".venv/bin/fireline console" in readme
+    test_command = ".venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest"
+    assert test_command in readme
+    assert test_command in (REPO / ".ci" / "run").read_text()
