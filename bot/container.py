@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 FEATURE_MODULES = [
     "bot.commands.incident",
     "bot.slack.app",
+    "bot.commands.timeline",
+    "bot.commands.postmortem",
+    "bot.slack.pins",
 ]
 
 

@@ -1,1 +1,3 @@
 """Feature modules that add `fireline` subcommands; each registers itself on import."""
+
+import bot.commands.postmortem_cli  # noqa: E402,F401 - fireline postmortem

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     alerts_channel: str = Field("", description="Channel whose integration messages are treated as alerts.")
     severity_rules: str = Field("", description="Path to a YAML/JSON file overriding severity rules.")
     postmortem_template: str = Field("", description="Path to a Jinja2 template replacing the default.")
+    postmortem_required_severity: int = Field(
+        2, ge=1, le=4, description="Postmortems are due 48 h after resolution, with a reminder to the lead, for "
+        "incidents that reached SEV1 up to this level (default SEV1 and SEV2); others get a draft only.")
     playbooks_path: str = Field("", description="Folder of plug-in playbook modules.")
 
     @field_validator("database_url")

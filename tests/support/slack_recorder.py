@@ -2,6 +2,7 @@
 
 Point SLACK_API_URL at `recorder.api_url`; `response_url`s at `recorder.response_url(...)`.
 `recorder.fail(method, error, times)` makes the next calls of a method answer `ok: false`.
+`recorder.add_message(channel, ts, text, user=...)` makes conversations.history/replies return that message.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class SlackRecorder:
         self._lock = threading.Lock()
         self.delay = 0.0
         self.status_codes: dict[str, list[int]] = {}
+        self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, for history/replies
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,7 +64,9 @@ class SlackRecorder:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode("utf-8", errors="replace")
                 ctype = self.headers.get("Content-Type", "")
-                if "json" in ctype:
+                if self.path.startswith("/upload/"):  # a file's bytes (urllib labels them as a form)
+                    data = {"content": raw}
+                elif "json" in ctype:
                     data = json.loads(raw or "{}")
                 elif "form" in ctype:
                     data = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
@@ -71,6 +75,9 @@ class SlackRecorder:
                             data[key] = json.loads(data[key])
                 else:
                     data = {"raw": raw}
+                if "?" in self.path:  # GET methods (conversations.history) send their arguments here
+                    query = urllib.parse.parse_qs(self.path.split("?", 1)[1])
+                    data.update({k: v[0] for k, v in query.items()})
                 status, body = recorder.handle(self.path, data, dict(self.headers))
                 payload = json.dumps(body).encode()
                 self.send_response(status)
@@ -100,6 +107,39 @@ class SlackRecorder:
     def http_status(self, method: str, *codes: int) -> None:
         """Answer the next calls of `method` with these HTTP statuses (429 gets Retry-After: 0)."""
         self.status_codes.setdefault(method, []).extend(codes)
+
+    def add_message(self, channel: str, ts: str, text: str, user: str | None = "U0AISHA",
+                    thread_ts: str | None = None, **extra: Any) -> dict[str, Any]:
+        """A message conversations.history (or .replies, for a thread reply) will return."""
+        message = {"type": "message", "ts": ts, "text": text, **({"user": user} if user else {}), **extra}
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        self.messages.setdefault(channel, []).append(message)
+        return message
+
+    def _history(self, method: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Slack's answer: newest first, within latest/oldest (inclusive or not), top level or one thread."""
+        messages = self.messages.get(data.get("channel", ""), [])
+        if method == "conversations.replies":
+            root = next((m for m in messages if m["ts"] == data.get("ts")), None)
+            thread = (root or {}).get("thread_ts") or data.get("ts")
+            messages = [m for m in messages if m["ts"] == thread or m.get("thread_ts") == thread]
+        else:
+            messages = [m for m in messages if m.get("thread_ts") in (None, m["ts"])]
+        inclusive = str(data.get("inclusive", "")).lower() in ("1", "true")
+
+        def inside(ts: str) -> bool:
+            value = float(ts)
+            if data.get("latest") and (value > float(data["latest"]) or (value == float(data["latest"])
+                                                                           and not inclusive)):
+                return False
+            return not (data.get("oldest") and (value < float(data["oldest"]) or (
+                value == float(data["oldest"]) and not inclusive)))
+
+        chosen = sorted((m for m in messages if inside(m["ts"])), key=lambda m: float(m["ts"]),
+                        reverse=method == "conversations.history")
+        limit = int(data.get("limit") or 100)
+        return {"ok": True, "messages": chosen[:limit], "has_more": len(chosen) > limit}
 
     def close(self) -> None:
         self.server.shutdown()
@@ -159,6 +199,8 @@ class SlackRecorder:
             return 200, {"ok": True, "channel": {"id": data.get("channel"), "name": "some-channel"}}
         if method == "files.getUploadURLExternal":
             return 200, {"ok": True, "upload_url": f"http://127.0.0.1:{self.port}/upload/F{n}", "file_id": f"F{n}"}
+        if method in ("conversations.history", "conversations.replies"):
+            return 200, self._history(method, data)
         if method == "files.completeUploadExternal":
             return 200, {"ok": True, "files": [{"id": "F1", "title": "file"}]}
         return 200, {"ok": True, "ts": ts}

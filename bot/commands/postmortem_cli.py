@@ -1,0 +1,56 @@
+"""`fireline postmortem <N> [--out FILE]`: export an incident's postmortem draft as Markdown."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bot.cli import subcommand
+from bot.settings import Settings
+
+
+def _args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("number", type=int, help="the incident number (#N)")
+    parser.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+    parser.add_argument("--fresh", action="store_true",
+                        help="render from the current timeline instead of exporting the stored draft")
+
+
+@subcommand("postmortem", "export an incident's postmortem draft as Markdown: `fireline postmortem 12 --out pm.md`",
+            _args)
+def cmd_postmortem(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.container import build_container
+    from bot.db import session_scope
+    from bot.errors import UserError
+    from bot.service import incidents as svc
+    from bot.service import postmortem as pm_svc
+
+    container = build_container(settings)
+    try:
+        with session_scope(container.engine) as session:
+            try:
+                incident = svc.get_incident(session, args.number)
+            except UserError as exc:
+                print(f"fireline postmortem: {exc.message.replace('`', '')}", file=sys.stderr)
+                return 1
+            row = pm_svc.stored(session, incident.id)
+            if row is not None and row.markdown and not args.fresh:
+                markdown, warning = row.markdown, row.warning
+            else:
+                if not args.fresh:
+                    print(f"fireline postmortem: no stored draft for #{incident.id}; rendered one from the current "
+                          "timeline.", file=sys.stderr)
+                draft = pm_svc.render(container, session, incident, now=container.clock())
+                markdown, warning = draft.markdown, draft.warning
+    finally:
+        container.engine.dispose()
+    if warning:
+        print(f"fireline postmortem: warning: {warning}", file=sys.stderr)
+    if args.out:
+        Path(args.out).write_text(markdown, encoding="utf-8")
+        print(f"wrote the postmortem of #{args.number} to {args.out} ({len(markdown.splitlines())} lines)",
+              file=sys.stderr)
+    else:
+        sys.stdout.write(markdown)
+    return 0

@@ -1,0 +1,82 @@
+"""`/incident timeline`, `/incident followup(s)`: completing the record for the postmortem."""
+
+from __future__ import annotations
+
+from bot.clock import as_utc, fmt_duration
+from bot.commands.grammar import Args, parse_user
+from bot.commands.registry import Registry
+from bot.commands.when import EXAMPLE, EXAMPLES, parse_when
+from bot.context import Context
+from bot.errors import UserError
+from bot.reply import Reply, escape, mention
+from bot.service import followups as followup_svc
+from bot.service import incidents as svc
+from playbooks.postmortem import fmt_offset
+
+
+def split_owner(words: list[str]) -> tuple[list[str], str | None]:
+    """`fix the alert <@U123|chen>` -> (text words, "U123"); only a trailing @mention is an owner."""
+    if words and words[-1].startswith(("<@", "@")):
+        owner = parse_user(words[-1])
+        if owner:
+            return words[:-1], owner
+    return words, None
+
+
+def register(registry: Registry) -> None:
+    incident = registry.command("incident", "declare and run incidents")
+
+    @incident.sub("timeline", "timeline <time> <text>",
+                  "add something that happened earlier (time in UTC: 14:05, 2026-11-25 14:05, -20m)")
+    def timeline(ctx: Context, args: Args) -> Reply:
+        if not args.words:
+            raise UserError("Say when it happened and what happened.", EXAMPLES, EXAMPLE)
+        when, rest = parse_when(args.words, ctx.now())
+        text = " ".join(rest).strip()
+        if not text:
+            raise UserError("Say what happened after the time.", "For example `/incident timeline "
+                            f"{args.words[0][:20]} Deploy v42 finished`.")
+        with ctx.session() as session:
+            target = svc.target_incident(ctx, session, args, "timeline <time> <text>")
+        incident_ = svc.add_note(ctx, target.id, text, kind="timeline", at=when,
+                                 data={"recorded_at": ctx.now().isoformat()})
+        offset = fmt_offset(when.timestamp() - as_utc(incident_.declared_at).timestamp())
+        ago = fmt_duration((ctx.now() - when).total_seconds())
+        return Reply(f"Added to the timeline of #{incident_.id} at {when.strftime('%Y-%m-%d %H:%M:%S')} UTC "
+                     f"({offset} from the declaration, {ago} ago): {escape(text)}")
+
+    @incident.sub("followup", "followup <text> [@owner]", "record an action item (for the postmortem)")
+    def followup(ctx: Context, args: Args) -> Reply:
+        words, owner = split_owner(list(args.words))
+        text = " ".join(words).strip()
+        if not text:
+            raise UserError("Say what should be done.", "For example `/incident followup Add a canary stage "
+                            "before full rollout @chen`.")
+        with ctx.session() as session:
+            target = svc.target_incident(ctx, session, args, "followup <text> [@owner]")
+        incident_, item, number = followup_svc.add(ctx, target.id, text, owner)
+        reply = Reply(f"Follow-up {number} for #{incident_.id}: {escape(item.text)}, owner "
+                      f"{mention(owner) if owner else 'nobody yet'}.").public()
+        if not owner:
+            reply.lines.append("No owner yet: it shows as _TODO_ in the postmortem. Name one with a trailing "
+                               "@mention, e.g. `/incident followup Add a canary stage @chen`.")
+        return reply
+
+    @incident.sub("followups", "followups [done|open <n>]", "list the action items, or mark one done")
+    def followups(ctx: Context, args: Args) -> Reply:
+        with ctx.session() as session:
+            target = svc.target_incident(ctx, session, args, "followups")
+        if args.words:
+            action = args.words[0].lower()
+            if action not in ("done", "open") or len(args.words) != 2 or not args.words[1].isdigit():
+                raise UserError("Say which follow-up, by number.",
+                                "For example `/incident followups done 2` (or `open 2` to reopen it).")
+            incident_, item = followup_svc.set_status(ctx, target.id, int(args.words[1]), action)
+            return Reply(f"Follow-up {args.words[1]} of #{incident_.id} is {action}: {escape(item.text)}").public()
+        incident_, rows = followup_svc.items(ctx, target.id)
+        if not rows:
+            return Reply(f"#{incident_.id} has no follow-ups yet.",
+                         lines=["Add one with `/incident followup <text> @owner`."])
+        return Reply(f"*Follow-ups of #{incident_.id}* ({sum(r.status == 'open' for r in rows)} open)", lines=[
+            f"{n}. [{row.status}] {escape(row.text)}: {mention(row.owner) if row.owner else 'no owner'}"
+            for n, row in enumerate(rows, start=1)])

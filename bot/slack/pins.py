@@ -1,0 +1,113 @@
+"""`:pushpin:` on a message in an incident channel adds that message to the timeline.
+
+The Bolt listener only stores a job (Slack gets its answer at once); the job reads the message
+(conversations.history, or .replies for a thread reply) for its text, author and time, and
+records it once, however many people pin it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot.clock import fmt_utc
+from bot.commands.registry import Registry
+from bot.container import Container
+from bot.db import session_scope
+from bot.errors import IntegrationError
+from bot.reply import Reply, mention
+from bot.service import jobs
+from bot.service.pins import SlackMessage, incident_and_seen, record_pin
+from bot.slack.chat import SlackChat, make_web_client
+
+log = logging.getLogger(__name__)
+
+PIN_JOB = "slack.pin"
+PIN_REACTIONS = {"pushpin"}
+
+
+def add_listeners(app, container: Container) -> None:
+    @app.event("reaction_added")
+    def on_reaction(ack, event):
+        ack()
+        item = event.get("item") or {}
+        if event.get("reaction") not in PIN_REACTIONS or item.get("type") != "message":
+            return
+        payload = {"channel": item.get("channel", ""), "ts": item.get("ts", ""), "user_id": event.get("user", "")}
+        if not payload["channel"] or not payload["ts"]:
+            return
+        with session_scope(container.engine) as session:
+            jobs.enqueue(session, PIN_JOB, payload, now=container.clock())
+
+
+def _client(container: Container):
+    client = container.extras.get("slack_client") or make_web_client(container.settings)
+    container.extras["slack_client"] = client
+    return client
+
+
+def fetch_message(client, channel: str, ts: str) -> SlackMessage | None:
+    """The message at `ts`: top level via conversations.history, a thread reply via conversations.replies."""
+    try:
+        found = _find(client.conversations_history(channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1)
+                      .get("messages") or [], ts)
+        if found is None:
+            found = _find(client.conversations_replies(channel=channel, ts=ts, latest=ts, oldest=ts, inclusive=True,
+                                                       limit=2).get("messages") or [], ts)
+    except SlackApiError as exc:
+        code = exc.response.get("error", "unknown_error") if exc.response is not None else "no_response"
+        raise IntegrationError(f"Slack refused to show that message ({code})") from None
+    if found is None:
+        return None
+    author = found.get("user") or (found.get("bot_profile") or {}).get("name") or found.get("username") \
+        or found.get("bot_id") or "unknown"
+    return SlackMessage(channel, ts, author, found.get("text") or "", found.get("thread_ts")
+                        if found.get("thread_ts") != ts else None)
+
+
+def _find(messages: list[dict[str, Any]], ts: str) -> dict[str, Any] | None:
+    return next((m for m in messages if m.get("ts") == ts), None)
+
+
+def register(registry: Registry) -> None:
+    @registry.on("slack.app")
+    def listeners(app=None, container=None) -> None:
+        add_listeners(app, container)
+
+    @registry.job(PIN_JOB)
+    def pin(container: Container, payload: dict[str, Any], job=None) -> None:
+        channel, ts, user = payload["channel"], payload["ts"], payload.get("user_id") or ""
+        incident, seen = incident_and_seen(container, channel, ts)
+        if incident is None:
+            return  # a pin outside incident channels is someone else's business
+        client = _client(container)
+        chat = SlackChat(client)
+
+        def tell(text: str) -> None:
+            if user:
+                try:
+                    chat.post_ephemeral(channel, user, Reply(text))
+                except Exception:
+                    log.info("could not confirm a pin to %s", user)
+
+        if seen:
+            tell(f"That message is already in the timeline of #{incident.id}.")
+            return
+        try:
+            message = fetch_message(client, channel, ts)
+        except IntegrationError as exc:
+            log.warning("pin in #%s: %s", incident.id, exc)
+            tell(f":warning: {exc}, so it is not in the timeline of #{incident.id}. Add it by hand with "
+                 "`/incident timeline <time> <text>`.")
+            return
+        if message is None:
+            tell(f":warning: Fireline could not find that message, so it is not in the timeline of #{incident.id}.")
+            return
+        event = record_pin(container, incident.id, message, user)
+        if event is None:
+            tell(f"That message is already in the timeline of #{incident.id}.")
+            return
+        tell(f":pushpin: Added to the timeline of #{incident.id}: the message by {mention(message.author)} at "
+             f"{fmt_utc(message.at)}.")

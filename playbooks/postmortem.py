@@ -1,0 +1,540 @@
+"""The postmortem draft: facts Fireline recorded, arranged for a review, and placeholders for the rest.
+
+Pure: no Slack, no database. `build()` turns an incident, its timeline and its follow-ups into a
+`Document` (plain values, already safe for Markdown); `render()` fills a Jinja2 template with it.
+Anything Fireline did not record is a `_TODO: ..._` placeholder for a person, never a guess.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import jinja2
+
+from bot.clock import as_utc, fmt_duration
+from playbooks.severity import SEVERITIES
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TEMPLATE = Path(__file__).resolve().parent / "templates" / "postmortem.md.j2"
+TEMPLATE_NAME = "<postmortem template>"
+
+# The guide: "Post-mortem - Write up what happened within 48 hours"; the lead hears 24 h before.
+DUE_AFTER = timedelta(hours=48)
+REMIND_BEFORE = timedelta(hours=24)
+
+# Timeline kinds written by playbook runs (restart, rollback, scale, ...): "playbook..." / "execution...".
+MITIGATION_PREFIXES = ("playbook", "execution")
+# Kinds that have their own section and would only repeat themselves in the timeline.
+NOT_IN_TIMELINE = ("followup",)
+
+
+# -- inputs: anything with these attributes (the store's models, or test doubles) ---------------------
+class IncidentLike(Protocol):
+    id: int | None
+    title: str
+    severity: int
+    status: str
+    declared_by: str
+    lead_id: str | None
+    channel_name: str | None
+    summary: str | None
+    severity_reason: str | None
+    declared_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    mitigated_at: datetime | None
+    resolved_at: datetime | None
+
+
+class EventLike(Protocol):
+    at: datetime
+    kind: str
+    actor: str
+    text: str
+    data: dict[str, Any]
+
+
+class FollowUpLike(Protocol):
+    text: str
+    owner: str | None
+    status: str
+
+
+# -- outputs: what a template sees ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Row:
+    """One timeline line. `text` is Markdown-safe for a table cell; `raw` is what was recorded."""
+
+    at: str
+    offset: str
+    actor: str
+    kind: str
+    text: str
+    raw: str
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A response figure: how long it took, the SEV target, and whether it was met."""
+
+    name: str
+    took: str
+    target: str
+    verdict: str  # "met" | "missed" | "no target" | "not recorded"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Mitigation:
+    at: str
+    offset: str
+    actor: str
+    kind: str
+    text: str
+    result: str
+
+
+@dataclass(frozen=True)
+class Person:
+    handle: str
+    roles: tuple[str, ...]
+    events: int
+
+
+@dataclass(frozen=True)
+class FollowUpRow:
+    number: int
+    text: str
+    owner: str
+    status: str
+
+
+@dataclass(frozen=True)
+class SeverityChange:
+    at: str
+    offset: str
+    actor: str
+    change: str
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """A point of the impact window; `at` is empty when Fireline did not record it."""
+
+    name: str
+    at: str
+    offset: str
+    note: str = ""
+
+
+@dataclass
+class Document:
+    """Everything the template renders. Strings here are Markdown-safe."""
+
+    number: int
+    title: str
+    status: str
+    severity: str  # "SEV2 (Major degradation)"
+    peak_severity: str
+    peak_level: int
+    severity_reason: str
+    declared_severity: str
+    declared_reason: str
+    severity_changes: list[SeverityChange]
+    summary: str
+    lead: str
+    channel: str
+    declared_at: str
+    declared_by: str
+    acknowledged_at: str
+    mitigated_at: str
+    mitigation_is_resolution: bool
+    resolved_at: str
+    duration: str
+    earliest_event: Row | None
+    milestones: list[Milestone]
+    timeline: list[Row]
+    figures: list[Figure]
+    mitigations: list[Mitigation]
+    people: list[Person]
+    followups: list[FollowUpRow]
+    before_declaration: list[Row]
+    generated_at: str
+    due_at: str
+    owed: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# -- text -----------------------------------------------------------------------------------------------
+_SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]+)(?:\|([^>]*))?>")
+_SLACK_USER = re.compile(r"<@([A-Z0-9]+)(?:\|([^>]*))?>")
+_SLACK_CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|([^>]*))?>")
+_SLACK_SPECIAL = re.compile(r"<!(?:subteam\^[A-Z0-9]+\|)?@?([a-z_-]+)(?:\|[^>]*)?>", re.IGNORECASE)
+
+
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+_PIPE = re.compile(r"(\\*)\|")  # a pipe ends a table cell; so would one after an escaped backslash
+
+
+def cell(text: str) -> str:
+    """Plain text -> one Markdown table cell / list item: no raw HTML, no column breaks, one line.
+
+    Only a `<` that could open an HTML tag is escaped, so `< 15 min` stays readable as plain text.
+    """
+    text = _PIPE.sub(lambda m: m.group(1) * 2 + "\\|", _TAG_START.sub("&lt;", text))
+    return re.sub(r"\s*\r?\n\s*", "<br>", text.strip())
+
+
+def from_slack(text: str) -> str:
+    """Slack mrkdwn (as typed or stored) -> safe Markdown: mentions as @names, links as [label](url)."""
+    links: list[str] = []
+
+    def keep_link(match: re.Match[str]) -> str:
+        url, label = match.group(1).replace("&amp;", "&"), match.group(2)
+        links.append(f"[{cell(label)}]({url.replace(')', '%29')})" if label else f"<{url}>")
+        return f"\x00{len(links) - 1}\x00"
+
+    text = _SLACK_LINK.sub(keep_link, text)
+    text = _SLACK_USER.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
+    text = _SLACK_CHANNEL.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
+    text = _SLACK_SPECIAL.sub(lambda m: "@" + m.group(1), text)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    text = cell(text)
+    return re.sub("\x00(\\d+)\x00", lambda m: links[int(m.group(1))], text)
+
+
+def handle(user: str | None) -> str:
+    """`@U0LEAD`, `@console`; ids are what Fireline has (names would need users.info per person)."""
+    return f"@{cell(user)}" if user else "nobody"
+
+
+def todo(what: str) -> str:
+    """The placeholder people fill in. One pattern, so a reviewer can search for `_TODO:`."""
+    return f"_TODO: {what}_"
+
+
+def fmt_time(value: datetime | None) -> str:
+    value = as_utc(value)
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def fmt_minute(value: datetime | None) -> str:
+    value = as_utc(value)
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def fmt_offset(seconds: float) -> str:
+    """`T+00:05`, `T+26:10`, `T-00:02`: hours and minutes from the declaration."""
+    sign = "-" if seconds < 0 else "+"
+    minutes = int(abs(seconds)) // 60
+    return f"T{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+# -- rules ----------------------------------------------------------------------------------------------
+def peak_level(incident: IncidentLike, events: Iterable[EventLike], until: datetime | None = None) -> int:
+    """The most severe level the incident reached (up to `until`): declared, changed to, or current."""
+    levels = []
+    for event in events:
+        if until is not None and as_utc(event.at) > until:
+            break
+        if event.kind == "declared" and isinstance(event.data.get("severity"), int):
+            levels.append(event.data["severity"])
+        elif event.kind == "severity_changed":
+            levels += [v for v in (event.data.get("from"), event.data.get("to")) if isinstance(v, int)]
+    if until is None or not levels:
+        levels.append(incident.severity)
+    return min(levels)
+
+
+def owes_postmortem(level: int, required_up_to: int) -> bool:
+    """A postmortem is due (date + reminder) for SEV1..`required_up_to`; others get a draft only."""
+    return level <= required_up_to
+
+
+def due_at(resolved_at: datetime) -> datetime:
+    return as_utc(resolved_at) + DUE_AFTER
+
+
+def remind_at(due: datetime) -> datetime:
+    return as_utc(due) - REMIND_BEFORE
+
+
+def next_business_day_end(moment: datetime) -> datetime:
+    """SEV4's target, "next business day": the end (23:59:59 UTC) of the next Monday-Friday day."""
+    day = as_utc(moment).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day + timedelta(days=1) - timedelta(seconds=1)
+
+
+def _figure(name: str, start: datetime, end: datetime | None, level: int | None, missing: str,
+            note: str = "") -> Figure:
+    if end is None:
+        return Figure(name, todo(missing), _target_text(level), "not recorded", note)
+    took = (as_utc(end) - as_utc(start)).total_seconds()
+    if level is None:
+        return Figure(name, fmt_duration(took), "none in the SEV table", "no target", note)
+    sev = SEVERITIES[level]
+    if sev.response_target is None:
+        deadline = next_business_day_end(start)
+        met = as_utc(end) <= deadline
+        return Figure(name, fmt_duration(took), f"{sev.label}: next business day (by {fmt_minute(deadline)})",
+                      "met" if met else "missed", note)
+    met = took <= sev.response_target.total_seconds()
+    return Figure(name, fmt_duration(took), f"{sev.label}: {sev.response_time}", "met" if met else "missed", note)
+
+
+def _target_text(level: int | None) -> str:
+    if level is None:
+        return "none in the SEV table"
+    sev = SEVERITIES[level]
+    return f"{sev.label}: {sev.response_time}"
+
+
+def response_figures(incident: IncidentLike, events: Sequence[EventLike]) -> list[Figure]:
+    """Time to acknowledge against the guide's response time; mitigate and resolve as measured.
+
+    The guide's SEV table sets one target, the response time, so acknowledging is judged against
+    the strictest level in force before the acknowledgement. It sets none for mitigating or
+    resolving; those are reported without a verdict rather than against an invented target.
+    """
+    declared = as_utc(incident.declared_at)
+    acked = as_utc(incident.acknowledged_at)
+    ack_level = peak_level(incident, events, until=acked) if acked else peak_level(incident, events)
+    mitigated, resolved = as_utc(incident.mitigated_at), as_utc(incident.resolved_at)
+    same = mitigated is not None and mitigated == resolved
+    return [
+        _figure("Time to acknowledge", declared, acked, ack_level,
+                "nobody acknowledged in Fireline; when did someone start working on it?"),
+        _figure("Time to mitigate", declared, mitigated, None, "when did users stop being affected?",
+                "taken as the resolve time: nobody set `monitoring` before" if same else ""),
+        _figure("Time to resolve", declared, resolved, None, "not resolved yet"),
+    ]
+
+
+def _result_of(event: EventLike) -> str:
+    for key in ("result", "outcome", "status", "error"):
+        value = event.data.get(key)
+        if isinstance(value, str | int | float | bool) and str(value) and str(value) not in event.text:
+            return from_slack(f"{key}: {value}" if key == "error" else str(value))
+    return ""
+
+
+# -- build ----------------------------------------------------------------------------------------------
+def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequence[FollowUpLike], *,
+          generated_at: datetime, due: datetime | None, owed: bool) -> Document:
+    """Arrange what was recorded. `events` in time order (the store's `timeline()` order)."""
+    declared = as_utc(incident.declared_at)
+    declared_ts = declared.timestamp()
+    rows: list[Row] = []
+    mitigations: list[Mitigation] = []
+    changes: list[SeverityChange] = []
+    people: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+
+    def role(user: str | None, what: str) -> None:
+        if user:
+            roles = people.setdefault(user, [])
+            if what and what not in roles:
+                roles.append(what)
+
+    role(incident.declared_by, "declared")
+    role(incident.declared_by, "lead")  # whoever declares leads until someone else takes it
+    declared_level, declared_reason = incident.severity, ""
+    for event in events:
+        at = as_utc(event.at)
+        offset = fmt_offset(at.timestamp() - declared_ts)
+        when, actor = fmt_time(at), handle(event.actor)
+        kind = event.kind
+        if kind in NOT_IN_TIMELINE:
+            continue
+        text = from_slack(event.text)
+        if kind == "pinned":
+            text = f"Pinned message: {text}"
+        elif kind == "timeline":
+            text = f"{text} _(added later)_"
+        rows.append(Row(when, offset, actor, kind, text, event.text))
+        counts[event.actor] = counts.get(event.actor, 0) + 1
+        role(event.actor, "")
+        if kind == "declared":
+            declared_level = event.data.get("severity", declared_level)
+            declared_reason = from_slack(str(event.data.get("reason") or ""))
+        elif kind == "severity_changed":
+            changes.append(SeverityChange(when, offset, actor, text))
+        elif kind == "acknowledged":
+            role(event.actor, "acknowledged")
+        elif kind == "lead_changed" and event.data.get("to"):
+            role(str(event.data["to"]), "lead")
+        elif kind == "resolved":
+            role(event.actor, "resolved")
+        elif kind == "pinned":
+            role(event.actor, "wrote pinned messages")
+            role(event.data.get("pinned_by"), "pinned messages")
+        elif kind.startswith(MITIGATION_PREFIXES):
+            mitigations.append(Mitigation(when, offset, actor, kind, text, _result_of(event)))
+            role(event.actor, "ran playbooks")
+    follow_rows = []
+    for number, item in enumerate(followups, start=1):
+        follow_rows.append(FollowUpRow(number, from_slack(item.text),
+                                       handle(item.owner) if item.owner else todo("owner"), item.status))
+        role(item.owner, "owns follow-ups")
+    peak = peak_level(incident, events)
+    current = SEVERITIES[incident.severity]
+    resolved = as_utc(incident.resolved_at)
+
+    def milestone(name: str, value: datetime | None, missing: str, note: str = "") -> Milestone:
+        if value is None:
+            return Milestone(name, todo(missing), "", note)
+        return Milestone(name, fmt_time(value), fmt_offset(as_utc(value).timestamp() - declared_ts), note)
+
+    same = incident.mitigated_at is not None and as_utc(incident.mitigated_at) == resolved
+    milestones = [
+        Milestone("Impact began", todo("when were users first affected? Fireline knows when it was declared"), ""),
+        *([Milestone("Earliest recorded event", rows[0].at, rows[0].offset)] if rows and rows[0].offset.startswith(
+            "T-") else []),
+        milestone("Declared", declared, ""),
+        milestone("Acknowledged", incident.acknowledged_at, "nobody acknowledged in Fireline"),
+        milestone("Mitigated", incident.mitigated_at, "when did users stop being affected?",
+                  "taken as the resolve time: nobody set `monitoring` before" if same else ""),
+        milestone("Resolved", resolved, "not resolved yet"),
+    ]
+    declared_sev = SEVERITIES.get(declared_level, current)
+    return Document(
+        number=incident.id or 0,
+        title=from_slack(incident.title),
+        status=incident.status,
+        severity=f"{current.label} ({current.description})",
+        peak_severity=f"{SEVERITIES[peak].label} ({SEVERITIES[peak].description})",
+        peak_level=peak,
+        severity_reason=from_slack(incident.severity_reason) if incident.severity_reason else "",
+        declared_severity=f"{declared_sev.label} ({declared_sev.description})",
+        declared_reason=declared_reason,
+        severity_changes=changes,
+        summary=from_slack(incident.summary) if incident.summary else "",
+        lead=handle(incident.lead_id),
+        channel=f"#{cell(incident.channel_name)}" if incident.channel_name else "",
+        declared_at=fmt_minute(declared),
+        declared_by=handle(incident.declared_by),
+        acknowledged_at=fmt_minute(incident.acknowledged_at),
+        mitigated_at=fmt_minute(incident.mitigated_at),
+        mitigation_is_resolution=incident.mitigated_at is not None and
+        as_utc(incident.mitigated_at) == resolved,
+        resolved_at=fmt_minute(resolved),
+        duration=fmt_duration((resolved - declared).total_seconds()) if resolved else "",
+        earliest_event=rows[0] if rows and rows[0].offset.startswith("T-") else None,
+        milestones=milestones,
+        timeline=rows,
+        figures=response_figures(incident, events),
+        mitigations=mitigations,
+        people=[Person(handle(user), tuple(roles) or ("took part",), counts.get(user, 0))
+                for user, roles in people.items()],
+        followups=follow_rows,
+        before_declaration=[row for row in rows if row.offset.startswith("T-")],
+        generated_at=fmt_minute(generated_at),
+        due_at=fmt_minute(due) if due else "",
+        owed=owed,
+    )
+
+
+# -- render ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rendered:
+    markdown: str
+    warning: str | None  # set when POSTMORTEM_TEMPLATE could not be used and the default was
+
+
+class TemplateProblem(Exception):
+    """POSTMORTEM_TEMPLATE cannot be used; the message says where and why."""
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=True)
+    env.globals["todo"] = todo
+    env.filters["cell"] = lambda value: cell(str(value))
+    return env
+
+
+@lru_cache(maxsize=16)
+def _compile(source: str) -> jinja2.Template:
+    """Compiling costs far more than rendering; templates are compiled once per source text."""
+    env = _environment()
+    code = env.compile(source, name=TEMPLATE_NAME, filename=TEMPLATE_NAME)
+    return env.template_class.from_code(env, code, env.make_globals(None))
+
+
+def _line_of(exc: BaseException) -> int | None:
+    """The template line an error came from (Jinja maps its frames back to template lines)."""
+    lineno = getattr(exc, "lineno", None)
+    if lineno:
+        return lineno
+    tb, found = exc.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == TEMPLATE_NAME:
+            found = tb.tb_lineno
+        tb = tb.tb_next
+    return found
+
+
+def _describe(path: str, exc: BaseException) -> str:
+    line = _line_of(exc)
+    where = f"{path}, line {line}" if line else path
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return f"POSTMORTEM_TEMPLATE {where}: {type(exc).__name__}: {message}"
+
+
+def render_with(source: str, doc: Document, path: str = "template") -> str:
+    """Render one template; raises TemplateProblem naming the file, line and error."""
+    try:
+        template = _compile(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(_describe(path, exc)) from None
+    try:
+        return template.render(doc=doc, **{name: getattr(doc, name) for name in doc.__dataclass_fields__})
+    except Exception as exc:  # a team's template may fail in any way; the default still renders
+        raise TemplateProblem(_describe(path, exc)) from None
+
+
+def load_template(path: str) -> str:
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TemplateProblem(f"POSTMORTEM_TEMPLATE {path}: cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise TemplateProblem(f"POSTMORTEM_TEMPLATE {path}: is not UTF-8 text") from None
+
+
+def render(doc: Document, template_path: str = "") -> Rendered:
+    """Render with POSTMORTEM_TEMPLATE when set; if it is broken, say why and use the default."""
+    warning = None
+    if template_path:
+        try:
+            return Rendered(render_with(load_template(template_path), doc, template_path), None)
+        except TemplateProblem as exc:
+            warning = f"{exc}. Used the default template instead."
+            log.warning("%s", warning)
+    return Rendered(render_with(DEFAULT_TEMPLATE.read_text(encoding="utf-8"), doc, str(DEFAULT_TEMPLATE)), warning)
+
+
+def sample_document(now: datetime | None = None) -> Document:
+    """A small made-up incident, for checking a template before an incident needs it (`fireline check`)."""
+    from types import SimpleNamespace
+
+    now = now or datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    incident = SimpleNamespace(id=1, title="Sample", severity=1, status="resolved", declared_by="U1", lead_id="U1",
+                               channel_name="inc-1-sample", summary=None, severity_reason="sample",
+                               declared_at=now, acknowledged_at=now + timedelta(minutes=5), acknowledged_by="U1",
+                               mitigated_at=now + timedelta(minutes=20), resolved_at=now + timedelta(minutes=30))
+    events = [SimpleNamespace(at=now, kind="declared", actor="U1", text="Declared", data={"severity": 1}),
+              SimpleNamespace(at=now + timedelta(minutes=10), kind="playbook_execution", actor="U1",
+                              text="Restart", data={"result": "ok"})]
+    followups = [SimpleNamespace(text="Add a check", owner="U1", status="open")]
+    return build(incident, events, followups, generated_at=now, due=now + DUE_AFTER, owed=True)
