@@ -93,6 +93,13 @@ class Console:
     def run(self, lines: TextIO) -> int:
         if lines.isatty():
             print(BANNER, file=self.out)
+            while True:
+                try:
+                    line = input(f"#{self.chat.channel_name(self.channel_id)}> ")
+                except EOFError:
+                    print(file=self.out)
+                    return 0
+                self.run_line(line)
         for line in lines:
             self.run_line(line)
             self.out.flush()
