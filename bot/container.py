@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 # Every built-in feature module exposes `register(registry)`. Order is the order of help texts.
 FEATURE_MODULES = [
     "bot.commands.incident",
+    "bot.commands.playbooks",
     "bot.slack.app",
     "bot.commands.timeline",
     "bot.commands.postmortem",

@@ -83,6 +83,8 @@ class Registry:
         self.jobs: dict[str, JobHandler] = {}
         self.hooks: dict[str, list[HookHandler]] = defaultdict(list)
         self.card_buttons: list[CardButton] = []
+        # Playbooks by name (playbooks.framework.Playbook); bot.commands.playbooks.add_playbook fills it.
+        self.playbooks: dict[str, Any] = {}
 
     # -- registration -------------------------------------------------------------------------
     def command(self, name: str, help: str, usage: str = "") -> Command:

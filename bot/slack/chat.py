@@ -98,6 +98,17 @@ class SlackChat:
         except SlackApiError as exc:
             raise _slack_error("files.upload", exc) from None
 
+    def group_members(self, key: str) -> list[str]:
+        """Members of a user group given as id (`S0123`) or handle (`oncall`); needs usergroups:read."""
+        try:
+            response = self.client.usergroups_list(include_users=True)
+        except SlackApiError as exc:
+            raise _slack_error("usergroups.list", exc) from None
+        for group in response.get("usergroups") or []:
+            if key in (group.get("id"), (group.get("handle") or "").lower()):
+                return list(group.get("users") or [])
+        return []
+
     def channel_name(self, channel_id: str) -> str | None:
         if channel_id not in self._names:
             try:

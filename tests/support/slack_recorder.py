@@ -54,6 +54,7 @@ class SlackRecorder:
         self.delay = 0.0
         self.status_codes: dict[str, list[int]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, for history/replies
+        self.usergroups: list[dict[str, Any]] = []  # what usergroups.list answers: {id, handle, users}
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -193,6 +194,8 @@ class SlackRecorder:
             channel = data.get("channel", "")
             channel_id = "C" + channel[1:].upper().replace("-", "") if channel.startswith("#") else channel
             return 200, {"ok": True, "channel": channel_id, "ts": data.get("ts") or ts}
+        if method == "usergroups.list":
+            return 200, {"ok": True, "usergroups": self.usergroups}
         if method == "auth.test":
             return 200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1"}
         if method == "conversations.info":

@@ -1,0 +1,151 @@
+"""Playbook commands and buttons (/diagnose, /restart, /rollback, /scale; Confirm, Cancel, Stop).
+
+Parsing and replies only: plans, confirmation and execution live in bot/service/executions.py,
+the playbooks themselves in playbooks/. `add_playbook()` is how any playbook, built in or a
+team's own, becomes a command.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bot.fly.check  # noqa: F401 - registers the fly, health and responders checks
+from bot.commands.grammar import Args
+from bot.commands.registry import Registry
+from bot.container import Container
+from bot.context import Context
+from bot.db import session_scope
+from bot.models import PlaybookExecution
+from bot.reply import Reply, escape
+from bot.service import executions
+from bot.service.playbook_views import Actions
+from playbooks.framework import Playbook
+
+
+def builtin_playbooks() -> list[Playbook]:
+    from playbooks.catalog import BUILT_IN
+
+    return [cls() for cls in BUILT_IN]
+
+
+def register(registry: Registry) -> None:
+    for playbook in builtin_playbooks():
+        add_playbook(registry, playbook)
+    register_extras(registry)
+
+    @registry.action(Actions.CONFIRM)
+    def press_confirm(ctx: Context, value: str) -> Reply:
+        return executions.confirm(ctx, value)
+
+    @registry.action(Actions.CANCEL)
+    def press_cancel(ctx: Context, value: str) -> Reply:
+        return executions.cancel(ctx, value)
+
+    @registry.action(Actions.STOP)
+    def press_stop(ctx: Context, value: str) -> Reply:
+        return executions.request_stop(ctx, value)
+
+    @registry.action(Actions.STEP)
+    def press_step(ctx: Context, value: str) -> Reply:
+        return executions.confirm_step(ctx, value)
+
+    @registry.action(Actions.DIAGNOSE)
+    def press_diagnose(ctx: Context, value: str) -> Reply:
+        """Value: an incident number, or empty (the alerts feature reuses this button)."""
+        playbook = registry.playbooks.get("diagnose")
+        if playbook is None:
+            return Reply.error("The diagnose playbook is not installed.")
+        value = (value or "").strip().lstrip("#")
+        return run_playbook_command(ctx, playbook, Args(incident_ref=int(value) if value.isdigit() else None))
+
+    @registry.job(executions.EXECUTE_JOB)
+    def run_execution(container: Container, payload: dict[str, Any], job=None) -> None:
+        execution_id = int(payload["execution_id"])
+        executions.execute(job_context(container, execution_id), execution_id)
+
+    @registry.on("runtime.started")
+    def report_interrupted(ctx, container: Container) -> None:
+        executions.recover_interrupted(container, default_chat(container))
+
+    if "diagnose" in registry.playbooks:
+        registry.card_button("Diagnose", Actions.DIAGNOSE)
+
+
+def register_extras(registry: Registry) -> None:
+    """Subcommands that answer without a plan (`/scale advice`)."""
+    from playbooks.catalog import register_extras as extras
+
+    extras(registry)
+
+
+def add_playbook(registry: Registry, playbook: Playbook) -> None:
+    """Make a playbook a command: `/command [subcommand] ...` plans it (and, if read-only, runs it)."""
+    if not playbook.name or not playbook.command:
+        raise ValueError(f"a playbook needs a name and a command: {playbook!r}")
+    registry.playbooks[playbook.name] = playbook
+
+    def handler(ctx: Context, args: Args) -> Reply:
+        return run_playbook_command(ctx, playbook, args)
+
+    if playbook.subcommand:
+        family = registry.command(playbook.command, help=f"/{playbook.command} playbooks")
+        family.sub(playbook.subcommand, f"{playbook.subcommand} {playbook.usage}".strip(), playbook.help,
+                   destructive=playbook.destructive)(handler)
+    else:
+        registry.simple_command(playbook.command, playbook.usage, playbook.help)(handler)
+
+
+def run_playbook_command(ctx: Context, playbook: Playbook, args: Args) -> Reply:
+    if args.words and args.words[0].lower() in ("help", "--help", "-h"):
+        return playbook_help(playbook)
+    params = playbook.parse(args)
+    incident = executions.attached_incident(ctx, args)
+    if not playbook.destructive:
+        plan, results, _ = executions.run_now(ctx, playbook, params, incident)
+        return report_reply(ctx, playbook, plan, results, incident)
+    execution, plan = executions.propose(ctx, playbook, params, incident)
+    return executions.plan_answer(ctx, playbook, execution, plan, incident)
+
+
+def playbook_help(playbook: Playbook) -> Reply:
+    lines = [f"`{playbook.invocation} {playbook.usage}`".replace(" `", "`")]
+    lines += [f"`{p.usage}`  {p.help}" for p in playbook.params]
+    if playbook.destructive:
+        lines.append("Shows a plan first; nothing changes until someone in RESPONDERS presses Confirm.")
+    return Reply(f"*{playbook.invocation}*: {playbook.help}", lines=lines)
+
+
+def report_reply(ctx: Context, playbook: Playbook, plan, results, incident) -> Reply:
+    """A read-only playbook's answer: its report, in the channel (it is what everyone needs to see)."""
+    if plan.blocked:
+        return executions.plan_answer(ctx, playbook, None, plan, incident)
+    tag = " [DRY RUN]" if plan.dry_run else ""
+    lines = [f":test_tube: *{escape(note)}*" if note.startswith("DRY RUN") else escape(note) for note in plan.notes]
+    for result in results:
+        lines += result.details if result.ok else [f":x: {escape(result.summary)}"] + result.details
+    if incident is None:
+        lines.append("Not attached to an incident (add `#N`, or run it in the incident's channel, to keep it in "
+                     "the timeline).")
+    return Reply(f":stethoscope: *{escape(plan.title)}*{tag}", lines=lines).public()
+
+
+# -- where background work talks ----------------------------------------------------------------------
+def default_chat(container: Container):
+    """The console's chat when the console runs, else Slack's Web API."""
+    chat = container.extras.get("chat")
+    if chat is not None:
+        return chat
+    from bot.slack.chat import SlackChat, make_web_client
+
+    client = container.extras.get("slack_client") or make_web_client(container.settings)
+    container.extras["slack_client"] = client
+    return SlackChat(client)  # type: ignore[arg-type]
+
+
+def job_context(container: Container, execution_id: int) -> Context:
+    with session_scope(container.engine) as session:
+        execution = session.get(PlaybookExecution, execution_id)
+    source = execution.source if execution and execution.source == "console" else "timer"
+    return Context(container, chat=default_chat(container),
+                   user_id=(execution.confirmed_by or "fireline") if execution else "fireline",
+                   channel_id=execution.channel_id if execution else "", source=source)

@@ -1,0 +1,49 @@
+"""`fireline check` for Fly, the health endpoints and RESPONDERS: live, dry-run, or what is wrong."""
+
+from __future__ import annotations
+
+from bot.check import Status, integration
+from bot.fly.client import FlyClient
+from bot.fly.health import HealthProbe
+from bot.fly.http import FlyError
+from bot.settings import Settings
+
+
+@integration("fly")
+def check_fly(settings: Settings) -> Status:
+    token = settings.fly_api_token
+    if token is None or not token.get_secret_value():
+        return Status("fly", "dry-run", "FLY_API_TOKEN not set: playbooks plan on an example fleet and change "
+                                        "nothing")
+    if not settings.fly_app:
+        return Status("fly", "error", "FLY_API_TOKEN is set but FLY_APP is empty: set the app's name")
+    with FlyClient(settings.fly_api_url, token, settings.fly_app, timeout=8, retries=0) as fly:
+        try:
+            machines = fly.list_machines()
+        except FlyError as exc:
+            return Status("fly", "error", str(exc))
+    started = sum(1 for m in machines if m.state == "started")
+    db = f"; Postgres app {settings.fly_db_app}" if settings.fly_db_app else "; FLY_DB_APP not set"
+    return Status("fly", "live", f"{settings.fly_app}: {len(machines)} machines, {started} started "
+                                 f"(min {settings.fly_min_machines}, max {settings.fly_max_machines}){db}")
+
+
+@integration("health")
+def check_health(settings: Settings) -> Status:
+    urls = [u for u in (settings.health_url, settings.health_origin_url) if u]
+    if not urls:
+        return Status("health", "off", "HEALTH_URL not set: diagnose and restarts cannot check the app's endpoint")
+    probe = HealthProbe(timeout=5)
+    try:
+        results = [probe.check(url) for url in urls]
+    finally:
+        probe.close()
+    detail = "; ".join(f"{r.url} {r.describe()}" for r in results)
+    return Status("health", "live" if all(r.ok for r in results) else "error", detail)
+
+
+@integration("responders")
+def check_responders(settings: Settings) -> Status:
+    if not settings.responder_list:
+        return Status("responders", "off", "RESPONDERS empty: only the console user may confirm playbooks")
+    return Status("responders", "live", f"may confirm playbooks: {', '.join(settings.responder_list)}")

@@ -1,0 +1,65 @@
+"""Build a playbook's `Env` from settings: live Fly clients with a token, the example fleet without.
+
+A new Env (and new clients) per plan and per execution, so each execution's journal of Fly calls
+is its own. Tests inject `container.extras["sleep"]` so health gates and retries never wait.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from bot.container import Container
+from bot.errors import UserError
+from bot.fly.client import FlyClient
+from bot.fly.health import HealthProbe
+from bot.fly.releases import FlyGraphQL, ReleaseHistory
+from bot.fly.simulated import EXAMPLE_APP, SimulatedFly, SimulatedReleases
+from playbooks.framework import Env, Limits
+
+NO_TOKEN = "FLY_API_TOKEN is not set"
+
+
+def is_live(container: Container) -> bool:
+    token = container.settings.fly_api_token
+    return bool(token is not None and token.get_secret_value())
+
+
+def sleeper(container: Container) -> Callable[[float], None]:
+    return container.extras.get("sleep", time.sleep)  # type: ignore[return-value]
+
+
+def build_env(container: Container, *, dry_run: bool | None = None, incident_title: str = "",
+              reference: str = "") -> Env:
+    """Live when FLY_API_TOKEN is set (and FLY_APP, or a clear error); otherwise a dry run."""
+    settings = container.settings
+    dry = (not is_live(container)) if dry_run is None else dry_run
+    sleep = sleeper(container)
+    limits = container.extras.get("playbook_limits") or Limits()
+    common = dict(health=HealthProbe(), now=container.clock, sleep=sleep, health_url=settings.health_url,
+                  health_origin_url=settings.health_origin_url, min_machines=settings.fly_min_machines,
+                  max_machines=settings.fly_max_machines, limits=limits, incident_title=incident_title,
+                  reference=reference)
+    if dry:
+        fly = SimulatedFly(settings.fly_app, settings.fly_db_app, container.clock)
+        why = NO_TOKEN if not is_live(container) else "this execution was confirmed as a dry run"
+        note = (f"DRY RUN: {why}, so this plan uses an example fleet shaped like the guide's "
+                f"(4 machines of {fly.app} in iad and lhr, Postgres {fly.db_app}), not your app, and Confirm "
+                "sends nothing to Fly.")
+        return Env(app=fly.app, db_app=fly.db_app, fly=fly, releases=SimulatedReleases(fly), dry_run=True,
+                   dry_run_note=note, **common)
+    if not settings.fly_app:
+        raise UserError("FLY_API_TOKEN is set but FLY_APP is empty, so Fireline does not know which app to act on.",
+                        f"Set FLY_APP to the app's name as `fly apps list` shows it (the guide's is `{EXAMPLE_APP}`).")
+    token = settings.fly_api_token
+    fly = FlyClient(settings.fly_api_url, token, settings.fly_app, sleep=sleep)
+    graphql = FlyGraphQL(settings.fly_graphql_url, token, sleep=sleep)
+    return Env(app=settings.fly_app, db_app=settings.fly_db_app, fly=fly, releases=ReleaseHistory(graphql, fly),
+               **common)
+
+
+def close_env(env: Env) -> None:
+    for part in (env.fly, getattr(env.releases, "graphql", None), env.health):
+        close = getattr(part, "close", None)
+        if close:
+            close()

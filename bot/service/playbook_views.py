@@ -1,0 +1,124 @@
+"""How plans, progress and outcomes read, for Slack and the console alike (as `Reply`s).
+
+Everything that came from Fly or a person goes through `escape()`: an image tag or a machine
+name must never be able to ping a channel.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.clock import as_utc, fmt_utc
+from bot.models import Incident, PlaybookExecution
+from bot.reply import Button, Reply, escape, mention
+from playbooks.framework import Plan, Playbook
+
+
+class Actions:
+    """Button action ids of the playbooks, in one place."""
+
+    CONFIRM = "playbook_confirm"
+    CANCEL = "playbook_cancel"
+    STOP = "playbook_stop"
+    STEP = "playbook_step"  # Confirm (or Done) of one step of a multi-step procedure
+    DIAGNOSE = "playbook_diagnose"  # value: an incident number, or empty (also used by the alerts feature)
+
+
+ICONS = {"ok": ":white_check_mark: done", "failed": ":x: FAILED", "running": ":hourglass_flowing_sand: running",
+         "waiting": ":raised_hand: waiting for you", "unknown": ":grey_question: unknown (interrupted)",
+         "pending": ":white_small_square: not yet", "skipped": ":black_small_square: not run"}
+HEADLINES = {"queued": "starting", "running": "running", "waiting": "waiting for a person",
+             "succeeded": "finished", "failed": "stopped at a failure", "stopped": "stopped on request",
+             "interrupted": "INTERRUPTED", "cancelled": "cancelled", "expired": "expired"}
+
+
+def button_value(execution: PlaybookExecution, step: int | None = None) -> str:
+    return f"{execution.id}:{execution.nonce}" + (f":{step}" if step is not None else "")
+
+
+def where(incident: Incident | None) -> str:
+    if incident is None:
+        return ("Not attached to an incident: run it in the incident's channel or add `#N` to record it in an "
+                "incident's timeline.")
+    return f"For incident *#{incident.id}*: {escape(incident.title)}."
+
+
+def dry_banner(plan: Plan) -> list[str]:
+    return [f":test_tube: *{note}*" if note.startswith("DRY RUN") else escape(note) for note in plan.notes]
+
+
+def plan_reply(plan: Plan, playbook: Playbook, execution: PlaybookExecution | None, incident: Incident | None,
+               responders: str, ttl_minutes: int) -> Reply:
+    tag = " [DRY RUN]" if plan.dry_run else ""
+    if plan.blocked:
+        reply = Reply(f":no_entry: *Cannot {playbook.verb}{tag}*: {plan.blocked}", lines=list(plan.hints))
+        reply.lines += dry_banner(plan)
+        return reply
+    lines = dry_banner(plan) + list(plan.lines)
+    if plan.steps:
+        lines.append("*Steps*")
+        for number, step in enumerate(plan.steps, start=1):
+            extra = ""
+            if step.manual:
+                extra = f"  (you run: `{step.manual}`, then press Done)"
+            elif step.confirm and number > 1:
+                extra = "  (asks for its own Confirm)"
+            lines.append(f"{number}. {step.title}{extra}")
+    if plan.risks:
+        lines.append("*What could go wrong*")
+        lines += [f"- {risk}" for risk in plan.risks]
+    lines.append(where(incident))
+    buttons = []
+    if execution is not None:
+        who = "anyone" if playbook.who == "anyone" else f"RESPONDERS ({responders}) or the console user"
+        lines.append(f"Confirm runs it (allowed: {who}); Cancel drops it. This plan is valid for {ttl_minutes} "
+                     f"minutes. Execution {execution.id}.")
+        buttons = [Button("Confirm", Actions.CONFIRM, button_value(execution), "primary"),
+                   Button("Cancel", Actions.CANCEL, button_value(execution))]
+    return Reply(f":clipboard: *Plan: {escape(plan.title)}*{tag}", lines=lines, buttons=buttons).public()
+
+
+def step_line(number: int, title: str, result: dict | None) -> str:
+    state = (result or {}).get("status", "pending")
+    line = f"{ICONS.get(state, state)} {number}. {title}"
+    summary = (result or {}).get("summary")
+    if summary:
+        line += f": {summary}"
+    return line
+
+
+def progress_reply(execution: PlaybookExecution, plan: Plan, live: str = "") -> Reply:
+    tag = " [DRY RUN]" if execution.dry_run else ""
+    headline = HEADLINES.get(execution.status, execution.status)
+    if execution.status == "running":
+        headline = f"running step {min(execution.current_step + 1, len(plan.steps))} of {len(plan.steps)}"
+    lines = [f"Confirmed by {mention(execution.confirmed_by)} at {fmt_utc(execution.confirmed_at)}; execution "
+             f"{execution.id}" + (f", incident #{execution.incident_id}" if execution.incident_id else "") + "."]
+    if execution.dry_run:
+        lines.append(":test_tube: *DRY RUN*: nothing is sent to Fly (FLY_API_TOKEN is not set).")
+    for number, step in enumerate(plan.steps, start=1):
+        result = execution.results[number - 1] if number - 1 < len(execution.results) else None
+        lines.append(step_line(number, escape(step.title), result))
+    if live and execution.status == "running":
+        lines.append(f"_{escape(live)}_")
+    if execution.stop_requested_by and execution.status in ("queued", "running"):
+        lines.append(f"Stop requested by {mention(execution.stop_requested_by)}: it stops after this step.")
+    buttons = []
+    if execution.status in ("queued", "running", "waiting") and not execution.stop_requested_by:
+        buttons.append(Button("Stop", Actions.STOP, button_value(execution), "danger"))
+    icon = {"succeeded": ":white_check_mark:", "failed": ":x:", "interrupted": ":warning:",
+            "stopped": ":octagonal_sign:"}.get(execution.status, ":gear:")
+    return Reply(f"{icon} *{escape(plan.title)}*{tag}: {headline}", lines=lines, buttons=buttons).public()
+
+
+def age(then: datetime | None, now: datetime) -> str:
+    if then is None:
+        return "unknown age"
+    seconds = int((as_utc(now) - as_utc(then)).total_seconds())
+    if seconds < 90:
+        return f"{max(seconds, 0)} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds // 60} min ago"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min ago"
+    return f"{seconds // 86400} days ago"

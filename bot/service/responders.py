@@ -1,0 +1,89 @@
+"""Who may confirm a destructive playbook: RESPONDERS, declared in one place.
+
+RESPONDERS lists Slack user ids (`U0123`) and user groups, as a handle (`@oncall`), an id
+(`S0123`) or Slack's own mention (`<!subteam^S0123|@oncall>`). The console user is always
+allowed (whoever has the terminal has the server). Group members are asked from Slack and kept
+for a minute, so a burst of presses costs one API call.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.context import Context
+from bot.reply import mention
+
+log = logging.getLogger(__name__)
+
+GROUP_CACHE = timedelta(minutes=1)
+_SUBTEAM = re.compile(r"^<!subteam\^([A-Z0-9]+)(?:\|@?([^>]*))?>$")
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    why: str  # for the audit trail: "console user", "listed in RESPONDERS", "member of @oncall", or the refusal
+
+
+def describe_responders(entries: list[str]) -> str:
+    shown = []
+    for entry in entries:
+        subteam = _SUBTEAM.match(entry)
+        if subteam:
+            shown.append("@" + (subteam.group(2) or subteam.group(1)))
+        elif entry.startswith(("U", "W")) and entry.isalnum():
+            shown.append(mention(entry))
+        else:
+            shown.append(entry if entry.startswith("@") else f"@{entry}")
+    return ", ".join(shown) or "nobody"
+
+
+def _group_key(entry: str) -> str | None:
+    """A user-group reference as `S123` or `handle`, or None for a user id."""
+    subteam = _SUBTEAM.match(entry)
+    if subteam:
+        return subteam.group(1)
+    if entry.startswith("@"):
+        return entry[1:].lower()
+    if entry.startswith("S") and entry.isalnum() and entry.isupper():
+        return entry
+    return None
+
+
+def group_members(ctx: Context, key: str) -> set[str]:
+    cache: dict[str, tuple] = ctx.app.extras.setdefault("responder_groups", {})  # type: ignore[assignment]
+    cached = cache.get(key)
+    if cached and cached[0] > ctx.now():
+        return cached[1]
+    lookup = getattr(ctx.chat, "group_members", None)
+    members: set[str] = set()
+    if lookup is not None:
+        try:
+            members = set(lookup(key) or ())
+        except Exception as exc:  # a Slack failure means "not shown to be a member", never "allowed"
+            log.warning("could not read the members of user group %s: %s", key, exc)
+            return set()
+    cache[key] = (ctx.now() + GROUP_CACHE, members)
+    return members
+
+
+def may_confirm(ctx: Context, who: str = "responders") -> Decision:
+    if who == "anyone":
+        return Decision(True, "anyone may run this playbook")
+    if ctx.is_console:
+        return Decision(True, "the console user")
+    if ctx.source != "slack" or not ctx.user_id:
+        return Decision(False, "only a person may confirm")
+    entries = ctx.app.settings.responder_list
+    if not entries:
+        return Decision(False, "RESPONDERS is empty, so nobody may confirm playbooks from Slack")
+    if ctx.user_id in entries:
+        return Decision(True, "listed in RESPONDERS")
+    for entry in entries:
+        key = _group_key(entry)
+        if key and ctx.user_id in group_members(ctx, key):
+            return Decision(True, f"member of {describe_responders([entry])}")
+    return Decision(False, f"not in RESPONDERS ({describe_responders(entries)})")

@@ -1,0 +1,12 @@
+"""The built-in playbooks, in the order their commands are listed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BUILT_IN: list[type] = []
+
+
+def register_extras(registry: Any) -> None:
+    """Subcommands without a plan (added by the scale playbook's advice)."""
+    return None

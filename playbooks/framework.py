@@ -1,0 +1,171 @@
+"""What a playbook is: a name, a command, parameters, who may run it, and two acts, plan and execute.
+
+A playbook never talks to Slack or the database. `plan()` reads the world through `Env` (the Fly
+client, live or simulated for a dry run; releases; health probes) and returns a `Plan`: plain
+words and a list of `Step`s. Fireline's execution service (`bot/service/executions.py`) stores
+the plan, shows it with Confirm/Cancel, checks who pressed Confirm, then calls `run_step()` for
+each step in turn, storing every result, and stops at the first failure.
+
+To add a playbook, subclass `Playbook`, fill in the class attributes, implement `plan` and
+`run_step`, and register an instance (see docs/playbooks.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.commands.grammar import Args
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter as the help shows it: `--batch N`, and what it means."""
+
+    usage: str
+    help: str
+
+
+@dataclass
+class Step:
+    """One thing the execution does, in words, with what `run_step` needs to do it.
+
+    `targets` names what the step changes (machine ids), so a stopped execution can say what was
+    and was not done. A `manual` step is one Fireline cannot do itself: the exact command is shown
+    and a person presses Done. A step with `confirm` waits for its own Confirm before it runs.
+    """
+
+    title: str
+    action: str
+    args: dict[str, Any] = field(default_factory=dict)
+    targets: list[str] = field(default_factory=list)
+    manual: str | None = None
+    confirm: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Step:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Plan:
+    """What will happen, before anything happens. Stored as JSON with the execution."""
+
+    playbook: str
+    app: str
+    title: str
+    lines: list[str] = field(default_factory=list)  # what happens, which machines, capacity left
+    steps: list[Step] = field(default_factory=list)
+    risks: list[str] = field(default_factory=list)  # what could go wrong
+    params: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    notes: list[str] = field(default_factory=list)  # where the data came from, dry-run reasons
+    blocked: str | None = None  # why this cannot run; then there is no Confirm button
+    hints: list[str] = field(default_factory=list)  # what to type instead when blocked
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        values["steps"] = [Step.from_dict(s) for s in data.get("steps", [])]
+        return cls(**values)
+
+
+@dataclass
+class StepResult:
+    """How a step went: a one-line summary, details, and which targets were (not) done."""
+
+    ok: bool
+    summary: str
+    details: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Limits:
+    """How long health gates wait. Counts, not deadlines, so tests with a no-op sleep stay bounded."""
+
+    wait_calls: int = 2  # Fly's wait endpoint blocks up to 60 s per call
+    wait_seconds: int = 60
+    check_polls: int = 24  # machine checks: 24 x 5 s = 2 minutes
+    health_polls: int = 6  # HEALTH_URL: 6 x 5 s = 30 s
+    poll_seconds: float = 5.0
+    lease_ttl: int = 600
+
+
+@dataclass
+class Env:
+    """Everything a playbook may use. Built by the service per plan and per execution."""
+
+    app: str
+    fly: Any  # bot.fly.client.FlyClient, or bot.fly.simulated.SimulatedFly in a dry run
+    releases: Any  # bot.fly.releases.ReleaseHistory (or the simulated one)
+    health: Any  # bot.fly.health.HealthProbe
+    now: Callable[[], datetime]
+    sleep: Callable[[float], None]
+    db_app: str = ""
+    health_url: str = ""
+    health_origin_url: str = ""
+    min_machines: int = 2
+    max_machines: int = 20
+    dry_run: bool = False
+    dry_run_note: str = ""
+    limits: Limits = field(default_factory=Limits)
+    incident_title: str = ""  # the incident the playbook runs for, if any (diagnose matches it)
+    reference: str = ""  # "#12" or "standalone", written on leases so `fly` users see who holds them
+
+
+class Playbook:
+    """Subclass and set the attributes; the service does storage, confirmation, audit and Slack."""
+
+    name: str = ""  # unique id, stored with every execution: "restart", "scale-count"
+    command: str = ""  # the slash command: "restart" -> /restart
+    subcommand: str | None = None  # "count" -> /scale count
+    usage: str = ""  # after the command: "[--region R] [--batch N]"
+    help: str = ""
+    params: tuple[Param, ...] = ()
+    destructive: bool = True  # needs a plan confirmed by an allowed person; one per app at a time
+    who: str = "responders"  # who may confirm: "responders" (RESPONDERS + console) or "anyone"
+    verb: str = "run"  # for messages: "restart", "roll back"
+
+    def parse(self, args: Args) -> dict[str, Any]:
+        """Words -> parameters (JSON-able). Raise bot.errors.UserError saying what to type instead."""
+        if args.words:
+            from bot.errors import UserError
+
+            raise UserError(f"`{self.command}` takes no arguments here.", f"Type `/{self.command}`.")
+        return {}
+
+    def plan(self, env: Env, params: dict[str, Any]) -> Plan:
+        raise NotImplementedError
+
+    def run_step(self, env: Env, plan: Plan, step: Step, progress: Progress) -> StepResult:
+        raise NotImplementedError
+
+    def summary(self, plan: Plan, results: list[StepResult | None]) -> list[str]:
+        """Closing lines after the execution (what was and was not done). Override for a richer report."""
+        done = [t for r in results if r for t in r.done]
+        attempted = {t for r in results if r for t in (*r.done, *r.failed, *r.data.get("unknown", []))}
+        not_done = [t for step in plan.steps for t in step.targets if t not in attempted]
+        failed = [t for r in results if r for t in r.failed]
+        lines = []
+        if done:
+            lines.append(f"Done: {', '.join(done)}")
+        if failed:
+            lines.append(f"Failed: {', '.join(failed)}")
+        if not_done:
+            lines.append(f"Not done: {', '.join(not_done)}")
+        return lines
+
+    @property
+    def invocation(self) -> str:
+        return f"/{self.command}" + (f" {self.subcommand}" if self.subcommand else "")
