@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,45 +21,12 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import SECRET, database_url, percentile, start_server, stop  # noqa: E402
 
 from tests.support.signing import sign, slash_body  # noqa: E402
 from tests.support.slack_recorder import SlackRecorder  # noqa: E402
-
-SECRET = "bench-signing-secret"
-PG_URL = os.environ.get("FIRELINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_up(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server on {port} exited: {process.stderr.read().decode()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"server on {port} did not start")
-
-
-def start(kind: str, env: dict[str, str]) -> tuple[int, subprocess.Popen]:
-    port = free_port()
-    if kind == "fireline":
-        cmd = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    else:
-        cmd = [sys.executable, str(REPO / "bench" / "_baselines.py"), kind, str(port)]
-    process = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    wait_up(port, process)
-    return port, process
 
 
 async def fire(port: int, texts: list[str], concurrency: int, total: int, response_url: str) -> dict:
@@ -90,7 +54,7 @@ async def fire(port: int, texts: list[str], concurrency: int, total: int, respon
         await asyncio.gather(*(one_worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
     latencies.sort()
-    return {"p50": statistics.median(latencies), "p99": latencies[int(len(latencies) * 0.99) - 1],
+    return {"p50": statistics.median(latencies), "p99": percentile(latencies, 0.99),
             "rps": total / elapsed, "errors": errors}
 
 
@@ -104,23 +68,14 @@ def main() -> None:
     databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
     base_env = {"SLACK_SIGNING_SECRET": SECRET, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_API_URL": recorder.api_url,
                 "LOG_LEVEL": "WARNING"}
-    servers: dict[str, tuple[int, subprocess.Popen]] = {}
+    servers: dict[str, tuple] = {}
     try:
-        servers["floor"] = start("floor", base_env)
-        servers["bare bolt"] = start("bolt", base_env)
-        servers["bare bolt (pbr)"] = start("bolt-pbr", base_env)
+        servers["floor"] = start_server("floor", base_env)
+        servers["bare bolt"] = start_server("bolt", base_env)
+        servers["bare bolt (pbr)"] = start_server("bolt-pbr", base_env)
         for database in databases:
-            if database == "sqlite":
-                url = f"sqlite:///{tmp}/bench.db"
-            else:
-                import psycopg
-
-                schema = f"bench_{os.getpid()}"
-                with psycopg.connect(PG_URL, autocommit=True) as connection:
-                    connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-                    connection.execute(f'CREATE SCHEMA "{schema}"')
-                url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-            servers[f"fireline ({database})"] = start("fireline", {**base_env, "DATABASE_URL": url})
+            url = database_url(database, tmp, "ack")
+            servers[f"fireline ({database})"] = start_server("fireline", {**base_env, "DATABASE_URL": url})
         print(f"{'server':<22}{'command':<9}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}")
         results: dict[tuple[str, str, int], dict] = {}
         for command, texts in (("list", ["list"]), ("declare", ["declare Bench outage sev3"])):
@@ -139,10 +94,7 @@ def main() -> None:
                 print(f"  {name:<20} {command:<8} c={concurrency:<3} {result['p99'] / floor:5.2f}x floor   "
                       f"{result['p99'] / bolt:5.2f}x bare bolt")
     finally:
-        for _, process in servers.values():
-            process.terminate()
-        for _, process in servers.values():
-            process.wait(10)
+        stop([process for _, process in servers.values()])
         recorder.close()
 
 

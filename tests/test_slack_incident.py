@@ -219,3 +219,17 @@ def test_injection_in_title_cannot_ping(slack):
 def test_healthz(slack):
     response = slack.client.get("/healthz")
     assert response.status_code == 200 and response.json()["database"] == "ok"
+
+
+def test_list_is_capped_and_counts_the_rest(slack):
+    from bot.commands.incident import LIST_LIMIT
+
+    for n in range(LIST_LIMIT + 2):
+        slack.command(f"declare Typo number {n} sev4", run=False)
+    slack.run_jobs()
+    slack.command("declare Site is down sev1")
+    slack.command("list")
+    text = slack.reply_text()
+    assert f"{LIST_LIMIT + 3} open incidents" in text
+    assert "...and 3 more" in text
+    assert "Site is down" in text  # the most severe is always shown

@@ -14,6 +14,7 @@ from bot.service.incidents import Actions
 from playbooks.checklist import SEV1_PLAYBOOK, step_by_number
 from playbooks.severity import SEVERITIES, classify_title, describe
 
+LIST_LIMIT = 25  # a Slack message stays readable; the most severe come first
 SEVERITY_HINT = "Severity is `sev1`, `sev2`, `sev3` or `sev4` (SEV1 = complete outage, SEV4 = cosmetic)."
 
 
@@ -125,11 +126,16 @@ def register(registry: Registry) -> None:
     @incident.sub("list", "list", "open incidents, most severe first")
     def list_(ctx: Context, args: Args) -> Reply:
         with ctx.session() as session:
-            rows = svc.open_incidents(session)
-        if not rows:
+            shown = svc.open_incidents(session, limit=LIST_LIMIT)
+            total = svc.count_open(session) if len(shown) == LIST_LIMIT else len(shown)
+        if not shown:
             return Reply("No open incidents. :white_check_mark:")
-        return Reply(f"*{len(rows)} open incident{'s' if len(rows) != 1 else ''}*",
-                     lines=[svc.summary_line(row) for row in rows])
+        reply = Reply(f"*{total} open incident{'s' if total != 1 else ''}*",
+                      lines=[svc.summary_line(row) for row in shown])
+        if total > LIST_LIMIT:
+            reply.lines.append(f"...and {total - LIST_LIMIT} more, less severe or older. "
+                               "`/incident show #N` shows one.")
+        return reply
 
     @incident.sub("resolve", "resolve [summary]", "resolve the incident (a postmortem draft follows)")
     def resolve(ctx: Context, args: Args) -> Reply:

@@ -350,9 +350,18 @@ def resolve(ctx: Context, incident_id: int, summary: str | None) -> Incident:
     return incident
 
 
-def open_incidents(session: Session) -> list[Incident]:
+def open_incidents(session: Session, limit: int | None = None) -> list[Incident]:
+    """Open incidents, most severe first, then oldest first."""
     query = select(Incident).where(col(Incident.status).in_(OPEN_STATES))
-    return list(session.exec(query.order_by(col(Incident.severity), col(Incident.declared_at))).all())
+    query = query.order_by(col(Incident.severity), col(Incident.declared_at), col(Incident.id))
+    return list(session.exec(query.limit(limit) if limit else query).all())
+
+
+def count_open(session: Session) -> int:
+    from sqlalchemy import func
+
+    return session.exec(select(func.count()).select_from(Incident).where(
+        col(Incident.status).in_(OPEN_STATES))).one()
 
 
 def valid_state(word: str) -> str:

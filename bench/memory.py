@@ -1,0 +1,73 @@
+"""Resident memory of `fireline serve`: idle, after N stored incidents, and after listing them.
+
+    python bench/memory.py [--incidents 10000] [--concurrency 10] [--database sqlite|postgres]
+
+Incidents are declared through the server itself (signed slash commands), so every one is stored
+with its timeline, channel and cards as in production. The baseline is the idle size of the same
+process in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import SECRET, database_url, rss_mb, start_server, stop  # noqa: E402
+
+from tests.support.signing import sign, slash_body  # noqa: E402
+from tests.support.slack_recorder import SlackRecorder  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--incidents", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    args = parser.parse_args()
+    recorder = SlackRecorder()
+    env = {"SLACK_SIGNING_SECRET": SECRET, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_API_URL": recorder.api_url,
+           "LOG_LEVEL": "WARNING", "DATABASE_URL": database_url(args.database, tempfile.mkdtemp(), "mem")}
+    port, process = start_server("fireline", env)
+    url = f"http://127.0.0.1:{port}/slack/events"
+
+    def send(text: str) -> int:
+        body = slash_body(text, response_url=recorder.response_url())
+        with httpx.Client(timeout=30) as client:
+            return client.post(url, content=body, headers={"Content-Type": "application/x-www-form-urlencoded",
+                                                           **sign(body, SECRET)}).status_code
+
+    try:
+        time.sleep(2)
+        idle = rss_mb(process.pid)
+        print(f"idle:                         {idle:7.1f} MB")
+        began = time.perf_counter()
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            statuses = list(pool.map(send, (f"declare Memory probe {n} sev4" for n in range(args.incidents))))
+        while sum(1 for c in list(recorder.calls) if c.method == "conversations.create") < args.incidents:
+            time.sleep(0.2)
+            if time.perf_counter() - began > 1800:
+                break
+        stored = rss_mb(process.pid)
+        errors = sum(1 for s in statuses if s != 200)
+        print(f"after {args.incidents} incidents:      {stored:7.1f} MB  ({stored / idle:.2f}x idle; "
+              f"{time.perf_counter() - began:.0f} s, {errors} errors)")
+        for _ in range(20):
+            send("list")
+        time.sleep(2)
+        listed = rss_mb(process.pid)
+        print(f"after 20 `/incident list`:    {listed:7.1f} MB  ({listed / idle:.2f}x idle)")
+    finally:
+        stop([process])
+        recorder.close()
+
+
+if __name__ == "__main__":
+    main()
