@@ -40,7 +40,12 @@ def _container(settings: Settings):
 
 @subcommand("console", "run Slack commands in this terminal (SQLite by default; reads standard input)")
 def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
+    import logging
+
     from bot.console import run_console
+
+    if "log_level" not in settings.model_fields_set:  # the terminal is the UI: only problems, unless asked
+        logging.getLogger().setLevel(logging.WARNING)
 
     return run_console(_container(settings))
 

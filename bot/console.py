@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from bot import log_context
 from bot.chat import ConsoleChat, render_text
 from bot.container import Container
 from bot.context import Context
@@ -56,6 +57,10 @@ class Console:
             print(render_text(reply), file=self.out)
 
     def run_line(self, line: str) -> None:
+        with log_context.scope():
+            self._run_line(line)
+
+    def _run_line(self, line: str) -> None:
         line = line.strip()
         if not line or line.startswith("#!"):
             return

@@ -22,6 +22,7 @@ FEATURE_MODULES = [
     "bot.commands.timeline",
     "bot.commands.postmortem",
     "bot.slack.pins",
+    "bot.metrics",
 ]
 
 

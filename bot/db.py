@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import event
@@ -61,17 +62,28 @@ def upgrade(url: str) -> None:
 
 
 def current_revisions(url: str) -> set[str]:
-    from alembic.runtime.migration import MigrationContext
-
     engine = make_engine(url)
     try:
-        with engine.connect() as connection:
-            return set(MigrationContext.configure(connection).get_current_heads())
+        return applied_revisions(engine)
     finally:
         engine.dispose()
 
 
-def head_revisions(url: str) -> set[str]:
+def applied_revisions(engine: Engine) -> set[str]:
+    """The migration heads recorded in this database (empty for a fresh one)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+
+@cache
+def _code_heads() -> frozenset[str]:
     from alembic.script import ScriptDirectory
 
-    return set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def head_revisions(url: str = "") -> set[str]:
+    """The migration heads this code expects (the same for every database URL)."""
+    return set(_code_heads())

@@ -1,13 +1,26 @@
-"""Logging with secrets redacted from every line, whatever logged them."""
+"""Logging: secrets redacted from every line, whatever logged them; incident and request id on each.
+
+`LOG_FORMAT=text` (default) is for people at a terminal; `LOG_FORMAT=json` writes one JSON object
+per line for log shippers (Fly's log drain, Loki, Datadog), with `incident` and `request_id` as fields.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import UTC, datetime
 
+from bot import log_context
 from bot.settings import Settings
 
-_TOKEN_PATTERNS = re.compile(r"(xox[abposr]-[\w-]+|xapp-[\w-]+|Bearer\s+[\w.\-~+/=]+|Token token=[\w\-+]+)")
+_TOKEN_PATTERNS = re.compile(
+    r"(xox[abposre]-[\w-]+|xapp-[\w-]+|Bearer\s+[\w.\-~+/=]+|Token token=[\w\-+]+"
+    # Slack response_url / incoming webhooks (post to a channel without a token), plain or form-encoded.
+    r"|https://hooks\.slack\.com/[^\s\"'&<>]+|https%3A%2F%2Fhooks\.slack\.com%2F[^\s\"'&<>]+"
+    # Form fields and query strings such as token=... (Slack's legacy verification token).
+    r"|(?<=[?&\s\"']token=)[^&\s\"']+|^token=[^&\s\"']+)"
+)
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -30,12 +43,69 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+class ContextFilter(logging.Filter):
+    """Copies the incident number and request id of the work in progress onto the record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "incident"):
+            record.incident = log_context.current_incident()
+        if not hasattr(record, "request_id"):
+            record.request_id = log_context.current_request_id()
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """`time LEVEL logger [incident=#N request_id=R] message`; the bracket only with what is known."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = []
+        if getattr(record, "incident", None) is not None:
+            parts.append(f"incident=#{record.incident}")
+        if getattr(record, "request_id", None):
+            parts.append(f"request_id={record.request_id}")
+        line = super().format(record)
+        if parts:
+            head = f"{self.formatTime(record)} {record.levelname} {record.name} "
+            line = f"{head}[{' '.join(parts)}] {line[len(head):]}"
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, incident, request_id, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if getattr(record, "incident", None) is not None:
+            entry["incident"] = record.incident
+        if getattr(record, "request_id", None):
+            entry["request_id"] = record.request_id
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = record.exc_text or self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def make_handler(settings: Settings, stream=None) -> logging.Handler:
+    """The one handler every Fireline process logs through (filters run before formatting)."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    handler.addFilter(ContextFilter())
     handler.addFilter(RedactingFilter(settings.secret_values()))
+    return handler
+
+
+def setup_logging(settings: Settings) -> None:
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [make_handler(settings)]
     root.setLevel(settings.log_level)
     for noisy in ("httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

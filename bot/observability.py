@@ -1,21 +1,43 @@
-"""Sentry, initialised only when SENTRY_DSN is set, with secrets scrubbed from every event."""
+"""Sentry, initialised only when SENTRY_DSN is set, with secrets scrubbed from every event.
+
+`before_send` walks the whole event (exception messages, stack-frame variables, breadcrumbs, request
+headers and body, extra) and removes: every configured secret's value (Slack, Fly, PagerDuty, webhook
+secrets, the DSN itself, the database password), anything that looks like a token (xoxb-, Bearer ...,
+Slack response URLs), and the value of any key that names a credential (Authorization, *token*,
+*secret*, *signature*, cookie, ...). Events are tagged with the incident number and request id.
+"""
 
 from __future__ import annotations
 
+import os
+from importlib import metadata
 from typing import Any
 
+from bot import log_context
 from bot.logging_setup import redact
 from bot.settings import Settings
 
+REDACTED = "[redacted]"
+SENSITIVE_KEYS = ("token", "secret", "password", "passwd", "authorization", "dsn", "signature", "cookie",
+                  "api_key", "apikey", "routing_key", "response_url", "private_key", "credential")
+
+
+def _sensitive(key: object) -> bool:
+    lowered = str(key).lower().replace("-", "_")
+    return any(word in lowered for word in SENSITIVE_KEYS)
+
 
 def scrub(value: Any, secrets: list[str]) -> Any:
+    """A copy of `value` with secrets removed; dicts, lists and [name, value] header pairs included."""
     if isinstance(value, str):
         return redact(value, secrets)
     if isinstance(value, dict):
-        return {k: ("[redacted]" if any(w in str(k).lower() for w in ("token", "secret", "password",
-                                                                         "authorization", "dsn"))
+        return {k: (REDACTED if _sensitive(k) and isinstance(v, str | bytes | list | tuple | dict) and v
                     else scrub(v, secrets)) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        # Sentry sends some headers as [[name, value], ...].
+        if len(value) == 2 and isinstance(value[0], str) and _sensitive(value[0]):
+            return [value[0], REDACTED]
         return [scrub(v, secrets) for v in value]
     return value
 
@@ -24,17 +46,38 @@ def make_before_send(settings: Settings):
     secrets = settings.secret_values()
 
     def before_send(event: dict, hint: dict) -> dict:
-        return scrub(event, secrets)
+        event = scrub(event, secrets)
+        tags = event.setdefault("tags", {})
+        for name, value in log_context.current().items():
+            tags.setdefault(name, str(value))
+        return event
 
     return before_send
 
 
-def init_sentry(settings: Settings) -> bool:
+def release_name(settings: Settings) -> str:
+    """SENTRY_RELEASE, or `fireline@<version>` (+ the Fly image, so each deploy is its own release)."""
+    if settings.sentry_release:
+        return settings.sentry_release
+    try:
+        version = metadata.version("fireline")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        version = "0+unknown"
+    last = os.environ.get("FLY_IMAGE_REF", "").split("@")[0].rsplit("/", 1)[-1]  # app:deployment-01H...
+    tag = last.partition(":")[2]
+    return f"fireline@{version}+{tag}" if tag else f"fireline@{version}"
+
+
+def init_sentry(settings: Settings, **options: Any) -> bool:
+    """Start Sentry when SENTRY_DSN is set; `options` (tests: a transport) go to `sentry_sdk.init`."""
     if not settings.sentry_dsn:
         return False
     import sentry_sdk
 
+    before_send = make_before_send(settings)
     sentry_sdk.init(dsn=settings.sentry_dsn.get_secret_value(), environment=settings.sentry_environment,
-                    release="fireline@0.1.0", send_default_pii=False,
-                    before_send=make_before_send(settings))
+                    release=release_name(settings), send_default_pii=False, include_local_variables=True,
+                    before_send=before_send, before_send_transaction=before_send,
+                    before_breadcrumb=lambda crumb, hint: scrub(crumb, settings.secret_values()),
+                    **options)
     return True

@@ -2,25 +2,36 @@
 
 Slack must never see a 500 from us: an unexpected error answers 200 with a short message and is
 logged. Features add their own routes (webhooks, metrics) through the registry hook `http.routes`.
+
+Probes: `/healthz` (alive and the database answers; Fly routes only to machines where it is 200) and
+`/readyz` (also: the schema is at this code's migration heads; a rolling deploy waits for it).
+Every request runs in a log scope with a request id (Fly-Request-Id / X-Request-Id, or a new one, sent
+back as X-Request-Id) and is timed for /metrics; 4xx answers from Slack's endpoint and the webhooks
+count as rejections.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from slack_bolt import BoltRequest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot import log_context, metrics
 from bot.container import Container
 from bot.errors import INTERNAL
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1_000_000
+PROBES = ("/healthz", "/readyz", "/metrics")
 
 
 def database_ok(container: Container) -> tuple[bool, str]:
@@ -32,6 +43,63 @@ def database_ok(container: Container) -> tuple[bool, str]:
         return True, "ok"
     except Exception as exc:
         return False, type(exc).__name__
+
+
+def schema_state(container: Container) -> tuple[bool, dict[str, object]]:
+    """Is the database reachable and at this code's migration heads? (for /readyz)"""
+    from bot.db import applied_revisions, head_revisions
+
+    try:
+        applied = applied_revisions(container.engine)
+    except Exception as exc:
+        return False, {"database": type(exc).__name__, "schema": "unknown"}
+    heads = head_revisions()
+    if applied == heads:
+        return True, {"database": "ok", "schema": "up to date"}
+    return False, {"database": "ok", "schema": "behind: run `fireline db upgrade`",
+                   "missing": sorted(heads - applied), "unknown": sorted(applied - heads)}
+
+
+class ObservedRequests:
+    """ASGI middleware: request id and log scope, latency histogram, rejection counter."""
+
+    def __init__(self, app: ASGIApp, routes: list[Route]) -> None:
+        self.app = app
+        self.routes = routes
+
+    def endpoint(self, scope: Scope) -> str | None:
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match != Match.NONE:
+                return route.path
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        given = log_context.clean_request_id(headers.get("fly-request-id") or headers.get("x-request-id"))
+        status = {"code": 500}
+
+        with log_context.scope(request_id=given) as request_id, metrics.request_note() as note:
+            async def send_with_id(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status["code"] = message["status"]
+                    message.setdefault("headers", [])
+                    message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                await send(message)
+
+            started = time.perf_counter()
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                endpoint = self.endpoint(scope)
+                if endpoint is not None and endpoint not in PROBES:
+                    metrics.observe_request(endpoint, time.perf_counter() - started)
+                watched = endpoint == "/slack/events" or (endpoint or scope.get("path", "")).startswith("/webhooks/")
+                if watched and 400 <= status["code"] < 500 and not note.get("rejection_counted"):
+                    metrics.webhook_rejected(endpoint or scope["path"], metrics.reason_for_status(status["code"]))
 
 
 def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
@@ -58,10 +126,19 @@ def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
         return JSONResponse({"status": "ok" if ok else "degraded", "database": detail},
                             status_code=200 if ok else 503)
 
+    async def readyz(request: Request) -> Response:
+        ready, detail = await run_in_threadpool(schema_state, container)
+        if worker is not None:
+            detail["worker"] = worker.state
+            ready = ready and worker.state != "stopped"
+        return JSONResponse({"status": "ready" if ready else "not ready", **detail},
+                            status_code=200 if ready else 503)
+
     routes = [Route("/slack/events", slack_events, methods=["POST"]),
-              Route("/healthz", healthz, methods=["GET"])]
+              Route("/healthz", healthz, methods=["GET"]),
+              Route("/readyz", readyz, methods=["GET"])]
     for hook in container.registry.hooks.get("http.routes", []):
         routes += hook(container=container, worker=worker)
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, middleware=[Middleware(ObservedRequests, routes=routes)])
     app.state.container = container
     return app

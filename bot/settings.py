@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from functools import cached_property
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,11 +40,18 @@ class Settings(BaseSettings):
     port: int = Field(3000, ge=1, le=65535, description="HTTP port for `fireline serve`.")
     workers: int = Field(2, ge=1, le=32, description="Background job worker threads per process.")
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`text` for people, `json` for one JSON object per line (log shippers).")
+    metrics_token: SecretStr | None = Field(
+        None, description="When set, GET /metrics needs `Authorization: Bearer <token>`. "
+        "Leave unset for Fly's built-in scraper, which sends no token.")
     console_user: str = Field("console", description="User name the console acts as.")
 
     # Sentry
     sentry_dsn: SecretStr | None = Field(None, description="Sentry DSN; errors are reported when set.")
     sentry_environment: str = Field("production", description="Sentry environment name.")
+    sentry_release: str = Field("", description="Sentry release; empty: `fireline@<version>`, plus the Fly "
+                                "image when FLY_IMAGE_REF is set.")
 
     # Fly.io
     fly_api_url: str = Field("https://api.machines.dev", description="Fly Machines API base URL.")
@@ -104,6 +112,11 @@ class Settings(BaseSettings):
         if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return value.upper()
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _check_log_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @cached_property
     def sqlalchemy_url(self) -> str:

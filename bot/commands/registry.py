@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bot import log_context
 from bot.commands.grammar import Args, parse
 from bot.errors import INTERNAL, TRY_AGAIN, UserError
 from bot.reply import Button, Reply
@@ -129,6 +130,9 @@ class Registry:
     def emit(self, hook: str, ctx: Context, **data: Any) -> list[str]:
         """Run every hook; one failing hook never breaks the others. Returns the failures, in words."""
         failures = []
+        incident = data.get("incident")
+        if incident is not None and isinstance(getattr(incident, "id", None), int):
+            log_context.bind_incident(incident.id)
         for fn in self.hooks.get(hook, []):
             try:
                 fn(ctx, **data)

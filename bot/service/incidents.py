@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bot import log_context
 from bot.chat import MessageRef
 from bot.clock import as_utc, fmt_duration, fmt_utc
 from bot.commands.grammar import Args
@@ -39,13 +40,17 @@ def get_incident(session: Session, number: int) -> Incident:
     incident = session.get(Incident, number)
     if incident is None:
         raise UserError(f"There is no incident #{number}.", "Type `/incident list` to see open incidents.")
+    log_context.bind_incident(incident.id)
     return incident
 
 
 def incident_for_channel(session: Session, channel_id: str) -> Incident | None:
     if not channel_id:
         return None
-    return session.exec(select(Incident).where(Incident.channel_id == channel_id)).first()
+    incident = session.exec(select(Incident).where(Incident.channel_id == channel_id)).first()
+    if incident is not None:
+        log_context.bind_incident(incident.id)
+    return incident
 
 
 def target_incident(ctx: Context, session: Session, args: Args, usage: str) -> Incident:
@@ -67,6 +72,7 @@ def record(session: Session, incident: Incident, kind: str, actor: str, text: st
            data: dict[str, Any] | None = None, at: datetime | None = None,
            dedup_key: str | None = None) -> TimelineEvent | None:
     """Add a timeline event. With a dedup_key, a second identical event is dropped (returns None)."""
+    log_context.bind_incident(incident.id)
     event = TimelineEvent(incident_id=incident.id, kind=kind, actor=actor, text=text, data=data or {},
                           dedup_key=dedup_key)
     if at is not None:
@@ -74,13 +80,14 @@ def record(session: Session, incident: Incident, kind: str, actor: str, text: st
     if dedup_key is None:
         session.add(event)
         session.flush()
-        return event
-    try:
-        with session.begin_nested():
-            session.add(event)
-            session.flush()
-    except IntegrityError:
-        return None
+    else:
+        try:
+            with session.begin_nested():
+                session.add(event)
+                session.flush()
+        except IntegrityError:
+            return None
+    log.info("timeline: %s by %s", kind, actor)  # the text stays in the database: it may hold anything
     return event
 
 

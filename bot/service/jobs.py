@@ -19,6 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
+from bot import log_context
 from bot.container import Container
 from bot.db import session_scope
 from bot.models import Job
@@ -87,18 +88,29 @@ def finish(container: Container, job_id: int, error: str | None = None) -> None:
             status="failed" if error else "done", finished_at=container.clock(), error=error))
 
 
+def _job_incident(payload: dict[str, Any]) -> int | None:
+    for key in ("incident_id", "incident"):
+        value = payload.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
 def run_one(container: Container, job: Job) -> None:
-    handler = container.registry.jobs.get(job.kind)
-    if handler is None:
-        finish(container, job.id, f"no handler for job kind {job.kind!r}")
-        return
-    try:
-        handler(container, job.payload, job=job)
-    except Exception as exc:
-        log.exception("job %s (%s) failed", job.id, job.kind)
-        finish(container, job.id, f"{type(exc).__name__}: {str(exc)[:500]}")
-        return
-    finish(container, job.id)
+    # Logs of the job carry the request that queued it (Slack's), else the job's own id.
+    request_id = (job.payload or {}).get("request_id") or f"job-{job.id}"
+    with log_context.scope(request_id=str(request_id), incident=_job_incident(job.payload or {})):
+        handler = container.registry.jobs.get(job.kind)
+        if handler is None:
+            finish(container, job.id, f"no handler for job kind {job.kind!r}")
+            return
+        try:
+            handler(container, job.payload, job=job)
+        except Exception as exc:
+            log.exception("job %s (%s) failed", job.id, job.kind)
+            finish(container, job.id, f"{type(exc).__name__}: {str(exc)[:500]}")
+            return
+        finish(container, job.id)
 
 
 def run_due(container: Container, worker: str | None = None, kinds: list[str] | None = None,
@@ -144,6 +156,14 @@ class Worker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    @property
+    def state(self) -> str:
+        """"running", "stopped" (started, but its threads ended) or "not started" (for /readyz)."""
+        if not self._threads:
+            return "not started"
+        alive = any(thread.is_alive() for thread in self._threads)
+        return "running" if alive and not self._stop.is_set() else "stopped"
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()

@@ -14,6 +14,7 @@ from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 from sqlalchemy.exc import OperationalError
 
+from bot import log_context
 from bot.commands.grammar import parse
 from bot.container import Container
 from bot.context import Context
@@ -52,6 +53,13 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
     wake = wake or (lambda: None)
 
     @app.middleware
+    def log_scope(req, resp, next, body):  # noqa: A002 - Bolt injects by name
+        """Every log line of this delivery carries a request id: the HTTP one, or Slack's own ids."""
+        slack_id = body.get("event_id") or body.get("trigger_id") if isinstance(body, dict) else None
+        with log_context.scope(request_id=log_context.current_request_id() or slack_id):
+            return next()
+
+    @app.middleware
     def drop_retries(req, resp, next):  # noqa: A002 - Bolt injects by name
         """Slack retries when it thinks we were slow; the first delivery is already being handled."""
         if req.headers.get("x-slack-retry-num"):
@@ -86,6 +94,7 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
         payload = {key: command.get(key) for key in
                    ("command", "text", "user_id", "user_name", "channel_id", "channel_name", "response_url",
                     "trigger_id", "team_id")}
+        payload["request_id"] = log_context.current_request_id()
         try:
             with session_scope(container.engine) as session:
                 jobs.enqueue(session, COMMAND_JOB, payload, now=container.clock(),
@@ -115,6 +124,7 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
             "response_url": body.get("response_url"),
             "message_ts": (body.get("container") or {}).get("message_ts"),
         }
+        payload["request_id"] = log_context.current_request_id()
         key = f"act:{payload['message_ts']}:{action.get('action_ts')}:{payload['user_id']}:{action.get('action_id')}"
         try:
             with session_scope(container.engine) as session:

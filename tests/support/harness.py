@@ -42,11 +42,12 @@ class SlackHarness:
         return self.client.post("/slack/events", content=body, headers=all_headers)
 
     def command(self, text: str, *, command: str = "/incident", user_id: str = "U0LEAD",
-                channel_id: str = "CGENERAL", run: bool = True, **kwargs: Any):
+                channel_id: str = "CGENERAL", run: bool = True, headers: dict[str, str] | None = None,
+                **kwargs: Any):
         """Send a signed slash command; then run the queued job. Returns the HTTP response."""
         body = slash_body(text, command=command, user_id=user_id, channel_id=channel_id,
                           response_url=self.recorder.response_url(), **kwargs)
-        response = self.post(body, "application/x-www-form-urlencoded")
+        response = self.post(body, "application/x-www-form-urlencoded", headers=headers)
         if run:
             self.run_jobs()
         return response
