@@ -257,3 +257,18 @@ def test_image_environment_runs_help_release_and_check(image_venv, tmp_path):
     lines = {line.split()[0]: line for line in checked.stdout.splitlines() if line.strip()}
     assert "schema up to date" in lines["database"]
     assert "dry-run" in lines["slack"] and "off" in lines["sentry"]
+
+
+def test_slack_manifest_has_what_fireline_uses():
+    """The manifest's commands escape user text, and every scope and event the code relies on is declared."""
+    import yaml
+
+    manifest = yaml.safe_load((REPO / "slack-manifest.yml").read_text())
+    for command in manifest["features"]["slash_commands"]:
+        assert command["should_escape"] is True, command["command"]
+        assert command["url"].endswith("/slack/events")
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"commands", "chat:write", "chat:write.public", "channels:manage", "channels:read", "channels:history",
+            "groups:read", "reactions:read", "files:write", "users:read", "usergroups:read"} <= scopes
+    assert {"reaction_added", "message.channels"} <= set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert manifest["settings"]["event_subscriptions"]["request_url"].endswith("/slack/events")

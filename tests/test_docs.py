@@ -1,0 +1,66 @@
+"""The docs cannot drift: every setting documented with its real default, and nothing that does not exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from bot.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+ROW = re.compile(r"^\|\s*`([A-Z0-9_]+)`\s*\|\s*(.*?)\s*\|\s*(.*?)\s*\|\s*$")
+
+
+def documented() -> dict[str, tuple[str, str]]:
+    rows: dict[str, tuple[str, str]] = {}
+    for line in (REPO / "docs" / "configuration.md").read_text().splitlines():
+        match = ROW.match(line)
+        if match:
+            name, default, description = match.groups()
+            assert name not in rows, f"{name} is documented twice"
+            rows[name] = (default, description)
+    return rows
+
+
+def shown_default(value: object) -> str:
+    if value is None:
+        return "unset"
+    if value == "":
+        return "empty"
+    return f"`{value}`"
+
+
+def test_every_setting_is_documented_and_nothing_else():
+    fields = {name.upper() for name in Settings.model_fields}
+    names = set(documented())
+    assert sorted(fields - names) == [], "add these to docs/configuration.md"
+    assert sorted(names - fields) == [], "docs/configuration.md names settings that do not exist"
+
+
+def test_documented_defaults_are_the_real_ones():
+    rows = documented()
+    wrong = {name.upper(): (rows[name.upper()][0], shown_default(field.default))
+             for name, field in Settings.model_fields.items()
+             if rows.get(name.upper(), (None,))[0] != shown_default(field.default)}
+    assert wrong == {}, "(documented, real) defaults differ"
+
+
+def test_descriptions_are_written_and_secrets_are_marked():
+    for name, (_default, description) in documented().items():
+        assert len(description) > 15, f"{name} needs a description"
+        field = Settings.model_fields[name.lower()]
+        is_secret = "SecretStr" in str(field.annotation)
+        assert is_secret == description.startswith("*Secret.*"), f"{name}: mark secrets, and only secrets"
+    assert SecretStr  # the annotation check above relies on SecretStr being the secrets' type
+
+
+def test_readme_points_to_the_docs_and_keeps_the_two_commands():
+    readme = (REPO / "README.md").read_text()
+    for link in ("docs/configuration.md",):
+        assert f"]({link})" in readme and (REPO / link).exists()
+    # the first two code blocks are the two commands: try it, test it
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
+    assert blocks[0] == "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/fireline console"
+    assert blocks[1] == "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest"
