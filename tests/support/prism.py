@@ -32,6 +32,15 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def _answers(url: str) -> bool:
+    """A mock started outside the test run may have died since; then the session starts its own."""
+    try:
+        httpx.get(url.rstrip("/") + "/", timeout=2)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -41,7 +50,7 @@ def _free_port() -> int:
 def prism_url(name: str, specs_dir: Path) -> str:
     """Base URL of a Prism mock for spec `name` (see SPECS); skips (or fails in CI) when impossible."""
     env_url = os.environ.get(f"FIRELINE_PRISM_{name.upper()}_URL")
-    if env_url:
+    if env_url and _answers(env_url):
         return env_url.rstrip("/")
     if name in _started:
         return _started[name][0]
