@@ -39,6 +39,9 @@ class Chat(Protocol):
 
     def channel_name(self, channel_id: str) -> str | None: ...
 
+    def user_email(self, user_id: str) -> str | None:
+        """The person's email if the chat system shares it (to find them in PagerDuty), else None."""
+
 
 def render_text(reply: Reply) -> str:
     """Slack mrkdwn -> readable terminal text: mentions as @id, entities decoded, buttons as [Label]."""
@@ -109,6 +112,9 @@ class ConsoleChat:
 
     def channel_name(self, channel_id: str) -> str | None:
         return self.channels.get(channel_id)
+
+    def user_email(self, user_id: str) -> str | None:
+        return None
 
     def find_button(self, label: str) -> Button | None:
         wanted = label.strip().lower()

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     pagerduty_routing_key: SecretStr | None = Field(None, description="Events API v2 integration key.")
     pagerduty_webhook_secret: SecretStr | None = Field(None, description="Secret of the v3 webhook subscription.")
     update_nudge_minutes: int = Field(30, ge=1, description="Nudge an open SEV1 after this long without update.")
+    pagerduty_oncall_refresh_minutes: int = Field(5, ge=1, le=1440,
+                                                  description="How often the /oncall cache is refreshed.")
+    escalation_contacts: str = Field("", description="YAML/JSON file of escalation contacts (area -> Slack handle, "
+                                     "PagerDuty policy) for /incident escalate; default: the guide's table.")
 
     # Alerts, classification, postmortems, plug-ins
     alerts_webhook_secret: SecretStr | None = Field(None, description="HMAC secret for POST /webhooks/alerts.")

@@ -27,6 +27,7 @@ Handler = Callable[["Context", Args], Reply]
 ActionHandler = Callable[["Context", str], Reply | None]
 JobHandler = Callable[..., None]
 HookHandler = Callable[..., None]
+CardField = Callable[["Context", Any], "tuple[str, str] | None"]
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Registry:
         self.card_buttons: list[CardButton] = []
         # Playbooks by name (playbooks.framework.Playbook); bot.commands.playbooks.add_playbook fills it.
         self.playbooks: dict[str, Any] = {}
+        self.card_fields: list[CardField] = []
 
     # -- registration -------------------------------------------------------------------------
     def command(self, name: str, help: str, usage: str = "") -> Command:
@@ -125,6 +127,11 @@ class Registry:
 
     def card_button(self, label: str, action_id: str, style: str | None = None) -> None:
         self.card_buttons.append(CardButton(label, action_id, style))
+
+    def card_field(self, fn: CardField) -> CardField:
+        """Add a (label, value) field to every incident card, e.g. its PagerDuty page; None shows nothing."""
+        self.card_fields.append(fn)
+        return fn
 
     # -- use -------------------------------------------------------------------------------------
     def emit(self, hook: str, ctx: Context, **data: Any) -> list[str]:

@@ -1,8 +1,10 @@
 """All tables. Each feature keeps its models in its own module here; import them all below."""
 
 from bot.models.incident import OPEN_STATES, STATES, Incident, Job, ProcessedRequest, TimelineEvent
+from bot.models.pagerduty import OnCallSnapshot, PagerDutyLink
 from bot.models.playbook import MitigationLock, PlaybookAudit, PlaybookExecution
 from bot.models.postmortem import FOLLOWUP_STATES, FollowUp, Postmortem
 
 __all__ = ["FOLLOWUP_STATES", "OPEN_STATES", "STATES", "FollowUp", "Incident", "Job", "MitigationLock",
-           "PlaybookAudit", "PlaybookExecution", "Postmortem", "ProcessedRequest", "TimelineEvent"]
+           "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution", "Postmortem", "ProcessedRequest",
+           "TimelineEvent"]

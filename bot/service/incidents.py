@@ -130,6 +130,14 @@ def card(ctx: Context, incident: Incident) -> Reply:
                                        f"{mention(incident.acknowledged_by)}"))
     if incident.resolved_at:
         fields.append(("Resolved", fmt_utc(incident.resolved_at)))
+    for extra in ctx.app.registry.card_fields:
+        try:
+            field = extra(ctx, incident)
+        except Exception:  # a feature's field never breaks the card
+            log.warning("card field %s failed for #%s", getattr(extra, "__qualname__", extra), incident.id)
+            continue
+        if field:
+            fields.append(field)
     buttons = []
     if incident.is_open:
         value = str(incident.id)

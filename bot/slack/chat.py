@@ -117,6 +117,14 @@ class SlackChat:
                 return None
         return self._names[channel_id]
 
+    def user_email(self, user_id: str) -> str | None:
+        """Needs the users:read.email scope; without it Slack leaves the email out and this is None."""
+        try:
+            profile = (self.client.users_info(user=user_id).get("user") or {}).get("profile") or {}
+        except SlackApiError:
+            return None
+        return profile.get("email") or None
+
 
 def respond_via(response_url: str | None, chat: SlackChat, channel: str, user: str):
     """Answer the person who typed or clicked: response_url if Slack gave one, else an ephemeral post."""

@@ -1,0 +1,5 @@
+"""PagerDuty: who is on call, paging, two-way sync and the response-time clock (issue 4).
+
+`feature.register` wires it into the registry; the clients live in `client`, the rest is one
+module per concern (on-call cache, paging and sync, webhooks, the clock, escalation contacts).
+"""
