@@ -32,8 +32,8 @@ REMIND_BEFORE = timedelta(hours=24)
 
 # Timeline kinds written by playbook runs (restart, rollback, scale, ...): "playbook..." / "execution...".
 MITIGATION_PREFIXES = ("playbook", "execution")
-# Kinds that have their own section and would only repeat themselves in the timeline.
-NOT_IN_TIMELINE = ("followup",)
+# Kinds (prefixes) with their own section, or the postmortem's own bookkeeping: not timeline rows.
+NOT_IN_TIMELINE = ("followup", "postmortem")
 
 
 # -- inputs: anything with these attributes (the store's models, or test doubles) ---------------------
@@ -100,6 +100,7 @@ class Mitigation:
     kind: str
     text: str
     result: str
+    steps: tuple[str, ...] = ()  # "title: status (summary)" for each step the run reported
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,8 @@ _SLACK_SPECIAL = re.compile(r"<!(?:subteam\^[A-Z0-9]+\|)?@?([a-z_-]+)(?:\|[^>]*)
 
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 _PIPE = re.compile(r"(\\*)\|")  # a pipe ends a table cell; so would one after an escaped backslash
+_NEWLINES = re.compile(r"\s*\r?\n\s*")
+_CELL_SPECIAL = re.compile(r"[<|\n\r]")
 
 
 def cell(text: str) -> str:
@@ -189,12 +192,16 @@ def cell(text: str) -> str:
 
     Only a `<` that could open an HTML tag is escaped, so `< 15 min` stays readable as plain text.
     """
+    if not _CELL_SPECIAL.search(text):  # the common case, and the hot path for long timelines
+        return text.strip()
     text = _PIPE.sub(lambda m: m.group(1) * 2 + "\\|", _TAG_START.sub("&lt;", text))
-    return re.sub(r"\s*\r?\n\s*", "<br>", text.strip())
+    return _NEWLINES.sub("<br>", text.strip())
 
 
 def from_slack(text: str) -> str:
     """Slack mrkdwn (as typed or stored) -> safe Markdown: mentions as @names, links as [label](url)."""
+    if "<" not in text and "&" not in text:
+        return cell(text)
     links: list[str] = []
 
     def keep_link(match: re.Match[str]) -> str:
@@ -211,6 +218,7 @@ def from_slack(text: str) -> str:
     return re.sub("\x00(\\d+)\x00", lambda m: links[int(m.group(1))], text)
 
 
+@lru_cache(maxsize=1024)
 def handle(user: str | None) -> str:
     """`@U0LEAD`, `@console`; ids are what Fireline has (names would need users.info per person)."""
     return f"@{cell(user)}" if user else "nobody"
@@ -223,7 +231,7 @@ def todo(what: str) -> str:
 
 def fmt_time(value: datetime | None) -> str:
     value = as_utc(value)
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+    return value.isoformat(" ", "seconds")[:19] if value else ""  # isoformat is several times faster
 
 
 def fmt_minute(value: datetime | None) -> str:
@@ -320,6 +328,19 @@ def response_figures(incident: IncidentLike, events: Sequence[EventLike]) -> lis
     ]
 
 
+def _steps_of(event: EventLike) -> tuple[str, ...]:
+    """A run's per-step results, when it recorded them as [{title, status, summary}, ...]."""
+    steps = event.data.get("steps")
+    if not isinstance(steps, list):
+        return ()
+    out = []
+    for step in steps[:60]:
+        if isinstance(step, dict) and step.get("title"):
+            line = f"{step['title']}: {step.get('status') or 'no status'}"
+            out.append(from_slack(line + (f" ({step['summary']})" if step.get("summary") else "")))
+    return tuple(out)
+
+
 def _result_of(event: EventLike) -> str:
     for key in ("result", "outcome", "status", "error"):
         value = event.data.get(key)
@@ -354,7 +375,7 @@ def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequen
         offset = fmt_offset(at.timestamp() - declared_ts)
         when, actor = fmt_time(at), handle(event.actor)
         kind = event.kind
-        if kind in NOT_IN_TIMELINE:
+        if kind.startswith(NOT_IN_TIMELINE):
             continue
         text = from_slack(event.text)
         if kind == "pinned":
@@ -379,7 +400,7 @@ def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequen
             role(event.actor, "wrote pinned messages")
             role(event.data.get("pinned_by"), "pinned messages")
         elif kind.startswith(MITIGATION_PREFIXES):
-            mitigations.append(Mitigation(when, offset, actor, kind, text, _result_of(event)))
+            mitigations.append(Mitigation(when, offset, actor, kind, text, _result_of(event), _steps_of(event)))
             role(event.actor, "ran playbooks")
     follow_rows = []
     for number, item in enumerate(followups, start=1):

@@ -42,11 +42,12 @@ def pin(slack, ts: str, user: str, event_id: str, channel: str = CHANNEL):
                        event_id=event_id)
 
 
-def playbook_event(container, clock, text: str, data: dict) -> None:
-    """What a mitigation playbook writes to the timeline when it has run (the Fly helper's executions)."""
+def playbook_event(container, clock, kind: str, text: str, data: dict) -> None:
+    """What the playbook framework (bot/service/executions.py) writes to the timeline for a run."""
     with Session(container.engine) as session:
         incident = session.get(Incident, 1)
-        svc.record(session, incident, "playbook_execution", "U0CHEN", text, data, at=clock())
+        svc.record(session, incident, kind, "U0CHEN", text, {"execution_id": 1, "playbook": "restart",
+                                                               "dry_run": False, **data}, at=clock())
         session.commit()
 
 
@@ -75,9 +76,15 @@ def run_scripted_incident(slack, clock) -> None:
     pin(slack, ts_at(14, 6, 10), "U0LEAD", "EvPin3")  # a reply in the thread
     clock.advance(minutes=1)
     slack.command("timeline 13:58 Deploy v42 finished rolling out", channel_id=CHANNEL)
-    clock.advance(minutes=2)
-    playbook_event(slack.container, clock, "Restart of checkout-api: 3 of 3 machines restarted",
-                   {"playbook": "restart", "result": "health check passing on 3 of 3 machines"})
+    clock.advance(minutes=1)
+    playbook_event(slack.container, clock, "playbook_confirmed",
+                   "Confirmed: Restart 3 machines of checkout-api (execution 1)", {"steps": ["1. Restart 3d8d"]})
+    clock.advance(minutes=1)
+    playbook_event(slack.container, clock, "playbook_finished", "Restarted 3 of 3 machines; health check passing",
+                   {"status": "succeeded", "steps": [
+                       {"title": "Restart 3d8d (iad)", "status": "done", "summary": "healthy after 12s"},
+                       {"title": "Restart 9e2a (iad)", "status": "done", "summary": "healthy after 15s"},
+                       {"title": "Restart 1f7c (ams) | last", "status": "done", "summary": ""}]})
     clock.advance(minutes=2)
     slack.command("status monitoring", user_id="U0CHEN", channel_id=CHANNEL)
     clock.advance(minutes=3)
