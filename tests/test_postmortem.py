@@ -394,6 +394,11 @@ def test_cli_exports_the_stored_draft(slack, clock, db_url, monkeypatch, tmp_pat
     assert "wrote the postmortem of #1" in capsys.readouterr().err
     assert main(["postmortem", "1"]) == 0
     assert capsys.readouterr().out == stored(slack.container).markdown
+    slack.command("done https://wiki.example.com/pm/1", command="/postmortem", channel_id=CHANNEL)
+    assert main(["postmortem", "1", "--fresh"]) == 0
+    captured = capsys.readouterr()
+    assert "published postmortem: https://wiki.example.com/pm/1" in captured.err
+    assert captured.out.startswith("# Postmortem: #1 Checkout returns 502") and "no stored draft" not in captured.err
     assert main(["postmortem", "7"]) == 1
     assert "no incident #7" in capsys.readouterr().err
 

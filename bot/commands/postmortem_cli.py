@@ -35,6 +35,8 @@ def cmd_postmortem(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"fireline postmortem: {exc.message.replace('`', '')}", file=sys.stderr)
                 return 1
             row = pm_svc.stored(session, incident.id)
+            if row is not None and row.done_link:
+                print(f"fireline postmortem: #{incident.id}'s published postmortem: {row.done_link}", file=sys.stderr)
             if row is not None and row.markdown and not args.fresh:
                 markdown, warning = row.markdown, row.warning
             else:
