@@ -16,6 +16,7 @@ import logging
 import time
 
 from slack_bolt import BoltRequest
+from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -103,12 +104,22 @@ class ObservedRequests:
 
 
 def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
+    secret = container.settings.slack_signing_secret
+    # Checked here too, before Bolt parses anything, so a forged malformed body is a 401, not a crash.
+    verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
+
     async def slack_events(request: Request) -> Response:
         body = await request.body()
         if len(body) > MAX_BODY:
             return Response("request too large", status_code=413)
-        bolt_request = BoltRequest(body=body.decode("utf-8", errors="replace"), query=request.query_params,
-                                   headers=dict(request.headers))
+        headers = dict(request.headers)
+        if verifier is not None and not verifier.is_valid_request(body, headers):
+            return Response("invalid or stale signature", status_code=401)
+        try:
+            bolt_request = BoltRequest(body=body.decode("utf-8", errors="replace"), query=request.query_params,
+                                       headers=headers)
+        except Exception:  # Bolt cannot even parse it: a signed but malformed body
+            return Response("malformed request body", status_code=400)
         try:
             bolt_response = await run_in_threadpool(bolt_app.dispatch, bolt_request)
         except Exception:

@@ -127,3 +127,26 @@ def prism():
 
     yield lambda name: prism_support.prism_url(name, specs_dir())
     prism_support.stop_all()
+
+
+@pytest.fixture
+def sqlite_container(sqlite_url, recorder, clock) -> Container:
+    built = build_container(make_settings(sqlite_url, recorder), clock=clock)
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def fuzz_slack(sqlite_container, recorder):
+    """The Slack harness on SQLite with one declared incident, for fuzzing (one app for many examples)."""
+    from starlette.testclient import TestClient
+
+    from bot.server import build_http_app
+    from bot.slack.app import build_bolt_app
+
+    bolt_app = build_bolt_app(sqlite_container)
+    with TestClient(build_http_app(sqlite_container, bolt_app), raise_server_exceptions=False) as client:
+        harness = SlackHarness(sqlite_container, recorder, client)
+        harness.command("declare Fuzz target sev3")
+        recorder.reset()
+        yield harness

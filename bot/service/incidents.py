@@ -232,7 +232,7 @@ def declare(ctx: Context, title: str, level: int, reason: str, *,
 
 def change_severity(ctx: Context, incident_id: int, level: int) -> tuple[Incident, int]:
     with ctx.session() as session:
-        incident = session.get(Incident, incident_id)
+        incident = get_incident(session, incident_id)
         old = incident.severity
         if old == level:
             raise UserError(f"#{incident.id} is already {describe(level)}.")
@@ -253,7 +253,7 @@ def acknowledge(ctx: Context, incident_id: int, *, actor: str | None = None, via
     """Acknowledge once; a second ack (double click, a PagerDuty echo) only says who already did."""
     actor = actor or ctx.user_id
     with ctx.session() as session:
-        incident = session.get(Incident, incident_id)
+        incident = get_incident(session, incident_id)
         if not incident.is_open:
             raise UserError(f"#{incident.id} is already resolved; there is nothing to acknowledge.")
         if incident.acknowledged_at:
@@ -276,7 +276,7 @@ def acknowledge(ctx: Context, incident_id: int, *, actor: str | None = None, via
 
 def set_lead(ctx: Context, incident_id: int, lead: str) -> Incident:
     with ctx.session() as session:
-        incident = session.get(Incident, incident_id)
+        incident = get_incident(session, incident_id)
         if incident.lead_id == lead:
             raise UserError(f"{mention(lead)} is already the lead of #{incident.id}.")
         old = incident.lead_id
@@ -299,7 +299,7 @@ def set_status(ctx: Context, incident_id: int, state: str) -> Incident:
     if state == "resolved":
         return resolve(ctx, incident_id, None)
     with ctx.session() as session:
-        incident = session.get(Incident, incident_id)
+        incident = get_incident(session, incident_id)
         old = incident.status
         if old == state:
             raise UserError(f"#{incident.id} is already {state}.")
@@ -320,7 +320,7 @@ def set_status(ctx: Context, incident_id: int, state: str) -> Incident:
 
 def post_update(ctx: Context, incident_id: int, text: str) -> Incident:
     with ctx.session() as session:
-        incident = session.get(Incident, incident_id)
+        incident = get_incident(session, incident_id)
         incident.last_update_at = ctx.now()
         record(session, incident, "update", ctx.user_id, text, at=ctx.now())
         session.add(incident)
@@ -333,7 +333,7 @@ def post_update(ctx: Context, incident_id: int, text: str) -> Incident:
 def add_note(ctx: Context, incident_id: int, text: str, *, kind: str = "note", at: datetime | None = None,
              data: dict | None = None) -> Incident:
     with ctx.session() as session:
-        incident = session.get(Incident, incident_id)
+        incident = get_incident(session, incident_id)
         record(session, incident, kind, ctx.user_id, text, data, at=at or ctx.now())
     ctx.app.registry.emit("incident.noted", ctx, incident=incident, text=text)
     return incident
@@ -341,7 +341,7 @@ def add_note(ctx: Context, incident_id: int, text: str, *, kind: str = "note", a
 
 def resolve(ctx: Context, incident_id: int, summary: str | None) -> Incident:
     with ctx.session() as session:
-        incident = session.get(Incident, incident_id)
+        incident = get_incident(session, incident_id)
         if not incident.is_open:
             raise UserError(f"#{incident.id} is already resolved (at {fmt_utc(incident.resolved_at)}).",
                             f"To reopen it, type `/incident status investigating #{incident.id}`.")
