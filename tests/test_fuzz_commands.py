@@ -10,6 +10,7 @@ import urllib.parse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot import log_context
 from bot.chat import ConsoleChat
 from bot.context import Context
 from bot.reply import Reply
@@ -38,7 +39,8 @@ def test_any_command_text_gets_a_reply_not_a_traceback(sqlite_container, text):
     out = io.StringIO()
     ctx = Context(sqlite_container, chat=ConsoleChat(out), user_id="fuzzer", channel_id="#incidents",
                   source="console")
-    reply = sqlite_container.registry.dispatch(ctx, "incident", text)
+    with log_context.scope():  # as every front end does: one unit of work
+        reply = sqlite_container.registry.dispatch(ctx, "incident", text)
     assert isinstance(reply, Reply)
     rendered = reply.plain_text() + out.getvalue()
     assert "Traceback" not in rendered and "Something went wrong" not in rendered, (text, rendered)
