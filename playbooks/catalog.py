@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-BUILT_IN: list[type] = []
+from playbooks.diagnose import Diagnose
+
+BUILT_IN: list[type] = [Diagnose]
 
 
 def register_extras(registry: Any) -> None:

@@ -43,9 +43,9 @@ def build_env(container: Container, *, dry_run: bool | None = None, incident_tit
     if dry:
         fly = SimulatedFly(settings.fly_app, settings.fly_db_app, container.clock)
         why = NO_TOKEN if not is_live(container) else "this execution was confirmed as a dry run"
-        note = (f"DRY RUN: {why}, so this plan uses an example fleet shaped like the guide's "
-                f"(4 machines of {fly.app} in iad and lhr, Postgres {fly.db_app}), not your app, and Confirm "
-                "sends nothing to Fly.")
+        note = (f"DRY RUN: {why}, so Fireline uses an example fleet shaped like the guide's "
+                f"(4 machines of {fly.app} in iad and lhr, Postgres {fly.db_app}), not your app, and sends "
+                "nothing to Fly.")
         return Env(app=fly.app, db_app=fly.db_app, fly=fly, releases=SimulatedReleases(fly), dry_run=True,
                    dry_run_note=note, **common)
     if not settings.fly_app:
