@@ -30,7 +30,6 @@ class Console:
         self.channel_id = f"#{incidents}"
         self.chat.channels[self.channel_id] = incidents
         self.user = container.settings.console_user
-        container.extras["chat"] = self.chat  # background jobs (playbook progress) print here too
         self._load_known_channels()
 
     def _load_known_channels(self) -> None:

@@ -15,6 +15,7 @@ from bot.commands.registry import Registry
 from bot.container import Container
 from bot.context import Context
 from bot.db import session_scope
+from bot.job_context import job_context
 from bot.models import PlaybookExecution
 from bot.reply import Reply, escape
 from bot.service import executions
@@ -61,11 +62,11 @@ def register(registry: Registry) -> None:
     @registry.job(executions.EXECUTE_JOB)
     def run_execution(container: Container, payload: dict[str, Any], job=None) -> None:
         execution_id = int(payload["execution_id"])
-        executions.execute(job_context(container, execution_id), execution_id)
+        executions.execute(execution_context(container, execution_id), execution_id)
 
     @registry.on("runtime.started")
     def report_interrupted(ctx, container: Container) -> None:
-        executions.recover_interrupted(container, default_chat(container))
+        executions.recover_interrupted(container, job_context(container).chat)
 
     if "diagnose" in registry.playbooks:
         registry.card_button("Diagnose", Actions.DIAGNOSE)
@@ -130,22 +131,9 @@ def report_reply(ctx: Context, playbook: Playbook, plan, results, incident) -> R
 
 
 # -- where background work talks ----------------------------------------------------------------------
-def default_chat(container: Container):
-    """The console's chat when the console runs, else Slack's Web API."""
-    chat = container.extras.get("chat")
-    if chat is not None:
-        return chat
-    from bot.slack.chat import SlackChat, make_web_client
-
-    client = container.extras.get("slack_client") or make_web_client(container.settings)
-    container.extras["slack_client"] = client
-    return SlackChat(client)  # type: ignore[arg-type]
-
-
-def job_context(container: Container, execution_id: int) -> Context:
+def execution_context(container: Container, execution_id: int) -> Context:
+    """The console's printer when the console runs, else Slack, acting as the person who confirmed."""
     with session_scope(container.engine) as session:
         execution = session.get(PlaybookExecution, execution_id)
-    source = execution.source if execution and execution.source == "console" else "timer"
-    return Context(container, chat=default_chat(container),
-                   user_id=(execution.confirmed_by or "fireline") if execution else "fireline",
-                   channel_id=execution.channel_id if execution else "", source=source)
+    return job_context(container, user_id=(execution.confirmed_by or "fireline") if execution else "fireline",
+                       channel_id=execution.channel_id if execution else "")
