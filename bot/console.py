@@ -26,6 +26,7 @@ class Console:
         self.container = container
         self.out = out
         self.chat = ConsoleChat(out)
+        container.extras["chat"] = self.chat  # timers and queued jobs print here too (bot.job_context)
         incidents = container.settings.incidents_channel_name
         self.channel_id = f"#{incidents}"
         self.chat.channels[self.channel_id] = incidents
