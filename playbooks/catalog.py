@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from playbooks.diagnose import Diagnose
+from playbooks.restart import Restart
 
-BUILT_IN: list[type] = [Diagnose]
+BUILT_IN: list[type] = [Diagnose, Restart]
 
 
 def register_extras(registry: Any) -> None:

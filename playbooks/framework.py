@@ -136,6 +136,7 @@ class Playbook:
     destructive: bool = True  # needs a plan confirmed by an allowed person; one per app at a time
     who: str = "responders"  # who may confirm: "responders" (RESPONDERS + console) or "anyone"
     verb: str = "run"  # for messages: "restart", "roll back"
+    done_word, failed_word, not_done_word = "Done", "Failed", "Not done"  # the closing summary's words
 
     def parse(self, args: Args) -> dict[str, Any]:
         """Words -> parameters (JSON-able). Raise bot.errors.UserError saying what to type instead."""
@@ -159,11 +160,11 @@ class Playbook:
         failed = [t for r in results if r for t in r.failed]
         lines = []
         if done:
-            lines.append(f"Done: {', '.join(done)}")
+            lines.append(f"{self.done_word}: {', '.join(done)}")
         if failed:
-            lines.append(f"Failed: {', '.join(failed)}")
+            lines.append(f"{self.failed_word}: {', '.join(failed)}")
         if not_done:
-            lines.append(f"Not done: {', '.join(not_done)}")
+            lines.append(f"{self.not_done_word}: {', '.join(not_done)}")
         return lines
 
     @property
