@@ -23,6 +23,7 @@ FEATURE_MODULES = [
     "bot.commands.postmortem",
     "bot.slack.pins",
     "bot.metrics",
+    "bot.plugins",
 ]
 
 
@@ -51,6 +52,8 @@ def build_container(settings: Settings, *, engine: Engine | None = None, clock: 
                      registry=registry, clock=clock or utcnow)
 
 
-def load_plugins(settings: Settings, registry: Registry) -> None:
-    """Team playbooks from PLAYBOOKS_PATH (filled in by the plug-in feature)."""
-    return None
+def load_plugins(settings: Settings, registry: Registry) -> list:
+    """Team playbooks from PLAYBOOKS_PATH and `fireline.playbooks` entry points (see bot/plugins.py)."""
+    from bot.plugins import load_plugins as load
+
+    return load(settings, registry)

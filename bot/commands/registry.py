@@ -88,6 +88,8 @@ class Registry:
         # Playbooks by name (playbooks.framework.Playbook); bot.commands.playbooks.add_playbook fills it.
         self.playbooks: dict[str, Any] = {}
         self.card_fields: list[CardField] = []
+        # What each plug-in source gave (bot.plugins.LoadedPlugin), filled by bot.plugins.load_plugins.
+        self.plugins: list[Any] = []
 
     # -- registration -------------------------------------------------------------------------
     def command(self, name: str, help: str, usage: str = "") -> Command:

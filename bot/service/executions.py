@@ -33,6 +33,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bot import metrics
 from bot.chat import MessageRef
 from bot.clock import as_utc, fmt_duration, fmt_utc
 from bot.commands.grammar import Args
@@ -191,6 +192,7 @@ def run_now(ctx: Context, playbook: Playbook, params: dict[str, Any],
     finally:
         close_env(env)
     status = "succeeded" if results and all(r.ok for r in results) else "failed"
+    metrics.playbook_run(playbook.name, ok=status == "succeeded")
     with ctx.session() as session:
         execution = PlaybookExecution(
             playbook=playbook.name, app=plan.app, incident_id=incident.id if incident else None, status=status,
@@ -618,6 +620,7 @@ def finish(ctx: Context, execution: PlaybookExecution, playbook: Playbook, outco
                                                  "summary": r.get("summary", "")}
                                                 for s, r in zip(plan.steps, results, strict=False)],
                    "request_ids": [c["request_id"] for c in calls][:200]}, at=ctx.now())
+    metrics.playbook_run(execution.playbook, ok=outcome not in ("failed", "interrupted"))  # stopped by a person: ok
     execution.status, execution.results, execution.finished_at = outcome, results, ctx.now()
     show_progress(ctx, execution, progress_reply(execution, plan))
     icon = {"succeeded": ":white_check_mark:", "failed": ":x:", "stopped": ":octagonal_sign:",
