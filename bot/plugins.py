@@ -228,26 +228,30 @@ def _describe(exc: BaseException) -> str:
 
 
 def _snapshot(registry: Registry) -> dict[str, Any]:
-    """Enough of the registry to undo a half-added source."""
-    return {"commands": {name: (cmd, dict(cmd.subcommands)) for name, cmd in registry.commands.items()},
-            "playbooks": dict(registry.playbooks), "actions": dict(registry.actions), "jobs": dict(registry.jobs),
-            "hooks": {name: list(fns) for name, fns in registry.hooks.items()},
-            "card_buttons": list(registry.card_buttons)}
+    """Every dict and list the registry holds (commands with their subcommands), to undo a half-added source."""
+    saved: dict[str, Any] = {}
+    for name, value in vars(registry).items():
+        if isinstance(value, dict):
+            saved[name] = {k: (list(v) if isinstance(v, list) else v) for k, v in value.items()}
+        elif isinstance(value, list):
+            saved[name] = list(value)
+    saved["_subcommands"] = {name: dict(command.subcommands) for name, command in registry.commands.items()}
+    return saved
 
 
-def _restore(registry: Registry, snapshot: dict[str, Any]) -> None:
-    registry.commands.clear()
-    for name, (command, subcommands) in snapshot["commands"].items():
-        command.subcommands.clear()
-        command.subcommands.update(subcommands)
-        registry.commands[name] = command
-    for attribute in ("playbooks", "actions", "jobs"):
-        current = getattr(registry, attribute)
-        current.clear()
-        current.update(snapshot[attribute])
-    registry.hooks.clear()
-    registry.hooks.update(snapshot["hooks"])
-    registry.card_buttons[:] = snapshot["card_buttons"]
+def _restore(registry: Registry, saved: dict[str, Any]) -> None:
+    for name, value in saved.items():
+        if name == "_subcommands":
+            continue
+        current = getattr(registry, name)
+        if isinstance(current, dict):
+            current.clear()
+            current.update(value)
+        else:
+            current[:] = value
+    for name, subcommands in saved["_subcommands"].items():
+        registry.commands[name].subcommands.clear()
+        registry.commands[name].subcommands.update(subcommands)
 
 
 # -- where people see them ---------------------------------------------------------------------------------

@@ -348,3 +348,27 @@ def test_entry_point_plugins_are_found_without_playbooks_path(sqlite_url, record
     assert "hello from a plug-in" in out.getvalue()
     container.engine.dispose()
     sys.modules.pop("team_playbooks", None)
+
+
+def test_a_register_that_fails_half_way_leaves_nothing_behind(sqlite_url, recorder, clock, tmp_path):
+    folder = tmp_path / "pb"
+    folder.mkdir()
+    write(folder, "half.py", GOOD + '''
+    def register(registry):
+        registry.on("incident.declared")(lambda ctx, incident: None)
+        registry.command("incident", "").sub("wave", "wave", "wave")(lambda ctx, args: None)
+        registry.card_button("Wave", "wave")
+        raise RuntimeError("forgot a setting")
+''')
+    (tmp_path / "empty").mkdir()
+    clean = build(sqlite_url, recorder, clock, tmp_path / "empty")  # the same app without the plug-in
+    container = build(sqlite_url, recorder, clock, folder)
+    [loaded] = container.registry.plugins
+    assert loaded.error.startswith("RuntimeError: forgot a setting (half.py, line")
+    registry = container.registry
+    assert "hello" not in registry.commands and "hello" not in registry.playbooks
+    assert "wave" not in registry.commands["incident"].subcommands
+    assert [b.label for b in registry.card_buttons] == [b.label for b in clean.registry.card_buttons]
+    assert len(registry.hooks["incident.declared"]) == len(clean.registry.hooks["incident.declared"])
+    for built in (clean, container):
+        built.engine.dispose()
