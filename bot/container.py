@@ -23,6 +23,7 @@ FEATURE_MODULES = [
     "bot.commands.postmortem",
     "bot.slack.pins",
     "bot.metrics",
+    "bot.alerts",
     "bot.plugins",
 ]
 

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     # Alerts, classification, postmortems, plug-ins
     alerts_webhook_secret: SecretStr | None = Field(None, description="HMAC secret for POST /webhooks/alerts.")
     alerts_channel: str = Field("", description="Channel whose integration messages are treated as alerts.")
+    alerts_dedup_minutes: int = Field(30, ge=1, le=1440, description="Repeats of an alert within this many minutes "
+                                      "of its last sighting update its thread instead of opening a new one.")
     severity_rules: str = Field("", description="Path to a YAML/JSON file overriding severity rules.")
     postmortem_template: str = Field("", description="Path to a Jinja2 template replacing the default.")
     postmortem_required_severity: int = Field(

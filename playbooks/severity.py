@@ -1,14 +1,26 @@
-"""Severity levels exactly as the deployment guide's table gives them, and a first classifier.
+"""Severity levels exactly as the deployment guide's table gives them, and the explainable classifier.
 
-The table is data: change it here (or, for the classifier's rules, in a rules file) and every
-card, message and timer follows.
+The SEV table is data: change it here and every card, message and timer follows. The classifier's
+rules are data too (playbooks/data/severity_rules.yaml, seeded from the guide's SEV table, its
+common-incidents and when-to-scale tables), and a team overrides them with a rules file
+(SEVERITY_RULES). Every decision says which rule or signal made it, so a person can disagree with
+a reason rather than with a number. Pure: no Slack, no database, no network.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,10 @@ SEVERITIES: dict[int, Severity] = {
                 ("Typo", "minor styling issue")),
 }
 
+PLAYBOOKS = ("restart", "rollback", "scale", "diagnose")
+SEED_RULES_FILE = Path(__file__).resolve().parent / "data" / "severity_rules.yaml"
+MAX_TEXT = 4000  # characters of an alert that are read; stack traces below that add nothing
+
 
 def severity(level: int) -> Severity:
     return SEVERITIES[level]
@@ -51,55 +67,645 @@ def describe(level: int) -> str:
     return f"{sev.label} ({sev.description}, respond {sev.response_time})"
 
 
+# -- the rule model ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GuideRow:
+    """A row of the guide's tables: what probably broke, and the quick fix."""
+
+    key: str
+    table: str
+    symptom: str
+    likely_cause: str
+    quick_fix: str
+    playbook: str | None = None
+
+
 @dataclass(frozen=True)
 class Rule:
-    """A keyword pattern that suggests a severity, and the guide row it came from."""
+    """Words and patterns that suggest a severity, where the suggestion comes from, and how strong it is.
 
-    pattern: str
-    level: int
+    `level` None makes a hint rule: it never moves the level, it only suggests the guide row and
+    playbook (e.g. "since the deploy" suggests rolling back).
+    """
+
+    name: str
+    level: int | None
+    source: str  # where the rule comes from, in words ("SEV table: 'Site is down'")
+    keywords: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # alert sources it applies to; empty: all
+    weight: float = 1.0
+    playbook: str | None = None
+    row: str | None = None  # key of a GuideRow
+    compiled: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.compiled is None and (self.keywords or self.patterns):
+            object.__setattr__(self, "compiled", compile_rule(self.keywords, self.patterns))
+
+    def search(self, text: str, source: str = "") -> str | None:
+        """The matched words, or None. A rule with only `sources` matches every alert from them."""
+        if self.sources and source.lower() not in self.sources:
+            return None
+        if self.compiled is None:
+            return f"source {source}" if self.sources else None
+        found = self.compiled.search(text)
+        return found.group(0) if found else None
+
+    def matches(self, text: str, source: str = "") -> bool:
+        return self.search(text, source) is not None
+
+
+@dataclass(frozen=True)
+class Modifier:
+    """After the rules: a phrase that sets the level (recovered alerts, staging) whatever matched."""
+
+    name: str
+    set_level: int
     source: str
-
-    def matches(self, text: str) -> bool:
-        return re.search(self.pattern, text, re.IGNORECASE) is not None
+    compiled: re.Pattern[str]
 
 
-# Seeded from the guide's SEV examples and its common-incidents table.
-FIRST_RULES: tuple[Rule, ...] = (
-    Rule(r"\b(site|app|api|everything|prod(uction)?)\b.{0,20}\b(is )?(down|unreachable|offline)\b", 1,
-         "SEV table: 'Site is down' (complete outage)"),
-    Rule(r"\b(complete|total|full) outage\b|\boutage\b", 1, "SEV table: complete outage"),
-    Rule(r"\b502\b|\bbad gateway\b", 1, "common incidents: 502 errors (app crashed)"),
-    Rule(r"\b(can'?t|cannot|unable to) (log ?in|sign ?in)\b|\blogin\b.{0,20}\b(broken|fail|down)", 2,
-         "SEV table: 'Login broken'; common incidents: auth service down"),
-    Rule(r"\bmessages?\b.{0,20}\b(fail|failing|not sending|lost)\b", 2, "SEV table: 'messages failing'"),
-    Rule(r"\bwebsockets?\b.{0,20}\b(fail|failing|drop|disconnect)", 2,
-         "common incidents: WebSocket fails (too many connections)"),
-    Rule(r"\b(degraded|degradation)\b", 2, "SEV table: major degradation"),
-    Rule(r"\bno (e-?mails?)\b|\be-?mails?\b.{0,20}\b(not|fail)", 3, "common incidents: no emails (Resend)"),
-    Rule(r"\b(slow|latency|timeouts?)\b", 3, "SEV table: 'Slow response times'; common incidents: very slow"),
-    Rule(r"\bui glitch\b|\bglitch\b", 3, "SEV table: 'UI glitch'"),
-    Rule(r"\btypo\b|\bstyling\b|\bcosmetic\b|\bmisaligned\b", 4, "SEV table: 'Typo, minor styling issue'"),
-)
-
-DEFAULT_LEVEL = 3
+def compile_rule(keywords: Iterable[str], patterns: Iterable[str]) -> re.Pattern[str]:
+    parts = [r"\b(?:" + "|".join(re.escape(k).replace(r"\ ", r"\s+") for k in keywords) + r")\b"] if keywords else []
+    parts += [f"(?:{p})" for p in patterns]
+    # ASCII word rules: alerts are ASCII in practice and this is ~1.5x faster than Unicode case folding.
+    return re.compile("|".join(parts), re.IGNORECASE | re.ASCII)
 
 
+@dataclass(frozen=True)
+class Threshold:
+    at_least: float
+    level: int
+
+
+@dataclass(frozen=True)
+class SignalRules:
+    health_down: int = 2
+    all_machines_down: int = 1
+    some_machines_down: int = 3
+    severity_hint_weight: float = 0.6
+    severity_hints: Mapping[str, int] = field(default_factory=dict)
+    pagerduty_urgency: Mapping[str, tuple[int, float]] = field(default_factory=dict)
+    pagerduty_priority: Mapping[str, int] = field(default_factory=dict)
+    error_count: tuple[Threshold, ...] = ()
+    error_rate: tuple[Threshold, ...] = ()
+    text_error_count: tuple[Threshold, ...] = ()
+    text_error_rate: tuple[Threshold, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    modifiers: tuple[Modifier, ...]
+    rows: Mapping[str, GuideRow]
+    signals: SignalRules
+    default_level: int = 3
+    decisive: float = 1.0
+    origin: str = "built-in rules"
+
+    def rule(self, name: str) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+
+# -- live signals ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Signals:
+    """What a caller knows besides the text. Every field is optional: pass what you have.
+
+    health_ok: the app's health endpoint answered 2xx (False: it did not; None: not checked).
+    machines_running / machines_total: from the Fly Machines API.
+    pagerduty_urgency: "high" | "low"; pagerduty_priority: "P1".."P5" (the incident's priority).
+    severity_hint: the source's own word for severity ("critical", "warning", "sev2", "p1", ...).
+    error_count: errors in the alert's window; error_rate: failing share of requests, 0-1.
+    """
+
+    health_ok: bool | None = None
+    machines_running: int | None = None
+    machines_total: int | None = None
+    pagerduty_urgency: str | None = None
+    pagerduty_priority: str | None = None
+    severity_hint: str | None = None
+    error_count: int | None = None
+    error_rate: float | None = None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> Signals:
+        """Build from JSON-ish data (unknown keys and wrong types are dropped, never fatal)."""
+        if not data:
+            return cls()
+        values: dict[str, Any] = {}
+        health = data.get("health_ok", data.get("health"))
+        if isinstance(health, bool):
+            values["health_ok"] = health
+        elif isinstance(health, str) and health.lower() in {"up", "ok", "down", "failing", "fail"}:
+            values["health_ok"] = health.lower() in {"up", "ok"}
+        for name in ("machines_running", "machines_total", "error_count"):
+            value = data.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                values[name] = value
+        rate = data.get("error_rate")
+        if isinstance(rate, int | float) and not isinstance(rate, bool) and 0 <= rate <= 100:
+            values["error_rate"] = rate / 100 if rate > 1 else float(rate)
+        for name in ("pagerduty_urgency", "pagerduty_priority", "severity_hint"):
+            value = data.get(name)
+            if isinstance(value, str) and value.strip():
+                values[name] = value.strip()[:40]
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+# -- the answer -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Classification:
     level: int
     reasons: tuple[str, ...]
+    playbook: str | None = None
+    row: GuideRow | None = None
+    rules: tuple[str, ...] = ()  # names of the rules and signals that decided
 
     @property
     def reason(self) -> str:
         return "; ".join(self.reasons)
 
+    @property
+    def label(self) -> str:
+        return SEVERITIES[self.level].label
 
-def classify_title(text: str, rules: tuple[Rule, ...] = FIRST_RULES) -> Classification:
-    """The most severe matching rule wins; no match means SEV3 (someone declared, so it matters)."""
-    hits = [rule for rule in rules if rule.matches(text)]
-    if not hits:
-        return Classification(DEFAULT_LEVEL, (f"no rule matched; {SEVERITIES[DEFAULT_LEVEL].label} is the "
-                                              "default for a declared incident",))
-    level = min(rule.level for rule in hits)
-    reasons = tuple(f"matched {rule.source}" for rule in hits if rule.level == level)
-    return Classification(level, reasons)
+    def as_dict(self) -> dict[str, Any]:
+        """The `fireline classify --json` shape (plus the guide row, for people who want it)."""
+        data: dict[str, Any] = {"severity": self.level, "reasons": list(self.reasons), "playbook": self.playbook}
+        if self.row:
+            data["guide"] = {"table": self.row.table, "symptom": self.row.symptom,
+                             "likely_cause": self.row.likely_cause, "quick_fix": self.row.quick_fix}
+        return data
+
+
+@dataclass
+class _Evidence:
+    level: int | None
+    weight: float
+    name: str
+    reason: str
+    row: str | None = None
+    playbook: str | None = None
+
+
+_TEXT_COUNT = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?[kK]?)\s+(?:errors|exceptions|events|failures|"
+                         r"failed requests)\b")
+_TEXT_RATE = re.compile(r"(?:\b(?:5xx|error|failure)[ _-]?rate\D{0,12}(\d+(?:\.\d+)?)\s?%)"
+                        r"|(?:\b(\d+(?:\.\d+)?)\s?% of (?:all |the )?(?:requests|responses)\b)", re.IGNORECASE)
+
+
+def _number(text: str) -> float:
+    text = text.replace(",", "")
+    return float(text[:-1]) * 1000 if text[-1:] in "kK" else float(text)
+
+
+def _snippet(words: str) -> str:
+    words = " ".join(words.split())
+    return words if len(words) <= 60 else words[:57] + "..."
+
+
+def classify(text: str, signals: Signals | None = None, *, source: str = "", rules: RuleSet | None = None,
+             default_level: int | None = None) -> Classification:
+    """Classify an alert's text plus what is known live into SEV1-4, saying which rule or signal decided."""
+    rules = rules or default_rules()
+    signals = signals or Signals()
+    text = (text or "")[:MAX_TEXT]
+    source = (source or "").lower()
+    evidence: list[_Evidence] = []
+    for rule in rules.rules:
+        found = rule.search(text, source)
+        if found is None:
+            continue
+        target = f"SEV{rule.level}" if rule.level else "a playbook"
+        what = f"matched “{_snippet(found)}”" if rule.compiled is not None else f"came from {source}"
+        evidence.append(_Evidence(rule.level, rule.weight, rule.name,
+                                  f"{what} → {target} (rule {rule.name}: {rule.source})", rule.row, rule.playbook))
+    evidence += _hint_evidence(text, signals, rules.signals)
+
+    scores: dict[int, float] = {}
+    for item in evidence:
+        if item.level is not None:
+            scores[item.level] = scores.get(item.level, 0.0) + item.weight
+    level: int
+    if not scores:
+        level = default_level or rules.default_level
+        decided: list[_Evidence] = []
+        reasons = [f"matched no rule → SEV{level} (the default)"]
+    else:
+        sure = [lvl for lvl in sorted(scores) if scores[lvl] >= rules.decisive - 1e-9]
+        level = sure[0] if sure else max(sorted(scores), key=lambda lvl: scores[lvl])
+        decided = [e for e in evidence if e.level == level]
+        decided.sort(key=lambda e: -e.weight)
+        reasons = [e.reason for e in decided]
+        if not sure:
+            reasons.append(f"only hints matched (weight {scores[level]:.1f} < {rules.decisive:.1f}); the strongest "
+                           "level wins")
+    names = [e.name for e in decided]
+
+    # Modifiers: the alert itself says it is over, or not production.
+    for modifier in rules.modifiers:
+        found = modifier.compiled.search(text)
+        if found and modifier.set_level != level:
+            reasons.append(f"matched “{_snippet(found.group(0))}” → SEV{modifier.set_level} ({modifier.source}; "
+                           f"modifier {modifier.name})")
+            level = modifier.set_level
+            names.append(modifier.name)
+            break
+
+    # Live signals set floors: facts about now beat words in an alert.
+    floor_playbook = None
+    for floor, why, name, playbook in _floors(signals, rules.signals):
+        if floor < level:
+            reasons.append(f"{why} → at least SEV{floor} (live signal)")
+            level = floor
+            names.append(name)
+            floor_playbook = floor_playbook or playbook
+
+    hints = [e for e in evidence if e.level is None]
+    candidates = sorted(hints, key=lambda e: -e.weight) + [e for e in decided if e.row or e.playbook]
+    row_key = next((e.row for e in candidates if e.row), None)
+    row = rules.rows.get(row_key) if row_key else None
+    playbook = floor_playbook or next((e.playbook for e in candidates if e.playbook), None) \
+        or (row.playbook if row else None)
+    if hints:
+        reasons += [e.reason for e in hints]
+    others = sorted({f"{e.name} → SEV{e.level}" for e in evidence if e.level not in (None, level)
+                     and e not in decided})
+    if others:
+        reasons.append("also matched: " + ", ".join(others))
+    return Classification(level, tuple(reasons), playbook, row, tuple(names))
+
+
+def _hint_evidence(text: str, signals: Signals, config: SignalRules) -> list[_Evidence]:
+    """Hints from the source's own words (severity field, PagerDuty urgency/priority) and the text's numbers."""
+    out: list[_Evidence] = []
+    hint = (signals.severity_hint or "").strip().lower().replace(" ", "")
+    if hint in config.severity_hints:
+        level = config.severity_hints[hint]
+        out.append(_Evidence(level, config.severity_hint_weight, "severity-hint",
+                             f"the source calls it “{_snippet(signals.severity_hint or '')}” → SEV{level} (a hint)"))
+    urgency = (signals.pagerduty_urgency or "").lower()
+    if urgency in config.pagerduty_urgency:
+        level, weight = config.pagerduty_urgency[urgency]
+        out.append(_Evidence(level, weight, "pagerduty-urgency",
+                             f"PagerDuty urgency is {urgency} → SEV{level} (a hint)"))
+    priority = (signals.pagerduty_priority or "").upper()
+    if priority in config.pagerduty_priority:
+        level = config.pagerduty_priority[priority]
+        out.append(_Evidence(level, 1.0, "pagerduty-priority", f"PagerDuty priority is {priority} → SEV{level}"))
+    counts = [_number(m.group(1)) for m in _TEXT_COUNT.finditer(text)]
+    if counts:
+        count = max(counts)
+        for step in config.text_error_count:
+            if count >= step.at_least:
+                out.append(_Evidence(step.level, 1.0, "text-error-count",
+                                     f"the alert reports {count:,.0f} errors (≥ {step.at_least:,.0f}) → "
+                                     f"SEV{step.level}"))
+                break
+    rates = [float(m.group(1) or m.group(2)) / 100 for m in _TEXT_RATE.finditer(text)]
+    if rates:
+        rate = max(rates)
+        for step in config.text_error_rate:
+            if rate >= step.at_least:
+                out.append(_Evidence(step.level, 1.0, "text-error-rate",
+                                     f"the alert reports a {rate:.0%} error rate (≥ {step.at_least:.0%}) → "
+                                     f"SEV{step.level}"))
+                break
+    return out
+
+
+def _floors(signals: Signals, config: SignalRules) -> list[tuple[int, str, str, str | None]]:
+    """(floor level, why, signal name, playbook) for each live signal that says how bad it is."""
+    out: list[tuple[int, str, str, str | None]] = []
+    total, running = signals.machines_total, signals.machines_running
+    if total and running is not None:
+        if running == 0:
+            out.append((config.all_machines_down, f"0 of {total} machines are running", "machines-down", "restart"))
+        elif running < total:
+            out.append((config.some_machines_down, f"{running} of {total} machines are running",
+                        "machines-down", "restart"))
+    if signals.health_ok is False:
+        out.append((config.health_down, "the health endpoint is down", "health-down", "diagnose"))
+    if signals.error_count is not None:
+        for step in config.error_count:
+            if signals.error_count >= step.at_least:
+                out.append((step.level, f"{signals.error_count:,} errors (≥ {step.at_least:,.0f})", "error-count",
+                            "diagnose"))
+                break
+    if signals.error_rate is not None:
+        for step in config.error_rate:
+            if signals.error_rate >= step.at_least:
+                out.append((step.level, f"error rate {signals.error_rate:.0%} (≥ {step.at_least:.0%})", "error-rate",
+                            "diagnose"))
+                break
+    return sorted(out, key=lambda item: item[0])
+
+
+def classify_title(text: str, rules: RuleSet | None = None) -> Classification:
+    """For `/incident declare` without a severity: the same classifier; no match means SEV3.
+
+    Someone declared, so it matters: the default is SEV3 and the reason says so.
+    """
+    result = classify(text, rules=rules)
+    if result.rules:
+        return result
+    level = (rules or default_rules()).default_level
+    return replace(result, reasons=(f"matched no rule; {SEVERITIES[level].label} is the default for a declared "
+                                    "incident",))
+
+
+# -- loading rules --------------------------------------------------------------------------------------
+class RulesError(ValueError):
+    """A rules file is wrong; the message is one line naming the file and the problem."""
+
+
+_RULE_KEYS = {"name", "level", "from", "keywords", "patterns", "sources", "weight", "playbook", "row"}
+_MODIFIER_KEYS = {"name", "set", "from", "keywords", "patterns"}
+_ROW_KEYS = {"key", "table", "symptom", "likely_cause", "quick_fix", "playbook"}
+_TOP_KEYS = {"version", "default_level", "decisive", "replace", "disable", "guide_rows", "rules", "modifiers",
+             "signals"}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RulesError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError(f"{path}: cannot read it ({type(exc).__name__})") from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise RulesError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise RulesError(f"{path}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RulesError(f"{path}: expected a mapping with `rules:` (and optionally `modifiers:`, `signals:`), "
+                         f"got {type(data).__name__}")
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise RulesError(f"{path}: unknown key `{sorted(unknown)[0]}` (known: {', '.join(sorted(_TOP_KEYS))})")
+    return data
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"{where}: expected a list of strings")
+    return tuple(str(v) for v in value)
+
+
+def _level(value: Any, where: str, *, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, str) and value.lower().startswith("sev"):
+        value = value[3:]
+    try:
+        level = int(value)
+    except (TypeError, ValueError):
+        level = 0
+    if level not in SEVERITIES or isinstance(value, bool | float):
+        raise ValueError(f"{where}: expected a level 1-4, got {value!r}")
+    return level
+
+
+def _compile(keywords: tuple[str, ...], patterns: tuple[str, ...], where: str) -> re.Pattern[str]:
+    for index, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{where}.patterns[{index}]: bad regular expression {pattern!r}: {exc}") from None
+    return compile_rule(keywords, patterns)
+
+
+def _parse_rule(item: Any, where: str, rows: Mapping[str, GuideRow]) -> Rule:
+    if not isinstance(item, dict):
+        raise ValueError(f"{where}: expected a mapping with name, level and keywords or patterns")
+    name = item.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{where}: every rule needs a `name`")
+    where = f"{where} ({name})"
+    unknown = set(item) - _RULE_KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown key `{sorted(unknown)[0]}` (known: {', '.join(sorted(_RULE_KEYS))})")
+    level = _level(item.get("level"), f"{where}.level", optional=True)
+    keywords = _strings(item.get("keywords"), f"{where}.keywords")
+    patterns = _strings(item.get("patterns"), f"{where}.patterns")
+    sources = tuple(s.lower() for s in _strings(item.get("sources"), f"{where}.sources"))
+    if not (keywords or patterns or sources):
+        raise ValueError(f"{where}: needs keywords, patterns or sources")
+    weight = item.get("weight", 1.0)
+    if not isinstance(weight, int | float) or isinstance(weight, bool) or not 0 < weight <= 10:
+        raise ValueError(f"{where}.weight: expected a number above 0 and at most 10, got {weight!r}")
+    playbook = item.get("playbook")
+    if playbook is not None and playbook not in PLAYBOOKS:
+        raise ValueError(f"{where}.playbook: expected one of {', '.join(PLAYBOOKS)}, got {playbook!r}")
+    row = item.get("row")
+    if row is not None and row not in rows:
+        raise ValueError(f"{where}.row: no guide row `{row}` (rows: {', '.join(sorted(rows))})")
+    compiled = _compile(keywords, patterns, where) if keywords or patterns else None
+    return Rule(name.strip(), level, str(item.get("from") or "team rules"), keywords, patterns, sources,
+                float(weight), playbook, row, compiled)
+
+
+def _parse_modifier(item: Any, where: str) -> Modifier:
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        raise ValueError(f"{where}: expected a mapping with name, set and patterns")
+    where = f"{where} ({item['name']})"
+    unknown = set(item) - _MODIFIER_KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown key `{sorted(unknown)[0]}` (known: {', '.join(sorted(_MODIFIER_KEYS))})")
+    keywords = _strings(item.get("keywords"), f"{where}.keywords")
+    patterns = _strings(item.get("patterns"), f"{where}.patterns")
+    if not (keywords or patterns):
+        raise ValueError(f"{where}: needs keywords or patterns")
+    return Modifier(item["name"], _level(item.get("set"), f"{where}.set"), str(item.get("from") or "team rules"),
+                    _compile(keywords, patterns, where))
+
+
+def _parse_row(item: Any, where: str) -> GuideRow:
+    if not isinstance(item, dict):
+        raise ValueError(f"{where}: expected a mapping with key, symptom, likely_cause, quick_fix")
+    unknown = set(item) - _ROW_KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown key `{sorted(unknown)[0]}` (known: {', '.join(sorted(_ROW_KEYS))})")
+    for name in ("key", "symptom", "likely_cause", "quick_fix"):
+        if not isinstance(item.get(name), str) or not item[name].strip():
+            raise ValueError(f"{where}: `{name}` is required (text)")
+    playbook = item.get("playbook")
+    if playbook is not None and playbook not in PLAYBOOKS:
+        raise ValueError(f"{where}.playbook: expected one of {', '.join(PLAYBOOKS)}, got {playbook!r}")
+    return GuideRow(item["key"], str(item.get("table") or "team rules"), item["symptom"], item["likely_cause"],
+                    item["quick_fix"], playbook)
+
+
+def _thresholds(value: Any, where: str) -> tuple[Threshold, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"{where}: expected a list of {{at_least, level}}")
+    out = []
+    for index, step in enumerate(value):
+        if not isinstance(step, dict) or not isinstance(step.get("at_least"), int | float):
+            raise ValueError(f"{where}[{index}]: expected {{at_least: <number>, level: <1-4>}}")
+        out.append(Threshold(float(step["at_least"]), _level(step.get("level"), f"{where}[{index}].level")))
+    return tuple(sorted(out, key=lambda t: -t.at_least))
+
+
+def _parse_signals(data: Any, base: SignalRules) -> SignalRules:
+    if not isinstance(data, dict):
+        raise ValueError("signals: expected a mapping")
+    values: dict[str, Any] = {}
+    for name in ("health_down", "all_machines_down", "some_machines_down"):
+        if name in data:
+            values[name] = _level(data[name], f"signals.{name}")
+    if "severity_hint_weight" in data:
+        weight = data["severity_hint_weight"]
+        if not isinstance(weight, int | float) or isinstance(weight, bool) or weight < 0:
+            raise ValueError("signals.severity_hint_weight: expected a number")
+        values["severity_hint_weight"] = float(weight)
+    if "severity_hints" in data:
+        hints = data["severity_hints"]
+        if not isinstance(hints, dict):
+            raise ValueError("signals.severity_hints: expected a mapping word: level")
+        values["severity_hints"] = {**base.severity_hints, **{str(k).lower(): _level(v, f"signals.severity_hints.{k}")
+                                                              for k, v in hints.items()}}
+    if "pagerduty_urgency" in data:
+        urgency = data["pagerduty_urgency"]
+        if not isinstance(urgency, dict):
+            raise ValueError("signals.pagerduty_urgency: expected {high: {level, weight}, low: {...}}")
+        parsed = {}
+        for key, item in urgency.items():
+            if not isinstance(item, dict):
+                raise ValueError(f"signals.pagerduty_urgency.{key}: expected {{level, weight}}")
+            parsed[str(key).lower()] = (_level(item.get("level"), f"signals.pagerduty_urgency.{key}.level"),
+                                        float(item.get("weight", 1.0)))
+        values["pagerduty_urgency"] = parsed
+    if "pagerduty_priority" in data:
+        priority = data["pagerduty_priority"]
+        if not isinstance(priority, dict):
+            raise ValueError("signals.pagerduty_priority: expected a mapping P1: level")
+        values["pagerduty_priority"] = {str(k).upper(): _level(v, f"signals.pagerduty_priority.{k}")
+                                        for k, v in priority.items()}
+    for name in ("error_count", "error_rate", "text_error_count", "text_error_rate"):
+        if name in data:
+            values[name] = _thresholds(data[name], f"signals.{name}")
+    unknown = set(data) - set(SignalRules.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"signals: unknown key `{sorted(unknown)[0]}`")
+    return replace(base, **values)
+
+
+def _build(data: dict[str, Any], base: RuleSet | None, origin: str) -> RuleSet:
+    replace_all = bool(data.get("replace")) or base is None
+    rows: dict[str, GuideRow] = {} if replace_all else dict(base.rows)
+    for index, item in enumerate(data.get("guide_rows") or []):
+        row = _parse_row(item, f"guide_rows[{index}]")
+        rows[row.key] = row
+    rules: list[Rule] = [] if replace_all else list(base.rules)
+    modifiers: list[Modifier] = [] if replace_all else list(base.modifiers)
+    disable = set(_strings(data.get("disable"), "disable"))
+    if disable and not replace_all:
+        known = {r.name for r in rules} | {m.name for m in modifiers}
+        missing = sorted(disable - known)
+        if missing:
+            raise ValueError(f"disable: no rule or modifier named `{missing[0]}`")
+        rules = [r for r in rules if r.name not in disable]
+        modifiers = [m for m in modifiers if m.name not in disable]
+    raw_rules = data.get("rules") or []
+    if not isinstance(raw_rules, list):
+        raise ValueError("rules: expected a list")
+    for index, item in enumerate(raw_rules):
+        rule = _parse_rule(item, f"rules[{index}]", rows)
+        position = next((i for i, r in enumerate(rules) if r.name == rule.name), None)
+        if position is None:
+            rules.append(rule)
+        else:
+            rules[position] = rule
+    raw_modifiers = data.get("modifiers") or []
+    if not isinstance(raw_modifiers, list):
+        raise ValueError("modifiers: expected a list")
+    for index, item in enumerate(raw_modifiers):
+        modifier = _parse_modifier(item, f"modifiers[{index}]")
+        modifiers = [m for m in modifiers if m.name != modifier.name] + [modifier]
+    signals = _parse_signals(data["signals"], base.signals if base else SignalRules()) if "signals" in data \
+        else (base.signals if base else SignalRules())
+    default_level = _level(data["default_level"], "default_level") if "default_level" in data \
+        else (base.default_level if base else 3)
+    decisive = data.get("decisive", base.decisive if base else 1.0)
+    if not isinstance(decisive, int | float) or isinstance(decisive, bool) or decisive <= 0:
+        raise ValueError(f"decisive: expected a number above 0, got {decisive!r}")
+    if not rules:
+        raise ValueError("no rules left (a rules file with `replace: true` needs its own `rules:`)")
+    return RuleSet(tuple(rules), tuple(modifiers), rows, signals, default_level, float(decisive), origin)
+
+
+def parse_rules(data: dict[str, Any], *, base: RuleSet | None = None, origin: str = "rules") -> RuleSet:
+    """Rules from already-parsed data, on top of `base` (None: standalone). Raises RulesError."""
+    try:
+        return _build(data, base, origin)
+    except ValueError as exc:
+        raise RulesError(f"{origin}: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def default_rules() -> RuleSet:
+    """The seed rules shipped in playbooks/data/severity_rules.yaml."""
+    return parse_rules(_read(SEED_RULES_FILE), origin=str(SEED_RULES_FILE))
+
+
+def load_rules(path: str | os.PathLike[str] | None) -> RuleSet:
+    """The seed rules with a team's rules file on top. Raises RulesError with one line naming the file."""
+    if not path:
+        return default_rules()
+    file = Path(path).expanduser()
+    return parse_rules(_read(file), base=default_rules(), origin=str(file))
+
+
+_cache: dict[str, tuple[float, RuleSet, str | None]] = {}
+
+
+def rules_for(path: str | None) -> tuple[RuleSet, str | None]:
+    """For running services: the rules for SEVERITY_RULES, re-read when the file changes.
+
+    A bad file never stops the bot: the error is logged once per change, the built-in rules are
+    used, and the error is returned so `fireline check` and the thread can say so.
+    """
+    if not path:
+        return default_rules(), None
+    try:
+        mtime = Path(path).expanduser().stat().st_mtime
+    except OSError:
+        mtime = -1.0
+    cached = _cache.get(path)
+    if cached and cached[0] == mtime:
+        return cached[1], cached[2]
+    try:
+        ruleset, error = load_rules(path), None
+    except RulesError as exc:
+        ruleset, error = default_rules(), str(exc)
+        log.error("SEVERITY_RULES ignored, using the built-in rules: %s", error)
+    _cache[path] = (mtime, ruleset, error)
+    return ruleset, error
+
+
+__all__ = ["PLAYBOOKS", "SEVERITIES", "Classification", "GuideRow", "Modifier", "Rule", "RuleSet", "RulesError",
+           "Severity", "Signals", "classify", "classify_title", "default_rules", "describe", "load_rules",
+           "parse_rules", "rules_for", "severity"]

@@ -12,7 +12,7 @@ from bot.reply import Button, Reply, escape, mention
 from bot.service import incidents as svc
 from bot.service.incidents import Actions
 from playbooks.checklist import SEV1_PLAYBOOK, step_by_number
-from playbooks.severity import SEVERITIES, classify_title, describe
+from playbooks.severity import SEVERITIES, classify_title, describe, rules_for
 
 LIST_LIMIT = 25  # a Slack message stays readable; the most severe come first
 SEVERITY_HINT = "Severity is `sev1`, `sev2`, `sev3` or `sev4` (SEV1 = complete outage, SEV4 = cosmetic)."
@@ -41,7 +41,7 @@ def register(registry: Registry) -> None:
                             "Type `/incident declare <what is broken> [sev1-4]`, for example "
                             "`/incident declare Login broken for EU users sev2`.")
         if level is None:
-            picked = classify_title(title)
+            picked = classify_title(title, rules_for(ctx.app.settings.severity_rules or None)[0])
             level, reason = picked.level, picked.reason
             why = f"Picked {describe(level)} because it {reason}. Change it with `/incident sev <1-4>`."
         else:

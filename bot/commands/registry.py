@@ -90,6 +90,8 @@ class Registry:
         self.card_fields: list[CardField] = []
         # What each plug-in source gave (bot.plugins.LoadedPlugin), filled by bot.plugins.load_plugins.
         self.plugins: list[Any] = []
+        # Buttons a feature shows before another feature handles them: what a press says meanwhile.
+        self.placeholders: dict[str, str] = {}
 
     # -- registration -------------------------------------------------------------------------
     def command(self, name: str, help: str, usage: str = "") -> Command:
@@ -126,6 +128,10 @@ class Registry:
             return fn
 
         return decorate
+
+    def placeholder(self, action_id: str, message: str) -> None:
+        """What pressing `action_id` says while no feature has registered it (e.g. Diagnose before Fly)."""
+        self.placeholders[action_id] = message
 
     def card_button(self, label: str, action_id: str, style: str | None = None) -> None:
         self.card_buttons.append(CardButton(label, action_id, style))
@@ -174,6 +180,8 @@ class Registry:
     def press(self, ctx: Context, action_id: str, value: str) -> Reply | None:
         """Handle a button press (from Slack or `!Label` in the console)."""
         handler = self.actions.get(action_id)
+        if handler is None and action_id in self.placeholders:
+            return Reply.error(self.placeholders[action_id])
         if handler is None:
             return Reply.error("That button is no longer supported; run the command again.")
         return guarded(lambda: handler(ctx, value))

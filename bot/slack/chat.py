@@ -109,6 +109,13 @@ class SlackChat:
                 return list(group.get("users") or [])
         return []
 
+    def permalink(self, channel: str, ts: str) -> str | None:
+        """A link to a message (alert threads link to incidents and back); None if Slack has none."""
+        try:
+            return self.client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
+        except SlackApiError:
+            return None
+
     def channel_name(self, channel_id: str) -> str | None:
         if channel_id not in self._names:
             try:

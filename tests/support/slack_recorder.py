@@ -196,6 +196,10 @@ class SlackRecorder:
             return 200, {"ok": True, "channel": channel_id, "ts": data.get("ts") or ts}
         if method == "usergroups.list":
             return 200, {"ok": True, "usergroups": self.usergroups}
+        if method == "chat.getPermalink":
+            channel, message_ts = data.get("channel", ""), str(data.get("message_ts", ""))
+            return 200, {"ok": True, "channel": channel,
+                         "permalink": f"https://acme.slack.com/archives/{channel}/p{message_ts.replace('.', '')}"}
         if method == "auth.test":
             return 200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1"}
         if method == "conversations.info":

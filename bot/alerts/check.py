@@ -1,0 +1,27 @@
+"""`fireline check` line for alerts: intake, watched channel and the severity rules file."""
+
+from __future__ import annotations
+
+from bot.check import Status, integration
+from bot.settings import Settings
+
+
+@integration("alerts")
+def check_alerts(settings: Settings) -> Status:
+    from playbooks.severity import RulesError, load_rules
+
+    try:
+        ruleset = load_rules(settings.severity_rules or None)
+    except RulesError as exc:
+        return Status("alerts", "error", f"SEVERITY_RULES: {exc} (the built-in rules are used until it is fixed)")
+    rules = f"{len(ruleset.rules)} severity rules" + (f" (with {settings.severity_rules})"
+                                                      if settings.severity_rules else " (built-in)")
+    parts = []
+    if settings.alerts_webhook_secret:
+        parts.append("POST /webhooks/alerts on (X-Fireline-Signature)")
+    if settings.alerts_channel:
+        parts.append(f"watching #{settings.alerts_channel.lstrip('#')}")
+    if not parts:
+        return Status("alerts", "off", f"ALERTS_WEBHOOK_SECRET and ALERTS_CHANNEL not set: only `/alert` and "
+                                       f"`fireline classify`; {rules}")
+    return Status("alerts", "live", "; ".join(parts) + f"; {rules}")

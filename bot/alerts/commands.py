@@ -1,0 +1,81 @@
+"""`/alert <text>`, the alert thread's buttons, the alert jobs and hooks: parsing and replies only."""
+
+from __future__ import annotations
+
+from bot.alerts import render
+from bot.alerts import service as alerts
+from bot.alerts.payloads import PayloadError, from_console
+from bot.clock import fmt_utc
+from bot.commands.grammar import Args
+from bot.commands.registry import Registry
+from bot.context import Context
+from bot.errors import UserError
+from bot.reply import Reply, escape
+
+USAGE = "<alert text> | list"
+
+
+def register(registry: Registry) -> None:
+    @registry.simple_command("alert", USAGE, "triage an alert: suggested SEV with reasons, likely cause, "
+                             "a thread with Declare / Diagnose / Dismiss; `list` shows recent alerts")
+    def alert_command(ctx: Context, args: Args) -> Reply:
+        text = args.rest
+        if not text:
+            raise UserError("Paste the alert's text after `/alert`.",
+                            "For example `/alert api.cgraph.org returns 502 for every request`, or `/alert list`.")
+        if text.lower() == "list":
+            return recent_reply(ctx)
+        try:
+            incoming = from_console(text, source="console" if ctx.is_console else "slack")
+        except PayloadError as exc:
+            raise UserError(str(exc)) from None
+        received = alerts.receive(ctx.app, incoming)
+        where = f"#{ctx.app.settings.incidents_channel_name}"
+        if received.new:
+            note = f"its thread follows in {where}" if not received.incident_id else \
+                f"it belongs to open incident #{received.incident_id} and was added to its timeline"
+            return Reply(f"Alert #{received.alert_id} stored, suggested SEV{received.level}; {note}.")
+        return Reply(f"Alert #{received.alert_id} seen again ({received.count} times); its thread in {where} shows "
+                     "the count.")
+
+    @registry.action(render.DECLARE)
+    def press_declare(ctx: Context, value: str) -> Reply:
+        return alerts.declare_from_alert(ctx, parse_alert_id(value))
+
+    @registry.action(render.DISMISS)
+    def press_dismiss(ctx: Context, value: str) -> Reply:
+        return alerts.dismiss(ctx, parse_alert_id(value))
+
+    registry.placeholder(render.DIAGNOSE, "Diagnose is not available yet: the Fly diagnose playbook is not "
+                                          "installed in this Fireline. Try `fly status` and `fly logs`.")
+    registry.job(alerts.POST_JOB)(alerts.post_thread)
+    registry.job(alerts.REFRESH_JOB)(alerts.refresh_thread)
+
+    @registry.on("slack.app")
+    def add_listener(app, container) -> None:
+        from bot.alerts.listener import install
+
+        install(app, container)
+
+    @registry.on("http.routes")
+    def add_routes(container, worker=None):
+        from bot.alerts.webhook import routes
+
+        return routes(container, worker)
+
+
+def recent_reply(ctx: Context) -> Reply:
+    with ctx.session() as session:
+        rows = alerts.recent(session)
+    if not rows:
+        return Reply("No alerts yet. Try `/alert api.cgraph.org returns 502 for every request`.")
+    lines = [f"*#{a.id}* SEV{a.level} {render.source_name(a.source)}: {escape(a.title[:80])} "
+             f"(×{a.count}, last {fmt_utc(a.last_seen_at)}, {a.status}"
+             + (f" #{a.incident_id}" if a.incident_id else "") + ")" for a in rows]
+    return Reply(f"*{len(rows)} most recent alerts*", lines=lines)
+
+
+def parse_alert_id(value: str) -> int:
+    if not value.isdigit():
+        raise UserError("That button does not name an alert; it may be from an older Fireline.")
+    return int(value)

@@ -1,0 +1,46 @@
+"""Slack rate limits as database lanes: each call reserves the next free moment of its lane.
+
+Slack allows chat.postMessage about once per second per channel (short bursts tolerated) and
+chat.update at Tier 3 (about 50 a minute per workspace). A storm of alerts must not turn into a
+storm of 429s, so posting and updating jobs are scheduled (`run_at`) into slots of a lane instead of
+running at once. The lane rows live in the database so several replicas share one budget; on
+PostgreSQL the row is locked while a slot is taken, on SQLite writes are serialised anyway.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from bot.clock import as_utc
+from bot.models import AlertRateSlot
+
+POST_INTERVAL = timedelta(seconds=1.0)  # chat.postMessage: one message per second per channel
+UPDATE_INTERVAL = timedelta(seconds=1.2)  # chat.update, Tier 3: 50 a minute across the workspace
+UPDATE_LANE = "update"
+
+
+def post_lane(channel: str) -> str:
+    return f"post:{channel}"[:120]
+
+
+def reserve(session: Session, lane: str, now: datetime, interval: timedelta, *, slots: int = 1,
+            not_before: datetime | None = None) -> datetime:
+    """Take `slots` consecutive slots of `lane`; returns when the first one starts (never before now)."""
+    start = max(as_utc(now), as_utc(not_before) if not_before else as_utc(now))
+    row = session.get(AlertRateSlot, lane, with_for_update=True)
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.add(AlertRateSlot(lane=lane, next_at=start + interval * slots))
+                session.flush()
+            return start
+        except IntegrityError:  # another request created the lane first; take a slot after its
+            row = session.get(AlertRateSlot, lane, with_for_update=True, populate_existing=True)
+    slot = max(as_utc(row.next_at), start)
+    row.next_at = slot + interval * slots
+    session.add(row)
+    session.flush()
+    return slot

@@ -1,0 +1,327 @@
+"""Turn what arrives (generic JSON, Sentry issue alerts, PagerDuty v3 events, Slack messages) into one shape.
+
+Pure parsing: no database, no Slack. Anything wrong with a body raises `PayloadError` with a reason
+a sender can act on; things that are valid but not alerts (a Sentry installation hook, a PagerDuty
+`incident.acknowledged`) raise `Ignored`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from playbooks.severity import Signals
+
+MAX_TITLE = 300
+MAX_TEXT = 10_000
+MAX_KEY = 200
+
+# Sources we know by name; anything else is kept as given (lower-case, trimmed).
+KNOWN_SOURCES = ("sentry", "pagerduty", "fly", "grafana", "cloudflare", "stripe", "resend", "expo", "uptimerobot",
+                 "betterstack", "checkly", "github", "upstash", "datadog", "prometheus", "pingdom")
+
+
+class PayloadError(ValueError):
+    """The body is not a usable alert; `str()` says why (answered with a 4xx)."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Ignored(Exception):
+    """A valid delivery that is not an alert (answered 200 so the sender does not retry)."""
+
+
+@dataclass
+class IncomingAlert:
+    source: str
+    title: str
+    text: str = ""
+    link: str | None = None
+    severity_hint: str | None = None
+    dedup_key: str | None = None
+    signals: Signals = field(default_factory=Signals)
+    details: dict[str, Any] = field(default_factory=dict)
+    delivery_id: str | None = None  # the sender's id of this delivery: replays are dropped
+    root_channel: str | None = None  # for Slack messages: the message that is the alert
+    root_ts: str | None = None
+
+    @property
+    def classify_text(self) -> str:
+        return f"{self.title}\n{self.text}" if self.text and self.text != self.title else self.title
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+def _clean(text: str, limit: int) -> str:
+    text = text.replace("\r\n", "\n").replace("\x00", "")
+    return text.strip()[:limit]
+
+
+def normalize_source(value: str) -> str:
+    lowered = re.sub(r"[^a-z0-9.]+", "-", value.lower()).strip("-")
+    squashed = lowered.replace("-", "").replace(".", "")
+    for known in KNOWN_SOURCES:
+        if known in squashed:
+            return known
+    return (lowered or "webhook")[:40]
+
+
+def derive_key(source: str, title: str) -> str:
+    """The default dedup key: the source plus the title with numbers, ids and URLs blurred.
+
+    "CPU at 93% on 3d8d9e1b" and "CPU at 97% on 17811e9e" are the same alert.
+    """
+    text = re.sub(r"https?://\S+", "<url>", title.lower())
+    text = re.sub(r"\b(?=[0-9a-f]*\d)[0-9a-f]{6,}\b", "#", text)
+    text = re.sub(r"\d+(?:[.,:]\d+)*", "#", text)
+    text = " ".join(text.split())
+    return f"{source}:{text}"[:MAX_KEY]
+
+
+def _string(data: Mapping[str, Any], name: str, limit: int, *, required: bool = False) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise PayloadError(f"`{name}` is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise PayloadError(f"`{name}` must be a string, got {type(value).__name__}")
+    return _clean(str(value), limit)
+
+
+def _link(value: Any, name: str = "link") -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not re.match(r"^https?://[^\s<>|]+$", value.strip()) or len(value) > 1000:
+        raise PayloadError(f"`{name}` must be an http:// or https:// URL of at most 1000 characters")
+    return value.strip()
+
+
+def loads(body: bytes) -> dict[str, Any]:
+    """JSON object from the raw body, or PayloadError(400) saying where it broke."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PayloadError("the body is not UTF-8 text", 400) from None
+    except json.JSONDecodeError as exc:
+        raise PayloadError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", 400) from None
+    if not isinstance(data, dict):
+        raise PayloadError(f"expected a JSON object, got {type(data).__name__}", 400)
+    return data
+
+
+# -- adapters ------------------------------------------------------------------------------------------------
+def from_generic(data: Mapping[str, Any]) -> IncomingAlert:
+    """Fireline's own shape: {title, text, source, severity, dedup_key, link, signals, id}."""
+    title = _string(data, "title", MAX_TITLE)
+    text = _string(data, "text", MAX_TEXT) or ""
+    if not title and not text:
+        raise PayloadError("an alert needs a `title` or a `text` (for example {\"title\": \"API 5xx rate 12%\", "
+                           "\"source\": \"grafana\"})")
+    if not title:
+        title = text.splitlines()[0][:MAX_TITLE]
+    source = normalize_source(_string(data, "source", 40) or "webhook")
+    hint = _string(data, "severity", 40) or _string(data, "severity_hint", 40)
+    key = _string(data, "dedup_key", MAX_KEY)
+    signals_data = data.get("signals")
+    if signals_data is not None and not isinstance(signals_data, dict):
+        raise PayloadError("`signals` must be an object like {\"health_ok\": false, \"error_count\": 1200}")
+    signals = Signals.from_mapping(signals_data)
+    if hint:
+        signals = Signals(**{**signals.__dict__, "severity_hint": hint})
+    return IncomingAlert(source=source, title=title, text=text if text != title else "",
+                         link=_link(data.get("link")), severity_hint=hint,
+                         dedup_key=key, signals=signals, delivery_id=_string(data, "id", 200))
+
+
+def from_sentry(data: Mapping[str, Any], resource: str | None, request_id: str | None) -> IncomingAlert:
+    """Sentry integration-platform webhooks: issue alerts (`event_alert`) and metric alerts."""
+    payload = data.get("data")
+    if not isinstance(payload, dict):
+        raise PayloadError("a Sentry webhook needs a `data` object")
+    if resource == "metric_alert" or "metric_alert" in payload:
+        action = str(data.get("action") or "")
+        title = _string(payload, "description_title", MAX_TITLE) or "Sentry metric alert"
+        text = _string(payload, "description_text", MAX_TEXT) or ""
+        alert_rule = ((payload.get("metric_alert") or {}).get("alert_rule") or {}) if isinstance(
+            payload.get("metric_alert"), dict) else {}
+        rule_id = alert_rule.get("id") if isinstance(alert_rule, dict) else None
+        return IncomingAlert(source="sentry", title=title, text=text, link=_safe_link(payload.get("web_url")),
+                             severity_hint=action or None, dedup_key=f"sentry:metric:{rule_id}" if rule_id else None,
+                             signals=Signals(severity_hint=action or None),
+                             details={"resource": "metric_alert", "action": action}, delivery_id=request_id)
+    if resource not in (None, "event_alert") and "event" not in payload:
+        raise Ignored(f"Sentry `{resource}` webhooks are not alerts; Fireline takes issue alerts (event_alert)")
+    event = payload.get("event")
+    if not isinstance(event, dict):
+        raise PayloadError("a Sentry issue alert needs `data.event` (the event that triggered the alert rule)")
+    title = _string(event, "title", MAX_TITLE) or _string(event, "message", MAX_TITLE) or "Sentry issue"
+    lines = []
+    culprit = _string(event, "culprit", 300)
+    if culprit:
+        lines.append(f"culprit: {culprit}")
+    tags = _tags(event.get("tags"))
+    environment = _string(event, "environment", 60) or tags.get("environment")
+    if environment:
+        lines.append(f"environment: {environment}")
+    rule = _string(payload, "triggered_rule", 200)
+    if rule:
+        lines.append(f"alert rule: {rule}")
+    level = _string(event, "level", 20)
+    issue_id = _string(event, "issue_id", 60)
+    project = event.get("project")
+    return IncomingAlert(
+        source="sentry", title=title, text="\n".join(lines), link=_safe_link(event.get("web_url")),
+        severity_hint=level, dedup_key=f"sentry:issue:{issue_id}" if issue_id else None,
+        signals=Signals(severity_hint=level),
+        details={"resource": "event_alert", "issue_id": issue_id, "project": project, "rule": rule,
+                 "environment": environment}, delivery_id=request_id)
+
+
+def _tags(value: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, list | tuple) and len(item) == 2:
+                out[str(item[0])] = str(item[1])
+            elif isinstance(item, dict) and "key" in item:
+                out[str(item["key"])] = str(item.get("value"))
+    return out
+
+
+def _safe_link(value: Any) -> str | None:
+    try:
+        return _link(value)
+    except PayloadError:
+        return None
+
+
+FIRELINE_REF = re.compile(r"\bfireline[-:_/ ]?(?:incident[-:_/ ]?)?#?(\d{1,9})\b", re.IGNORECASE)
+
+
+def from_pagerduty(data: Mapping[str, Any]) -> IncomingAlert:
+    """PagerDuty v3 webhooks: `incident.triggered` is an alert; other event types are ignored."""
+    event = data.get("event")
+    if not isinstance(event, dict):
+        raise PayloadError("a PagerDuty v3 webhook needs an `event` object")
+    event_type = event.get("event_type")
+    if event_type != "incident.triggered":
+        raise Ignored(f"PagerDuty `{event_type}` events are not new alerts; Fireline takes incident.triggered")
+    incident = event.get("data")
+    if not isinstance(incident, dict):
+        raise PayloadError("a PagerDuty incident.triggered event needs `event.data` (the incident)")
+    title = _string(incident, "title", MAX_TITLE) or _string(incident, "summary", MAX_TITLE) or "PagerDuty incident"
+    number = incident.get("number")
+    urgency = _string(incident, "urgency", 20)
+    priority_obj = incident.get("priority")
+    priority = _string(priority_obj, "summary", 20) if isinstance(priority_obj, dict) else None
+    service_obj = incident.get("service")
+    service = _string(service_obj, "summary", 200) if isinstance(service_obj, dict) else None
+    lines = [f"service: {service}"] if service else []
+    if priority:
+        lines.append(f"priority: {priority}")
+    key = _string(incident, "incident_key", 160) or _string(incident, "id", 60)
+    shown_title = f"[#{number}] {title}" if isinstance(number, int) else title
+    fireline = FIRELINE_REF.search(f"{key or ''} {title}")
+    return IncomingAlert(
+        source="pagerduty", title=shown_title[:MAX_TITLE], text="\n".join(lines),
+        link=_safe_link(incident.get("html_url")), severity_hint=priority or urgency,
+        dedup_key=f"pagerduty:{key}" if key else None,
+        signals=Signals(pagerduty_urgency=urgency, pagerduty_priority=priority),
+        details={"pagerduty_id": incident.get("id"), "number": number, "urgency": urgency, "priority": priority,
+                 "service": service, "fireline_incident": int(fireline.group(1)) if fireline else None},
+        delivery_id=_string(event, "id", 200))
+
+
+def parse_webhook(body: bytes, headers: Mapping[str, str]) -> IncomingAlert:
+    """Pick the adapter from headers and shape: Sentry, PagerDuty v3, or the generic JSON alert."""
+    data = loads(body)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    resource = lowered.get("sentry-hook-resource")
+    if resource or ("action" in data and "installation" in data):  # Sentry's integration-platform envelope
+        return from_sentry(data, resource, lowered.get("request-id"))
+    if isinstance(data.get("event"), dict) and "event_type" in data["event"]:
+        return from_pagerduty(data)
+    return from_generic(data)
+
+
+# -- Slack messages from other integrations ----------------------------------------------------------------------
+_SLACK_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
+_SLACK_BARE = re.compile(r"<(https?://[^|>]+)>")
+_SLACK_OTHER = re.compile(r"<[#@!][^>]*>")
+_COLOR_HINTS = {"danger": "error", "warning": "warning", "good": "info", "#ff0000": "error"}
+
+
+def slack_text(text: str) -> str:
+    """Slack mrkdwn -> words: links to their labels, no mentions, no emphasis marks."""
+    text = _SLACK_LINK.sub(r"\2", text)
+    text = _SLACK_BARE.sub(r"\1", text)
+    text = _SLACK_OTHER.sub("", text)
+    text = re.sub(r"(?<![\w*])[*_~]([^*_~\n]+)[*_~](?![\w*])", r"\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _block_texts(blocks: Any) -> list[str]:
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("mrkdwn", "plain_text", "text") and isinstance(node.get("text"), str):
+                out.append(node["text"])
+                return
+            for key in ("text", "fields", "elements", "blocks"):
+                if key in node:
+                    walk(node[key])
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(blocks)
+    return out
+
+
+def from_slack_message(event: Mapping[str, Any]) -> IncomingAlert | None:
+    """An integration's message (its text, attachments and blocks) as an alert; None if it has no words."""
+    parts: list[str] = []
+    first_link: str | None = None
+    hint = None
+    for attachment in event.get("attachments") or []:
+        if not isinstance(attachment, dict):
+            continue
+        for key in ("pretext", "title", "text"):
+            if isinstance(attachment.get(key), str):
+                parts.append(attachment[key])
+        for item in attachment.get("fields") or []:
+            if isinstance(item, dict) and item.get("title") and item.get("value"):
+                parts.append(f"{item['title']}: {item['value']}")
+        first_link = first_link or _safe_link(attachment.get("title_link"))
+        hint = hint or _COLOR_HINTS.get(str(attachment.get("color", "")).lower())
+    text = event.get("text") if isinstance(event.get("text"), str) else ""
+    block_parts = _block_texts(event.get("blocks")) if not text else []
+    words = "\n".join(slack_text(p) for p in [text, *block_parts, *parts] if p).strip()
+    if not words:
+        return None
+    lines = [line.strip() for line in words.splitlines() if line.strip()]
+    title = lines[0][:MAX_TITLE]
+    profile = event.get("bot_profile") if isinstance(event.get("bot_profile"), dict) else {}
+    name = str(profile.get("name") or event.get("username") or event.get("bot_id") or "integration")
+    source = normalize_source(name)
+    return IncomingAlert(source=source, title=title, text="\n".join(lines[1:])[:MAX_TEXT], link=first_link,
+                         severity_hint=hint, dedup_key=derive_key(source, title),
+                         signals=Signals(severity_hint=hint), details={"bot": name[:80]},
+                         delivery_id=f"slack:{event.get('channel')}:{event.get('ts')}",
+                         root_channel=str(event.get("channel") or ""), root_ts=str(event.get("ts") or ""))
+
+
+def from_console(text: str, source: str = "console") -> IncomingAlert:
+    """`/alert <text>`: a person pasting an alert."""
+    text = _clean(text, MAX_TEXT)
+    if not text:
+        raise PayloadError("the alert needs some text")
+    lines = text.splitlines()
+    title = lines[0][:MAX_TITLE]
+    return IncomingAlert(source=source, title=title, text="\n".join(lines[1:]), dedup_key=derive_key(source, title))

@@ -1,0 +1,95 @@
+"""What an alert looks like in Slack (and the console): the alert message and Fireline's answer in its thread.
+
+Everything that came from the alert goes through `escape()`: an alert titled `<!channel>` is shown,
+never pinged.
+"""
+
+from __future__ import annotations
+
+from bot.clock import fmt_utc
+from bot.models import Alert
+from bot.reply import Button, Reply, escape, mention
+from playbooks.severity import SEVERITIES, RuleSet
+
+DECLARE = "alert_declare"
+DISMISS = "alert_dismiss"
+DIAGNOSE = "playbook_diagnose"  # registered by the Fly diagnose playbook; value empty = the whole app
+
+SOURCE_NAMES = {"sentry": "Sentry", "pagerduty": "PagerDuty", "fly": "Fly.io", "grafana": "Grafana",
+                "cloudflare": "Cloudflare", "stripe": "Stripe", "resend": "Resend", "expo": "Expo",
+                "github": "GitHub", "uptimerobot": "UptimeRobot", "betterstack": "Better Stack",
+                "checkly": "Checkly", "webhook": "a webhook", "console": "the console", "slack": "Slack"}
+
+
+def source_name(source: str) -> str:
+    return SOURCE_NAMES.get(source, escape(source))
+
+
+def seen_line(alert: Alert) -> str:
+    if alert.count <= 1:
+        return f"Seen once, at {fmt_utc(alert.first_seen_at)}"
+    return f"Seen {alert.count} times, first {fmt_utc(alert.first_seen_at)}, last {fmt_utc(alert.last_seen_at)}"
+
+
+def state_line(alert: Alert) -> str | None:
+    if alert.status == "declared" and alert.incident_id:
+        return f":white_check_mark: Declared as incident #{alert.incident_id} by {mention(alert.acted_by)}"
+    if alert.status == "linked" and alert.incident_id:
+        return f":link: Part of open incident #{alert.incident_id}: added to its timeline"
+    if alert.status == "dismissed":
+        return f":no_entry_sign: Dismissed by {mention(alert.acted_by)}"
+    return None
+
+
+def alert_message(alert: Alert) -> Reply:
+    """The alert itself, for alerts that arrived by webhook (Fireline posts them in INCIDENTS_CHANNEL)."""
+    sev = SEVERITIES[alert.level]
+    icon = ":rotating_light:" if alert.level <= 2 else ":warning:" if alert.level == 3 else ":information_source:"
+    lines = []
+    if alert.text:
+        lines.append(escape(alert.text[:500]))
+    if alert.link:
+        lines.append(f"<{escape(alert.link)}|Open in {source_name(alert.source)}>")
+    lines.append(seen_line(alert))
+    state = state_line(alert)
+    if state:
+        lines.append(state)
+    return Reply(f"{icon} *Alert from {source_name(alert.source)}*: {escape(alert.title)}  ·  suggested "
+                 f"*{sev.label}*", lines=lines).public()
+
+
+def analysis(alert: Alert, rules: RuleSet) -> Reply:
+    """Fireline's answer in the alert's thread: the SEV with its reasons, the guide's row, and buttons."""
+    sev = SEVERITIES[alert.level]
+    lines = ["*Why:*"] + [f"• {escape(reason)}" for reason in alert.reasons[:6]]
+    row = rules.rows.get(alert.guide_row) if alert.guide_row else None
+    if row:
+        lines.append(f"*Likely cause:* {escape(row.likely_cause)} (guide, {escape(row.table)}: "
+                     f"“{escape(row.symptom)}”)")
+        lines.append(f"*Quick fix:* {escape(row.quick_fix)}")
+    if alert.playbook:
+        lines.append(f"*Suggested playbook:* {alert.playbook}")
+    if not alert.own_root:
+        lines.append(seen_line(alert))
+    state = state_line(alert)
+    buttons: list[Button] = []
+    if state:
+        lines.append(state)
+    if alert.status in ("open", "dismissed"):
+        buttons.append(Button("Declare incident", DECLARE, str(alert.id), "primary"))
+    if alert.status in ("open", "linked", "declared", "declaring"):
+        buttons.append(Button("Diagnose", DIAGNOSE, ""))
+    if alert.status == "open":
+        buttons.append(Button("Dismiss", DISMISS, str(alert.id)))
+    return Reply(f":mag: *Suggested {sev.label}* ({sev.description}, respond {sev.response_time})",
+                 lines=lines, buttons=buttons).public()
+
+
+def incident_post(alert: Alert) -> Reply:
+    """An alert that belongs to an open incident, posted in the incident's channel."""
+    lines = [escape(alert.text[:300])] if alert.text else []
+    if alert.link:
+        lines.append(f"<{escape(alert.link)}|Open in {source_name(alert.source)}>")
+    lines.append(seen_line(alert))
+    return Reply(f":bell: *Alert from {source_name(alert.source)}* (suggested SEV{alert.level}): "
+                 f"{escape(alert.title)}", lines=lines).public()

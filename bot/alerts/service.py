@@ -1,0 +1,341 @@
+"""Alerts: store with dedup windows, link to open incidents, answer in a thread, declare or dismiss.
+
+The HTTP answer and the Slack event ack only store the alert and queue a job (`receive`); the jobs
+post and update the thread at the pace Slack allows (`bot.alerts.pacing`). Repeats within the
+window bump a counter and queue at most one pending update per alert, so a storm of a thousand
+alerts over a hundred keys becomes a hundred threads and a bounded number of edits.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from bot.alerts import pacing, render
+from bot.alerts.payloads import IncomingAlert, derive_key
+from bot.chat import MessageRef
+from bot.clock import as_utc
+from bot.container import Container
+from bot.context import Context
+from bot.db import session_scope
+from bot.errors import UserError
+from bot.job_context import job_context
+from bot.models import Alert, Incident, ProcessedRequest
+from bot.reply import Reply, escape, mention
+from bot.service import incidents as svc
+from bot.service import jobs
+from playbooks.severity import Classification, RuleSet, Signals, classify, rules_for
+
+log = logging.getLogger(__name__)
+
+POST_JOB = "alerts.post"
+REFRESH_JOB = "alerts.refresh"
+COALESCE = timedelta(seconds=10)  # repeats within this long share one thread update
+ACTOR = "fireline"
+
+
+@dataclass(frozen=True)
+class Received:
+    alert_id: int | None
+    new: bool
+    level: int
+    count: int = 1
+    incident_id: int | None = None
+    duplicate: bool = False
+
+
+def rules(container: Container) -> RuleSet:
+    return rules_for(container.settings.severity_rules or None)[0]
+
+
+def window(container: Container) -> timedelta:
+    return timedelta(minutes=container.settings.alerts_dedup_minutes)
+
+
+def paced(container: Container) -> bool:
+    """The console prints at once; only Slack needs its rate limits respected."""
+    return "chat" not in container.extras
+
+
+def classify_alert(container: Container, incoming: IncomingAlert, signals: Signals | None = None) -> Classification:
+    return classify(incoming.classify_text, signals or incoming.signals, source=incoming.source,
+                    rules=rules(container))
+
+
+def _linked_incident(session: Session, key: str, incoming: IncomingAlert) -> Incident | None:
+    """An open incident this alert belongs to: one declared from (or linked to) the same key, or named in it."""
+    candidates: list[int] = []
+    named = incoming.details.get("fireline_incident")
+    if isinstance(named, int):
+        candidates.append(named)
+    rows = session.exec(select(Alert.incident_id)
+                        .where(col(Alert.dedup_key) == key, col(Alert.incident_id).is_not(None))
+                        .order_by(col(Alert.epoch).desc()).limit(3)).all()
+    candidates += [row for row in rows if row is not None]
+    for incident_id in candidates:
+        incident = session.get(Incident, incident_id)
+        if incident is not None and incident.is_open:
+            return incident
+    return None
+
+
+def receive(container: Container, incoming: IncomingAlert) -> Received:
+    """Store an alert (or count a repeat) and queue its thread. Fast: no network, a few queries."""
+    now = container.clock()
+    key = incoming.dedup_key or derive_key(incoming.source, incoming.title)
+    result = classify_alert(container, incoming)
+    for _ in range(5):
+        with session_scope(container.engine) as session:
+            if incoming.delivery_id and not _first_delivery(session, incoming, now):
+                return Received(None, False, result.level, duplicate=True)
+            latest = session.exec(select(Alert).where(col(Alert.dedup_key) == key)
+                                  .order_by(col(Alert.epoch).desc()).limit(1)).first()
+            if latest is not None and as_utc(latest.last_seen_at) >= now - window(container):
+                return _repeat(container, session, latest, now)
+            alert = Alert(source=incoming.source, dedup_key=key, epoch=(latest.epoch + 1) if latest else 1,
+                          title=incoming.title, text=incoming.text, link=incoming.link,
+                          severity_hint=incoming.severity_hint, level=result.level, reasons=list(result.reasons),
+                          playbook=result.playbook, guide_row=result.row.key if result.row else None,
+                          signals=incoming.signals.as_dict(), details=incoming.details, first_seen_at=now,
+                          last_seen_at=now, render_pending=True, own_root=incoming.root_ts is None,
+                          channel=incoming.root_channel, root_ts=incoming.root_ts)
+            incident = _linked_incident(session, key, incoming)
+            if incident is not None:
+                alert.status, alert.incident_id = "linked", incident.id
+            try:
+                with session.begin_nested():
+                    session.add(alert)
+                    session.flush()
+            except IntegrityError:
+                continue  # another replica opened this window a moment ago: count as its repeat
+            if incident is not None:
+                svc.record(session, incident, "alert", ACTOR, f"Alert from {incoming.source}: {incoming.title}",
+                           {"alert_id": alert.id, "level": alert.level, "link": alert.link}, at=now,
+                           dedup_key=f"alert:{alert.id}")
+            _queue_post(container, session, alert, incident, now)
+            return Received(alert.id, True, alert.level, 1, alert.incident_id)
+    raise RuntimeError(f"could not store alert {key!r}: the window kept changing under us")
+
+
+def _first_delivery(session: Session, incoming: IncomingAlert, now: datetime) -> bool:
+    """Replays of one delivery (a sender's retry) are dropped, in the same transaction as the alert."""
+    try:
+        with session.begin_nested():
+            session.add(ProcessedRequest(key=f"alert-delivery:{incoming.source}:{incoming.delivery_id}"[:200],
+                                         created_at=now))
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def _repeat(container: Container, session: Session, alert: Alert, now: datetime) -> Received:
+    session.execute(update(Alert).where(col(Alert.id) == alert.id)
+                    .values(count=Alert.count + 1, last_seen_at=now))
+    # At most one queued render per alert: the first repeat after a render queues the next one.
+    claimed = session.execute(update(Alert).where(col(Alert.id) == alert.id, col(Alert.render_pending).is_(False))
+                              .values(render_pending=True)).rowcount
+    if claimed:
+        run_at = now
+        if paced(container):
+            run_at = pacing.reserve(session, pacing.UPDATE_LANE, now, pacing.UPDATE_INTERVAL, not_before=now + COALESCE)
+        jobs.enqueue(session, REFRESH_JOB, {"alert_id": alert.id}, run_at=run_at, now=now)
+    session.refresh(alert)
+    return Received(alert.id, False, alert.level, alert.count, alert.incident_id)
+
+
+def _queue_post(container: Container, session: Session, alert: Alert, incident: Incident | None,
+                now: datetime) -> None:
+    run_at = now
+    if paced(container):
+        if incident is not None:
+            lane, slots = (incident.channel_id or container.settings.incidents_channel_name), 2 if alert.root_ts else 1
+        elif alert.root_ts:
+            lane, slots = alert.channel or "", 1
+        else:
+            lane, slots = container.settings.incidents_channel_name, 2
+        run_at = pacing.reserve(session, pacing.post_lane(lane), now, pacing.POST_INTERVAL, slots=slots)
+    jobs.enqueue(session, POST_JOB, {"alert_id": alert.id}, run_at=run_at, now=now, dedup_key=f"alert-post:{alert.id}")
+
+
+# -- jobs: post and update the thread ------------------------------------------------------------------
+def _take_render(container: Container, alert_id: int) -> Alert | None:
+    """Clear the pending flag first, then read: a repeat after this point queues its own render."""
+    with session_scope(container.engine) as session:
+        session.execute(update(Alert).where(col(Alert.id) == alert_id).values(render_pending=False))
+    with session_scope(container.engine) as session:
+        return session.get(Alert, alert_id)
+
+
+def post_thread(container: Container, payload: dict[str, Any], job=None) -> None:
+    alert = _take_render(container, int(payload["alert_id"]))
+    if alert is None:
+        return
+    alert = _with_live_signals(container, alert)
+    ctx = job_context(container)
+    ruleset = rules(container)
+    incident = None
+    if alert.incident_id and alert.status == "linked":
+        with session_scope(container.engine) as session:
+            incident = session.get(Incident, alert.incident_id)
+    if incident is not None:
+        svc.announce(ctx, incident, render.incident_post(alert))
+        if alert.root_ts:  # an integration's message in ALERTS_CHANNEL: say where it went, in its thread
+            ref = ctx.chat.post(alert.channel or "", render.analysis(alert, ruleset), thread_ts=alert.root_ts)
+            _save(container, alert.id, reply_ts=ref.ts)
+        return
+    if alert.own_root:
+        target = alert.channel or f"#{container.settings.incidents_channel_name}"
+        root = ctx.chat.post(target, render.alert_message(alert))
+        _save(container, alert.id, channel=root.channel, root_ts=root.ts)
+        alert.channel, alert.root_ts = root.channel, root.ts
+    reply = ctx.chat.post(alert.channel or "", render.analysis(alert, ruleset), thread_ts=alert.root_ts)
+    _save(container, alert.id, reply_ts=reply.ts)
+
+
+def _with_live_signals(container: Container, alert: Alert) -> Alert:
+    """Re-classify with what is true right now (health endpoint, machines); keep the alert's own signals."""
+    from bot.alerts.signals import live_signals
+
+    live = live_signals(container).as_dict()
+    if not live:
+        return alert
+    merged = Signals.from_mapping({**alert.signals, **live})
+    text = f"{alert.title}\n{alert.text}" if alert.text else alert.title
+    result = classify(text, merged, source=alert.source, rules=rules(container))
+    with session_scope(container.engine) as session:
+        stored = session.get(Alert, alert.id)
+        stored.level, stored.reasons, stored.playbook = result.level, list(result.reasons), result.playbook
+        stored.guide_row = result.row.key if result.row else None
+        stored.signals = merged.as_dict()
+        session.add(stored)
+    return stored
+
+
+def _save(container: Container, alert_id: int, **values: Any) -> None:
+    with session_scope(container.engine) as session:
+        session.execute(update(Alert).where(col(Alert.id) == alert_id).values(**values))
+
+
+def refresh_thread(container: Container, payload: dict[str, Any], job=None) -> None:
+    alert = _take_render(container, int(payload["alert_id"]))
+    if alert is None or not alert.channel:
+        return
+    update_messages(job_context(container), alert, status_only=True)
+
+
+def update_messages(ctx: Context, alert: Alert, *, status_only: bool = False) -> None:
+    """Edit Fireline's messages of an alert: the alert message (ours) and the answer in its thread."""
+    if not alert.channel:
+        return
+    targets = []
+    if alert.own_root and alert.root_ts:
+        targets.append((alert.root_ts, render.alert_message(alert)))
+    if alert.reply_ts and (not status_only or not alert.own_root):
+        targets.append((alert.reply_ts, render.analysis(alert, rules(ctx.app))))
+    for ts, reply in targets:
+        try:
+            ctx.chat.update(MessageRef(alert.channel, ts), reply)
+        except Exception:
+            log.warning("could not update the thread of alert %s", alert.id)
+
+
+# -- buttons: declare and dismiss ----------------------------------------------------------------------------
+def get_alert(session: Session, alert_id: int) -> Alert:
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise UserError(f"There is no alert #{alert_id}; it may have been cleaned up.")
+    return alert
+
+
+def _claim(ctx: Context, alert_id: int, new_status: str, allowed: tuple[str, ...]) -> Alert:
+    """Move the alert's state only if nobody else did (double clicks, two people at once)."""
+    with ctx.session() as session:
+        claimed = session.execute(update(Alert).where(col(Alert.id) == alert_id, col(Alert.status).in_(allowed))
+                                  .values(status=new_status, acted_by=ctx.user_id, acted_at=ctx.now())).rowcount
+        alert = get_alert(session, alert_id)
+    if claimed:
+        return alert
+    if alert.status == "declared" or (alert.status == "linked" and alert.incident_id):
+        raise UserError(f"Alert #{alert.id} is already part of incident #{alert.incident_id}.",
+                        f"Type `/incident show #{alert.incident_id}` to see it.")
+    if alert.status == "declaring":
+        raise UserError(f"Alert #{alert.id} is being declared by {mention(alert.acted_by)} right now.")
+    if alert.status == "dismissed":
+        raise UserError(f"Alert #{alert.id} was already dismissed by {mention(alert.acted_by)}.")
+    raise UserError(f"Alert #{alert.id} is {alert.status}; nothing to do.")
+
+
+def declare_from_alert(ctx: Context, alert_id: int) -> Reply:
+    """Declare an incident with the alert's title and suggested SEV; the two link to each other."""
+    before = None
+    with ctx.session() as session:
+        before = get_alert(session, alert_id).status
+    alert = _claim(ctx, alert_id, "declaring", ("open", "dismissed"))
+    thread = {"channel": alert.channel, "ts": alert.root_ts or alert.reply_ts} if alert.channel else None
+    reason = f"suggested from alert #{alert.id} ({alert.source}): " + (alert.reasons[0] if alert.reasons else "")
+    try:
+        incident, problems = svc.declare(ctx, alert.title, alert.level, reason,
+                                         source={"alert_id": alert.id, "alert_source": alert.source,
+                                                 "dedup_key": alert.dedup_key, "thread": thread, "link": alert.link})
+    except Exception:
+        with ctx.session() as session:
+            session.execute(update(Alert).where(col(Alert.id) == alert_id).values(status=before))
+        raise
+    permalink = _permalink(ctx, alert)
+    with ctx.session() as session:
+        stored = get_alert(session, alert_id)
+        stored.status, stored.incident_id = "declared", incident.id
+        session.add(stored)
+        svc.record(session, session.get(Incident, incident.id), "alert", ctx.user_id,
+                   f"Declared from alert #{alert.id} ({alert.source}): {alert.title}",
+                   {"alert_id": alert.id, "thread": thread, "permalink": permalink, "link": alert.link},
+                   at=ctx.now(), dedup_key=f"alert:{alert.id}")
+        alert = stored
+    where = f"<{escape(permalink)}|the alert thread>" if permalink else "the alert thread" + (
+        f" in <#{alert.channel}>" if alert.channel and alert.channel.startswith(("C", "G")) else "")
+    svc.announce(ctx, incident, Reply(f":link: Declared from {where} ({render.source_name(alert.source)}: "
+                                      f"{escape(alert.title)}). Seen {alert.count} time(s)."))
+    channel = f"<#{incident.channel_id}|{incident.channel_name}>" if incident.channel_id and not ctx.is_console \
+        else f"#{incident.channel_name}" if incident.channel_name else f"#{incident.id}"
+    if alert.channel and (alert.root_ts or alert.reply_ts):
+        try:
+            ctx.chat.post(alert.channel, Reply(f":rotating_light: {mention(ctx.user_id)} declared incident "
+                                               f"#{incident.id} from this alert: {channel}").public(),
+                          thread_ts=alert.root_ts or alert.reply_ts)
+        except Exception:
+            log.warning("could not post the declaration in the thread of alert %s", alert.id)
+    update_messages(ctx, alert)
+    reply = Reply(f"Declared *#{incident.id}* SEV{incident.severity} from alert #{alert.id}: {escape(incident.title)}",
+                  lines=[f"Incident channel: {channel}."])
+    reply.lines += [f":warning: {escape(p)}" for p in problems]
+    return reply
+
+
+def _permalink(ctx: Context, alert: Alert) -> str | None:
+    finder = getattr(ctx.chat, "permalink", None)
+    ts = alert.root_ts or alert.reply_ts
+    if finder is None or not alert.channel or not ts:
+        return None
+    try:
+        return finder(alert.channel, ts)
+    except Exception:
+        return None
+
+
+def dismiss(ctx: Context, alert_id: int) -> Reply:
+    alert = _claim(ctx, alert_id, "dismissed", ("open",))
+    update_messages(ctx, alert)
+    return Reply(f"Alert #{alert.id} dismissed; repeats within {ctx.app.settings.alerts_dedup_minutes} minutes "
+                 "only update its count.")
+
+
+def recent(session: Session, limit: int = 10) -> list[Alert]:
+    return list(session.exec(select(Alert).order_by(col(Alert.last_seen_at).desc(), col(Alert.id).desc())
+                             .limit(limit)).all())

@@ -1,0 +1,102 @@
+"""`POST /webhooks/alerts`: generic JSON alerts, Sentry issue alerts and PagerDuty v3 incident.triggered.
+
+Authenticated with ALERTS_WEBHOOK_SECRET: the sender signs the raw body with HMAC-SHA256 and sends
+`X-Fireline-Signature: sha256=<hex digest>`. Sentry's own `Sentry-Hook-Signature: <hex>` and
+PagerDuty's `X-PagerDuty-Signature: v1=<hex>` are accepted too (set ALERTS_WEBHOOK_SECRET to the
+integration's client secret / the subscription's secret). Every refusal is a 4xx with a reason and
+stores nothing; the answer never waits on Slack (the thread is a queued job).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Mapping
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bot.alerts.payloads import Ignored, PayloadError, parse_webhook
+from bot.alerts.service import receive
+from bot.container import Container
+
+log = logging.getLogger(__name__)
+
+PATH = "/webhooks/alerts"
+SIGNATURE_HEADER = "X-Fireline-Signature"
+MAX_BODY = 512 * 1024
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The header value a sender computes: `sha256=<hex HMAC-SHA256 of the raw body>`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def check_signature(body: bytes, headers: Mapping[str, str], secret: str) -> str | None:
+    """None when one of the accepted signature headers matches; otherwise why not, in words."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    offered: list[str] = []
+    ours = lowered.get(SIGNATURE_HEADER.lower())
+    if ours:
+        offered.append(ours.strip().removeprefix("sha256="))
+    sentry = lowered.get("sentry-hook-signature")
+    if sentry:
+        offered.append(sentry.strip())
+    pagerduty = lowered.get("x-pagerduty-signature")
+    if pagerduty:
+        offered += [part.strip().removeprefix("v1=") for part in pagerduty.split(",") if part.strip()]
+    if not offered:
+        return (f"missing signature: send {SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body, keyed with "
+                "ALERTS_WEBHOOK_SECRET>")
+    if any(hmac.compare_digest(expected, candidate.lower()) for candidate in offered):
+        return None
+    return "signature does not match the body (HMAC-SHA256 of the raw body with ALERTS_WEBHOOK_SECRET)"
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def routes(container: Container, worker=None) -> list[Route]:
+    async def alerts_webhook(request: Request) -> JSONResponse:
+        secret = container.settings.alerts_webhook_secret
+        if secret is None or not secret.get_secret_value():
+            return _error(403, "alert intake is off: set ALERTS_WEBHOOK_SECRET on the Fireline server")
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return _error(413, f"body too large ({len(body)} bytes; at most {MAX_BODY})")
+        headers = dict(request.headers)
+        problem = check_signature(body, headers, secret.get_secret_value())
+        if problem:
+            return _error(401, problem)
+        try:
+            incoming = parse_webhook(body, headers)
+        except PayloadError as exc:
+            return _error(exc.status, str(exc))
+        except Ignored as exc:
+            return JSONResponse({"status": "ignored", "reason": str(exc)})
+        except Exception:  # an adapter tripped on an odd shape: the sender's payload, not a server fault
+            log.exception("could not read an alert payload")
+            return _error(422, "could not read this alert payload; send the generic shape {title, text, source}")
+        try:
+            received = await run_in_threadpool(receive, container, incoming)
+        except (OperationalError, DBAPIError):
+            log.warning("alert intake: database unavailable")
+            return _error(503, "Fireline cannot reach its database right now; nothing was stored. Retry later.")
+        except Exception:
+            log.exception("alert intake failed")
+            return _error(503, "Fireline could not store the alert; nothing was stored. Retry later.")
+        if worker is not None:
+            worker.wake()
+        if received.duplicate:
+            return JSONResponse({"status": "duplicate", "reason": "this delivery was already received"})
+        return JSONResponse({"status": "accepted", "alert": received.alert_id, "severity": received.level,
+                             "thread": "new" if received.new else "updated", "count": received.count,
+                             "incident": received.incident_id}, status_code=202)
+
+    return [Route(PATH, alerts_webhook, methods=["POST"])]
