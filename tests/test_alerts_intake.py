@@ -106,6 +106,17 @@ def test_sentry_hooks_that_are_not_alerts_are_ignored(app):
     assert stored_nothing(app.container)
 
 
+def test_sentry_metric_alert(app):
+    payload = {"action": "critical", "installation": {"uuid": "x"}, "data": {
+        "description_title": "Critical: p95 latency of /api/feed above 2s", "description_text": "2.4s over 10 minutes",
+        "web_url": "https://sentry.io/organizations/cgraph/alerts/rules/details/9/",
+        "metric_alert": {"alert_rule": {"id": 9, "name": "Feed latency"}}}}
+    response = post_alert(app.client, payload, extra={"Sentry-Hook-Resource": "metric_alert"})
+    assert response.status_code == 202, response.text
+    [alert] = alerts(app.container)
+    assert alert.dedup_key == "sentry:metric:9" and alert.level == 3 and alert.severity_hint == "critical"
+
+
 def test_pagerduty_incident_triggered(app):
     response = post_alert(app.client, pagerduty_event(), header="X-PagerDuty-Signature")
     assert response.status_code == 202, response.text

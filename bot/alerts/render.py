@@ -78,7 +78,8 @@ def analysis(alert: Alert, rules: RuleSet) -> Reply:
     if alert.status in ("open", "dismissed"):
         buttons.append(Button("Declare incident", DECLARE, str(alert.id), "primary"))
     if alert.status in ("open", "linked", "declared", "declaring"):
-        buttons.append(Button("Diagnose", DIAGNOSE, ""))
+        # Empty for a lone alert (diagnose the app); the incident's number once there is one.
+        buttons.append(Button("Diagnose", DIAGNOSE, str(alert.incident_id) if alert.incident_id else ""))
     if alert.status == "open":
         buttons.append(Button("Dismiss", DISMISS, str(alert.id)))
     return Reply(f":mag: *Suggested {sev.label}* ({sev.description}, respond {sev.response_time})",
