@@ -6,8 +6,9 @@ from typing import Any
 
 from playbooks.diagnose import Diagnose
 from playbooks.restart import Restart
+from playbooks.rollback import Rollback
 
-BUILT_IN: list[type] = [Diagnose, Restart]
+BUILT_IN: list[type] = [Diagnose, Restart, Rollback]
 
 
 def register_extras(registry: Any) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 from bot.clock import as_utc
 from bot.errors import IntegrationError
 from bot.fly.models import HealthResult, Machine, Release
-from bot.reply import escape
 from playbooks.fleet import crashed, in_group, main_group, recent_crashes, region_summary
 from playbooks.framework import Env, Plan, Playbook, Progress, Step, StepResult
 from playbooks.guide import COMMON_INCIDENTS, INVESTIGATION_ORDER, common_incident, match
@@ -125,10 +124,10 @@ class Diagnose(Playbook):
     def report(self, env: Env, found: Findings) -> tuple[list[str], dict[str, str], list]:
         lines = []
         if found.machines_error:
-            lines.append(f"*Machines*: could not read them: {escape(found.machines_error)}")
+            lines.append(f"*Machines*: could not read them: {found.machines_error}")
         else:
             started = sum(1 for m in found.machines if m.state == "started")
-            lines.append(f"*Machines* ({escape(env.app)}): {started} of {len(found.machines)} started · "
+            lines.append(f"*Machines* ({env.app}): {started} of {len(found.machines)} started · "
                          f"{region_summary(found.machines)}")
         for machine, crashes in found.crash_looping:
             codes = sorted({e.exit_code for e in crashes if e.exit_code is not None})
@@ -142,28 +141,28 @@ class Diagnose(Playbook):
                 lines.append(f"*Down*: {machine.label()} is {machine.state} after a crash")
         for machine in found.failing_checks:
             failing = ", ".join(f"{c.name} {c.status}" for c in machine.checks if not c.passing)
-            lines.append(f"*Checks failing*: {machine.label()}: {escape(failing)}")
+            lines.append(f"*Checks failing*: {machine.label()}: {failing}")
         if not (found.crash_looping or found.down or found.failing_checks) and found.machines:
             lines.append("*Crashes*: none in the last 30 min; every started machine passes its checks")
         lines.append(self.health_line(found))
         if env.db_app:
             if found.db_error:
-                lines.append(f"*Database* ({escape(env.db_app)}): could not read it: {escape(found.db_error)}")
+                lines.append(f"*Database* ({env.db_app}): could not read it: {found.db_error}")
             else:
                 up = sum(1 for m in found.db if m.state == "started")
-                lines.append(f"*Database* ({escape(env.db_app)}): {up} of {len(found.db)} machines started · "
+                lines.append(f"*Database* ({env.db_app}): {up} of {len(found.db)} machines started · "
                              f"{region_summary(found.db)}")
         else:
             lines.append("*Database*: FLY_DB_APP not set, so the Postgres app was not checked")
         latest = found.releases[0] if found.releases else None
         if latest:
-            author = f" by {escape(latest.author)}" if latest.author else ""
+            author = f" by {latest.author}" if latest.author else ""
             lines.append(f"*Latest release*: {latest.label}, {_ago(_age(env, latest))}{author} "
-                         f"({escape(latest.image or 'no image')})")
+                         f"({latest.image or 'no image'})")
         else:
             lines.append("*Latest release*: unknown")
         if found.releases_note:
-            lines.append(f"_{escape(found.releases_note)}_")
+            lines.append(f"_{found.releases_note}_")
         suggestion, rows = self.suggest(env, found, latest)
         lines.append(f"*Suggested*: {suggestion['text']}")
         for row in rows:
@@ -175,9 +174,9 @@ class Diagnose(Playbook):
     def health_line(self, found: Findings) -> str:
         if found.health is None:
             return "*Health*: HEALTH_URL not set, so Fireline cannot see what users see"
-        line = f"*Health*: {escape(found.health.url)} {found.health.describe()}"
+        line = f"*Health*: {found.health.url} {found.health.describe()}"
         if found.origin is not None:
-            line += f" · origin {escape(found.origin.url)} {found.origin.describe()}"
+            line += f" · origin {found.origin.url} {found.origin.describe()}"
             if not found.health.ok and found.origin.ok:
                 line += " -> the origin answers but the public URL does not: a CDN/DNS problem (Cloudflare), not " \
                         "the app"

@@ -8,9 +8,8 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
 from bot.clock import as_utc
-from bot.errors import UserError
 from bot.fly.models import Machine, short
-from playbooks.framework import Env, Progress
+from playbooks.framework import Blocked, Env, Progress
 
 CRASH_WINDOW = timedelta(minutes=30)
 
@@ -78,7 +77,7 @@ def find_machines(machines: list[Machine], wanted: list[str]) -> list[Machine]:
         if len(hits) != 1:
             known = ", ".join(m.id for m in machines[:12]) or "none"
             problem = "matches several machines" if hits else "is not a machine of this app"
-            raise UserError(f"`{word[:30]}` {problem}.", f"Machines: {known}.")
+            raise Blocked(f"`{word[:30]}` {problem}.", f"Machines: {known}.")
         found.append(hits[0])
     return found
 

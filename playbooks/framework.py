@@ -6,8 +6,10 @@ words and a list of `Step`s. Fireline's execution service (`bot/service/executio
 the plan, shows it with Confirm/Cancel, checks who pressed Confirm, then calls `run_step()` for
 each step in turn, storing every result, and stops at the first failure.
 
-To add a playbook, subclass `Playbook`, fill in the class attributes, implement `plan` and
-`run_step`, and register an instance (see docs/playbooks.md).
+Everything a playbook writes (plan lines, step titles, results) is plain text: Fireline escapes it
+for Slack, so an image tag or an error from Fly can never format or ping. Use Slack's `*bold*`
+and `` `code` `` freely. To add a playbook, subclass `Playbook`, fill in the class attributes,
+implement `plan` and `run_step`, and register an instance (see docs/playbooks.md).
 """
 
 from __future__ import annotations
@@ -21,6 +23,15 @@ if TYPE_CHECKING:
     from bot.commands.grammar import Args
 
 Progress = Callable[[str], None]
+
+
+class Blocked(Exception):
+    """Raise from `plan()` when it cannot run: the plan is shown with the reason and no Confirm button."""
+
+    def __init__(self, message: str, *hints: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hints = list(hints)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 from bot.commands.grammar import Args
 from bot.errors import UserError
 from bot.fly.models import Machine, short
+from bot.reply import escape
 from playbooks.fleet import (
     Leases,
     capacity_line,
@@ -34,7 +35,7 @@ def parse_batch(args: Args, command: str) -> int:
     if value is None:
         return 1
     if not value.isdigit() or not 1 <= int(value) <= 50:
-        raise UserError(f"`--batch {value[:10]}` is not a batch size.",
+        raise UserError(f"`--batch {escape(value[:10])}` is not a batch size.",
                         f"Give a number of machines per batch, for example `/{command} --batch 2`.")
     return int(value)
 
@@ -48,7 +49,7 @@ def parse_machines(args: Args) -> list[str]:
 
 def reject_leftovers(args: Args, command: str, usage: str) -> None:
     if args.words:
-        raise UserError(f"`/{command}` does not understand `{' '.join(args.words)[:60]}`.",
+        raise UserError(f"`/{command}` does not understand `{escape(' '.join(args.words)[:60])}`.",
                         f"Usage: `/{command} {usage}`.")
 
 
@@ -77,11 +78,7 @@ class Restart(Playbook):
         machines = in_group(everything, group)
         plan = Plan(self.name, env.app, f"Rolling restart of {env.app}", params=params)
         if params.get("machines"):
-            try:
-                chosen = find_machines(everything, params["machines"])
-            except UserError as exc:
-                plan.blocked, plan.hints = exc.message, exc.hints
-                return plan
+            chosen = find_machines(everything, params["machines"])
         else:
             chosen = machines
         if params.get("region"):

@@ -42,7 +42,7 @@ def test_recent_release_and_a_crash_loop_suggest_rollback(fly_slack, clock):
     assert "Database* (cgraph-db): 2 of 2 machines started" in text
     assert "Latest release*: v42, 40 min ago by marcus@cgraph.org" in text
     assert "*roll back*: v42 went out 40 min ago" in text and "`/rollback` (to v41)" in text
-    assert "502 errors -> likely App crashed -> `fly machines restart`" in text
+    assert "502 errors -&gt; likely App crashed -&gt; `fly machines restart`" in text
     assert "status.flyio.net" in text and "fly postgres connect -a cgraph-db" in text
     # read-only: nothing was changed on Fly
     assert fake.changes() == []

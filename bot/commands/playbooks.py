@@ -19,7 +19,7 @@ from bot.job_context import job_context
 from bot.models import PlaybookExecution
 from bot.reply import Reply, escape
 from bot.service import executions
-from bot.service.playbook_views import Actions
+from bot.service.playbook_views import Actions, dry_banner
 from playbooks.framework import Playbook
 
 
@@ -121,9 +121,10 @@ def report_reply(ctx: Context, playbook: Playbook, plan, results, incident) -> R
     if plan.blocked:
         return executions.plan_answer(ctx, playbook, None, plan, incident)
     tag = " [DRY RUN]" if plan.dry_run else ""
-    lines = [f":test_tube: *{escape(note)}*" if note.startswith("DRY RUN") else escape(note) for note in plan.notes]
+    lines = dry_banner(plan)
     for result in results:
-        lines += result.details if result.ok else [f":x: {escape(result.summary)}"] + result.details
+        details = [escape(line) for line in result.details]
+        lines += details if result.ok else [f":x: {escape(result.summary)}", *details]
     if incident is None:
         lines.append("Not attached to an incident (add `#N`, or run it in the incident's channel, to keep it in "
                      "the timeline).")

@@ -200,8 +200,10 @@ def guarded(run: Callable[[], Reply | None]) -> Reply | None:
         return run()
     except UserError as exc:
         return Reply.error(exc.message, *exc.hints)
-    except IntegrationError as exc:
-        return Reply.error(str(exc))
+    except IntegrationError as exc:  # an outside service's words may hold `<`: never let them format or ping
+        from bot.reply import escape
+
+        return Reply.error(escape(str(exc)))
     except (StoreUnavailable, OperationalError) as exc:
         log.warning("database unavailable: %s", type(exc).__name__)
         return Reply.error(TRY_AGAIN)

@@ -49,7 +49,7 @@ from bot.service import jobs
 from bot.service.playbook_env import build_env, close_env
 from bot.service.playbook_views import Actions, button_value, plan_reply, progress_reply
 from bot.service.responders import describe_responders, may_confirm
-from playbooks.framework import Plan, Playbook, StepResult
+from playbooks.framework import Blocked, Plan, Playbook, StepResult
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def propose(ctx: Context, playbook: Playbook, params: dict[str, Any],
     env = build_env(ctx.app, incident_title=incident.title if incident else "",
                     reference=f"#{incident.id}" if incident else "standalone")
     try:
-        plan = playbook.plan(env, params)
+        plan = make_plan(playbook, env, params)
     finally:
         close_env(env)
     plan.dry_run = env.dry_run
@@ -146,9 +146,6 @@ def propose(ctx: Context, playbook: Playbook, params: dict[str, Any],
             audit(session, ctx.user_id, "plan_blocked", f"{playbook.invocation}: {plan.blocked}",
                   data={"params": params, "incident_id": incident.id if incident else None}, at=ctx.now())
             return None, plan
-        holder = current_holder(session, plan.app) if playbook.destructive else None
-        if holder is not None:
-            plan.lines.insert(0, f":warning: {busy_sentence(holder)} Confirm will be refused until it ends.")
         execution = PlaybookExecution(playbook=playbook.name, app=plan.app,
                                       incident_id=incident.id if incident else None, status="proposed",
                                       dry_run=plan.dry_run, nonce=secrets.token_urlsafe(12),
@@ -163,10 +160,24 @@ def propose(ctx: Context, playbook: Playbook, params: dict[str, Any],
     return execution, plan
 
 
+def make_plan(playbook: Playbook, env, params: dict[str, Any]) -> Plan:
+    """The playbook's plan; a `Blocked` raised anywhere in it becomes a plan that cannot run."""
+    try:
+        return playbook.plan(env, params)
+    except Blocked as exc:
+        return Plan(playbook.name, env.app, playbook.invocation, params=params, blocked=exc.message, hints=exc.hints)
+
+
 def plan_answer(ctx: Context, playbook: Playbook, execution: PlaybookExecution | None, plan: Plan,
                 incident: Incident | None) -> Reply:
+    warning = None
+    if execution is not None and playbook.destructive:
+        with ctx.session() as session:
+            holder = current_holder(session, plan.app)
+            if holder is not None:
+                warning = f"{busy_sentence(holder)} Confirm will be refused until it ends."
     return plan_reply(plan, playbook, execution, incident, describe_responders(ctx.app.settings.responder_list),
-                      int(PLAN_TTL.total_seconds() // 60))
+                      int(PLAN_TTL.total_seconds() // 60), warning)
 
 
 def run_now(ctx: Context, playbook: Playbook, params: dict[str, Any],
@@ -176,7 +187,7 @@ def run_now(ctx: Context, playbook: Playbook, params: dict[str, Any],
                     reference=f"#{incident.id}" if incident else "standalone")
     results: list[StepResult] = []
     try:
-        plan = playbook.plan(env, params)
+        plan = make_plan(playbook, env, params)
         plan.dry_run = env.dry_run
         if env.dry_run and env.dry_run_note not in plan.notes:
             plan.notes.insert(0, env.dry_run_note)
@@ -536,7 +547,7 @@ class Runner:
         value = button_value(self.execution, index)
         if step.manual:
             reply = Reply(f":raised_hand: *Step {index + 1} of {len(self.plan.steps)} needs you*: {escape(step.title)}",
-                          lines=["Fireline cannot do this step itself. Run exactly:", f"```{step.manual}```",
+                          lines=["Fireline cannot do this step itself. Run exactly:", f"```{escape(step.manual)}```",
                                  "When it has finished and worked, press Done. Press Stop to end the procedure here."],
                           buttons=[Button("Done", Actions.STEP, value, "primary"),
                                    Button("Stop", Actions.STOP, button_value(self.execution), "danger")])
@@ -605,8 +616,8 @@ def finish(ctx: Context, execution: PlaybookExecution, playbook: Playbook, outco
                 "failed": f"stopped at a failure after {done_steps} of {len(plan.steps)} steps",
                 "stopped": f"stopped after {done_steps} of {len(plan.steps)} steps",
                 "interrupted": f"was INTERRUPTED after {done_steps} of {len(plan.steps)} steps"}[outcome]
-    lines = ([escape(reason[0].upper() + reason[1:])] if reason else []) + closing_lines(playbook, plan, results)
-    outcome_text = f"{plan.title} {headline}." + (" " + " ".join(lines) if lines else "")
+    lines = ([reason[0].upper() + reason[1:]] if reason else []) + closing_lines(playbook, plan, results)
+    outcome_text = f"{plan.title} {headline}." + (" " + " ".join(lines) if lines else "")  # plain, as stored
     with ctx.session() as session:
         session.execute(update(PlaybookExecution).where(col(PlaybookExecution.id) == execution.id)
                         .values(status=outcome, results=results, finished_at=ctx.now(), outcome=outcome_text[:4000]))
@@ -626,7 +637,8 @@ def finish(ctx: Context, execution: PlaybookExecution, playbook: Playbook, outco
     icon = {"succeeded": ":white_check_mark:", "failed": ":x:", "stopped": ":octagonal_sign:",
             "interrupted": ":warning:"}[outcome]
     tag = " [DRY RUN: nothing was sent to Fly]" if execution.dry_run else ""
-    post_in_thread(ctx, execution, Reply(f"{icon} *{escape(plan.title)}* {headline}.{tag}", lines=lines).public())
+    post_in_thread(ctx, execution, Reply(f"{icon} *{escape(plan.title)}* {headline}.{tag}",
+                                         lines=[escape(line) for line in lines]).public())
     ctx.app.registry.emit("playbook.finished", ctx, execution=execution, plan=plan)
 
 

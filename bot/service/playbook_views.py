@@ -1,7 +1,7 @@
 """How plans, progress and outcomes read, for Slack and the console alike (as `Reply`s).
 
-Everything that came from Fly or a person goes through `escape()`: an image tag or a machine
-name must never be able to ping a channel.
+Playbooks write plain text; everything they wrote, and everything that came from Fly or a person,
+goes through `escape()` here: an image tag or an error page must never format or ping a channel.
 """
 
 from __future__ import annotations
@@ -44,29 +44,31 @@ def where(incident: Incident | None) -> str:
 
 
 def dry_banner(plan: Plan) -> list[str]:
-    return [f":test_tube: *{note}*" if note.startswith("DRY RUN") else escape(note) for note in plan.notes]
+    return [f":test_tube: *{escape(note)}*" if note.startswith("DRY RUN") else escape(note) for note in plan.notes]
 
 
 def plan_reply(plan: Plan, playbook: Playbook, execution: PlaybookExecution | None, incident: Incident | None,
-               responders: str, ttl_minutes: int) -> Reply:
+               responders: str, ttl_minutes: int, warning: str | None = None) -> Reply:
+    """`warning` is Fireline's own (already safe) text, e.g. that another mitigation is running."""
     tag = " [DRY RUN]" if plan.dry_run else ""
     if plan.blocked:
-        reply = Reply(f":no_entry: *Cannot {playbook.verb}{tag}*: {plan.blocked}", lines=list(plan.hints))
+        reply = Reply(f":no_entry: *Cannot {playbook.verb}{tag}*: {escape(plan.blocked)}",
+                      lines=[escape(hint) for hint in plan.hints])
         reply.lines += dry_banner(plan)
         return reply
-    lines = dry_banner(plan) + list(plan.lines)
+    lines = ([f":warning: {warning}"] if warning else []) + dry_banner(plan) + [escape(line) for line in plan.lines]
     if plan.steps:
         lines.append("*Steps*")
         for number, step in enumerate(plan.steps, start=1):
             extra = ""
             if step.manual:
-                extra = f"  (you run: `{step.manual}`, then press Done)"
+                extra = f"  (you run: `{escape(step.manual)}`, then press Done)"
             elif step.confirm and number > 1:
                 extra = "  (asks for its own Confirm)"
-            lines.append(f"{number}. {step.title}{extra}")
+            lines.append(f"{number}. {escape(step.title)}{extra}")
     if plan.risks:
         lines.append("*What could go wrong*")
-        lines += [f"- {risk}" for risk in plan.risks]
+        lines += [f"- {escape(risk)}" for risk in plan.risks]
     lines.append(where(incident))
     buttons = []
     if execution is not None:
@@ -83,7 +85,7 @@ def step_line(number: int, title: str, result: dict | None) -> str:
     line = f"{ICONS.get(state, state)} {number}. {title}"
     summary = (result or {}).get("summary")
     if summary:
-        line += f": {summary}"
+        line += f": {escape(summary)}"
     return line
 
 
