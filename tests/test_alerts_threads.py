@@ -313,8 +313,10 @@ def test_slash_alert_and_list(app, clock):
     assert "Suggested SEV3" in app.recorder.of("chat.postMessage")[1].text()
     app.command("list", command="/alert")
     assert "#1* SEV3" in app.reply_text() and "Redis memory full" in app.reply_text()
-    app.command("", command="/alert")
-    assert "Paste the alert's text" in app.reply_text()
+    for empty in ("", "help"):
+        app.command(empty, command="/alert")
+        assert "Paste the alert's text" in app.reply_text()
+    assert len(alerts(app.container)) == 1
 
 
 def test_health_endpoint_down_raises_the_suggestion(db_url, recorder, clock):

@@ -20,8 +20,9 @@ def register(registry: Registry) -> None:
                              "a thread with Declare / Diagnose / Dismiss; `list` shows recent alerts")
     def alert_command(ctx: Context, args: Args) -> Reply:
         text = args.rest
-        if not text:
-            raise UserError("Paste the alert's text after `/alert`.",
+        if not text or text.lower() == "help":
+            raise UserError("Paste the alert's text after `/alert`: Fireline suggests a SEV with its reasons and "
+                            "answers in a thread with Declare incident / Diagnose / Dismiss.",
                             "For example `/alert api.cgraph.org returns 502 for every request`, or `/alert list`.")
         if text.lower() == "list":
             return recent_reply(ctx)
