@@ -102,15 +102,13 @@ def settings_factory(recorder):
     return factory
 
 
-@pytest.fixture
-def container(db_url, recorder, clock) -> Container:
-    built = build_container(make_settings(db_url, recorder), clock=clock)
+def _built(url: str, recorder, clock):
+    built = build_container(make_settings(url, recorder), clock=clock)
     yield built
     built.engine.dispose()
 
 
-@pytest.fixture
-def slack(container, recorder):
+def _harness(container: Container, recorder):
     """The real Bolt app behind the real HTTP app, driven with signed requests."""
     from starlette.testclient import TestClient
 
@@ -120,6 +118,17 @@ def slack(container, recorder):
     bolt_app = build_bolt_app(container)
     with TestClient(build_http_app(container, bolt_app), raise_server_exceptions=False) as client:
         yield SlackHarness(container, recorder, client)
+
+
+@pytest.fixture
+def container(db_url, recorder, clock) -> Container:
+    yield from _built(db_url, recorder, clock)
+
+
+@pytest.fixture
+def slack(container, recorder):
+    """The real Bolt app behind the real HTTP app, driven with signed requests."""
+    yield from _harness(container, recorder)
 
 
 @pytest.fixture(scope="session")
@@ -133,22 +142,13 @@ def prism():
 
 @pytest.fixture
 def sqlite_container(sqlite_url, recorder, clock) -> Container:
-    built = build_container(make_settings(sqlite_url, recorder), clock=clock)
-    yield built
-    built.engine.dispose()
+    yield from _built(sqlite_url, recorder, clock)
 
 
 @pytest.fixture
 def fuzz_slack(sqlite_container, recorder):
     """The Slack harness on SQLite with one declared incident, for fuzzing (one app for many examples)."""
-    from starlette.testclient import TestClient
-
-    from bot.server import build_http_app
-    from bot.slack.app import build_bolt_app
-
-    bolt_app = build_bolt_app(sqlite_container)
-    with TestClient(build_http_app(sqlite_container, bolt_app), raise_server_exceptions=False) as client:
-        harness = SlackHarness(sqlite_container, recorder, client)
+    for harness in _harness(sqlite_container, recorder):
         harness.command("declare Fuzz target sev3")
         recorder.reset()
         yield harness
