@@ -58,7 +58,7 @@ def test_descriptions_are_written_and_secrets_are_marked():
 
 def test_readme_points_to_the_docs_and_keeps_the_two_commands():
     readme = (REPO / "README.md").read_text()
-    for link in ("docs/configuration.md",):
+    for link in ("docs/configuration.md", "docs/playbooks.md"):
         assert f"]({link})" in readme and (REPO / link).exists()
     # the first two code blocks are the two commands: try it, test it
     blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
