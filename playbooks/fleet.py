@@ -5,11 +5,14 @@ and the health gate every rolling change passes (started -> checks passing -> HE
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.clock import as_utc
+from bot.errors import IntegrationError
 from bot.fly.models import Machine, short
-from playbooks.framework import Blocked, Env, Progress
+from playbooks.framework import Blocked, Env, Progress, StepResult
 
 CRASH_WINDOW = timedelta(minutes=30)
 
@@ -165,3 +168,59 @@ class Leases:
                 problems.append(f"could not release the lease on {short(machine_id)} ({exc}); it expires by itself")
             del self.held[machine_id]
         return problems
+
+
+def rolling_update(env: Env, members: list[dict[str, Any]], change: Callable[[dict[str, Any]], None],
+                   leases: Leases, progress: Progress, what: str) -> StepResult:
+    """Update each machine's whole config (`change` edits a copy), then gate the launched ones.
+
+    `members` are `{"id": ..., "launch": bool}`: a stopped machine that should stay stopped gets the
+    new config with `skip_launch`. Each update carries the version it was read at, so a machine
+    someone changed meanwhile is refused (409) instead of overwritten.
+    """
+    details: list[str] = []
+    launched: list[tuple[str, str]] = []
+    quiet: list[str] = []
+    for member in members:
+        nonce = leases.take(member["id"])
+        current = env.fly.get_machine(member["id"])
+        config = current.config_copy()
+        change(config)
+        progress(f"updating {short(member['id'])}: {what}")
+        try:
+            updated = env.fly.update(member["id"], config, current_version=current.version or None,
+                                     skip_launch=not member["launch"], lease_nonce=nonce)
+        except IntegrationError as exc:
+            return StepResult(False, f"{exc} Machines not yet updated keep their current config.", details,
+                              done=[m for m, _ in launched] + quiet, failed=[member["id"]])
+        if member["launch"]:
+            launched.append((member["id"], updated.version))
+        else:
+            quiet.append(member["id"])
+            details.append(f"{short(member['id'])} updated, left stopped")
+    ok_ids = list(quiet)
+    for machine_id, version in launched:
+        ok, said = wait_until_healthy(env, machine_id, progress, version=version or None)
+        details.append(said)
+        if not ok:
+            return StepResult(False, said, details, done=ok_ids, failed=[machine_id])
+        ok_ids.append(machine_id)
+    healthy, said = health_gate(env, progress)
+    details.append(said)
+    if not healthy:
+        return StepResult(False, f"{', '.join(short(i) for i in ok_ids)} were updated, but {said}", details,
+                          done=ok_ids)
+    return StepResult(True, "; ".join(details), details, done=ok_ids)
+
+
+def batches(machines: list[Machine], size: int, now: datetime) -> list[list[dict[str, Any]]]:
+    """Rolling order (down machines first, then regions alternating) cut into batches of `size`."""
+    ordered = interleave([m for m in machines if m.state != "started"]) + interleave(
+        [m for m in machines if m.state == "started"])
+    members = [{"id": m.id, "label": m.label(), "started": m.state == "started",
+                "launch": m.state == "started" or crashed(m, now)} for m in ordered]
+    return [members[i:i + size] for i in range(0, len(members), size)]
+
+
+def most_out_at_once(groups: list[list[dict[str, Any]]]) -> int:
+    return max((sum(1 for m in group if m["started"]) for group in groups), default=0)

@@ -43,7 +43,7 @@ COMMON_INCIDENTS: tuple[Row, ...] = (
 WHEN_TO_SCALE: tuple[Row, ...] = (
     Row("High CPU across nodes", "", "Add more machines", r"\bcpu\b|overload|load", "/scale count <N>", "cpu"),
     Row("High memory on single node", "", "Increase RAM or add machines",
-        r"\bmemory\b|\bram\b|\boom\b|out of memory", "/scale memory <MB> (or /scale count <N>)", "memory"),
+        r"\bmemory\b|\bram\b|\boom\b|out of memory", "/scale memory <MB>", "memory"),
     Row("Database connection exhausted", "", "Add PgBouncer, increase pool",
         r"connection.{0,20}(exhaust|pool|limit)|too many clients|pool", "", "db-connections"),
     Row("Slow database queries", "", "Add read replica, optimize queries",

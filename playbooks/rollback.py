@@ -28,6 +28,7 @@ from playbooks.fleet import (
     interleave,
     main_group,
     region_summary,
+    rolling_update,
     wait_until_healthy,
 )
 from playbooks.framework import Blocked, Env, Param, Plan, Playbook, Progress, Step, StepResult
@@ -280,39 +281,8 @@ class Rollback(Playbook):
 
     def update_batch(self, env: Env, step: Step, leases: Leases, progress: Progress, details: list[str]) -> StepResult:
         image = step.args["image"]
-        launched: list[tuple[str, str]] = []
-        quiet: list[str] = []
-        for member in step.args["machines"]:
-            nonce = leases.take(member["id"])
-            current = env.fly.get_machine(member["id"])
-            config = current.config_copy()
-            config["image"] = image
-            progress(f"updating {short(member['id'])} to {image}")
-            try:
-                updated = env.fly.update(member["id"], config, current_version=current.version or None,
-                                         skip_launch=not member["launch"], lease_nonce=nonce)
-            except IntegrationError as exc:
-                done = [m for m, _ in launched] + quiet
-                return StepResult(False, f"{exc} Machines not yet updated keep the current image.", details,
-                                  done=done, failed=[member["id"]])
-            if member["launch"]:
-                launched.append((member["id"], updated.version))
-            else:
-                quiet.append(member["id"])
-                details.append(f"{short(member['id'])} updated, left stopped")
-        ok_ids = list(quiet)
-        for machine_id, version in launched:
-            ok, said = wait_until_healthy(env, machine_id, progress, version=version or None)
-            details.append(said)
-            if not ok:
-                return StepResult(False, said, details, done=ok_ids, failed=[machine_id])
-            ok_ids.append(machine_id)
-        healthy, said = health_gate(env, progress)
-        details.append(said)
-        if not healthy:
-            return StepResult(False, f"{', '.join(short(i) for i in ok_ids)} run the old image, but {said}", details,
-                              done=ok_ids)
-        return StepResult(True, "; ".join(details), details, done=ok_ids)
+        return rolling_update(env, step.args["machines"], lambda config: config.__setitem__("image", image), leases,
+                              progress, f"image {image}")
 
     def stop_all(self, env: Env, step: Step, leases: Leases, progress: Progress, details: list[str]) -> StepResult:
         for machine_id in step.args["machines"]:

@@ -91,7 +91,7 @@ def test_previous_image_missing_from_the_registry_stops_at_the_first_machine(fly
     assert execution.status == "failed" and set(images(fake).values()) == {V42}
     summary = execution.results[0]["summary"]
     assert "Could not update machine m1aaaaaaaaaaaa" in summary and "manifest unknown" in summary
-    assert "Machines not yet updated keep the current image" in summary
+    assert "Machines not yet updated keep their current config" in summary
     outcome = slack.recorder.of("chat.postMessage")[-1].text()
     assert f"Failed: {M1}" in outcome and f"Not rolled back: {M3}, {M2}, {M4}" in outcome
 

@@ -181,7 +181,7 @@ def test_example_runs_from_the_console_dry_run_then_live(db_url, recorder, clock
     console = Console(live, out)
     console.run_line("/cdn flush --prefix www.example.com/img/ --prefix www.example.com/css/")
     console.run_line("!Confirm")
-    assert "finished: all 1 steps done" in out.getvalue()
+    assert "finished: its one step is done" in out.getvalue()
     assert cdn.requests[-1]["body"] == {"prefixes": ["www.example.com/img/", "www.example.com/css/"]}
     assert [e.confirmed_by for e in executions(live)][-1] == "console"
     live.engine.dispose()

@@ -15,6 +15,7 @@ from bot.commands.registry import Registry
 from bot.container import Container
 from bot.context import Context
 from bot.db import session_scope
+from bot.errors import UserError
 from bot.job_context import job_context
 from bot.models import PlaybookExecution
 from bot.reply import Reply, escape
@@ -73,10 +74,19 @@ def register(registry: Registry) -> None:
 
 
 def register_extras(registry: Registry) -> None:
-    """Subcommands that answer without a plan (`/scale advice`)."""
-    from playbooks.catalog import register_extras as extras
+    """Subcommands that answer without a plan: `/scale advice <symptom>` (the guide's table)."""
+    from playbooks.scale import advice
 
-    extras(registry)
+    scale = registry.command("scale", help="/scale playbooks")
+
+    @scale.sub("advice", "advice <symptom>", "what the guide's \"When to Scale What\" says for a symptom")
+    def scale_advice(ctx: Context, args: Args) -> Reply:
+        symptom = " ".join([*args.words]).strip()
+        if not symptom:
+            raise UserError("Say the symptom.", "For example `/scale advice high cpu across nodes` or "
+                            "`/scale advice websocket fails`.")
+        return Reply(f"*When to scale what* (the guide), for: {escape(symptom[:120])}",
+                     lines=[escape(line) for line in advice(symptom)])
 
 
 def add_playbook(registry: Registry, playbook: Playbook) -> None:

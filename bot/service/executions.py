@@ -612,7 +612,8 @@ def finish(ctx: Context, execution: PlaybookExecution, playbook: Playbook, outco
         elif r.get("status") in ("pending", "waiting"):
             r["status"] = "skipped"
     done_steps = sum(1 for r in results if r.get("status") == "ok")
-    headline = {"succeeded": f"finished: all {len(plan.steps)} steps done",
+    headline = {"succeeded": f"finished: all {len(plan.steps)} steps done" if len(plan.steps) != 1
+                else "finished: its one step is done",
                 "failed": f"stopped at a failure after {done_steps} of {len(plan.steps)} steps",
                 "stopped": f"stopped after {done_steps} of {len(plan.steps)} steps",
                 "interrupted": f"was INTERRUPTED after {done_steps} of {len(plan.steps)} steps"}[outcome]

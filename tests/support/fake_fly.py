@@ -47,6 +47,7 @@ class FakeFly:
     never_starts: set[str] = field(default_factory=set)
     failing_checks: set[str] = field(default_factory=set)
     missing_images: set[str] = field(default_factory=set)
+    new_machines_fail: bool = False  # machines created from now on never start
     releases: list[dict[str, Any]] = field(default_factory=list)
     health_status: int = 200
     origin_status: int = 200
@@ -179,6 +180,8 @@ class FakeFly:
                 return 200, [m for m in fleet.values() if m["state"] != "destroyed"], {}
             new_id = f"new{next(self._ids):011d}"
             machine = self.add(new_id, body.get("region", "iad"), "created", app=app, cfg=body["config"])
+            if self.new_machines_fail:
+                self.never_starts.add(new_id)
             if not body.get("skip_launch"):
                 self._run(machine)
             return 200, machine, {}

@@ -1,0 +1,42 @@
+"""`fireline check` for Fly, the health endpoints and RESPONDERS."""
+
+from __future__ import annotations
+
+from bot.fly.check import check_fly, check_health, check_responders
+from tests.conftest import make_settings
+from tests.support.fly_fixtures import fly_settings
+
+
+def test_without_a_token_fly_is_a_dry_run(sqlite_url):
+    status = check_fly(make_settings(sqlite_url))
+    assert status.state == "dry-run" and "FLY_API_TOKEN not set" in status.detail
+
+
+def test_token_without_app_is_an_error(sqlite_url):
+    status = check_fly(make_settings(sqlite_url, fly_api_token="t0ken-123456"))
+    assert status.state == "error" and "FLY_APP is empty" in status.detail
+
+
+def test_live_fly_and_health(sqlite_url, recorder, fake_fly):
+    settings = fly_settings(sqlite_url, recorder, fake_fly)
+    status = check_fly(settings)
+    assert status.state == "live" and "cgraph-api: 4 machines, 4 started (min 2, max 20)" in status.detail
+    assert "Postgres app cgraph-db" in status.detail
+    health = check_health(settings)
+    assert health.state == "live" and "HTTP 200" in health.detail
+    fake_fly.health_status = 503
+    assert check_health(settings).state == "error"
+
+
+def test_rejected_token_is_an_error_that_never_shows_it(sqlite_url, recorder, fake_fly):
+    fake_fly.script("GET", r"/machines$", (401, {"error": "token is not valid"}))
+    settings = fly_settings(sqlite_url, recorder, fake_fly)
+    status = check_fly(settings)
+    assert status.state == "error" and "FLY_API_TOKEN" in status.detail and "401" in status.detail
+    assert settings.fly_api_token.get_secret_value() not in status.detail
+
+
+def test_responders(sqlite_url):
+    assert check_responders(make_settings(sqlite_url)).state == "off"
+    status = check_responders(make_settings(sqlite_url, responders="U0LEAD,@oncall"))
+    assert status.state == "live" and "U0LEAD, @oncall" in status.detail
