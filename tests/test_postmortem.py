@@ -413,3 +413,36 @@ def test_cli_renders_when_nothing_is_stored(slack, db_url, monkeypatch, tmp_path
     captured = capsys.readouterr()
     assert captured.out.startswith("# Postmortem: #1 Site is down") and "no stored draft" in captured.err
     assert "_TODO: not resolved yet_" in captured.out
+
+
+def test_console_drafts_reminds_and_closes_as_slack_does(db_url, clock):
+    """The terminal gets the same draft and reminder through the console's chat (queued jobs print there)."""
+    import io
+
+    from bot.console import run_console
+    from bot.container import build_container
+    from tests.conftest import make_settings
+
+    container = build_container(make_settings(db_url), clock=clock)
+    try:
+        out = io.StringIO()
+        script = ["/incident declare Checkout returns 502 sev1", "/incident timeline -5m Deploy v42 finished",
+                  "/incident followup Add a canary stage @chen", "/incident resolve Bad deploy"]
+        assert run_console(container, io.StringIO("\n".join(script) + "\n"), out) == 0
+        text = out.getvalue()
+        assert "Postmortem draft for #1" in text and "uploaded postmortem-incident-1.md" in text
+        assert "Added to the timeline of #1 at 2026-11-25 13:55:00 UTC (T-00:05" in text
+        clock.advance(hours=24)
+        out = io.StringIO()
+        script = ["/incident list", "/postmortem done https://wiki.example.com/pm/1 #1"]  # timers run after a line
+        assert run_console(container, io.StringIO("\n".join(script) + "\n"), out) == 0
+        text = out.getvalue()
+        # the reminder fired in the incident channel (the console user has no direct messages), then done
+        assert "[#inc-1-checkout-returns-502]\n  The postmortem of #1 (Checkout returns 502) is due 2026-11-27 " \
+               "14:00 UTC, in 24 hours." in text
+        assert text.index("in 24 hours") < text.index("The postmortem of #1 is done")
+        assert "Traceback" not in text
+        markdown = stored(container).markdown
+        assert "| Add a canary stage | @chen | open |" in markdown and "Deploy v42 finished _(added later)_" in markdown
+    finally:
+        container.engine.dispose()
