@@ -65,6 +65,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print("fireline: SLACK_SIGNING_SECRET is not set; `serve` refuses unsigned requests, so set it "
               "(Slack app > Basic Information), or try `fireline console`.", file=sys.stderr)
         return 2
+    if settings.slack_bot_token is None:
+        print("fireline: SLACK_BOT_TOKEN is not set; `serve` needs the bot token (xoxb-..., Slack app > OAuth & "
+              "Permissions) to post cards and replies, or try `fireline console`.", file=sys.stderr)
+        return 2
     runtime = start_runtime(settings)
     try:
         uvicorn.run(runtime.http_app, host=args.host, port=args.port or settings.port, log_level="warning",

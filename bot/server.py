@@ -3,8 +3,9 @@
 Slack must never see a 500 from us: an unexpected error answers 200 with a short message and is
 logged. Features add their own routes (webhooks, metrics) through the registry hook `http.routes`.
 
-Probes: `/healthz` (alive and the database answers; Fly routes only to machines where it is 200) and
-`/readyz` (also: the schema is at this code's migration heads; a rolling deploy waits for it).
+Probes: `/healthz` (liveness: 200 while the process serves, its body says whether the database answers,
+so a database outage still gets our "try again" answers) and `/readyz` (the database answers and the schema
+is at this code's migration heads; a rolling deploy waits for it).
 Every request runs in a log scope with a request id (Fly-Request-Id / X-Request-Id, or a new one, sent
 back as X-Request-Id) and is timed for /metrics; 4xx answers from Slack's endpoint and the webhooks
 count as rejections.
@@ -133,9 +134,10 @@ def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
                         headers=bolt_response.first_headers_without_set_cookie())
 
     async def healthz(request: Request) -> Response:
+        # Liveness only: during a database outage every machine shares, Fly must keep routing to us so
+        # Slack users get our "try again" instead of Slack's own failure. /readyz gates deploys on the database.
         ok, detail = await run_in_threadpool(database_ok, container)
-        return JSONResponse({"status": "ok" if ok else "degraded", "database": detail},
-                            status_code=200 if ok else 503)
+        return JSONResponse({"status": "ok" if ok else "degraded", "database": detail}, status_code=200)
 
     async def readyz(request: Request) -> Response:
         ready, detail = await run_in_threadpool(schema_state, container)

@@ -129,7 +129,8 @@ def test_probes_report_an_unreachable_database(slack, tmp_path):
     slack.container.engine = make_engine(f"sqlite:///{tmp_path}/missing/dir/x.db")
     try:
         health = slack.client.get("/healthz")
-        assert health.status_code == 503 and health.json()["status"] == "degraded"
+        # still alive (Fly keeps routing, so Slack users get our "try again"), but it says what is wrong
+        assert health.status_code == 200 and health.json()["status"] == "degraded"
         assert health.json()["database"] == "OperationalError"
         assert slack.client.get("/readyz").status_code == 503
     finally:

@@ -250,6 +250,17 @@ def test_serve_needs_signing_secret(monkeypatch, capsys, tmp_path):
     assert "SLACK_SIGNING_SECRET" in capsys.readouterr().err
 
 
+def test_serve_needs_bot_token(monkeypatch, capsys, tmp_path):
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s3cret-signing")
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert "SLACK_BOT_TOKEN is not set" in err and "BoltError" not in err and "s3cret-signing" not in err
+
+
 def test_manifest_declares_every_command_and_the_request_urls():
     import yaml
 
