@@ -82,3 +82,96 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def signed_request(port: int, body: str) -> bytes:
+    """One whole HTTP/1.1 POST to /slack/events, signed now (valid for Slack's 5 minutes)."""
+    from tests.support.signing import sign
+
+    payload = body.encode()
+    headers = {"Host": f"127.0.0.1:{port}", "Content-Type": "application/x-www-form-urlencoded",
+               "Content-Length": str(len(payload)), **sign(body, SECRET)}
+    head = "POST /slack/events HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    return head.encode() + payload
+
+
+async def fire_raw(port: int, requests: list[bytes], concurrency: int) -> dict:
+    """Send prepared requests over `concurrency` keep-alive connections; latency per request.
+
+    A bare asyncio client: an HTTP library's own overhead (httpx costs milliseconds per request on two
+    cores) would otherwise be measured instead of the servers. Requests are built and signed beforehand.
+    """
+    import asyncio
+
+    latencies: list[float] = []
+    errors = 0
+    pending = iter(requests)
+
+    async def one_connection() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for request in pending:
+                started = time.perf_counter()
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                if length:
+                    await reader.readexactly(length)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if status != 200:
+                    errors += 1
+        finally:
+            writer.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one_connection() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99), "rps": len(requests) / elapsed,
+            "errors": errors + len(requests) - len(latencies)}
+
+
+def jobs_waiting(url: str) -> int:
+    """Jobs due or running in a Fireline database (timers set for later do not count)."""
+    import sqlalchemy as sa
+
+    from bot.clock import utcnow
+    from bot.models import Job
+
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as connection:
+            due = sa.or_(Job.status == "running", sa.and_(Job.status == "pending", Job.run_at <= utcnow()))
+            return connection.execute(sa.select(sa.func.count()).select_from(Job).where(due)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def wait_drained(url: str, timeout: float = 600) -> float:
+    """Wait until Fireline's worker has done the work queued by a run; returns the seconds waited."""
+    began = time.monotonic()
+    while jobs_waiting(url) and time.monotonic() - began < timeout:
+        time.sleep(0.2)
+    return time.monotonic() - began
+
+
+RECORDER_SCRIPT = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from tests.support.slack_recorder import SlackRecorder
+recorder = SlackRecorder()
+print(recorder.port, flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+def recorder_process() -> tuple[int, subprocess.Popen]:
+    """A recording Slack Web API in its own process, so serving Fireline's calls does not slow the client."""
+    process = subprocess.Popen([sys.executable, "-c", RECORDER_SCRIPT, str(REPO)], stdout=subprocess.PIPE)
+    return int(process.stdout.readline()), process

@@ -190,7 +190,7 @@ def test_listener_failure_is_never_a_500(slack, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("bot.service.jobs.enqueue", boom)
+    monkeypatch.setattr("bot.service.intake.Intake._store_together", boom)
     response = slack.command("declare Site is down sev1", run=False)
     assert response.status_code == 200
     assert "Something went wrong on Fireline's side" in response.text
@@ -205,7 +205,7 @@ def test_database_down_says_try_again(slack, monkeypatch):
     def down(*args, **kwargs):
         raise OperationalError("connect", {}, Exception("connection refused"))
 
-    monkeypatch.setattr("bot.service.jobs.enqueue", down)
+    monkeypatch.setattr("bot.service.intake.Intake._store_together", down)
     response = slack.command("declare Site is down sev1", run=False)
     assert response.status_code == 200
     assert "can't reach its database" in response.text

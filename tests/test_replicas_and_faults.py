@@ -113,22 +113,19 @@ def test_interrupted_jobs_are_marked_not_rerun(db_url, recorder, clock):
         assert session.get(Job, job.id).status == "interrupted"
 
 
-def test_database_outage_then_recovery(slack, monkeypatch):
+def test_database_outage_then_recovery(slack, tmp_path):
     """While the database is unreachable users are told to try again; afterwards all works again."""
-    from sqlalchemy.exc import OperationalError
+    from bot.db import make_engine
 
-    real_enqueue = jobs.enqueue
-    outage = {"on": True}
-
-    def flaky(*args, **kwargs):
-        if outage["on"]:
-            raise OperationalError("INSERT", {}, Exception("could not connect to server"))
-        return real_enqueue(*args, **kwargs)
-
-    monkeypatch.setattr("bot.service.jobs.enqueue", flaky)
-    response = slack.command("declare Site is down sev1", run=False)
+    good = slack.container.engine
+    slack.container.engine = make_engine(f"sqlite:///{tmp_path}/missing/dir/x.db")  # cannot be opened
+    try:
+        response = slack.command("declare Site is down sev1", run=False)
+    finally:
+        slack.container.engine = good
     assert response.status_code == 200 and "try again" in response.text.lower()
-    outage["on"] = False
+    with Session(good) as session:
+        assert session.exec(select(Job)).all() == []  # nothing half-stored
     slack.command("declare Site is down sev1")
     assert "Declared *#1*" in slack.reply_text()
 

@@ -18,17 +18,18 @@ from bot import log_context
 from bot.commands.grammar import parse
 from bot.container import Container
 from bot.context import Context
-from bot.db import session_scope
 from bot.errors import INTERNAL, TRY_AGAIN
 from bot.reply import Reply
-from bot.service import jobs
 from bot.service.dedup import first_time
+from bot.service.intake import IntakeTimeout, intake_for
 from bot.slack.chat import SlackChat, make_web_client, respond_via
 from bot.slack.render import base_action_id, blocks_json, fallback_text
 
 log = logging.getLogger(__name__)
 
 COMMAND_JOB = "slack.command"
+SLOW_STORE = ("Fireline's database is slow right now, so this may or may not have been taken. "
+              "If nothing happens within a minute, try again.")
 ACTION_JOB = "slack.action"
 
 
@@ -51,6 +52,7 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
               url_verification_enabled=True)
     registry = container.registry
     wake = wake or (lambda: None)
+    intake = intake_for(container)  # group commit: concurrent acks share one transaction
 
     @app.middleware
     def log_scope(req, resp, next, body):  # noqa: A002 - Bolt injects by name
@@ -96,9 +98,12 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
                     "trigger_id", "team_id")}
         payload["request_id"] = log_context.current_request_id()
         try:
-            with session_scope(container.engine) as session:
-                jobs.enqueue(session, COMMAND_JOB, payload, now=container.clock(),
-                             dedup_key=f"cmd:{command.get('trigger_id')}" if command.get("trigger_id") else None)
+            intake.enqueue(COMMAND_JOB, payload,
+                           dedup_key=f"cmd:{command.get('trigger_id')}" if command.get("trigger_id") else None)
+        except IntakeTimeout:
+            log.warning("storing /%s took too long", name)
+            ack(**_ack_payload(Reply.error(SLOW_STORE)))
+            return
         except OperationalError:
             log.warning("could not store /%s for later: database unavailable", name)
             ack(**_ack_payload(Reply.error(TRY_AGAIN)))
@@ -127,8 +132,7 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
         payload["request_id"] = log_context.current_request_id()
         key = f"act:{payload['message_ts']}:{action.get('action_ts')}:{payload['user_id']}:{action.get('action_id')}"
         try:
-            with session_scope(container.engine) as session:
-                jobs.enqueue(session, ACTION_JOB, payload, now=container.clock(), dedup_key=key)
+            intake.enqueue(ACTION_JOB, payload, dedup_key=key)
         except Exception:
             log.warning("could not store a button press: database unavailable")
             if payload["response_url"]:
