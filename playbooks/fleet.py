@@ -4,10 +4,12 @@ and the health gate every rolling change passes (started -> checks passing -> HE
 
 from __future__ import annotations
 
+import contextvars
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.clock import as_utc
 from bot.errors import IntegrationError
@@ -15,6 +17,29 @@ from bot.fly.models import Machine, short
 from playbooks.framework import Blocked, Env, Progress, StepResult
 
 CRASH_WINDOW = timedelta(minutes=30)
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def in_parallel(work: Callable[[T], R], items: Sequence[T]) -> list[R | BaseException]:
+    """`work(item)` for every item at once (one thread each), results or exceptions in the items' order.
+
+    Why: a batch's machines are independent, so their calls (lease, restart, wait, release) need
+    not queue behind one another; against Fly's ~100 ms per call a batch of 3 done one call after
+    another took 3x longer than the calls that must follow each other (bench/rolling_restart.py).
+    Each thread runs in a copy of the caller's context, so log lines keep the incident and request id.
+    """
+    def call(item: T) -> R | BaseException:
+        try:
+            return work(item)
+        except Exception as exc:  # returned, so one machine's failure never hides another's outcome
+            return exc
+
+    if len(items) <= 1:
+        return [call(item) for item in items]
+    with ThreadPoolExecutor(max_workers=len(items), thread_name_prefix="fireline-batch") as pool:
+        futures = [pool.submit(contextvars.copy_context().run, call, item) for item in items]
+        return [future.result() for future in futures]
 
 
 def main_group(machines: list[Machine]) -> str:
@@ -160,13 +185,14 @@ class Leases:
         return lease.nonce
 
     def release_all(self) -> list[str]:
-        problems = []
-        for machine_id, nonce in list(self.held.items()):
-            try:
-                self.env.fly.release_lease(machine_id, nonce)
-            except Exception as exc:  # it expires by itself after lease_ttl
-                problems.append(f"could not release the lease on {short(machine_id)} ({exc}); it expires by itself")
-            del self.held[machine_id]
+        """Release every lease held (all at once); a failure is reported, as the lease expires by itself."""
+        held = list(self.held.items())
+        outcomes = in_parallel(lambda pair: self.env.fly.release_lease(pair[0], pair[1]), held)
+        problems = [f"could not release the lease on {short(machine_id)} ({outcome}); it expires by itself"
+                    for (machine_id, _), outcome in zip(held, outcomes, strict=True)
+                    if isinstance(outcome, BaseException)]
+        for machine_id, _ in held:
+            self.held.pop(machine_id, None)
         return problems
 
 

@@ -20,6 +20,7 @@ from playbooks.fleet import (
     find_machines,
     health_gate,
     in_group,
+    in_parallel,
     interleave,
     main_group,
     region_summary,
@@ -144,32 +145,53 @@ class Restart(Playbook):
         return plan
 
     def run_step(self, env: Env, plan: Plan, step: Step, progress: Progress) -> StepResult:
+        """The batch's machines at once: each leased and (re)started, then each gated, then HEALTH_URL."""
         members = step.args["machines"]
         leases = Leases(env, f"restart {plan.title}")
         details: list[str] = []
-        restarted: list[str] = []
+
+        def kick(member: dict[str, Any]) -> None:
+            nonce = leases.take(member["id"])
+            current = env.fly.get_machine(member["id"])
+            progress(f"{'starting' if member['start'] else 'restarting'} {short(member['id'])}")
+            if member["start"] or current.state != "started":
+                env.fly.start(member["id"], lease_nonce=nonce)
+            else:
+                env.fly.restart(member["id"], lease_nonce=nonce)
+
         try:
-            for member in members:
-                nonce = leases.take(member["id"])
-                current = env.fly.get_machine(member["id"])
-                progress(f"{'starting' if member['start'] else 'restarting'} {short(member['id'])}")
-                if member["start"] or current.state != "started":
-                    env.fly.start(member["id"], lease_nonce=nonce)
-                else:
-                    env.fly.restart(member["id"], lease_nonce=nonce)
-                restarted.append(member["id"])
+            kicked = in_parallel(kick, members)
+            failures = [outcome for outcome in kicked if isinstance(outcome, BaseException)]
+            if failures:
+                sent = [m["id"] for m, outcome in zip(members, kicked, strict=True) if outcome is None]
+                if not sent:
+                    raise failures[0]
+                # Some machines of the batch were restarted: say which (not health-checked), and stop here.
+                failed = [m["id"] for m, outcome in zip(members, kicked, strict=True) if outcome is not None]
+                said = "; ".join(str(f) for f in failures)
+                return StepResult(False, f"{said} ({', '.join(short(i) for i in sent)} restarted, not checked)",
+                                  details, done=sent, failed=failed)
             return self.gate(env, members, progress, details)
         finally:
             details += leases.release_all()
 
     def gate(self, env: Env, members: list[dict[str, Any]], progress: Progress, details: list[str]) -> StepResult:
+        """Each machine started with passing checks (waited for together), then HEALTH_URL."""
+        gated = in_parallel(lambda member: wait_until_healthy(env, member["id"], progress), members)
         ok_ids: list[str] = []
-        for member in members:
-            ok, said = wait_until_healthy(env, member["id"], progress)
+        failed: list[tuple[str, str]] = []
+        for member, outcome in zip(members, gated, strict=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            ok, said = outcome
             details.append(said)
-            if not ok:
-                return StepResult(False, said, details, done=ok_ids, failed=[member["id"]])
-            ok_ids.append(member["id"])
+            if ok:
+                ok_ids.append(member["id"])
+            else:
+                failed.append((member["id"], said))
+        if failed:
+            return StepResult(False, "; ".join(said for _, said in failed), details, done=ok_ids,
+                              failed=[machine_id for machine_id, _ in failed])
         healthy, said = health_gate(env, progress)
         details.append(said)
         if not healthy:
