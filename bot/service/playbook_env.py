@@ -1,7 +1,8 @@
 """Build a playbook's `Env` from settings: live Fly clients with a token, the example fleet without.
 
 A new Env (and new clients) per plan and per execution, so each execution's journal of Fly calls
-is its own. Tests inject `container.extras["sleep"]` so health gates and retries never wait.
+is its own. Tests inject `container.extras["sleep"]` so health gates and retries never wait, and
+`container.extras["fly_timeout"]` (seconds per call, default 15) to see a slow Fly time out.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def build_env(container: Container, *, dry_run: bool | None = None, incident_tit
         raise UserError("FLY_API_TOKEN is set but FLY_APP is empty, so Fireline does not know which app to act on.",
                         f"Set FLY_APP to the app's name as `fly apps list` shows it (the guide's is `{EXAMPLE_APP}`).")
     token = settings.fly_api_token
-    fly = FlyClient(settings.fly_api_url, token, settings.fly_app, sleep=sleep)
+    fly = FlyClient(settings.fly_api_url, token, settings.fly_app, sleep=sleep,
+                    timeout=float(container.extras.get("fly_timeout", 15.0)))  # type: ignore[arg-type]
     graphql = FlyGraphQL(settings.fly_graphql_url, token, sleep=sleep)
     return Env(app=settings.fly_app, db_app=settings.fly_db_app, fly=fly, releases=ReleaseHistory(graphql, fly),
                **common)

@@ -1,12 +1,24 @@
-"""The chat port on Slack's Web API (slack_sdk's WebClient, base URL from SLACK_API_URL)."""
+"""The chat port on Slack's Web API (slack_sdk's WebClient, base URL from SLACK_API_URL).
+
+Slack's failures are retried within bounds and then surfaced, never swallowed: 429 waits what
+Retry-After says (up to `MAX_RETRY_AFTER`; longer, and the call fails at once instead of holding a
+worker for minutes), 5xx and dropped connections are retried a few times with backoff, and a call
+that timed out is not repeated (a message may have been posted) but reported. Every failure
+reaches the caller as an `IntegrationError` that says which call failed and why.
+"""
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.webhook import WebhookClient
 
@@ -19,25 +31,102 @@ from bot.slack.render import blocks_json, fallback_text
 log = logging.getLogger(__name__)
 
 
+TIMEOUT = 10.0  # seconds per Web API call
+MAX_RETRY_AFTER = 30.0  # the longest Retry-After Fireline waits out; longer is reported as a failure
+Sleep = Callable[[float], None]
+
+
+def retry_after(headers: dict, now: datetime | None = None) -> float | None:
+    """Retry-After (seconds or an HTTP date) from slack_sdk's response headers; None when absent or unreadable."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class RateLimitRetryHandler(RetryHandler):
+    """429: wait what Retry-After asks, at most `max_wait` seconds; a longer wait is not retried."""
+
+    def __init__(self, max_retry_count: int = 3, max_wait: float = MAX_RETRY_AFTER, sleep: Sleep = time.sleep):
+        super().__init__(max_retry_count)
+        self.max_wait = max_wait
+        self.sleep = sleep
+
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:  # noqa: ANN001
+        if response is None or response.status_code != 429:
+            return False
+        wait = retry_after(response.headers)
+        if wait is not None and wait > self.max_wait:
+            log.warning("Slack asked to wait %.0f s before retrying (Retry-After); Fireline waits at most %.0f s, "
+                        "so the call fails now", wait, self.max_wait)
+            return False
+        return True
+
+    def prepare_for_next_attempt(self, *, state, request, response=None, error=None) -> None:  # noqa: ANN001
+        wait = retry_after(response.headers) if response is not None else None
+        state.next_attempt_requested = True
+        self.sleep(1.0 if wait is None else wait)
+        state.increment_current_attempt()
+
+
 class ServerErrorRetryHandler(RetryHandler):
-    """Retry Slack's 5xx answers a few times (rate limits and resets have their own handlers)."""
+    """Retry Slack's 5xx answers a few times, with backoff (0.5 s, 1 s, ...)."""
+
+    def __init__(self, max_retry_count: int = 2, sleep: Sleep = time.sleep):
+        super().__init__(max_retry_count)
+        self.sleep = sleep
 
     def _can_retry(self, *, state, request, response=None, error=None) -> bool:  # noqa: ANN001
         return response is not None and response.status_code >= 500
 
+    def prepare_for_next_attempt(self, *, state, request, response=None, error=None) -> None:  # noqa: ANN001
+        state.next_attempt_requested = True
+        self.sleep(0.5 * 2 ** state.current_attempt)
+        state.increment_current_attempt()
 
-def make_web_client(settings: Settings) -> WebClient:
+
+def retry_handlers(sleep: Sleep = time.sleep) -> list[RetryHandler]:
+    """The same bounded retries for the Web API and for response_url answers."""
+    return [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitRetryHandler(max_retry_count=3, sleep=sleep),
+            ServerErrorRetryHandler(max_retry_count=2, sleep=sleep)]
+
+
+def make_web_client(settings: Settings, *, timeout: float = TIMEOUT, sleep: Sleep = time.sleep) -> WebClient:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    client = WebClient(token=token, base_url=settings.slack_api_url, timeout=10)
-    client.retry_handlers = [ConnectionErrorRetryHandler(max_retry_count=2),
-                             RateLimitErrorRetryHandler(max_retry_count=3),
-                             ServerErrorRetryHandler(max_retry_count=2)]
+    client = WebClient(token=token, base_url=settings.slack_api_url, timeout=timeout)  # type: ignore[arg-type]
+    client.retry_handlers = retry_handlers(sleep)
     return client
 
 
 def _slack_error(method: str, exc: SlackApiError) -> IntegrationError:
     code = exc.response.get("error", "unknown_error") if exc.response is not None else "no_response"
+    status = getattr(exc.response, "status_code", 200) if exc.response is not None else None
+    if status and status >= 400 and code in ("unknown_error", "http_error"):
+        code = f"HTTP {status}"
+    if status == 429:
+        code = "rate limited (HTTP 429)"
     return IntegrationError(f"Slack refused {method}: {code}")
+
+
+def _transport_error(method: str, exc: Exception) -> IntegrationError:
+    if isinstance(exc, TimeoutError):
+        return IntegrationError(f"Slack did not answer {method} in time (it may still have acted)")
+    reason = getattr(exc, "reason", None) or type(exc).__name__
+    return IntegrationError(f"Fireline could not reach Slack for {method} ({reason})")
+
+
+TRANSPORT_ERRORS = (TimeoutError, URLError, ConnectionError, OSError)
 
 
 class SlackChat:
@@ -57,6 +146,8 @@ class SlackChat:
                 if exc.response.get("error") != "name_taken":
                     raise _slack_error("conversations.create", exc) from None
                 candidate = f"{name[:76]}-{attempt}"
+            except TRANSPORT_ERRORS as exc:
+                raise _transport_error("conversations.create", exc) from None
         raise IntegrationError(f"Slack refused conversations.create: the names {name}..{candidate} are taken")
 
     def invite(self, channel_id: str, user_ids: list[str]) -> None:
@@ -68,6 +159,8 @@ class SlackChat:
         except SlackApiError as exc:
             if exc.response.get("error") not in {"already_in_channel", "cant_invite_self"}:
                 raise _slack_error("conversations.invite", exc) from None
+        except TRANSPORT_ERRORS as exc:
+            raise _transport_error("conversations.invite", exc) from None
 
     def post(self, channel: str, reply: Reply, thread_ts: str | None = None) -> MessageRef:
         try:
@@ -76,6 +169,8 @@ class SlackChat:
                                                     unfurl_links=False)
         except SlackApiError as exc:
             raise _slack_error("chat.postMessage", exc) from None
+        except TRANSPORT_ERRORS as exc:
+            raise _transport_error("chat.postMessage", exc) from None
         return MessageRef(response["channel"], response["ts"])
 
     def update(self, ref: MessageRef, reply: Reply) -> None:
@@ -84,6 +179,8 @@ class SlackChat:
                                     blocks=blocks_json(reply))
         except SlackApiError as exc:
             raise _slack_error("chat.update", exc) from None
+        except TRANSPORT_ERRORS as exc:
+            raise _transport_error("chat.update", exc) from None
 
     def post_ephemeral(self, channel: str, user_id: str, reply: Reply) -> None:
         try:
@@ -91,12 +188,16 @@ class SlackChat:
                                            blocks=blocks_json(reply))
         except SlackApiError as exc:
             raise _slack_error("chat.postEphemeral", exc) from None
+        except TRANSPORT_ERRORS as exc:
+            raise _transport_error("chat.postEphemeral", exc) from None
 
     def upload(self, channel: str, filename: str, content: str, title: str) -> None:
         try:
             self.client.files_upload_v2(channel=channel, content=content, filename=filename, title=title)
         except SlackApiError as exc:
             raise _slack_error("files.upload", exc) from None
+        except TRANSPORT_ERRORS as exc:
+            raise _transport_error("files.upload", exc) from None
 
     def group_members(self, key: str) -> list[str]:
         """Members of a user group given as id (`S0123`) or handle (`oncall`); needs usergroups:read."""
@@ -104,6 +205,8 @@ class SlackChat:
             response = self.client.usergroups_list(include_users=True)
         except SlackApiError as exc:
             raise _slack_error("usergroups.list", exc) from None
+        except TRANSPORT_ERRORS as exc:
+            raise _transport_error("usergroups.list", exc) from None
         for group in response.get("usergroups") or []:
             if key in (group.get("id"), (group.get("handle") or "").lower()):
                 return list(group.get("users") or [])
@@ -113,14 +216,14 @@ class SlackChat:
         """A link to a message (alert threads link to incidents and back); None if Slack has none."""
         try:
             return self.client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
-        except SlackApiError:
+        except (SlackApiError, *TRANSPORT_ERRORS):
             return None
 
     def channel_name(self, channel_id: str) -> str | None:
         if channel_id not in self._names:
             try:
                 self._names[channel_id] = self.client.conversations_info(channel=channel_id)["channel"]["name"]
-            except SlackApiError:
+            except (SlackApiError, *TRANSPORT_ERRORS):
                 return None
         return self._names[channel_id]
 
@@ -128,25 +231,36 @@ class SlackChat:
         """Needs the users:read.email scope; without it Slack leaves the email out and this is None."""
         try:
             profile = (self.client.users_info(user=user_id).get("user") or {}).get("profile") or {}
-        except SlackApiError:
+        except (SlackApiError, *TRANSPORT_ERRORS):
             return None
         return profile.get("email") or None
 
 
 def respond_via(response_url: str | None, chat: SlackChat, channel: str, user: str):
-    """Answer the person who typed or clicked: response_url if Slack gave one, else an ephemeral post."""
+    """Answer the person who typed or clicked: response_url if Slack gave one, else an ephemeral post.
+
+    response_url gets the Web API's bounded retries; if it still fails (expired, Slack down, timed
+    out) the answer goes through the Web API instead, so the person is never left without one.
+    """
 
     def respond(reply: Reply) -> None:
         if reply is None:
             return
         if response_url:
             kind = "in_channel" if reply.visibility == Visibility.CHANNEL else "ephemeral"
-            result = WebhookClient(response_url, timeout=10).send(
-                text=fallback_text(reply), blocks=blocks_json(reply), response_type=kind,
-                replace_original=False)
-            if result.status_code >= 400:
-                log.warning("response_url answered %s", result.status_code)
-            return
+            webhook = WebhookClient(response_url, timeout=chat.client.timeout,
+                                    retry_handlers=list(chat.client.retry_handlers))
+            try:
+                result = webhook.send(text=fallback_text(reply), blocks=blocks_json(reply), response_type=kind,
+                                      replace_original=False)
+                problem = f"HTTP {result.status_code}" if result.status_code >= 400 else None
+            except TRANSPORT_ERRORS as exc:
+                problem = str(_transport_error("response_url", exc))
+            if problem is None:
+                return
+            log.warning("could not answer through response_url (%s); answering through the Web API instead", problem)
+            if not channel:
+                raise IntegrationError(f"Slack did not take the answer ({problem}) and there is no channel to post it")
         if reply.visibility == Visibility.CHANNEL:
             chat.post(channel, reply)
         else:

@@ -3,6 +3,9 @@
 Point SLACK_API_URL at `recorder.api_url`; `response_url`s at `recorder.response_url(...)`.
 `recorder.fail(method, error, times)` makes the next calls of a method answer `ok: false`.
 `recorder.add_message(channel, ts, text, user=...)` makes conversations.history/replies return that message.
+`recorder.http_status(method, 429, 503)` answers the next calls with HTTP errors (429 with `retry_after`),
+`recorder.delays[method] = 1.0` makes a method slow (after recording it), `recorder.response_codes` does the
+same as http_status for response_url answers.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ class SlackRecorder:
         self._channel_ids = itertools.count(1)
         self._lock = threading.Lock()
         self.delay = 0.0
+        self.delays: dict[str, float] = {}  # method (or "response_url") -> seconds, after the call is recorded
+        self.retry_after: str | None = "0"  # the Retry-After header of 429 answers
+        self.response_codes: list[int] = []  # HTTP statuses for the next response_url answers
         self.status_codes: dict[str, list[int]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, for history/replies
         self.usergroups: list[dict[str, Any]] = []  # what usergroups.list answers: {id, handle, users}
@@ -83,6 +89,8 @@ class SlackRecorder:
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                if status == 429 and recorder.retry_after is not None:
+                    self.send_header("Retry-After", recorder.retry_after)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
@@ -106,7 +114,7 @@ class SlackRecorder:
         self._failures.setdefault(method, []).extend([error] * times)
 
     def http_status(self, method: str, *codes: int) -> None:
-        """Answer the next calls of `method` with these HTTP statuses (429 gets Retry-After: 0)."""
+        """Answer the next calls of `method` with these HTTP statuses (429 gets Retry-After: `retry_after`)."""
         self.status_codes.setdefault(method, []).extend(codes)
 
     def add_message(self, channel: str, ts: str, text: str, user: str | None = "U0AISHA",
@@ -172,7 +180,10 @@ class SlackRecorder:
         if path.startswith("/response/"):
             with self._lock:
                 self.calls.append(Call("response_url", data, headers))
-            return 200, {"ok": True}
+                code = self.response_codes.pop(0) if self.response_codes else 200
+            if self.delays.get("response_url"):
+                time.sleep(self.delays["response_url"])
+            return code, {"ok": code < 400}
         if path.startswith("/upload/"):
             with self._lock:
                 self.calls.append(Call("file_upload", data, headers))
@@ -180,6 +191,9 @@ class SlackRecorder:
         method = path.split("/api/", 1)[-1].split("?")[0]
         with self._lock:
             self.calls.append(Call(method, data, headers))
+        if self.delays.get(method):
+            time.sleep(self.delays[method])
+        with self._lock:
             codes = self.status_codes.get(method)
             if codes:
                 return codes.pop(0), {"ok": False, "error": "http_error"}
