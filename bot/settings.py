@@ -142,16 +142,30 @@ class Settings(BaseSettings):
         return self.incidents_channel.lstrip("#")
 
     def secret_values(self) -> list[str]:
-        """Every configured secret, so log and Sentry scrubbers can redact them."""
+        """Every configured secret, so log and Sentry scrubbers can redact them.
+
+        Also the forms a secret travels in: a `FlyV1 ...` token without its scheme word, the key
+        inside a DSN, and URL-encoded copies (a token in a form body or a query string).
+        """
+        import urllib.parse
+
         values = []
         for name, field in type(self).model_fields.items():
             value = getattr(self, name)
             if isinstance(value, SecretStr) and value.get_secret_value():
-                values.append(value.get_secret_value())
+                secret = value.get_secret_value()
+                values.append(secret)
+                if secret.startswith("FlyV1 "):
+                    values.append(secret[6:].strip())
+                if "://" in secret and "@" in secret.split("://", 1)[1]:
+                    values.append(secret.split("://", 1)[1].split("@", 1)[0])  # a DSN's key (and secret)
             elif name == "database_url" and "@" in value and ":" in value.split("@")[0].split("//")[-1]:
                 values.append(value.split("//", 1)[1].split("@", 1)[0].split(":", 1)[1])
             del field
-        return [v for v in values if len(v) >= 4]
+        values += [encoded for v in list(values) for encoded in {urllib.parse.quote(v, safe=""),
+                                                               urllib.parse.quote_plus(v)} if encoded != v]
+        # Longest first, so a secret is redacted whole before a part of it is.
+        return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
 
 
 def load_settings(**overrides: object) -> Settings:

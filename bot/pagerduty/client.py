@@ -76,8 +76,9 @@ class _Http:
     """One base URL, fixed headers, retries. Shared by the REST and Events clients."""
 
     def __init__(self, service: str, base_url: str, headers: dict[str, str], *, transport: httpx.BaseTransport | None,
-                 sleep: Callable[[float], None], retry: RetryPolicy) -> None:
+                 sleep: Callable[[float], None], retry: RetryPolicy, secrets: tuple[str, ...] = ()) -> None:
         self.service = service
+        self._secrets = tuple(s for s in secrets if s)
         self.base_url = base_url.rstrip("/")
         self.sleep = sleep
         self.retry = retry
@@ -135,9 +136,16 @@ class _Http:
                                  f"while trying to {what}; try again in a minute.", status=429, retryable=True)
         raise last
 
+    def _redact(self, text: str) -> str:
+        """What PagerDuty (or a proxy in front of it) says back may quote the request; never its credentials."""
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
     def _error(self, response: httpx.Response, what: str) -> PagerDutyError:
         status = response.status_code
         message, details = _error_details(response)
+        message, details = self._redact(message), tuple(self._redact(d) for d in details)
         said = f": {message}" + (f" ({'; '.join(details)})" if details else "") if message or details else ""
         if status == 401:
             text = f"{self.service} refused Fireline's credentials (401) when trying to {what}{said}. " \
@@ -169,7 +177,7 @@ class RestClient:
         self.http = _Http("PagerDuty REST API", settings.pagerduty_api_url,
                           {"Authorization": f"Token token={token}", "Accept": ACCEPT,
                            "Content-Type": "application/json"},
-                          transport=transport, sleep=sleep, retry=retry)
+                          transport=transport, sleep=sleep, retry=retry, secrets=(token,))
 
     def close(self) -> None:
         self.http.close()
@@ -273,7 +281,8 @@ class EventsClient:
         self._routing_key = settings.pagerduty_routing_key
         self.http = _Http("PagerDuty Events API", settings.pagerduty_events_url,
                           {"Content-Type": "application/json", "Accept": "application/json"},
-                          transport=transport, sleep=sleep, retry=retry)
+                          transport=transport, sleep=sleep, retry=retry,
+                          secrets=(self._routing_key.get_secret_value(),))
 
     def close(self) -> None:
         self.http.close()

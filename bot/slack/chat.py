@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -110,7 +111,9 @@ def make_web_client(settings: Settings, *, timeout: float = TIMEOUT, sleep: Slee
 
 
 def _slack_error(method: str, exc: SlackApiError) -> IntegrationError:
-    code = exc.response.get("error", "unknown_error") if exc.response is not None else "no_response"
+    code = str(exc.response.get("error", "unknown_error")) if exc.response is not None else "no_response"
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,80}", code):  # Slack's codes are words; anything else may echo a request
+        code = "an answer that is not a Slack error code"
     status = getattr(exc.response, "status_code", 200) if exc.response is not None else None
     if status and status >= 400 and code in ("unknown_error", "http_error"):
         code = f"HTTP {status}"
