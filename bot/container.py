@@ -24,6 +24,7 @@ FEATURE_MODULES = [
     "bot.slack.pins",
     "bot.metrics",
     "bot.alerts",
+    "bot.pagerduty.feature",
     "bot.plugins",
 ]
 

@@ -383,8 +383,9 @@ def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequen
         elif kind == "timeline":
             text = f"{text} _(added later)_"
         rows.append(Row(when, offset, actor, kind, text, event.text))
-        counts[event.actor] = counts.get(event.actor, 0) + 1
-        role(event.actor, "")
+        if event.actor != "fireline":  # Fireline's own events (pages, timers) are not a person taking part
+            counts[event.actor] = counts.get(event.actor, 0) + 1
+            role(event.actor, "")
         if kind == "declared":
             declared_level = event.data.get("severity", declared_level)
             declared_reason = from_slack(str(event.data.get("reason") or ""))

@@ -62,7 +62,9 @@ def run_all(harness, clock, *, limit: int = 5000) -> int:
     for _ in range(limit):
         ran += harness.run_jobs()
         with Session(harness.container.engine) as session:
-            pending = session.exec(select(Job).where(Job.status == "pending").order_by(Job.run_at)).first()
+            # The response clock's timers (bot/pagerduty/clock.py) are not paced slots: leave them pending.
+            pending = session.exec(select(Job).where(Job.status == "pending", ~Job.kind.startswith("pagerduty."))
+                                   .order_by(Job.run_at)).first()
         if pending is None:
             return ran
         clock.now = max(clock.now, as_utc(pending.run_at))

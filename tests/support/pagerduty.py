@@ -95,7 +95,8 @@ class FakePagerDuty:
         self.users = [{"id": "PBOT001", "name": "Fireline Bot", "email": FROM},
                       {"id": "PCHEN01", "name": "Chen Li", "email": "chen@example.com"},
                       {"id": "PMARC01", "name": "Marcus Webb", "email": "marcus@example.com"}]
-        self.fail_next: list[httpx.Response] = []  # answered before anything else, in order
+        # answered before anything else, in order; an exception (httpx.ReadTimeout(...)) is raised instead
+        self.fail_next: list[httpx.Response | Exception] = []
         self.violations: list[str] = []
         self._numbers = itertools.count(101)
         router.route(host="pagerduty.test").mock(side_effect=self._rest)
@@ -129,10 +130,16 @@ class FakePagerDuty:
             return "on-call asked for the wrong policy"
         return None
 
+    def _failure(self) -> httpx.Response | None:
+        item = self.fail_next.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
     def _rest(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if self.fail_next:
-            return self.fail_next.pop(0)
+            return self._failure()
         problem = self._problem(request)
         if problem:
             self.violations.append(problem)
@@ -186,7 +193,7 @@ class FakePagerDuty:
     def _events(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if self.fail_next:
-            return self.fail_next.pop(0)
+            return self._failure()
         event = self.body(request)
         if request.url.path != "/v2/enqueue" or event.get("routing_key") != ROUTING_KEY:
             self.violations.append(f"events: wrong path {request.url.path} or routing key")

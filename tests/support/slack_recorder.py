@@ -61,6 +61,7 @@ class SlackRecorder:
         self.status_codes: dict[str, list[int]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, for history/replies
         self.usergroups: list[dict[str, Any]] = []  # what usergroups.list answers: {id, handle, users}
+        self.emails: dict[str, str] = {}  # user id -> the email users.info shares (users:read.email)
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -208,6 +209,10 @@ class SlackRecorder:
             channel = data.get("channel", "")
             channel_id = "C" + channel[1:].upper().replace("-", "") if channel.startswith("#") else channel
             return 200, {"ok": True, "channel": channel_id, "ts": data.get("ts") or ts}
+        if method == "users.info":
+            user = data.get("user", "")
+            profile = {"email": self.emails[user]} if user in self.emails else {}
+            return 200, {"ok": True, "user": {"id": user, "profile": profile}}
         if method == "usergroups.list":
             return 200, {"ok": True, "usergroups": self.usergroups}
         if method == "chat.getPermalink":

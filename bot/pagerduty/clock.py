@@ -1,0 +1,217 @@
+"""The response clock: ack deadlines, the SEV3 reminder and the SEV1 update nudge, as timer rows.
+
+Targets come from the SEV table (`playbooks.severity`) and the guide's on-call rule ("respond to
+SEV1/SEV2 within 15 minutes"): a page not acknowledged in time is escalated to the next level in
+PagerDuty and announced. Timers are jobs with a future `run_at` and a key naming the incident and
+the due time, so a restart keeps them and two replicas fire each once; every timer re-checks the
+incident when it fires, so a stale one (acked, resolved, severity changed) does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.clock import as_utc, fmt_duration
+from bot.container import Container
+from bot.context import Context
+from bot.job_context import job_context
+from bot.models import Incident
+from bot.pagerduty.client import PagerDutyError
+from bot.pagerduty.config import DRY_RUN, EVENTS, rest_client
+from bot.pagerduty.paging import link_for
+from bot.reply import Button, Reply, escape
+from bot.service import incidents as svc
+from bot.service import timers
+from bot.service.incidents import Actions
+from playbooks.severity import SEVERITIES
+
+log = logging.getLogger(__name__)
+
+ACK_JOB = "pagerduty.ack_deadline"
+REMIND_JOB = "pagerduty.ack_reminder"
+NUDGE_JOB = "pagerduty.update_nudge"
+ONCALL_RESPONSE = timedelta(minutes=15)  # the guide's on-call rule for SEV1 and SEV2
+MAX_ESCALATIONS = 3  # then PagerDuty's own policy (and the channel) carry on
+MAX_NUDGES = 3  # unanswered nudges in a row; the next update starts counting again
+UPDATE_ACTION = "pagerduty_update_help"
+NO_CHANGE_ACTION = "pagerduty_no_change"
+
+
+def ack_target(level: int) -> timedelta | None:
+    """How long a page may stay unacknowledged: SEV1/SEV2 15 min; SEV3 gets a reminder at 4 h."""
+    target = SEVERITIES[level].response_target
+    if level <= 2 and target is not None:
+        return min(target, ONCALL_RESPONSE)
+    return target if level == 3 else None
+
+
+def _prefix(kind: str, incident_id: int) -> str:
+    return f"clock:{kind}:{incident_id}:"
+
+
+def _arm(ctx: Context, session, kind: str, job: str, incident: Incident, due: datetime,
+         payload: dict[str, Any]) -> None:
+    timers.arm(session, job, timers.timer_key(f"clock:{kind}", incident.id, due), due,
+               {"incident_id": incident.id, "due": as_utc(due).isoformat(), **payload}, now=ctx.now())
+
+
+def arm_ack(ctx: Context, incident: Incident, start: datetime) -> None:
+    """(Re)start the ack clock for the incident's current severity from `start`."""
+    with ctx.session() as session:
+        timers.cancel_prefix(session, _prefix("ack", incident.id))
+        timers.cancel_prefix(session, _prefix("remind", incident.id))
+        if not incident.is_open or incident.acknowledged_at:
+            return
+        target = ack_target(incident.severity)
+        if target is None:
+            return
+        if incident.severity <= 2:
+            _arm(ctx, session, "ack", ACK_JOB, incident, as_utc(start) + target,
+                 {"level": incident.severity, "round": 1})
+        else:
+            due = max(as_utc(incident.declared_at) + target, ctx.now())
+            _arm(ctx, session, "remind", REMIND_JOB, incident, due, {"level": incident.severity})
+
+
+def arm_nudge(ctx: Context, incident: Incident, base: datetime, count: int = 1) -> None:
+    """An open SEV1 gets a nudge UPDATE_NUDGE_MINUTES after `base` (its last update) unless updated."""
+    with ctx.session() as session:
+        timers.cancel_prefix(session, _prefix("nudge", incident.id))
+        if not incident.is_open or incident.severity != 1:
+            return
+        due = as_utc(base) + timedelta(minutes=ctx.app.settings.update_nudge_minutes)
+        _arm(ctx, session, "nudge", NUDGE_JOB, incident, due, {"count": count})
+
+
+def stop_all(ctx: Context, incident: Incident, kinds: tuple[str, ...] = ("ack", "remind", "nudge")) -> None:
+    with ctx.session() as session:
+        for kind in kinds:
+            timers.cancel_prefix(session, _prefix(kind, incident.id))
+
+
+def _next_from(ctx: Context, payload: dict[str, Any]) -> datetime:
+    """The next round counts from when this one was due, or from now if Fireline was down past it."""
+    return max(as_utc(datetime.fromisoformat(payload["due"])), ctx.now())
+
+
+# -- when they fire ------------------------------------------------------------------------------------------------
+def _current(ctx: Context, payload: dict[str, Any]) -> Incident | None:
+    """The incident if the timer still applies: open, unacknowledged and at the level it was armed for."""
+    with ctx.session() as session:
+        incident = session.get(Incident, int(payload["incident_id"]))
+    if incident is None or not incident.is_open:
+        return None
+    return incident
+
+
+def ack_deadline(container: Container, payload: dict[str, Any], job=None) -> None:
+    ctx = job_context(container)
+    incident = _current(ctx, payload)
+    if incident is None or incident.acknowledged_at or incident.severity != payload.get("level"):
+        return
+    round_no = int(payload.get("round") or 1)
+    waited = ack_target(incident.severity) * round_no
+    done, problem = _escalate_in_pagerduty(container, incident)
+    with ctx.session() as session:
+        svc.record(session, svc.get_incident(session, incident.id), "ack_overdue", "fireline",
+                   f"Not acknowledged {fmt_duration(waited.total_seconds())} after the page: {done}",
+                   {"round": round_no, "problem": problem}, at=ctx.now())
+    sev = SEVERITIES[incident.severity]
+    lines = [done]
+    if problem:
+        lines.append(f":warning: {escape(problem)}")
+    if round_no < MAX_ESCALATIONS:
+        lines.append(f"Fireline checks again in {fmt_duration(ack_target(incident.severity).total_seconds())}.")
+        with ctx.session() as session:
+            _arm(ctx, session, "ack", ACK_JOB, incident, _next_from(ctx, payload) + ack_target(incident.severity),
+                 {"level": incident.severity, "round": round_no + 1})
+    svc.refresh_cards(ctx, incident)
+    svc.announce(ctx, incident, Reply(
+        f":rotating_light: *#{incident.id} ({sev.label}) is not acknowledged* "
+        f"{fmt_duration(waited.total_seconds())} after the page (the on-call responds to SEV1/SEV2 within 15 min).",
+        lines=lines, buttons=[Button("Acknowledge", Actions.ACK, str(incident.id), "primary")]),
+        also_incidents_channel=True)
+
+
+def _escalate_in_pagerduty(container: Container, incident: Incident) -> tuple[str, str | None]:
+    """Move the PagerDuty incident to the next level; returns (what happened, a problem or None)."""
+    ctx = job_context(container)
+    with ctx.session() as session:
+        link = link_for(session, incident.id)
+        if link is not None:
+            session.expunge(link)
+    if link is None:
+        return "it was never paged, so there was nothing to escalate.", "Page with `/incident page`."
+    if link.mode == DRY_RUN:
+        return f"would escalate to level {link.escalation_level + 1} (dry-run: PagerDuty is not configured).", None
+    if link.mode == EVENTS or not link.pd_incident_id:
+        return "PagerDuty's Events API cannot escalate.", ("Escalate it in PagerDuty by hand, or configure the REST "
+                                                           "API (PAGERDUTY_API_TOKEN, PAGERDUTY_FROM_EMAIL, "
+                                                           "PAGERDUTY_SERVICE_ID).")
+    if link.status != "triggered":
+        return f"PagerDuty shows it {link.status}, so it was not escalated.", None
+    level = link.escalation_level + 1
+    try:
+        answer = rest_client(container).escalate(link.pd_incident_id, level)
+    except PagerDutyError as exc:
+        return "escalating in PagerDuty failed.", f"{exc} Escalate it in PagerDuty by hand."
+    with ctx.session() as session:
+        stored = link_for(session, incident.id)
+        stored.escalation_level = int(answer.get("escalation_level") or level)
+        assignees = [a.get("assignee", {}).get("summary") for a in answer.get("assignments") or []
+                     if isinstance(a, dict)]
+        if any(assignees):
+            stored.assignees = [a for a in assignees if a]
+        session.add(stored)
+        who = f" ({', '.join(stored.assignees)})" if any(assignees) else ""
+        level = stored.escalation_level
+    return f"escalated in PagerDuty to level {level}{escape(who)}.", None
+
+
+def ack_reminder(container: Container, payload: dict[str, Any], job=None) -> None:
+    ctx = job_context(container)
+    incident = _current(ctx, payload)
+    if incident is None or incident.acknowledged_at or incident.severity != payload.get("level"):
+        return
+    with ctx.session() as session:
+        svc.record(session, svc.get_incident(session, incident.id), "ack_reminder", "fireline",
+                   "Not acknowledged within the SEV3 response time (4 h)", at=ctx.now())
+    svc.announce(ctx, incident, Reply(
+        f":alarm_clock: #{incident.id} (SEV3) has not been acknowledged in 4 hours, the SEV table's response time.",
+        lines=["Acknowledge it if someone is on it, lower it with `/incident sev 4`, or `/incident page` for help."],
+        buttons=[Button("Acknowledge", Actions.ACK, str(incident.id), "primary")]), also_incidents_channel=True)
+
+
+def update_nudge(container: Container, payload: dict[str, Any], job=None) -> None:
+    ctx = job_context(container)
+    incident = _current(ctx, payload)
+    if incident is None or incident.severity != 1:
+        return
+    minutes = container.settings.update_nudge_minutes
+    last = as_utc(incident.last_update_at or incident.declared_at)
+    if ctx.now() - last < timedelta(minutes=minutes):
+        return  # an update came in after this timer was armed
+    count = int(payload.get("count") or 1)
+    with ctx.session() as session:
+        svc.record(session, svc.get_incident(session, incident.id), "update_nudge", "fireline",
+                   f"No status update for {fmt_duration((ctx.now() - last).total_seconds())} (nudge {count})",
+                   {"count": count}, at=ctx.now())
+    lines = ["People following a SEV1 need to know where it stands: what changed, what is next, when the next "
+             "update comes."]
+    if count < MAX_NUDGES:
+        with ctx.session() as session:
+            _arm(ctx, session, "nudge", NUDGE_JOB, incident, _next_from(ctx, payload) + timedelta(minutes=minutes),
+                 {"count": count + 1})
+    else:
+        lines.append(f"That is {count} nudges in a row; Fireline stays quiet until the next update.")
+    quiet = fmt_duration((ctx.now() - last).total_seconds())
+    svc.announce(ctx, incident, Reply(
+        f":mega: #{incident.id} (SEV1) has had no status update for {quiet}.",
+        lines=lines, buttons=[Button("Update", UPDATE_ACTION, str(incident.id), "primary"),
+                              Button("No change", NO_CHANGE_ACTION, str(incident.id))]))
+
+
+__all__ = ["ACK_JOB", "NO_CHANGE_ACTION", "NUDGE_JOB", "REMIND_JOB", "UPDATE_ACTION", "ack_deadline", "ack_reminder",
+           "ack_target", "arm_ack", "arm_nudge", "stop_all", "update_nudge"]
