@@ -84,8 +84,9 @@ def test_acknowledged_in_pagerduty_acks_here_and_is_not_sent_back(slack, pd, clo
 
 
 def test_escalated_reassigned_and_resolved_update_incident_card_and_channel(slack, pd, clock):
-    post_webhook(slack, event("incident.escalated", clock, minutes=1,
-                              assignees=(("PMARC01", "Marcus Webb"),)))
+    escalated = event("incident.escalated", clock, minutes=1, assignees=(("PMARC01", "Marcus Webb"),))
+    escalated["event"]["data"]["escalation_level"] = 2
+    post_webhook(slack, escalated)
     assert link(slack.container).assignees == ["Marcus Webb"] and link(slack.container).escalation_level == 2
     post_webhook(slack, event("incident.reassigned", clock, minutes=2, assignees=(("PAISH01", "Aisha Khan"),)))
     assert link(slack.container).assignees == ["Aisha Khan"]
@@ -101,6 +102,20 @@ def test_escalated_reassigned_and_resolved_update_incident_card_and_channel(slac
     assert any("Escalated in PagerDuty to Marcus Webb" in t for t in texts)
     assert any("Reassigned in PagerDuty to Aisha Khan" in t for t in texts)
     assert pd.calls("PUT") == []
+
+
+def test_names_from_pagerduty_cannot_ping(slack, clock):
+    payload = webhook("incident.reassigned", incident_data("PINC101", status="triggered",
+                                                           assignees=(("PX1", "<!channel>"),)),
+                      occurred_at=clock() + timedelta(minutes=1), agent="<!here|here>")
+    post_webhook(slack, payload)
+    sent = json.dumps([c.data for c in slack.recorder.of("chat.postMessage") + slack.recorder.of("chat.update")])
+    assert "&lt;!channel&gt;" in sent and "<!channel>" not in sent and "<!here" not in sent
+
+
+def test_an_escalation_without_a_level_keeps_ours(slack, clock):
+    post_webhook(slack, event("incident.escalated", clock, assignees=(("PMARC01", "Marcus Webb"),)))
+    assert link(slack.container).escalation_level == 1 and link(slack.container).assignees == ["Marcus Webb"]
 
 
 def test_annotations_come_in_but_our_own_notes_are_not_echoed(slack, pd, clock):

@@ -209,8 +209,11 @@ def apply(ctx: Context, event: Event) -> str:
             link.status, link.status_at = status, event.occurred_at
         if event.type in ("incident.escalated", "incident.reassigned") and not stale:
             link.assignees = _assignees(event.data) or link.assignees
-            if event.type == "incident.escalated":
-                link.escalation_level = link.escalation_level + 1
+            level = event.data.get("escalation_level")
+            if isinstance(level, int) and not isinstance(level, bool) and level > 0:
+                # v3 incident data may omit the level; then ours (set when Fireline escalated) stands,
+                # and an echo of our own escalation never counts twice.
+                link.escalation_level = level
         session.add(link)
         text = _timeline_text(event, link)
         if stale:
@@ -226,7 +229,8 @@ def apply(ctx: Context, event: Event) -> str:
 
 
 def _timeline_text(event: Event, link: PagerDutyLink) -> str:
-    who = escape(event.agent)
+    """Plain words for the timeline (escaped where they are shown, like every timeline text)."""
+    who = event.agent
     if event.type == "incident.acknowledged":
         return f"Acknowledged in PagerDuty by {who}"
     if event.type == "incident.unacknowledged":
@@ -252,7 +256,7 @@ def _act(ctx: Context, event: Event, incident, text: str) -> str:
                 svc.acknowledge(ctx, incident.id, actor=f"pagerduty:{event.agent}", via="pagerduty")
             except UserError:
                 pass
-            svc.announce(ctx, incident, Reply(f":pager: {text}."))
+            svc.announce(ctx, incident, Reply(f":pager: {escape(text)}."))
             return "acknowledged"
         svc.refresh_cards(ctx, incident)
         return "noted"
@@ -271,7 +275,7 @@ def _act(ctx: Context, event: Event, incident, text: str) -> str:
                                           lines=[escape(content[:2000])]))
         return "noted"
     svc.refresh_cards(ctx, incident)
-    svc.announce(ctx, incident, Reply(f":pager: #{incident.id}: {text}."), also_incidents_channel=
+    svc.announce(ctx, incident, Reply(f":pager: #{incident.id}: {escape(text)}."), also_incidents_channel=
                  event.type == "incident.escalated")
     return event.type.split(".", 1)[1]
 
