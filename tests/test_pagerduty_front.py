@@ -69,7 +69,7 @@ def test_console_dry_run_as_a_new_user_would(sqlite_url, clock):
     assert "`plumbing` is not a known area" in out
     clock.advance(minutes=15)
     out = console_run(container, "/incident list\n")  # the timers run when the console runs its jobs
-    assert "#1 (SEV1) is not acknowledged 15m after the page" in out
+    assert "#1 (SEV1) is not acknowledged 15m after it was declared (nobody was paged: dry-run)" in out
     assert "would escalate to level 2 (dry-run" in out
     assert "Traceback" not in out
     container.engine.dispose()

@@ -119,6 +119,8 @@ def ack_deadline(container: Container, payload: dict[str, Any], job=None) -> Non
                    f"Not acknowledged {fmt_duration(waited.total_seconds())} after the page: {done}",
                    {"round": round_no, "problem": problem}, at=ctx.now())
     sev = SEVERITIES[incident.severity]
+    since = "after it was declared (nobody was paged: dry-run)" if done.startswith("would escalate") else \
+        "after the page"
     lines = [done]
     if problem:
         lines.append(f":warning: {escape(problem)}")
@@ -130,7 +132,7 @@ def ack_deadline(container: Container, payload: dict[str, Any], job=None) -> Non
     svc.refresh_cards(ctx, incident)
     svc.announce(ctx, incident, Reply(
         f":rotating_light: *#{incident.id} ({sev.label}) is not acknowledged* "
-        f"{fmt_duration(waited.total_seconds())} after the page (the on-call responds to SEV1/SEV2 within 15 min).",
+        f"{fmt_duration(waited.total_seconds())} {since} (the on-call responds to SEV1/SEV2 within 15 min).",
         lines=lines, buttons=[Button("Acknowledge", Actions.ACK, str(incident.id), "primary")]),
         also_incidents_channel=True)
 

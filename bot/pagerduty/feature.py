@@ -181,6 +181,9 @@ def register(registry: Registry) -> None:
     @registry.action(clock.NO_CHANGE_ACTION)
     def press_no_change(ctx: Context, value: str) -> Reply:
         number = _number(value)
+        with ctx.session() as session:
+            if not svc.get_incident(session, number).is_open:
+                raise UserError(f"#{number} is resolved; it needs no more updates.")
         incident = svc.post_update(ctx, number, "No change since the last update; still working on it.")
         return Reply(f"Posted a no-change update on #{incident.id}; the next nudge is in "
                      f"{ctx.app.settings.update_nudge_minutes} min if nothing else is posted.")
