@@ -69,7 +69,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print("fireline: SLACK_BOT_TOKEN is not set; `serve` needs the bot token (xoxb-..., Slack app > OAuth & "
               "Permissions) to post cards and replies, or try `fireline console`.", file=sys.stderr)
         return 2
-    runtime = start_runtime(settings)
+    runtime = start_runtime(settings, worker_process=settings.worker_process)
     try:
         uvicorn.run(runtime.http_app, host=args.host, port=args.port or settings.port, log_level="warning",
                     access_log=False)
@@ -88,11 +88,45 @@ def cmd_socket(settings: Settings, args: argparse.Namespace) -> int:
         print("fireline: Socket Mode needs SLACK_APP_TOKEN (xapp-...) and SLACK_BOT_TOKEN (xoxb-...).",
               file=sys.stderr)
         return 2
-    runtime = start_runtime(settings)
+    runtime = start_runtime(settings, worker_process=settings.worker_process)
     try:
         SocketModeHandler(runtime.bolt_app, settings.slack_app_token.get_secret_value()).start()
     finally:
         runtime.stop()
+    return 0
+
+
+def _worker_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--child-of", type=int, default=None, help=argparse.SUPPRESS)
+
+
+@subcommand("worker", "run queued jobs and timers only (serve and socket start their own worker)", _worker_args)
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """A worker on its own: another machine or process type working the same database's queue."""
+    import signal
+    import threading
+
+    from bot.service.jobs import Worker, reap_stale
+    from bot.worker_process import run_child
+
+    if args.child_of is not None:
+        return run_child(settings, args.child_of)
+    from bot.observability import init_sentry
+
+    init_sentry(settings)
+    container = _container(settings)
+    reap_stale(container)
+    worker = Worker(container, threads=settings.workers)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    worker.start()
+    print(f"fireline worker: running jobs from {container.engine.url.render_as_string(hide_password=True)}; "
+          "Ctrl-C stops.", file=sys.stderr)
+    try:
+        while not stopping.wait(1):
+            pass
+    finally:
+        worker.stop()
     return 0
 
 

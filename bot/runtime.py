@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.container import Container, build_container
 from bot.service.jobs import Worker, reap_stale
 from bot.settings import Settings
+from bot.worker_process import WorkerProcess
 
 log = logging.getLogger(__name__)
 
@@ -17,13 +18,15 @@ class Runtime:
     container: Container
     bolt_app: object
     http_app: object
-    worker: Worker
+    worker: Worker | WorkerProcess
 
     def stop(self) -> None:
         self.worker.stop()
 
 
-def start_runtime(settings: Settings, container: Container | None = None, *, start_worker: bool = True) -> Runtime:
+def start_runtime(settings: Settings, container: Container | None = None, *, start_worker: bool = True,
+                  worker_process: bool = False) -> Runtime:
+    """Everything a serving process needs. `worker_process`: jobs run in a child (`serve`, `socket`)."""
     from bot.observability import init_sentry
     from bot.server import build_http_app
     from bot.slack.app import build_bolt_app
@@ -32,7 +35,7 @@ def start_runtime(settings: Settings, container: Container | None = None, *, sta
     container = container or build_container(settings)
     reap_stale(container)
     container.registry.emit("runtime.started", None, container=container)  # type: ignore[arg-type]
-    worker = Worker(container, threads=settings.workers)
+    worker = WorkerProcess() if worker_process else Worker(container, threads=settings.workers)
     bolt_app = build_bolt_app(container, wake=worker.wake)
     http_app = build_http_app(container, bolt_app, worker)
     if start_worker:

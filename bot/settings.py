@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     database_url: str = Field("sqlite:///fireline.db", description="SQLAlchemy URL: sqlite:/// or postgresql://.")
     port: int = Field(3000, ge=1, le=65535, description="HTTP port for `fireline serve`.")
     workers: int = Field(2, ge=1, le=32, description="Background job worker threads per process.")
+    worker_process: bool = Field(
+        True, description="`serve` and `socket` run queued jobs in a child process at lower CPU priority, so "
+        "Slack's acks never wait behind playbook work; false: worker threads inside the serving process.")
     log_level: str = Field("INFO", description="Python logging level.")
     log_format: Literal["text", "json"] = Field(
         "text", description="`text` for people, `json` for one JSON object per line (log shippers).")

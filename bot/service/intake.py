@@ -115,10 +115,11 @@ class Intake:
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
-        statement = (insert(table).values(rows).on_conflict_do_nothing(index_elements=["dedup_key"])
+        # executemany form: compiled once and cached; SQLAlchemy sends it as one multi-row INSERT
+        statement = (insert(table).on_conflict_do_nothing(index_elements=["dedup_key"])
                      .returning(table.c.dedup_key))
         with self.container.engine.begin() as connection:
-            inserted = {key for (key,) in connection.execute(statement)}
+            inserted = {key for (key,) in connection.execute(statement, rows)}
         seen: set[str] = set()
         for pending in batch:  # only once the commit went through
             key = pending.dedup_key

@@ -1,0 +1,113 @@
+"""`fireline serve` runs its worker in a child process at lower CPU priority (bot/worker_process.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from sqlmodel import Session, select
+
+from bot.db import make_engine
+from bot.models import Incident
+from tests.support.signing import SIGNING_SECRET, sign, slash_body
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def children_of(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def wait_for(predicate, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_serve_works_jobs_in_a_niced_child_that_dies_with_it(db_url, recorder):
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": db_url, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+           "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": recorder.api_url, "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=REPO, env=env, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            try:
+                return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_for(up, 60), server.stderr.read1().decode() if server.poll() is not None else "not up"
+        assert httpx.get(f"{base}/readyz").json()["worker"] == "running"
+        [child] = children_of(server.pid)
+        assert wait_for(lambda: os.getpriority(os.PRIO_PROCESS, child)  # set by the child as it starts
+                        - os.getpriority(os.PRIO_PROCESS, server.pid) == 10, 30)
+
+        body = slash_body("declare Checkout is down sev2", response_url=recorder.response_url())
+        response = httpx.post(f"{base}/slack/events", content=body,
+                              headers={"Content-Type": "application/x-www-form-urlencoded", **sign(body)})
+        assert response.status_code == 200
+        declared = lambda: any("Declared *#1*" in call.text() for call in recorder.responses())  # noqa: E731
+        assert wait_for(declared, 30)  # the child did the work
+        engine = make_engine(db_url)
+        with Session(engine) as session:
+            assert [i.title for i in session.exec(select(Incident)).all()] == ["Checkout is down"]
+        engine.dispose()
+
+        server.send_signal(signal.SIGKILL)  # the machine dies: the worker must not live on alone
+        server.wait(10)
+        assert wait_for(lambda: not alive(child), 10)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+
+
+def test_readyz_says_when_the_worker_child_has_died(db_url, recorder):
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": db_url, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+           "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": recorder.api_url, "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=REPO, env=env, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_for(ready, 60)
+        [child] = children_of(server.pid)
+        os.kill(child, signal.SIGKILL)
+        assert wait_for(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 503, 10)
+        assert httpx.get(f"{base}/readyz").json()["worker"] == "stopped"
+        assert httpx.get(f"{base}/healthz").status_code == 200  # still alive and answering Slack
+    finally:
+        server.terminate()
+        server.wait(15)
