@@ -84,6 +84,16 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def rss_tree_mb(pid: int) -> tuple[float, float]:
+    """Resident size of a process and of its children (`fireline serve` and its worker)."""
+    return rss_mb(pid), sum(rss_mb(child) for child in children(pid))
+
+
 def signed_request(port: int, body: str) -> bytes:
     """One whole HTTP/1.1 POST to /slack/events, signed now (valid for Slack's 5 minutes)."""
     from tests.support.signing import sign

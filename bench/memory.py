@@ -20,10 +20,20 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import SECRET, database_url, rss_mb, start_server, stop  # noqa: E402
+from _common import SECRET, database_url, rss_tree_mb, start_server, stop  # noqa: E402
 
 from tests.support.signing import sign, slash_body  # noqa: E402
 from tests.support.slack_recorder import SlackRecorder  # noqa: E402
+
+
+def show(label: str, pid: int, idle: float | None = None, note: str = "") -> float:
+    """Print the server's and its worker child's resident sizes; returns the total."""
+    server, worker = rss_tree_mb(pid)
+    total = server + worker
+    ratio = f"  {total / idle:.2f}x idle" if idle else ""
+    print(f"{label:<30}{total:7.1f} MB (server {server:.1f} + worker {worker:.1f}){ratio}"
+          f"{'; ' + note if note else ''}")
+    return total
 
 
 def main() -> None:
@@ -46,8 +56,7 @@ def main() -> None:
 
     try:
         time.sleep(2)
-        idle = rss_mb(process.pid)
-        print(f"idle:                         {idle:7.1f} MB")
+        idle = show("idle:", process.pid)
         began = time.perf_counter()
         with ThreadPoolExecutor(args.concurrency) as pool:
             statuses = list(pool.map(send, (f"declare Memory probe {n} sev4" for n in range(args.incidents))))
@@ -55,15 +64,13 @@ def main() -> None:
             time.sleep(0.2)
             if time.perf_counter() - began > 1800:
                 break
-        stored = rss_mb(process.pid)
         errors = sum(1 for s in statuses if s != 200)
-        print(f"after {args.incidents} incidents:      {stored:7.1f} MB  ({stored / idle:.2f}x idle; "
-              f"{time.perf_counter() - began:.0f} s, {errors} errors)")
+        show(f"after {args.incidents} incidents:", process.pid, idle,
+             f"{time.perf_counter() - began:.0f} s, {errors} errors")
         for _ in range(20):
             send("list")
         time.sleep(2)
-        listed = rss_mb(process.pid)
-        print(f"after 20 `/incident list`:    {listed:7.1f} MB  ({listed / idle:.2f}x idle)")
+        show("after 20 `/incident list`:", process.pid, idle)
     finally:
         stop([process])
         recorder.close()
