@@ -29,6 +29,8 @@ def shown_default(value: object) -> str:
         return "unset"
     if value == "":
         return "empty"
+    if isinstance(value, bool):  # environment spelling
+        return f"`{str(value).lower()}`"
     return f"`{value}`"
 
 
