@@ -84,3 +84,38 @@ def newest_button_value(slack) -> tuple[str, str]:
     from tests.support.playbook_harness import newest_button
 
     return newest_button(slack.recorder, "Confirm")
+
+
+def test_a_delivery_that_loses_the_race_to_open_a_window_is_counted_not_dropped(db_url, recorder, clock,
+                                                                                monkeypatch):
+    """Two replicas receive the first two deliveries of a new alert at once. The one whose insert loses
+    must count as a repeat of the other's alert; it used to retry with its own delivery id already
+    stored, so it was answered `duplicate` and its delivery was never counted."""
+    from bot.alerts import service
+    from bot.alerts.payloads import from_generic
+    from tests.support.alerts import alerts
+
+    container = build_container(make_settings(db_url, recorder), clock=clock)
+    real = service._linked_incident
+    other_answer: list = []
+    other = threading.Thread(target=lambda: other_answer.append(service.receive(container, from_generic(
+        {"title": "Checkout 502s", "dedup_key": "checkout", "id": "delivery-A"}))))
+
+    def other_replica_first(session, key, incoming):
+        if not other.is_alive() and not other_answer:
+            # between our read of the window and our insert, the other replica stores the same alert;
+            # on SQLite it waits for our transaction instead (one writer at a time), so it comes second
+            other.start()
+            other.join(1 if container.engine.dialect.name == "sqlite" else 20)
+        return real(session, key, incoming)
+
+    monkeypatch.setattr(service, "_linked_incident", other_replica_first)
+    received = service.receive(container, from_generic({"title": "Checkout 502s", "dedup_key": "checkout",
+                                                        "id": "delivery-B"}))
+    other.join(30)
+    assert not received.duplicate and not other_answer[0].duplicate
+    if container.engine.dialect.name == "postgresql":
+        assert (received.new, received.count, other_answer[0].new) == (False, 2, True)  # the race happened
+    [alert] = alerts(container)
+    assert alert.count == 2
+    container.engine.dispose()

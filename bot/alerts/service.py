@@ -85,54 +85,72 @@ def _linked_incident(session: Session, key: str, incoming: IncomingAlert) -> Inc
     return None
 
 
+class _LostRace(Exception):
+    """Another request opened this alert's window between our read and our insert: start again."""
+
+
 def receive(container: Container, incoming: IncomingAlert) -> Received:
-    """Store an alert (or count a repeat) and queue its thread. Fast: no network, a few queries."""
+    """Store an alert (or count a repeat) and queue its thread. Fast: no network, a few queries.
+
+    All of it is one transaction, retried whole when another request (or replica) opened the same
+    alert's window first: the delivery id recorded by the lost attempt is rolled back with it, so
+    the retry counts the delivery as a repeat instead of mistaking it for a replay of itself. (No
+    savepoints here: on SQLite, releasing a savepoint that began the transaction commits it.)
+    """
     now = container.clock()
     key = incoming.dedup_key or derive_key(incoming.source, incoming.title)
     result = classify_alert(container, incoming)
     for _ in range(5):
-        with session_scope(container.engine) as session:
-            if incoming.delivery_id and not _first_delivery(session, incoming, now):
-                return Received(None, False, result.level, duplicate=True)
-            latest = session.exec(select(Alert).where(col(Alert.dedup_key) == key)
-                                  .order_by(col(Alert.epoch).desc()).limit(1)).first()
-            if latest is not None and as_utc(latest.last_seen_at) >= now - window(container):
-                return _repeat(container, session, latest, now)
-            alert = Alert(source=incoming.source, dedup_key=key, epoch=(latest.epoch + 1) if latest else 1,
-                          title=incoming.title, text=incoming.text, link=incoming.link,
-                          severity_hint=incoming.severity_hint, level=result.level, reasons=list(result.reasons),
-                          playbook=result.playbook, guide_row=result.row.key if result.row else None,
-                          signals=incoming.signals.as_dict(), details=incoming.details, first_seen_at=now,
-                          last_seen_at=now, render_pending=True, own_root=incoming.root_ts is None,
-                          channel=incoming.root_channel, root_ts=incoming.root_ts)
-            incident = _linked_incident(session, key, incoming)
-            if incident is not None:
-                alert.status, alert.incident_id = "linked", incident.id
-            try:
-                with session.begin_nested():
-                    session.add(alert)
-                    session.flush()
-            except IntegrityError:
-                continue  # another replica opened this window a moment ago: count as its repeat
-            if incident is not None:
-                svc.record(session, incident, "alert", ACTOR, f"Alert from {incoming.source}: {incoming.title}",
-                           {"alert_id": alert.id, "level": alert.level, "link": alert.link}, at=now,
-                           dedup_key=f"alert:{alert.id}")
-            _queue_post(container, session, alert, incident, now)
-            return Received(alert.id, True, alert.level, 1, alert.incident_id)
+        try:
+            with session_scope(container.engine) as session:
+                return _receive_once(container, session, incoming, key, result, now)
+        except _LostRace:
+            continue
     raise RuntimeError(f"could not store alert {key!r}: the window kept changing under us")
+
+
+def _receive_once(container: Container, session: Session, incoming: IncomingAlert, key: str,
+                  result: Classification, now: datetime) -> Received:
+    if incoming.delivery_id and not _first_delivery(session, incoming, now):
+        return Received(None, False, result.level, duplicate=True)
+    latest = session.exec(select(Alert).where(col(Alert.dedup_key) == key)
+                          .order_by(col(Alert.epoch).desc()).limit(1)).first()
+    if latest is not None and as_utc(latest.last_seen_at) >= now - window(container):
+        return _repeat(container, session, latest, now)
+    alert = Alert(source=incoming.source, dedup_key=key, epoch=(latest.epoch + 1) if latest else 1,
+                  title=incoming.title, text=incoming.text, link=incoming.link,
+                  severity_hint=incoming.severity_hint, level=result.level, reasons=list(result.reasons),
+                  playbook=result.playbook, guide_row=result.row.key if result.row else None,
+                  signals=incoming.signals.as_dict(), details=incoming.details, first_seen_at=now,
+                  last_seen_at=now, render_pending=True, own_root=incoming.root_ts is None,
+                  channel=incoming.root_channel, root_ts=incoming.root_ts)
+    incident = _linked_incident(session, key, incoming)
+    if incident is not None:
+        alert.status, alert.incident_id = "linked", incident.id
+    try:
+        session.add(alert)
+        session.flush()
+    except IntegrityError:
+        raise _LostRace from None  # the whole transaction rolls back, our delivery id included
+    if incident is not None:
+        svc.record(session, incident, "alert", ACTOR, f"Alert from {incoming.source}: {incoming.title}",
+                   {"alert_id": alert.id, "level": alert.level, "link": alert.link}, at=now,
+                   dedup_key=f"alert:{alert.id}")
+    _queue_post(container, session, alert, incident, now)
+    return Received(alert.id, True, alert.level, 1, alert.incident_id)
 
 
 def _first_delivery(session: Session, incoming: IncomingAlert, now: datetime) -> bool:
     """Replays of one delivery (a sender's retry) are dropped, in the same transaction as the alert."""
-    try:
-        with session.begin_nested():
-            session.add(ProcessedRequest(key=f"alert-delivery:{incoming.source}:{incoming.delivery_id}"[:200],
-                                         created_at=now))
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
+    table = ProcessedRequest.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = (insert(table).values(key=f"alert-delivery:{incoming.source}:{incoming.delivery_id}"[:200],
+                                      created_at=now)
+                 .on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key))
+    return session.execute(statement).first() is not None
 
 
 def _repeat(container: Container, session: Session, alert: Alert, now: datetime) -> Received:
