@@ -25,6 +25,8 @@ import logging
 import os
 import secrets
 import socket
+import threading
+import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -57,6 +59,7 @@ log = logging.getLogger(__name__)
 EXECUTE_JOB = "playbook.execute"
 PLAN_TTL = timedelta(minutes=15)
 STALE_HEARTBEAT = timedelta(minutes=10)
+LIVE_EDIT_SECONDS = 3.0  # at most one live progress edit this often (steps and the outcome always show)
 
 
 # -- lookups ------------------------------------------------------------------------------------------
@@ -460,6 +463,9 @@ class Runner:
         self.plan = Plan.from_dict(execution.plan)
         self.results = [dict(r) for r in execution.results]
         self._shown = ""
+        self._showing = threading.Lock()  # a batch's machines report progress from several threads
+        self._last_live = float("-inf")
+        self._live_every = float(ctx.app.extras.get("progress_live_seconds", LIVE_EDIT_SECONDS))  # type: ignore[arg-type]
 
     # -- storage ------------------------------------------------------------------------------------
     def save(self, **values: Any) -> None:
@@ -478,12 +484,23 @@ class Runner:
 
     # -- Slack ----------------------------------------------------------------------------------------
     def show(self, live: str = "") -> None:
-        reply = progress_reply(self.execution, self.plan, live)
-        text = reply.plain_text()
-        if text == self._shown:
-            return
-        self._shown = text
-        show_progress(self.ctx, self.execution, reply)
+        """Edit the progress message: at each step, and with a live line at most every few seconds.
+
+        Why the limit: a rolling restart reports several lines per machine, and Slack allows about one
+        chat.update a second; edited at every line (81 edits in 8 s for 30 machines) Slack answers 429
+        and the waits for it would slow the mitigation itself.
+        """
+        with self._showing:
+            if live and time.monotonic() - self._last_live < self._live_every:
+                return
+            reply = progress_reply(self.execution, self.plan, live)
+            text = reply.plain_text()
+            if text == self._shown:
+                return
+            self._shown = text
+            if live:
+                self._last_live = time.monotonic()
+            show_progress(self.ctx, self.execution, reply)
 
     def heartbeat(self, text: str) -> None:
         with self.ctx.session() as session:
@@ -520,8 +537,7 @@ class Runner:
                     result.details.append("Dry run: a live run would send " + (", ".join(sent) or "nothing"))
                 self.results[index] = {**self.results[index], **_result_dict(result),
                                        "finished_at": self.ctx.now().isoformat()}
-                self.save(current_step=index + 1)
-                self.show()
+                self.save(current_step=index + 1)  # shown with the next step, or with the outcome
                 if not result.ok:
                     outcome, reason = "failed", f"step {index + 1} failed: {result.summary}"
                     break
