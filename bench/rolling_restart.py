@@ -76,13 +76,14 @@ def run(machines: int, batch: int, latency: float, database: str) -> dict[str, f
             final = session.get(PlaybookExecution, execution.id)
         calls = len(fake.requests) - before
         restarted = len(fake.calls("POST", "/restart$"))
+        edits = len(recorder.of("chat.update"))
     finally:
         container.engine.dispose()
         recorder.close()
         fake.close()
     batches = math.ceil(machines / batch)
     return {"plan": planned - started, "execution": done - confirmed, "status": final.status, "calls": calls,
-            "restarted": restarted, "batches": batches, "minimum": batches * len(CHAIN) * latency,
+            "restarted": restarted, "edits": edits, "batches": batches, "minimum": batches * len(CHAIN) * latency,
             "sequential": calls * latency}
 
 
@@ -100,6 +101,7 @@ def main() -> None:
     print(f"  outcome          {result['status']}, {result['restarted']} machines restarted, "
           f"{result['calls']} Fly/health calls")
     print(f"  plan             {result['plan']:.2f} s")
+    print(f"  Slack            {result['edits']} edits of the progress message")
     print(f"  execution        {result['execution']:.2f} s wall")
     print(f"  least possible   {result['minimum']:.2f} s = {result['batches']} batches x {len(CHAIN)} calls in a row "
           f"({', '.join(CHAIN)}) x {args.latency_ms:.0f} ms")
