@@ -162,6 +162,18 @@ def test_ack_resolve_notes_and_updates_go_to_pagerduty(rest_slack, pd):
     assert pd.violations == []
 
 
+def test_severity_changes_and_reopening_follow_in_pagerduty(rest_slack, pd):
+    rest_slack.command("declare Site is down sev1")
+    rest_slack.command("sev 3", channel_id=CHANNEL)
+    rest_slack.command("sev 2", channel_id=CHANNEL)
+    rest_slack.command("sev 1", channel_id=CHANNEL)  # SEV2 -> SEV1: the urgency stays high, nothing to send
+    rest_slack.command("resolve", channel_id=CHANNEL)
+    rest_slack.command("status investigating", channel_id=CHANNEL)
+    puts = [pd.body(r)["incident"] for r in pd.calls("PUT", "/incidents/PINC101")]
+    assert [p.get("urgency") or p.get("status") for p in puts] == ["low", "high", "resolved", "triggered"]
+    assert len(pd.calls("POST", "/incidents")) == 1 and link(rest_slack.container).status == "triggered"
+
+
 def test_sync_failures_are_retried_then_said_in_the_channel(rest_slack, pd, clock):
     rest_slack.command("declare Site is down sev1")
     pd.fail_next = [httpx.Response(503, text="down")] * 4  # the client's own tries for one job run
@@ -213,9 +225,10 @@ def test_events_api_mode_triggers_acks_and_resolves_by_dedup_key(db_url, recorde
         slack.command("page @someone", channel_id=CHANNEL)
         slack.command("ack", channel_id=CHANNEL)
         slack.command("resolve", channel_id=CHANNEL)
+        slack.command("status investigating", channel_id=CHANNEL)  # reopened: the same key opens a new alert
         key = link(container).incident_key
         assert [(e["event_action"], e["dedup_key"]) for e in pd.events] == [
-            ("trigger", key), ("acknowledge", key), ("resolve", key)]
+            ("trigger", key), ("acknowledge", key), ("resolve", key), ("trigger", key)]
         trigger = pd.events[0]
         assert trigger["routing_key"] == ROUTING_KEY and trigger["payload"]["severity"] == "error"
         assert trigger["payload"]["summary"].startswith("[Fireline #1] SEV2")

@@ -44,13 +44,15 @@ def test_rest_requests_validate_against_the_official_spec(sqlite_only, recorder,
         clock.advance(minutes=15)
         slack.run_jobs()  # PUT escalation_level
         slack.command("ack", channel_id=CHANNEL)  # PUT status acknowledged
+        slack.command("sev 3", channel_id=CHANNEL)  # PUT urgency low
         slack.command("resolve Bad deploy", channel_id=CHANNEL)  # PUT status resolved
+        slack.command("status investigating", channel_id=CHANNEL)  # PUT status triggered (reopen)
     oncall.refresh(container)
     seen = {(method, path.split("/")[-1] if path.count("/") > 1 else path) for method, path, _, _ in transport.seen}
     assert {("GET", "/oncalls"), ("GET", "/incidents"), ("POST", "/incidents"), ("POST", "notes"),
             ("GET", "/users"), ("POST", "responder_requests")} <= seen
     puts = [body for method, _, _, body in transport.seen if method == "PUT"]
-    assert len(puts) == 3  # escalate, acknowledge, resolve
+    assert len(puts) == 5  # escalate, acknowledge, urgency, resolve, reopen
     assert transport.refused() == []
     assert not any("Could not" in c.text() for c in recorder.of("chat.postMessage"))
     container.engine.dispose()
@@ -65,7 +67,8 @@ def test_events_requests_validate_against_the_official_spec(sqlite_only, recorde
         slack.command("declare Login broken sev2")
         slack.command("ack", channel_id=CHANNEL)
         slack.command("resolve", channel_id=CHANNEL)
+        slack.command("status investigating", channel_id=CHANNEL)
     assert [(method, path, status) for method, path, status, _ in transport.seen] == [
-        ("POST", "/v2/enqueue", 202)] * 3
+        ("POST", "/v2/enqueue", 202)] * 4
     assert transport.refused() == []
     container.engine.dispose()

@@ -118,6 +118,16 @@ def test_an_escalation_without_a_level_keeps_ours(slack, clock):
     assert link(slack.container).escalation_level == 1 and link(slack.container).assignees == ["Marcus Webb"]
 
 
+def test_reopened_in_pagerduty_reopens_here(slack, pd, clock):
+    slack.command("resolve Looked fine", channel_id=CHANNEL)
+    assert incident(slack.container).status == "resolved" and link(slack.container).status == "resolved"
+    clock.advance(minutes=5)
+    post_webhook(slack, event("incident.reopened", clock, minutes=1))
+    assert incident(slack.container).status == "investigating" and link(slack.container).status == "triggered"
+    assert any("is now *investigating* (was resolved)" in c.text() for c in slack.recorder.of("chat.postMessage"))
+    assert [r for r in pd.calls("PUT") if pd.body(r)["incident"].get("status") == "triggered"] == []
+
+
 def test_annotations_come_in_but_our_own_notes_are_not_echoed(slack, pd, clock):
     notes_before = len(pd.calls("POST", "/incidents/PINC101/notes"))  # the page's first note
     post_webhook(slack, webhook("incident.annotated", note_data("PINC101", "Customer support sees it too"),

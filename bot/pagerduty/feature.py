@@ -129,6 +129,8 @@ def register(registry: Registry) -> None:
     def page_on_raise(ctx: Context, incident: Incident, old: int, new: int) -> None:
         if SEVERITIES[new].pages and not SEVERITIES[old].pages:
             paging.queue_page(ctx, incident, reason=f"raised to {SEVERITIES[new].label}", automatic=True)
+        if SEVERITIES[new].pages != SEVERITIES[old].pages:
+            paging.queue_sync(ctx, incident, "urgency")  # only for pages already out (REST)
         clock.arm_ack(ctx, incident, ctx.now())
         clock.arm_nudge(ctx, incident, ctx.now() if new == 1 and old != 1 else
                         (incident.last_update_at or ctx.now()))
@@ -161,6 +163,8 @@ def register(registry: Registry) -> None:
     def rearm_on_reopen(ctx: Context, incident: Incident, old: str, new: str) -> None:
         if old == "resolved" and incident.is_open:
             clock.arm_nudge(ctx, incident, ctx.now())
+            if _not_from_pagerduty(ctx):
+                paging.queue_sync(ctx, incident, "reopen")
 
     registry.job(paging.PAGE_JOB)(paging.page_job)
     registry.job(paging.SYNC_JOB)(paging.sync_job)

@@ -78,11 +78,12 @@ def queue_sync(ctx: Context, incident: Incident, action: str, text: str = "") ->
         link = link_for(session, incident.id)
         if link is None or link.mode == DRY_RUN:
             return
-        if action == "note" and link.mode == EVENTS:
-            return  # the Events API has no notes; the README says so
-        key = f"pd-sync:{incident.id}:{action}:{ctx.now().isoformat()}" if action != "note" else None
+        if action in ("note", "urgency") and link.mode == EVENTS:
+            return  # the Events API has no notes or urgency; the README says so
+        # No dedup key: each change is its own job (the lifecycle already refuses a double ack or resolve),
+        # and the job skips what PagerDuty already shows.
         jobs.enqueue(session, SYNC_JOB, {"incident_id": incident.id, "action": action, "text": text[:5000],
-                                         "user_id": ctx.user_id, "attempt": 1}, dedup_key=key, now=ctx.now())
+                                         "user_id": ctx.user_id, "attempt": 1}, now=ctx.now())
 
 
 # -- failures ------------------------------------------------------------------------------------------------
@@ -296,19 +297,30 @@ def sync_job(container: Container, payload: dict[str, Any], job=None) -> None:
         if link is None or link.mode == DRY_RUN:
             return
         session.expunge(link)
-    target = {"ack": "acknowledged", "resolve": "resolved"}.get(action)
-    if target and (link.status == target or link.status == "resolved"):
+        incident = svc.get_incident(session, incident_id)
+    target = {"ack": "acknowledged", "resolve": "resolved", "reopen": "triggered"}.get(action)
+    if action in ("ack", "resolve") and link.status in (target, "resolved"):
         return  # PagerDuty is already there (its own change, or an earlier sync)
-    what = {"ack": "acknowledge the page", "resolve": "resolve the page", "note": "add the note"}.get(action, action)
+    if action == "reopen" and link.status != "resolved":
+        return
+    urgency = "high" if incident.severity <= 2 else "low"
+    what = {"ack": "acknowledge the page", "resolve": "resolve the page", "note": "add the note",
+            "reopen": "reopen the page", "urgency": f"set the page's urgency to {urgency}"}.get(action, action)
     try:
         if link.mode == EVENTS:
             if action in ("ack", "resolve"):
                 events_client(container).send("acknowledge" if action == "ack" else "resolve", link.incident_key)
+            elif action == "reopen":  # the old alert is resolved: the same key opens a new one
+                events_client(container).send("trigger", link.incident_key, payload={
+                    "summary": pd_title(incident)[:1024], "severity": EVENTS_SEVERITY[incident.severity],
+                    "source": "fireline", "custom_details": {"fireline_incident": incident.id, "reopened": True}})
         elif link.pd_incident_id:
             rest = rest_client(container)
             if action == "note":
                 rest.add_note(link.pd_incident_id, f"{NOTE_PREFIX} {payload.get('user_id') or 'someone'}: "
                                                    f"{payload.get('text') or ''}")
+            elif action == "urgency":
+                rest.update_incident(link.pd_incident_id, {"urgency": urgency}, what)
             elif target:
                 rest.set_status(link.pd_incident_id, target)
     except PagerDutyError as exc:
@@ -317,14 +329,12 @@ def sync_job(container: Container, payload: dict[str, Any], job=None) -> None:
     if target:
         with ctx.session() as session:
             stored = link_for(session, incident_id)
-            if stored.status != "resolved":
+            if stored.status != "resolved" or action == "reopen":
                 stored.status, stored.status_at = target, container.clock()
                 session.add(stored)
             incident = svc.get_incident(session, incident_id)
         svc.refresh_cards(ctx, incident)
     if int(payload.get("attempt") or 1) > 1:
-        with ctx.session() as session:
-            incident = svc.get_incident(session, incident_id)
         svc.announce(ctx, incident, Reply(f":white_check_mark: PagerDuty caught up for #{incident_id}: "
                                           f"{what} went through on try {payload['attempt']}."))
 

@@ -269,6 +269,15 @@ def _act(ctx: Context, event: Event, incident, text: str) -> str:
             return "resolved"
         svc.refresh_cards(ctx, incident)
         return "noted"
+    if event.type == "incident.reopened":
+        if incident.is_open:  # reopened here first: PagerDuty's echo of our own sync
+            svc.refresh_cards(ctx, incident)
+            return "noted"
+        try:
+            svc.set_status(ctx, incident.id, "investigating")  # announces the reopening itself
+        except UserError:
+            pass
+        return "reopened"
     if event.type == "incident.annotated":
         content = str(event.data.get("content") or "")
         svc.announce(ctx, incident, Reply(f":memo: PagerDuty note on #{incident.id} by {escape(event.agent)}",
