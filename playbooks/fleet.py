@@ -112,6 +112,8 @@ def find_machines(machines: list[Machine], wanted: list[str]) -> list[Machine]:
 
 def capacity_line(started: int, batch: int, minimum: int) -> tuple[str, str | None]:
     """What keeps serving while a batch is out, and the risk if that is below the minimum."""
+    if started == 0:
+        return "No machine is serving now, so changing them takes no capacity away.", None
     left = max(0, started - batch)
     line = f"While a batch is being changed, {left} of {started} started machines keep serving."
     if left == 0:
@@ -196,57 +198,82 @@ class Leases:
         return problems
 
 
-def rolling_update(env: Env, members: list[dict[str, Any]], change: Callable[[dict[str, Any]], None],
+def gate_batch(env: Env, launched: list[tuple[str, str | None]], progress: Progress, *, done: list[str] | None = None,
+               details: list[str] | None = None, came_back: str = "came back") -> StepResult:
+    """The health gate after a batch: each launched machine started with its checks passing (on `version`,
+    when given; waited for together, as they are independent), then HEALTH_URL answering. `done` are
+    ids already fine (updated but left stopped)."""
+    ok_ids = list(done or [])
+    details = details if details is not None else []
+    gated = in_parallel(lambda pair: wait_until_healthy(env, pair[0], progress, version=pair[1] or None), launched)
+    failed: list[tuple[str, str]] = []
+    for (machine_id, _), outcome in zip(launched, gated, strict=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
+        ok, said = outcome
+        details.append(said)
+        if ok:
+            ok_ids.append(machine_id)
+        else:
+            failed.append((machine_id, said))
+    if failed:
+        return StepResult(False, "; ".join(said for _, said in failed), details, done=ok_ids,
+                          failed=[machine_id for machine_id, _ in failed])
+    healthy, said = health_gate(env, progress)
+    details.append(said)
+    if not healthy:
+        return StepResult(False, f"{', '.join(short(i) for i in ok_ids)} {came_back}, but {said}", details,
+                          done=ok_ids)
+    return StepResult(True, "; ".join(details), details, done=ok_ids)
+
+
+def rolling_update(env: Env, members: list[dict[str, Any]], change: Callable[[dict[str, Any], str], None],
                    leases: Leases, progress: Progress, what: str) -> StepResult:
-    """Update each machine's whole config (`change` edits a copy), then gate the launched ones.
+    """Update each machine's whole config (`change(config, machine_id)` edits a copy), then gate the launched ones.
 
     `members` are `{"id": ..., "launch": bool}`: a stopped machine that should stay stopped gets the
     new config with `skip_launch`. Each update carries the version it was read at, so a machine
     someone changed meanwhile is refused (409) instead of overwritten.
     """
     details: list[str] = []
-    launched: list[tuple[str, str]] = []
+    launched: list[tuple[str, str | None]] = []
     quiet: list[str] = []
     for member in members:
         nonce = leases.take(member["id"])
         current = env.fly.get_machine(member["id"])
         config = current.config_copy()
-        change(config)
+        change(config, member["id"])
         progress(f"updating {short(member['id'])}: {what}")
         try:
             updated = env.fly.update(member["id"], config, current_version=current.version or None,
                                      skip_launch=not member["launch"], lease_nonce=nonce)
         except IntegrationError as exc:
+            details += [f"{short(machine_id)} was updated but not health-checked (the batch stopped here)"
+                        for machine_id, _ in launched]
             return StepResult(False, f"{exc} Machines not yet updated keep their current config.", details,
-                              done=[m for m, _ in launched] + quiet, failed=[member["id"]])
+                              done=[machine_id for machine_id, _ in launched] + quiet, failed=[member["id"]])
         if member["launch"]:
-            launched.append((member["id"], updated.version))
+            launched.append((member["id"], updated.version or None))
         else:
             quiet.append(member["id"])
             details.append(f"{short(member['id'])} updated, left stopped")
-    ok_ids = list(quiet)
-    for machine_id, version in launched:
-        ok, said = wait_until_healthy(env, machine_id, progress, version=version or None)
-        details.append(said)
-        if not ok:
-            return StepResult(False, said, details, done=ok_ids, failed=[machine_id])
-        ok_ids.append(machine_id)
-    healthy, said = health_gate(env, progress)
-    details.append(said)
-    if not healthy:
-        return StepResult(False, f"{', '.join(short(i) for i in ok_ids)} were updated, but {said}", details,
-                          done=ok_ids)
-    return StepResult(True, "; ".join(details), details, done=ok_ids)
+    return gate_batch(env, launched, progress, done=quiet, details=details, came_back="were updated")
+
+
+def rolling_order(machines: list[Machine]) -> list[Machine]:
+    """Down machines first (they serve nobody, so bringing them back only adds capacity), then the
+    started ones; each group round-robin over regions, so every region keeps a machine serving."""
+    return interleave([m for m in machines if m.state != "started"]) + interleave(
+        [m for m in machines if m.state == "started"])
 
 
 def batches(machines: list[Machine], size: int, now: datetime) -> list[list[dict[str, Any]]]:
-    """Rolling order (down machines first, then regions alternating) cut into batches of `size`."""
-    ordered = interleave([m for m in machines if m.state != "started"]) + interleave(
-        [m for m in machines if m.state == "started"])
-    members = [{"id": m.id, "label": m.label(), "started": m.state == "started",
-                "launch": m.state == "started" or crashed(m, now)} for m in ordered]
+    """The rolling order cut into batches of `size`. `launch`: started, or crashed (so it should run again)."""
+    members = [{"id": m.id, "label": m.label(), "region": m.region, "started": m.state == "started",
+                "launch": m.state == "started" or crashed(m, now)} for m in rolling_order(machines)]
     return [members[i:i + size] for i in range(0, len(members), size)]
 
 
 def most_out_at_once(groups: list[list[dict[str, Any]]]) -> int:
+    """The most started machines any one batch takes out of service."""
     return max((sum(1 for m in group if m["started"]) for group in groups), default=0)

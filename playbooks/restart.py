@@ -10,48 +10,25 @@ from __future__ import annotations
 from typing import Any
 
 from bot.commands.grammar import Args
-from bot.errors import UserError
-from bot.fly.models import Machine, short
-from bot.reply import escape
+from bot.errors import IntegrationError
+from bot.fly.models import short
 from playbooks.fleet import (
     Leases,
+    batches,
     capacity_line,
     crashed,
     find_machines,
-    health_gate,
+    gate_batch,
     in_group,
     in_parallel,
-    interleave,
     main_group,
+    most_out_at_once,
     region_summary,
-    wait_until_healthy,
 )
 from playbooks.framework import Env, Param, Plan, Playbook, Progress, Step, StepResult
+from playbooks.params import parse_batch, parse_machines, parse_region, reject_leftovers
 
 USAGE = "[--region R] [--machine ID] [--batch N]"
-
-
-def parse_batch(args: Args, command: str) -> int:
-    value = args.flag("batch")
-    if value is None:
-        return 1
-    if not value.isdigit() or not 1 <= int(value) <= 50:
-        raise UserError(f"`--batch {escape(value[:10])}` is not a batch size.",
-                        f"Give a number of machines per batch, for example `/{command} --batch 2`.")
-    return int(value)
-
-
-def parse_machines(args: Args) -> list[str]:
-    machines = []
-    while (value := args.flag("machine")) is not None:
-        machines += [part for part in value.split(",") if part]
-    return machines
-
-
-def reject_leftovers(args: Args, command: str, usage: str) -> None:
-    if args.words:
-        raise UserError(f"`/{command}` does not understand `{escape(' '.join(args.words)[:60])}`.",
-                        f"Usage: `/{command} {usage}`.")
 
 
 class Restart(Playbook):
@@ -67,9 +44,9 @@ class Restart(Playbook):
 
     def parse(self, args: Args) -> dict[str, Any]:
         params: dict[str, Any] = {"batch": parse_batch(args, self.command), "machines": parse_machines(args)}
-        region = args.flag("region")
+        region = parse_region(args, self.command)
         if region:
-            params["region"] = region.lower()
+            params["region"] = region
         reject_leftovers(args, self.command, USAGE)
         return params
 
@@ -102,27 +79,26 @@ class Restart(Playbook):
             return plan
         batch = params["batch"]
         # Crashed machines first: they serve nobody now, and each one back adds capacity before a serving one goes.
-        ordered = interleave([m for m in targets if m.state != "started"]) + interleave(
-            [m for m in targets if m.state == "started"])
+        groups = batches(targets, batch, now)
+        ordered = [member for group in groups for member in group]
         started = [m for m in machines if m.state == "started"]
-        out_at_once = max(sum(1 for m in ordered[i:i + batch] if m.state == "started")
-                          for i in range(0, len(ordered), batch))
+        out_at_once = most_out_at_once(groups)
         capacity, risk = capacity_line(len(started), out_at_once, env.min_machines)
         where = f" in {params['region']}" if params.get("region") else ""
         plan.title = f"Rolling restart of {len(ordered)} machine{'s' if len(ordered) != 1 else ''} of {env.app}{where}"
         plan.lines = [
             f"Now: {region_summary(machines)} (process group `{group}`).",
             f"Restarts {len(ordered)} machine(s), {batch} at a time, crashed ones first, alternating regions: "
-            + ", ".join(m.label() for m in ordered) + ".",
+            + ", ".join(m["label"] for m in ordered) + ".",
             capacity,
             "Each batch must reach `started`, pass its checks"
             + (f" and {env.health_url} must answer" if env.health_url else " (HEALTH_URL is not set, so the app's "
                "endpoint is not checked)") + " before the next one starts. The first failure stops it.",
         ]
-        down = [m for m in ordered if m.state != "started"]
+        down = [m for m in ordered if not m["started"]]
         if down:
             plan.lines.append("Crashed machines are started rather than restarted: " + ", ".join(
-                m.label() for m in down) + ".")
+                m["label"] for m in down) + ".")
         if skipped:
             plan.lines.append("Left alone (stopped on purpose, not crashed): " + ", ".join(m.label() for m in skipped)
                               + ". Add `--machine ID` to include one.")
@@ -134,14 +110,12 @@ class Restart(Playbook):
         ]
         if risk:
             plan.risks.insert(0, risk)
-        for number, start in enumerate(range(0, len(ordered), batch), start=1):
-            members = ordered[start:start + batch]
-            verbs = ["start" if m.state != "started" else "restart" for m in members]
-            title = "; ".join(f"{verb.capitalize()} {m.label()}" for verb, m in zip(verbs, members, strict=True))
+        for number, members in enumerate(groups, start=1):
+            title = "; ".join(f"{'Restart' if m['started'] else 'Start'} {m['label']}" for m in members)
             plan.steps.append(Step(f"Batch {number}: {title}", "restart_batch",
-                                   {"machines": [{"id": m.id, "region": m.region, "start": m.state != "started"}
+                                   {"machines": [{"id": m["id"], "region": m["region"], "start": not m["started"]}
                                                  for m in members]},
-                                   targets=[m.id for m in members]))
+                                   targets=[m["id"] for m in members]))
         return plan
 
     def run_step(self, env: Env, plan: Plan, step: Step, progress: Progress) -> StepResult:
@@ -161,44 +135,21 @@ class Restart(Playbook):
 
         try:
             kicked = in_parallel(kick, members)
+            sent = [m["id"] for m, outcome in zip(members, kicked, strict=True) if outcome is None]
             failures = [outcome for outcome in kicked if isinstance(outcome, BaseException)]
+            unexpected = [f for f in failures if not isinstance(f, IntegrationError)]
+            if unexpected:
+                raise unexpected[0]
             if failures:
-                sent = [m["id"] for m, outcome in zip(members, kicked, strict=True) if outcome is None]
-                if not sent:
-                    raise failures[0]
-                # Some machines of the batch were restarted: say which (not health-checked), and stop here.
-                failed = [m["id"] for m, outcome in zip(members, kicked, strict=True) if outcome is not None]
+                # A machine whose lease or restart Fly refused was not touched: the summary lists it under
+                # "Not restarted" (not "Did not come back"); the others of the batch were, and are not checked.
+                details += [f"{short(i)} was restarted but not health-checked (the batch stopped here)" for i in sent]
                 said = "; ".join(str(f) for f in failures)
-                return StepResult(False, f"{said} ({', '.join(short(i) for i in sent)} restarted, not checked)",
-                                  details, done=sent, failed=failed)
-            return self.gate(env, members, progress, details)
+                return StepResult(False, said + (f" ({', '.join(short(i) for i in sent)} restarted, not checked)"
+                                                 if sent else ""), details, done=sent)
+            return gate_batch(env, [(machine_id, None) for machine_id in sent], progress, details=details)
         finally:
             details += leases.release_all()
 
-    def gate(self, env: Env, members: list[dict[str, Any]], progress: Progress, details: list[str]) -> StepResult:
-        """Each machine started with passing checks (waited for together), then HEALTH_URL."""
-        gated = in_parallel(lambda member: wait_until_healthy(env, member["id"], progress), members)
-        ok_ids: list[str] = []
-        failed: list[tuple[str, str]] = []
-        for member, outcome in zip(members, gated, strict=True):
-            if isinstance(outcome, BaseException):
-                raise outcome
-            ok, said = outcome
-            details.append(said)
-            if ok:
-                ok_ids.append(member["id"])
-            else:
-                failed.append((member["id"], said))
-        if failed:
-            return StepResult(False, "; ".join(said for _, said in failed), details, done=ok_ids,
-                              failed=[machine_id for machine_id, _ in failed])
-        healthy, said = health_gate(env, progress)
-        details.append(said)
-        if not healthy:
-            return StepResult(False, f"{', '.join(short(i) for i in ok_ids)} came back, but {said}", details,
-                              done=ok_ids)
-        return StepResult(True, "; ".join(details), details, done=ok_ids)
 
-
-def describe(machines: list[Machine]) -> str:
-    return ", ".join(m.label() for m in machines)
+__all__ = ["Restart", "parse_batch", "reject_leftovers"]

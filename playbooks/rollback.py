@@ -21,18 +21,18 @@ from bot.fly.models import Machine, Release, short
 from bot.reply import escape
 from playbooks.fleet import (
     Leases,
+    batches,
     capacity_line,
-    crashed,
     health_gate,
     in_group,
-    interleave,
     main_group,
+    most_out_at_once,
     region_summary,
     rolling_update,
     wait_until_healthy,
 )
 from playbooks.framework import Blocked, Env, Param, Plan, Playbook, Progress, Step, StepResult
-from playbooks.restart import parse_batch, reject_leftovers
+from playbooks.params import parse_batch, reject_leftovers
 
 USAGE = "[v41 | image] [--with-db-restore <time>] [--batch N]"
 TIME_HINT = ("Give the time to restore to in UTC, for example `--with-db-restore 2026-11-25T13:10:00Z`, "
@@ -160,14 +160,11 @@ class Rollback(Playbook):
         if not changing:
             plan.blocked = f"every machine of {env.app} already runs `{target}`."
             return plan
-        now = env.now()
         batch = params["batch"]
-        ordered = interleave([m for m in changing if m.state != "started"]) + interleave(
-            [m for m in changing if m.state == "started"])
+        groups = batches(changing, batch, env.now())
+        ordered = [member for group in groups for member in group]
         started = [m for m in machines if m.state == "started"]
-        out_at_once = max(sum(1 for m in ordered[i:i + batch] if m.state == "started")
-                          for i in range(0, len(ordered), batch))
-        capacity, risk = capacity_line(len(started), out_at_once, env.min_machines)
+        capacity, risk = capacity_line(len(started), most_out_at_once(groups), env.min_machines)
         plan.title = f"Roll back {env.app} to {label}"
         plan.lines += [
             f"Updates {len(ordered)} machine(s) to `{target}`, {batch} at a time, alternating regions "
@@ -177,9 +174,9 @@ class Rollback(Playbook):
             + (f" and {env.health_url} must answer" if env.health_url else " (HEALTH_URL is not set)")
             + " before the next. The first failure stops it; machines not reached keep the current image.",
         ]
-        kept = [m for m in ordered if m.state != "started" and not crashed(m, now)]
+        kept = [m for m in ordered if not m["launch"]]
         if kept:
-            plan.lines.append("Stopped machines get the image but stay stopped: " + ", ".join(m.label() for m in kept))
+            plan.lines.append("Stopped machines get the image but stay stopped: " + ", ".join(m["label"] for m in kept))
         plan.risks = [
             f"If {releases[0].label if releases else 'the current release'} ran a destructive database migration, "
             "the old code may fail against the new schema: the first machine then fails its checks and the "
@@ -188,13 +185,12 @@ class Rollback(Playbook):
         ]
         if risk:
             plan.risks.insert(0, risk)
-        for number, start in enumerate(range(0, len(ordered), batch), start=1):
-            members = ordered[start:start + batch]
-            plan.steps.append(Step(f"Batch {number}: update " + ", ".join(m.label() for m in members),
+        for number, members in enumerate(groups, start=1):
+            plan.steps.append(Step(f"Batch {number}: update " + ", ".join(m["label"] for m in members),
                                    "update_batch",
-                                   {"image": target, "machines": [{"id": m.id, "launch": m.state == "started"
-                                                                   or crashed(m, now)} for m in members]},
-                                   targets=[m.id for m in members]))
+                                   {"image": target, "machines": [{"id": m["id"], "launch": m["launch"]}
+                                                                  for m in members]},
+                                   targets=[m["id"] for m in members]))
         return plan
 
     def choose(self, params: dict[str, Any], releases: list[Release],
@@ -281,8 +277,10 @@ class Rollback(Playbook):
 
     def update_batch(self, env: Env, step: Step, leases: Leases, progress: Progress, details: list[str]) -> StepResult:
         image = step.args["image"]
-        return rolling_update(env, step.args["machines"], lambda config: config.__setitem__("image", image), leases,
-                              progress, f"image {image}")
+        def change(config: dict[str, Any], machine_id: str) -> None:
+            config["image"] = image
+
+        return rolling_update(env, step.args["machines"], change, leases, progress, f"image {image}")
 
     def stop_all(self, env: Env, step: Step, leases: Leases, progress: Progress, details: list[str]) -> StepResult:
         for machine_id in step.args["machines"]:

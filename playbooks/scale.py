@@ -20,19 +20,18 @@ from bot.reply import escape
 from playbooks.fleet import (
     Leases,
     batches,
-    by_region,
     capacity_line,
+    gate_batch,
     health_gate,
     in_group,
     main_group,
     most_out_at_once,
     region_summary,
     rolling_update,
-    wait_until_healthy,
 )
 from playbooks.framework import Blocked, Env, Param, Plan, Playbook, Progress, Step, StepResult
 from playbooks.guide import COMMON_INCIDENTS, WHEN_TO_SCALE, match
-from playbooks.restart import parse_batch, reject_leftovers
+from playbooks.params import parse_batch, parse_region, reject_leftovers, whole_number
 
 # `fly scale vm` presets: (cpu_kind, cpus, default memory MB). The guide's `dedicated-cpu-1x` is Fly's old
 # name for performance-1x ("1 dedicated CPU, 2GB").
@@ -64,9 +63,19 @@ def group_machines(env: Env) -> tuple[str, list[Machine]]:
     return group, in_group(everything, group)
 
 
-def parse_region(args: Args) -> str | None:
-    region = args.flag("region")
-    return region.lower() if region else None
+def removal_order(machines: list[Machine], remove: int) -> list[Machine]:
+    """Which machines scaling down removes: stopped ones first (they serve nobody), then started ones
+    from whichever region has the most left at that point, newest first, so regions stay balanced."""
+    left = Counter(m.region for m in machines)
+    pool = list(machines)
+    chosen: list[Machine] = []
+    for _ in range(min(remove, len(pool))):
+        pick = min(pool, key=lambda m: (m.state == "started", -left[m.region],
+                                        -(m.created_at.timestamp() if m.created_at else 0), m.id))
+        pool.remove(pick)
+        left[pick.region] -= 1
+        chosen.append(pick)
+    return chosen
 
 
 class ScaleCount(Playbook):
@@ -80,10 +89,14 @@ class ScaleCount(Playbook):
     verb = "scale"
 
     def parse(self, args: Args) -> dict[str, Any]:
-        region = parse_region(args)
-        if not args.words or not args.words[0].isdigit():
-            raise UserError("Say how many machines.", "For example `/scale count 6` or `/scale count 4 --region lhr`.")
-        count = int(args.words.pop(0))
+        region = parse_region(args, "scale count 4")
+        example = "For example `/scale count 6` or `/scale count 4 --region lhr`."
+        if not args.words:
+            raise UserError("Say how many machines.", example)
+        word = args.words.pop(0)
+        count = whole_number(word, 4)
+        if count is None:
+            raise UserError(f"`{escape(word[:20])}` is not a number of machines.", example)
         reject_leftovers(args, "scale count", self.usage)
         return {"count": count, **({"region": region} if region else {})}
 
@@ -129,6 +142,10 @@ class ScaleCount(Playbook):
                           "config cannot simply be copied.", "Create the volume and machine with "
                           f"`fly scale count {len(machines) + add}` (flyctl creates volumes).")
         counts = Counter(m.region for m in machines)
+        if region and region not in counts:
+            plan.lines.append(f"`{region}` is a new region for {env.app} (it runs in {', '.join(sorted(counts))} "
+                              "now): the new machines are its first there. Check the code is right "
+                              "(`fly platform regions`); Fly refuses one it does not have.")
         regions = [region] if region else sorted(counts, key=lambda r: (counts[r], r)) or [source.region]
         placed: list[str] = []
         for _ in range(add):
@@ -147,20 +164,18 @@ class ScaleCount(Playbook):
                       "at, and scaling stops there: remove it with `/scale count` once understood.",
                       "If the database is the bottleneck, more machines mean more connections: see `/scale advice "
                       "database connection exhausted`."]
+        if not (source.state == "started" and source.checks_passing):
+            plan.risks.insert(0, f"No machine is started with its checks passing, so the copy is of {source.label()} "
+                                 f"({source.state}{', checks failing' if source.state == 'started' else ''}): new "
+                                 "machines will likely fail the same way. `/diagnose` first; `/restart` or "
+                                 "`/rollback` may be what is needed.")
         for number, target in enumerate(placed, start=1):
             plan.steps.append(Step(f"Create machine {number} of {add} in {target} (a copy of {source.label()})",
                                    "create", {"region": target, "source": source.id},
                                    targets=[f"new machine {number} in {target}"]))
 
     def plan_down(self, env: Env, plan: Plan, scope: list[Machine], remove: int, started: int) -> None:
-        regions = by_region(scope)
-
-        def order(machine: Machine) -> tuple:
-            crowd = len(regions.get(machine.region, []))
-            newest = machine.created_at.timestamp() if machine.created_at else 0
-            return (machine.state == "started", -crowd, -newest, machine.id)
-
-        chosen = sorted(scope, key=order)[:remove]
+        chosen = removal_order(scope, remove)
         serving_after = started - sum(1 for m in chosen if m.state == "started")
         stopped = [m for m in chosen if m.state != "started"]
         plan.lines += [
@@ -195,18 +210,16 @@ class ScaleCount(Playbook):
         config = source.config_copy()
         progress(f"creating a machine in {step.args['region']}")
         created = env.fly.create(config, region=step.args["region"])
-        ok, said = wait_until_healthy(env, created.id, progress, version=created.version or None)
-        details = [f"created {created.id} in {step.args['region']}", said]
-        if not ok:
-            return StepResult(False, f"created {created.id}, but {said}", details, failed=list(step.targets),
-                              data={"created": created.id})
-        healthy, said = health_gate(env, progress)
-        details.append(said)
-        if not healthy:
-            return StepResult(False, f"created {created.id}, but {said}", details, done=list(step.targets),
-                              data={"created": created.id})
-        return StepResult(True, f"{created.id} in {step.args['region']} is serving", details,
-                          done=list(step.targets), data={"created": created.id})
+        gate = gate_batch(env, [(created.id, created.version or None)], progress,
+                          details=[f"created {created.id} in {step.args['region']}"])
+        data = {"created": created.id}
+        if not gate.ok:
+            # A machine that never got healthy failed; one that did, while HEALTH_URL fails, was still added.
+            return StepResult(False, f"created {created.id}, but {gate.summary}", gate.details,
+                              done=list(step.targets) if gate.done else [],
+                              failed=[] if gate.done else list(step.targets), data=data)
+        return StepResult(True, f"{created.id} in {step.args['region']} is serving", gate.details,
+                          done=list(step.targets), data=data)
 
     def remove(self, env: Env, step: Step, progress: Progress) -> StepResult:
         machine_id = step.args["id"]
@@ -297,25 +310,17 @@ class _GuestChange(Playbook):
 
     def run_step(self, env: Env, plan: Plan, step: Step, progress: Progress) -> StepResult:
         wanted = step.args["guest"]
+
+        def change(config: dict[str, Any], machine_id: str) -> None:
+            config["guest"] = {**(config.get("guest") or {}), **wanted[machine_id]}
+
         leases = Leases(env, plan.title)
         try:
-            results = []
-            for member in step.args["machines"]:
-                guest = wanted[member["id"]]
-
-                def change(config: dict[str, Any], guest: dict[str, Any] = guest) -> None:
-                    config["guest"] = {**(config.get("guest") or {}), **guest}
-
-                results.append(rolling_update(env, [member], change, leases, progress, "new size"))
-                if not results[-1].ok:
-                    break
+            result = rolling_update(env, step.args["machines"], change, leases, progress, "new size")
         finally:
             problems = leases.release_all()
-        done = [t for r in results for t in r.done]
-        details = [d for r in results for d in r.details] + problems
-        last = results[-1]
-        return StepResult(last.ok, last.summary if not last.ok else "; ".join(details), details, done=done,
-                          failed=last.failed)
+        result.details += problems
+        return result
 
 
 class ScaleVm(_GuestChange):
@@ -328,7 +333,7 @@ class ScaleVm(_GuestChange):
               Param("--batch N", "machines resized together (default 1)"))
 
     def parse(self, args: Args) -> dict[str, Any]:
-        batch = parse_batch(args, "scale vm")
+        batch = parse_batch(args, "scale vm shared-cpu-2x")
         if not args.words:
             raise UserError("Say which size.", "For example `/scale vm shared-cpu-2x`. Sizes: " + ", ".join(SIZES))
         word = args.words.pop(0).lower()
@@ -365,14 +370,18 @@ class ScaleMemory(_GuestChange):
     params = (Param("MB", "memory per machine: 512, 1024, 2048, ..."), Param("--batch N", "machines resized together"))
 
     def parse(self, args: Args) -> dict[str, Any]:
-        batch = parse_batch(args, "scale memory")
-        word = args.words.pop(0).lower().removesuffix("mb") if args.words else ""
-        if word.endswith("gb") and word[:-2].isdigit():
-            word = str(int(word[:-2]) * 1024)
-        if not word.isdigit() or int(word) < 256 or int(word) % 256:
+        batch = parse_batch(args, "scale memory 2048")
+        if not args.words:
             raise UserError("Say the memory in MB, a multiple of 256.", "For example `/scale memory 2048`.")
+        given = args.words.pop(0)
+        word = given.lower().removesuffix("mb")
+        gigabytes = whole_number(word.removesuffix("gb"), 3) if word.endswith("gb") else None
+        memory = gigabytes * 1024 if gigabytes is not None else whole_number(word, 6)
+        if memory is None or memory < 256 or memory % 256:
+            raise UserError(f"`{escape(given[:20])}` is not a memory size Fly offers: give MB, a multiple of 256 "
+                            "(256, 512, 1024, 2048, ...), or GB (`2gb`).", "For example `/scale memory 2048`.")
         reject_leftovers(args, "scale memory", self.usage)
-        return {"memory_mb": int(word), "batch": batch}
+        return {"memory_mb": memory, "batch": batch}
 
     def plan(self, env: Env, params: dict[str, Any]) -> Plan:
         memory = params["memory_mb"]

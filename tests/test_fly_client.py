@@ -306,3 +306,16 @@ def test_health_probe_reports_status_and_latency():
     assert not bad.ok and bad.status == 503
     down = probe.check("https://down.cgraph.org/api/health")
     assert not down.ok and down.status is None and "ConnectError" in down.describe()
+
+
+@respx.mock
+def test_a_refused_request_says_what_fly_said_and_what_to_do():
+    respx.post(f"{BASE}/v1/apps/{APP}/machines/m1").mock(
+        return_value=httpx.Response(400, json={"error": "image registry.fly.io/x:gone: manifest unknown"}))
+    fly, sleeps = client()
+    with pytest.raises(FlyError) as caught:
+        fly.update("m1", CONFIG)
+    message = str(caught.value)
+    assert "answered 400: image registry.fly.io/x:gone: manifest unknown" in message
+    assert "Fly refused the request as invalid" in message and "an image the registry does not have" in message
+    assert sleeps == [] and TOKEN not in message

@@ -183,3 +183,17 @@ def test_console_dry_run(db_url, clock):
         details = execution.results[0]["details"]
         assert any("a live run would send POST /v1/apps/cgraph-api/machines/91852e7a4d6008/lease" in d for d in details)
         assert session.get(Incident, 1).status == "declared"
+
+
+def test_a_lease_refused_half_way_through_a_batch_says_what_was_restarted(fly_slack):
+    slack, fake = fly_slack, fly_slack.fake
+    fake.script("POST", f"{M3}/lease$", (409, {"error": "lease currently held by chen@cgraph.org"}))
+    slack.command("--batch 2", command="/restart")
+    confirm(slack, channel="CGENERAL")
+    [execution] = executions(slack.container)
+    assert execution.status == "failed" and restarted(fake) == [M1]
+    assert f"{M1} was restarted but not health-checked" in execution.results[0]["details"][0]
+    outcome = slack.recorder.of("chat.postMessage")[-1].text()
+    assert f"Restarted: {M1}" in outcome and f"Not restarted: {M3}, {M2}, {M4}" in outcome
+    assert "Did not come back" not in outcome
+    assert fake.calls("DELETE", f"{M1}/lease$")  # the lease it took is given back

@@ -173,3 +173,64 @@ def test_console_dry_run(db_url, clock):
     assert "Destroy stopped machine 91852e7a4d6008 (lhr)" in text
     assert "finished: its one step is done. [DRY RUN: nothing was sent to Fly]" in text
     assert "Redis memory full" in text
+
+
+def test_scale_down_keeps_regions_balanced(fly_slack):
+    """Down to 2 from 2+2: one from each region (the most crowded at each pick), never a whole region gone."""
+    slack, fake = fly_slack, fly_slack.fake
+    slack.command("count 2", command="/scale")
+    plan = slack.recorder.responses()[-1].text()
+    assert f"Stop and destroy machine {M1} (iad)" in plan and f"Stop and destroy machine {M3} (lhr)" in plan
+    confirm(slack)
+    assert sorted(alive(fake).values()) == ["iad", "lhr"]
+    fake.machine(M2)["state"] = "stopped"  # 1 started in lhr, 1 stopped in iad: the stopped one goes first
+    for n in range(3):
+        fake.add(f"n{n}eeeeeeeeeeee", "lhr")["created_at"] = f"2026-11-2{n}T10:00:00Z"
+    slack.command("count 3", command="/scale")
+    plan = slack.recorder.responses()[-1].text()  # then the newest of crowded lhr (4 there, 1 in iad)
+    assert f"Destroy stopped machine {M2} (iad)" in plan and "Stop and destroy machine n2eeeeeeeeeeee (lhr)" in plan
+    assert "n1eeeeeeeeeeee" not in plan.split("Steps")[-1]
+
+
+def test_scale_up_from_a_sick_fleet_says_the_copy_may_fail_too(fly_slack):
+    slack, fake = fly_slack, fly_slack.fake
+    for machine in fake.apps["cgraph-api"].values():
+        machine["checks"] = [{"name": "http", "status": "critical", "output": "HTTP 500"}]
+    slack.command("count 5", command="/scale")
+    plan = slack.recorder.responses()[-1].text()
+    assert "No machine is started with its checks passing, so the copy is of m4dddddddddddd (lhr) (started, " \
+           "checks failing)" in plan and "/diagnose" in plan
+
+
+def test_scale_up_into_a_new_region_says_so(fly_slack):
+    slack = fly_slack
+    slack.command("count 2 --region FRA", command="/scale")
+    plan = slack.recorder.responses()[-1].text()
+    assert "Scale cgraph-api in fra from 0 to 2 machines" in plan
+    assert "`fra` is a new region for cgraph-api (it runs in iad, lhr now)" in plan
+
+
+@pytest.mark.parametrize("command, text, expected", [
+    ("/scale", "count banana", "`banana` is not a number of machines"),
+    ("/scale", "count ²", "`²` is not a number of machines"),
+    ("/scale", "count -1", "`-1` is not a number of machines"),
+    ("/scale", "count 3 --region", "`--region` needs a value"),
+    ("/scale", "count 3 --region iadd", "`--region iadd` is not a Fly region code"),
+    ("/scale", "vm shared-cpu-2x --batch 0", "for example `/scale vm shared-cpu-2x --batch 2`"),
+    ("/scale", "vm shared-cpu-2x --batch ²", "`--batch ²` is not a batch size"),
+    ("/scale", "vm sharedcpu-2x", "Did you mean `shared-cpu-2x`?"),
+    ("/scale", "memory ²gb", "`²gb` is not a memory size Fly offers"),
+    ("/scale", "memory 1000", "a multiple of 256"),
+    ("/scale", "memory 2048 now", "does not understand `now`"),
+    ("/restart", "--batch ²", "`--batch ²` is not a batch size"),
+    ("/restart", "--machine", "`--machine` needs a value"),
+    ("/restart", "--region 1ad", "not a Fly region code"),
+    ("/rollback", "--batch 99", "from 1 to 50"),
+])
+def test_bad_input_gets_what_was_wrong_and_what_to_type(fly_slack, command, text, expected):
+    slack = fly_slack
+    slack.command(text, command=command)
+    answer = slack.recorder.responses()[-1]
+    assert expected in answer.text() and answer.data["response_type"] == "ephemeral"
+    assert "went wrong" not in answer.text()
+    assert executions(slack.container) == [] and slack.fake.changes() == []

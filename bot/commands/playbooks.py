@@ -7,6 +7,7 @@ team's own, becomes a command.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import bot.fly.check  # noqa: F401 - registers the fly, health and responders checks
@@ -58,7 +59,8 @@ def register(registry: Registry) -> None:
         if playbook is None:
             return Reply.error("The diagnose playbook is not installed.")
         value = (value or "").strip().lstrip("#")
-        return run_playbook_command(ctx, playbook, Args(incident_ref=int(value) if value.isdigit() else None))
+        number = int(value) if re.fullmatch(r"[0-9]{1,9}", value) else None  # "²".isdigit() is true; int("²") fails
+        return run_playbook_command(ctx, playbook, Args(incident_ref=number))
 
     @registry.job(executions.EXECUTE_JOB)
     def run_execution(container: Container, payload: dict[str, Any], job=None) -> None:

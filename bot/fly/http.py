@@ -218,4 +218,7 @@ class RetryingHttp:
             return "Fly kept rate-limiting Fireline; wait a minute and try again."
         if status >= 500:
             return f"Fly is having trouble; check {FLY_STATUS_PAGE} and try again."
-        return "Check the request in the message above."
+        if status in (400, 422):
+            return ("Fly refused the request as invalid (its words are above): fix what it names, such as an image "
+                    "the registry does not have or a size or memory Fly does not offer, or do it with `fly` by hand.")
+        return "Fly refused the request (its words are above); check it with `fly` by hand before trying again."

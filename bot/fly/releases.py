@@ -11,6 +11,7 @@ rollback target at 3 a.m.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -69,9 +70,9 @@ class FlyGraphQL:
             if not isinstance(node, dict):
                 continue
             user = node.get("user") if isinstance(node.get("user"), dict) else {}
-            version = node.get("version")
-            releases.append(Release(version=int(version) if isinstance(version, int | str) and str(version).isdigit()
-                                    else None, image=str(node.get("imageRef") or ""),
+            version = str(node.get("version")) if isinstance(node.get("version"), int | str) else ""
+            releases.append(Release(version=int(version) if re.fullmatch(r"[0-9]{1,9}", version) else None,
+                                    image=str(node.get("imageRef") or ""),
                                     created_at=parse_time(node.get("createdAt")),
                                     author=str(user.get("email") or user.get("name") or ""),
                                     status=str(node.get("status") or ""),

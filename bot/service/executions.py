@@ -23,6 +23,7 @@ import functools
 import hmac
 import logging
 import os
+import re
 import secrets
 import socket
 import threading
@@ -230,9 +231,9 @@ def run_now(ctx: Context, playbook: Playbook, params: dict[str, Any],
 # -- 2. confirm, cancel, stop -------------------------------------------------------------------------
 def _parse_value(value: str) -> tuple[int | None, str, int | None]:
     parts = (value or "").split(":")
-    execution_id = int(parts[0]) if parts and parts[0].isdigit() else None
+    execution_id = int(parts[0]) if re.fullmatch(r"[0-9]{1,12}", parts[0]) else None  # "²".isdigit() is true
     nonce = parts[1] if len(parts) > 1 else ""
-    step = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
+    step = int(parts[2]) if len(parts) > 2 and re.fullmatch(r"[0-9]{1,6}", parts[2]) else None
     return execution_id, nonce, step
 
 
