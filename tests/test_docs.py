@@ -66,3 +66,25 @@ def test_readme_points_to_the_docs_and_keeps_the_two_commands():
     blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
     assert blocks[0] == "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/fireline console"
     assert blocks[1] == "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest"
+
+
+def test_every_playbook_command_and_option_is_in_the_manifest_and_the_docs():
+    """The Slack manifest's usage hints, the README's Fly section and docs/playbooks.md follow the code."""
+    import yaml
+
+    from playbooks.catalog import BUILT_IN
+
+    hints = {c["command"]: c.get("usage_hint", "") for c in
+             yaml.safe_load((REPO / "slack-manifest.yml").read_text())["features"]["slash_commands"]}
+    readme = (REPO / "README.md").read_text().split("## Fly.io playbooks", 1)[1].split("\n## ", 1)[0]
+    guide = (REPO / "docs" / "playbooks.md").read_text()
+    for playbook in (cls() for cls in BUILT_IN):
+        usage = f"{playbook.subcommand or ''} {playbook.usage}".strip()
+        assert usage in hints[f"/{playbook.command}"], (playbook.name, hints.get(f"/{playbook.command}"))
+        for text in (readme, guide):
+            assert f"{playbook.invocation}" in text, playbook.name
+            for option in re.findall(r"--[a-z-]+", playbook.usage):
+                assert f"{playbook.invocation} " in text and option in text, (playbook.name, option)
+        for option in re.findall(r"--[a-z-]+ \S+?(?=])", playbook.usage):  # `--batch N` as written in the usage
+            assert option in guide, (playbook.name, option)
+    assert "advice <symptom>" in hints["/scale"] and "/scale advice <symptom>" in readme
