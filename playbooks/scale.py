@@ -179,8 +179,8 @@ class ScaleCount(Playbook):
         serving_after = started - sum(1 for m in chosen if m.state == "started")
         stopped = [m for m in chosen if m.state != "started"]
         plan.lines += [
-            f"Removes {remove} machine{'s' if remove != 1 else ''}, stopped ones first, then from the most crowded "
-            "region, newest first: " + ", ".join(f"{m.label()} ({m.state})" for m in chosen) + ".",
+            f"Removes {remove} machine{'s' if remove != 1 else ''}, stopped ones first, then each from the region "
+            "with the most left, newest first: " + ", ".join(f"{m.label()} ({m.state})" for m in chosen) + ".",
             f"Serving capacity goes from {started} to {serving_after} started machines.",
             f"Cost goes down: {remove} machine{'s' if remove != 1 else ''} fewer ({GUIDE_COST}).",
         ]
