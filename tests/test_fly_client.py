@@ -319,3 +319,23 @@ def test_a_refused_request_says_what_fly_said_and_what_to_do():
     assert "answered 400: image registry.fly.io/x:gone: manifest unknown" in message
     assert "Fly refused the request as invalid" in message and "an image the registry does not have" in message
     assert sleeps == [] and TOKEN not in message
+
+
+@respx.mock
+@pytest.mark.parametrize("answer", [httpx.ReadTimeout("slow"), httpx.Response(502, json={"error": "bad gateway"})])
+def test_a_create_whose_answer_was_lost_says_it_may_have_happened(answer):
+    route = respx.post(f"{BASE}/v1/apps/{APP}/machines").mock(side_effect=[answer, httpx.Response(200, json={})])
+    fly, sleeps = client()
+    with pytest.raises(FlyError) as caught:
+        fly.create(CONFIG, region="iad")
+    assert route.call_count == 1 and sleeps == []
+    assert "Fly may have done it anyway: check `fly machines list` before trying again." in str(caught.value)
+
+
+@respx.mock
+def test_a_refused_create_is_not_said_to_have_maybe_happened():
+    respx.post(f"{BASE}/v1/apps/{APP}/machines").mock(return_value=httpx.Response(422, json={"error": "bad region"}))
+    fly, _ = client()
+    with pytest.raises(FlyError) as caught:
+        fly.create(CONFIG, region="xyz")
+    assert "may have done it" not in str(caught.value) and "bad region" in str(caught.value)

@@ -151,7 +151,10 @@ class RetryingHttp:
                 if attempt < attempts and (idempotent or never_sent):
                     self.sleep(self._backoff(attempt))
                     continue
-                raise self._transport_error(exc, what, method, path, machine_id, attempt) from None
+                error = self._transport_error(exc, what, method, path, machine_id, attempt)
+                if not idempotent and not never_sent:
+                    error = self._may_have_acted(error)
+                raise error from None
             request_id = response.headers.get("fly-request-id") or response.headers.get("x-request-id")
             self.journal.append(FlyCall(method, path, response.status_code, request_id))
             log.debug("%s %s %s -> %s (request id %s)", self.service, method, path, response.status_code, request_id)
@@ -167,7 +170,10 @@ class RetryingHttp:
                                                   "try again in a few minutes") from None
                 self.sleep(wait if wait is not None else self._backoff(attempt))
                 continue
-            raise self._status_error(response, what, method, path, machine_id, attempt) from None
+            error = self._status_error(response, what, method, path, machine_id, attempt)
+            if not idempotent and response.status_code >= 500:
+                error = self._may_have_acted(error)
+            raise error from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _backoff(self, attempt: int) -> float:
@@ -181,6 +187,13 @@ class RetryingHttp:
             if secret.startswith("FlyV1 "):
                 text = text.replace(secret[6:], "[redacted]")
         return text
+
+    @staticmethod
+    def _may_have_acted(error: FlyError) -> FlyError:
+        """A create whose answer was lost may still have happened: say so, as retrying could make two."""
+        error.args = (f"{error.args[0]} Fly may have done it anyway: check `fly machines list` before trying "
+                      "again.",)
+        return error
 
     def _transport_error(self, exc: httpx.TransportError, what: str, method: str, path: str,
                          machine_id: str | None, attempt: int) -> FlyError:
