@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from bot.commands.grammar import Args
-from bot.errors import UserError
+from bot.errors import IntegrationError, UserError
 from bot.fly.models import Machine, short
 from bot.reply import escape
 from playbooks.fleet import (
@@ -225,21 +225,30 @@ class ScaleCount(Playbook):
         machine_id = step.args["id"]
         leases = Leases(env, "scale down")
         details: list[str] = []
+        destroyed = False
         try:
             nonce = leases.take(machine_id)
             machine = env.fly.get_machine(machine_id)
-            if machine.state == "started":
+            stopped_here = machine.state == "started"
+            if stopped_here:
                 progress(f"stopping {short(machine_id)}")
                 env.fly.stop(machine_id, lease_nonce=nonce)
                 if not env.fly.wait(machine_id, "stopped", timeout_s=env.limits.wait_seconds):
                     return StepResult(False, f"{short(machine_id)} did not stop within {env.limits.wait_seconds} s; "
                                              "it was not destroyed", details, failed=[machine_id])
             progress(f"destroying {short(machine_id)}")
-            env.fly.destroy(machine_id, lease_nonce=nonce)
+            try:
+                env.fly.destroy(machine_id, lease_nonce=nonce)
+            except IntegrationError as exc:
+                back = (f" It is stopped but still exists: `fly machine start {machine_id}` brings it back, or "
+                        "`/scale count` again removes it.") if stopped_here else ""
+                return StepResult(False, f"{exc}{back}", details, failed=[machine_id])
+            destroyed = True
             details.append(f"{short(machine_id)} ({machine.region}) destroyed")
         finally:
-            leases.held.pop(machine_id, None)  # a destroyed machine's lease went with it
-            details += leases.release_all()
+            if destroyed:
+                leases.held.pop(machine_id, None)  # a destroyed machine's lease went with it
+            details += leases.release_all()  # otherwise give it back now, not when its TTL runs out
         if step.args.get("started"):
             healthy, said = health_gate(env, progress)
             details.append(said)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
@@ -234,3 +235,39 @@ def test_bad_input_gets_what_was_wrong_and_what_to_type(fly_slack, command, text
     assert expected in answer.text() and answer.data["response_type"] == "ephemeral"
     assert "went wrong" not in answer.text()
     assert executions(slack.container) == [] and slack.fake.changes() == []
+
+
+def test_fly_rate_limits_and_errors_during_scale_down_are_retried(fly_slack):
+    """429 with Retry-After, then 500 then success, in the middle of a real execution."""
+    slack, fake = fly_slack, fly_slack.fake
+    fake.script("POST", f"{M1}/stop$", (429, {"error": "rate limited"}, {"Retry-After": "2"}))
+    fake.script("DELETE", f"{M1}$", (500, {"error": "flyd hiccup"}))
+    slack.command("count 3", command="/scale")
+    assert f"Stop and destroy machine {M1} (iad)" in slack.recorder.responses()[-1].text()
+    confirm(slack)
+    [execution] = executions(slack.container)
+    assert execution.status == "succeeded" and M1 not in alive(fake)
+    assert 2.0 in slack.container.extras["sleeps"]  # Retry-After honoured (a recorded sleep, nobody waited)
+    calls = execution.results[0]["calls"]
+    assert [c["status"] for c in calls if c["call"].endswith(f"{M1}/stop")] == [429, 200]
+    assert [c["status"] for c in calls if c["call"].endswith(M1) and c["call"].startswith("DELETE")] == [500, 200]
+
+
+@pytest.mark.parametrize("failure, expected", [
+    (("GET", f"{M1}/wait$", (408, {"error": "deadline_exceeded"})), "did not stop within 30 s; it was not destroyed"),
+    (("DELETE", f"{M1}$", (412, {"error": "failed_precondition: machine still has a volume"})),
+     rf"request id req-\d+\] It is stopped but still exists: `fly machine start {M1}` brings it back"),
+])
+def test_a_machine_that_cannot_be_removed_stops_the_scale_down_and_its_lease_is_given_back(fly_slack, failure,
+                                                                                           expected):
+    slack, fake = fly_slack, fly_slack.fake
+    method, pattern, answer = failure
+    fake.script(method, pattern, answer)
+    slack.command("count 2", command="/scale")
+    confirm(slack)
+    [execution] = executions(slack.container)
+    assert execution.status == "failed" and M1 in alive(fake)
+    assert re.search(expected, execution.results[0]["summary"]), execution.results[0]["summary"]
+    assert fake.calls("DELETE", f"{M1}/lease$")  # released now, not left to block a deploy until its TTL
+    outcome = slack.recorder.of("chat.postMessage")[-1].text()
+    assert f"Failed: {M1}" in outcome and f"Not done: {M3}" in outcome
