@@ -46,10 +46,41 @@ def test_any_command_text_gets_a_reply_not_a_traceback(sqlite_container, text):
     assert "Traceback" not in rendered and "Something went wrong" not in rendered, (text, rendered)
 
 
+playbook_values = st.one_of(
+    st.sampled_from(["²", "٣", "9" * 5000, "-1", "0", "v²", "²gb"]),  # numbers that are not, or are too big
+    st.sampled_from(["1", "6", "2048", "2gb", "v41", "iad", "FRA", "iadd", "performance-2x", "dedicated-cpu-1x",
+                     "13:10", "2026-11-25", "#1", "#0", "\x00", "💥", ""]),
+    st.text(max_size=12),
+)
+# /scale's subcommands, then flags with values (or dangling), in any order: the shapes people type
+playbook_text = st.tuples(
+    st.sampled_from(["", "count", "vm", "memory", "advice", "help", "nope"]),
+    st.lists(st.tuples(st.sampled_from(["", "--batch", "--region", "--machine", "--with-db-restore", "--batch="]),
+                       playbook_values), max_size=4),
+).map(lambda t: " ".join([t[0], *(f"{flag}{value}" if flag.endswith("=") else f"{flag} {value}"
+                                  for flag, value in t[1])]))
+
+
+@FUZZ
+@given(command=st.sampled_from(["restart", "rollback", "scale", "diagnose"]),
+       text=playbook_text)
+def test_any_playbook_command_gets_a_reply_not_a_traceback(sqlite_container, command, text):
+    """Dry run (no FLY_API_TOKEN): each plans against the example fleet, or says what to type instead."""
+    out = io.StringIO()
+    ctx = Context(sqlite_container, chat=ConsoleChat(out), user_id="fuzzer", channel_id="#incidents",
+                  source="console")
+    with log_context.scope():
+        reply = sqlite_container.registry.dispatch(ctx, command, text)
+    assert isinstance(reply, Reply)
+    rendered = reply.plain_text() + out.getvalue()
+    assert "Traceback" not in rendered and "Something went wrong" not in rendered, (command, text, rendered)
+
+
 @FUZZ
 @given(action_id=st.one_of(st.sampled_from(["incident_ack", "incident_lead", "incident_check", "incident_playbook",
                                             "playbook_confirm", "nope"]), st.text(max_size=20)),
-       value=st.one_of(st.sampled_from(["1", "0", "-1", "1:99", "x:y", "", "99999999999"]), st.text(max_size=20)))
+       value=st.one_of(st.sampled_from(["1", "0", "-1", "1:99", "x:y", "", "99999999999", "²", "²:x:²", "1:x:٣"]),
+                       st.text(max_size=20)))
 def test_any_button_payload_is_answered_without_500(fuzz_slack, action_id, value):
     before = snapshot(fuzz_slack.container)
     response = fuzz_slack.press(action_id, value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.alerts import render
 from bot.alerts import service as alerts
 from bot.alerts.payloads import PayloadError, from_console
@@ -77,6 +79,6 @@ def recent_reply(ctx: Context) -> Reply:
 
 
 def parse_alert_id(value: str) -> int:
-    if not value.isdigit():
+    if not re.fullmatch(r"[0-9]{1,12}", value):  # "²".isdigit() is true, int("²") fails
         raise UserError("That button does not name an alert; it may be from an older Fireline.")
     return int(value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.clock import fmt_utc
 from bot.commands.grammar import Args, parse_severity, parse_user
 from bot.commands.registry import Registry
@@ -168,7 +170,7 @@ def register(registry: Registry) -> None:
     @registry.action(Actions.CHECK)
     def press_check(ctx: Context, value: str) -> Reply:
         number, _, step_no = value.partition(":")
-        step = step_by_number(int(step_no)) if step_no.isdigit() else None
+        step = step_by_number(int(step_no)) if re.fullmatch(r"[0-9]{1,3}", step_no) else None
         if step is None:
             raise UserError("That checklist step does not exist; press Show playbook again.")
         incident_id = parse_number(number)
@@ -206,7 +208,7 @@ def checklist_reply(ctx: Context, incident_id: int) -> Reply:
 
 
 def parse_number(value: str) -> int:
-    if not value.isdigit():
+    if not re.fullmatch(r"[0-9]{1,9}", value):  # not isdigit(): "²".isdigit() is true and int("²") fails
         raise UserError("That button does not name an incident; run the command again.")
     return int(value)
 

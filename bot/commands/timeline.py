@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.clock import as_utc, fmt_duration
 from bot.commands.grammar import Args, parse_user
 from bot.commands.registry import Registry
@@ -68,7 +70,7 @@ def register(registry: Registry) -> None:
             target = svc.target_incident(ctx, session, args, "followups")
         if args.words:
             action = args.words[0].lower()
-            if action not in ("done", "open") or len(args.words) != 2 or not args.words[1].isdigit():
+            if action not in ("done", "open") or len(args.words) != 2 or not re.fullmatch(r"[0-9]{1,6}", args.words[1]):
                 raise UserError("Say which follow-up, by number.",
                                 "For example `/incident followups done 2` (or `open 2` to reopen it).")
             incident_, item = followup_svc.set_status(ctx, target.id, int(args.words[1]), action)
