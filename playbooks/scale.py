@@ -101,6 +101,9 @@ class ScaleCount(Playbook):
         return {"count": count, **({"region": region} if region else {})}
 
     def plan(self, env: Env, params: dict[str, Any]) -> Plan:
+        if env.min_machines > env.max_machines:
+            raise Blocked(f"FLY_MIN_MACHINES ({env.min_machines}) is above FLY_MAX_MACHINES ({env.max_machines}), so "
+                          "no number of machines is allowed.", "Fix the two settings (`fireline check` shows them).")
         group, machines = group_machines(env)
         region = params.get("region")
         wanted = params["count"]

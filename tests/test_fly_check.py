@@ -40,3 +40,12 @@ def test_responders(sqlite_url):
     assert check_responders(make_settings(sqlite_url)).state == "off"
     status = check_responders(make_settings(sqlite_url, responders="U0LEAD,@oncall"))
     assert status.state == "live" and "U0LEAD, @oncall" in status.detail
+
+
+def test_minimum_above_maximum_is_an_error_before_fly_is_asked(sqlite_url, recorder, fake_fly):
+    status = check_fly(fly_settings(sqlite_url, recorder, fake_fly, fly_min_machines=5, fly_max_machines=3))
+    assert status.state == "error" and "FLY_MIN_MACHINES (5) is above FLY_MAX_MACHINES (3)" in status.detail
+    assert fake_fly.requests == []
+    fake_fly.apps["cgraph-api"] = {}
+    fake_fly.add("m1aaaaaaaaaaaa", "iad")
+    assert "cgraph-api: 1 machine, 1 started" in check_fly(fly_settings(sqlite_url, recorder, fake_fly)).detail

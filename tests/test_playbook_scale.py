@@ -11,6 +11,7 @@ from bot.console import run_console
 from bot.container import build_container
 from tests.conftest import make_settings
 from tests.support.fake_fly import replay_against
+from tests.support.fly_fixtures import fly_container
 from tests.support.playbook_harness import audit_rows, executions, newest_button, timeline
 
 M1, M2, M3, M4 = "m1aaaaaaaaaaaa", "m2bbbbbbbbbbbb", "m3cccccccccccc", "m4dddddddddddd"
@@ -271,3 +272,12 @@ def test_a_machine_that_cannot_be_removed_stops_the_scale_down_and_its_lease_is_
     assert fake.calls("DELETE", f"{M1}/lease$")  # released now, not left to block a deploy until its TTL
     outcome = slack.recorder.of("chat.postMessage")[-1].text()
     assert f"Failed: {M1}" in outcome and f"Not done: {M3}" in outcome
+
+
+def test_bounds_that_cannot_both_hold_are_said_plainly(db_url, recorder, clock, fake_fly):
+    container = fly_container(db_url, None, clock, fake_fly, fly_min_machines=5, fly_max_machines=3)
+    out = io.StringIO()
+    run_console(container, io.StringIO("/scale count 4\n"), out)
+    assert "FLY_MIN_MACHINES (5) is above FLY_MAX_MACHINES (3), so no number of machines is allowed" in out.getvalue()
+    assert fake_fly.changes() == []
+    container.engine.dispose()

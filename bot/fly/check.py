@@ -17,6 +17,10 @@ def check_fly(settings: Settings) -> Status:
                                         "nothing")
     if not settings.fly_app:
         return Status("fly", "error", "FLY_API_TOKEN is set but FLY_APP is empty: set the app's name")
+    if settings.fly_min_machines > settings.fly_max_machines:
+        return Status("fly", "error", f"FLY_MIN_MACHINES ({settings.fly_min_machines}) is above FLY_MAX_MACHINES "
+                                      f"({settings.fly_max_machines}), so `/scale count` refuses every number: "
+                                      "lower one or raise the other")
     with FlyClient(settings.fly_api_url, token, settings.fly_app, timeout=8, retries=0) as fly:
         try:
             machines = fly.list_machines()
@@ -24,7 +28,8 @@ def check_fly(settings: Settings) -> Status:
             return Status("fly", "error", str(exc))
     started = sum(1 for m in machines if m.state == "started")
     db = f"; Postgres app {settings.fly_db_app}" if settings.fly_db_app else "; FLY_DB_APP not set"
-    return Status("fly", "live", f"{settings.fly_app}: {len(machines)} machines, {started} started "
+    return Status("fly", "live", f"{settings.fly_app}: {len(machines)} machine{'s' if len(machines) != 1 else ''}, "
+                                 f"{started} started "
                                  f"(min {settings.fly_min_machines}, max {settings.fly_max_machines}){db}")
 
 
