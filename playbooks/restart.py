@@ -123,11 +123,13 @@ class Restart(Playbook):
         members = step.args["machines"]
         leases = Leases(env, f"restart {plan.title}")
         details: list[str] = []
+        asked: set[str] = set()  # machines Fly was asked to (re)start: a failure after that may have acted
 
         def kick(member: dict[str, Any]) -> None:
             nonce = leases.take(member["id"])
             current = env.fly.get_machine(member["id"])
             progress(f"{'starting' if member['start'] else 'restarting'} {short(member['id'])}")
+            asked.add(member["id"])
             if member["start"] or current.state != "started":
                 env.fly.start(member["id"], lease_nonce=nonce)
             else:
@@ -141,12 +143,15 @@ class Restart(Playbook):
             if unexpected:
                 raise unexpected[0]
             if failures:
-                # A machine whose lease or restart Fly refused was not touched: the summary lists it under
-                # "Not restarted" (not "Did not come back"); the others of the batch were, and are not checked.
+                # A machine whose lease was refused was never touched: the summary lists it under "Not restarted".
+                # One whose restart call failed is "Did not come back" (Fly may have acted). The others of the
+                # batch were restarted and are not checked: the batch stops here.
+                failed = [m["id"] for m, outcome in zip(members, kicked, strict=True)
+                          if outcome is not None and m["id"] in asked]
                 details += [f"{short(i)} was restarted but not health-checked (the batch stopped here)" for i in sent]
                 said = "; ".join(str(f) for f in failures)
                 return StepResult(False, said + (f" ({', '.join(short(i) for i in sent)} restarted, not checked)"
-                                                 if sent else ""), details, done=sent)
+                                                 if sent else ""), details, done=sent, failed=failed)
             return gate_batch(env, [(machine_id, None) for machine_id in sent], progress, details=details)
         finally:
             details += leases.release_all()

@@ -194,7 +194,8 @@ def test_an_execution_cut_short_by_a_crash_is_reported_interrupted_on_restart(fl
 
 
 @pytest.mark.parametrize("line, changed", [
-    pytest.param("/restart --batch 2", lambda f: restarts(f) == [M1, M3, M2, M4], id="restart"),
+    pytest.param("/restart --batch 2", lambda f: [set(restarts(f)[:2]), set(restarts(f)[2:])] == [{M1, M3}, {M2, M4}],
+                 id="restart"),  # a batch's machines are restarted at the same time, so in no set order
     pytest.param("/rollback", lambda f: updates(f) == [M1, M3, M2, M4], id="rollback"),
     pytest.param("/scale count 5", lambda f: creates(f) == ["iad"], id="scale-count"),
     pytest.param("/scale memory 2gb", lambda f: len(updates(f)) == 4, id="scale-memory"),
