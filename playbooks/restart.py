@@ -97,8 +97,10 @@ class Restart(Playbook):
         ]
         down = [m for m in ordered if not m["started"]]
         if down:
-            plan.lines.append("Crashed machines are started rather than restarted: " + ", ".join(
-                m["label"] for m in down) + ".")
+            # `launch` is true for a crashed machine; a stopped one named with --machine is started on request
+            kinds = {"crashed" if m["launch"] else "stopped" for m in down}
+            plan.lines.append(f"{' or '.join(sorted(kinds)).capitalize()} machines are started rather than "
+                              "restarted: " + ", ".join(m["label"] for m in down) + ".")
         if skipped:
             plan.lines.append("Left alone (stopped on purpose, not crashed): " + ", ".join(m.label() for m in skipped)
                               + ". Add `--machine ID` to include one.")

@@ -140,6 +140,10 @@ def test_crashed_machines_are_started_first_and_stopped_ones_left_alone(fly_slac
     slack.command("", command="/restart")
     plan = slack.recorder.responses()[-1].text()
     assert f"1. Batch 1: Start {M4} (lhr)" in plan and f"Left alone (stopped on purpose, not crashed): {M2}" in plan
+    assert f"Crashed machines are started rather than restarted: {M4} (lhr)." in plan
+    slack.command(f"--machine {M2}", command="/restart")  # named, so included: started, and not called crashed
+    assert f"Stopped machines are started rather than restarted: {M2} (iad)." in slack.recorder.responses()[-1].text()
+    slack.command("", command="/restart")
     confirm(slack, channel="CGENERAL")
     assert restarted(fake) == [M4, M1, M3]
     assert fake.calls("POST", f"{M4}/start$") and not fake.calls("POST", f"{M2}/")
