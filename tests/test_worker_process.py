@@ -48,21 +48,31 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_serve_works_jobs_in_a_niced_child_that_dies_with_it(db_url, recorder):
+def serve(db_url: str, recorder) -> tuple[subprocess.Popen, str]:
+    """A real `fireline serve`, ready (its /readyz answers 200); returns the process and its base URL."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": db_url, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
            "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": recorder.api_url, "LOG_LEVEL": "WARNING"}
     server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
                               cwd=REPO, env=env, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    try:
-        def up() -> bool:
-            try:
-                return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
 
-        assert wait_for(up, 60), server.stderr.read1().decode() if server.poll() is not None else "not up"
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    if not wait_for(ready, 60):
+        server.kill()
+        said = server.communicate(timeout=10)[1].decode()[-2000:]
+        raise AssertionError(f"fireline serve did not become ready: {said}")
+    return server, base
+
+
+def test_serve_works_jobs_in_a_niced_child_that_dies_with_it(db_url, recorder):
+    server, base = serve(db_url, recorder)
+    try:
         assert httpx.get(f"{base}/readyz").json()["worker"] == "running"
         [child] = children_of(server.pid)
         expected = min(os.getpriority(os.PRIO_PROCESS, server.pid) + 10, 19)  # 19: the lowest priority there is
@@ -89,20 +99,8 @@ def test_serve_works_jobs_in_a_niced_child_that_dies_with_it(db_url, recorder):
 
 
 def test_readyz_says_when_the_worker_child_has_died(db_url, recorder):
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": db_url, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-           "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": recorder.api_url, "LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                              cwd=REPO, env=env, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    server, base = serve(db_url, recorder)
     try:
-        def ready() -> bool:
-            try:
-                return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        assert wait_for(ready, 60)
         [child] = children_of(server.pid)
         os.kill(child, signal.SIGKILL)
         assert wait_for(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 503, 10)
