@@ -81,7 +81,13 @@ def webhook_rejected(endpoint: str, reason: str) -> None:
 
 
 def observe_request(endpoint: str, seconds: float) -> None:
-    _process().request_latency.labels(endpoint=endpoint).observe(seconds)
+    _latency_for(endpoint).observe(seconds)
+
+
+@cache
+def _latency_for(endpoint: str):
+    """The histogram's child for one endpoint (looked up once: this runs on every request)."""
+    return _process().request_latency.labels(endpoint=endpoint)
 
 
 def sample_value(name: str, labels: dict[str, str] | None = None) -> float:

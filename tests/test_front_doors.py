@@ -194,9 +194,10 @@ def test_listener_failure_is_never_a_500(slack, monkeypatch):
     response = slack.command("declare Site is down sev1", run=False)
     assert response.status_code == 200
     assert "Something went wrong on Fireline's side" in response.text
-    monkeypatch.setattr("bot.slack.app.parse", boom)
+    monkeypatch.setattr("bot.slack.ack.parse", boom)  # fails before anything is stored, in either path
     response = slack.command("list", run=False)
     assert response.status_code == 200
+    assert "Something went wrong on Fireline's side" in response.text
 
 
 def test_database_down_says_try_again(slack, monkeypatch):

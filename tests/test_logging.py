@@ -134,3 +134,34 @@ def test_log_format_setting(monkeypatch):
     monkeypatch.setenv("LOG_FORMAT", "xml")
     with pytest.raises(SettingsError, match="LOG_FORMAT"):
         load_settings(_env_file=None)
+
+
+def test_generated_request_ids_are_plain_unique_and_new_after_a_fork():
+    import os
+
+    from bot import log_context
+
+    ids = [log_context.new_request_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(rid) == 16 and log_context.clean_request_id(rid) == rid for rid in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a forked server process must not repeat its parent's ids
+        os.write(write, log_context.new_request_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read), os.close(write)
+    assert child[:8] != ids[0][:8] and child not in ids
+
+
+def test_a_serving_process_keeps_start_up_objects_out_of_full_collections():
+    import gc
+
+    from bot.runtime import settle_heap
+
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 10_000  # the imported app, not a handful of objects
+    finally:
+        gc.unfreeze()

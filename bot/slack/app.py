@@ -12,34 +12,25 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
-from sqlalchemy.exc import OperationalError
 
 from bot import log_context
-from bot.commands.grammar import parse
 from bot.container import Container
 from bot.context import Context
-from bot.errors import INTERNAL, TRY_AGAIN
+from bot.errors import TRY_AGAIN
 from bot.reply import Reply
 from bot.service.dedup import first_time
-from bot.service.intake import IntakeTimeout, intake_for
+from bot.service.intake import intake_for
+from bot.slack.ack import COMMAND_JOB, ack_payload, answered_in_ack, command_job, store_failed_reply
 from bot.slack.chat import SlackChat, make_web_client, respond_via
-from bot.slack.render import base_action_id, blocks_json, fallback_text
+from bot.slack.render import base_action_id
 
 log = logging.getLogger(__name__)
 
-COMMAND_JOB = "slack.command"
-SLOW_STORE = ("Fireline's database is slow right now, so this may or may not have been taken. "
-              "If nothing happens within a minute, try again.")
 ACTION_JOB = "slack.action"
 
 
-def _ack_payload(reply: Reply) -> dict[str, Any]:
-    kind = "in_channel" if reply.visibility == "channel" else "ephemeral"
-    return {"response_type": kind, "text": fallback_text(reply), "blocks": blocks_json(reply)}
-
-
 def build_bolt_app(container: Container, *, client: WebClient | None = None, wake=None) -> App:
-    """The Bolt app for HTTP and Socket Mode. `wake` is called after a job is stored."""
+    """The Bolt app for HTTP and Socket Mode. `wake` is called after each transaction that stored jobs."""
     settings = container.settings
     if settings.slack_signing_secret is None:
         signing_secret = ""
@@ -51,8 +42,9 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
               ignoring_self_events_enabled=False, raise_error_for_unhandled_request=False,
               url_verification_enabled=True)
     registry = container.registry
-    wake = wake or (lambda: None)
     intake = intake_for(container)  # group commit: concurrent acks share one transaction
+    if wake is not None:
+        intake.add_waker(wake)  # once per stored batch
 
     @app.middleware
     def log_scope(req, resp, next, body):  # noqa: A002 - Bolt injects by name
@@ -84,36 +76,18 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
     def on_command(ack, command):
         name = command["command"].lstrip("/")
         text = command.get("text") or ""
-        spec = registry.commands.get(name)
-        parsed = parse(name, text, has_subcommands=bool(spec and spec.subcommands))
-        if spec is None or (spec.subcommands and (parsed.sub in (None, "help")
-                                                  or parsed.sub not in spec.subcommands)):
-            # Help and unknown subcommands need no database: answer in the ack itself.
+        if answered_in_ack(registry, name, text):
             offline = Context(container, chat=None, user_id=command.get("user_id", ""),  # type: ignore[arg-type]
                               channel_id=command.get("channel_id", ""))
-            ack(**_ack_payload(registry.dispatch(offline, name, text)))
+            ack(**ack_payload(registry.dispatch(offline, name, text)))
             return
-        payload = {key: command.get(key) for key in
-                   ("command", "text", "user_id", "user_name", "channel_id", "channel_name", "response_url",
-                    "trigger_id", "team_id")}
-        payload["request_id"] = log_context.current_request_id()
+        payload, dedup_key = command_job(command, log_context.current_request_id())
         try:
-            intake.enqueue(COMMAND_JOB, payload,
-                           dedup_key=f"cmd:{command.get('trigger_id')}" if command.get("trigger_id") else None)
-        except IntakeTimeout:
-            log.warning("storing /%s took too long", name)
-            ack(**_ack_payload(Reply.error(SLOW_STORE)))
-            return
-        except OperationalError:
-            log.warning("could not store /%s for later: database unavailable", name)
-            ack(**_ack_payload(Reply.error(TRY_AGAIN)))
-            return
-        except Exception:
-            log.exception("could not store /%s for later", name)
-            ack(**_ack_payload(Reply.error(INTERNAL)))
+            intake.enqueue(COMMAND_JOB, payload, dedup_key=dedup_key)
+        except Exception as exc:
+            ack(**ack_payload(store_failed_reply(exc, name)))
             return
         ack()
-        wake()
 
     for name in registry.commands:
         app.command(f"/{name}")(on_command)
@@ -139,7 +113,6 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
                 respond_via(payload["response_url"], SlackChat(client), payload["channel_id"],
                             payload["user_id"])(Reply.error(TRY_AGAIN))
             return
-        wake()
 
     @app.error
     def on_error(error, body, logger):

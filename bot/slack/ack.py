@@ -1,0 +1,78 @@
+"""What Slack's ack says to a slash command, shared by Bolt's listener and the HTTP fast path.
+
+A command is either answered in the ack itself (help, an unknown subcommand: no database needed) or
+stored as a job and acknowledged with an empty 200, the worker answering through `response_url`.
+Both front doors (`bot.slack.app` for Socket Mode and `bot.slack.fast_ack` for HTTP) decide the same
+way and say the same thing when the job could not be stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from bot.commands.grammar import parse
+from bot.commands.registry import Registry
+from bot.errors import INTERNAL, TRY_AGAIN
+from bot.reply import Reply
+from bot.service.intake import IntakeTimeout
+from bot.slack.render import blocks_json, fallback_text
+
+log = logging.getLogger(__name__)
+
+COMMAND_JOB = "slack.command"
+SLOW_STORE = ("Fireline's database is slow right now, so this may or may not have been taken. "
+              "If nothing happens within a minute, try again.")
+COMMAND_FIELDS = ("command", "text", "user_id", "user_name", "channel_id", "channel_name", "response_url",
+                  "trigger_id", "team_id")
+
+
+def ack_payload(reply: Reply) -> dict[str, Any]:
+    """A reply as the body of Slack's ack (or a response_url post)."""
+    kind = "in_channel" if reply.visibility == "channel" else "ephemeral"
+    return {"response_type": kind, "text": fallback_text(reply), "blocks": blocks_json(reply)}
+
+
+def answered_in_ack(registry: Registry, name: str, text: str) -> bool:
+    """Help, an unknown command or an unknown subcommand: answered at once, nothing stored."""
+    spec = registry.commands.get(name)
+    if spec is None:
+        return True
+    if not spec.subcommands:
+        return False
+    sub = _plain_first_word(text)
+    if sub is None:  # quotes, odd spacing or nothing at all: ask the full grammar
+        sub = parse(name, text, has_subcommands=True).sub
+    return sub in (None, "help") or sub not in spec.subcommands
+
+
+def _plain_first_word(text: str) -> str | None:
+    """The subcommand when the text starts with a plain ASCII word, as the grammar would read it.
+
+    Saves a shell-style split of the whole text on every ack; anything less plain returns None.
+    """
+    first = text.lstrip(" ").split(" ", 1)[0]
+    return first.lower() if first.isascii() and first.isalnum() else None
+
+
+def command_job(command: Mapping[str, Any], request_id: str | None) -> tuple[dict[str, Any], str | None]:
+    """The job payload for a slash command, and its dedup key (a retried trigger runs once)."""
+    payload = {key: command.get(key) for key in COMMAND_FIELDS}
+    payload["request_id"] = request_id
+    trigger = command.get("trigger_id")
+    return payload, (f"cmd:{trigger}" if trigger else None)
+
+
+def store_failed_reply(exc: BaseException, name: str) -> Reply:
+    """What the person sees when their command could not be stored: never a traceback."""
+    if isinstance(exc, IntakeTimeout):
+        log.warning("storing /%s took too long", name)
+        return Reply.error(SLOW_STORE)
+    if isinstance(exc, OperationalError):
+        log.warning("could not store /%s for later: database unavailable", name)
+        return Reply.error(TRY_AGAIN)
+    log.error("could not store /%s for later", name, exc_info=exc)
+    return Reply.error(INTERNAL)

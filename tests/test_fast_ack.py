@@ -1,0 +1,109 @@
+"""Slash commands acked without Bolt's dispatch (bot/slack/fast_ack.py), through the real HTTP app."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from slack_bolt import App
+from sqlmodel import Session, select
+
+from bot.commands.grammar import parse
+from bot.models import Job
+from bot.slack.ack import _plain_first_word
+from bot.slack.fast_ack import FastCommandAck
+from tests.support.signing import slash_body
+
+
+def command_jobs(container) -> list[Job]:
+    with Session(container.engine) as session:
+        return list(session.exec(select(Job).where(Job.kind == "slack.command").order_by(Job.id)).all())
+
+
+def count_bolt_dispatches(monkeypatch) -> list[str]:
+    seen: list[str] = []
+    real = App.dispatch
+
+    def counting(self, request):
+        seen.append(request.body.get("command") or request.body.get("type") or "?")
+        return real(self, request)
+
+    monkeypatch.setattr(App, "dispatch", counting)
+    return seen
+
+
+def test_commands_that_become_jobs_skip_bolt_and_still_run(slack, monkeypatch):
+    dispatched = count_bolt_dispatches(monkeypatch)
+    response = slack.command("declare Checkout is down sev1", run=False)
+    assert (response.status_code, response.text) == (200, "")
+    [job] = command_jobs(slack.container)
+    assert job.payload["text"] == "declare Checkout is down sev1" and job.payload["user_id"] == "U0LEAD"
+    assert job.payload["request_id"] == response.headers["x-request-id"]
+    assert dispatched == []
+    slack.run_jobs()
+    assert "Declared *#1*" in slack.reply_text()
+
+
+def test_help_and_unknown_subcommands_are_answered_in_the_ack_by_bolt(slack, monkeypatch):
+    dispatched = count_bolt_dispatches(monkeypatch)
+    help_answer = slack.command("help", run=False)
+    unknown = slack.command("delcare Site down", run=False)
+    assert dispatched == ["/incident", "/incident"]
+    assert "/incident declare" in help_answer.text
+    assert "is not a `/incident` subcommand" in json.loads(unknown.text)["text"]
+    assert command_jobs(slack.container) == []
+
+
+def test_slack_retries_and_repeated_triggers_store_one_job(slack):
+    body = slash_body("list", response_url=slack.recorder.response_url(), trigger_id="123.456")
+    first = slack.post(body, "application/x-www-form-urlencoded")
+    retried = slack.post(body, "application/x-www-form-urlencoded", headers={"X-Slack-Retry-Num": "1"})
+    again = slack.post(body, "application/x-www-form-urlencoded")  # the same trigger without the header
+    assert [r.status_code for r in (first, retried, again)] == [200, 200, 200]
+    assert [job.payload["trigger_id"] for job in command_jobs(slack.container)] == ["123.456"]
+
+
+def test_a_bad_signature_stores_nothing_even_for_a_command(slack):
+    body = slash_body("declare Forged sev1", response_url=slack.recorder.response_url())
+    response = slack.post(body, "application/x-www-form-urlencoded", secret="not-the-secret")
+    assert response.status_code == 401
+    assert command_jobs(slack.container) == []
+
+
+def test_a_slow_database_says_it_may_not_have_been_taken(slack, monkeypatch):
+    from bot.service.intake import Intake
+
+    real = Intake._store_together
+
+    def slow(self, batch):
+        time.sleep(0.6)
+        return real(self, batch)
+
+    monkeypatch.setattr(Intake, "_store_together", slow)
+    monkeypatch.setattr("bot.slack.fast_ack.STORE_SECONDS", 0.2)
+    response = slack.command("declare Slow disk sev2", run=False)
+    assert response.status_code == 200
+    assert "may or may not have been taken" in json.loads(response.text)["text"]
+
+
+def test_only_slash_command_forms_take_the_fast_path():
+    form = FastCommandAck.command_form
+    plain = slash_body("list").encode()
+    assert form(plain, {"content-type": "application/x-www-form-urlencoded"})["command"] == "/incident"
+    assert form(plain, {"content-type": "application/json"}) is None
+    assert form(b"payload=%7B%7D&command=%2Fincident", {"content-type": "application/x-www-form-urlencoded"}) is None
+    assert form(b"ssl_check=1&token=x&command=%2Fx", {"content-type": "application/x-www-form-urlencoded"}) is None
+    assert form(b"command=incident", {"content-type": "application/x-www-form-urlencoded"}) is None
+    assert form(b"command=%2Fincident&text=\xff", {"content-type": "application/x-www-form-urlencoded"}) is None
+    # escaped bytes that are not UTF-8 read as replacement characters, as Bolt reads them
+    assert form(b"command=%2Fincident&text=%FF", {"content-type": "application/x-www-form-urlencoded"})["text"] \
+        == "\ufffd"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_the_quick_subcommand_read_agrees_with_the_grammar(text):
+    quick = _plain_first_word(text)
+    assert quick is None or quick == parse("incident", text).sub
