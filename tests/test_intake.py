@@ -242,12 +242,21 @@ def test_sqlite_intake_never_checkpoints_on_the_acks_path(sqlite_container):
 def test_postgres_intake_replaces_a_connection_the_server_closed(container):
     from sqlalchemy import text
 
+    from sqlalchemy.exc import OperationalError
+
+    def server_closes_our_connection() -> None:  # a failover, or the server restarted
+        with container.engine.connect() as connection:
+            killed = connection.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'fireline-intake'")).scalar_one()
+        assert killed >= 1
+
     intake = Intake(container)
     assert intake.enqueue("slack.command", {"n": 1}, dedup_key="before")
-    with container.engine.connect() as connection:  # a failover, or the server restarted
-        killed = connection.execute(text(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE application_name = 'fireline-intake'")).scalar_one()
-    assert killed >= 1
-    assert intake.enqueue("slack.command", {"n": 2}, dedup_key="after") is True  # no "try again" for this
+    server_closes_our_connection()
+    assert intake.enqueue("slack.command", {"n": 2}, dedup_key="after") is True  # sent again: no "try again"
     assert stored_keys(container) == Counter({"before": 1, "after": 1})
+    server_closes_our_connection()
+    with pytest.raises(OperationalError):  # no key: sending it again could store it twice, so it is not
+        intake.enqueue("slack.command", {"n": 3})
+    assert intake.enqueue("slack.command", {"n": 4}) is True  # and the next batch has a fresh connection

@@ -105,16 +105,22 @@ class _Writer:
                 raise OperationalError("INSERT INTO jobs", None, failed.cause) from failed.cause
 
     def _insert_once(self, rows: list[dict[str, Any]]) -> set[str]:
-        inserted: set[str] = set()
         try:
             connection = self._connection or self._connect()
-            self._connection = connection
-            self._begin(connection)
-            for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                sql, parameters = self._statement(rows[start:start + ROWS_PER_STATEMENT])
-                cursor = connection.execute(sql, parameters)
-                inserted.update(key for (key,) in cursor.fetchall())
         except self.driver_errors as exc:
+            raise _NotCommitted(exc) from exc
+        self._connection = connection
+        return self._write(connection, rows)
+
+    def _write(self, connection: Any, rows: list[dict[str, Any]]) -> set[str]:
+        """BEGIN, the INSERTs, COMMIT: a driver error before COMMIT is _NotCommitted (safe to send again)."""
+        inserted: set[str] = set()
+        try:
+            self._begin(connection)
+            for sql, parameters in self._statements(rows):
+                inserted.update(key for (key,) in connection.execute(sql, parameters).fetchall())
+        except self.driver_errors as exc:
+            self._rollback()
             raise _NotCommitted(exc) from exc
         except BaseException:
             self._rollback()
@@ -128,6 +134,10 @@ class _Writer:
             self._rollback()
             raise
         return inserted
+
+    def _statements(self, rows: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
+        return [self._statement(rows[start:start + ROWS_PER_STATEMENT])
+                for start in range(0, len(rows), ROWS_PER_STATEMENT)]
 
     def close(self) -> None:
         """Close the connection (the next insert opens a new one)."""
@@ -220,7 +230,29 @@ class PostgresJobWriter(_Writer):
 
         args, kwargs = self._connect_args
         kwargs = {"connect_timeout": self.CONNECT_SECONDS, "application_name": APPLICATION_NAME, **kwargs}
-        return psycopg.connect(*args, **kwargs)
+        # autocommit: a batch that fits one INSERT is one round trip, its own transaction
+        return psycopg.connect(*args, autocommit=True, **kwargs)
 
-    def _begin(self, connection: Any) -> None:
-        pass  # psycopg opens a transaction with the first statement
+    def _write(self, connection: Any, rows: list[dict[str, Any]]) -> set[str]:
+        """One INSERT (or several in one transaction) without a separate COMMIT round trip.
+
+        The commit travels with the statement, so a connection lost mid-way may or may not have stored
+        the batch: sending it again is safe only when every job has a dedup key (ON CONFLICT skips what
+        went through), and only then is the error _NotCommitted.
+        """
+        statements = self._statements(rows)
+        inserted: set[str] = set()
+        try:
+            if len(statements) == 1:
+                [(sql, parameters)] = statements
+                inserted.update(key for (key,) in connection.execute(sql, parameters).fetchall())
+            else:
+                with connection.transaction():
+                    for sql, parameters in statements:
+                        inserted.update(key for (key,) in connection.execute(sql, parameters).fetchall())
+        except self.driver_errors as exc:
+            self.close()
+            if all(row["dedup_key"] for row in rows):
+                raise _NotCommitted(exc) from exc
+            raise OperationalError("INSERT INTO jobs", None, exc) from exc
+        return inserted
