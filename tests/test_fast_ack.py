@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 from hypothesis import given, settings
@@ -73,19 +74,51 @@ def test_a_bad_signature_stores_nothing_even_for_a_command(slack):
 
 
 def test_a_slow_database_says_it_may_not_have_been_taken(slack, monkeypatch):
+    import sqlite3
+
     from bot.service.intake import Intake
 
-    real = Intake._store_together
-
-    def slow(self, batch):
-        time.sleep(0.6)
-        return real(self, batch)
-
-    monkeypatch.setattr(Intake, "_store_together", slow)
     monkeypatch.setattr("bot.slack.fast_ack.STORE_SECONDS", 0.2)
+    holder = None
+    if slack.container.engine.dialect.name == "sqlite":  # the worker holding SQLite's write lock
+        holder = sqlite3.connect(slack.container.engine.url.database, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        threading.Timer(0.6, holder.execute, args=("COMMIT",)).start()
+    else:
+        real = Intake._store_together
+
+        def slow(self, batch, **kwargs):
+            time.sleep(0.6)
+            return real(self, batch, **kwargs)
+
+        monkeypatch.setattr(Intake, "_store_together", slow)
     response = slack.command("declare Slow disk sev2", run=False)
     assert response.status_code == 200
     assert "may or may not have been taken" in json.loads(response.text)["text"]
+    deadline = time.monotonic() + 5
+    while not command_jobs(slack.container) and time.monotonic() < deadline:  # "may": it is, once it can be
+        time.sleep(0.05)
+    assert [job.payload["text"] for job in command_jobs(slack.container)] == ["declare Slow disk sev2"]
+    if holder is not None:
+        holder.close()
+
+
+def test_a_write_lock_held_past_the_writers_patience_says_try_again(sqlite_container, recorder, monkeypatch):
+    import sqlite3
+
+    from tests.conftest import _harness
+
+    monkeypatch.setattr("bot.service.job_writers.SqliteJobWriter.LOCK_TIMEOUT_SECONDS", 0.3)
+    holder = sqlite3.connect(sqlite_container.engine.url.database, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        for slack in _harness(sqlite_container, recorder):
+            response = slack.command("declare Locked out sev2", run=False)
+            assert "can't reach its database" in json.loads(response.text)["text"]
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert command_jobs(sqlite_container) == []
 
 
 def test_only_slash_command_forms_take_the_fast_path():

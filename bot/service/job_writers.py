@@ -34,14 +34,6 @@ APPLICATION_NAME = "fireline-intake"  # how this connection shows in pg_stat_act
 ROWS_PER_STATEMENT = 100  # 700 parameters: under the 999 older SQLite builds allow
 
 
-class _NotCommitted(Exception):
-    """A driver error before COMMIT was sent: nothing was stored, so the batch may be sent again."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-
-
 class JobWriter(Protocol):
     def insert(self, rows: list[dict[str, Any]]) -> set[str]: ...
 
@@ -52,17 +44,20 @@ def writer_for(engine: Engine) -> JobWriter | None:
     """A writer for this database, or None where the shared engine must do (an in-memory SQLite)."""
     if engine.dialect.name == "postgresql":
         return PostgresJobWriter(engine)
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+    if sqlite_file(engine):
         return SqliteJobWriter(engine)
     return None
 
 
-class _Writer:
-    """One connection, one multi-row INSERT per call, in one transaction."""
+def sqlite_file(engine: Engine) -> bool:
+    """A SQLite database in a file, which a second connection of ours can open."""
+    return engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
 
-    PLACEHOLDERS = "?"
-    RETRY_STALE = True  # a server's connection can die while idle; a local SQLite file's cannot
-    driver_errors: tuple[type[BaseException], ...] = ()
+
+class _Writer:
+    """One connection and one multi-row INSERT per batch (split past ROWS_PER_STATEMENT)."""
+
+    PLACEHOLDER = "?"
 
     def __init__(self, engine: Engine) -> None:
         table = Job.__table__
@@ -75,72 +70,25 @@ class _Writer:
         pairs = zip(COLUMNS, self._to_db, strict=True)
         return [convert(row[name]) if convert else row[name] for name, convert in pairs]
 
-    def _statement(self, rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
-        one = "(" + ",".join(self.row_placeholders()) + ")"
-        sql = (f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES {','.join([one] * len(rows))} "
-               "ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key")
-        return sql, [value for row in rows for value in self._values(row)]
+    def _statements(self, rows: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
+        one = "(" + ",".join([self.PLACEHOLDER] * len(COLUMNS)) + ")"
+        statements = []
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start:start + ROWS_PER_STATEMENT]
+            sql = (f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES {','.join([one] * len(chunk))} "
+                   "ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key")
+            statements.append((sql, [value for row in chunk for value in self._values(row)]))
+        return statements
 
-    def row_placeholders(self) -> list[str]:
-        return [self.PLACEHOLDERS] * len(COLUMNS)
-
-    def insert(self, rows: list[dict[str, Any]]) -> set[str]:
-        """Store the rows; returns the dedup keys actually inserted (a key already stored is skipped).
-
-        A connection that went stale while idle (the server restarted, a failover) is replaced and the
-        batch sent once more, as the engine's liveness ping would have done; never after COMMIT was sent.
-        """
-        with self._lock:
-            reused = self.RETRY_STALE and self._connection is not None
-            try:
-                return self._insert_once(rows)
-            except _NotCommitted as failed:
-                self.close()
-                if not reused:
-                    raise OperationalError("INSERT INTO jobs", None, failed.cause) from failed.cause
-            try:
-                return self._insert_once(rows)
-            except _NotCommitted as failed:
-                self.close()
-                raise OperationalError("INSERT INTO jobs", None, failed.cause) from failed.cause
-
-    def _insert_once(self, rows: list[dict[str, Any]]) -> set[str]:
-        try:
-            connection = self._connection or self._connect()
-        except self.driver_errors as exc:
-            raise _NotCommitted(exc) from exc
-        self._connection = connection
-        return self._write(connection, rows)
-
-    def _write(self, connection: Any, rows: list[dict[str, Any]]) -> set[str]:
-        """BEGIN, the INSERTs, COMMIT: a driver error before COMMIT is _NotCommitted (safe to send again)."""
+    @staticmethod
+    def _run(connection: Any, statements: list[tuple[str, list[Any]]]) -> set[str]:
         inserted: set[str] = set()
-        try:
-            self._begin(connection)
-            for sql, parameters in self._statements(rows):
-                inserted.update(key for (key,) in connection.execute(sql, parameters).fetchall())
-        except self.driver_errors as exc:
-            self._rollback()
-            raise _NotCommitted(exc) from exc
-        except BaseException:
-            self._rollback()
-            raise
-        try:
-            self._commit(connection)
-        except self.driver_errors as exc:  # it may or may not have been stored: no second try
-            self.close()
-            raise OperationalError("COMMIT", None, exc) from exc
-        except BaseException:
-            self._rollback()
-            raise
+        for sql, parameters in statements:
+            inserted.update(key for (key,) in connection.execute(sql, parameters).fetchall())
         return inserted
 
-    def _statements(self, rows: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
-        return [self._statement(rows[start:start + ROWS_PER_STATEMENT])
-                for start in range(0, len(rows), ROWS_PER_STATEMENT)]
-
     def close(self) -> None:
-        """Close the connection (the next insert opens a new one)."""
+        """Close the connection (the next batch opens a new one)."""
         connection, self._connection = self._connection, None
         if connection is not None:
             try:
@@ -148,36 +96,21 @@ class _Writer:
             except Exception:
                 pass
 
-    # what differs by database
-    def _connect(self) -> Any:
-        raise NotImplementedError
-
-    def _begin(self, connection: Any) -> None:
-        raise NotImplementedError
-
-    def _commit(self, connection: Any) -> None:
-        connection.commit()
-
-    def _rollback(self) -> None:
-        """Undo a failed batch; a connection that cannot even roll back is dropped."""
-        try:
-            if self._connection is not None:
-                self._connection.rollback()
-        except Exception:
-            self.close()
-
 
 class SqliteJobWriter(_Writer):
-    """SQLite: our own write lock, taken without the busy handler's sleeps; no checkpoints."""
+    """SQLite: our own write lock, taken without the busy handler's sleeps; no checkpoints.
+
+    `try_insert` never waits (the event loop calls it and retries later); `insert` waits for the lock
+    in quarter-millisecond steps, up to `lock_timeout` (the intake's thread calls it).
+    """
 
     RETRY_SECONDS = 0.00025
-    RETRY_STALE = False  # a lock wait that ran out must not start over
-    driver_errors = (sqlite3.OperationalError,)
+    LOCK_TIMEOUT_SECONDS = 2.0
 
-    def __init__(self, engine: Engine, lock_timeout: float = 2.0) -> None:
+    def __init__(self, engine: Engine, lock_timeout: float | None = None) -> None:
         super().__init__(engine)
         self.path = engine.url.database
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = lock_timeout or self.LOCK_TIMEOUT_SECONDS
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: no implicit BEGIN, the transaction is ours; timeout=0: no busy handler
@@ -186,42 +119,65 @@ class SqliteJobWriter(_Writer):
         connection.execute("PRAGMA wal_autocheckpoint=0")
         return connection
 
-    def _begin(self, connection: sqlite3.Connection) -> None:
+    def insert(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Store the rows; returns the dedup keys actually inserted (a key already stored is skipped)."""
         deadline = time.monotonic() + self.lock_timeout
         while True:
+            inserted = self.try_insert(rows)
+            if inserted is not None:
+                return inserted
+            if time.monotonic() > deadline:
+                raise self.lock_timed_out()
+            time.sleep(self.RETRY_SECONDS)
+
+    def lock_timed_out(self) -> OperationalError:
+        return OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
+            f"database is locked: no write lock within {self.lock_timeout:.1f} s"))
+
+    def try_insert(self, rows: list[dict[str, Any]]) -> set[str] | None:
+        """Store the rows now, or return None at once when another connection holds the write lock."""
+        with self._lock:
             try:
-                connection.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
+                if self._connection is None:
+                    self._connection = self._connect()
+                connection = self._connection
+                try:
+                    connection.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    if "locked" in str(exc) or "busy" in str(exc):
+                        return None
                     raise
-                if time.monotonic() > deadline:
-                    raise sqlite3.OperationalError(
-                        f"database is locked: no write lock within {self.lock_timeout:.1f} s") from exc
-                time.sleep(self.RETRY_SECONDS)
-
-    def _commit(self, connection: sqlite3.Connection) -> None:
-        connection.execute("COMMIT")
-
-    def _rollback(self) -> None:
-        try:
-            if self._connection is not None and self._connection.in_transaction:
-                self._connection.execute("ROLLBACK")
-        except sqlite3.Error:
-            self.close()
+                try:
+                    inserted = self._run(connection, self._statements(rows))
+                    connection.execute("COMMIT")
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    raise
+                return inserted
+            except sqlite3.OperationalError as exc:  # the same error the shared engine would raise
+                self.close()
+                raise OperationalError("INSERT INTO jobs", None, exc) from exc
 
 
 class PostgresJobWriter(_Writer):
-    """PostgreSQL: one psycopg connection, no pool checkout or liveness ping per batch."""
+    """PostgreSQL: one psycopg connection in autocommit, so a batch is one round trip with its commit.
 
-    PLACEHOLDERS = "%s"
+    Through the engine each batch paid for a pool checkout, a liveness ping and a separate COMMIT.
+    A connection that went stale while idle (the server restarted, a failover) is replaced and the
+    batch sent once more, as the ping would have done; but the commit travels with the statement, so
+    a batch lost with its connection may or may not have been stored, and it is sent again only when
+    every job has a dedup key (ON CONFLICT skips what went through).
+    """
+
+    PLACEHOLDER = "%s"
     CONNECT_SECONDS = 5
 
     def __init__(self, engine: Engine) -> None:
         import psycopg
 
         super().__init__(engine)
-        self.driver_errors = (psycopg.OperationalError, psycopg.InterfaceError)
+        self._driver_errors = (psycopg.OperationalError, psycopg.InterfaceError)
         # the engine's own connect arguments: same server, options and type adapters (JSON) as the ORM
         self._connect_args = engine.dialect.create_connect_args(engine.url)
 
@@ -230,29 +186,29 @@ class PostgresJobWriter(_Writer):
 
         args, kwargs = self._connect_args
         kwargs = {"connect_timeout": self.CONNECT_SECONDS, "application_name": APPLICATION_NAME, **kwargs}
-        # autocommit: a batch that fits one INSERT is one round trip, its own transaction
         return psycopg.connect(*args, autocommit=True, **kwargs)
 
-    def _write(self, connection: Any, rows: list[dict[str, Any]]) -> set[str]:
-        """One INSERT (or several in one transaction) without a separate COMMIT round trip.
+    def insert(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Store the rows; returns the dedup keys actually inserted (a key already stored is skipped)."""
+        with self._lock:
+            reused = self._connection is not None
+            try:
+                return self._insert_once(rows)
+            except self._driver_errors as exc:
+                self.close()
+                if not (reused and all(row["dedup_key"] for row in rows)):
+                    raise OperationalError("INSERT INTO jobs", None, exc) from exc
+            try:
+                return self._insert_once(rows)
+            except self._driver_errors as exc:
+                self.close()
+                raise OperationalError("INSERT INTO jobs", None, exc) from exc
 
-        The commit travels with the statement, so a connection lost mid-way may or may not have stored
-        the batch: sending it again is safe only when every job has a dedup key (ON CONFLICT skips what
-        went through), and only then is the error _NotCommitted.
-        """
+    def _insert_once(self, rows: list[dict[str, Any]]) -> set[str]:
+        if self._connection is None:
+            self._connection = self._connect()
         statements = self._statements(rows)
-        inserted: set[str] = set()
-        try:
-            if len(statements) == 1:
-                [(sql, parameters)] = statements
-                inserted.update(key for (key,) in connection.execute(sql, parameters).fetchall())
-            else:
-                with connection.transaction():
-                    for sql, parameters in statements:
-                        inserted.update(key for (key,) in connection.execute(sql, parameters).fetchall())
-        except self.driver_errors as exc:
-            self.close()
-            if all(row["dedup_key"] for row in rows):
-                raise _NotCommitted(exc) from exc
-            raise OperationalError("INSERT INTO jobs", None, exc) from exc
-        return inserted
+        if len(statements) == 1:
+            return self._run(self._connection, statements)
+        with self._connection.transaction():
+            return self._run(self._connection, statements)
