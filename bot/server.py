@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot import log_context, metrics
 from bot.container import Container
 from bot.errors import INTERNAL
-from bot.slack.fast_ack import FastCommandAck
+from bot.slack.fast_ack import FastCommandAck, SlashCommandLane
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,8 @@ def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
     secret = container.settings.slack_signing_secret
     # Checked here too, before Bolt parses anything, so a forged malformed body is a 401, not a crash.
     verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
-    # Slash commands that become jobs are acked here, without Bolt's dispatch (the hot path).
+    # Slash commands that become jobs are acked without Bolt's dispatch (the hot path), most of them before
+    # Starlette's layers (SlashCommandLane), the rest in slack_events below.
     fast_commands = FastCommandAck(container, wake=worker.wake if worker is not None else None)
 
     async def slack_events(request: Request) -> Response:
@@ -184,6 +185,19 @@ def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
               Route("/readyz", readyz, methods=["GET"])]
     for hook in container.registry.hooks.get("http.routes", []):
         routes += hook(container=container, worker=worker)
-    app = Starlette(routes=routes, middleware=[Middleware(ObservedRequests, routes=routes)])
+    app = FirelineApp(routes=routes, middleware=[Middleware(ObservedRequests, routes=routes)])
+    app.command_lane = SlashCommandLane(fast_commands, verifier, MAX_BODY)
     app.state.container = container
     return app
+
+
+class FirelineApp(Starlette):
+    """The Starlette app, with signed slash commands answered first by their own lane (bot/slack/fast_ack.py)."""
+
+    command_lane: SlashCommandLane | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.command_lane is not None and SlashCommandLane.wants(scope):
+            await self.command_lane(scope, receive, send, super().__call__)
+            return
+        await super().__call__(scope, receive, send)

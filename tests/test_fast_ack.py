@@ -140,3 +140,86 @@ def test_only_slash_command_forms_take_the_fast_path():
 def test_the_quick_subcommand_read_agrees_with_the_grammar(text):
     quick = _plain_first_word(text)
     assert quick is None or quick == parse("incident", text).sub
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=12), st.text(max_size=30)), max_size=8),
+       st.lists(st.sampled_from(["&", "&&", "=", "+", "%", "%2", "%zz", "%E2%82", "=&"]), max_size=4))
+def test_reading_the_form_agrees_with_parse_qsl(pairs, junk):
+    from urllib.parse import parse_qsl, urlencode
+
+    from bot.slack.fast_ack import read_form
+
+    for text in (urlencode(pairs), urlencode(pairs) + "".join(junk), "".join(junk) + urlencode(pairs)):
+        expected: dict[str, str] = {}
+        for key, value in parse_qsl(text, keep_blank_values=True):
+            expected.setdefault(key, value)
+        assert read_form(text) == expected
+
+
+def _asgi_post(app, chunks: list[bytes], headers: dict[str, str], disconnect_after: int | None = None):
+    """Call the ASGI app directly with the body in chunks; returns what it sent."""
+    import asyncio
+
+    messages = [{"type": "http.request", "body": chunk, "more_body": n < len(chunks) - 1}
+                for n, chunk in enumerate(chunks)]
+    if disconnect_after is not None:
+        messages = messages[:disconnect_after] + [{"type": "http.disconnect"}]
+    sent: list[dict] = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/slack/events", "raw_path": b"/slack/events", "query_string": b"", "root_path": "",
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def test_the_command_lane_answers_before_starlettes_routing_with_the_usual_headers(slack, monkeypatch):
+    from starlette.routing import Router
+
+    from bot import metrics
+
+    def no_routing(*args, **kwargs):
+        raise AssertionError("a slash command that becomes a job must not need the router")
+
+    before = metrics.sample_value("fireline_http_request_duration_seconds_count", {"endpoint": "/slack/events"})
+    monkeypatch.setattr(Router, "__call__", no_routing)
+    response = slack.command("declare Lane test sev3", run=False, headers={"X-Request-Id": "req-lane-1"})
+    assert (response.status_code, response.text, response.headers["x-request-id"]) == (200, "", "req-lane-1")
+    assert [job.payload["request_id"] for job in command_jobs(slack.container)] == ["req-lane-1"]
+    after = metrics.sample_value("fireline_http_request_duration_seconds_count", {"endpoint": "/slack/events"})
+    assert after == before + 1
+
+
+def test_the_command_lane_reads_a_body_sent_in_pieces_and_passes_the_rest_on_intact(slack):
+    from tests.support.signing import SIGNING_SECRET, sign
+
+    app = slack.client.app
+    body = slash_body("declare Chunked sev3", response_url=slack.recorder.response_url())
+    headers = {"content-type": "application/x-www-form-urlencoded", **sign(body, SIGNING_SECRET)}
+    raw = body.encode()
+    sent = _asgi_post(app, [raw[:50], raw[50:120], raw[120:]], headers)
+    assert sent[0]["status"] == 200
+    assert [job.payload["text"] for job in command_jobs(slack.container)] == ["declare Chunked sev3"]
+
+    helped = slash_body("help", response_url=slack.recorder.response_url())  # Bolt's, after the lane read it
+    sent = _asgi_post(app, [helped.encode()[:30], helped.encode()[30:]],
+                      {"content-type": "application/x-www-form-urlencoded", **sign(helped, SIGNING_SECRET)})
+    assert sent[0]["status"] == 200 and b"/incident declare" in b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_a_client_gone_mid_body_gets_no_answer_and_stores_nothing(slack):
+    from tests.support.signing import SIGNING_SECRET, sign
+
+    body = slash_body("declare Half a request sev1", response_url=slack.recorder.response_url())
+    headers = {"content-type": "application/x-www-form-urlencoded", **sign(body, SIGNING_SECRET)}
+    raw = body.encode()
+    assert _asgi_post(slack.client.app, [raw[:40], raw[40:]], headers, disconnect_after=1) == []
+    assert command_jobs(slack.container) == []

@@ -14,8 +14,6 @@ import hmac
 import logging
 from collections.abc import Mapping
 
-from sqlalchemy.exc import DBAPIError, OperationalError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -23,12 +21,12 @@ from starlette.routing import Route
 from bot.alerts.payloads import Ignored, PayloadError, parse_webhook
 from bot.alerts.service import receive
 from bot.container import Container
+from bot.webhook_guard import read_body, store_or_503, webhook_error
 
 log = logging.getLogger(__name__)
 
 PATH = "/webhooks/alerts"
 SIGNATURE_HEADER = "X-Fireline-Signature"
-MAX_BODY = 512 * 1024
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -58,39 +56,31 @@ def check_signature(body: bytes, headers: Mapping[str, str], secret: str) -> str
     return "signature does not match the body (HMAC-SHA256 of the raw body with ALERTS_WEBHOOK_SECRET)"
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
 
 def routes(container: Container, worker=None) -> list[Route]:
     async def alerts_webhook(request: Request) -> JSONResponse:
         secret = container.settings.alerts_webhook_secret
         if secret is None or not secret.get_secret_value():
-            return _error(403, "alert intake is off: set ALERTS_WEBHOOK_SECRET on the Fireline server")
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return _error(413, f"body too large ({len(body)} bytes; at most {MAX_BODY})")
+            return webhook_error(403, "alert intake is off: set ALERTS_WEBHOOK_SECRET on the Fireline server")
+        body = await read_body(request)
+        if isinstance(body, JSONResponse):
+            return body
         headers = dict(request.headers)
         problem = check_signature(body, headers, secret.get_secret_value())
         if problem:
-            return _error(401, problem)
+            return webhook_error(401, problem)
         try:
             incoming = parse_webhook(body, headers)
         except PayloadError as exc:
-            return _error(exc.status, str(exc))
+            return webhook_error(exc.status, str(exc))
         except Ignored as exc:
             return JSONResponse({"status": "ignored", "reason": str(exc)})
         except Exception:  # an adapter tripped on an odd shape: the sender's payload, not a server fault
             log.exception("could not read an alert payload")
-            return _error(422, "could not read this alert payload; send the generic shape {title, text, source}")
-        try:
-            received = await run_in_threadpool(receive, container, incoming)
-        except (OperationalError, DBAPIError):
-            log.warning("alert intake: database unavailable")
-            return _error(503, "Fireline cannot reach its database right now; nothing was stored. Retry later.")
-        except Exception:
-            log.exception("alert intake failed")
-            return _error(503, "Fireline could not store the alert; nothing was stored. Retry later.")
+            return webhook_error(422, "could not read this alert payload; send the generic shape {title, text, source}")
+        received = await store_or_503(receive, container, incoming, what="alert", log=log)
+        if isinstance(received, JSONResponse):
+            return received
         if worker is not None:
             worker.wake()
         if received.duplicate:

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -36,12 +35,12 @@ from bot.pagerduty.paging import NOTE_PREFIX
 from bot.reply import Reply, escape
 from bot.service import incidents as svc
 from bot.service import jobs
+from bot.webhook_guard import read_body, store_or_503, webhook_error
 
 log = logging.getLogger(__name__)
 
 PATH = "/webhooks/pagerduty"
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
-MAX_BODY = 512 * 1024
 APPLY_JOB = "pagerduty.webhook"
 ACTOR = "pagerduty"
 HANDLED = {"incident.acknowledged", "incident.unacknowledged", "incident.escalated", "incident.reassigned",
@@ -111,9 +110,6 @@ def parse(body: bytes) -> Event:
                  data=data)
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
 
 def store(container: Container, event: Event, raw: dict[str, Any]) -> str:
     """Dedup and queue in one transaction: 'queued', 'duplicate' or 'ignored'."""
@@ -133,26 +129,23 @@ def routes(container: Container, worker=None) -> list[Route]:
     async def pagerduty_webhook(request: Request) -> JSONResponse:
         secret = container.settings.pagerduty_webhook_secret
         if secret is None or not secret.get_secret_value():
-            return _error(403, "PagerDuty webhooks are off: set PAGERDUTY_WEBHOOK_SECRET to the subscription's secret")
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return _error(413, f"body too large ({len(body)} bytes; at most {MAX_BODY})")
+            return webhook_error(403, "PagerDuty webhooks are off: set PAGERDUTY_WEBHOOK_SECRET to the "
+                                      "subscription's secret")
+        body = await read_body(request)
+        if isinstance(body, JSONResponse):
+            return body
         if not signature_ok(body, request.headers.get(SIGNATURE_HEADER), secret.get_secret_value()):
             why = "missing" if not request.headers.get(SIGNATURE_HEADER) else "does not match the body"
-            return _error(401, f"{SIGNATURE_HEADER} {why}: expected v1=<hex HMAC-SHA256 of the raw body, keyed with "
-                               "PAGERDUTY_WEBHOOK_SECRET>")
+            return webhook_error(401, f"{SIGNATURE_HEADER} {why}: expected v1=<hex HMAC-SHA256 of the raw body, "
+                                      "keyed with PAGERDUTY_WEBHOOK_SECRET>")
         try:
             event = parse(body)
         except BadBody as exc:
-            return _error(400, str(exc))
-        try:
-            outcome = await run_in_threadpool(store, container, event, json.loads(body)["event"])
-        except (OperationalError, DBAPIError):
-            log.warning("pagerduty webhook: database unavailable")
-            return _error(503, "Fireline cannot reach its database right now; nothing was stored. Retry later.")
-        except Exception:
-            log.exception("pagerduty webhook failed")
-            return _error(503, "Fireline could not store the event; nothing was stored. Retry later.")
+            return webhook_error(400, str(exc))
+        outcome = await store_or_503(store, container, event, json.loads(body)["event"], what="PagerDuty event",
+                                     log=log)
+        if isinstance(outcome, JSONResponse):
+            return outcome
         if outcome == "ignored":
             return JSONResponse({"status": "ignored", "reason": f"{event.type} is not synced"})
         if outcome == "duplicate":
