@@ -369,3 +369,46 @@ def test_team_rules_file_shows_in_the_thread(db_url, recorder, clock, tmp_path):
         run_all(harness, clock)
         assert alerts(container)[1].level == 1
     container.engine.dispose()
+
+
+# -- Slack failing ---------------------------------------------------------------------------------------------------
+def _posted(recorder):
+    """chat.postMessage calls Slack took (the recorder fails the first ones on request, in order)."""
+    return recorder.of("chat.postMessage")
+
+
+def test_an_alert_thread_slack_refused_is_posted_later_once(app, clock):
+    from bot.models import Alert
+
+    app.recorder.fail("chat.postMessage", "internal_error", times=1)  # the root: refused
+    post_alert(app.client, {"title": "checkout p99 latency above 2 s", "source": "grafana"})
+    app.run_jobs()
+    with Session(app.container.engine) as session:
+        [retry] = session.exec(select(Job).where(Job.kind == "alerts.post", Job.status == "pending")).all()
+        [stored] = session.exec(select(Alert)).all()
+    assert as_utc(retry.run_at) - clock.now == timedelta(seconds=30) and stored.root_ts is None
+    app.recorder.fail("chat.postMessage", "internal_error", after=1)  # the second try: root ok, thread reply refused
+    run_all(app, clock)
+    calls = _posted(app.recorder)
+    roots = [c for c in calls if "thread_ts" not in c.data]
+    threads = [c for c in calls if c.data.get("thread_ts")]
+    assert len(roots) == 2 and len(threads) == 2  # root refused then posted; reply refused then posted
+    assert threads[0].data["thread_ts"] == threads[1].data["thread_ts"]  # into the root that went out once
+    with Session(app.container.engine) as session:
+        [stored] = session.exec(select(Alert)).all()
+        statuses = [j.status for j in session.exec(select(Job).where(Job.kind == "alerts.post").order_by(Job.id))]
+    assert stored.root_ts and stored.reply_ts and statuses == ["done", "done", "done"]
+
+
+def test_an_alert_slack_keeps_refusing_is_given_up_after_four_tries_with_its_reason(app, clock):
+    app.recorder.fail("chat.postMessage", "internal_error", times=10)
+    post_alert(app.client, {"title": "disk full on db-1", "source": "grafana"})
+    started = clock.now
+    run_all(app, clock)
+    with Session(app.container.engine) as session:
+        posts = session.exec(select(Job).where(Job.kind == "alerts.post").order_by(Job.id)).all()
+    assert [j.status for j in posts] == ["done", "done", "done", "failed"]
+    assert "internal_error" in posts[-1].error
+    assert [as_utc(j.run_at) - started for j in posts] == [timedelta(0), timedelta(seconds=30),
+                                                           timedelta(seconds=150), timedelta(seconds=450)]
+    assert len(_posted(app.recorder)) == 4  # one try each, no storm of retries

@@ -24,7 +24,7 @@ from bot.clock import as_utc
 from bot.container import Container
 from bot.context import Context
 from bot.db import session_scope
-from bot.errors import UserError
+from bot.errors import IntegrationError, UserError
 from bot.job_context import job_context
 from bot.models import Alert, Incident, ProcessedRequest
 from bot.reply import Reply, escape, mention
@@ -191,7 +191,33 @@ def _take_render(container: Container, alert_id: int) -> Alert | None:
         return session.get(Alert, alert_id)
 
 
+POST_BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=5))
+
+
 def post_thread(container: Container, payload: dict[str, Any], job=None) -> None:
+    """Post an alert's thread; when Slack still fails after the client's own retries, try again later.
+
+    An alert that never reaches Slack is an alert nobody sees: the post is queued again after 30 s,
+    2 min and 5 min (the client has already retried 429s and 5xx within seconds), then the job fails
+    with Slack's reason, which `fireline` logs and the alert keeps (`/alert recent` lists it). Parts
+    already posted are not posted again.
+    """
+    attempt = int(payload.get("attempt") or 1)
+    done: dict[str, bool] = {}  # what went out before a failure, so a retry does not say it twice
+    try:
+        _post_thread(container, payload, done)
+    except IntegrationError as exc:
+        if attempt > len(POST_BACKOFF):
+            raise
+        wait, now = POST_BACKOFF[attempt - 1], container.clock()
+        log.warning("alert #%s: Slack failed (%s); posting again in %s (try %d of %d)", payload["alert_id"], exc,
+                    wait, attempt, len(POST_BACKOFF) + 1)
+        with session_scope(container.engine) as session:
+            jobs.enqueue(session, POST_JOB, {**payload, **done, "attempt": attempt + 1}, run_at=now + wait, now=now,
+                         dedup_key=f"alert-post:{payload['alert_id']}:try{attempt + 1}")
+
+
+def _post_thread(container: Container, payload: dict[str, Any], done: dict[str, bool]) -> None:
     alert = _take_render(container, int(payload["alert_id"]))
     if alert is None:
         return
@@ -203,12 +229,16 @@ def post_thread(container: Container, payload: dict[str, Any], job=None) -> None
         with session_scope(container.engine) as session:
             incident = session.get(Incident, alert.incident_id)
     if incident is not None:
-        svc.announce(ctx, incident, render.incident_post(alert))
-        if alert.root_ts:  # an integration's message in ALERTS_CHANNEL: say where it went, in its thread
+        if not payload.get("announced"):
+            svc.announce(ctx, incident, render.incident_post(alert))
+            done["announced"] = True
+        if alert.root_ts and not alert.reply_ts:  # an integration's message in ALERTS_CHANNEL: say where it went
             ref = ctx.chat.post(alert.channel or "", render.analysis(alert, ruleset), thread_ts=alert.root_ts)
             _save(container, alert.id, reply_ts=ref.ts)
         return
-    if alert.own_root:
+    if alert.reply_ts:  # posted in full by an earlier try
+        return
+    if alert.own_root and not alert.root_ts:
         target = alert.channel or f"#{container.settings.incidents_channel_name}"
         root = ctx.chat.post(target, render.alert_message(alert))
         _save(container, alert.id, channel=root.channel, root_ts=root.ts)

@@ -52,7 +52,7 @@ class Call:
 class SlackRecorder:
     def __init__(self) -> None:
         self.calls: list[Call] = []
-        self._failures: dict[str, list[str]] = {}
+        self._failures: dict[str, list[str | None]] = {}
         self._ids = itertools.count(1)
         self._channel_ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -113,8 +113,9 @@ class SlackRecorder:
     def response_url(self, name: str = "cmd") -> str:
         return f"http://127.0.0.1:{self.port}/response/{name}"
 
-    def fail(self, method: str, error: str, times: int = 1) -> None:
-        self._failures.setdefault(method, []).extend([error] * times)
+    def fail(self, method: str, error: str, times: int = 1, after: int = 0) -> None:
+        """The next `times` calls of `method` answer `ok: false` with `error`, once `after` calls went through."""
+        self._failures.setdefault(method, []).extend([None] * after + [error] * times)
 
     def http_status(self, method: str, *codes: int) -> None:
         """Answer the next calls of `method` with these HTTP statuses (429 gets Retry-After: `retry_after`)."""
@@ -201,8 +202,9 @@ class SlackRecorder:
             if codes:
                 return codes.pop(0), {"ok": False, "error": "http_error"}
             failures = self._failures.get(method)
-            if failures:
-                return 200, {"ok": False, "error": failures.pop(0)}
+            error = failures.pop(0) if failures else None
+            if error is not None:
+                return 200, {"ok": False, "error": error}
             n = next(self._ids)
         ts = f"{1700000000 + n}.{n:06d}"
         if method == "conversations.create":
