@@ -15,7 +15,7 @@ from tests.support.harness import FakeClock, SlackHarness
 from tests.support.signing import SIGNING_SECRET
 from tests.support.slack_recorder import SlackRecorder
 
-pytest_plugins = ["tests.support.fly_fixtures"]
+pytest_plugins = ["tests.support.fly_fixtures", "tests.support.pagerduty"]
 
 REPO = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get("FIRELINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

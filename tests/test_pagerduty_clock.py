@@ -14,24 +14,15 @@ from bot.pagerduty import clock as pd_clock
 from bot.service import incidents as svc
 from bot.service import jobs
 from tests.conftest import POSTGRES_URL, postgres_problem
-from tests.support.pagerduty import REST_SETTINGS, build, fake_pagerduty, harness, install_clients
+from tests.support.pagerduty import REST_SETTINGS, build, harness, install_clients, rest_harness
 
 CHANNEL = "CINC0001"
 
 
 @pytest.fixture
-def pd():
-    with fake_pagerduty() as fake:
-        yield fake
-
-
-@pytest.fixture
 def slack(db_url, recorder, clock, pd):
-    container = build(db_url, recorder, clock, **REST_SETTINGS)
-    install_clients(container)
-    with harness(container, recorder) as h:
+    with rest_harness(db_url, recorder, clock) as h:
         yield h
-    container.engine.dispose()
 
 
 def kinds(container, number=1) -> list[str]:

@@ -11,24 +11,15 @@ from bot.models.pagerduty import OnCallSnapshot
 from bot.pagerduty import oncall
 from bot.service import jobs
 from playbooks.contacts import ContactsError, load_contacts
-from tests.support.pagerduty import POLICY, REST_SETTINGS, build, fake_pagerduty, harness, install_clients
+from tests.support.pagerduty import POLICY, REST_SETTINGS, build, harness, install_clients, rest_harness
 
 CHANNEL = "CINC0001"
 
 
 @pytest.fixture
-def pd():
-    with fake_pagerduty() as fake:
-        yield fake
-
-
-@pytest.fixture
 def slack(db_url, recorder, clock, pd):
-    container = build(db_url, recorder, clock, **REST_SETTINGS)
-    install_clients(container)
-    with harness(container, recorder) as h:
+    with rest_harness(db_url, recorder, clock) as h:
         yield h
-    container.engine.dispose()
 
 
 def oncall_calls(pd):

@@ -18,18 +18,12 @@ from tests.support.pagerduty import (
     SERVICE,
     TOKEN,
     build,
-    fake_pagerduty,
     harness,
     install_clients,
+    rest_harness,
 )
 
 CHANNEL = "CINC0001"
-
-
-@pytest.fixture
-def pd():
-    with fake_pagerduty() as fake:
-        yield fake
 
 
 def make(db_url, recorder, clock, settings=REST_SETTINGS, **overrides):
@@ -40,10 +34,8 @@ def make(db_url, recorder, clock, settings=REST_SETTINGS, **overrides):
 
 @pytest.fixture
 def rest_slack(db_url, recorder, clock, pd):
-    container = make(db_url, recorder, clock)
-    with harness(container, recorder) as slack:
+    with rest_harness(db_url, recorder, clock) as slack:
         yield slack
-    container.engine.dispose()
 
 
 def timeline(container, incident_id=1) -> list[TimelineEvent]:

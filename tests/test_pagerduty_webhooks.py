@@ -15,16 +15,15 @@ from bot.pagerduty import webhook as pd_webhook
 from bot.service import incidents as svc
 from tests.support.pagerduty import (
     EVENTS_SETTINGS,
-    REST_SETTINGS,
     WEBHOOK_SECRET,
     build,
-    fake_pagerduty,
     harness,
     incident_data,
     install_clients,
     note_data,
     pd_signature,
     post_webhook,
+    rest_harness,
     webhook,
 )
 
@@ -32,20 +31,11 @@ CHANNEL = "CINC0001"
 
 
 @pytest.fixture
-def pd():
-    with fake_pagerduty() as fake:
-        yield fake
-
-
-@pytest.fixture
 def slack(db_url, recorder, clock, pd):
-    container = build(db_url, recorder, clock, **REST_SETTINGS)
-    install_clients(container)
-    with harness(container, recorder) as h:
+    with rest_harness(db_url, recorder, clock) as h:
         h.command("declare Site is down sev1")
         recorder.reset()
         yield h
-    container.engine.dispose()
 
 
 def incident(container, number=1) -> Incident:

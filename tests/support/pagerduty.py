@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 import respx
 
 from bot.container import Container, build_container
@@ -65,6 +66,25 @@ def harness(container: Container, recorder) -> Iterator[SlackHarness]:
     bolt_app = build_bolt_app(container)
     with TestClient(build_http_app(container, bolt_app), raise_server_exceptions=False) as client:
         yield SlackHarness(container, recorder, client)
+
+
+@contextlib.contextmanager
+def rest_harness(db_url: str, recorder, clock, **overrides: Any) -> Iterator[SlackHarness]:
+    """Fireline with PagerDuty's REST settings and clients that record their retry waits, behind the real app."""
+    container = build(db_url, recorder, clock, **{**REST_SETTINGS, **overrides})
+    install_clients(container)
+    try:
+        with harness(container, recorder) as slack:
+            yield slack
+    finally:
+        container.engine.dispose()
+
+
+@pytest.fixture
+def pd() -> Iterator[FakePagerDuty]:
+    """The scripted PagerDuty for a test (a pytest fixture, loaded by tests/conftest.py)."""
+    with fake_pagerduty() as fake:
+        yield fake
 
 
 # -- a scripted PagerDuty REST + Events API ---------------------------------------------------------------------
