@@ -103,11 +103,10 @@ def _worker_args(parser: argparse.ArgumentParser) -> None:
 @subcommand("worker", "run queued jobs and timers only (serve and socket start their own worker)", _worker_args)
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """A worker on its own: another machine or process type working the same database's queue."""
-    import signal
-    import threading
+    import time
 
     from bot.service.jobs import Worker, reap_stale
-    from bot.worker_process import run_child
+    from bot.worker_process import run_child, run_worker
 
     if args.child_of is not None:
         return run_child(settings, args.child_of)
@@ -117,17 +116,14 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     container = _container(settings)
     reap_stale(container)
     worker = Worker(container, threads=settings.workers)
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
-    worker.start()
     print(f"fireline worker: running jobs from {container.engine.url.render_as_string(hide_password=True)}; "
           "Ctrl-C stops.", file=sys.stderr)
-    try:
-        while not stopping.wait(1):
-            pass
-    finally:
-        worker.stop()
-    return 0
+
+    def keep_going() -> bool:  # the worker's own threads poll for jobs; here we only wait to be stopped
+        time.sleep(1)
+        return True
+
+    return run_worker(worker, keep_going)
 
 
 @subcommand("check", "show each integration: live, dry-run or misconfigured")

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +89,29 @@ def run_child(settings, parent_pid: int) -> int:
     init_sentry(settings)
     worker = Worker(build_container(settings, migrate=False), threads=settings.workers)
 
+    def next_wake() -> bool:
+        if not os.read(sys.stdin.fileno(), 4096):  # end of file: the parent is gone
+            return False
+        worker.wake()  # each byte: a job was stored
+        return True
+
+    return run_worker(worker, next_wake)
+
+
+def run_worker(worker, wait_for_work: Callable[[], bool]) -> int:
+    """Run `worker` until `wait_for_work()` says False or SIGTERM arrives; the job in hand is finished.
+
+    Shared by `fireline worker` (waits on a timer) and the child of `serve` (waits on its pipe).
+    """
+
     def terminate(signum, frame):  # noqa: ARG001 - signal handler signature
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, terminate)
     worker.start()
     try:
-        while os.read(sys.stdin.fileno(), 4096):  # each byte: a job was stored
-            worker.wake()
+        while wait_for_work():
+            pass
     except SystemExit:
         pass
     finally:

@@ -109,3 +109,24 @@ def test_readyz_says_when_the_worker_child_has_died(db_url, recorder):
     finally:
         server.terminate()
         server.wait(15)
+
+
+def test_a_standalone_worker_runs_queued_jobs_and_stops_on_sigterm(sqlite_container, recorder):
+    """`fireline worker` on its own (another machine or process type on the same database)."""
+    from bot.service.intake import Intake
+
+    Intake(sqlite_container).enqueue("slack.command", {
+        "command": "/incident", "text": "declare Worker alone sev3", "user_id": "U0LEAD", "channel_id": "CGENERAL",
+        "response_url": recorder.response_url()}, dedup_key="cmd:standalone")
+    env = {**os.environ, "DATABASE_URL": sqlite_container.settings.database_url, "SLACK_BOT_TOKEN": "xoxb-test",
+           "SLACK_API_URL": recorder.api_url, "LOG_LEVEL": "WARNING"}
+    worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=REPO, env=env,
+                              stderr=subprocess.PIPE)
+    try:
+        assert wait_for(lambda: any("Declared" in call.text() for call in recorder.responses()), 60)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(15) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert b"running jobs from" in worker.stderr.read()
