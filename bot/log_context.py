@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -39,6 +39,18 @@ def new_request_id() -> str:
     another thread take the interpreter lock, and under load the ack then waits to get it back.
     """
     return f"{_id_prefix}{next(_id_counter) & 0xFFFFFFFF:08x}"
+
+
+def given_request_id(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """Fly-Request-Id, else X-Request-Id, from an ASGI request's headers (names arrive lower-cased), if plain."""
+    fly = other = None
+    for name, value in headers:
+        if name == b"fly-request-id":
+            fly = value
+        elif name == b"x-request-id":
+            other = value
+    chosen = fly or other
+    return clean_request_id(chosen.decode("latin-1")) if chosen else None
 
 
 def clean_request_id(value: str | None) -> str | None:

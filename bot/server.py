@@ -66,45 +66,22 @@ def schema_state(container: Container) -> tuple[bool, dict[str, object]]:
 class ObservedRequests:
     """ASGI middleware: request id and log scope, latency histogram, rejection counter."""
 
-    KNOWN_PATHS = 1024  # paths remembered with their route; a scanner's random paths cannot grow it further
-
     def __init__(self, app: ASGIApp, routes: list[Route]) -> None:
         self.app = app
         self.routes = routes
-        self._endpoints: dict[str, str | None] = {}
 
     def endpoint(self, scope: Scope) -> str | None:
-        """The route's path template for this request (matched once per path: this runs on every ack)."""
-        path = scope.get("path", "")
-        if path in self._endpoints:
-            return self._endpoints[path]
-        found = None
         for route in self.routes:
             match, _ = route.matches(scope)
             if match != Match.NONE:
-                found = route.path
-                break
-        if len(self._endpoints) < self.KNOWN_PATHS:
-            self._endpoints[path] = found
-        return found
-
-    @staticmethod
-    def given_request_id(scope: Scope) -> str | None:
-        """Fly-Request-Id, else X-Request-Id, if plain (ASGI header names arrive lower-cased)."""
-        fly = other = None
-        for name, value in scope.get("headers", ()):
-            if name == b"fly-request-id":
-                fly = value
-            elif name == b"x-request-id":
-                other = value
-        chosen = fly or other
-        return log_context.clean_request_id(chosen.decode("latin-1")) if chosen else None
+                return route.path
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = self.given_request_id(scope)
+        given = log_context.given_request_id(scope.get("headers", ()))
         status = {"code": 500}
 
         with log_context.scope(request_id=given) as request_id, metrics.request_note() as note:
@@ -131,8 +108,8 @@ def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
     secret = container.settings.slack_signing_secret
     # Checked here too, before Bolt parses anything, so a forged malformed body is a 401, not a crash.
     verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
-    # Slash commands that become jobs are acked without Bolt's dispatch (the hot path), most of them before
-    # Starlette's layers (SlashCommandLane), the rest in slack_events below.
+    # Slash commands that become jobs are acked before Starlette's layers and Bolt's dispatch (the hot path,
+    # SlashCommandLane); slack_events below gets what the lane passes on.
     fast_commands = FastCommandAck(container, wake=worker.wake if worker is not None else None)
 
     async def slack_events(request: Request) -> Response:
@@ -142,13 +119,6 @@ def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
         headers = dict(request.headers)
         if verifier is not None and not verifier.is_valid_request(body, headers):
             return Response("invalid or stale signature", status_code=401)
-        try:
-            fast = await fast_commands.handle(body, headers)
-        except Exception:
-            log.exception("Slack command failed")
-            return JSONResponse({"response_type": "ephemeral", "text": INTERNAL})
-        if fast is not None:
-            return fast
         try:
             bolt_request = BoltRequest(body=body.decode("utf-8", errors="replace"), query=request.query_params,
                                        headers=headers)

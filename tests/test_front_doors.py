@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from bot.console import run_console
 from bot.container import build_container
-from bot.models import Incident, TimelineEvent
+from bot.models import Incident, Job, TimelineEvent
 from bot.settings import SettingsError, load_settings
 from tests.conftest import make_settings
 from tests.support.signing import SIGNING_SECRET, sign, slash_body
@@ -194,10 +194,14 @@ def test_listener_failure_is_never_a_500(slack, monkeypatch):
     response = slack.command("declare Site is down sev1", run=False)
     assert response.status_code == 200
     assert "Something went wrong on Fireline's side" in response.text
-    monkeypatch.setattr("bot.slack.ack.parse", boom)  # fails before anything is stored, in either path
+    monkeypatch.undo()
+    monkeypatch.setattr("bot.slack.ack.parse", boom)  # reading the command fails, before anything is stored
+    monkeypatch.setattr("bot.slack.ack._plain_first_word", boom)
     response = slack.command("list", run=False)
     assert response.status_code == 200
     assert "Something went wrong on Fireline's side" in response.text
+    with Session(slack.container.engine) as session:
+        assert session.exec(select(Job)).all() == []
 
 
 def test_database_down_says_try_again(slack, monkeypatch):

@@ -56,7 +56,6 @@ def check_signature(body: bytes, headers: Mapping[str, str], secret: str) -> str
     return "signature does not match the body (HMAC-SHA256 of the raw body with ALERTS_WEBHOOK_SECRET)"
 
 
-
 def routes(container: Container, worker=None) -> list[Route]:
     async def alerts_webhook(request: Request) -> JSONResponse:
         secret = container.settings.alerts_webhook_secret

@@ -110,7 +110,6 @@ def parse(body: bytes) -> Event:
                  data=data)
 
 
-
 def store(container: Container, event: Event, raw: dict[str, Any]) -> str:
     """Dedup and queue in one transaction: 'queued', 'duplicate' or 'ignored'."""
     if event.type not in HANDLED:

@@ -3,7 +3,7 @@
 Why: Slack waits for our ack, and on-call engineers type commands when everything is on fire. Bolt's
 dispatch costs a hop into a thread pool, a second signature check and its middleware chain per request,
 several times what reading a signed form needs (bench/ack_latency.py). Here the signed form (its
-signature already checked by the endpoint) is parsed, the command stored through the group-commit
+signature already checked by SlashCommandLane) is parsed, the command stored through the group-commit
 intake while the event loop serves other requests, and an empty 200 returned. Everything else (help,
 unknown commands, buttons, events, Slack's SSL check) still goes through Bolt, and both paths decide
 and answer the same way (`bot.slack.ack`).
@@ -141,7 +141,7 @@ class SlashCommandLane:
     async def _answer(self, scope: Scope, send: Send, body: bytes, headers: dict[str, str]) -> bool:
         if self.commands.command_form(body, headers) is None:
             return False
-        given = log_context.clean_request_id(headers.get("fly-request-id") or headers.get("x-request-id"))
+        given = log_context.given_request_id(scope["headers"])
         started = time.perf_counter()
         with log_context.scope(request_id=given) as request_id:
             try:
