@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bot.container import Container
@@ -40,7 +40,7 @@ class _Pending:
     kind: str
     payload: dict[str, Any]
     dedup_key: str | None
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event | None = None  # set by enqueue: the waiting thread's signal
     stored: bool = False
     error: BaseException | None = None
     future: asyncio.Future | None = None  # set by enqueue_async: resolved on its event loop
@@ -84,10 +84,11 @@ class Intake:
 
         Raises the database's error when the transaction failed, IntakeTimeout when it took too long.
         """
-        pending = _Pending(kind, payload, dedup_key)
+        done = threading.Event()
+        pending = _Pending(kind, payload, dedup_key, done=done)
         self._queue.put(pending)
         self._ensure_writer_thread()
-        if not pending.done.wait(timeout):
+        if not done.wait(timeout):
             raise IntakeTimeout(f"storing a {kind} job took over {timeout:.1f} s")
         if pending.error is not None:
             raise pending.error
@@ -165,7 +166,8 @@ class Intake:
         """Wake each waiter: threads by their event, coroutines with one call per event loop."""
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, _Pending]]] = {}
         for pending in batch:
-            pending.done.set()
+            if pending.done is not None:
+                pending.done.set()
             if pending.future is not None:
                 by_loop.setdefault(pending.future.get_loop(), []).append((pending.future, pending))
         for loop, waiting in by_loop.items():

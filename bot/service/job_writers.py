@@ -44,14 +44,9 @@ def writer_for(engine: Engine) -> JobWriter | None:
     """A writer for this database, or None where the shared engine must do (an in-memory SQLite)."""
     if engine.dialect.name == "postgresql":
         return PostgresJobWriter(engine)
-    if sqlite_file(engine):
-        return SqliteJobWriter(engine)
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        return SqliteJobWriter(engine)  # a file, which a second connection of ours can open
     return None
-
-
-def sqlite_file(engine: Engine) -> bool:
-    """A SQLite database in a file, which a second connection of ours can open."""
-    return engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
 
 
 class _Writer:
@@ -98,11 +93,7 @@ class _Writer:
 
 
 class SqliteJobWriter(_Writer):
-    """SQLite: our own write lock, taken without the busy handler's sleeps; no checkpoints.
-
-    `try_insert` never waits (the event loop calls it and retries later); `insert` waits for the lock
-    in quarter-millisecond steps, up to `lock_timeout` (the intake's thread calls it).
-    """
+    """SQLite: our own write lock, taken without the busy handler's sleeps; no checkpoints."""
 
     RETRY_SECONDS = 0.00025
     LOCK_TIMEOUT_SECONDS = 2.0
@@ -120,21 +111,21 @@ class SqliteJobWriter(_Writer):
         return connection
 
     def insert(self, rows: list[dict[str, Any]]) -> set[str]:
-        """Store the rows; returns the dedup keys actually inserted (a key already stored is skipped)."""
+        """Store the rows; returns the dedup keys actually inserted (a key already stored is skipped).
+
+        Waits for the write lock in quarter-millisecond steps, up to `lock_timeout`.
+        """
         deadline = time.monotonic() + self.lock_timeout
         while True:
-            inserted = self.try_insert(rows)
+            inserted = self._try_insert(rows)
             if inserted is not None:
                 return inserted
             if time.monotonic() > deadline:
-                raise self.lock_timed_out()
+                raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
+                    f"database is locked: no write lock within {self.lock_timeout:.1f} s"))
             time.sleep(self.RETRY_SECONDS)
 
-    def lock_timed_out(self) -> OperationalError:
-        return OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
-            f"database is locked: no write lock within {self.lock_timeout:.1f} s"))
-
-    def try_insert(self, rows: list[dict[str, Any]]) -> set[str] | None:
+    def _try_insert(self, rows: list[dict[str, Any]]) -> set[str] | None:
         """Store the rows now, or return None at once when another connection holds the write lock."""
         with self._lock:
             try:
