@@ -88,7 +88,9 @@ class Job(SQLModel, table=True):
     run_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(nullable=False))
     status: str = Field(default="pending", sa_column=Column(sa.String(20), nullable=False))
     attempts: int = Field(default=0, sa_column=Column(sa.Integer, nullable=False))
-    dedup_key: str | None = Field(default=None, sa_column=Column(sa.String(200), unique=True))
+    # "C" on PostgreSQL: keys compare bytewise, so timers can be found by prefix as an index range (0006)
+    dedup_key: str | None = Field(default=None, sa_column=Column(
+        sa.String(200).with_variant(sa.String(200, collation="C"), "postgresql"), unique=True))
     locked_by: str | None = Field(default=None, sa_column=Column(sa.String(100)))
     locked_at: datetime | None = Field(default=None, sa_column=_utc_column())
     finished_at: datetime | None = Field(default=None, sa_column=_utc_column())
