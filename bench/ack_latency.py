@@ -12,22 +12,33 @@ Fireline's worker has drained what the run queued (the `drain s` column), so no 
 Each figure is the median of `--rounds` runs, the servers taking turns within a round, so a moment
 of noise on the machine (a p99 is the tenth-worst of a thousand) does not decide a ratio.
 Target: Fireline's p99 within 2x of the floor and below bare Bolt's, no errors.
+
+A second Fireline line per database, `worker paused`, fires the same run with Fireline's worker
+process stopped (SIGSTOP, then SIGCONT and a drain after it): the ack path alone, on the same terms
+as the baselines, which do no work after their ack. The difference between the two lines is what the
+work the commands create, running at the same time on the same cores, costs the acks.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import signal
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
     SECRET,
+    children,
     database_url,
     fire_raw,
     recorder_process,
@@ -44,6 +55,40 @@ def requests_for(port: int, text: str, count: int, response_url: str) -> list[by
     """Signed slash commands, each with its own trigger id (Fireline drops a repeated one)."""
     return [signed_request(port, slash_body(text, response_url=response_url, trigger_id=f"{time.time_ns()}.{n}"))
             for n in range(count)]
+
+
+PAUSED = ", worker paused"
+
+
+@contextlib.contextmanager
+def worker_paused(server_pid: int, url: str) -> Iterator[None]:
+    """Stop `fireline serve`'s worker child for the duration, never while it holds SQLite's write lock."""
+    workers = children(server_pid)
+    for _ in range(100):
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        if not url.startswith("sqlite") or _write_lock_free(url.removeprefix("sqlite:///")):
+            break
+        for pid in workers:  # stopped mid-transaction: let it finish, then try again
+            os.kill(pid, signal.SIGCONT)
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+
+
+def _write_lock_free(path: str) -> bool:
+    connection = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        connection.close()
 
 
 def main() -> None:
@@ -69,29 +114,34 @@ def main() -> None:
             url = database_url(database, tmp, "ack")
             servers[f"fireline ({database})"] = start_server("fireline", {**base_env, "DATABASE_URL": url})
             urls[f"fireline ({database})"] = url
-        print(f"{'server':<22}{'command':<9}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}"
+        lines = [name for name in servers] + [name + PAUSED for name in urls]
+        print(f"{'server':<34}{'command':<9}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}"
               f"{'drain s':>9}")
         results: dict[tuple[str, str, int], dict] = {}
         for command, text in (("list", "list"), ("declare", "declare Bench outage sev3")):
             for concurrency in (10, 50):
-                rounds: dict[str, list[dict]] = {name: [] for name in servers}
+                rounds: dict[str, list[dict]] = {name: [] for name in lines}
                 for _ in range(args.rounds):
-                    for name, (port, _) in servers.items():
+                    for name in lines:
+                        server = name.removesuffix(PAUSED)
+                        port, process = servers[server]
                         warm = requests_for(port, text, min(200, args.requests), response_url)
                         asyncio.run(fire_raw(port, warm, concurrency))
-                        if name in urls:
-                            wait_drained(urls[name])
-                        result = asyncio.run(fire_raw(port, requests_for(port, text, args.requests, response_url),
-                                                      concurrency))
+                        if server in urls:
+                            wait_drained(urls[server])
+                        requests = requests_for(port, text, args.requests, response_url)
+                        with (worker_paused(process.pid, urls[server]) if name.endswith(PAUSED)
+                              else contextlib.nullcontext()):
+                            result = asyncio.run(fire_raw(port, requests, concurrency))
                         # The worker's queued work would otherwise spill into the next server's run.
-                        result["drain"] = wait_drained(urls[name]) if name in urls else 0.0
+                        result["drain"] = wait_drained(urls[server]) if server in urls else 0.0
                         rounds[name].append(result)
                 for name, runs in rounds.items():
                     result = {key: statistics.median(run[key] for run in runs)
                               for key in ("p50", "p99", "rps", "drain")}
                     result["errors"] = sum(run["errors"] for run in runs)
                     results[(name, command, concurrency)] = result
-                    print(f"{name:<22}{command:<9}{concurrency:>5}{result['p50']:>9.2f}{result['p99']:>9.2f}"
+                    print(f"{name:<34}{command:<9}{concurrency:>5}{result['p50']:>9.2f}{result['p99']:>9.2f}"
                           f"{result['rps']:>9.0f}{result['errors']:>8}{result['drain']:>9.1f}", flush=True)
         print("\nratios (p99): fireline / floor, fireline / bare bolt (default)")
         for (name, command, concurrency), result in results.items():
@@ -99,8 +149,9 @@ def main() -> None:
                 floor = results[("floor", command, concurrency)]["p99"]
                 bolt = results[("bare bolt", command, concurrency)]["p99"]
                 met = result["p99"] <= 2 * floor and result["p99"] < bolt and result["errors"] == 0
-                print(f"  {name:<20} {command:<8} c={concurrency:<3} {result['p99'] / floor:5.2f}x floor   "
-                      f"{result['p99'] / bolt:5.2f}x bare bolt   target {'met' if met else 'NOT met'}")
+                verdict = "(the ack path alone)" if name.endswith(PAUSED) else "target " + ("met" if met else "NOT met")
+                print(f"  {name:<32} {command:<8} c={concurrency:<3} {result['p99'] / floor:5.2f}x floor   "
+                      f"{result['p99'] / bolt:5.2f}x bare bolt   {verdict}")
     finally:
         stop([process for _, process in servers.values()])
         recorder.terminate()
