@@ -115,7 +115,7 @@ def main() -> None:
             servers[f"fireline ({database})"] = start_server("fireline", {**base_env, "DATABASE_URL": url})
             urls[f"fireline ({database})"] = url
         lines = [name for name in servers] + [name + PAUSED for name in urls]
-        print(f"{'server':<34}{'command':<9}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}"
+        print(f"{'server':<36}{'command':<9}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}"
               f"{'drain s':>9}")
         results: dict[tuple[str, str, int], dict] = {}
         for command, text in (("list", "list"), ("declare", "declare Bench outage sev3")):
@@ -141,7 +141,7 @@ def main() -> None:
                               for key in ("p50", "p99", "rps", "drain")}
                     result["errors"] = sum(run["errors"] for run in runs)
                     results[(name, command, concurrency)] = result
-                    print(f"{name:<34}{command:<9}{concurrency:>5}{result['p50']:>9.2f}{result['p99']:>9.2f}"
+                    print(f"{name:<36}{command:<9}{concurrency:>5}{result['p50']:>9.2f}{result['p99']:>9.2f}"
                           f"{result['rps']:>9.0f}{result['errors']:>8}{result['drain']:>9.1f}", flush=True)
         print("\nratios (p99): fireline / floor, fireline / bare bolt (default)")
         for (name, command, concurrency), result in results.items():
@@ -150,7 +150,7 @@ def main() -> None:
                 bolt = results[("bare bolt", command, concurrency)]["p99"]
                 met = result["p99"] <= 2 * floor and result["p99"] < bolt and result["errors"] == 0
                 verdict = "(the ack path alone)" if name.endswith(PAUSED) else "target " + ("met" if met else "NOT met")
-                print(f"  {name:<32} {command:<8} c={concurrency:<3} {result['p99'] / floor:5.2f}x floor   "
+                print(f"  {name:<34} {command:<8} c={concurrency:<3} {result['p99'] / floor:5.2f}x floor   "
                       f"{result['p99'] / bolt:5.2f}x bare bolt   {verdict}")
     finally:
         stop([process for _, process in servers.values()])
