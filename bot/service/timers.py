@@ -40,15 +40,11 @@ def cancel_prefix(session: Session, prefix: str) -> int:
     pending job, every open incident's timers included, inside the write transaction, three times per
     declared incident (measured: a third of the worker's time after 1,000 declares, holding SQLite's
     write lock while Slack's acks waited for it). Here the index finds the few keys in the prefix's
-    range, and each pending one is cancelled by its id; no match means no write at all.
+    range, and each pending one is cancelled by its key; no match means no write at all.
     """
-    cancelled = 0
-    for job_id, status in session.execute(select(Job.id, Job.status).where(*_starts_with(prefix))).all():
-        if status == "pending":  # the UPDATE checks again: another replica may have just run it
-            result = session.execute(update(Job).where(col(Job.id) == job_id, col(Job.status) == "pending")
-                                     .values(status="cancelled"))
-            cancelled += result.rowcount or 0
-    return cancelled
+    found = session.execute(select(Job.dedup_key, Job.status).where(*_starts_with(prefix))).all()
+    # jobs.cancel checks the status again: another replica may have just run the timer
+    return sum(jobs.cancel(session, key) for key, status in found if status == "pending")
 
 
 def _starts_with(prefix: str) -> tuple:
