@@ -72,6 +72,8 @@ def worker_paused(server_pid: int, url: str) -> Iterator[None]:
         for pid in workers:  # stopped mid-transaction: let it finish, then try again
             os.kill(pid, signal.SIGCONT)
         time.sleep(0.05)
+    else:
+        raise SystemExit("could not stop the worker outside a write transaction in 100 tries")
     try:
         yield
     finally:
@@ -114,7 +116,7 @@ def main() -> None:
             url = database_url(database, tmp, "ack")
             servers[f"fireline ({database})"] = start_server("fireline", {**base_env, "DATABASE_URL": url})
             urls[f"fireline ({database})"] = url
-        lines = [name for name in servers] + [name + PAUSED for name in urls]
+        lines = list(servers) + [name + PAUSED for name in urls]
         print(f"{'server':<36}{'command':<9}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}"
               f"{'drain s':>9}")
         results: dict[tuple[str, str, int], dict] = {}
