@@ -1,11 +1,21 @@
-"""`fireline check`: for each integration, configured, live, or dry-run, and why."""
+"""`fireline check`: for each integration, configured, live, or dry-run, and why.
+
+Each line is registered like any command (`registry.check(name)` in a feature's or plug-in's
+`register(registry)`); the core lines (Slack, database, Sentry) are registered by `register` below.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from sqlalchemy import text
+
+from bot.db import current_revisions, head_revisions, make_engine
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.commands.registry import Registry
 
 
 @dataclass
@@ -15,19 +25,6 @@ class Status:
     detail: str
 
 
-# Features add their own integration checks here (Fly, PagerDuty, ...), keyed by name.
-CHECKS: dict[str, Callable[[Settings], Status]] = {}
-
-
-def integration(name: str) -> Callable[[Callable[[Settings], Status]], Callable[[Settings], Status]]:
-    def decorate(fn: Callable[[Settings], Status]) -> Callable[[Settings], Status]:
-        CHECKS[name] = fn
-        return fn
-
-    return decorate
-
-
-@integration("slack")
 def check_slack(settings: Settings) -> Status:
     missing = [name for name, value in (("SLACK_BOT_TOKEN", settings.slack_bot_token),
                                         ("SLACK_SIGNING_SECRET", settings.slack_signing_secret)) if not value]
@@ -37,12 +34,7 @@ def check_slack(settings: Settings) -> Status:
     return Status("slack", "live", f"configured, Web API at {settings.slack_api_url}; {socket}")
 
 
-@integration("database")
 def check_database(settings: Settings) -> Status:
-    from sqlalchemy import text
-
-    from bot.db import current_revisions, head_revisions, make_engine
-
     url = settings.sqlalchemy_url
     kind = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     engine = make_engine(url)
@@ -60,16 +52,21 @@ def check_database(settings: Settings) -> Status:
     return Status("database", "live", f"{kind} reachable, schema up to date")
 
 
-@integration("sentry")
 def check_sentry(settings: Settings) -> Status:
     if settings.sentry_dsn:
         return Status("sentry", "live", f"errors reported (environment {settings.sentry_environment})")
     return Status("sentry", "off", "SENTRY_DSN not set: errors are only logged")
 
 
-def run_checks(settings: Settings) -> list[Status]:
+def register(registry: Registry) -> None:
+    registry.check("slack")(check_slack)
+    registry.check("database")(check_database)
+    registry.check("sentry")(check_sentry)
+
+
+def run_checks(settings: Settings, registry: Registry) -> list[Status]:
     results = []
-    for name, check in CHECKS.items():
+    for name, check in registry.checks.items():
         try:
             results.append(check(settings))
         except Exception as exc:

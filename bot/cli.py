@@ -1,53 +1,48 @@
 """`fireline`: one console command with subcommands.
 
-Features add subcommands by appending to `SUBCOMMANDS` (name, help, add_arguments, run).
+Subcommands register like everything else, through the Registry (`registry.cli(name, help, add_arguments)`
+in a `register(registry)`): the core ones below, features' (`classify`, `postmortem`) and plug-ins'. So
+`main` assembles the registry (features and plug-ins, bot.assembly) before it parses the arguments.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
 
-from bot.settings import Settings, load_settings_or_exit
-
-
-@dataclass
-class Subcommand:
-    name: str
-    help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[Settings, argparse.Namespace], int]
-
-
-SUBCOMMANDS: list[Subcommand] = []
-
-
-def subcommand(name: str, help: str, add_arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None):
-    def decorate(fn: Callable[[Settings, argparse.Namespace], int]):
-        SUBCOMMANDS.append(Subcommand(name, help, add_arguments, fn))
-        return fn
-
-    return decorate
+from bot.assembly import assemble, feature_registry
+from bot.check import run_checks
+from bot.commands.registry import Registry
+from bot.console import run_console
+from bot.container import Mode, open_container
+from bot.db import current_revisions, head_revisions, upgrade
+from bot.logging_setup import redact, setup_logging
+from bot.observability import init_sentry
+from bot.runtime import start_runtime
+from bot.service.jobs import Worker, reap_stale
+from bot.settings import Settings, SettingsError, load_settings, load_settings_or_exit
+from bot.worker_process import run_child, run_worker
 
 
-def _container(settings: Settings):
-    from bot.container import build_container
+def register(registry: Registry) -> None:
+    """The core subcommands, in the order of `fireline --help`."""
+    registry.cli("console", "run Slack commands in this terminal (SQLite by default; reads standard input)")(
+        cmd_console)
+    registry.cli("serve", "serve Slack's HTTP endpoint /slack/events, webhooks and /healthz", _serve_args)(cmd_serve)
+    registry.cli("socket", "connect to Slack over Socket Mode (no public URL needed)")(cmd_socket)
+    registry.cli("worker", "run queued jobs and timers only (serve and socket start their own worker)",
+                 _worker_args)(cmd_worker)
+    registry.cli("check", "show each integration: live, dry-run or misconfigured")(cmd_check)
+    registry.cli("db", "database migrations: `fireline db upgrade`, `fireline db current`", _db_args)(cmd_db)
 
-    return build_container(settings)
 
-
-@subcommand("console", "run Slack commands in this terminal (SQLite by default; reads standard input)")
-def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
-    import logging
-
-    from bot.console import run_console
-
+def cmd_console(settings: Settings, args: argparse.Namespace, registry: Registry) -> int:
     if "log_level" not in settings.model_fields_set:  # the terminal is the UI: only problems, unless asked
         logging.getLogger().setLevel(logging.WARNING)
 
-    return run_console(_container(settings))
+    return run_console(open_container(settings, registry, mode=Mode.CONSOLE))
 
 
 def _serve_args(parser: argparse.ArgumentParser) -> None:
@@ -55,11 +50,8 @@ def _serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=None, help="port (default: PORT, 3000)")
 
 
-@subcommand("serve", "serve Slack's HTTP endpoint /slack/events, webhooks and /healthz", _serve_args)
-def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from bot.runtime import start_runtime
+def cmd_serve(settings: Settings, args: argparse.Namespace, registry: Registry) -> int:
+    import uvicorn  # the server itself, only for `serve`
 
     if settings.slack_signing_secret is None:
         print("fireline: SLACK_SIGNING_SECRET is not set; `serve` refuses unsigned requests, so set it "
@@ -69,7 +61,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print("fireline: SLACK_BOT_TOKEN is not set; `serve` needs the bot token (xoxb-..., Slack app > OAuth & "
               "Permissions) to post cards and replies, or try `fireline console`.", file=sys.stderr)
         return 2
-    runtime = start_runtime(settings, worker_process=settings.worker_process)
+    runtime = start_runtime(settings, open_container(settings, registry, mode=Mode.SERVE),
+                            worker_process=settings.worker_process)
     try:
         uvicorn.run(runtime.http_app, host=args.host, port=args.port or settings.port, log_level="warning",
                     access_log=False)
@@ -78,17 +71,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-@subcommand("socket", "connect to Slack over Socket Mode (no public URL needed)")
-def cmd_socket(settings: Settings, args: argparse.Namespace) -> int:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-    from bot.runtime import start_runtime
+def cmd_socket(settings: Settings, args: argparse.Namespace, registry: Registry) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler  # its websocket client, only for `socket`
 
     if settings.slack_app_token is None or settings.slack_bot_token is None:
         print("fireline: Socket Mode needs SLACK_APP_TOKEN (xapp-...) and SLACK_BOT_TOKEN (xoxb-...).",
               file=sys.stderr)
         return 2
-    runtime = start_runtime(settings, worker_process=settings.worker_process)
+    runtime = start_runtime(settings, open_container(settings, registry, mode=Mode.SOCKET),
+                            worker_process=settings.worker_process)
     try:
         SocketModeHandler(runtime.bolt_app, settings.slack_app_token.get_secret_value()).start()
     finally:
@@ -100,20 +91,12 @@ def _worker_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--child-of", type=int, default=None, help=argparse.SUPPRESS)
 
 
-@subcommand("worker", "run queued jobs and timers only (serve and socket start their own worker)", _worker_args)
-def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_worker(settings: Settings, args: argparse.Namespace, registry: Registry) -> int:
     """A worker on its own: another machine or process type working the same database's queue."""
-    import time
-
-    from bot.service.jobs import Worker, reap_stale
-    from bot.worker_process import run_child, run_worker
-
     if args.child_of is not None:
-        return run_child(settings, args.child_of)
-    from bot.observability import init_sentry
-
+        return run_child(settings, args.child_of, registry)
     init_sentry(settings)
-    container = _container(settings)
+    container = open_container(settings, registry, mode=Mode.WORKER)
     reap_stale(container)
     worker = Worker(container, threads=settings.workers)
     print(f"fireline worker: running jobs from {container.engine.url.render_as_string(hide_password=True)}; "
@@ -126,17 +109,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return run_worker(worker, keep_going)
 
 
-@subcommand("check", "show each integration: live, dry-run or misconfigured")
-def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
-    import importlib
-
-    from bot.check import run_checks
-    from bot.container import FEATURE_MODULES
-
-    for module_name in FEATURE_MODULES:  # features register their integration checks on import
-        importlib.import_module(module_name)
-
-    results = run_checks(settings)
+def cmd_check(settings: Settings, args: argparse.Namespace, registry: Registry) -> int:
+    results = run_checks(settings, registry)
     width = max(len(r.name) for r in results)
     for result in results:
         print(f"{result.name:<{width}}  {result.state:<8} {result.detail}")
@@ -148,10 +122,7 @@ def _db_args(parser: argparse.ArgumentParser) -> None:
                         "current: show the applied revisions")
 
 
-@subcommand("db", "database migrations: `fireline db upgrade`, `fireline db current`", _db_args)
-def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.db import current_revisions, head_revisions, upgrade
-
+def cmd_db(settings: Settings, args: argparse.Namespace, registry: Registry) -> int:
     url = settings.sqlalchemy_url
     if args.action == "upgrade":
         upgrade(url)
@@ -163,36 +134,45 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    import bot.features_cli  # noqa: F401 - features add subcommands on import
+def cli_registry(settings: Settings | None) -> Registry:
+    """The core subcommands, every feature, and (with settings to find them) the plug-ins."""
+    registry = Registry()
+    register(registry)
+    return assemble(settings, registry) if settings is not None else feature_registry(registry)
 
+
+def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
+    registry = registry if registry is not None else cli_registry(None)
     parser = argparse.ArgumentParser(prog="fireline", description="Incident response for Slack, Fly.io and "
                                      "PagerDuty. Try `fireline console`.")
     subparsers = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
-    for sub in SUBCOMMANDS:
+    for sub in registry.cli_commands.values():
         sub_parser = subparsers.add_parser(sub.name, help=sub.help, description=sub.help)
         sub.add_arguments(sub_parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:  # plug-ins may add subcommands, and PLAYBOOKS_PATH is a setting: read them before parsing
+        settings: Settings | None = load_settings()
+    except SettingsError:
+        settings = None  # `--help` still works; a subcommand says what is wrong (load_settings_or_exit)
+    if settings is not None:
+        setup_logging(settings)
+    registry = cli_registry(settings)
+    parser = build_parser(registry)
     args = parser.parse_args(argv)
     if not args.subcommand:
         parser.print_help()
         return 0
-    settings = load_settings_or_exit()
-    from bot.logging_setup import setup_logging
-
-    setup_logging(settings)
-    sub = next(s for s in SUBCOMMANDS if s.name == args.subcommand)
+    if settings is None:
+        settings = load_settings_or_exit()
+    sub = registry.cli_commands[args.subcommand]
     try:
-        return sub.run(settings, args)
+        return sub.run(settings, args, registry)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # one line, never a traceback, for the person at the terminal
-        from bot.logging_setup import redact
-
         print(f"fireline {sub.name}: {redact(f'{type(exc).__name__}: {exc}', settings.secret_values())}",
               file=sys.stderr)
         return 1

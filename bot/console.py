@@ -12,8 +12,8 @@ from typing import TextIO
 
 from bot import log_context
 from bot.chat import ConsoleChat, render_text
-from bot.container import Container
-from bot.context import Context
+from bot.container import Container, Mode
+from bot.context import Context, console_context
 from bot.reply import Reply
 from bot.service import jobs
 
@@ -26,7 +26,8 @@ class Console:
         self.container = container
         self.out = out
         self.chat = ConsoleChat(out)
-        container.extras["chat"] = self.chat  # timers and queued jobs print here too (bot.job_context)
+        container.mode = Mode.CONSOLE
+        container.console_chat = self.chat  # timers and queued jobs print here too (bot.context.job_context)
         incidents = container.settings.incidents_channel_name
         self.channel_id = f"#{incidents}"
         self.chat.channels[self.channel_id] = incidents
@@ -46,9 +47,8 @@ class Console:
                     self.chat.channels[channel_id] = name
 
     def context(self) -> Context:
-        return Context(self.container, chat=self.chat, user_id=self.user, channel_id=self.channel_id,
-                       channel_name=self.chat.channel_name(self.channel_id) or "", respond=self.show,
-                       source="console")
+        return console_context(self.container, self.chat, user_id=self.user, channel_id=self.channel_id,
+                               channel_name=self.chat.channel_name(self.channel_id) or "", respond=self.show)
 
     def show(self, reply: Reply | None) -> None:
         if reply is not None:

@@ -1,32 +1,74 @@
-"""The app's parts, built once by a factory (no globals created at import time)."""
+"""The app's parts as one typed value: settings, database, registry, clock, and what is made on first use.
+
+Only the type lives here. Assembling it (the feature list, plug-ins, migrations) is `bot.assembly`'s
+job, so importing the container imports no feature: before the split this module imported every
+feature and every feature imported it, a 14-module circle that 66 imports inside functions kept
+from failing at import time (tests/test_import_picture.py keeps it broken).
+
+Everything a feature used to keep under a string key in `extras` is a typed field: a client made on
+first use is an optional field its feature fills (`bot.slack.chat.slack_client`, `intake_for`, ...), and
+the knobs tests turn are one `Knobs` value with production defaults.
+"""
 
 from __future__ import annotations
 
-import importlib
-import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
+from bot.chat import Chat
 from bot.clock import Clock, utcnow
 from bot.commands.registry import Registry
+from bot.db import make_engine, upgrade
 from bot.settings import Settings
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from slack_sdk import WebClient
 
-# Every built-in feature module exposes `register(registry)`. Order is the order of help texts.
-FEATURE_MODULES = [
-    "bot.commands.incident",
-    "bot.commands.playbooks",
-    "bot.slack.app",
-    "bot.commands.timeline",
-    "bot.commands.postmortem",
-    "bot.slack.pins",
-    "bot.metrics",
-    "bot.alerts",
-    "bot.pagerduty.feature",
-    "bot.plugins",
-]
+    from bot.pagerduty.client import EventsClient, RestClient
+    from bot.service.intake import Intake
+    from playbooks.framework import Limits
+    from playbooks.severity import Signals
+
+
+class Mode(StrEnum):
+    """How this process talks to people; features ask this instead of guessing from what is installed."""
+
+    SERVE = "serve"  # Slack over HTTP (`fireline serve`)
+    SOCKET = "socket"  # Slack over Socket Mode (`fireline socket`)
+    WORKER = "worker"  # jobs and timers only (`fireline worker`); answers go to Slack
+    CONSOLE = "console"  # `fireline console`: the terminal is the chat
+    CLI = "cli"  # a one-off `fireline` command (`postmortem` export): nobody to answer
+    TEST = "test"  # built by a test; answers go to Slack's (recorded) Web API
+
+    @property
+    def is_console(self) -> bool:
+        return self is Mode.CONSOLE
+
+
+@dataclass
+class Knobs:
+    """Timing knobs: production defaults; tests turn them so nothing really waits."""
+
+    sleep: Callable[[float], None] = time.sleep  # health gates, retries and back-off
+    sleeps: list[float] | None = None  # where a test's recording `sleep` keeps what it was asked to wait
+    fly_timeout: float = 15.0  # seconds per Fly API call
+    playbook_limits: Limits | None = None  # None: playbooks.framework.Limits()
+    progress_live_seconds: float | None = None  # None: bot.service.executions.LIVE_EDIT_SECONDS
+
+
+@dataclass
+class Caches:
+    """Short-lived answers from outside services, shared by every request of this app."""
+
+    responder_groups: dict[str, tuple] = field(default_factory=dict)  # user group -> (until, members)
+    alert_signals: tuple[float, Signals] | None = None  # (monotonic time, live signals)
+    alert_channel_names: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -35,27 +77,23 @@ class Container:
     engine: Engine
     registry: Registry
     clock: Clock = field(default=utcnow)
-    # Objects features create lazily and share (API clients, caches), keyed by name.
-    extras: dict[str, object] = field(default_factory=dict)
+    mode: Mode = Mode.TEST
+    # The console's terminal printer: timers and queued jobs print there too (bot.context.job_context).
+    console_chat: Chat | None = None
+    # Made on first use by the feature that needs them.
+    slack_client: WebClient | None = None
+    intake: Intake | None = None
+    metrics_registry: CollectorRegistry | None = None
+    pagerduty_rest: RestClient | None = None
+    pagerduty_events: EventsClient | None = None
+    caches: Caches = field(default_factory=Caches)
+    knobs: Knobs = field(default_factory=Knobs)
 
 
-def build_container(settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None,
-                    migrate: bool = True) -> Container:
-    """Wire settings, database and every feature. `migrate` brings the schema up to date first."""
-    from bot.db import make_engine, upgrade
-
+def open_container(settings: Settings, registry: Registry, *, engine: Engine | None = None, clock: Clock | None = None,
+                   migrate: bool = True, mode: Mode = Mode.TEST) -> Container:
+    """A container around an assembled registry (`bot.assembly.assemble`). `migrate` brings the schema up first."""
     if migrate:
         upgrade(settings.sqlalchemy_url)
-    registry = Registry()
-    for module_name in FEATURE_MODULES:
-        importlib.import_module(module_name).register(registry)
-    load_plugins(settings, registry)
-    return Container(settings=settings, engine=engine or make_engine(settings.sqlalchemy_url),
-                     registry=registry, clock=clock or utcnow)
-
-
-def load_plugins(settings: Settings, registry: Registry) -> list:
-    """Team playbooks from PLAYBOOKS_PATH and `fireline.playbooks` entry points (see bot/plugins.py)."""
-    from bot.plugins import load_plugins as load
-
-    return load(settings, registry)
+    return Container(settings=settings, engine=engine or make_engine(settings.sqlalchemy_url), registry=registry,
+                     clock=clock or utcnow, mode=mode)

@@ -164,13 +164,12 @@ def _collectors() -> list[Collector]:
 
 def registry_for(container: Container) -> CollectorRegistry:
     """This app's registry: the process counters plus its own database collector (built once per app)."""
-    registry = container.extras.get("metrics_registry")
-    if registry is None:
+    if container.metrics_registry is None:
         registry = CollectorRegistry(auto_describe=False)
         for collector in [*_collectors(), DatabaseCollector(container)]:
             registry.register(collector)
-        container.extras["metrics_registry"] = registry
-    return registry  # type: ignore[return-value]
+        container.metrics_registry = registry
+    return container.metrics_registry
 
 
 def render(container: Container) -> bytes:

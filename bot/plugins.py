@@ -11,6 +11,9 @@ What a source may hold:
 - `register(registry)`: anything else (hooks, buttons, commands), called after the playbooks are added.
 An entry point may also name a `Playbook` class or instance, or a `register` function, directly.
 
+What `register(registry)` may add is what a built-in feature adds: commands, buttons, jobs, hooks,
+`fireline` subcommands (`registry.cli(...)`) and `fireline check` lines (`registry.check(...)`).
+
 A plug-in that fails to load never stops Fireline (it must be up during an incident): the error is
 logged, kept in `registry.plugins`, and `fireline check` reports it and exits 1. A plug-in can add
 commands but never replace one: a clashing name is refused with what it clashes with.
@@ -30,8 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
-
-from bot.check import Status, integration
 
 if TYPE_CHECKING:
     from bot.commands.registry import Registry
@@ -289,26 +290,3 @@ def register(registry: Registry) -> None:
         if failed:
             lines.append(f":warning: {len(failed)} plug-in(s) did not load; `fireline check` says why.")
         return Reply("*Playbooks*", lines=lines)
-
-
-@integration("playbooks")
-def plugin_status(settings: Settings) -> Status:
-    """For `fireline check`: load the plug-ins into a scratch registry and say what came of it."""
-    from bot.commands.registry import Registry
-    from bot.container import FEATURE_MODULES
-
-    registry = Registry()
-    for module_name in FEATURE_MODULES:
-        importlib.import_module(module_name).register(registry)
-    results = load_plugins(settings, registry)
-    errors = [f"{Path(r.source).name}: {r.error}" for r in results if r.error]
-    if errors:
-        return Status("playbooks", "error", "plug-in not loaded: " + "; ".join(errors))
-    loaded = [r for r in results if r.playbooks or r.commands]
-    if not loaded:
-        where = "PLAYBOOKS_PATH is empty" if not settings.playbooks_path else f"none in {settings.playbooks_path}"
-        return Status("playbooks", "off", f"no plug-in playbooks ({where}; built-in: {len(registry.playbooks)})")
-    names = [f"{', '.join(r.playbooks) or 'register()'} ({Path(r.source).name})" for r in loaded]
-    commands = sorted({c for r in loaded for c in r.commands})
-    slack = f"; add {', '.join(commands)} to your Slack app (slack-manifest.yml)" if commands else ""
-    return Status("playbooks", "live", "plug-ins: " + "; ".join(names) + slack)

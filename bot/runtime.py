@@ -1,4 +1,8 @@
-"""A running Fireline process: container, Bolt app, HTTP app and background workers."""
+"""A running Fireline process: container, Bolt app, HTTP app and background workers.
+
+The container comes assembled (`bot.assembly`: features and plug-ins into one Registry); this module
+only starts what serves it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,13 @@ import gc
 import logging
 from dataclasses import dataclass
 
-from bot.container import Container, build_container
+from bot.assembly import build_container
+from bot.container import Container, Mode
+from bot.observability import init_sentry
+from bot.server import build_http_app
 from bot.service.jobs import Worker, reap_stale
 from bot.settings import Settings
+from bot.slack.app import build_bolt_app
 from bot.worker_process import WorkerProcess
 
 log = logging.getLogger(__name__)
@@ -28,12 +36,8 @@ class Runtime:
 def start_runtime(settings: Settings, container: Container | None = None, *, start_worker: bool = True,
                   worker_process: bool = False) -> Runtime:
     """Everything a serving process needs. `worker_process`: jobs run in a child (`serve`, `socket`)."""
-    from bot.observability import init_sentry
-    from bot.server import build_http_app
-    from bot.slack.app import build_bolt_app
-
     init_sentry(settings)
-    container = container or build_container(settings)
+    container = container or build_container(settings, mode=Mode.SERVE)
     reap_stale(container)
     container.registry.emit("runtime.started", None, container=container)  # type: ignore[arg-type]
     worker = WorkerProcess() if worker_process else Worker(container, threads=settings.workers)

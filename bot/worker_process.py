@@ -17,6 +17,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+from bot.commands.registry import Registry
+from bot.container import Mode, open_container
+from bot.observability import init_sentry
+from bot.service.jobs import Worker
+
 log = logging.getLogger(__name__)
 
 NICENESS = 10
@@ -79,15 +84,11 @@ def become_child_of(parent_pid: int) -> None:
         raise SystemExit(0)
 
 
-def run_child(settings, parent_pid: int) -> int:
+def run_child(settings, parent_pid: int, registry: Registry) -> int:
     """`fireline worker --child-of PID`: run jobs until the parent closes the pipe or sends SIGTERM."""
-    from bot.container import build_container
-    from bot.observability import init_sentry
-    from bot.service.jobs import Worker
-
     become_child_of(parent_pid)
     init_sentry(settings)
-    worker = Worker(build_container(settings, migrate=False), threads=settings.workers)
+    worker = Worker(open_container(settings, registry, migrate=False, mode=Mode.WORKER), threads=settings.workers)
 
     def next_wake() -> bool:
         if not os.read(sys.stdin.fileno(), 4096):  # end of file: the parent is gone

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.container import Container, build_container
+from bot.assembly import build_container
+from bot.container import Container
 from bot.settings import Settings
 from tests.support.harness import FakeClock, SlackHarness
 from tests.support.signing import SIGNING_SECRET

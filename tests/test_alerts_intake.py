@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlmodel import Session, select
 
-from bot.container import build_container
+from bot.assembly import build_container
 from bot.models import Job
 from tests.conftest import make_settings
 from tests.support.alerts import (

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
+from bot.assembly import build_container
 from bot.clock import as_utc
-from bot.container import build_container
 from bot.models import Job
 from tests.conftest import make_settings
 from tests.support.alerts import (
@@ -257,11 +257,11 @@ def test_dismiss_once(app, clock):
 
 def test_diagnose_without_the_fly_playbook_says_so(app, clock):
     from bot.commands.registry import Registry
-    from bot.context import Context
+    from bot.context import ack_context
 
     registry = Registry()
     __import__("bot.alerts.commands", fromlist=["register"]).register(registry)
-    ctx = Context(app.container, chat=None, user_id="U0LEAD", channel_id="CINCIDENTS")  # type: ignore[arg-type]
+    ctx = ack_context(app.container, "U0LEAD", "CINCIDENTS")
     reply = registry.press(ctx, "playbook_diagnose", "")
     assert "Diagnose is not available yet" in reply.text  # until the Fly playbook registers the button
     if "playbook_diagnose" in app.container.registry.actions:  # installed here: the press reaches it

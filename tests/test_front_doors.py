@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
+from bot.assembly import build_container
 from bot.console import run_console
-from bot.container import build_container
 from bot.models import Incident, Job, TimelineEvent
 from bot.settings import SettingsError, load_settings
 from tests.conftest import make_settings

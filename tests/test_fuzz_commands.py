@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot import log_context
 from bot.chat import ConsoleChat
-from bot.context import Context
+from bot.context import console_context
 from bot.reply import Reply
 from tests.support.signing import action_body
 
@@ -37,8 +37,7 @@ def snapshot(container) -> tuple:
 @given(text=command_text)
 def test_any_command_text_gets_a_reply_not_a_traceback(sqlite_container, text):
     out = io.StringIO()
-    ctx = Context(sqlite_container, chat=ConsoleChat(out), user_id="fuzzer", channel_id="#incidents",
-                  source="console")
+    ctx = console_context(sqlite_container, ConsoleChat(out), user_id="fuzzer", channel_id="#incidents")
     with log_context.scope():  # as every front end does: one unit of work
         reply = sqlite_container.registry.dispatch(ctx, "incident", text)
     assert isinstance(reply, Reply)
@@ -67,8 +66,7 @@ playbook_text = st.tuples(
 def test_any_playbook_command_gets_a_reply_not_a_traceback(sqlite_container, command, text):
     """Dry run (no FLY_API_TOKEN): each plans against the example fleet, or says what to type instead."""
     out = io.StringIO()
-    ctx = Context(sqlite_container, chat=ConsoleChat(out), user_id="fuzzer", channel_id="#incidents",
-                  source="console")
+    ctx = console_context(sqlite_container, ConsoleChat(out), user_id="fuzzer", channel_id="#incidents")
     with log_context.scope():
         reply = sqlite_container.registry.dispatch(ctx, command, text)
     assert isinstance(reply, Reply)

@@ -7,7 +7,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from bot import metrics
-from bot.container import build_container
+from bot.assembly import build_container
 from bot.server import build_http_app
 from bot.slack.app import build_bolt_app
 from tests.conftest import make_settings

@@ -7,8 +7,8 @@ import io
 import httpx
 import respx
 
+from bot.assembly import build_container
 from bot.console import run_console
-from bot.container import build_container
 from bot.pagerduty.feature import check_pagerduty
 from tests.conftest import make_settings
 from tests.support.pagerduty import API, EVENTS_SETTINGS, POLICY, REST_SETTINGS, TOKEN

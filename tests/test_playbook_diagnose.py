@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
+from bot.assembly import build_container
 from bot.console import run_console
-from bot.container import build_container
 from bot.fly.models import HealthResult, Machine, MachineEvent, Release
 from playbooks.diagnose import Diagnose, Findings
 from playbooks.framework import Env
@@ -108,7 +108,7 @@ def test_a_failing_fly_call_does_not_hide_the_rest(fly_slack):
     text = slack.recorder.responses()[-1].text()
     assert "Machines*: could not read them: Could not list the machines of cgraph-api" in text
     assert "flyd unavailable" in text and "Health*:" in text and "Database* (cgraph-db): 2 of 2" in text
-    assert slack.container.extras["sleeps"] == [0.5, 1.0, 2.0]  # retried with backoff, never really waiting
+    assert slack.container.knobs.sleeps == [0.5, 1.0, 2.0]  # retried with backoff, never really waiting
 
 
 def test_card_button_diagnoses_its_incident_from_anywhere(fly_slack):

@@ -9,9 +9,9 @@ import pytest
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
+from bot.assembly import build_container
 from bot.commands.playbooks import add_playbook
 from bot.console import run_console
-from bot.container import build_container
 from bot.models import Incident, Job, MitigationLock, PlaybookExecution
 from bot.server import build_http_app
 from bot.service import executions as ex
@@ -69,7 +69,7 @@ def build(db_url, recorder, clock, **overrides):
     values = dict(fly_api_token="fly-test-token", fly_app="cgraph-api", responders="U0LEAD,@oncall")
     values.update(overrides)
     container = build_container(make_settings(db_url, recorder, **values), clock=clock)
-    container.extras["sleep"] = lambda seconds: None
+    container.knobs.sleep = lambda seconds: None
     poke = Poke()
     add_playbook(container.registry, poke)
     return container, poke
@@ -258,10 +258,9 @@ def test_stop_after_current_step(harness):
 def test_stop_requested_while_running_stops_before_the_next_step(db_url, recorder, clock):
     container, poke = build(db_url, recorder, clock)
     from bot.chat import ConsoleChat
-    from bot.context import Context
+    from bot.context import console_context
 
-    ctx = Context(container, chat=ConsoleChat(io.StringIO()), user_id="console", channel_id="#incidents",
-                  source="console")
+    ctx = console_context(container, ConsoleChat(io.StringIO()), user_id="console", channel_id="#incidents")
     execution, _ = ex.propose(ctx, poke, {"steps": 3}, None)
     ex.confirm(ctx, f"{execution.id}:{execution.nonce}")
     original = poke.run_step
@@ -420,11 +419,10 @@ def test_concurrent_confirms_start_it_once(db_url, recorder, clock):
     import threading
 
     from bot.chat import ConsoleChat
-    from bot.context import Context
+    from bot.context import console_context
 
     container, poke = build(db_url, recorder, clock)
-    ctx = Context(container, chat=ConsoleChat(io.StringIO()), user_id="console", channel_id="#incidents",
-                  source="console")
+    ctx = console_context(container, ConsoleChat(io.StringIO()), user_id="console", channel_id="#incidents")
     execution, _ = ex.propose(ctx, poke, {"steps": 2}, None)
     value = f"{execution.id}:{execution.nonce}"
     barrier = threading.Barrier(4)

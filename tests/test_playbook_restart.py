@@ -7,8 +7,8 @@ import io
 import pytest
 from sqlmodel import Session
 
+from bot.assembly import build_container
 from bot.console import run_console
-from bot.container import build_container
 from bot.models import Incident
 from tests.conftest import make_settings
 from tests.support.fake_fly import replay_against
@@ -88,7 +88,7 @@ def test_health_endpoint_failing_after_a_batch_stops_it(fly_slack):
     assert execution.status == "failed" and sorted(restarted(fake)) == [M1, M3]  # one batch, restarted together
     assert "came back, but the health endpoint" in execution.results[0]["summary"]
     assert "HTTP 503" in execution.results[0]["summary"]
-    assert slack.container.extras["sleeps"] == [5]  # between the two health probes; nobody really waited
+    assert slack.container.knobs.sleeps == [5]  # between the two health probes; nobody really waited
 
 
 def test_failing_checks_stop_it(fly_slack):
@@ -110,7 +110,7 @@ def test_429_with_retry_after_then_success(fly_slack):
     confirm(slack, channel="CGENERAL")
     [execution] = executions(slack.container)
     assert execution.status == "succeeded" and restarted(fake) == [M2, M2]
-    assert 3.0 in slack.container.extras["sleeps"]
+    assert 3.0 in slack.container.knobs.sleeps
     statuses = [c["status"] for c in execution.results[0]["calls"] if c["call"].endswith("/restart")]
     assert statuses == [429, 200]
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from bot.assembly import build_container
 from bot.console import run_console
-from bot.container import build_container
 from tests.conftest import make_settings
 from tests.support.fake_fly import replay_against
 from tests.support.fly_fixtures import fly_container
@@ -248,7 +248,7 @@ def test_fly_rate_limits_and_errors_during_scale_down_are_retried(fly_slack):
     confirm(slack)
     [execution] = executions(slack.container)
     assert execution.status == "succeeded" and M1 not in alive(fake)
-    assert 2.0 in slack.container.extras["sleeps"]  # Retry-After honoured (a recorded sleep, nobody waited)
+    assert 2.0 in slack.container.knobs.sleeps  # Retry-After honoured (a recorded sleep, nobody waited)
     calls = execution.results[0]["calls"]
     assert [c["status"] for c in calls if c["call"].endswith(f"{M1}/stop")] == [429, 200]
     assert [c["status"] for c in calls if c["call"].endswith(M1) and c["call"].startswith("DELETE")] == [500, 200]

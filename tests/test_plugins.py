@@ -20,9 +20,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from bot import metrics
+from bot.assembly import build_container, feature_registry
 from bot.check import run_checks
 from bot.console import Console
-from bot.container import build_container
 from bot.server import build_http_app
 from bot.slack.app import build_bolt_app
 from tests.conftest import make_settings
@@ -90,7 +90,7 @@ def build(db_url, recorder, clock, plugin_dir, **overrides):
     values = dict(playbooks_path=str(plugin_dir), responders="U0LEAD")
     values.update(overrides)
     container = build_container(make_settings(db_url, recorder, **values), clock=clock)
-    container.extras["sleep"] = lambda seconds: None
+    container.knobs.sleep = lambda seconds: None
     return container
 
 
@@ -260,7 +260,7 @@ def test_broken_plugins_never_stop_fireline_and_check_says_why(sqlite_url, recor
     out = io.StringIO()
     Console(container, out).run_line("/hello")
     assert "hello from a plug-in" in out.getvalue()
-    status = {s.name: s for s in run_checks(container.settings)}["playbooks"]
+    status = {s.name: s for s in run_checks(container.settings, container.registry)}["playbooks"]
     assert status.state == "error" and "b_syntax.py" in status.detail and "e_raises.py" in status.detail
     container.engine.dispose()
 
@@ -294,10 +294,12 @@ def test_playbooks_list_subcommands_and_register(sqlite_url, recorder, clock, tm
 
     PLAYBOOKS = [Hello, Sub()]
 
+    GREETED = []
+
     def register(registry):
         @registry.on("incident.declared")
         def greet(ctx, incident):
-            ctx.app.extras.setdefault("greeted", []).append(incident.id)
+            GREETED.append(incident.id)
 ''')
     container = build(sqlite_url, recorder, clock, folder)
     [loaded] = container.registry.plugins
@@ -310,7 +312,7 @@ def test_playbooks_list_subcommands_and_register(sqlite_url, recorder, clock, tm
     console.run_line("/incident declare Greeted sev3")
     assert "`/incident hello`  say hello (read-only)" in out.getvalue()
     assert out.getvalue().count("hello from a plug-in") >= 1
-    assert container.extras["greeted"] == [1]
+    assert sys.modules["fireline_plugins.team"].GREETED == [1]
     container.engine.dispose()
 
 
@@ -323,10 +325,10 @@ def test_playbooks_path_errors_are_reported(sqlite_url, recorder, clock, tmp_pat
 
 def test_check_lists_loaded_plugins_and_the_slack_commands_they_need(plugin_dir):
     settings = make_settings("sqlite://", playbooks_path=str(plugin_dir))
-    status = {s.name: s for s in run_checks(settings)}["playbooks"]
+    status = {s.name: s for s in run_checks(settings, feature_registry())}["playbooks"]
     assert status.state == "live"
     assert status.detail == "plug-ins: /cdn flush (cdn_flush.py); add /cdn to your Slack app (slack-manifest.yml)"
-    off = {s.name: s for s in run_checks(make_settings("sqlite://"))}["playbooks"]
+    off = {s.name: s for s in run_checks(make_settings("sqlite://"), feature_registry())}["playbooks"]
     assert off.state == "off" and "PLAYBOOKS_PATH is empty" in off.detail
 
 

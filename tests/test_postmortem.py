@@ -258,7 +258,7 @@ def test_broken_template_says_why_and_falls_back_to_the_default(slack, clock, tm
 
     from bot.check import run_checks
 
-    [status] = [s for s in run_checks(slack.container.settings) if s.name == "postmortem"]
+    [status] = [s for s in run_checks(slack.container.settings, slack.container.registry) if s.name == "postmortem"]
     assert status.state == "error" and expected in status.detail
 
 
@@ -312,7 +312,7 @@ def test_done_closes_the_loop_and_cancels_the_reminder(slack, clock):
 
 def test_reminder_is_skipped_when_done_even_if_the_timer_fires(slack, clock):
     """The timer row is cancelled on done; if it had already been claimed, the job still checks."""
-    from bot.job_context import job_context
+    from bot.context import job_context
     from bot.service import postmortem as pm_svc
 
     slack.command("declare Site is down sev1")
@@ -419,8 +419,8 @@ def test_console_drafts_reminds_and_closes_as_slack_does(db_url, clock):
     """The terminal gets the same draft and reminder through the console's chat (queued jobs print there)."""
     import io
 
+    from bot.assembly import build_container
     from bot.console import run_console
-    from bot.container import build_container
     from tests.conftest import make_settings
 
     container = build_container(make_settings(db_url), clock=clock)

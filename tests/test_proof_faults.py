@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from bot.container import build_container
+from bot.assembly import build_container
 from bot.models import Incident
 from bot.server import build_http_app
 from bot.slack.app import build_bolt_app
@@ -137,7 +137,7 @@ def test_fly_5xx_is_retried_within_bounds_then_the_restart_stops_and_says_why(fl
     [execution] = executions(slack.container)
     assert execution.status == "failed"
     assert len(fake.calls("POST", f"{M1}/restart$")) == 4  # the first try and 3 retries
-    assert slack.container.extras["sleeps"] == [0.5, 1.0, 2.0]
+    assert slack.container.knobs.sleeps == [0.5, 1.0, 2.0]
     text = outcome_text(slack)
     assert "answered 503 (after 4 attempts): flyd is restarting" in text and "status.flyio.net" in text
     assert f"Not restarted: {M3}, {M2}, {M4}" in text
@@ -151,7 +151,7 @@ def test_fly_retry_after_beyond_the_bound_stops_at_once(fly_slack):
     confirm(slack)
     [execution] = executions(slack.container)
     assert execution.status == "failed" and len(fake.calls("POST", f"{M1}/restart$")) == 1
-    assert slack.container.extras["sleeps"] == []
+    assert slack.container.knobs.sleeps == []
     assert "Fly asked to wait 600 s before retrying (Retry-After)" in outcome_text(slack)
 
 
@@ -159,7 +159,7 @@ def test_fly_not_answering_in_time_is_retried_then_reported(fly_slack):
     import threading
 
     slack, fake = fly_slack, fly_slack.fake
-    slack.container.extras["fly_timeout"] = 0.3
+    slack.container.knobs.fly_timeout = 0.3
     answer, gone = fake.handle, threading.Event()
     attempts: list[str] = []  # counted on arrival: the fake records a call only once it has answered
 

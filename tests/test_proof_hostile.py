@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from bot.container import build_container
+from bot.assembly import build_container
 from bot.models import Alert, Incident, Job
 from bot.server import build_http_app
 from bot.service.incidents import slugify

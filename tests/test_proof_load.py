@@ -11,7 +11,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from bot.alerts import pacing
-from bot.container import build_container
+from bot.assembly import build_container
 from bot.db import session_scope
 from tests.conftest import make_settings
 
@@ -129,7 +129,7 @@ def test_progress_edits_are_paced_so_slack_rate_limits_never_slow_a_restart(fly_
     from tests.support.playbook_harness import executions, newest_button
 
     slack = fly_slack
-    slack.container.extras["progress_live_seconds"] = 3600  # only the first live line may show
+    slack.container.knobs.progress_live_seconds = 3600  # only the first live line may show
     slack.command("", command="/restart")
     action_id, value = newest_button(slack.recorder, "Confirm")
     slack.press(action_id, value, action_ts="1.1")
@@ -146,7 +146,7 @@ def test_live_progress_lines_still_show_when_due(fly_slack):
     from tests.support.playbook_harness import executions, newest_button
 
     slack = fly_slack
-    slack.container.extras["progress_live_seconds"] = 0
+    slack.container.knobs.progress_live_seconds = 0
     slack.command("--machine m1aaaaaaaaaaaa", command="/restart")
     action_id, value = newest_button(slack.recorder, "Confirm")
     slack.press(action_id, value, action_ts="1.1")

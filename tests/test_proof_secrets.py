@@ -17,7 +17,7 @@ from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from bot.alerts.webhook import sign as sign_alert
-from bot.container import build_container
+from bot.assembly import build_container
 from bot.server import build_http_app
 from bot.settings import Settings
 from bot.slack.app import build_bolt_app
@@ -69,8 +69,8 @@ def secret_app(db_url, recorder, clock, fake_fly):
                   fly_db_app=DB_APP, health_url=f"{fake_fly.url}/health", responders="U0LEAD")
     settings = make_settings(with_password(db_url), recorder, **values)
     container = build_container(settings, clock=clock)
-    container.extras["sleep"] = lambda seconds: None
-    container.extras["playbook_limits"] = Limits(wait_calls=2, wait_seconds=30, check_polls=3, health_polls=2,
+    container.knobs.sleep = lambda seconds: None
+    container.knobs.playbook_limits = Limits(wait_calls=2, wait_seconds=30, check_polls=3, health_polls=2,
                                                  poll_seconds=5, lease_ttl=300)
     with TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False) as client:
         harness = SlackHarness(container, recorder, client)

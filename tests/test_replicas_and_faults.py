@@ -7,7 +7,7 @@ from collections import Counter
 
 from sqlmodel import Session, select
 
-from bot.container import build_container
+from bot.assembly import build_container
 from bot.db import session_scope
 from bot.models import Incident, Job
 from bot.service import jobs
@@ -71,7 +71,7 @@ def test_timers_fire_once_and_only_when_due(db_url, recorder, clock):
 
 def test_concurrent_declares_on_two_replicas_get_distinct_numbers(db_url, recorder, clock):
     from bot.chat import ConsoleChat
-    from bot.context import Context
+    from bot.context import console_context
     from bot.service import incidents as svc
 
     first, second = two_replicas(db_url, recorder, clock)
@@ -82,8 +82,7 @@ def test_concurrent_declares_on_two_replicas_get_distinct_numbers(db_url, record
         try:
             import io
 
-            ctx = Context(container, chat=ConsoleChat(io.StringIO()), user_id="U1", channel_id="C1",
-                          source="console")
+            ctx = console_context(container, ConsoleChat(io.StringIO()), user_id="U1", channel_id="C1")
             incident, _ = svc.declare(ctx, f"Parallel {n}", 3, "test")
             numbers.append(incident.id)
         except BaseException as exc:  # pragma: no cover - reported below

@@ -219,8 +219,8 @@ def test_running_services_fall_back_to_builtin_rules_on_a_bad_file(tmp_path, cap
 
 
 def test_declare_uses_the_team_rules_file(tmp_path, sqlite_url, settings_factory):
-    from bot.container import build_container
-    from bot.context import Context
+    from bot.assembly import build_container
+    from bot.context import console_context
     from tests.support.harness import FakeClock
 
     path = tmp_path / "rules.yaml"
@@ -230,7 +230,7 @@ def test_declare_uses_the_team_rules_file(tmp_path, sqlite_url, settings_factory
     from bot.chat import ConsoleChat
 
     out = __import__("io").StringIO()
-    ctx = Context(container, chat=ConsoleChat(out), user_id="console", channel_id="#incidents", source="console")
+    ctx = console_context(container, ConsoleChat(out), user_id="console", channel_id="#incidents")
     reply = container.registry.dispatch(ctx, "incident", "declare Checkout is slow")
     assert "Picked SEV1" in reply.text + " ".join(reply.lines)
     container.engine.dispose()

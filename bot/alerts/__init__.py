@@ -5,7 +5,6 @@ Alerts arrive by webhook (`bot.alerts.webhook`), as integration messages in ALER
 with dedup windows and answers each in a thread; `playbooks.severity` decides the SEV and says why.
 """
 
-from bot.alerts import check  # noqa: F401 - registers the `fireline check` line on import
 from bot.alerts.commands import register
 
 __all__ = ["register"]

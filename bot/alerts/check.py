@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from bot.check import Status, integration
+from typing import TYPE_CHECKING
+
+from bot.check import Status
 from bot.settings import Settings
 
+if TYPE_CHECKING:
+    from bot.commands.registry import Registry
 
-@integration("alerts")
+
+def register(registry: Registry) -> None:
+    registry.check("alerts")(check_alerts)
+
+
 def check_alerts(settings: Settings) -> Status:
     from playbooks.severity import RulesError, load_rules
 

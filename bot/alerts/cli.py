@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from bot.cli import subcommand
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.commands.registry import Registry
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,8 +41,12 @@ def signals_from(args: argparse.Namespace):
                    pagerduty_priority=args.priority, severity_hint=args.hint, error_count=args.errors)
 
 
-@subcommand("classify", "classify an alert's text: SEV1-4, the reasons, the suggested playbook", _arguments)
-def cmd_classify(settings: Settings, args: argparse.Namespace) -> int:
+def register(registry: Registry) -> None:
+    registry.cli("classify", "classify an alert's text: SEV1-4, the reasons, the suggested playbook",
+                 _arguments)(cmd_classify)
+
+
+def cmd_classify(settings: Settings, args: argparse.Namespace, registry: Registry) -> int:
     from playbooks.severity import RulesError, classify, describe, load_rules
 
     try:

@@ -44,7 +44,7 @@ def is_alerts_channel(container: Container, channel_id: str, client) -> bool:
     if _CHANNEL_ID.match(wanted):
         return channel_id == wanted
     with _names_lock:
-        names: dict[str, str | None] = container.extras.setdefault("alerts.channel_names", {})  # type: ignore[assignment]
+        names = container.caches.alert_channel_names
         if channel_id in names:
             return names[channel_id] == wanted
     name = None

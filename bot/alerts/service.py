@@ -22,10 +22,9 @@ from bot.alerts.payloads import IncomingAlert, derive_key
 from bot.chat import MessageRef
 from bot.clock import as_utc
 from bot.container import Container
-from bot.context import Context
+from bot.context import Context, job_context, webhook_context
 from bot.db import session_scope
 from bot.errors import IntegrationError, UserError
-from bot.job_context import job_context
 from bot.models import Alert, Incident, ProcessedRequest
 from bot.reply import Reply, escape, mention
 from bot.service import incidents as svc
@@ -60,7 +59,7 @@ def window(container: Container) -> timedelta:
 
 def paced(container: Container) -> bool:
     """The console prints at once; only Slack needs its rate limits respected."""
-    return "chat" not in container.extras
+    return not container.mode.is_console
 
 
 def classify_alert(container: Container, incoming: IncomingAlert, signals: Signals | None = None) -> Classification:
@@ -222,7 +221,7 @@ def _post_thread(container: Container, payload: dict[str, Any], done: dict[str, 
     if alert is None:
         return
     alert = _with_live_signals(container, alert)
-    ctx = job_context(container)
+    ctx = webhook_context(container)
     ruleset = rules(container)
     incident = None
     if alert.incident_id and alert.status == "linked":

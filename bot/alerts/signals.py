@@ -23,12 +23,12 @@ _lock = threading.Lock()
 
 def live_signals(container: Container) -> Signals:
     with _lock:
-        cached = container.extras.get("alerts.live_signals")
+        cached = container.caches.alert_signals
         if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
             return cached[1]
     signals = Signals(health_ok=_health(container), **_machines(container))
     with _lock:
-        container.extras["alerts.live_signals"] = (time.monotonic(), signals)
+        container.caches.alert_signals = (time.monotonic(), signals)
     return signals
 
 

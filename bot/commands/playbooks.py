@@ -10,14 +10,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import bot.fly.check  # noqa: F401 - registers the fly, health and responders checks
 from bot.commands.grammar import Args
 from bot.commands.registry import Registry
 from bot.container import Container
-from bot.context import Context
+from bot.context import Context, job_context
 from bot.db import session_scope
 from bot.errors import UserError
-from bot.job_context import job_context
 from bot.models import PlaybookExecution
 from bot.reply import Reply, escape
 from bot.service import executions

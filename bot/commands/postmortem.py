@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.check import Status, integration
+from bot.check import Status
 from bot.commands.grammar import Args
 from bot.commands.registry import Registry
 from bot.container import Container
-from bot.context import Context
+from bot.context import Context, job_context
 from bot.errors import UserError
-from bot.job_context import job_context
 from bot.models import Incident
 from bot.reply import Reply, escape
 from bot.service import incidents as svc
@@ -93,7 +92,10 @@ def register(registry: Registry) -> None:
         pm_svc.remind(job_context(container), int(payload["incident_id"]), payload["due_at"])
 
 
-@integration("postmortem")
+def register_check(registry: Registry) -> None:
+    registry.check("postmortem")(check_template)
+
+
 def check_template(settings: Settings) -> Status:
     """Render POSTMORTEM_TEMPLATE against a sample incident now, not when an incident needs it."""
     if not settings.postmortem_template:

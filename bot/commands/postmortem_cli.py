@@ -6,8 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.cli import subcommand
+from bot.commands.registry import Registry
+from bot.container import Mode, open_container
+from bot.db import session_scope
+from bot.errors import UserError
+from bot.service import incidents as svc
+from bot.service import postmortem as pm_svc
 from bot.settings import Settings
+
+
+def register(registry: Registry) -> None:
+    registry.cli("postmortem", "export an incident's postmortem draft as Markdown: `fireline postmortem 12 --out "
+                 "pm.md`", _args)(cmd_postmortem)
 
 
 def _args(parser: argparse.ArgumentParser) -> None:
@@ -17,16 +27,8 @@ def _args(parser: argparse.ArgumentParser) -> None:
                         help="render from the current timeline instead of exporting the stored draft")
 
 
-@subcommand("postmortem", "export an incident's postmortem draft as Markdown: `fireline postmortem 12 --out pm.md`",
-            _args)
-def cmd_postmortem(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.container import build_container
-    from bot.db import session_scope
-    from bot.errors import UserError
-    from bot.service import incidents as svc
-    from bot.service import postmortem as pm_svc
-
-    container = build_container(settings)
+def cmd_postmortem(settings: Settings, args: argparse.Namespace, registry: Registry) -> int:
+    container = open_container(settings, registry, mode=Mode.CLI)
     try:
         with session_scope(container.engine) as session:
             try:

@@ -1,4 +1,5 @@
-"""The plug-in point: commands, subcommands, buttons, background jobs and hooks register here.
+"""The plug-in point: commands, subcommands, buttons, background jobs, hooks, `fireline` subcommands and
+`fireline check` lines register here.
 
 Front ends only call `dispatch()` / `press()`; features (and team plug-ins) only call the
 decorators. Nothing in here knows about Slack.
@@ -19,7 +20,11 @@ from bot.errors import INTERNAL, TRY_AGAIN, UserError
 from bot.reply import Button, Reply
 
 if TYPE_CHECKING:
+    import argparse
+
+    from bot.check import Status
     from bot.context import Context
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,9 @@ ActionHandler = Callable[["Context", str], Reply | None]
 JobHandler = Callable[..., None]
 HookHandler = Callable[..., None]
 CardField = Callable[["Context", Any], "tuple[str, str] | None"]
+CliRun = Callable[["Settings", "argparse.Namespace", "Registry"], int]
+CliArguments = Callable[["argparse.ArgumentParser"], None]
+CheckFn = Callable[["Settings"], "Status"]
 
 
 @dataclass
@@ -69,6 +77,20 @@ class Command:
         return reply
 
 
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    return None
+
+
+@dataclass
+class CliCommand:
+    """A `fireline` subcommand: `run(settings, args, registry)` returns the exit status."""
+
+    name: str
+    help: str
+    add_arguments: CliArguments
+    run: CliRun
+
+
 @dataclass
 class CardButton:
     """A button features add to every incident card (e.g. Diagnose)."""
@@ -92,6 +114,7 @@ class Registry:
         self.plugins: list[Any] = []
         # Buttons a feature shows before another feature handles them: what a press says meanwhile.
         self.placeholders: dict[str, str] = {}
+        self._init_cli_and_checks()
 
     # -- registration -------------------------------------------------------------------------
     def command(self, name: str, help: str, usage: str = "") -> Command:
@@ -140,6 +163,33 @@ class Registry:
         """Add a (label, value) field to every incident card, e.g. its PagerDuty page; None shows nothing."""
         self.card_fields.append(fn)
         return fn
+
+    # -- `fireline` subcommands and `fireline check` lines ---------------------------------------
+    def _init_cli_and_checks(self) -> None:
+        self.cli_commands: dict[str, CliCommand] = {}  # `fireline NAME`, in the order of `fireline --help`
+        self.checks: dict[str, CheckFn] = {}  # `fireline check` lines, in order
+
+    def cli(self, name: str, help: str, add_arguments: CliArguments = _no_arguments) -> Callable[[CliRun], CliRun]:
+        """A `fireline` subcommand. A name already taken is refused (a plug-in adds, never replaces)."""
+
+        def decorate(fn: CliRun) -> CliRun:
+            if name in self.cli_commands:
+                raise ValueError(f"`fireline {name}` already exists; pick another name.")
+            self.cli_commands[name] = CliCommand(name, help, add_arguments, fn)
+            return fn
+
+        return decorate
+
+    def check(self, name: str) -> Callable[[CheckFn], CheckFn]:
+        """A `fireline check` line: `fn(settings)` returns a `bot.check.Status` (live, dry-run, off or error)."""
+
+        def decorate(fn: CheckFn) -> CheckFn:
+            if name in self.checks:
+                raise ValueError(f"`fireline check` already has a {name!r} line; pick another name.")
+            self.checks[name] = fn
+            return fn
+
+        return decorate
 
     # -- use -------------------------------------------------------------------------------------
     def emit(self, hook: str, ctx: Context, **data: Any) -> list[str]:

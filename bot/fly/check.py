@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from bot.check import Status, integration
+from typing import TYPE_CHECKING
+
+from bot.check import Status
 from bot.fly.client import FlyClient
 from bot.fly.health import HealthProbe
 from bot.fly.http import FlyError
 from bot.settings import Settings
 
+if TYPE_CHECKING:
+    from bot.commands.registry import Registry
 
-@integration("fly")
+
+def register(registry: Registry) -> None:
+    registry.check("fly")(check_fly)
+    registry.check("health")(check_health)
+    registry.check("responders")(check_responders)
+
+
 def check_fly(settings: Settings) -> Status:
     token = settings.fly_api_token
     if token is None or not token.get_secret_value():
@@ -33,7 +43,6 @@ def check_fly(settings: Settings) -> Status:
                                  f"(min {settings.fly_min_machines}, max {settings.fly_max_machines}){db}")
 
 
-@integration("health")
 def check_health(settings: Settings) -> Status:
     urls = [u for u in (settings.health_url, settings.health_origin_url) if u]
     if not urls:
@@ -47,7 +56,6 @@ def check_health(settings: Settings) -> Status:
     return Status("health", "live" if all(r.ok for r in results) else "error", detail)
 
 
-@integration("responders")
 def check_responders(settings: Settings) -> Status:
     if not settings.responder_list:
         return Status("responders", "off", "RESPONDERS empty: only the console user may confirm playbooks")

@@ -15,8 +15,7 @@ from typing import Any
 
 from bot.clock import as_utc, fmt_duration
 from bot.container import Container
-from bot.context import Context
-from bot.job_context import job_context
+from bot.context import Context, job_context
 from bot.models import Incident
 from bot.pagerduty.client import PagerDutyError
 from bot.pagerduty.config import DRY_RUN, EVENTS, rest_client

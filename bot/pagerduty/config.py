@@ -17,8 +17,6 @@ REST = "rest"
 EVENTS = "events"
 DRY_RUN = "dry-run"
 
-REST_KEY = "pagerduty.rest"
-EVENTS_KEY = "pagerduty.events"
 
 
 @dataclass(frozen=True)
@@ -72,17 +70,13 @@ def config(container: Container) -> PagerDutyConfig:
 
 
 def rest_client(container: Container) -> RestClient:
-    """The REST client, made on first use; tests put their own in `container.extras`."""
-    client = container.extras.get(REST_KEY)
-    if client is None:
-        client = RestClient(container.settings)
-        container.extras[REST_KEY] = client
-    return client  # type: ignore[return-value]
+    """The REST client, made on first use; tests put their own in `container.pagerduty_rest`."""
+    if container.pagerduty_rest is None:
+        container.pagerduty_rest = RestClient(container.settings)
+    return container.pagerduty_rest
 
 
 def events_client(container: Container) -> EventsClient:
-    client = container.extras.get(EVENTS_KEY)
-    if client is None:
-        client = EventsClient(container.settings)
-        container.extras[EVENTS_KEY] = client
-    return client  # type: ignore[return-value]
+    if container.pagerduty_events is None:
+        container.pagerduty_events = EventsClient(container.settings)
+    return container.pagerduty_events

@@ -8,11 +8,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.check import Status, integration
+from bot.check import Status
 from bot.commands.grammar import Args, parse_user
 from bot.commands.registry import Registry
 from bot.container import Container
-from bot.context import Context
+from bot.context import Context, Source
 from bot.errors import UserError
 from bot.models import Incident
 from bot.pagerduty import clock, oncall, paging
@@ -29,7 +29,7 @@ PAGE_USAGE = "page [@user | policy-id]"
 
 def _not_from_pagerduty(ctx: Context) -> bool:
     """Changes that came from PagerDuty's webhook are not sent back to it."""
-    return ctx is not None and ctx.source != "pagerduty"
+    return ctx is not None and ctx.source != Source.PAGERDUTY
 
 
 def register(registry: Registry) -> None:
@@ -65,7 +65,7 @@ def register(registry: Registry) -> None:
                 oncall.arm_next(container, session, job.run_at if job is not None else container.clock())
         notify = payload.get("notify") or {}
         if notify.get("channel") and notify.get("user"):
-            from bot.job_context import job_context
+            from bot.context import job_context
 
             ctx = job_context(container, user_id=notify["user"], channel_id=notify["channel"])
             reply = oncall.render(container, row, container.clock()).reply
@@ -242,7 +242,10 @@ def _number(value: str) -> int:
     return int(value)
 
 
-@integration("pagerduty")
+def register_check(registry: Registry) -> None:
+    registry.check("pagerduty")(check_pagerduty)
+
+
 def check_pagerduty(settings: Settings) -> Status:
     """Paging mode, on-call reachability (a live read), webhook and escalation contacts."""
     from bot.pagerduty.client import PagerDutyError, RestClient, RetryPolicy

@@ -17,8 +17,7 @@ from sqlmodel import Session, select
 
 from bot.clock import as_utc
 from bot.container import Container
-from bot.context import Context
-from bot.job_context import job_context
+from bot.context import Context, job_context
 from bot.models import Incident, TimelineEvent
 from bot.models.pagerduty import PagerDutyLink
 from bot.pagerduty.client import PagerDutyError

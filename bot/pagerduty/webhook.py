@@ -25,10 +25,9 @@ from starlette.routing import Route
 
 from bot.clock import as_utc
 from bot.container import Container
-from bot.context import Context
+from bot.context import Context, pagerduty_context
 from bot.db import session_scope
 from bot.errors import UserError
-from bot.job_context import job_context
 from bot.models import ProcessedRequest
 from bot.models.pagerduty import PagerDutyLink
 from bot.pagerduty.paging import NOTE_PREFIX
@@ -172,8 +171,7 @@ def _assignees(data: dict[str, Any]) -> list[str]:
 
 def apply_job(container: Container, payload: dict[str, Any], job=None) -> None:
     event = parse(json.dumps({"event": payload["event"]}).encode())
-    ctx = job_context(container, user_id=ACTOR)
-    ctx.source = "pagerduty"
+    ctx = pagerduty_context(container, user_id=ACTOR)
     apply(ctx, event)
 
 

@@ -42,7 +42,7 @@ from bot.chat import MessageRef
 from bot.clock import as_utc, fmt_duration, fmt_utc
 from bot.commands.grammar import Args
 from bot.container import Container
-from bot.context import Context
+from bot.context import Context, Source
 from bot.db import session_scope
 from bot.errors import IntegrationError, NotAuthorized, UserError
 from bot.models import Incident, MitigationLock, PlaybookAudit, PlaybookExecution
@@ -466,7 +466,8 @@ class Runner:
         self._shown = ""
         self._showing = threading.Lock()  # a batch's machines report progress from several threads
         self._last_live = float("-inf")
-        self._live_every = float(ctx.app.extras.get("progress_live_seconds", LIVE_EDIT_SECONDS))  # type: ignore[arg-type]
+        knob = ctx.app.knobs.progress_live_seconds
+        self._live_every = LIVE_EDIT_SECONDS if knob is None else knob
 
     # -- storage ------------------------------------------------------------------------------------
     def save(self, **values: Any) -> None:
@@ -737,8 +738,7 @@ def recover_interrupted(container: Container, chat, *, only: list[int] | None = 
             playbook = playbook_named(container, execution.playbook)
         except UserError:
             playbook = Playbook()
-        ctx = Context(container, chat=chat, user_id="fireline",
-                      channel_id=execution.channel_id, source="timer")
+        ctx = Context(container, chat=chat, user_id="fireline", channel_id=execution.channel_id, source=Source.JOB)
         last = fmt_utc(execution.heartbeat_at)
         finish(ctx, execution, playbook, "interrupted",
                f"Fireline stopped while running this (last sign of life {last}) and did not resume it, so it is "

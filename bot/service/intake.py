@@ -227,8 +227,6 @@ class Intake:
 
 def intake_for(container: Container) -> Intake:
     """The container's intake, made on first use."""
-    intake = container.extras.get("intake")
-    if intake is None:
-        intake = Intake(container)
-        container.extras["intake"] = intake
-    return intake  # type: ignore[return-value]
+    if container.intake is None:
+        container.intake = Intake(container)
+    return container.intake

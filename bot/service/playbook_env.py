@@ -1,13 +1,12 @@
 """Build a playbook's `Env` from settings: live Fly clients with a token, the example fleet without.
 
 A new Env (and new clients) per plan and per execution, so each execution's journal of Fly calls
-is its own. Tests inject `container.extras["sleep"]` so health gates and retries never wait, and
-`container.extras["fly_timeout"]` (seconds per call, default 15) to see a slow Fly time out.
+is its own. Tests set `container.knobs.sleep` so health gates and retries never wait, and
+`container.knobs.fly_timeout` (seconds per call, default 15) to see a slow Fly time out.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from bot.container import Container
@@ -27,7 +26,7 @@ def is_live(container: Container) -> bool:
 
 
 def sleeper(container: Container) -> Callable[[float], None]:
-    return container.extras.get("sleep", time.sleep)  # type: ignore[return-value]
+    return container.knobs.sleep
 
 
 def build_env(container: Container, *, dry_run: bool | None = None, incident_title: str = "",
@@ -36,7 +35,7 @@ def build_env(container: Container, *, dry_run: bool | None = None, incident_tit
     settings = container.settings
     dry = (not is_live(container)) if dry_run is None else dry_run
     sleep = sleeper(container)
-    limits = container.extras.get("playbook_limits") or Limits()
+    limits = container.knobs.playbook_limits or Limits()
     common = dict(health=HealthProbe(), now=container.clock, sleep=sleep, health_url=settings.health_url,
                   health_origin_url=settings.health_origin_url, min_machines=settings.fly_min_machines,
                   max_machines=settings.fly_max_machines, limits=limits, incident_title=incident_title,
@@ -54,7 +53,7 @@ def build_env(container: Container, *, dry_run: bool | None = None, incident_tit
                         f"Set FLY_APP to the app's name as `fly apps list` shows it (the guide's is `{EXAMPLE_APP}`).")
     token = settings.fly_api_token
     fly = FlyClient(settings.fly_api_url, token, settings.fly_app, sleep=sleep,
-                    timeout=float(container.extras.get("fly_timeout", 15.0)))  # type: ignore[arg-type]
+                    timeout=container.knobs.fly_timeout)
     graphql = FlyGraphQL(settings.fly_graphql_url, token, sleep=sleep)
     return Env(app=settings.fly_app, db_app=settings.fly_db_app, fly=fly, releases=ReleaseHistory(graphql, fly),
                **common)

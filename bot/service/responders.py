@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.context import Context
+from bot.context import Context, Source
 from bot.reply import mention
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def _group_key(entry: str) -> str | None:
 
 
 def group_members(ctx: Context, key: str) -> set[str]:
-    cache: dict[str, tuple] = ctx.app.extras.setdefault("responder_groups", {})  # type: ignore[assignment]
+    cache = ctx.app.caches.responder_groups
     cached = cache.get(key)
     if cached and cached[0] > ctx.now():
         return cached[1]
@@ -75,7 +75,7 @@ def may_confirm(ctx: Context, who: str = "responders") -> Decision:
         return Decision(True, "anyone may run this playbook")
     if ctx.is_console:
         return Decision(True, "the console user")
-    if ctx.source != "slack" or not ctx.user_id:
+    if ctx.source != Source.SLACK or not ctx.user_id:
         return Decision(False, "only a person may confirm")
     entries = ctx.app.settings.responder_list
     if not entries:

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from bot import log_context
 from bot.container import Container
-from bot.context import Context
+from bot.context import ack_context, slack_context
 from bot.errors import TRY_AGAIN
 from bot.reply import Reply
 from bot.service.dedup import first_time
@@ -77,8 +77,7 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
         name = command["command"].lstrip("/")
         text = command.get("text") or ""
         if answered_in_ack(registry, name, text):
-            offline = Context(container, chat=None, user_id=command.get("user_id", ""),  # type: ignore[arg-type]
-                              channel_id=command.get("channel_id", ""))
+            offline = ack_context(container, command.get("user_id", ""), command.get("channel_id", ""))
             ack(**ack_payload(registry.dispatch(offline, name, text)))
             return
         payload, dedup_key = command_job(command, log_context.current_request_id())
@@ -122,18 +121,8 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
     for hook in registry.hooks.get("slack.app", []):
         hook(app=app, container=container)
     app._fireline_client = client  # noqa: SLF001 - jobs reuse the same client
-    container.extras["slack_client"] = client
+    container.slack_client = client
     return app
-
-
-def slack_context(container: Container, payload: dict[str, Any], source: str = "slack") -> Context:
-    client = container.extras.get("slack_client") or make_web_client(container.settings)
-    container.extras["slack_client"] = client
-    chat = SlackChat(client)  # type: ignore[arg-type]
-    return Context(container, chat=chat, user_id=payload.get("user_id") or "", channel_id=payload.get("channel_id")
-                   or "", channel_name=payload.get("channel_name") or "",
-                   respond=respond_via(payload.get("response_url"), chat, payload.get("channel_id") or "",
-                                       payload.get("user_id") or ""), source=source)
 
 
 def register_jobs(registry) -> None:

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -28,6 +29,9 @@ from bot.errors import IntegrationError
 from bot.reply import Reply, Visibility
 from bot.settings import Settings
 from bot.slack.render import blocks_json, fallback_text
+
+if TYPE_CHECKING:
+    from bot.container import Container
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +112,13 @@ def make_web_client(settings: Settings, *, timeout: float = TIMEOUT, sleep: Slee
     client = WebClient(token=token, base_url=settings.slack_api_url, timeout=timeout)  # type: ignore[arg-type]
     client.retry_handlers = retry_handlers(sleep)
     return client
+
+
+def slack_client(container: Container) -> WebClient:
+    """The app's Web API client: the Bolt app's when it has one (`build_bolt_app` sets it), else made once."""
+    if container.slack_client is None:
+        container.slack_client = make_web_client(container.settings)
+    return container.slack_client
 
 
 def _slack_error(method: str, exc: SlackApiError) -> IntegrationError:

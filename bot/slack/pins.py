@@ -20,7 +20,7 @@ from bot.errors import IntegrationError
 from bot.reply import Reply, mention
 from bot.service import jobs
 from bot.service.pins import SlackMessage, incident_and_seen, record_pin
-from bot.slack.chat import SlackChat, make_web_client
+from bot.slack.chat import SlackChat, slack_client
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,7 @@ def add_listeners(app, container: Container) -> None:
 
 
 def _client(container: Container):
-    client = container.extras.get("slack_client") or make_web_client(container.settings)
-    container.extras["slack_client"] = client
-    return client
+    return slack_client(container)
 
 
 def fetch_message(client, channel: str, ts: str) -> SlackMessage | None:

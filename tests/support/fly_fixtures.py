@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from bot.container import build_container
+from bot.assembly import build_container
 from bot.server import build_http_app
 from bot.slack.app import build_bolt_app
 from playbooks.framework import Limits
@@ -34,9 +34,9 @@ def fly_settings(db_url, recorder, fake: FakeFly, **overrides):
 def fly_container(db_url, recorder, clock, fake: FakeFly, **overrides):
     container = build_container(fly_settings(db_url, recorder, fake, **overrides), clock=clock)
     sleeps: list[float] = []
-    container.extras["sleep"] = sleeps.append
-    container.extras["sleeps"] = sleeps
-    container.extras["playbook_limits"] = Limits(wait_calls=2, wait_seconds=30, check_polls=3, health_polls=2,
+    container.knobs.sleep = sleeps.append
+    container.knobs.sleeps = sleeps
+    container.knobs.playbook_limits = Limits(wait_calls=2, wait_seconds=30, check_polls=3, health_polls=2,
                                                  poll_seconds=5, lease_ttl=300)
     return container
 

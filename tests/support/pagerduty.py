@@ -16,9 +16,9 @@ import httpx
 import pytest
 import respx
 
-from bot.container import Container, build_container
+from bot.assembly import build_container
+from bot.container import Container
 from bot.pagerduty.client import EventsClient, RestClient
-from bot.pagerduty.config import EVENTS_KEY, REST_KEY
 from tests.support.harness import SlackHarness
 
 API = "https://pagerduty.test"
@@ -50,9 +50,9 @@ def install_clients(container: Container, sleeps: list[float] | None = None, *,
     sleeps = [] if sleeps is None else sleeps
     settings = container.settings
     if settings.pagerduty_api_token is not None:
-        container.extras[REST_KEY] = RestClient(settings, transport=rest_transport, sleep=sleeps.append)
+        container.pagerduty_rest = RestClient(settings, transport=rest_transport, sleep=sleeps.append)
     if settings.pagerduty_routing_key is not None:
-        container.extras[EVENTS_KEY] = EventsClient(settings, transport=events_transport, sleep=sleeps.append)
+        container.pagerduty_events = EventsClient(settings, transport=events_transport, sleep=sleeps.append)
     return sleeps
 
 
