@@ -99,7 +99,7 @@ def plugin_status(settings: Settings) -> Status:
     errors = [f"{Path(r.source).name}: {r.error}" for r in results if r.error]
     if errors:
         return Status("playbooks", "error", "plug-in not loaded: " + "; ".join(errors))
-    loaded = [r for r in results if r.playbooks or r.commands]
+    loaded = [r for r in results if r.playbooks or r.commands or r.cli or r.checks]
     if not loaded:
         where = "PLAYBOOKS_PATH is empty" if not settings.playbooks_path else f"none in {settings.playbooks_path}"
         return Status("playbooks", "off", f"no plug-in playbooks ({where}; built-in: {len(registry.playbooks)})")

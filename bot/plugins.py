@@ -57,6 +57,8 @@ class LoadedPlugin:
     source: str
     playbooks: list[str] = field(default_factory=list)  # invocations, e.g. "/cdn flush"
     commands: list[str] = field(default_factory=list)  # slash commands the plug-in created (Slack needs them)
+    cli: list[str] = field(default_factory=list)  # `fireline` subcommands it added
+    checks: list[str] = field(default_factory=list)  # `fireline check` lines it added
     error: str | None = None
 
 
@@ -177,13 +179,15 @@ def add_source(registry: Registry, source: str, obj: Any) -> LoadedPlugin:
         raise PluginError("two of its playbooks have the same command and subcommand.")
     for playbook in playbooks:
         validate(playbook, registry)
-    before = set(registry.commands)
+    before, cli_before, checks_before = set(registry.commands), set(registry.cli_commands), set(registry.checks)
     for playbook in playbooks:
         add_playbook(registry, playbook)
         loaded.playbooks.append(playbook.invocation)
     if register is not None:
         register(registry)
     loaded.commands = sorted(f"/{name}" for name in set(registry.commands) - before)
+    loaded.cli = [name for name in registry.cli_commands if name not in cli_before]
+    loaded.checks = [name for name in registry.checks if name not in checks_before]
     return loaded
 
 

@@ -374,3 +374,66 @@ def test_a_register_that_fails_half_way_leaves_nothing_behind(sqlite_url, record
     assert len(registry.hooks["incident.declared"]) == len(clean.registry.hooks["incident.declared"])
     for built in (clean, container):
         built.engine.dispose()
+
+
+CLI_PLUGIN = '''
+import sys
+
+from bot.check import Status
+
+
+def register(registry):
+    def arguments(parser):
+        parser.add_argument("zone", help="the CDN zone")
+
+    @registry.cli("cdn-status", "show a CDN zone's purge queue", arguments)
+    def cdn_status(settings, args, registry):
+        print(f"zone {args.zone}: nothing queued ({len(registry.commands)} slash commands known)")
+        return 3
+
+    @registry.check("cdn")
+    def check_cdn(settings):
+        return Status("cdn", "live", "purge API reachable (from a plug-in)")
+'''
+
+
+def test_a_plugin_adds_a_fireline_subcommand_and_a_check_line(tmp_path, monkeypatch, capsys):
+    """`register(registry)` in a plug-in adds `fireline` subcommands and `fireline check` lines like a feature."""
+    from bot.cli import main
+
+    folder = tmp_path / "playbooks.d"
+    folder.mkdir()
+    write(folder, "cdn_tools.py", CLI_PLUGIN)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/c.db")
+    monkeypatch.setenv("PLAYBOOKS_PATH", str(folder))
+    for key in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SENTRY_DSN", "FLY_API_TOKEN", "HEALTH_URL"):
+        monkeypatch.delenv(key, raising=False)
+
+    assert main(["cdn-status", "z1"]) == 3
+    assert "zone z1: nothing queued (" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "show a CDN zone's purge queue" in capsys.readouterr().out
+    assert main(["db", "upgrade"]) == 0
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "cdn         live     purge API reachable (from a plug-in)" in out
+    assert "playbooks   live     plug-ins: register() (cdn_tools.py)" in out
+
+
+def test_a_plugin_cannot_replace_a_fireline_subcommand(tmp_path, monkeypatch, capsys):
+    from bot.cli import cli_registry
+
+    folder = tmp_path / "playbooks.d"
+    folder.mkdir()
+    write(folder, "bad.py", '''
+    def register(registry):
+        @registry.cli("serve", "not the real serve")
+        def serve(settings, args, registry):
+            return 0
+    ''')
+    registry = cli_registry(make_settings("sqlite://", playbooks_path=str(folder)))
+    [loaded] = registry.plugins
+    assert loaded.error == "ValueError: `fireline serve` already exists; pick another name. (bad.py, line 3)"
+    assert registry.cli_commands["serve"].help.startswith("serve Slack's HTTP endpoint")
