@@ -10,10 +10,14 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from sqlmodel import select
+
 from bot import log_context
 from bot.chat import ConsoleChat, render_text
 from bot.container import Container, Mode
 from bot.context import Context, console_context
+from bot.db import session_scope
+from bot.models import Incident
 from bot.reply import Reply
 from bot.service import jobs
 
@@ -36,11 +40,6 @@ class Console:
 
     def _load_known_channels(self) -> None:
         """Incident channels from earlier console runs on the same database stay reachable."""
-        from sqlmodel import select
-
-        from bot.db import session_scope
-        from bot.models import Incident
-
         with session_scope(self.container.engine) as session:
             for channel_id, name in session.exec(select(Incident.channel_id, Incident.channel_name)):
                 if channel_id and name:

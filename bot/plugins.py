@@ -34,6 +34,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from bot.commands.playbooks import add_playbook
+from bot.reply import Reply, escape
+from bot.service.responders import ANYONE, WHO
+from playbooks.framework import Playbook
+
 if TYPE_CHECKING:
     from bot.commands.registry import Registry
     from bot.settings import Settings
@@ -43,7 +48,6 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "fireline.playbooks"
 MODULE_PREFIX = "fireline_plugins"
 _COMMAND = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}$")
-WHO = ("responders", "anyone")
 
 
 class PluginError(Exception):
@@ -103,8 +107,6 @@ def import_path(path: Path) -> ModuleType:
 # -- what a source declares --------------------------------------------------------------------------------
 def declared_playbooks(obj: Any) -> tuple[list[Any], Any]:
     """(playbook instances, register function or None) from a module, class, instance, list or function."""
-    from playbooks.framework import Playbook
-
     def instance(item: Any) -> Any:
         if inspect.isclass(item) and issubclass(item, Playbook):
             return item()
@@ -131,8 +133,6 @@ def declared_playbooks(obj: Any) -> tuple[list[Any], Any]:
 
 def validate(playbook: Any, registry: Registry) -> None:
     """Refuse a declaration Fireline could not run safely, saying what to change."""
-    from playbooks.framework import Playbook
-
     label = type(playbook).__name__
     if not playbook.name:
         raise PluginError(f"{label} has no `name` (a unique id such as \"cdn-flush\").")
@@ -163,8 +163,6 @@ def validate(playbook: Any, registry: Registry) -> None:
 
 def add_source(registry: Registry, source: str, obj: Any) -> LoadedPlugin:
     """Validate everything a source declares first, then add it: a source is added whole or not at all."""
-    from bot.commands.playbooks import add_playbook
-
     loaded = LoadedPlugin(source)
     playbooks, register = declared_playbooks(obj)
     if not playbooks and register is None:
@@ -269,8 +267,6 @@ def plugin_source(registry: Registry, playbook: Any) -> str | None:
 
 def register(registry: Registry) -> None:
     """`/incident playbooks`: every playbook, built in or plug-in, with how to run it and who may confirm."""
-    from bot.reply import Reply, escape
-
     incident = registry.command("incident", "declare and run incidents")
 
     @incident.sub("playbooks", "playbooks", "every playbook you can run (built in and your team's plug-ins)")
@@ -283,7 +279,7 @@ def register(registry: Registry) -> None:
             usage = f"`{playbook.invocation} {playbook.usage}`".replace(" `", "`")
             if not playbook.destructive:
                 how = "read-only, runs at once"
-            elif playbook.who == "anyone":
+            elif playbook.who == ANYONE:
                 how = "plan, then anyone may Confirm"
             else:
                 how = "plan, then Confirm by RESPONDERS"

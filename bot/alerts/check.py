@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from bot.check import Status
 from bot.settings import Settings
+from playbooks.severity import RulesError, load_rules
 
 if TYPE_CHECKING:
     from bot.commands.registry import Registry
@@ -16,8 +17,6 @@ def register(registry: Registry) -> None:
 
 
 def check_alerts(settings: Settings) -> Status:
-    from playbooks.severity import RulesError, load_rules
-
     try:
         ruleset = load_rules(settings.severity_rules or None)
     except RulesError as exc:

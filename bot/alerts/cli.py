@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings
+from playbooks.severity import RulesError, Signals, classify, describe, load_rules
 
 if TYPE_CHECKING:
     from bot.commands.registry import Registry
@@ -27,8 +28,6 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def signals_from(args: argparse.Namespace):
-    from playbooks.severity import Signals
-
     running = total = None
     if args.machines:
         try:
@@ -47,8 +46,6 @@ def register(registry: Registry) -> None:
 
 
 def cmd_classify(settings: Settings, args: argparse.Namespace, registry: Registry) -> int:
-    from playbooks.severity import RulesError, classify, describe, load_rules
-
     try:
         rules = load_rules(settings.severity_rules or None)
     except RulesError as exc:

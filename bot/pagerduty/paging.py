@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from bot.clock import as_utc
 from bot.container import Container
 from bot.context import Context, job_context
+from bot.db import session_scope
 from bot.models import Incident, TimelineEvent
 from bot.models.pagerduty import PagerDutyLink
 from bot.pagerduty.client import PagerDutyError
@@ -113,8 +114,6 @@ def _retry_or_report(container: Container, kind: str, payload: dict[str, Any], e
 # -- the page job ------------------------------------------------------------------------------------------------
 def _ensure_link(container: Container, incident: Incident) -> PagerDutyLink:
     """The incident's link row, created once (a unique primary key: a second worker reads the first's)."""
-    from bot.db import session_scope
-
     with session_scope(container.engine) as session:
         link = link_for(session, incident.id)
         if link is None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from bot.clock import as_utc, fmt_utc
 from bot.models import Incident, PlaybookExecution
 from bot.reply import Button, Reply, escape, mention
+from bot.service.responders import who_may_confirm
 from playbooks.framework import Plan, Playbook
 
 
@@ -72,7 +73,7 @@ def plan_reply(plan: Plan, playbook: Playbook, execution: PlaybookExecution | No
     lines.append(where(incident))
     buttons = []
     if execution is not None:
-        who = "anyone" if playbook.who == "anyone" else f"RESPONDERS ({responders}) or the console user"
+        who = who_may_confirm(playbook.who, responders)
         lines.append(f"Confirm runs it (allowed: {who}); Cancel drops it. This plan is valid for {ttl_minutes} "
                      f"minutes. Execution {execution.id}.")
         buttons = [Button("Confirm", Actions.CONFIRM, button_value(execution), "primary"),

@@ -1,4 +1,9 @@
-"""Who may confirm a destructive playbook: RESPONDERS, declared in one place.
+"""Who may confirm a destructive playbook: the whole rule is `may_confirm` below, and nowhere else.
+
+In order: a playbook declared `who = "anyone"` may be confirmed by anyone; the console user always
+may; otherwise only a person in Slack (never a timer, a webhook or PagerDuty) who is listed in
+RESPONDERS, directly or as a member of a listed user group. The words people see for the rule
+(`who_may_confirm`) and the values a playbook may declare (`WHO`) are here too.
 
 RESPONDERS lists Slack user ids (`U0123`) and user groups, as a handle (`@oncall`), an id
 (`S0123`) or Slack's own mention (`<!subteam^S0123|@oncall>`). The console user is always
@@ -20,6 +25,10 @@ log = logging.getLogger(__name__)
 
 GROUP_CACHE = timedelta(minutes=1)
 _SUBTEAM = re.compile(r"^<!subteam\^([A-Z0-9]+)(?:\|@?([^>]*))?>$")
+
+
+RESPONDERS, ANYONE = "responders", "anyone"
+WHO = (RESPONDERS, ANYONE)  # what a playbook's `who` may say (bot.plugins refuses anything else)
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,13 @@ def group_members(ctx: Context, key: str) -> set[str]:
     return members
 
 
-def may_confirm(ctx: Context, who: str = "responders") -> Decision:
-    if who == "anyone":
+def who_may_confirm(who: str, responders: str) -> str:
+    """The rule in words, for a plan's footer (`responders`: `describe_responders` of RESPONDERS)."""
+    return "anyone" if who == ANYONE else f"RESPONDERS ({responders}) or the console user"
+
+
+def may_confirm(ctx: Context, who: str = RESPONDERS) -> Decision:
+    if who == ANYONE:
         return Decision(True, "anyone may run this playbook")
     if ctx.is_console:
         return Decision(True, "the console user")
