@@ -84,12 +84,15 @@ def console_context(container: Container, chat: Chat, *, user_id: str, channel_i
 
 
 def job_context(container: Container, *, user_id: str = "fireline", channel_id: str = "",
-                source: Source = Source.JOB) -> Context:
+                source: Source = Source.JOB, chat: Chat | None = None) -> Context:
     """Work that runs later with nobody's request to answer.
 
     In the console the chat is the terminal printer the console gave the container; elsewhere it is
-    Slack, through the same Web API client the Bolt app uses.
+    Slack, through the same Web API client the Bolt app uses. `chat`: one the caller already holds
+    (recovering interrupted playbooks at start-up), used as given.
     """
+    if chat is not None:
+        return Context(container, chat=chat, user_id=user_id, channel_id=channel_id, source=source)
     if container.console_chat is not None:
         return console_context(container, container.console_chat, user_id=user_id, channel_id=channel_id)
     return slack_context(container, {"user_id": user_id, "channel_id": channel_id}, source=source)

@@ -1,7 +1,7 @@
 """The import picture: the container and the context are types, not the way into every feature.
 
 Before issue 14, bot.container imported every feature (to register it) and every feature imported
-bot.container, a 14-module circle that held together only because 66 imports sat inside functions.
+bot.container, a 14-module circle that held together only because imports sat inside functions.
 These tests read the imports (top-level and inside functions alike: both run) with `ast`, so a new
 import that closes the circle again fails here rather than at some first call in production.
 """

@@ -42,7 +42,7 @@ from bot.chat import MessageRef
 from bot.clock import as_utc, fmt_duration, fmt_utc
 from bot.commands.grammar import Args
 from bot.container import Container
-from bot.context import Context, Source
+from bot.context import Context, job_context
 from bot.db import session_scope
 from bot.errors import IntegrationError, NotAuthorized, UserError
 from bot.models import Incident, MitigationLock, PlaybookAudit, PlaybookExecution
@@ -738,7 +738,7 @@ def recover_interrupted(container: Container, chat, *, only: list[int] | None = 
             playbook = playbook_named(container, execution.playbook)
         except UserError:
             playbook = Playbook()
-        ctx = Context(container, chat=chat, user_id="fireline", channel_id=execution.channel_id, source=Source.JOB)
+        ctx = job_context(container, channel_id=execution.channel_id, chat=chat)
         last = fmt_utc(execution.heartbeat_at)
         finish(ctx, execution, playbook, "interrupted",
                f"Fireline stopped while running this (last sign of life {last}) and did not resume it, so it is "
