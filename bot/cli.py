@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     if settings is not None:
         setup_logging(settings)
     registry = cli_registry(settings)
+    words = sys.argv[1:] if argv is None else argv
+    if settings is None and words and not words[0].startswith("-") and words[0] not in registry.cli_commands:
+        load_settings_or_exit()  # maybe a plug-in's subcommand: say what is wrong with the settings, not "invalid"
     parser = build_parser(registry)
     args = parser.parse_args(argv)
     if not args.subcommand:
