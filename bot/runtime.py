@@ -10,6 +10,9 @@ import gc
 import logging
 from dataclasses import dataclass
 
+from slack_bolt import App
+from starlette.applications import Starlette
+
 from bot.assembly import build_container
 from bot.container import Container, Mode
 from bot.observability import init_sentry
@@ -25,8 +28,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class Runtime:
     container: Container
-    bolt_app: object
-    http_app: object
+    bolt_app: App
+    http_app: Starlette
     worker: Worker | WorkerProcess
 
     def stop(self) -> None:
