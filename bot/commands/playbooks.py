@@ -103,7 +103,7 @@ def add_playbook(registry: Registry, playbook: Playbook) -> None:
     if playbook.subcommand:
         family = registry.command(playbook.command, help=f"/{playbook.command} playbooks")
         family.sub(playbook.subcommand, f"{playbook.subcommand} {playbook.usage}".strip(), playbook.help,
-                   destructive=playbook.destructive)(handler)
+                   )(handler)
     else:
         registry.simple_command(playbook.command, playbook.usage, playbook.help)(handler)
 
