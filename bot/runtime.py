@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.container import Container, build_container
+from bot.hooks import Hooks
 from bot.service.jobs import Worker, reap_stale
 from bot.settings import Settings
 from bot.worker_process import WorkerProcess
@@ -35,7 +36,7 @@ def start_runtime(settings: Settings, container: Container | None = None, *, sta
     init_sentry(settings)
     container = container or build_container(settings)
     reap_stale(container)
-    container.registry.emit("runtime.started", None, container=container)  # type: ignore[arg-type]
+    container.registry.emit(Hooks.RUNTIME_STARTED, None, container=container)  # type: ignore[arg-type]
     worker = WorkerProcess() if worker_process else Worker(container, threads=settings.workers)
     bolt_app = build_bolt_app(container, wake=worker.wake)
     http_app = build_http_app(container, bolt_app, worker)

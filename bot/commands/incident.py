@@ -123,6 +123,10 @@ def resolve(ctx: Context, args: Args, target: Incident) -> Reply:
     return Reply(f"#{incident.id} is resolved.")
 
 
+def help_(ctx: Context, args: Args) -> Reply:
+    return ctx.app.registry.commands["incident"].help_reply()
+
+
 # -- buttons: `(ctx, value)`, the value as declared on registration -----------------------------------------
 def press_ack(ctx: Context, incident: Incident) -> Reply:
     incident = svc.acknowledge(ctx, incident.id)
@@ -170,7 +174,7 @@ def register(registry: Registry) -> None:
     incident.sub("list", "list", "open incidents, most severe first", list_)
     incident.sub("resolve", "resolve [summary]", "resolve the incident (a postmortem draft follows)", resolve,
                  incident="any")
-    incident.sub("help", "help", "this list", lambda ctx, args: incident.help_reply())
+    incident.sub("help", "help", "this list", help_)
 
     registry.action(Actions.ACK, press_ack, value="incident", incident="open")
     registry.action(Actions.LEAD, press_lead, value="incident", incident="open")

@@ -40,7 +40,9 @@ IncidentNeed = Literal["any", "open"]
 # an "incident" / "alert". Parsed here, once, by `button_number`.
 ValueKind = type[str] | type[int] | Literal["incident", "alert"]
 _VALUE_NAMES = {int: "a number", "incident": "an incident", "alert": "an alert"}
-_BUTTON_NUMBER = re.compile(r"[0-9]{1,12}")  # not isdigit(): "²".isdigit() is true and int("²") fails
+# Not isdigit(): "²".isdigit() is true and int("²") fails. At most 9 digits, like `#N` in the grammar: a row id
+# fits PostgreSQL's integer, where a larger number is a database error instead of "there is no #N".
+_BUTTON_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 def button_number(value: str, names: str = "an incident") -> int:

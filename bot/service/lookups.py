@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from bot import log_context
 from bot.commands.grammar import Args
@@ -21,8 +22,16 @@ if TYPE_CHECKING:
 
 
 def get_incident(session: Session, number: int, *, lock: bool = False) -> Incident:
-    """The incident `#number`; with `lock`, its row is locked for this transaction (PostgreSQL; SQLite's
-    single writer serialises anyway), so two changes at once are applied one after the other."""
+    """The incident `#number`. With `lock`, read only once this transaction holds the row's write lock, so a
+    check-then-change on it is applied one after the other, never both on the same old state.
+
+    PostgreSQL: `SELECT ... FOR UPDATE`. SQLite has no row locks and ignores FOR UPDATE, and its driver starts
+    the transaction at the first write, so a no-op `UPDATE` of the row comes first: it takes the database's
+    write lock (waiting in the busy timeout like any writer) and the read after it sees the latest commit.
+    """
+    if lock and session.get_bind().dialect.name == "sqlite":
+        session.execute(update(Incident).where(col(Incident.id) == number).values(id=col(Incident.id))
+                        .execution_options(synchronize_session=False))
     incident = session.get(Incident, number, with_for_update=True, populate_existing=True) if lock \
         else session.get(Incident, number)
     if incident is None:
@@ -50,7 +59,7 @@ def target_incident(ctx: Context, session: Session, args: Args, usage: str, comm
             return incident
     incident = incident_for_channel(session, ctx.channel_id)
     if incident is None:
-        typed = " ".join(part for part in (f"/{command}", usage, "#N") if part)
+        typed = " ".join([f"/{command}", *(word for word in usage.split() if word != "[#N]"), "#N"])
         raise UserError("This channel isn't an incident channel, so say which incident you mean.",
                         f"Type `{typed}` (for example `#12`), or run it in the incident's channel.")
     return incident
