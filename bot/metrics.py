@@ -28,6 +28,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from bot.hooks import Hooks
+
 if TYPE_CHECKING:
     from bot.commands.registry import Registry
     from bot.container import Container
@@ -177,7 +179,7 @@ def render(container: Container) -> bytes:
 
 
 def register(registry: Registry) -> None:
-    @registry.on("http.routes")
+    @registry.on(Hooks.HTTP_ROUTES)
     def routes(container: Container, worker=None) -> list:
         from starlette.concurrency import run_in_threadpool
         from starlette.requests import Request

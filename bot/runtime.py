@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from bot.assembly import build_container
 from bot.container import Container, Mode
+from bot.hooks import Hooks
 from bot.observability import init_sentry
 from bot.server import build_http_app
 from bot.service.jobs import Worker, reap_stale
@@ -42,7 +43,7 @@ def start_runtime(settings: Settings, container: Container | None = None, *, sta
     init_sentry(settings)
     container = container or build_container(settings, mode=Mode.SERVE)
     reap_stale(container)
-    container.registry.emit("runtime.started", None, container=container)  # type: ignore[arg-type]
+    container.registry.emit(Hooks.RUNTIME_STARTED, None, container=container)  # type: ignore[arg-type]
     worker = WorkerProcess() if worker_process else Worker(container, threads=settings.workers)
     bolt_app = build_bolt_app(container, wake=worker.wake)
     http_app = build_http_app(container, bolt_app, worker)

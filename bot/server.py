@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot import log_context, metrics
 from bot.container import Container
 from bot.errors import INTERNAL
+from bot.hooks import Hooks
 from bot.slack.fast_ack import FastCommandAck, SlashCommandLane
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,7 @@ def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
     routes = [Route("/slack/events", slack_events, methods=["POST"]),
               Route("/healthz", healthz, methods=["GET"]),
               Route("/readyz", readyz, methods=["GET"])]
-    for hook in container.registry.hooks.get("http.routes", []):
+    for hook in container.registry.hooks.get(Hooks.HTTP_ROUTES, []):
         routes += hook(container=container, worker=worker)
     app = FirelineApp(routes=routes, middleware=[Middleware(ObservedRequests, routes=routes)])
     app.command_lane = SlashCommandLane(fast_commands, verifier, MAX_BODY)

@@ -153,3 +153,16 @@ def fuzz_slack(sqlite_container, recorder):
         harness.command("declare Fuzz target sev3")
         recorder.reset()
         yield harness
+
+
+@pytest.fixture(autouse=True)
+def _log_scope():
+    """Each test is one unit of work, as each request and job is in production: what a handler called
+    directly binds to the log context (the incident it touched) ends with the test instead of showing up
+    in the next test's log lines and Sentry tags."""
+    from bot import log_context
+
+    tokens = (log_context._request_id.set(None), log_context._incident.set(None))
+    yield
+    log_context._incident.reset(tokens[1])
+    log_context._request_id.reset(tokens[0])

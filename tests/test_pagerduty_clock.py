@@ -150,7 +150,8 @@ def test_sev1_without_updates_is_nudged_and_each_update_rearms(slack, clock):
     assert "/incident update" in slack.reply_text()
     slack.command("resolve", channel_id=CHANNEL)
     slack.press(pd_clock.NO_CHANGE_ACTION, "1", channel_id=CHANNEL)  # an old nudge's button
-    assert "is resolved; it needs no more updates" in slack.reply_text()
+    # the one "is resolved" answer (issue 14), which says what to type to reopen it
+    assert "#1 is resolved." in slack.reply_text() and "status investigating #1" in slack.reply_text()
 
 
 def test_sev2_and_resolved_incidents_are_not_nudged(slack, clock):

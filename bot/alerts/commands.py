@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from bot.alerts import render
 from bot.alerts import service as alerts
 from bot.alerts.payloads import PayloadError, from_console
@@ -12,59 +10,65 @@ from bot.commands.grammar import Args
 from bot.commands.registry import Registry
 from bot.context import Context
 from bot.errors import UserError
+from bot.hooks import Hooks
 from bot.reply import Reply, escape
 
 USAGE = "<alert text> | list"
 
 
+def alert_command(ctx: Context, args: Args) -> Reply:
+    text = args.rest
+    if not text or text.lower() == "help":
+        raise UserError("Paste the alert's text after `/alert`: Fireline suggests a SEV with its reasons and "
+                        "answers in a thread with Declare incident / Diagnose / Dismiss.",
+                        "For example `/alert api.cgraph.org returns 502 for every request`, or `/alert list`.")
+    if text.lower() == "list":
+        return recent_reply(ctx)
+    try:
+        incoming = from_console(text, source="console" if ctx.is_console else "slack")
+    except PayloadError as exc:
+        raise UserError(str(exc)) from None
+    received = alerts.receive(ctx.app, incoming)
+    where = f"#{ctx.app.settings.incidents_channel_name}"
+    if received.new:
+        note = f"its thread follows in {where}" if not received.incident_id else \
+            f"it belongs to open incident #{received.incident_id} and was added to its timeline"
+        return Reply(f"Alert #{received.alert_id} stored, suggested SEV{received.level}; {note}.")
+    return Reply(f"Alert #{received.alert_id} seen again ({received.count} times); its thread in {where} shows "
+                 "the count.")
+
+
+def press_declare(ctx: Context, alert_id: int) -> Reply:
+    return alerts.declare_from_alert(ctx, alert_id)
+
+
+def press_dismiss(ctx: Context, alert_id: int) -> Reply:
+    return alerts.dismiss(ctx, alert_id)
+
+
+def add_listener(app, container) -> None:
+    from bot.alerts.listener import install
+
+    install(app, container)
+
+
+def add_routes(container, worker=None):
+    from bot.alerts.webhook import routes
+
+    return routes(container, worker)
+
+
 def register(registry: Registry) -> None:
-    @registry.simple_command("alert", USAGE, "triage an alert: suggested SEV with reasons, likely cause, "
-                             "a thread with Declare / Diagnose / Dismiss; `list` shows recent alerts")
-    def alert_command(ctx: Context, args: Args) -> Reply:
-        text = args.rest
-        if not text or text.lower() == "help":
-            raise UserError("Paste the alert's text after `/alert`: Fireline suggests a SEV with its reasons and "
-                            "answers in a thread with Declare incident / Diagnose / Dismiss.",
-                            "For example `/alert api.cgraph.org returns 502 for every request`, or `/alert list`.")
-        if text.lower() == "list":
-            return recent_reply(ctx)
-        try:
-            incoming = from_console(text, source="console" if ctx.is_console else "slack")
-        except PayloadError as exc:
-            raise UserError(str(exc)) from None
-        received = alerts.receive(ctx.app, incoming)
-        where = f"#{ctx.app.settings.incidents_channel_name}"
-        if received.new:
-            note = f"its thread follows in {where}" if not received.incident_id else \
-                f"it belongs to open incident #{received.incident_id} and was added to its timeline"
-            return Reply(f"Alert #{received.alert_id} stored, suggested SEV{received.level}; {note}.")
-        return Reply(f"Alert #{received.alert_id} seen again ({received.count} times); its thread in {where} shows "
-                     "the count.")
-
-    @registry.action(render.DECLARE)
-    def press_declare(ctx: Context, value: str) -> Reply:
-        return alerts.declare_from_alert(ctx, parse_alert_id(value))
-
-    @registry.action(render.DISMISS)
-    def press_dismiss(ctx: Context, value: str) -> Reply:
-        return alerts.dismiss(ctx, parse_alert_id(value))
-
+    registry.simple_command("alert", USAGE, "triage an alert: suggested SEV with reasons, likely cause, "
+                            "a thread with Declare / Diagnose / Dismiss; `list` shows recent alerts")(alert_command)
+    registry.action(render.DECLARE, press_declare, value="alert")
+    registry.action(render.DISMISS, press_dismiss, value="alert")
     registry.placeholder(render.DIAGNOSE, "Diagnose is not available yet: the Fly diagnose playbook is not "
                                           "installed in this Fireline. Try `fly status` and `fly logs`.")
     registry.job(alerts.POST_JOB)(alerts.post_thread)
     registry.job(alerts.REFRESH_JOB)(alerts.refresh_thread)
-
-    @registry.on("slack.app")
-    def add_listener(app, container) -> None:
-        from bot.alerts.listener import install
-
-        install(app, container)
-
-    @registry.on("http.routes")
-    def add_routes(container, worker=None):
-        from bot.alerts.webhook import routes
-
-        return routes(container, worker)
+    registry.on(Hooks.SLACK_APP)(add_listener)
+    registry.on(Hooks.HTTP_ROUTES)(add_routes)
 
 
 def recent_reply(ctx: Context) -> Reply:
@@ -76,9 +80,3 @@ def recent_reply(ctx: Context) -> Reply:
              f"(×{a.count}, last {fmt_utc(a.last_seen_at)}, {a.status}"
              + (f" #{a.incident_id}" if a.incident_id else "") + ")" for a in rows]
     return Reply(f"*{len(rows)} most recent alerts*", lines=lines)
-
-
-def parse_alert_id(value: str) -> int:
-    if not re.fullmatch(r"[0-9]{1,12}", value):  # "²".isdigit() is true, int("²") fails
-        raise UserError("That button does not name an alert; it may be from an older Fireline.")
-    return int(value)

@@ -6,7 +6,7 @@ import re
 
 from bot.clock import fmt_utc
 from bot.commands.grammar import Args, parse_severity, parse_user
-from bot.commands.registry import Registry
+from bot.commands.registry import Registry, button_number
 from bot.context import Context
 from bot.errors import UserError
 from bot.models import STATES, Incident
@@ -20,168 +20,166 @@ LIST_LIMIT = 25  # a Slack message stays readable; the most severe come first
 SEVERITY_HINT = "Severity is `sev1`, `sev2`, `sev3` or `sev4` (SEV1 = complete outage, SEV4 = cosmetic)."
 
 
+# -- subcommands: `(ctx, args)`, or `(ctx, args, incident)` when registered with `incident=` -----------------
+def declare(ctx: Context, args: Args) -> Reply:
+    words = list(args.words)
+    level = None
+    for i in (len(words) - 1, 0):
+        if words and 0 <= i < len(words) and words[i].lower().startswith(("sev", "p")) \
+                and parse_severity(words[i]):
+            level = parse_severity(words.pop(i))
+            break
+    bad_sev = [w for w in words if w.lower().startswith("sev") and w.lower()[3:].lstrip("-").isdigit()]
+    if bad_sev:
+        raise UserError(f"`{escape(bad_sev[0][:20])}` is not a severity.", SEVERITY_HINT,
+                        "For example `/incident declare Checkout returns 502 sev1`.")
+    title = " ".join(words).strip()
+    if not title:
+        raise UserError("A title is needed to declare an incident.",
+                        "Type `/incident declare <what is broken> [sev1-4]`, for example "
+                        "`/incident declare Login broken for EU users sev2`.")
+    if level is None:
+        picked = classify_title(title, rules_for(ctx.app.settings.severity_rules or None)[0])
+        level, reason = picked.level, picked.reason
+        why = f"Picked {describe(level)} because it {reason}. Change it with `/incident sev <1-4>`."
+    else:
+        reason, why = f"given by {ctx.user_id} when declaring", None
+    incident, problems = svc.declare(ctx, title, level, reason)
+    reply = Reply(f"Declared *#{incident.id}* {describe(level)}: {escape(incident.title)}",
+                  lines=[line for line in [why] if line])
+    if incident.channel_name:
+        channel = f"#{incident.channel_name}" if ctx.is_console else \
+            f"<#{incident.channel_id}|{incident.channel_name}>"
+        reply.lines.append(f"Incident channel: {channel}. Commands there apply to #{incident.id}.")
+    reply.lines += [f":warning: {escape(p)}" for p in problems]
+    return reply
+
+
+def sev(ctx: Context, args: Args, target: Incident) -> Reply:
+    level = parse_severity(args.words[0]) if len(args.words) == 1 else None
+    if level is None:
+        raise UserError("Say which severity, 1 to 4.", SEVERITY_HINT, "For example `/incident sev 2`.")
+    incident, old = svc.change_severity(ctx, target.id, level)
+    return Reply(f"#{incident.id} is now {describe(level)} (was SEV{old}).")
+
+
+def ack(ctx: Context, args: Args, target: Incident) -> Reply:
+    incident = svc.acknowledge(ctx, target.id)
+    return Reply(f"You acknowledged #{incident.id}; it is now {incident.status}.")
+
+
+def lead(ctx: Context, args: Args, target: Incident) -> Reply:
+    user = parse_user(args.words[0]) if len(args.words) == 1 else None
+    if user is None:
+        raise UserError("Say who leads, as one @mention.", "For example `/incident lead @chen`.")
+    incident = svc.set_lead(ctx, target.id, user)
+    return Reply(f"{mention(user)} now leads #{incident.id}.")
+
+
+def status(ctx: Context, args: Args, target: Incident) -> Reply:
+    if len(args.words) != 1:
+        raise UserError("Say which state.", "States: " + " -> ".join(STATES) +
+                        ". For example `/incident status mitigating`.")
+    incident = svc.set_status(ctx, target.id, svc.valid_state(args.words[0]))
+    return Reply(f"#{incident.id} is now {incident.status}.")
+
+
+def update(ctx: Context, args: Args, target: Incident) -> Reply:
+    incident = svc.post_update(ctx, target.id, need_text(args, "update", "Rolled back to v41; error rate is falling"))
+    return Reply(f"Update posted to #{incident.id}.")
+
+
+def note(ctx: Context, args: Args, target: Incident) -> Reply:
+    incident = svc.add_note(ctx, target.id, need_text(args, "note", "Saw connection resets from iad at 14:02"))
+    return Reply(f"Noted in the timeline of #{incident.id}.")
+
+
+def show(ctx: Context, args: Args, incident: Incident) -> Reply:
+    with ctx.session() as session:
+        events = svc.timeline(session, incident.id, limit=15)
+    reply = svc.card(ctx, incident)
+    reply.visibility = reply.visibility.EPHEMERAL
+    reply.lines = ["*Timeline* (latest 15):"] + [
+        f"{fmt_utc(e.at)}  {e.kind}  {mention(e.actor)}: {escape(e.text)}" for e in events]
+    return reply
+
+
+def list_(ctx: Context, args: Args) -> Reply:
+    with ctx.session() as session:
+        shown = svc.open_incidents(session, limit=LIST_LIMIT)
+        total = svc.count_open(session) if len(shown) == LIST_LIMIT else len(shown)
+    if not shown:
+        return Reply("No open incidents. :white_check_mark:")
+    reply = Reply(f"*{total} open incident{'s' if total != 1 else ''}*",
+                  lines=[svc.summary_line(row) for row in shown])
+    if total > LIST_LIMIT:
+        reply.lines.append(f"...and {total - LIST_LIMIT} more, less severe or older. "
+                           "`/incident show #N` shows one.")
+    return reply
+
+
+def resolve(ctx: Context, args: Args, target: Incident) -> Reply:
+    incident = svc.resolve(ctx, target.id, args.rest or None)
+    return Reply(f"#{incident.id} is resolved.")
+
+
+def help_(ctx: Context, args: Args) -> Reply:
+    return ctx.app.registry.commands["incident"].help_reply()
+
+
+# -- buttons: `(ctx, value)`, the value as declared on registration -----------------------------------------
+def press_ack(ctx: Context, incident: Incident) -> Reply:
+    incident = svc.acknowledge(ctx, incident.id)
+    return Reply(f"You acknowledged #{incident.id}; it is now {incident.status}.")
+
+
+def press_lead(ctx: Context, incident: Incident) -> Reply:
+    incident = svc.set_lead(ctx, incident.id, ctx.user_id)
+    return Reply(f"You now lead #{incident.id}.")
+
+
+def press_playbook(ctx: Context, incident: Incident) -> Reply:
+    return checklist_reply(ctx, incident.id)
+
+
+def press_check(ctx: Context, value: str) -> Reply:
+    """Value `N:step`: the incident and the checklist step to check or uncheck."""
+    number, _, step_no = value.partition(":")
+    step = step_by_number(int(step_no)) if re.fullmatch(r"[0-9]{1,3}", step_no) else None
+    if step is None:
+        raise UserError("That checklist step does not exist; press Show playbook again.")
+    incident_id = button_number(number)
+    with ctx.session() as session:
+        incident = svc.get_incident(session, incident_id)
+        done = checked_steps(session, incident_id)
+        now_checked = step.key not in done
+        svc.record(session, incident, "checklist", ctx.user_id,
+                   f"{'Checked' if now_checked else 'Unchecked'}: {step.phase}: {step.text}",
+                   {"step": step.key, "checked": now_checked}, at=ctx.now())
+    return checklist_reply(ctx, incident_id)
+
+
 def register(registry: Registry) -> None:
     incident = registry.command("incident", "declare and run incidents")
+    incident.sub("declare", "declare <title> [sev1|sev2|sev3|sev4]",
+                 "declare an incident; without a severity Fireline picks one and says why", declare)
+    incident.sub("sev", "sev <1-4>", "change the severity", sev, incident="open")
+    incident.sub("ack", "ack", "acknowledge: you are on it (starts investigating)", ack, incident="open")
+    incident.sub("lead", "lead @user", "make someone the incident lead", lead, incident="open")
+    incident.sub("status", "status <state>", "move to " + ", ".join(STATES), status, incident="any")
+    incident.sub("update", "update <text>", "post a status update to the channel (kept in the timeline)", update,
+                 incident="any")
+    incident.sub("note", "note <text>", "add a note to the timeline only", note, incident="any")
+    incident.sub("show", "show [#N]", "the incident and its latest timeline", show, incident="any")
+    incident.sub("list", "list", "open incidents, most severe first", list_)
+    incident.sub("resolve", "resolve [summary]", "resolve the incident (a postmortem draft follows)", resolve,
+                 incident="any")
+    incident.sub("help", "help", "this list", help_)
 
-    @incident.sub("declare", "declare <title> [sev1|sev2|sev3|sev4]",
-                  "declare an incident; without a severity Fireline picks one and says why")
-    def declare(ctx: Context, args: Args) -> Reply:
-        words = list(args.words)
-        level = None
-        for i in (len(words) - 1, 0):
-            if words and 0 <= i < len(words) and words[i].lower().startswith(("sev", "p")) \
-                    and parse_severity(words[i]):
-                level = parse_severity(words.pop(i))
-                break
-        bad_sev = [w for w in words if w.lower().startswith("sev") and w.lower()[3:].lstrip("-").isdigit()]
-        if bad_sev:
-            raise UserError(f"`{escape(bad_sev[0][:20])}` is not a severity.", SEVERITY_HINT,
-                            "For example `/incident declare Checkout returns 502 sev1`.")
-        title = " ".join(words).strip()
-        if not title:
-            raise UserError("A title is needed to declare an incident.",
-                            "Type `/incident declare <what is broken> [sev1-4]`, for example "
-                            "`/incident declare Login broken for EU users sev2`.")
-        if level is None:
-            picked = classify_title(title, rules_for(ctx.app.settings.severity_rules or None)[0])
-            level, reason = picked.level, picked.reason
-            why = f"Picked {describe(level)} because it {reason}. Change it with `/incident sev <1-4>`."
-        else:
-            reason, why = f"given by {ctx.user_id} when declaring", None
-        incident, problems = svc.declare(ctx, title, level, reason)
-        reply = Reply(f"Declared *#{incident.id}* {describe(level)}: {escape(incident.title)}",
-                      lines=[line for line in [why] if line])
-        if incident.channel_name:
-            channel = f"#{incident.channel_name}" if ctx.is_console else \
-                f"<#{incident.channel_id}|{incident.channel_name}>"
-            reply.lines.append(f"Incident channel: {channel}. Commands there apply to #{incident.id}.")
-        reply.lines += [f":warning: {escape(p)}" for p in problems]
-        return reply
-
-    @incident.sub("sev", "sev <1-4>", "change the severity")
-    def sev(ctx: Context, args: Args) -> Reply:
-        level = parse_severity(args.words[0]) if len(args.words) == 1 else None
-        if level is None:
-            raise UserError("Say which severity, 1 to 4.", SEVERITY_HINT, "For example `/incident sev 2`.")
-        with ctx.session() as session:
-            target = svc.target_incident(ctx, session, args, "sev <1-4>")
-            ensure_open(target)
-        incident, old = svc.change_severity(ctx, target.id, level)
-        return Reply(f"#{incident.id} is now {describe(level)} (was SEV{old}).")
-
-    @incident.sub("ack", "ack", "acknowledge: you are on it (starts investigating)")
-    def ack(ctx: Context, args: Args) -> Reply:
-        with ctx.session() as session:
-            target = svc.target_incident(ctx, session, args, "ack")
-        incident = svc.acknowledge(ctx, target.id)
-        return Reply(f"You acknowledged #{incident.id}; it is now {incident.status}.")
-
-    @incident.sub("lead", "lead @user", "make someone the incident lead")
-    def lead(ctx: Context, args: Args) -> Reply:
-        user = parse_user(args.words[0]) if len(args.words) == 1 else None
-        if user is None:
-            raise UserError("Say who leads, as one @mention.", "For example `/incident lead @chen`.")
-        with ctx.session() as session:
-            target = svc.target_incident(ctx, session, args, "lead @user")
-            ensure_open(target)
-        incident = svc.set_lead(ctx, target.id, user)
-        return Reply(f"{mention(user)} now leads #{incident.id}.")
-
-    @incident.sub("status", "status <state>", "move to " + ", ".join(STATES))
-    def status(ctx: Context, args: Args) -> Reply:
-        if len(args.words) != 1:
-            raise UserError("Say which state.", "States: " + " -> ".join(STATES) +
-                            ". For example `/incident status mitigating`.")
-        state = svc.valid_state(args.words[0])
-        with ctx.session() as session:
-            target = svc.target_incident(ctx, session, args, "status <state>")
-        incident = svc.set_status(ctx, target.id, state)
-        return Reply(f"#{incident.id} is now {incident.status}.")
-
-    @incident.sub("update", "update <text>", "post a status update to the channel (kept in the timeline)")
-    def update(ctx: Context, args: Args) -> Reply:
-        text = need_text(args, "update", "Rolled back to v41; error rate is falling")
-        with ctx.session() as session:
-            target = svc.target_incident(ctx, session, args, "update <text>")
-        incident = svc.post_update(ctx, target.id, text)
-        return Reply(f"Update posted to #{incident.id}.")
-
-    @incident.sub("note", "note <text>", "add a note to the timeline only")
-    def note(ctx: Context, args: Args) -> Reply:
-        text = need_text(args, "note", "Saw connection resets from iad at 14:02")
-        with ctx.session() as session:
-            target = svc.target_incident(ctx, session, args, "note <text>")
-        incident = svc.add_note(ctx, target.id, text)
-        return Reply(f"Noted in the timeline of #{incident.id}.")
-
-    @incident.sub("show", "show [#N]", "the incident and its latest timeline")
-    def show(ctx: Context, args: Args) -> Reply:
-        with ctx.session() as session:
-            incident = svc.target_incident(ctx, session, args, "show")
-            events = svc.timeline(session, incident.id, limit=15)
-        reply = svc.card(ctx, incident)
-        reply.visibility = reply.visibility.EPHEMERAL
-        reply.lines = ["*Timeline* (latest 15):"] + [
-            f"{fmt_utc(e.at)}  {e.kind}  {mention(e.actor)}: {escape(e.text)}" for e in events]
-        return reply
-
-    @incident.sub("list", "list", "open incidents, most severe first")
-    def list_(ctx: Context, args: Args) -> Reply:
-        with ctx.session() as session:
-            shown = svc.open_incidents(session, limit=LIST_LIMIT)
-            total = svc.count_open(session) if len(shown) == LIST_LIMIT else len(shown)
-        if not shown:
-            return Reply("No open incidents. :white_check_mark:")
-        reply = Reply(f"*{total} open incident{'s' if total != 1 else ''}*",
-                      lines=[svc.summary_line(row) for row in shown])
-        if total > LIST_LIMIT:
-            reply.lines.append(f"...and {total - LIST_LIMIT} more, less severe or older. "
-                               "`/incident show #N` shows one.")
-        return reply
-
-    @incident.sub("resolve", "resolve [summary]", "resolve the incident (a postmortem draft follows)")
-    def resolve(ctx: Context, args: Args) -> Reply:
-        with ctx.session() as session:
-            target = svc.target_incident(ctx, session, args, "resolve [summary]")
-        incident = svc.resolve(ctx, target.id, args.rest or None)
-        return Reply(f"#{incident.id} is resolved.")
-
-    @incident.sub("help", "help", "this list")
-    def help_(ctx: Context, args: Args) -> Reply:
-        return incident.help_reply()
-
-    # -- buttons ------------------------------------------------------------------------------------
-    @registry.action(Actions.ACK)
-    def press_ack(ctx: Context, value: str) -> Reply:
-        incident = svc.acknowledge(ctx, parse_number(value))
-        return Reply(f"You acknowledged #{incident.id}; it is now {incident.status}.")
-
-    @registry.action(Actions.LEAD)
-    def press_lead(ctx: Context, value: str) -> Reply:
-        with ctx.session() as session:
-            ensure_open(svc.get_incident(session, parse_number(value)))
-        incident = svc.set_lead(ctx, parse_number(value), ctx.user_id)
-        return Reply(f"You now lead #{incident.id}.")
-
-    @registry.action(Actions.PLAYBOOK)
-    def press_playbook(ctx: Context, value: str) -> Reply:
-        return checklist_reply(ctx, parse_number(value))
-
-    @registry.action(Actions.CHECK)
-    def press_check(ctx: Context, value: str) -> Reply:
-        number, _, step_no = value.partition(":")
-        step = step_by_number(int(step_no)) if re.fullmatch(r"[0-9]{1,3}", step_no) else None
-        if step is None:
-            raise UserError("That checklist step does not exist; press Show playbook again.")
-        incident_id = parse_number(number)
-        with ctx.session() as session:
-            incident = svc.get_incident(session, incident_id)
-            done = checked_steps(session, incident_id)
-            now_checked = step.key not in done
-            svc.record(session, incident, "checklist", ctx.user_id,
-                       f"{'Checked' if now_checked else 'Unchecked'}: {step.phase}: {step.text}",
-                       {"step": step.key, "checked": now_checked}, at=ctx.now())
-        return checklist_reply(ctx, incident_id)
+    registry.action(Actions.ACK, press_ack, value="incident", incident="open")
+    registry.action(Actions.LEAD, press_lead, value="incident", incident="open")
+    registry.action(Actions.PLAYBOOK, press_playbook, value="incident", incident="any")
+    registry.action(Actions.CHECK, press_check)
 
 
 def checked_steps(session, incident_id: int) -> set[str]:
@@ -205,18 +203,6 @@ def checklist_reply(ctx: Context, incident_id: int) -> Reply:
                               f"{incident.id}:{number}"))
     return Reply(f"*Playbook for #{incident.id}* ({len(done)}/{len(SEV1_PLAYBOOK)} done), from the guide's "
                  "SEV1 playbook", lines=lines, buttons=buttons)
-
-
-def parse_number(value: str) -> int:
-    if not re.fullmatch(r"[0-9]{1,9}", value):  # not isdigit(): "²".isdigit() is true and int("²") fails
-        raise UserError("That button does not name an incident; run the command again.")
-    return int(value)
-
-
-def ensure_open(incident: Incident) -> None:
-    if not incident.is_open:
-        raise UserError(f"#{incident.id} is resolved.",
-                        f"Reopen it first with `/incident status investigating #{incident.id}`.")
 
 
 def need_text(args: Args, sub: str, example: str) -> str:

@@ -7,15 +7,16 @@ team's own, becomes a command.
 
 from __future__ import annotations
 
-import re
+import functools
 from typing import Any
 
 from bot.commands.grammar import Args
-from bot.commands.registry import Registry
+from bot.commands.registry import Registry, button_number
 from bot.container import Container
 from bot.context import Context, job_context
 from bot.db import session_scope
 from bot.errors import UserError
+from bot.hooks import Hooks
 from bot.models import PlaybookExecution
 from bot.reply import Reply, escape
 from bot.service import executions
@@ -29,64 +30,77 @@ def builtin_playbooks() -> list[Playbook]:
     return [cls() for cls in BUILT_IN]
 
 
+def press_confirm(ctx: Context, value: str) -> Reply:
+    return executions.confirm(ctx, value)
+
+
+def press_cancel(ctx: Context, value: str) -> Reply:
+    return executions.cancel(ctx, value)
+
+
+def press_stop(ctx: Context, value: str) -> Reply:
+    return executions.request_stop(ctx, value)
+
+
+def press_step(ctx: Context, value: str) -> Reply:
+    return executions.confirm_step(ctx, value)
+
+
+def press_diagnose(ctx: Context, value: str) -> Reply:
+    """Value: an incident number, or anything else for a standalone diagnosis (the alerts feature reuses this
+    button with an empty value)."""
+    playbook = ctx.app.registry.playbooks.get("diagnose")
+    if playbook is None:
+        return Reply.error("The diagnose playbook is not installed.")
+    value = (value or "").strip().lstrip("#")
+    try:
+        number = button_number(value)
+    except UserError:
+        number = None
+    return run_playbook_command(ctx, playbook, Args(incident_ref=number))
+
+
+def run_execution(container: Container, payload: dict[str, Any], job=None) -> None:
+    execution_id = int(payload["execution_id"])
+    executions.execute(execution_context(container, execution_id), execution_id)
+
+
+def report_interrupted(ctx, container: Container) -> None:
+    executions.recover_interrupted(container, job_context(container).chat)
+
+
+def scale_advice(ctx: Context, args: Args) -> Reply:
+    from playbooks.scale import advice
+
+    symptom = " ".join([*args.words]).strip()
+    if not symptom:
+        raise UserError("Say the symptom.", "For example `/scale advice high cpu across nodes` or "
+                        "`/scale advice websocket fails`.")
+    return Reply(f"*When to scale what* (the guide), for: {escape(symptom[:120])}",
+                 lines=[escape(line) for line in advice(symptom)])
+
+
 def register(registry: Registry) -> None:
     for playbook in builtin_playbooks():
         add_playbook(registry, playbook)
     register_extras(registry)
-
-    @registry.action(Actions.CONFIRM)
-    def press_confirm(ctx: Context, value: str) -> Reply:
-        return executions.confirm(ctx, value)
-
-    @registry.action(Actions.CANCEL)
-    def press_cancel(ctx: Context, value: str) -> Reply:
-        return executions.cancel(ctx, value)
-
-    @registry.action(Actions.STOP)
-    def press_stop(ctx: Context, value: str) -> Reply:
-        return executions.request_stop(ctx, value)
-
-    @registry.action(Actions.STEP)
-    def press_step(ctx: Context, value: str) -> Reply:
-        return executions.confirm_step(ctx, value)
-
-    @registry.action(Actions.DIAGNOSE)
-    def press_diagnose(ctx: Context, value: str) -> Reply:
-        """Value: an incident number, or empty (the alerts feature reuses this button)."""
-        playbook = registry.playbooks.get("diagnose")
-        if playbook is None:
-            return Reply.error("The diagnose playbook is not installed.")
-        value = (value or "").strip().lstrip("#")
-        number = int(value) if re.fullmatch(r"[0-9]{1,9}", value) else None  # "²".isdigit() is true; int("²") fails
-        return run_playbook_command(ctx, playbook, Args(incident_ref=number))
-
-    @registry.job(executions.EXECUTE_JOB)
-    def run_execution(container: Container, payload: dict[str, Any], job=None) -> None:
-        execution_id = int(payload["execution_id"])
-        executions.execute(execution_context(container, execution_id), execution_id)
-
-    @registry.on("runtime.started")
-    def report_interrupted(ctx, container: Container) -> None:
-        executions.recover_interrupted(container, job_context(container).chat)
-
+    # Confirm, Cancel, Stop and step buttons carry signed tokens that bot/service/executions.py checks itself.
+    registry.action(Actions.CONFIRM, press_confirm)
+    registry.action(Actions.CANCEL, press_cancel)
+    registry.action(Actions.STOP, press_stop)
+    registry.action(Actions.STEP, press_step)
+    registry.action(Actions.DIAGNOSE, press_diagnose)
+    registry.job(executions.EXECUTE_JOB)(run_execution)
+    registry.on(Hooks.RUNTIME_STARTED)(report_interrupted)
     if "diagnose" in registry.playbooks:
         registry.card_button("Diagnose", Actions.DIAGNOSE)
 
 
 def register_extras(registry: Registry) -> None:
     """Subcommands that answer without a plan: `/scale advice <symptom>` (the guide's table)."""
-    from playbooks.scale import advice
-
     scale = registry.command("scale", help="/scale playbooks")
-
-    @scale.sub("advice", "advice <symptom>", "what the guide's \"When to Scale What\" says for a symptom")
-    def scale_advice(ctx: Context, args: Args) -> Reply:
-        symptom = " ".join([*args.words]).strip()
-        if not symptom:
-            raise UserError("Say the symptom.", "For example `/scale advice high cpu across nodes` or "
-                            "`/scale advice websocket fails`.")
-        return Reply(f"*When to scale what* (the guide), for: {escape(symptom[:120])}",
-                     lines=[escape(line) for line in advice(symptom)])
+    scale.sub("advice", "advice <symptom>", "what the guide's \"When to Scale What\" says for a symptom",
+              scale_advice)
 
 
 def add_playbook(registry: Registry, playbook: Playbook) -> None:
@@ -95,15 +109,17 @@ def add_playbook(registry: Registry, playbook: Playbook) -> None:
         raise ValueError(f"a playbook needs a name and a command: {playbook!r}")
     registry.playbooks[playbook.name] = playbook
 
-    def handler(ctx: Context, args: Args) -> Reply:
-        return run_playbook_command(ctx, playbook, args)
-
+    handler = functools.partial(playbook_command, playbook)
     if playbook.subcommand:
         family = registry.command(playbook.command, help=f"/{playbook.command} playbooks")
-        family.sub(playbook.subcommand, f"{playbook.subcommand} {playbook.usage}".strip(), playbook.help,
-                   destructive=playbook.destructive)(handler)
+        family.sub(playbook.subcommand, f"{playbook.subcommand} {playbook.usage}".strip(), playbook.help, handler)
     else:
         registry.simple_command(playbook.command, playbook.usage, playbook.help)(handler)
+
+
+def playbook_command(playbook: Playbook, ctx: Context, args: Args) -> Reply:
+    """The handler of every playbook's command, bound to its playbook by `add_playbook`."""
+    return run_playbook_command(ctx, playbook, args)
 
 
 def run_playbook_command(ctx: Context, playbook: Playbook, args: Args) -> Reply:

@@ -16,6 +16,7 @@ from bot.commands.registry import Registry
 from bot.container import Container
 from bot.context import Context, job_context
 from bot.errors import UserError
+from bot.hooks import Hooks
 from bot.models import Incident
 from bot.reply import Reply, escape
 from bot.service import incidents as svc
@@ -39,57 +40,58 @@ def parse_link(word: str) -> str:
 
 def target(ctx: Context, args: Args) -> Incident:
     with ctx.session() as session:
-        if args.incident_ref is None and not args.channel_ref and svc.incident_for_channel(session, ctx.channel_id) \
-                is None:
-            raise UserError("This channel isn't an incident channel, so say which incident you mean.",
-                            "Type `/postmortem #N` (for example `/postmortem #12`), or run it in the incident's "
-                            "channel.")
-        return svc.target_incident(ctx, session, args, "")
+        return svc.target_incident(ctx, session, args, "", command="postmortem")
+
+
+def postmortem(ctx: Context, args: Args) -> Reply:
+    words = list(args.words)
+    if words and words[0].lower() == "help":
+        return ctx.app.registry.commands["postmortem"].help_reply()
+    if words and words[0].lower() == "done":
+        if len(words) != 2:
+            raise UserError("Say where the published postmortem is, as one link.",
+                            "For example `/postmortem done https://wiki.example.com/postmortems/42`.")
+        link = parse_link(words[1])
+        incident = target(ctx, args)
+        incident, before = pm_svc.mark_done(ctx, incident.id, link)
+        return Reply(f"Recorded the postmortem of #{incident.id}" + (" (link updated)." if before else
+                                                                      "; the reminder is off."))
+    if words:
+        raise UserError(f"`{escape(words[0][:30])}` is not something `/postmortem` does.",
+                        f"Usage: `/postmortem {USAGE}`.")
+    incident = target(ctx, args)
+    draft = pm_svc.generate(ctx.app, incident.id)
+    problems = pm_svc.publish(ctx, draft)
+    reply = Reply(f"Regenerated the postmortem draft of #{incident.id} from {draft.events} timeline events and "
+                  f"posted it in {pm_svc.channel_label(ctx, incident)}; {draft.todos} places are marked _TODO_.")
+    if incident.is_open:
+        reply.lines.append(f"#{incident.id} is still open, so the draft is partial.")
+    if draft.warning:
+        reply.lines.append(f":warning: {escape(draft.warning)}")
+    reply.lines += [f":warning: {escape(problem)}" for problem in problems]
+    return reply
+
+
+def on_resolved(ctx: Context, incident: Incident) -> None:
+    pm_svc.schedule(ctx, incident)
+
+
+def draft_job(container: Container, payload: dict[str, Any], job=None) -> None:
+    ctx = job_context(container, user_id=payload.get("user_id") or "fireline")
+    draft = pm_svc.generate(container, int(payload["incident_id"]))
+    pm_svc.publish(ctx, draft)
+
+
+def reminder_job(container: Container, payload: dict[str, Any], job=None) -> None:
+    pm_svc.remind(job_context(container), int(payload["incident_id"]), payload["due_at"])
 
 
 def register(registry: Registry) -> None:
-    @registry.simple_command("postmortem", USAGE, "regenerate the postmortem draft, or record the published one")
-    def postmortem(ctx: Context, args: Args) -> Reply:
-        words = list(args.words)
-        if words and words[0].lower() == "help":
-            return registry.commands["postmortem"].help_reply()
-        if words and words[0].lower() == "done":
-            if len(words) != 2:
-                raise UserError("Say where the published postmortem is, as one link.",
-                                "For example `/postmortem done https://wiki.example.com/postmortems/42`.")
-            link = parse_link(words[1])
-            incident = target(ctx, args)
-            incident, before = pm_svc.mark_done(ctx, incident.id, link)
-            return Reply(f"Recorded the postmortem of #{incident.id}" + (" (link updated)." if before else
-                                                                          "; the reminder is off."))
-        if words:
-            raise UserError(f"`{escape(words[0][:30])}` is not something `/postmortem` does.",
-                            f"Usage: `/postmortem {USAGE}`.")
-        incident = target(ctx, args)
-        draft = pm_svc.generate(ctx.app, incident.id)
-        problems = pm_svc.publish(ctx, draft)
-        reply = Reply(f"Regenerated the postmortem draft of #{incident.id} from {draft.events} timeline events and "
-                      f"posted it in {pm_svc.channel_label(ctx, incident)}; {draft.todos} places are marked _TODO_.")
-        if incident.is_open:
-            reply.lines.append(f"#{incident.id} is still open, so the draft is partial.")
-        if draft.warning:
-            reply.lines.append(f":warning: {escape(draft.warning)}")
-        reply.lines += [f":warning: {escape(problem)}" for problem in problems]
-        return reply
-
-    @registry.on("incident.resolved")
-    def on_resolved(ctx: Context, incident: Incident) -> None:
-        pm_svc.schedule(ctx, incident)
-
-    @registry.job(pm_svc.DRAFT_JOB)
-    def draft_job(container: Container, payload: dict[str, Any], job=None) -> None:
-        ctx = job_context(container, user_id=payload.get("user_id") or "fireline")
-        draft = pm_svc.generate(container, int(payload["incident_id"]))
-        pm_svc.publish(ctx, draft)
-
-    @registry.job(pm_svc.REMINDER_JOB)
-    def reminder_job(container: Container, payload: dict[str, Any], job=None) -> None:
-        pm_svc.remind(job_context(container), int(payload["incident_id"]), payload["due_at"])
+    registry.simple_command("postmortem", USAGE, "regenerate the postmortem draft, or record the published one")(
+        postmortem)
+    registry.on(Hooks.INCIDENT_RESOLVED)(on_resolved)
+    registry.job(pm_svc.DRAFT_JOB)(draft_job)
+    registry.job(pm_svc.REMINDER_JOB)(reminder_job)
 
 
 def register_check(registry: Registry) -> None:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot import log_context
 from bot.commands.grammar import Args, parse
 from bot.errors import INTERNAL, TRY_AGAIN, UserError
 from bot.reply import Button, Reply
+from bot.service import lookups
 
 if TYPE_CHECKING:
     import argparse
@@ -28,14 +30,36 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[["Context", Args], Reply]
-ActionHandler = Callable[["Context", str], Reply | None]
+# `(ctx, args)`, or `(ctx, args, incident)` when registered with `incident=`.
+Handler = Callable[..., Reply]
+# `(ctx, value)`: the value as declared on registration (`str`, `int`, or the Incident with `incident=`).
+ActionHandler = Callable[..., Reply | None]
 JobHandler = Callable[..., None]
 HookHandler = Callable[..., None]
 CardField = Callable[["Context", Any], "tuple[str, str] | None"]
 CliRun = Callable[["Settings", "argparse.Namespace", "Registry"], int]
 CliArguments = Callable[["argparse.ArgumentParser"], None]
 CheckFn = Callable[["Settings"], "Status"]
+
+# A handler's incident precondition: "any" = the incident it names (`#N`, or the incident channel it runs in),
+# "open" = the same, refused with the one "is resolved" answer when it is resolved.
+IncidentNeed = Literal["any", "open"]
+# What a button's value is: `str` as sent (e.g. signed tokens the feature checks itself), `int`, or an id of
+# an "incident" / "alert". Parsed here, once, by `button_number`.
+ValueKind = type[str] | type[int] | Literal["incident", "alert"]
+_VALUE_NAMES = {int: "a number", "incident": "an incident", "alert": "an alert"}
+# Not isdigit(): "²".isdigit() is true and int("²") fails. At most 9 digits, like `#N` in the grammar: a row id
+# fits PostgreSQL's integer, where a larger number is a database error instead of "there is no #N".
+_BUTTON_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def button_number(value: str, names: str = "an incident") -> int:
+    """The one parser of numbers in button values (Slack sends any string a client puts there)."""
+    value = (value or "").strip()
+    if not _BUTTON_NUMBER.fullmatch(value):
+        raise UserError(f"That button does not name {names}; it may be from an older Fireline.",
+                        "Run the command again for fresh buttons.")
+    return int(value)
 
 
 @dataclass
@@ -44,7 +68,33 @@ class Subcommand:
     handler: Handler
     usage: str
     help: str
-    destructive: bool = False
+    incident: IncidentNeed | None = None
+    command: str = ""
+
+    def run(self, ctx: Context, args: Args) -> Reply:
+        if self.incident is None:
+            return self.handler(ctx, args)
+        target = lookups.find_incident(ctx, args, self.usage, open_only=self.incident == "open",
+                                       command=self.command)
+        return self.handler(ctx, args, target)
+
+
+@dataclass
+class Action:
+    """A button: its handler and what its value must be (checked before the handler runs)."""
+
+    action_id: str
+    handler: ActionHandler
+    value: ValueKind = str
+    incident: IncidentNeed | None = None
+
+    def run(self, ctx: Context, raw: str) -> Reply | None:
+        if self.value is str:
+            return self.handler(ctx, raw)
+        number = button_number(raw, _VALUE_NAMES[self.value])
+        if self.incident is not None:
+            return self.handler(ctx, lookups.incident_by_number(ctx, number, open_only=self.incident == "open"))
+        return self.handler(ctx, number)
 
 
 @dataclass
@@ -57,11 +107,21 @@ class Command:
     handler: Handler | None = None
     subcommands: dict[str, Subcommand] = field(default_factory=dict)
 
-    def sub(self, name: str, usage: str, help: str, *, destructive: bool = False) -> Callable[[Handler], Handler]:
+    def sub(self, name: str, usage: str, help: str, handler: Handler | None = None, *,
+            incident: IncidentNeed | None = None) -> Callable[[Handler], Handler]:
+        """Add `/<command> <name>`; as a decorator, or with the handler given (`incident.sub("ack", ..., ack)`).
+
+        With `incident=`, the handler is called as `(ctx, args, incident)` with the incident the words name.
+        """
+        if incident not in (None, "any", "open"):
+            raise ValueError(f"incident= is 'any' or 'open', not {incident!r}")
+
         def decorate(fn: Handler) -> Handler:
-            self.subcommands[name] = Subcommand(name, fn, usage, help, destructive)
+            self.subcommands[name] = Subcommand(name, fn, usage, help, incident, self.name)
             return fn
 
+        if handler is not None:
+            decorate(handler)
         return decorate
 
     def help_reply(self, note: str | None = None) -> Reply:
@@ -103,7 +163,7 @@ class CardButton:
 class Registry:
     def __init__(self) -> None:
         self.commands: dict[str, Command] = {}
-        self.actions: dict[str, ActionHandler] = {}
+        self.actions: dict[str, Action] = {}
         self.jobs: dict[str, JobHandler] = {}
         self.hooks: dict[str, list[HookHandler]] = defaultdict(list)
         self.card_buttons: list[CardButton] = []
@@ -131,11 +191,24 @@ class Registry:
 
         return decorate
 
-    def action(self, action_id: str) -> Callable[[ActionHandler], ActionHandler]:
+    def action(self, action_id: str, handler: ActionHandler | None = None, *, value: ValueKind = str,
+               incident: IncidentNeed | None = None) -> Callable[[ActionHandler], ActionHandler]:
+        """Add a button; as a decorator, or with the handler given.
+
+        `value=int` (or `"incident"`, `"alert"`): the handler gets the number, and a value that is not one is
+        answered here. `value="incident", incident="open"` (or `"any"`): the handler gets the Incident.
+        """
+        if value is not str and value not in _VALUE_NAMES:
+            raise ValueError(f"value= is str, int, 'incident' or 'alert', not {value!r}")
+        if incident is not None and (value != "incident" or incident not in ("any", "open")):
+            raise ValueError("incident= ('any' or 'open') goes with value=\"incident\"")
+
         def decorate(fn: ActionHandler) -> ActionHandler:
-            self.actions[action_id] = fn
+            self.actions[action_id] = Action(action_id, fn, value, incident)
             return fn
 
+        if handler is not None:
+            decorate(handler)
         return decorate
 
     def job(self, kind: str) -> Callable[[JobHandler], JobHandler]:
@@ -225,16 +298,16 @@ class Registry:
             hint = f"Did you mean `/{command.name} {command.subcommands[close[0]].usage}`?" if close else None
             return command.help_reply(f":warning: `{parsed.sub[:40]}` is not a `/{command.name}` subcommand."
                                       + (f" {hint}" if hint else ""))
-        return guarded(lambda: sub.handler(ctx, parsed.args))
+        return guarded(lambda: sub.run(ctx, parsed.args))
 
     def press(self, ctx: Context, action_id: str, value: str) -> Reply | None:
         """Handle a button press (from Slack or `!Label` in the console)."""
-        handler = self.actions.get(action_id)
-        if handler is None and action_id in self.placeholders:
+        action = self.actions.get(action_id)
+        if action is None and action_id in self.placeholders:
             return Reply.error(self.placeholders[action_id])
-        if handler is None:
+        if action is None:
             return Reply.error("That button is no longer supported; run the command again.")
-        return guarded(lambda: handler(ctx, value))
+        return guarded(lambda: action.run(ctx, value))
 
     def all_buttons(self) -> list[Button]:
         return [Button(b.label, b.action_id, style=b.style) for b in self.card_buttons]

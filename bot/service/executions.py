@@ -45,6 +45,7 @@ from bot.container import Container
 from bot.context import Context, job_context
 from bot.db import session_scope
 from bot.errors import IntegrationError, NotAuthorized, UserError
+from bot.hooks import Hooks
 from bot.models import Incident, MitigationLock, PlaybookAudit, PlaybookExecution
 from bot.models.playbook import ACTIVE
 from bot.reply import Button, Reply, escape, mention
@@ -91,10 +92,8 @@ def attached_incident(ctx: Context, args: Args) -> Incident | None:
             incident = svc.incident_for_channel(session, args.channel_ref)
         else:
             incident = svc.incident_for_channel(session, ctx.channel_id)
-    if incident is not None and not incident.is_open:
-        raise UserError(f"#{incident.id} is resolved, so a playbook will not run for it.",
-                        f"Reopen it with `/incident status investigating #{incident.id}`, or run the command "
-                        "outside an incident channel to run it standalone.")
+    if incident is not None:
+        svc.ensure_open(incident, "Or run the command outside an incident channel to run it standalone.")
     return incident
 
 
@@ -659,7 +658,7 @@ def finish(ctx: Context, execution: PlaybookExecution, playbook: Playbook, outco
     tag = " [DRY RUN: nothing was sent to Fly]" if execution.dry_run else ""
     post_in_thread(ctx, execution, Reply(f"{icon} *{escape(plan.title)}* {headline}.{tag}",
                                          lines=[escape(line) for line in lines]).public())
-    ctx.app.registry.emit("playbook.finished", ctx, execution=execution, plan=plan)
+    ctx.app.registry.emit(Hooks.PLAYBOOK_FINISHED, ctx, execution=execution, plan=plan)
 
 
 # -- Slack (never fatal: the database already has everything) ----------------------------------------------

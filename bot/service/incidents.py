@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,11 +16,12 @@ from sqlmodel import Session, col, select
 from bot import log_context
 from bot.chat import MessageRef
 from bot.clock import as_utc, fmt_duration, fmt_utc
-from bot.commands.grammar import Args
 from bot.context import Context
 from bot.errors import IntegrationError, UserError
+from bot.hooks import Hooks
 from bot.models import OPEN_STATES, STATES, Incident, TimelineEvent
 from bot.reply import Button, Reply, escape, mention
+from bot.service.lookups import ensure_open, get_incident, incident_for_channel, resolved_refusal, target_incident
 from playbooks.severity import SEVERITIES, describe
 
 log = logging.getLogger(__name__)
@@ -35,37 +38,8 @@ class Actions:
     CHECK = "incident_check"
 
 
-# -- lookups ----------------------------------------------------------------------------------------
-def get_incident(session: Session, number: int) -> Incident:
-    incident = session.get(Incident, number)
-    if incident is None:
-        raise UserError(f"There is no incident #{number}.", "Type `/incident list` to see open incidents.")
-    log_context.bind_incident(incident.id)
-    return incident
-
-
-def incident_for_channel(session: Session, channel_id: str) -> Incident | None:
-    if not channel_id:
-        return None
-    incident = session.exec(select(Incident).where(Incident.channel_id == channel_id)).first()
-    if incident is not None:
-        log_context.bind_incident(incident.id)
-    return incident
-
-
-def target_incident(ctx: Context, session: Session, args: Args, usage: str) -> Incident:
-    """`#N` wins; inside an incident channel, that incident; elsewhere ask for `#N`."""
-    if args.incident_ref is not None:
-        return get_incident(session, args.incident_ref)
-    if args.channel_ref:
-        incident = incident_for_channel(session, args.channel_ref)
-        if incident:
-            return incident
-    incident = incident_for_channel(session, ctx.channel_id)
-    if incident is None:
-        raise UserError("This channel isn't an incident channel, so say which incident you mean.",
-                        f"Type `/incident {usage} #N` (for example `#12`), or run it in the incident's channel.")
-    return incident
+# -- lookups: get_incident, target_incident, ensure_open, ... are in bot/service/lookups.py (re-exported here),
+# so the registry can resolve a handler's `incident=` without importing this module.
 
 
 def record(session: Session, incident: Incident, kind: str, actor: str, text: str = "",
@@ -226,80 +200,115 @@ def declare(ctx: Context, title: str, level: int, reason: str, *,
         stored.channel_id, stored.channel_name, stored.cards = incident.channel_id, incident.channel_name, cards
         session.add(stored)
         incident = stored
-    problems += ctx.app.registry.emit("incident.declared", ctx, incident=incident)
+    problems += ctx.app.registry.emit(Hooks.INCIDENT_DECLARED, ctx, incident=incident)
     return incident, problems
 
 
-def change_severity(ctx: Context, incident_id: int, level: int) -> tuple[Incident, int]:
+# -- state changes ----------------------------------------------------------------------------------
+@dataclass
+class Change:
+    """What one verb did to an incident, said once; `change()` does the rest the same way for every verb."""
+
+    kind: str  # the timeline event's kind
+    text: str  # ... and its text
+    data: dict[str, Any] | None = None
+    actor: str | None = None  # who did it; the person asking when None
+    at: datetime | None = None  # when it happened; now when None
+    hook: dict[str, Any] = field(default_factory=dict)  # what the hook carries besides ctx and incident
+    announce: Reply | None = None  # posted in the incident channel
+    everywhere: bool = False  # ... and under the card in #incidents
+    refresh: bool = True  # edit the posted cards (not for notes and updates: the card does not show them)
+    then: Callable[[Incident], None] | None = None  # after the commit, before the cards (inviting a new lead)
+
+
+def change(ctx: Context, incident_id: int, hook: Hooks, verb: Callable[[Incident], Change], *,
+           open_only: bool = True, emit: bool = True) -> tuple[Incident, Change]:
+    """Load the incident with its row locked, refuse a resolved one (`open_only`), let `verb` check and change
+    it, write its timeline event in the same transaction, then tell Slack and the hooks.
+
+    The lock makes a check-then-change race-free: two people pressing Acknowledge at once (or a PagerDuty
+    echo arriving with the press) are applied one after the other, and the second is refused by its check.
+    """
     with ctx.session() as session:
-        incident = get_incident(session, incident_id)
+        incident = get_incident(session, incident_id, lock=True)
+        if open_only:
+            ensure_open(incident)
+        done = verb(incident)
+        record(session, incident, done.kind, done.actor or ctx.user_id, done.text, done.data, at=done.at or ctx.now())
+        session.add(incident)
+    if done.then is not None:
+        done.then(incident)
+    if done.refresh:
+        refresh_cards(ctx, incident)
+    if done.announce is not None:
+        announce(ctx, incident, done.announce, also_incidents_channel=done.everywhere)
+    if emit:
+        ctx.app.registry.emit(hook, ctx, incident=incident, **done.hook)
+    return incident, done
+
+
+def change_severity(ctx: Context, incident_id: int, level: int) -> tuple[Incident, int]:
+    def verb(incident: Incident) -> Change:
         old = incident.severity
         if old == level:
             raise UserError(f"#{incident.id} is already {describe(level)}.")
         incident.severity = level
         incident.severity_reason = f"set by {ctx.user_id} (was SEV{old})"
-        record(session, incident, "severity_changed", ctx.user_id, f"Severity SEV{old} -> SEV{level}",
-               {"from": old, "to": level}, at=ctx.now())
-        session.add(incident)
-    refresh_cards(ctx, incident)
-    announce(ctx, incident, Reply(f"Severity of #{incident.id} changed SEV{old} -> {describe(level)} by "
-                                  f"{mention(ctx.user_id)}."), also_incidents_channel=True)
-    ctx.app.registry.emit("incident.severity_changed", ctx, incident=incident, old=old, new=level)
-    return incident, old
+        return Change("severity_changed", f"Severity SEV{old} -> SEV{level}", {"from": old, "to": level},
+                      hook={"old": old, "new": level}, everywhere=True,
+                      announce=Reply(f"Severity of #{incident.id} changed SEV{old} -> {describe(level)} by "
+                                     f"{mention(ctx.user_id)}."))
+
+    incident, done = change(ctx, incident_id, Hooks.INCIDENT_SEVERITY_CHANGED, verb)
+    return incident, done.hook["old"]
 
 
 def acknowledge(ctx: Context, incident_id: int, *, actor: str | None = None, via: str = "fireline",
                 emit: bool = True) -> Incident:
     """Acknowledge once; a second ack (double click, a PagerDuty echo) only says who already did."""
     actor = actor or ctx.user_id
-    with ctx.session() as session:
-        incident = get_incident(session, incident_id)
-        if not incident.is_open:
-            raise UserError(f"#{incident.id} is already resolved; there is nothing to acknowledge.")
+
+    def verb(incident: Incident) -> Change:
         if incident.acknowledged_at:
             raise UserError(f"#{incident.id} was already acknowledged by {mention(incident.acknowledged_by)} "
                             f"at {fmt_utc(incident.acknowledged_at)}.")
         incident.acknowledged_at, incident.acknowledged_by = ctx.now(), actor
         if incident.status == "declared":
             incident.status = "investigating"
-        taken = as_utc(incident.acknowledged_at) - as_utc(incident.declared_at)
-        record(session, incident, "acknowledged", actor, f"Acknowledged after {fmt_duration(taken.total_seconds())}"
-               + (f" (via {via})" if via != "fireline" else ""), {"via": via,
-                                                                  "seconds": int(taken.total_seconds())},
-               at=ctx.now())
-        session.add(incident)
-    refresh_cards(ctx, incident)
-    if emit:
-        ctx.app.registry.emit("incident.acknowledged", ctx, incident=incident, via=via)
-    return incident
+        taken = (as_utc(incident.acknowledged_at) - as_utc(incident.declared_at)).total_seconds()
+        return Change("acknowledged", f"Acknowledged after {fmt_duration(taken)}"
+                      + (f" (via {via})" if via != "fireline" else ""), {"via": via, "seconds": int(taken)},
+                      actor=actor, hook={"via": via})
+
+    return change(ctx, incident_id, Hooks.INCIDENT_ACKNOWLEDGED, verb, emit=emit)[0]
 
 
 def set_lead(ctx: Context, incident_id: int, lead: str) -> Incident:
-    with ctx.session() as session:
-        incident = get_incident(session, incident_id)
+    def verb(incident: Incident) -> Change:
         if incident.lead_id == lead:
             raise UserError(f"{mention(lead)} is already the lead of #{incident.id}.")
         old = incident.lead_id
         incident.lead_id = lead
-        record(session, incident, "lead_changed", ctx.user_id, f"Lead {old or 'nobody'} -> {lead}",
-               {"from": old, "to": lead}, at=ctx.now())
-        session.add(incident)
-    if incident.channel_id and lead.startswith(("U", "W")):
-        try:
-            ctx.chat.invite(incident.channel_id, [lead])
-        except Exception:
-            log.info("could not invite the new lead of #%s", incident.id)
-    refresh_cards(ctx, incident)
-    announce(ctx, incident, Reply(f"{mention(lead)} is now the lead of #{incident.id}."))
-    ctx.app.registry.emit("incident.lead_changed", ctx, incident=incident, old=old, new=lead)
-    return incident
+        return Change("lead_changed", f"Lead {old or 'nobody'} -> {lead}", {"from": old, "to": lead},
+                      hook={"old": old, "new": lead}, then=invite_lead,
+                      announce=Reply(f"{mention(lead)} is now the lead of #{incident.id}."))
+
+    def invite_lead(incident: Incident) -> None:
+        if incident.channel_id and lead.startswith(("U", "W")):
+            try:
+                ctx.chat.invite(incident.channel_id, [lead])
+            except Exception:
+                log.info("could not invite the new lead of #%s", incident.id)
+
+    return change(ctx, incident_id, Hooks.INCIDENT_LEAD_CHANGED, verb)[0]
 
 
 def set_status(ctx: Context, incident_id: int, state: str) -> Incident:
+    """Any state to any other; from `resolved` it reopens (so a resolved incident is allowed here)."""
     if state == "resolved":
         return resolve(ctx, incident_id, None)
-    with ctx.session() as session:
-        incident = get_incident(session, incident_id)
+
+    def verb(incident: Incident) -> Change:
         old = incident.status
         if old == state:
             raise UserError(f"#{incident.id} is already {state}.")
@@ -308,41 +317,35 @@ def set_status(ctx: Context, incident_id: int, state: str) -> Incident:
             incident.mitigated_at = ctx.now()
         if old == "resolved":
             incident.resolved_at = None
-        verb = "Reopened" if old == "resolved" else "State"
-        record(session, incident, "status_changed", ctx.user_id, f"{verb}: {old} -> {state}",
-               {"from": old, "to": state}, at=ctx.now())
-        session.add(incident)
-    refresh_cards(ctx, incident)
-    announce(ctx, incident, Reply(f"#{incident.id} is now *{state}* (was {old}), set by {mention(ctx.user_id)}."))
-    ctx.app.registry.emit("incident.status_changed", ctx, incident=incident, old=old, new=state)
-    return incident
+        verb_text = "Reopened" if old == "resolved" else "State"
+        return Change("status_changed", f"{verb_text}: {old} -> {state}", {"from": old, "to": state},
+                      hook={"old": old, "new": state},
+                      announce=Reply(f"#{incident.id} is now *{state}* (was {old}), set by {mention(ctx.user_id)}."))
+
+    return change(ctx, incident_id, Hooks.INCIDENT_STATUS_CHANGED, verb, open_only=False)[0]
 
 
 def post_update(ctx: Context, incident_id: int, text: str) -> Incident:
-    with ctx.session() as session:
-        incident = get_incident(session, incident_id)
+    def verb(incident: Incident) -> Change:
         incident.last_update_at = ctx.now()
-        record(session, incident, "update", ctx.user_id, text, at=ctx.now())
-        session.add(incident)
-    announce(ctx, incident, Reply(f":mega: *Update on #{incident.id}* from {mention(ctx.user_id)}",
-                                  lines=[escape(text)]), also_incidents_channel=True)
-    ctx.app.registry.emit("incident.updated", ctx, incident=incident, text=text)
-    return incident
+        return Change("update", text, hook={"text": text}, refresh=False, everywhere=True,
+                      announce=Reply(f":mega: *Update on #{incident.id}* from {mention(ctx.user_id)}",
+                                     lines=[escape(text)]))
+
+    return change(ctx, incident_id, Hooks.INCIDENT_UPDATED, verb, open_only=False)[0]
 
 
 def add_note(ctx: Context, incident_id: int, text: str, *, kind: str = "note", at: datetime | None = None,
              data: dict | None = None) -> Incident:
-    with ctx.session() as session:
-        incident = get_incident(session, incident_id)
-        record(session, incident, kind, ctx.user_id, text, data, at=at or ctx.now())
-    ctx.app.registry.emit("incident.noted", ctx, incident=incident, text=text)
-    return incident
+    def verb(incident: Incident) -> Change:
+        return Change(kind, text, data, at=at, hook={"text": text}, refresh=False)
+
+    return change(ctx, incident_id, Hooks.INCIDENT_NOTED, verb, open_only=False)[0]
 
 
 def resolve(ctx: Context, incident_id: int, summary: str | None) -> Incident:
-    with ctx.session() as session:
-        incident = get_incident(session, incident_id)
-        if not incident.is_open:
+    def verb(incident: Incident) -> Change:
+        if not incident.is_open:  # resolving twice is not a mistake to reopen from: say when it was
             raise UserError(f"#{incident.id} is already resolved (at {fmt_utc(incident.resolved_at)}).",
                             f"To reopen it, type `/incident status investigating #{incident.id}`.")
         old = incident.status
@@ -351,18 +354,13 @@ def resolve(ctx: Context, incident_id: int, summary: str | None) -> Incident:
             incident.mitigated_at = incident.resolved_at
         if summary:
             incident.summary = summary
-        duration = as_utc(incident.resolved_at) - as_utc(incident.declared_at)
-        record(session, incident, "resolved", ctx.user_id,
-               f"Resolved after {fmt_duration(duration.total_seconds())}" + (f": {summary}" if summary else ""),
-               {"from": old, "summary": summary}, at=ctx.now())
-        session.add(incident)
-    refresh_cards(ctx, incident)
-    lines = [escape(summary)] if summary else []
-    announce(ctx, incident, Reply(f":white_check_mark: #{incident.id} resolved by {mention(ctx.user_id)} after "
-                                  f"{fmt_duration(duration.total_seconds())}.", lines=lines),
-             also_incidents_channel=True)
-    ctx.app.registry.emit("incident.resolved", ctx, incident=incident)
-    return incident
+        took = fmt_duration((as_utc(incident.resolved_at) - as_utc(incident.declared_at)).total_seconds())
+        return Change("resolved", f"Resolved after {took}" + (f": {summary}" if summary else ""),
+                      {"from": old, "summary": summary}, everywhere=True,
+                      announce=Reply(f":white_check_mark: #{incident.id} resolved by {mention(ctx.user_id)} after "
+                                     f"{took}.", lines=[escape(summary)] if summary else []))
+
+    return change(ctx, incident_id, Hooks.INCIDENT_RESOLVED, verb, open_only=False)[0]
 
 
 def open_incidents(session: Session, limit: int | None = None) -> list[Incident]:
@@ -387,6 +385,6 @@ def valid_state(word: str) -> str:
     return state
 
 
-__all__ = ["Actions", "IntegrationError", "acknowledge", "add_note", "card", "change_severity", "declare",
-           "get_incident", "open_incidents", "post_update", "record", "refresh_cards", "resolve", "set_lead",
-           "set_status", "target_incident", "timeline"]
+__all__ = ["Actions", "Change", "IntegrationError", "acknowledge", "add_note", "card", "change", "change_severity",
+           "declare", "ensure_open", "get_incident", "incident_for_channel", "open_incidents", "post_update", "record",
+           "refresh_cards", "resolve", "resolved_refusal", "set_lead", "set_status", "target_incident", "timeline"]

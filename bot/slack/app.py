@@ -17,6 +17,7 @@ from bot import log_context
 from bot.container import Container
 from bot.context import ack_context, slack_context
 from bot.errors import TRY_AGAIN
+from bot.hooks import Hooks
 from bot.reply import Reply
 from bot.service.dedup import first_time
 from bot.service.intake import intake_for
@@ -118,7 +119,7 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
         logger.error("unhandled error in a Slack listener: %s", type(error).__name__)
         return BoltResponse(status=200, body="")
 
-    for hook in registry.hooks.get("slack.app", []):
+    for hook in registry.hooks.get(Hooks.SLACK_APP, []):
         hook(app=app, container=container)
     app._fireline_client = client  # noqa: SLF001 - jobs reuse the same client
     container.slack_client = client

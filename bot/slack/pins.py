@@ -17,6 +17,7 @@ from bot.commands.registry import Registry
 from bot.container import Container
 from bot.db import session_scope
 from bot.errors import IntegrationError
+from bot.hooks import Hooks
 from bot.reply import Reply, mention
 from bot.service import jobs
 from bot.service.pins import SlackMessage, incident_and_seen, record_pin
@@ -69,43 +70,49 @@ def _find(messages: list[dict[str, Any]], ts: str) -> dict[str, Any] | None:
     return next((m for m in messages if m.get("ts") == ts), None)
 
 
-def register(registry: Registry) -> None:
-    @registry.on("slack.app")
-    def listeners(app=None, container=None) -> None:
-        add_listeners(app, container)
+def pin_job(container: Container, payload: dict[str, Any], job=None) -> None:
+    """Record the pinned message in its incident's timeline once, and tell the person who pinned it."""
+    channel, ts, user = payload["channel"], payload["ts"], payload.get("user_id") or ""
+    incident, seen = incident_and_seen(container, channel, ts)
+    if incident is None:
+        return  # a pin outside incident channels is someone else's business
+    client = _client(container)
+    chat = SlackChat(client)
+    if seen:
+        _tell(chat, channel, user, f"That message is already in the timeline of #{incident.id}.")
+        return
+    try:
+        message = fetch_message(client, channel, ts)
+    except IntegrationError as exc:
+        log.warning("pin in #%s: %s", incident.id, exc)
+        _tell(chat, channel, user, f":warning: {exc}, so it is not in the timeline of #{incident.id}. Add it by "
+              "hand with `/incident timeline <time> <text>`.")
+        return
+    if message is None:
+        _tell(chat, channel, user, ":warning: Fireline could not find that message, so it is not in the timeline "
+              f"of #{incident.id}.")
+        return
+    event = record_pin(container, incident.id, message, user)
+    if event is None:
+        _tell(chat, channel, user, f"That message is already in the timeline of #{incident.id}.")
+        return
+    _tell(chat, channel, user, f":pushpin: Added to the timeline of #{incident.id}: the message by "
+          f"{mention(message.author)} at {fmt_utc(message.at)}.")
 
-    @registry.job(PIN_JOB)
-    def pin(container: Container, payload: dict[str, Any], job=None) -> None:
-        channel, ts, user = payload["channel"], payload["ts"], payload.get("user_id") or ""
-        incident, seen = incident_and_seen(container, channel, ts)
-        if incident is None:
-            return  # a pin outside incident channels is someone else's business
-        client = _client(container)
-        chat = SlackChat(client)
 
-        def tell(text: str) -> None:
-            if user:
-                try:
-                    chat.post_ephemeral(channel, user, Reply(text))
-                except Exception:
-                    log.info("could not confirm a pin to %s", user)
-
-        if seen:
-            tell(f"That message is already in the timeline of #{incident.id}.")
-            return
+def _tell(chat: SlackChat, channel: str, user: str, text: str) -> None:
+    """Only the person who pinned sees the answer (nobody, for a pin without a user)."""
+    if user:
         try:
-            message = fetch_message(client, channel, ts)
-        except IntegrationError as exc:
-            log.warning("pin in #%s: %s", incident.id, exc)
-            tell(f":warning: {exc}, so it is not in the timeline of #{incident.id}. Add it by hand with "
-                 "`/incident timeline <time> <text>`.")
-            return
-        if message is None:
-            tell(f":warning: Fireline could not find that message, so it is not in the timeline of #{incident.id}.")
-            return
-        event = record_pin(container, incident.id, message, user)
-        if event is None:
-            tell(f"That message is already in the timeline of #{incident.id}.")
-            return
-        tell(f":pushpin: Added to the timeline of #{incident.id}: the message by {mention(message.author)} at "
-             f"{fmt_utc(message.at)}.")
+            chat.post_ephemeral(channel, user, Reply(text))
+        except Exception:
+            log.info("could not confirm a pin to %s", user)
+
+
+def on_slack_app(app=None, container=None) -> None:
+    add_listeners(app, container)
+
+
+def register(registry: Registry) -> None:
+    registry.on(Hooks.SLACK_APP)(on_slack_app)
+    registry.job(PIN_JOB)(pin_job)

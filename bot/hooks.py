@@ -1,0 +1,31 @@
+"""Hook names, in one place: every `registry.emit(...)` and every `registry.on(...)` uses these.
+
+A hook name typed twice as a string can drift (a listener on `incident.resolve` never runs and nothing
+says so); a constant fails at import. `StrEnum`, so a team plug-in that still writes the string
+`"incident.declared"` keeps working.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Hooks(StrEnum):
+    # the app's life
+    RUNTIME_STARTED = "runtime.started"  # (ctx=None, container): after the runtime is built, before serving
+    SLACK_APP = "slack.app"  # (app, container): add Bolt listeners
+    HTTP_ROUTES = "http.routes"  # (container, worker=None) -> routes: add HTTP routes (webhooks, /metrics)
+    # an incident's life (each with ctx and incident=...)
+    INCIDENT_DECLARED = "incident.declared"
+    INCIDENT_SEVERITY_CHANGED = "incident.severity_changed"  # old=, new=
+    INCIDENT_ACKNOWLEDGED = "incident.acknowledged"  # via=
+    INCIDENT_LEAD_CHANGED = "incident.lead_changed"  # old=, new=
+    INCIDENT_STATUS_CHANGED = "incident.status_changed"  # old=, new=
+    INCIDENT_UPDATED = "incident.updated"  # text=
+    INCIDENT_NOTED = "incident.noted"  # text=
+    INCIDENT_RESOLVED = "incident.resolved"
+    # playbooks
+    PLAYBOOK_FINISHED = "playbook.finished"  # (ctx, execution, plan)
+
+
+__all__ = ["Hooks"]

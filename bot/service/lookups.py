@@ -1,0 +1,95 @@
+"""Which incident a command or a button means, and the one refusal for a resolved incident.
+
+Its own module (models, errors and the grammar only) so the registry can resolve a handler's
+declared `incident=` precondition without importing the incident service, which needs the
+container, which needs the registry.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from bot import log_context
+from bot.commands.grammar import Args
+from bot.errors import UserError
+from bot.models import Incident
+
+if TYPE_CHECKING:
+    from bot.context import Context
+
+
+def get_incident(session: Session, number: int, *, lock: bool = False) -> Incident:
+    """The incident `#number`. With `lock`, read only once this transaction holds the row's write lock, so a
+    check-then-change on it is applied one after the other, never both on the same old state.
+
+    PostgreSQL: `SELECT ... FOR UPDATE`. SQLite has no row locks and ignores FOR UPDATE, and its driver starts
+    the transaction at the first write, so a no-op `UPDATE` of the row comes first: it takes the database's
+    write lock (waiting in the busy timeout like any writer) and the read after it sees the latest commit.
+    """
+    if lock and session.get_bind().dialect.name == "sqlite":
+        session.execute(update(Incident).where(col(Incident.id) == number).values(id=col(Incident.id))
+                        .execution_options(synchronize_session=False))
+    incident = session.get(Incident, number, with_for_update=True, populate_existing=True) if lock \
+        else session.get(Incident, number)
+    if incident is None:
+        raise UserError(f"There is no incident #{number}.", "Type `/incident list` to see open incidents.")
+    log_context.bind_incident(incident.id)
+    return incident
+
+
+def incident_for_channel(session: Session, channel_id: str) -> Incident | None:
+    if not channel_id:
+        return None
+    incident = session.exec(select(Incident).where(Incident.channel_id == channel_id)).first()
+    if incident is not None:
+        log_context.bind_incident(incident.id)
+    return incident
+
+
+def target_incident(ctx: Context, session: Session, args: Args, usage: str, command: str = "incident") -> Incident:
+    """`#N` wins; inside an incident channel, that incident; elsewhere ask for `#N`."""
+    if args.incident_ref is not None:
+        return get_incident(session, args.incident_ref)
+    if args.channel_ref:
+        incident = incident_for_channel(session, args.channel_ref)
+        if incident:
+            return incident
+    incident = incident_for_channel(session, ctx.channel_id)
+    if incident is None:
+        typed = " ".join([f"/{command}", *(word for word in usage.split() if word != "[#N]"), "#N"])
+        raise UserError("This channel isn't an incident channel, so say which incident you mean.",
+                        f"Type `{typed}` (for example `#12`), or run it in the incident's channel.")
+    return incident
+
+
+def resolved_refusal(incident: Incident, *more_hints: str) -> UserError:
+    """The one answer when something needs an open incident and this one is resolved: what to type to reopen it."""
+    return UserError(f"#{incident.id} is resolved.",
+                     f"Reopen it first with `/incident status investigating #{incident.id}`.", *more_hints)
+
+
+def ensure_open(incident: Incident, *more_hints: str) -> Incident:
+    if not incident.is_open:
+        raise resolved_refusal(incident, *more_hints)
+    return incident
+
+
+def find_incident(ctx: Context, args: Args, usage: str, *, open_only: bool, command: str = "incident") -> Incident:
+    """What the registry does for a handler declared with `incident="any"` or `incident="open"`."""
+    with ctx.session() as session:
+        incident = target_incident(ctx, session, args, usage, command)
+    return ensure_open(incident) if open_only else incident
+
+
+def incident_by_number(ctx: Context, number: int, *, open_only: bool) -> Incident:
+    """What the registry does for a button declared with `value="incident"` and an `incident=` precondition."""
+    with ctx.session() as session:
+        incident = get_incident(session, number)
+    return ensure_open(incident) if open_only else incident
+
+
+__all__ = ["ensure_open", "find_incident", "get_incident", "incident_by_number", "incident_for_channel",
+           "resolved_refusal", "target_incident"]
