@@ -16,6 +16,12 @@ import sys
 from pathlib import Path
 
 import playbooks
+from bot.commands.registry import guarded
+from bot.errors import IntegrationError, UserError
+from bot.fly.http import FlyError
+from bot.reply import escape
+from bot.service.executions import _run_step_safely
+from playbooks.framework import Plan, Playbook, Refused, ServiceError, Step
 
 ROOT = Path(playbooks.__file__).resolve().parent
 
@@ -69,3 +75,39 @@ def test_importing_every_playbooks_module_loads_no_bot_module():
                           cwd=ROOT.parent)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+# -- the playbooks' own types, as bot understands them ------------------------------------------------------
+def test_a_playbook_refusal_reads_like_a_user_error_with_what_it_quotes_escaped():
+    def refuse(exc: Exception):
+        def run():
+            raise exc
+        return run
+
+    typed = "<!channel>&1"
+    refused = guarded(refuse(Refused(f"`{typed}` is not a number of machines.", "For example `/scale count 6`.")))
+    as_user_error = guarded(refuse(UserError(f"`{escape(typed)}` is not a number of machines.",
+                                             "For example `/scale count 6`.")))
+    assert refused == as_user_error
+    assert refused.text == ":warning: `&lt;!channel&gt;&amp;1` is not a number of machines."
+
+
+def test_fly_failures_reach_playbooks_as_their_own_type_and_fail_the_step_with_their_words():
+    assert issubclass(FlyError, ServiceError) and issubclass(IntegrationError, ServiceError)
+
+    class Failing(Playbook):
+        name = command = "failing"
+
+        def __init__(self, exc: Exception) -> None:
+            self.exc = exc
+
+        def run_step(self, env, plan, step, progress):
+            raise self.exc
+
+    plan = Plan("failing", "app", "Fail")
+    step = Step("Restart m1", "restart", targets=["m1"])
+    for exc, said in ((ServiceError("the CDN answered 503"), "the CDN answered 503"),
+                      (IntegrationError("Fly answered 502"), "Fly answered 502"),
+                      (Refused("m1 is not in this app.", "Check FLY_APP."), "m1 is not in this app.")):
+        result = _run_step_safely(Failing(exc), None, plan, step, lambda text: None)
+        assert (result.ok, result.summary, result.failed) == (False, said, ["m1"])
