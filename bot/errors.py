@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from playbooks.framework import ServiceError
+
 
 class UserError(Exception):
     """Bad input or a request that cannot be done; the message says what to type instead."""
@@ -16,8 +18,11 @@ class NotAuthorized(UserError):
     """The person may not do this (destructive playbooks are limited to RESPONDERS)."""
 
 
-class IntegrationError(Exception):
-    """An outside service (Slack, Fly, PagerDuty) failed; the message is safe to show a person."""
+class IntegrationError(ServiceError):
+    """An outside service (Slack, Fly, PagerDuty) failed; the message is safe to show a person (escaped).
+
+    A `playbooks.framework.ServiceError`, so playbooks (which import nothing from bot/) catch it as theirs.
+    """
 
 
 class StoreUnavailable(Exception):

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from bot.clock import as_utc
-from bot.errors import IntegrationError
-from bot.fly.models import HealthResult, Machine, Release
 from playbooks.fleet import crashed, in_group, main_group, recent_crashes, region_summary
-from playbooks.framework import Env, Plan, Playbook, Progress, Step, StepResult
+from playbooks.fleet_models import HealthResult, Machine, Release
+from playbooks.framework import Env, Plan, Playbook, Progress, ServiceError, Step, StepResult
 from playbooks.guide import COMMON_INCIDENTS, INVESTIGATION_ORDER, common_incident, match
+from playbooks.timefmt import as_utc
 
 RECENT_RELEASE = timedelta(hours=2)
 SLOW_MS = 1500
@@ -85,13 +84,13 @@ class Diagnose(Playbook):
         try:
             everything = env.fly.list_machines()
             found.machines = in_group(everything, main_group(everything))
-        except IntegrationError as exc:
+        except ServiceError as exc:
             found.machines_error = str(exc)
         for machine in found.machines:
             if machine.state != "started" or recent_crashes(machine, now):
                 try:  # the list carries only the latest few events; ask for more where it matters
                     machine.events = env.fly.events(machine.id, limit=20) or machine.events
-                except IntegrationError:
+                except ServiceError:
                     pass
             crashes = recent_crashes(machine, now)
             restarts = max((e.restart_count for e in machine.events), default=0)
@@ -110,13 +109,13 @@ class Diagnose(Playbook):
         if env.db_app:
             try:
                 found.db = env.fly.list_machines(app=env.db_app)
-            except IntegrationError as exc:
+            except ServiceError as exc:
                 found.db_error = str(exc)
         try:
             found.releases = env.releases.recent(env.app, limit=5,
                                                  machine_id=found.machines[0].id if found.machines else None)
             found.releases_note = getattr(env.releases, "note", "")
-        except IntegrationError as exc:
+        except ServiceError as exc:
             found.releases_note = f"could not read releases: {exc}"
         return found
 

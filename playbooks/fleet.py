@@ -11,10 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from bot.clock import as_utc
-from bot.errors import IntegrationError
-from bot.fly.models import Machine, short
-from playbooks.framework import Blocked, Env, Progress, StepResult
+from playbooks.fleet_models import Machine, short
+from playbooks.framework import Blocked, Env, Progress, ServiceError, StepResult
+from playbooks.timefmt import as_utc
 
 CRASH_WINDOW = timedelta(minutes=30)
 T = TypeVar("T")
@@ -247,7 +246,7 @@ def rolling_update(env: Env, members: list[dict[str, Any]], change: Callable[[di
         try:
             updated = env.fly.update(member["id"], config, current_version=current.version or None,
                                      skip_launch=not member["launch"], lease_nonce=nonce)
-        except IntegrationError as exc:
+        except ServiceError as exc:
             details += [f"{short(machine_id)} was updated but not health-checked (the batch stopped here)"
                         for machine_id, _ in launched]
             return StepResult(False, f"{exc} Machines not yet updated keep their current config.", details,

@@ -6,10 +6,14 @@ words and a list of `Step`s. Fireline's execution service (`bot/service/executio
 the plan, shows it with Confirm/Cancel, checks who pressed Confirm, then calls `run_step()` for
 each step in turn, storing every result, and stops at the first failure.
 
-Everything a playbook writes (plan lines, step titles, results) is plain text: Fireline escapes it
-for Slack, so an image tag or an error from Fly can never format or ping. Use Slack's `*bold*`
-and `` `code` `` freely. To add a playbook, subclass `Playbook`, fill in the class attributes,
+Everything a playbook writes (plan lines, step titles, results, refusals) is plain text: Fireline
+escapes it for Slack, so an image tag or an error from Fly can never format or ping. Use Slack's
+`*bold*` and `` `code` `` freely. To add a playbook, subclass `Playbook`, fill in the class attributes,
 implement `plan` and `run_step`, and register an instance (see docs/playbooks.md).
+
+Nothing here imports `bot/` (tests/test_playbooks_independent.py checks): a playbook gets its words
+as `PlaybookArgs`, refuses with `Refused`, and sees an outside service fail as `ServiceError`, which
+Fireline's own errors subclass or its error mapping knows.
 """
 
 from __future__ import annotations
@@ -17,12 +21,42 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from bot.commands.grammar import Args
+from typing import Any, Protocol
 
 Progress = Callable[[str], None]
+
+
+class PlaybookArgs(Protocol):
+    """The words after the command, as a playbook reads them (Fireline's parsed command is one).
+
+    `flag("batch")` returns the value of `--batch N` and removes both words; `switch("dry")` says
+    whether `--dry` was given and removes it; what is left in `words` was not understood.
+    """
+
+    words: list[str]
+
+    def flag(self, name: str) -> str | None: ...
+
+    def switch(self, name: str) -> bool: ...
+
+
+class Refused(Exception):
+    """Raise from `parse()` (or `run_step()`) for input that cannot be done: the message says what was wrong
+    and the hints what to type instead. Plain text: Fireline escapes both before Slack shows them, exactly
+    as it shows its own refusals."""
+
+    def __init__(self, message: str, *hints: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hints = list(hints)
+
+
+class ServiceError(Exception):
+    """An outside service (Fly, a health URL) failed; `str()` is safe to show a person once escaped.
+
+    Fireline's Fly client raises a subclass (bot.errors.IntegrationError is one), so a playbook catches
+    this to say "could not read the machines" and go on, without knowing the client.
+    """
 
 
 class Blocked(Exception):
@@ -149,12 +183,10 @@ class Playbook:
     verb: str = "run"  # for messages: "restart", "roll back"
     done_word, failed_word, not_done_word = "Done", "Failed", "Not done"  # the closing summary's words
 
-    def parse(self, args: Args) -> dict[str, Any]:
-        """Words -> parameters (JSON-able). Raise bot.errors.UserError saying what to type instead."""
+    def parse(self, args: PlaybookArgs) -> dict[str, Any]:
+        """Words -> parameters (JSON-able). Raise `Refused` saying what to type instead."""
         if args.words:
-            from bot.errors import UserError
-
-            raise UserError(f"`{self.command}` takes no arguments here.", f"Type `/{self.command}`.")
+            raise Refused(f"`{self.command}` takes no arguments here.", f"Type `/{self.command}`.")
         return {}
 
     def plan(self, env: Env, params: dict[str, Any]) -> Plan:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bot.commands.grammar import Args
-from bot.errors import UserError
-from bot.reply import escape
+from playbooks.framework import PlaybookArgs, Refused
 
 REGION = re.compile(r"[a-z]{3}")  # Fly region codes: iad, lhr, fra, ...
 
@@ -23,32 +21,32 @@ def whole_number(word: str | None, max_digits: int = 6) -> int | None:
     return int(word)
 
 
-def parse_batch(args: Args, example: str) -> int:
+def parse_batch(args: PlaybookArgs, example: str) -> int:
     """`--batch N` (1 to 50 machines changed together); `example` is the command shown in the hint."""
     value = args.flag("batch")
     if value is None:
         return 1
     number = whole_number(value, 3)
     if number is None or not 1 <= number <= 50:
-        raise UserError(f"`--batch {escape(value[:10])}` is not a batch size.",
-                        f"Give a number of machines per batch from 1 to 50, for example `/{example} --batch 2`.")
+        raise Refused(f"`--batch {value[:10]}` is not a batch size.",
+                      f"Give a number of machines per batch from 1 to 50, for example `/{example} --batch 2`.")
     return number
 
 
-def parse_region(args: Args, example: str) -> str | None:
+def parse_region(args: PlaybookArgs, example: str) -> str | None:
     """`--region R`, lower-cased; a word that cannot be a Fly region is refused before anything is planned."""
     value = args.flag("region")
     if value is None:
         return None
     region = value.lower()
     if not REGION.fullmatch(region):
-        raise UserError(f"`--region {escape(value[:20])}` is not a Fly region code.",
-                        f"Regions are three letters (`fly platform regions` lists them), for example "
-                        f"`/{example} --region lhr`.")
+        raise Refused(f"`--region {value[:20]}` is not a Fly region code.",
+                      f"Regions are three letters (`fly platform regions` lists them), for example "
+                      f"`/{example} --region lhr`.")
     return region
 
 
-def parse_machines(args: Args) -> list[str]:
+def parse_machines(args: PlaybookArgs) -> list[str]:
     """Every `--machine ID` (repeated, or comma-separated)."""
     machines = []
     while (value := args.flag("machine")) is not None:
@@ -56,15 +54,15 @@ def parse_machines(args: Args) -> list[str]:
     return machines
 
 
-def reject_leftovers(args: Args, command: str, usage: str) -> None:
+def reject_leftovers(args: PlaybookArgs, command: str, usage: str) -> None:
     """Whatever words are left were not understood: say which, and the usage."""
     if not args.words:
         return
     dangling = next((w for w in args.words if w.startswith("--") and "=" not in w and len(w) > 2), None)
     if dangling and re.search(re.escape(dangling) + r"(?![\w-])", usage):
-        raise UserError(f"`{escape(dangling[:30])}` needs a value.", f"Usage: `/{command} {usage}`.")
-    raise UserError(f"`/{command}` does not understand `{escape(' '.join(args.words)[:60])}`.",
-                    f"Usage: `/{command} {usage}`.")
+        raise Refused(f"`{dangling[:30]}` needs a value.", f"Usage: `/{command} {usage}`.")
+    raise Refused(f"`/{command}` does not understand `{' '.join(args.words)[:60]}`.",
+                  f"Usage: `/{command} {usage}`.")
 
 
 __all__ = ["parse_batch", "parse_machines", "parse_region", "reject_leftovers", "whole_number"]

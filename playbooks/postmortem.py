@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import jinja2
 
-from bot.clock import as_utc, fmt_duration
 from playbooks.severity import SEVERITIES
+from playbooks.timefmt import as_utc, fmt_duration
 
 log = logging.getLogger(__name__)
 

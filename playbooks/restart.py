@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.commands.grammar import Args
-from bot.errors import IntegrationError
-from bot.fly.models import short
 from playbooks.fleet import (
     Leases,
     batches,
@@ -25,7 +22,8 @@ from playbooks.fleet import (
     most_out_at_once,
     region_summary,
 )
-from playbooks.framework import Env, Param, Plan, Playbook, Progress, Step, StepResult
+from playbooks.fleet_models import short
+from playbooks.framework import Env, Param, Plan, Playbook, PlaybookArgs, Progress, ServiceError, Step, StepResult
 from playbooks.params import parse_batch, parse_machines, parse_region, reject_leftovers
 
 USAGE = "[--region R] [--machine ID] [--batch N]"
@@ -42,7 +40,7 @@ class Restart(Playbook):
     verb = "restart"
     done_word, failed_word, not_done_word = "Restarted", "Did not come back", "Not restarted"
 
-    def parse(self, args: Args) -> dict[str, Any]:
+    def parse(self, args: PlaybookArgs) -> dict[str, Any]:
         params: dict[str, Any] = {"batch": parse_batch(args, self.command), "machines": parse_machines(args)}
         region = parse_region(args, self.command)
         if region:
@@ -141,7 +139,7 @@ class Restart(Playbook):
             kicked = in_parallel(kick, members)
             sent = [m["id"] for m, outcome in zip(members, kicked, strict=True) if outcome is None]
             failures = [outcome for outcome in kicked if isinstance(outcome, BaseException)]
-            unexpected = [f for f in failures if not isinstance(f, IntegrationError)]
+            unexpected = [f for f in failures if not isinstance(f, ServiceError)]
             if unexpected:
                 raise unexpected[0]
             if failures:

@@ -14,11 +14,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.clock import as_utc
-from bot.commands.grammar import Args
-from bot.errors import IntegrationError, UserError
-from bot.fly.models import Machine, Release, short
-from bot.reply import escape
 from playbooks.fleet import (
     Leases,
     batches,
@@ -31,8 +26,22 @@ from playbooks.fleet import (
     rolling_update,
     wait_until_healthy,
 )
-from playbooks.framework import Blocked, Env, Param, Plan, Playbook, Progress, Step, StepResult
+from playbooks.fleet_models import Machine, Release, short
+from playbooks.framework import (
+    Blocked,
+    Env,
+    Param,
+    Plan,
+    Playbook,
+    PlaybookArgs,
+    Progress,
+    Refused,
+    ServiceError,
+    Step,
+    StepResult,
+)
 from playbooks.params import parse_batch, reject_leftovers
+from playbooks.timefmt import as_utc
 
 USAGE = "[v41 | image] [--with-db-restore <time>] [--batch N]"
 TIME_HINT = ("Give the time to restore to in UTC, for example `--with-db-restore 2026-11-25T13:10:00Z`, "
@@ -98,11 +107,11 @@ class Rollback(Playbook):
     verb = "roll back"
     done_word, failed_word, not_done_word = "Rolled back", "Failed", "Not rolled back"
 
-    def parse(self, args: Args) -> dict[str, Any]:
+    def parse(self, args: PlaybookArgs) -> dict[str, Any]:
         params: dict[str, Any] = {"batch": parse_batch(args, self.command)}
         restore = args.flag("with-db-restore")
         if restore is None and "--with-db-restore" in args.words:
-            raise UserError("`--with-db-restore` needs the time to restore the database to.", TIME_HINT)
+            raise Refused("`--with-db-restore` needs the time to restore the database to.", TIME_HINT)
         if restore is not None:
             if args.words and re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?(Z|UTC)?", args.words[0], re.IGNORECASE) \
                     and re.fullmatch(r"\d{4}-\d{2}-\d{2}", restore):
@@ -116,8 +125,8 @@ class Rollback(Playbook):
             elif looks_like_image(word):
                 params["image"] = word
             else:
-                raise UserError(f"`{escape(word[:60])}` is neither a release (`v41`) nor an image "
-                                "(`registry.fly.io/<app>:<tag>`).", f"Usage: `/rollback {USAGE}`.")
+                raise Refused(f"`{word[:60]}` is neither a release (`v41`) nor an image "
+                              "(`registry.fly.io/<app>:<tag>`).", f"Usage: `/rollback {USAGE}`.")
         reject_leftovers(args, self.command, USAGE)
         return params
 
@@ -139,7 +148,7 @@ class Rollback(Playbook):
         source = next((m for m in machines if m.state == "started"), machines[0])
         try:
             releases = env.releases.recent(env.app, limit=10, machine_id=source.id)
-        except IntegrationError as exc:
+        except ServiceError as exc:
             releases, plan.notes = [], [f"Could not list releases: {exc}"]
         if getattr(env.releases, "note", ""):
             plan.notes.append(env.releases.note)

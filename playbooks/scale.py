@@ -13,10 +13,6 @@ import difflib
 from collections import Counter
 from typing import Any
 
-from bot.commands.grammar import Args
-from bot.errors import IntegrationError, UserError
-from bot.fly.models import Machine, short
-from bot.reply import escape
 from playbooks.fleet import (
     Leases,
     batches,
@@ -29,7 +25,20 @@ from playbooks.fleet import (
     region_summary,
     rolling_update,
 )
-from playbooks.framework import Blocked, Env, Param, Plan, Playbook, Progress, Step, StepResult
+from playbooks.fleet_models import Machine, short
+from playbooks.framework import (
+    Blocked,
+    Env,
+    Param,
+    Plan,
+    Playbook,
+    PlaybookArgs,
+    Progress,
+    Refused,
+    ServiceError,
+    Step,
+    StepResult,
+)
 from playbooks.guide import COMMON_INCIDENTS, WHEN_TO_SCALE, match
 from playbooks.params import parse_batch, parse_region, reject_leftovers, whole_number
 
@@ -88,15 +97,15 @@ class ScaleCount(Playbook):
               Param("--region R", "count only this region (e.g. `--region lhr`); new machines go there"))
     verb = "scale"
 
-    def parse(self, args: Args) -> dict[str, Any]:
+    def parse(self, args: PlaybookArgs) -> dict[str, Any]:
         region = parse_region(args, "scale count 4")
         example = "For example `/scale count 6` or `/scale count 4 --region lhr`."
         if not args.words:
-            raise UserError("Say how many machines.", example)
+            raise Refused("Say how many machines.", example)
         word = args.words.pop(0)
         count = whole_number(word, 4)
         if count is None:
-            raise UserError(f"`{escape(word[:20])}` is not a number of machines.", example)
+            raise Refused(f"`{word[:20]}` is not a number of machines.", example)
         reject_leftovers(args, "scale count", self.usage)
         return {"count": count, **({"region": region} if region else {})}
 
@@ -242,7 +251,7 @@ class ScaleCount(Playbook):
             progress(f"destroying {short(machine_id)}")
             try:
                 env.fly.destroy(machine_id, lease_nonce=nonce)
-            except IntegrationError as exc:
+            except ServiceError as exc:
                 back = (f" It is stopped but still exists: `fly machine start {machine_id}` brings it back, or "
                         "`/scale count` again removes it.") if stopped_here else ""
                 return StepResult(False, f"{exc}{back}", details, failed=[machine_id])
@@ -344,16 +353,16 @@ class ScaleVm(_GuestChange):
     params = (Param("SIZE", "shared-cpu-1x/2x/4x/8x, performance-1x/2x/4x/8x/16x (dedicated-cpu-Nx = performance)"),
               Param("--batch N", "machines resized together (default 1)"))
 
-    def parse(self, args: Args) -> dict[str, Any]:
+    def parse(self, args: PlaybookArgs) -> dict[str, Any]:
         batch = parse_batch(args, "scale vm shared-cpu-2x")
         if not args.words:
-            raise UserError("Say which size.", "For example `/scale vm shared-cpu-2x`. Sizes: " + ", ".join(SIZES))
+            raise Refused("Say which size.", "For example `/scale vm shared-cpu-2x`. Sizes: " + ", ".join(SIZES))
         word = args.words.pop(0).lower()
         size = ALIASES.get(word, word)
         if size not in SIZES:
             close = difflib.get_close_matches(word, [*SIZES, *ALIASES], n=1)
-            raise UserError(f"`{escape(word[:30])}` is not a Fly machine size."
-                            + (f" Did you mean `{close[0]}`?" if close else ""), "Sizes: " + ", ".join(SIZES))
+            raise Refused(f"`{word[:30]}` is not a Fly machine size."
+                          + (f" Did you mean `{close[0]}`?" if close else ""), "Sizes: " + ", ".join(SIZES))
         reject_leftovers(args, "scale vm", self.usage)
         return {"size": size, "batch": batch, **({"alias": word} if word != size else {})}
 
@@ -381,17 +390,17 @@ class ScaleMemory(_GuestChange):
     help = "change every machine's memory (multiples of 256 MB), rolling"
     params = (Param("MB", "memory per machine: 512, 1024, 2048, ..."), Param("--batch N", "machines resized together"))
 
-    def parse(self, args: Args) -> dict[str, Any]:
+    def parse(self, args: PlaybookArgs) -> dict[str, Any]:
         batch = parse_batch(args, "scale memory 2048")
         if not args.words:
-            raise UserError("Say the memory in MB, a multiple of 256.", "For example `/scale memory 2048`.")
+            raise Refused("Say the memory in MB, a multiple of 256.", "For example `/scale memory 2048`.")
         given = args.words.pop(0)
         word = given.lower().removesuffix("mb")
         gigabytes = whole_number(word.removesuffix("gb"), 3) if word.endswith("gb") else None
         memory = gigabytes * 1024 if gigabytes is not None else whole_number(word, 6)
         if memory is None or memory < 256 or memory % 256:
-            raise UserError(f"`{escape(given[:20])}` is not a memory size Fly offers: give MB, a multiple of 256 "
-                            "(256, 512, 1024, 2048, ...), or GB (`2gb`).", "For example `/scale memory 2048`.")
+            raise Refused(f"`{given[:20]}` is not a memory size Fly offers: give MB, a multiple of 256 "
+                          "(256, 512, 1024, 2048, ...), or GB (`2gb`).", "For example `/scale memory 2048`.")
         reject_leftovers(args, "scale memory", self.usage)
         return {"memory_mb": memory, "batch": batch}
 

@@ -20,6 +20,7 @@ from bot.commands.grammar import Args, parse
 from bot.errors import INTERNAL, TRY_AGAIN, UserError
 from bot.reply import Button, Reply
 from bot.service import lookups
+from playbooks.framework import Refused
 
 if TYPE_CHECKING:
     import argparse
@@ -323,6 +324,10 @@ def guarded(run: Callable[[], Reply | None]) -> Reply | None:
         return run()
     except UserError as exc:
         return Reply.error(exc.message, *exc.hints)
+    except Refused as exc:  # a playbook's refusal is plain text (it may quote what was typed): escape it
+        from bot.reply import escape
+
+        return Reply.error(escape(exc.message), *(escape(hint) for hint in exc.hints))
     except IntegrationError as exc:  # an outside service's words may hold `<`: never let them format or ping
         from bot.reply import escape
 

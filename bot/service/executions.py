@@ -44,7 +44,7 @@ from bot.commands.grammar import Args
 from bot.container import Container
 from bot.context import Context, job_context
 from bot.db import session_scope
-from bot.errors import IntegrationError, NotAuthorized, UserError
+from bot.errors import NotAuthorized, UserError
 from bot.hooks import Hooks
 from bot.models import Incident, MitigationLock, PlaybookAudit, PlaybookExecution
 from bot.models.playbook import ACTIVE
@@ -54,7 +54,7 @@ from bot.service import jobs
 from bot.service.playbook_env import build_env, close_env
 from bot.service.playbook_views import Actions, button_value, plan_reply, progress_reply
 from bot.service.responders import describe_responders, may_confirm
-from playbooks.framework import Blocked, Plan, Playbook, StepResult
+from playbooks.framework import Blocked, Plan, Playbook, Refused, ServiceError, StepResult
 
 log = logging.getLogger(__name__)
 
@@ -444,8 +444,8 @@ def _result_dict(result: StepResult) -> dict[str, Any]:
 def _run_step_safely(playbook: Playbook, env, plan: Plan, step, progress) -> StepResult:
     try:
         return playbook.run_step(env, plan, step, progress)
-    except (IntegrationError, UserError) as exc:
-        text = exc.message if isinstance(exc, UserError) else str(exc)
+    except (ServiceError, UserError, Refused) as exc:  # an IntegrationError is a ServiceError
+        text = exc.message if isinstance(exc, UserError | Refused) else str(exc)
         return StepResult(False, text, failed=list(step.targets))
     except Exception as exc:
         log.exception("step %r of %s failed", step.title, plan.playbook)
