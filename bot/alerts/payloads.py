@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.text import clean
 from playbooks.severity import Signals
 
 MAX_TITLE = 300
@@ -57,8 +58,7 @@ class IncomingAlert:
 
 # -- helpers ------------------------------------------------------------------------------------------
 def _clean(text: str, limit: int) -> str:
-    text = text.replace("\r\n", "\n").replace("\x00", "")
-    return text.strip()[:limit]
+    return clean(text).strip()[:limit]
 
 
 def normalize_source(value: str) -> str:
@@ -302,7 +302,7 @@ def from_slack_message(event: Mapping[str, Any]) -> IncomingAlert | None:
         hint = hint or _COLOR_HINTS.get(str(attachment.get("color", "")).lower())
     text = event.get("text") if isinstance(event.get("text"), str) else ""
     block_parts = _block_texts(event.get("blocks")) if not text else []
-    words = "\n".join(slack_text(p) for p in [text, *block_parts, *parts] if p).strip()
+    words = clean("\n".join(slack_text(p) for p in [text, *block_parts, *parts] if p)).strip()
     if not words:
         return None
     lines = [line.strip() for line in words.splitlines() if line.strip()]

@@ -6,6 +6,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from bot.text import clean
+
 _INCIDENT_REF = re.compile(r"^#(\d{1,9})$")
 _SLACK_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _SLACK_CHANNEL = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|([^>]*))?>$")
@@ -52,8 +54,8 @@ class ParsedCommand:
 
 
 def tokenize(text: str) -> list[str]:
-    """Split like a shell, but never fail on a stray quote (people type `don't`)."""
-    text = text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2018", "'").replace("\u2019", "'")
+    """Split like a shell, but never fail on a stray quote (people type `don't`). Cleaned first (bot.text)."""
+    text = clean(text).replace("\u201c", '"').replace("\u201d", '"').replace("\u2018", "'").replace("\u2019", "'")
     try:
         return shlex.split(text)
     except ValueError:

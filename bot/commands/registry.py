@@ -17,6 +17,7 @@ from bot import log_context
 from bot.commands.grammar import Args, parse
 from bot.errors import INTERNAL, TRY_AGAIN, UserError
 from bot.reply import Button, Reply
+from bot.text import clean
 
 if TYPE_CHECKING:
     from bot.context import Context
@@ -179,6 +180,7 @@ class Registry:
 
     def press(self, ctx: Context, action_id: str, value: str) -> Reply | None:
         """Handle a button press (from Slack or `!Label` in the console)."""
+        value = clean(value)  # a forged value is signed too: same rules as typed text (bot.text)
         handler = self.actions.get(action_id)
         if handler is None and action_id in self.placeholders:
             return Reply.error(self.placeholders[action_id])

@@ -1,0 +1,82 @@
+"""What gets stored and shown from odd but signed input (issue 15): NUL bytes, invisible and bidi characters,
+time travel on the timeline, alert titles that fake lines or lose channel references, digits from other scripts.
+
+Everything goes through a real front end: signed Slack requests into the real Bolt/HTTP app, the alert
+webhook, or the console, on SQLite and on the real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, select
+from starlette.testclient import TestClient
+
+from bot.container import build_container
+from bot.models import Incident, TimelineEvent
+from bot.server import build_http_app
+from bot.slack.app import build_bolt_app
+from tests.conftest import make_settings
+from tests.support.alerts import ALERT_SECRET
+from tests.support.harness import SlackHarness
+
+
+@pytest.fixture
+def alerting(db_url, recorder, clock):
+    """The app with alert intake on (ALERTS_WEBHOOK_SECRET); `.clock` moves paced jobs along."""
+    container = build_container(make_settings(db_url, recorder, alerts_webhook_secret=ALERT_SECRET), clock=clock)
+    with TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False) as client:
+        harness = SlackHarness(container, recorder, client)
+        harness.clock = clock  # type: ignore[attr-defined]
+        yield harness
+    container.engine.dispose()
+
+
+def incidents(container) -> list[Incident]:
+    with Session(container.engine) as session:
+        return list(session.exec(select(Incident).order_by(Incident.id)).all())
+
+
+def events(container, incident_id: int, kind: str | None = None) -> list[TimelineEvent]:
+    with Session(container.engine) as session:
+        query = select(TimelineEvent).where(TimelineEvent.incident_id == incident_id)
+        if kind:
+            query = query.where(TimelineEvent.kind == kind)
+        return list(session.exec(query.order_by(TimelineEvent.id)).all())
+
+
+# -- 1. NUL bytes: PostgreSQL refuses them in text, so no front end lets one through ------------------------------
+def test_a_nul_byte_in_a_title_or_note_is_stripped_not_try_again_forever(slack):
+    slack.command("declare Checkout\x00 returns 502 sev2")
+    reply = slack.reply_text()
+    assert "try again" not in reply.lower() and "went wrong" not in reply.lower(), reply
+    [incident] = incidents(slack.container)
+    assert incident.title == "Checkout returns 502"
+    slack.command("note seen\x00 in logs", channel_id=incident.channel_id)
+    slack.command("update\x00 rolled back", channel_id=incident.channel_id)
+    slack.command("timeline -5m deploy\x00 v42", channel_id=incident.channel_id)
+    texts = [e.text for e in events(slack.container, incident.id)]
+    assert "seen in logs" in texts and "deploy v42" in texts
+    assert not any("\x00" in (t or "") for t in texts)
+
+
+def test_nul_and_lone_surrogates_from_the_alert_webhook_are_stored_cleaned(alerting):
+    from tests.support.alerts import alerts, post_alert
+
+    raw = b'{"title": "CPU \\u0000high \\ud800 on api", "text": "load\\u0000 15", "source": "grafana"}'
+    response = post_alert(alerting.client, None, raw=raw)
+    assert response.status_code == 202, response.text
+    [alert] = alerts(alerting.container)
+    assert alert.title == "CPU high \ufffd on api" and alert.text == "load 15"
+
+
+def test_a_nul_byte_in_a_pagerduty_note_is_stripped(db_url, recorder, clock, pd):
+    from datetime import timedelta
+
+    from tests.support.pagerduty import note_data, post_webhook, rest_harness, webhook
+
+    with rest_harness(db_url, recorder, clock) as slack:
+        slack.command("declare Site is down sev1")
+        post_webhook(slack, webhook("incident.annotated", note_data("PINC101", "Support\x00 sees it \ud800too"),
+                                    occurred_at=clock() + timedelta(minutes=1)))
+        [note] = events(slack.container, 1, "pagerduty_annotated")
+        assert note.text.endswith("Support sees it \ufffdtoo")
