@@ -80,3 +80,27 @@ def test_a_nul_byte_in_a_pagerduty_note_is_stripped(db_url, recorder, clock, pd)
                                     occurred_at=clock() + timedelta(minutes=1)))
         [note] = events(slack.container, 1, "pagerduty_annotated")
         assert note.text.endswith("Support sees it \ufffdtoo")
+
+
+# -- 2. the timeline takes times around the incident, not from the year 1 -----------------------------------------
+@pytest.mark.parametrize("typed, expected", [
+    ("0001-01-01 00:00 x", "more than 7 days before #1 was declared"),
+    ("2026-11-18 13:59 x", "more than 7 days before #1 was declared"),
+    ("-8d x", "more than 7 days before #1 was declared"),
+    ("9999-12-31 23:59 x", "is in the future"),
+    ("2026-11-25 14:02 x", "is in the future"),
+])
+def test_timeline_times_far_from_the_incident_are_refused_saying_what_to_type(slack, clock, typed, expected):
+    slack.command("declare Site is down sev1")
+    slack.command(f"timeline {typed}", channel_id="CINC0001")
+    text = slack.reply_text()
+    assert expected in text, text
+    assert "/incident timeline" in text  # what to type instead
+    assert [e.kind for e in events(slack.container, 1)] == ["declared"]
+
+
+@pytest.mark.parametrize("typed", ["2026-11-18 14:00 x", "-6d x", "2026-11-25 14:01 x"])
+def test_timeline_times_within_the_bounds_are_taken(slack, typed):
+    slack.command("declare Site is down sev1")
+    slack.command(f"timeline {typed}", channel_id="CINC0001")
+    assert "Added to the timeline of #1" in slack.reply_text(), slack.reply_text()

@@ -7,7 +7,7 @@ import re
 from bot.clock import as_utc, fmt_duration
 from bot.commands.grammar import Args, parse_user
 from bot.commands.registry import Registry
-from bot.commands.when import EXAMPLE, EXAMPLES, parse_when
+from bot.commands.when import EXAMPLE, EXAMPLES, check_bounds, parse_when
 from bot.context import Context
 from bot.errors import UserError
 from bot.reply import Reply, escape, mention
@@ -40,6 +40,7 @@ def register(registry: Registry) -> None:
                             f"{args.words[0][:20]} Deploy v42 finished`.")
         with ctx.session() as session:
             target = svc.target_incident(ctx, session, args, "timeline <time> <text>")
+        check_bounds(when, " ".join(args.words[:len(args.words) - len(rest)]), target.id, as_utc(target.declared_at))
         incident_ = svc.add_note(ctx, target.id, text, kind="timeline", at=when,
                                  data={"recorded_at": ctx.now().isoformat()})
         offset = fmt_offset(when.timestamp() - as_utc(incident_.declared_at).timestamp())

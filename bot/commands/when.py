@@ -21,6 +21,12 @@ _OTHER_ZONES = {"pst", "pdt", "est", "edt", "cst", "cdt", "mst", "mdt", "cet", "
 
 EXAMPLES = ("Times are UTC: `14:05` (today), `14:05 UTC`, `2026-11-25 14:05`, or `-20m` / `-1h30m` "
             "(that long ago).")
+# How far a remembered event may lie from the incident. Before: the deploy or config change that caused it is
+# usually hours, at most days, earlier; `0001-01-01 00:00` was accepted and became the postmortem's first event.
+# After: a clock a little ahead of ours (a phone's) must not refuse "just now".
+MAX_BEFORE_DECLARATION = timedelta(days=7)
+CLOCK_SKEW = timedelta(minutes=1)
+
 EXAMPLE = "Put the time first, then what happened: `/incident timeline 14:05 Deploy v42 finished`."
 
 
@@ -70,6 +76,19 @@ def parse_when(words: list[str], now: datetime) -> tuple[datetime, list[str]]:
         when = _clock(clock, now)
         if when > now:  # a clock time later than now means yesterday (just after midnight UTC)
             when -= timedelta(days=1)
-    if when > now + timedelta(minutes=1):
+    if when > now + CLOCK_SKEW:
         raise bad_time(" ".join(w for w in (day_part, first) if w), "is in the future")
     return when, rest
+
+
+def check_bounds(when: datetime, typed: str, incident_id: int, declared_at: datetime) -> None:
+    """Refuse a time more than MAX_BEFORE_DECLARATION before the incident was declared (the future is refused
+    by `parse_when`), saying the range and an example inside it."""
+    earliest = declared_at.astimezone(UTC) - MAX_BEFORE_DECLARATION
+    if when < earliest:
+        days = MAX_BEFORE_DECLARATION.days
+        raise UserError(f"`{typed[:40]}` is more than {days} days before #{incident_id} was declared "
+                        f"({declared_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC).",
+                        f"The timeline takes times from {earliest:%Y-%m-%d %H:%M} UTC up to now, for example "
+                        f"`/incident timeline {earliest + timedelta(days=days):%Y-%m-%d %H:%M} Deploy v42 "
+                        "finished` or `-20m`.")
