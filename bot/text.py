@@ -7,11 +7,18 @@ told "something went wrong, try again" on every retry; a lone surrogate (JSON `"
 encoded as UTF-8 at all. Neither carries meaning in a title, so both are dropped (the surrogate shown
 as U+FFFD), with the other C0/C1 control characters (a terminal escape like ESC `[2J` would clear the
 console's screen). Tabs and newlines stay.
+
+Invisible format characters (Unicode category Cf: zero-width space, BOM, word joiner, bidi controls, ...)
+count as space where space matters: a title of zero-width spaces declared `#22` with a title nobody could
+see. They are trimmed from the edges of words and a word of nothing else is no word; inside a word they
+stay, because there they mean something (the zero-width joiner in 👩‍💻, the non-joiner in Persian). Bidi
+controls that stay are neutralised where text is shown (`bot.reply.escape`), not where it is stored.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,6 +33,34 @@ def clean(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROLS.sub("", text)
     return _SURROGATES.sub("\ufffd", text)
+
+
+def is_blank(ch: str) -> bool:
+    """Whitespace, or an invisible format character (category Cf) that counts as space."""
+    return ch.isspace() or unicodedata.category(ch) == "Cf"
+
+
+_OTHER_SPACES = re.compile(r"[^\S\t\n ]")  # NBSP, ideographic space, ...: separators like the ASCII space
+
+
+def strip_blank(text: str) -> str:
+    """`text` without whitespace or format characters at either end ("" when it holds nothing else)."""
+    start, end = 0, len(text)
+    while start < end and is_blank(text[start]):
+        start += 1
+    while end > start and is_blank(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+def words_of(words: Iterable[str]) -> list[str]:
+    """Each word trimmed by `strip_blank`; words of nothing but invisible characters dropped."""
+    return [trimmed for word in words if (trimmed := strip_blank(word))]
+
+
+def spaces_to_ascii(text: str) -> str:
+    """Every Unicode space separator (NBSP, U+3000, ...) as an ASCII space, so words split where they look split."""
+    return text if text.isascii() else _OTHER_SPACES.sub(" ", text)
 
 
 def clean_tree(value: Any) -> Any:
@@ -51,4 +86,4 @@ def clean_tree(value: Any) -> Any:
     return root[0]
 
 
-__all__ = ["clean", "clean_tree"]
+__all__ = ["clean", "clean_tree", "is_blank", "spaces_to_ascii", "strip_blank", "words_of"]

@@ -104,3 +104,27 @@ def test_timeline_times_within_the_bounds_are_taken(slack, typed):
     slack.command("declare Site is down sev1")
     slack.command(f"timeline {typed}", channel_id="CINC0001")
     assert "Added to the timeline of #1" in slack.reply_text(), slack.reply_text()
+
+
+# -- 3. invisible (format) characters count as space ---------------------------------------------------------------
+@pytest.mark.parametrize("title", ["\u200b\u200b\u200b", "\u200b \ufeff \u2060", "\u200d\u202e\u00ad", "\u3000\u200b"])
+def test_a_title_of_invisible_characters_is_empty_and_refused(slack, title):
+    slack.command(f"declare {title} sev2")
+    assert "A title is needed to declare an incident." in slack.reply_text(), slack.reply_text()
+    assert incidents(slack.container) == []
+
+
+def test_invisible_characters_at_word_edges_go_but_joiners_inside_words_stay(slack):
+    slack.command("declare \u200bCheckout\u200b \ufeffdown\u3000for \U0001F469\u200d\U0001F4BB users \u200b sev2")
+    [incident] = incidents(slack.container)
+    assert incident.title == "Checkout down for \U0001F469\u200d\U0001F4BB users"
+    assert incident.severity == 2
+    slack.command("note \u200b \u2060", channel_id=incident.channel_id)
+    assert "note" not in [e.kind for e in events(slack.container, incident.id)]
+
+
+def test_an_alert_title_of_invisible_characters_is_refused(alerting):
+    from tests.support.alerts import post_alert
+
+    response = post_alert(alerting.client, {"title": "\u200b\u200b", "source": "grafana"})
+    assert response.status_code == 422 and "needs a `title` or a `text`" in response.json()["error"]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.text import clean
+from bot.text import clean, strip_blank
 from playbooks.severity import Signals
 
 MAX_TITLE = 300
@@ -58,7 +58,7 @@ class IncomingAlert:
 
 # -- helpers ------------------------------------------------------------------------------------------
 def _clean(text: str, limit: int) -> str:
-    return clean(text).strip()[:limit]
+    return strip_blank(clean(text))[:limit]
 
 
 def normalize_source(value: str) -> str:
@@ -305,7 +305,7 @@ def from_slack_message(event: Mapping[str, Any]) -> IncomingAlert | None:
     words = clean("\n".join(slack_text(p) for p in [text, *block_parts, *parts] if p)).strip()
     if not words:
         return None
-    lines = [line.strip() for line in words.splitlines() if line.strip()]
+    lines = [line for line in map(strip_blank, words.splitlines()) if line]
     title = lines[0][:MAX_TITLE]
     profile = event.get("bot_profile") if isinstance(event.get("bot_profile"), dict) else {}
     name = str(profile.get("name") or event.get("username") or event.get("bot_id") or "integration")

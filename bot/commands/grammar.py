@@ -6,7 +6,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from bot.text import clean
+from bot.text import clean, spaces_to_ascii, words_of
 
 _INCIDENT_REF = re.compile(r"^#(\d{1,9})$")
 _SLACK_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -54,12 +54,16 @@ class ParsedCommand:
 
 
 def tokenize(text: str) -> list[str]:
-    """Split like a shell, but never fail on a stray quote (people type `don't`). Cleaned first (bot.text)."""
-    text = clean(text).replace("\u201c", '"').replace("\u201d", '"').replace("\u2018", "'").replace("\u2019", "'")
+    """Split like a shell, but never fail on a stray quote (people type `don't`).
+
+    Cleaned first, and invisible characters count as space (bot.text): a word of zero-width spaces is no word.
+    """
+    text = spaces_to_ascii(clean(text))
+    text = text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2018", "'").replace("\u2019", "'")
     try:
-        return shlex.split(text)
+        return words_of(shlex.split(text))
     except ValueError:
-        return text.split()
+        return words_of(text.split())
 
 
 def parse_args(words: list[str]) -> Args:
