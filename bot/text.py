@@ -40,6 +40,17 @@ def is_blank(ch: str) -> bool:
     return ch.isspace() or unicodedata.category(ch) == "Cf"
 
 
+# Explicit bidi embeddings, overrides and isolates, and the directional marks: U+202E shows "gnp.exe" as
+# "exe.png". Shown text drops them (each Reply's text through `bot.reply.escape`, and each renderer's output).
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+_BIDI = re.compile(f"[{BIDI_CONTROLS}]")
+
+
+def without_bidi(text: str) -> str:
+    """`text` as it may be shown: no bidi controls (stored text keeps them, as typed)."""
+    return text if text.isascii() else _BIDI.sub("", text)
+
+
 _OTHER_SPACES = re.compile(r"[^\S\t\n ]")  # NBSP, ideographic space, ...: separators like the ASCII space
 
 
@@ -86,4 +97,5 @@ def clean_tree(value: Any) -> Any:
     return root[0]
 
 
-__all__ = ["clean", "clean_tree", "is_blank", "spaces_to_ascii", "strip_blank", "words_of"]
+__all__ = ["BIDI_CONTROLS", "clean", "clean_tree", "is_blank", "spaces_to_ascii", "strip_blank", "without_bidi",
+           "words_of"]

@@ -128,3 +128,40 @@ def test_an_alert_title_of_invisible_characters_is_refused(alerting):
 
     response = post_alert(alerting.client, {"title": "\u200b\u200b", "source": "grafana"})
     assert response.status_code == 422 and "needs a `title` or a `text`" in response.json()["error"]
+
+
+# -- 4. bidi controls are stored as typed and neutralised wherever text is shown -----------------------------------
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+def shown_texts(recorder) -> list[str]:
+    import json
+
+    return [json.dumps(call.data, ensure_ascii=False) for call in recorder.calls]
+
+
+def test_an_rtl_override_is_stored_but_never_shown_raw(slack):
+    title = "Checkout\u202egnp.exe 502\u2066x\u2069 \u200fdown\u061c sev2"
+    slack.command(f"declare {title}")
+    [incident] = incidents(slack.container)
+    assert "\u202e" in incident.title and "\u2066" in incident.title  # stored as typed
+    slack.command("note see\u202eevil", channel_id=incident.channel_id)
+    slack.command("show", channel_id=incident.channel_id)
+    slack.command("list")
+    texts = shown_texts(slack.recorder)
+    assert any("Checkoutgnp.exe" in t for t in texts)
+    for text in texts:
+        assert not set(text) & set(BIDI), f"a bidi control was shown: {text[:300]!r}"
+
+
+def test_the_console_shows_no_bidi_controls(container):
+    import io
+
+    from bot.console import run_console
+
+    out = io.StringIO()
+    run_console(container, io.StringIO("/incident declare Disk\u202efull\u2067 now sev3\n/incident show\n"
+                                       "/alert CPU\u202ehigh on api\n"), out)
+    shown = out.getvalue()
+    assert "Diskfull now" in shown, shown
+    assert not set(shown) & set(BIDI), repr(shown)
