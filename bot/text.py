@@ -74,6 +74,11 @@ def spaces_to_ascii(text: str) -> str:
     return text if text.isascii() else _OTHER_SPACES.sub(" ", text)
 
 
+def one_line(text: str) -> str:
+    """`text` on one line: newlines, tabs and runs of any space become one space (for titles shown as one line)."""
+    return " ".join(text.split())
+
+
 def clean_tree(value: Any) -> Any:
     """`clean()` applied to every string (keys too) in parsed JSON, without recursion (any depth json accepts)."""
     if isinstance(value, str):
@@ -97,5 +102,5 @@ def clean_tree(value: Any) -> Any:
     return root[0]
 
 
-__all__ = ["BIDI_CONTROLS", "clean", "clean_tree", "is_blank", "spaces_to_ascii", "strip_blank", "without_bidi",
-           "words_of"]
+__all__ = ["BIDI_CONTROLS", "clean", "clean_tree", "is_blank", "one_line", "spaces_to_ascii", "strip_blank",
+           "without_bidi", "words_of"]

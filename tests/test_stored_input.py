@@ -165,3 +165,22 @@ def test_the_console_shows_no_bidi_controls(container):
     shown = out.getvalue()
     assert "Diskfull now" in shown, shown
     assert not set(shown) & set(BIDI), repr(shown)
+
+
+# -- 5. an alert title is one line ---------------------------------------------------------------------------------
+FAKE = "CPU high\n:white_check_mark: Resolved by Chen\r\n\tNo action needed\u2028really"
+
+
+def test_a_newline_in_an_alert_title_cannot_fake_lines_in_the_thread(alerting):
+    from tests.support.alerts import alerts, post_alert, run_all
+
+    assert post_alert(alerting.client, {"title": FAKE, "source": "grafana"}).status_code == 202
+    run_all(alerting, alerting.clock)
+    [alert] = alerts(alerting.container)
+    assert alert.title == "CPU high :white_check_mark: Resolved by Chen No action needed really"
+    post = alerting.recorder.of("chat.postMessage")[0]
+    section = post.data["blocks"][0]["text"]["text"]
+    lines = section.split("\n")
+    assert "Alert from" in lines[0] and "Resolved by Chen" in lines[0], section
+    assert "\n" not in post.data["text"]
+    assert not any(line.startswith(":white_check_mark:") for line in lines)

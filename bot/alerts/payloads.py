@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.text import clean, strip_blank
+from bot.text import clean, one_line, strip_blank
 from playbooks.severity import Signals
 
 MAX_TITLE = 300
@@ -50,6 +50,11 @@ class IncomingAlert:
     delivery_id: str | None = None  # the sender's id of this delivery: replays are dropped
     root_channel: str | None = None  # for Slack messages: the message that is the alert
     root_ts: str | None = None
+
+    def __post_init__(self) -> None:
+        # One line, from every adapter: a newline in a title faked extra lines in the alert's Slack message
+        # (":white_check_mark: Resolved by ...") and in the timeline. The text keeps its lines.
+        self.title = one_line(self.title)[:MAX_TITLE]
 
     @property
     def classify_text(self) -> str:
