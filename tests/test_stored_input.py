@@ -16,14 +16,15 @@ from bot.models import Incident, TimelineEvent
 from bot.server import build_http_app
 from bot.slack.app import build_bolt_app
 from tests.conftest import make_settings
-from tests.support.alerts import ALERT_SECRET
+from tests.support.alerts import ALERT_SECRET, ALERTS_CHANNEL
 from tests.support.harness import SlackHarness
 
 
 @pytest.fixture
 def alerting(db_url, recorder, clock):
     """The app with alert intake on (ALERTS_WEBHOOK_SECRET); `.clock` moves paced jobs along."""
-    container = build_container(make_settings(db_url, recorder, alerts_webhook_secret=ALERT_SECRET), clock=clock)
+    container = build_container(make_settings(db_url, recorder, alerts_webhook_secret=ALERT_SECRET,
+                                              alerts_channel=ALERTS_CHANNEL), clock=clock)
     with TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False) as client:
         harness = SlackHarness(container, recorder, client)
         harness.clock = clock  # type: ignore[attr-defined]
@@ -184,3 +185,35 @@ def test_a_newline_in_an_alert_title_cannot_fake_lines_in_the_thread(alerting):
     assert "Alert from" in lines[0] and "Resolved by Chen" in lines[0], section
     assert "\n" not in post.data["text"]
     assert not any(line.startswith(":white_check_mark:") for line in lines)
+
+
+# -- 6. a channel reference in a title stays, as text ------------------------------------------------------------
+def test_a_channel_reference_in_a_title_is_kept_as_text(slack):
+    slack.command("declare DB down, see <#C0000001> and <#C0000002|ops-db> sev2")
+    [incident] = incidents(slack.container)
+    assert incident.title == "DB down, see #C0000001 and #ops-db"
+    assert "DB down, see #C0000001 and #ops-db" in slack.reply_text()
+
+
+def test_a_channel_reference_inside_an_update_is_words_not_a_target(slack):
+    slack.command("declare Site is down sev1")
+    slack.command("declare Login broken sev2")
+    first, second = incidents(slack.container)
+    slack.command(f"update moved to <#{second.channel_id}|{second.channel_name}>", channel_id=first.channel_id)
+    assert [e.text for e in events(slack.container, first.id, "update")] == [f"moved to #{second.channel_name}"]
+    assert events(slack.container, second.id, "update") == []
+    # as the first word it names the incident (from any channel), as `#N` does
+    slack.command(f"update <#{second.channel_id}|{second.channel_name}> rolled back")
+    assert [e.text for e in events(slack.container, second.id, "update")] == ["rolled back"]
+
+
+def test_an_integration_message_keeps_channel_references_as_text(alerting):
+    from tests.support.alerts import alerts, run_all
+
+    event = {"type": "message", "subtype": "bot_message", "bot_id": "BCI", "username": "CI", "channel": ALERTS_CHANNEL,
+             "ts": "1700001999.000100", "text": "Deploy failed in <#C0000001|prod-deploys> and <#C0000002>, "
+             "cc <@U0CHEN|chen> <!here>", "event_ts": "1700001999.000100", "channel_type": "channel"}
+    assert alerting.event(event, event_id="EvCI1").status_code == 200
+    run_all(alerting, alerting.clock)
+    [alert] = alerts(alerting.container)
+    assert alert.title == "Deploy failed in #prod-deploys and #C0000002, cc @chen @here"

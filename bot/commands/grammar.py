@@ -20,7 +20,12 @@ class Args:
 
     words: list[str] = field(default_factory=list)
     incident_ref: int | None = None
-    channel_ref: str | None = None  # a channel mention like <#C123|inc-4-db>
+    channel_ref: str | None = None  # a channel mention like <#C123|inc-4-db> as the first word: the incident
+    channel_word: str | None = None  # that mention as text (`#inc-4-db`), for commands whose words are all text
+
+    def all_words(self) -> list[str]:
+        """The words with the channel mention put back as text (a title names no incident: it keeps it)."""
+        return [self.channel_word, *self.words] if self.channel_word else list(self.words)
 
     @property
     def rest(self) -> str:
@@ -66,17 +71,26 @@ def tokenize(text: str) -> list[str]:
         return words_of(text.split())
 
 
+def channel_text(word: str) -> str:
+    """A Slack channel mention as the words it shows (`<#C1|ops>` -> `#ops`, `<#C1>` -> `#C1`); else the word."""
+    match = _SLACK_CHANNEL.match(word)
+    return f"#{match.group(2) or match.group(1)}" if match else word
+
+
 def parse_args(words: list[str]) -> Args:
+    """`#N` anywhere names the incident. A channel mention names it only as the first word (`update #inc-4 ...`);
+    anywhere else it is words, kept as `#name`: `<#C0000001>` in a title used to vanish, and `update moved to
+    #inc-2` sent the update to incident 2."""
     args = Args()
-    for word in words:
+    for index, word in enumerate(words):
         ref = _INCIDENT_REF.match(word)
         channel = _SLACK_CHANNEL.match(word)
         if ref and args.incident_ref is None:
             args.incident_ref = int(ref.group(1))
-        elif channel and args.channel_ref is None:
-            args.channel_ref = channel.group(1)
+        elif channel and index == 0:
+            args.channel_ref, args.channel_word = channel.group(1), channel_text(word)
         else:
-            args.words.append(word)
+            args.words.append(channel_text(word))
     return args
 
 

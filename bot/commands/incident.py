@@ -26,7 +26,7 @@ def register(registry: Registry) -> None:
     @incident.sub("declare", "declare <title> [sev1|sev2|sev3|sev4]",
                   "declare an incident; without a severity Fireline picks one and says why")
     def declare(ctx: Context, args: Args) -> Reply:
-        words = list(args.words)
+        words = args.all_words()
         level = None
         for i in (len(words) - 1, 0):
             if words and 0 <= i < len(words) and words[i].lower().startswith(("sev", "p")) \
