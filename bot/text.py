@@ -79,6 +79,29 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+# Digits: one rule for every number a person types (`#26`, `sev1`, `--batch 2`, `/scale count 6`, `-20m`).
+# Full-width digits (U+FF10-FF19, what a CJK input method types in full-width mode) are the digits 0-9 and
+# read as them; nothing else is a digit, though Python's `\d` and `int()` take Arabic-Indic `٢` and
+# `"²".isdigit()` is true (`#２６` resolved to #26 while `sev１` and `--batch ２` were refused). Titles keep
+# what was typed: only the word being read as a number is translated.
+FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
+def ascii_digits(word: str) -> str:
+    """`word` with full-width digits as ASCII ones (everything else unchanged)."""
+    return word if word.isascii() else word.translate(FULL_WIDTH_DIGITS)
+
+
+def whole_number(word: str | None, max_digits: int = 9) -> int | None:
+    """`word` as a non-negative integer under the digits rule, or None (also when longer than max_digits)."""
+    if word is None:
+        return None
+    word = ascii_digits(word)
+    if not (0 < len(word) <= max_digits and word.isascii() and word.isdigit()):
+        return None
+    return int(word)
+
+
 def clean_tree(value: Any) -> Any:
     """`clean()` applied to every string (keys too) in parsed JSON, without recursion (any depth json accepts)."""
     if isinstance(value, str):
@@ -102,5 +125,5 @@ def clean_tree(value: Any) -> Any:
     return root[0]
 
 
-__all__ = ["BIDI_CONTROLS", "clean", "clean_tree", "is_blank", "one_line", "spaces_to_ascii", "strip_blank",
-           "without_bidi", "words_of"]
+__all__ = ["BIDI_CONTROLS", "FULL_WIDTH_DIGITS", "ascii_digits", "clean", "clean_tree", "is_blank", "one_line",
+           "spaces_to_ascii", "strip_blank", "whole_number", "without_bidi", "words_of"]

@@ -217,3 +217,74 @@ def test_an_integration_message_keeps_channel_references_as_text(alerting):
     run_all(alerting, alerting.clock)
     [alert] = alerts(alerting.container)
     assert alert.title == "Deploy failed in #prod-deploys and #C0000002, cc @chen @here"
+
+
+# -- 7. digits: full-width digits are digits everywhere; anything else that only looks like one is refused ------------
+def test_full_width_digits_are_digits_in_incident_refs_severities_and_counts(slack):
+    slack.command("declare Site is down sev１")
+    slack.command("declare Login broken sev\uff12")
+    first, second = incidents(slack.container)
+    assert (first.severity, second.severity) == (1, 2)
+    slack.command("sev ３", channel_id=first.channel_id)
+    slack.command("update #２ rolled back")
+    slack.command("followup Add a canary", channel_id=first.channel_id)
+    slack.command("followups done １", channel_id=first.channel_id)
+    slack.command("timeline -２０m deploy v42", channel_id=first.channel_id)
+    assert incidents(slack.container)[0].severity == 3
+    assert [e.text for e in events(slack.container, 2, "update")] == ["rolled back"]
+    assert "Follow-up 1 of #1 is done" in slack.recorder.responses()[-2].text()
+    assert [e.text for e in events(slack.container, 1, "timeline")] == ["deploy v42"]
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("sev ²", "Say which severity, 1 to 4."),
+    ("sev ٢", "Say which severity, 1 to 4."),
+    ("followups done ²", "Say which follow-up, by number."),
+    ("timeline -٢٠m deploy", "is not a time"),
+    ("timeline １４:٠٥ deploy", "is not a time"),
+])
+def test_other_digit_forms_are_refused_saying_what_to_type(slack, typed, expected):
+    slack.command("declare Site is down sev2")
+    slack.command(typed, channel_id="CINC0001")
+    assert expected in slack.reply_text(), slack.reply_text()
+    assert incidents(slack.container)[0].severity == 2
+    assert [e.kind for e in events(slack.container, 1)] == ["declared"]
+
+
+def test_superscripts_and_other_scripts_name_no_incident(slack):
+    slack.command("declare Site is down sev2")
+    for ref in ("#²", "#١"):
+        slack.command(f"update {ref} rolled back")
+        assert "say which incident you mean" in slack.reply_text(), slack.reply_text()
+    assert events(slack.container, 1, "update") == []
+
+
+def test_scale_takes_full_width_counts_and_batches_and_refuses_superscripts(fly_slack):
+    slack = fly_slack
+    slack.command("count ６", command="/scale")
+    assert "Plan: Scale cgraph-api from 4 to 6 machines" in slack.recorder.responses()[-1].text()
+    slack.command("vm shared-cpu-2x --batch ２", command="/scale")
+    assert "Plan:" in slack.recorder.responses()[-1].text(), slack.recorder.responses()[-1].text()
+    slack.command("count ⁶", command="/scale")
+    assert "Plan:" not in slack.recorder.responses()[-1].text()
+    slack.command("vm shared-cpu-2x --batch ²", command="/scale")
+    assert "is not a batch size" in slack.recorder.responses()[-1].text()
+
+
+@pytest.mark.parametrize("word", ["26", "２６", "2６", "²", "٢٦", "२", "①", "2²", "", "-1", "1.5", " 2", "0", "１" * 7])
+def test_the_playbooks_copy_of_the_digits_rule_agrees_with_bot_text(word):
+    from bot.text import whole_number
+    from playbooks.params import whole_number as playbook_number
+
+    assert whole_number(word, 6) == playbook_number(word, 6)
+
+
+def test_a_forged_superscript_in_a_button_value_is_refused_not_a_crash(db_url, recorder, clock, pd):
+    from bot.pagerduty import clock as pd_clock
+    from tests.support.pagerduty import rest_harness
+
+    with rest_harness(db_url, recorder, clock) as slack:
+        slack.press(pd_clock.UPDATE_ACTION, "²")
+        assert "That button does not name an incident" in slack.reply_text(), slack.reply_text()
+        slack.press(pd_clock.UPDATE_ACTION, "２")
+        assert "Post the update for #2" in slack.reply_text(), slack.reply_text()

@@ -6,9 +6,9 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from bot.text import clean, spaces_to_ascii, words_of
+from bot.text import ascii_digits, clean, spaces_to_ascii, words_of
 
-_INCIDENT_REF = re.compile(r"^#(\d{1,9})$")
+_INCIDENT_REF = re.compile(r"^#([0-9]{1,9})$")  # matched after ascii_digits (bot.text: the digits rule)
 _SLACK_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _SLACK_CHANNEL = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|([^>]*))?>$")
 _SLACK_GROUP = re.compile(r"^<!subteam\^([A-Z0-9]+)(?:\|([^>]*))?>$")
@@ -83,7 +83,7 @@ def parse_args(words: list[str]) -> Args:
     #inc-2` sent the update to incident 2."""
     args = Args()
     for index, word in enumerate(words):
-        ref = _INCIDENT_REF.match(word)
+        ref = _INCIDENT_REF.match(ascii_digits(word))
         channel = _SLACK_CHANNEL.match(word)
         if ref and args.incident_ref is None:
             args.incident_ref = int(ref.group(1))
@@ -114,6 +114,6 @@ def parse_user(word: str) -> str | None:
 
 
 def parse_severity(word: str) -> int | None:
-    """`sev1`, `SEV-1`, `1`, `p1` -> 1; anything else -> None."""
-    match = re.fullmatch(r"(?:sev|p)?[-_ ]?([1-4])", word.strip().lower())
+    """`sev1`, `SEV-1`, `1`, `p1` (full-width digits too, bot.text) -> 1; anything else -> None."""
+    match = re.fullmatch(r"(?:sev|p)?[-_ ]?([1-4])", ascii_digits(word.strip().lower()))
     return int(match.group(1)) if match else None

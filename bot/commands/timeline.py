@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from bot.clock import as_utc, fmt_duration
 from bot.commands.grammar import Args, parse_user
 from bot.commands.registry import Registry
@@ -13,6 +11,7 @@ from bot.errors import UserError
 from bot.reply import Reply, escape, mention
 from bot.service import followups as followup_svc
 from bot.service import incidents as svc
+from bot.text import whole_number
 from playbooks.postmortem import fmt_offset
 
 
@@ -71,11 +70,12 @@ def register(registry: Registry) -> None:
             target = svc.target_incident(ctx, session, args, "followups")
         if args.words:
             action = args.words[0].lower()
-            if action not in ("done", "open") or len(args.words) != 2 or not re.fullmatch(r"[0-9]{1,6}", args.words[1]):
+            number = whole_number(args.words[1], 6) if len(args.words) == 2 else None
+            if action not in ("done", "open") or number is None:
                 raise UserError("Say which follow-up, by number.",
                                 "For example `/incident followups done 2` (or `open 2` to reopen it).")
-            incident_, item = followup_svc.set_status(ctx, target.id, int(args.words[1]), action)
-            return Reply(f"Follow-up {args.words[1]} of #{incident_.id} is {action}: {escape(item.text)}").public()
+            incident_, item = followup_svc.set_status(ctx, target.id, number, action)
+            return Reply(f"Follow-up {number} of #{incident_.id} is {action}: {escape(item.text)}").public()
         incident_, rows = followup_svc.items(ctx, target.id)
         if not rows:
             return Reply(f"#{incident_.id} has no follow-ups yet.",

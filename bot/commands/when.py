@@ -10,11 +10,13 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from bot.errors import UserError
+from bot.text import ascii_digits
 
-_AGO = re.compile(r"^-(?:(\d{1,3})d)?(?:(\d{1,4})h)?(?:(\d{1,5})m)?(?:(\d{1,6})s)?$")
-_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?(z|utc)?$", re.IGNORECASE)
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})t(.+)$", re.IGNORECASE)
+# ASCII digits only, after ascii_digits (bot.text: full-width digits read as 0-9, no other script's digits)
+_AGO = re.compile(r"^-(?:([0-9]{1,3})d)?(?:([0-9]{1,4})h)?(?:([0-9]{1,5})m)?(?:([0-9]{1,6})s)?$")
+_CLOCK = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?(z|utc)?$", re.IGNORECASE)
+_DATE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
+_DATETIME = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})t(.+)$", re.IGNORECASE)
 _UTC_WORDS = {"utc", "z", "gmt"}
 _OTHER_ZONES = {"pst", "pdt", "est", "edt", "cst", "cdt", "mst", "mdt", "cet", "cest", "bst", "ist", "jst",
                 "aest", "aedt", "eet", "eest", "wet", "west", "hst", "akst", "akdt"}
@@ -44,7 +46,7 @@ def parse_when(words: list[str], now: datetime) -> tuple[datetime, list[str]]:
     if not words:
         raise bad_time("", "is missing: say when it happened")
     now = now.astimezone(UTC)
-    first, rest = words[0], list(words[1:])
+    first, rest = ascii_digits(words[0]), list(words[1:])
     ago = _AGO.match(first)
     if ago and any(ago.groups()):
         days, hours, minutes, seconds = (int(g or 0) for g in ago.groups())
@@ -57,7 +59,7 @@ def parse_when(words: list[str], now: datetime) -> tuple[datetime, list[str]]:
     elif date_match:
         if not rest:
             raise bad_time(first, "needs a time of day after the date (for example `2026-11-25 14:05`)")
-        day_part, first, rest = first, rest[0], rest[1:]
+        day_part, first, rest = first, ascii_digits(rest[0]), rest[1:]
     clock = _CLOCK.match(first)
     if clock is None:
         raise bad_time(" ".join(w for w in (day_part, first) if w))

@@ -20,6 +20,7 @@ from bot.pagerduty.config import DRY_RUN, EVENTS, REST, config
 from bot.reply import Reply, escape, mention
 from bot.service import incidents as svc
 from bot.settings import Settings
+from bot.text import whole_number
 from playbooks.contacts import ContactsError, load_contacts
 from playbooks.severity import SEVERITIES
 
@@ -237,9 +238,10 @@ def register(registry: Registry) -> None:
 
 
 def _number(value: str) -> int:
-    if not value.isdigit():
+    number = whole_number(value)  # not isdigit(): "²".isdigit() is true and int("²") raised (bot.text)
+    if number is None:
         raise UserError("That button does not name an incident; run the command again.")
-    return int(value)
+    return number
 
 
 @integration("pagerduty")
