@@ -288,3 +288,72 @@ def test_a_forged_superscript_in_a_button_value_is_refused_not_a_crash(db_url, r
         assert "That button does not name an incident" in slack.reply_text(), slack.reply_text()
         slack.press(pd_clock.UPDATE_ACTION, "２")
         assert "Post the update for #2" in slack.reply_text(), slack.reply_text()
+
+
+# -- 8. the worker backs off during a database outage instead of logging twice a second ------------------------------
+class SimulatedTime:
+    """Stands in for the worker's two events: every wait moves simulated time instead of sleeping."""
+
+    def __init__(self, until: float) -> None:
+        self.now, self.until, self.waits = 0.0, until, []
+
+    def event(self):
+        sim = self
+
+        class Event:
+            flag = False
+
+            def wait(self, timeout=None):
+                sim.waits.append(timeout)
+                sim.now += timeout or 0
+                return self.flag
+
+            def set(self):
+                self.flag = True
+
+            def clear(self):
+                self.flag = False
+
+            def is_set(self):
+                return self.flag or sim.now >= sim.until
+
+        return Event()
+
+
+def test_the_worker_backs_off_exponentially_and_logs_once_per_step(sqlite_container, monkeypatch, caplog):
+    import logging
+
+    from sqlalchemy.exc import OperationalError
+
+    from bot.service import jobs
+
+    outage = {"down": True, "calls": 0}
+
+    def run_due(*args, **kwargs):
+        outage["calls"] += 1
+        if outage["down"]:
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return 0
+
+    monkeypatch.setattr("bot.service.jobs.run_due", run_due)
+    worker = jobs.Worker(sqlite_container, threads=1)
+    sim = SimulatedTime(until=300)  # five minutes of outage
+    worker._wake, worker._stop = sim.event(), sim.event()
+    with caplog.at_level(logging.INFO, logger="bot.service.jobs"):
+        worker._loop()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    # 0.5 s doubling to the 30 s cap: 0.5, 1, 2, 4, 8, 16, 30, 30, ... -> about 15 tries in five minutes, not 600
+    assert sim.waits[:8] == [0.5, 1, 2, 4, 8, 16, 30, 30]
+    assert outage["calls"] <= 16 and len(warnings) == outage["calls"]  # one line per back-off step at most
+    assert "database unavailable" in warnings[0].getMessage()
+    # back up: the back-off resets, and the first failure after it waits 0.5 s again
+    outage["down"] = False
+    sim.until, sim.waits = sim.now + 2, []
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="bot.service.jobs"):
+        worker._loop()
+    assert any("available again" in r.getMessage() for r in caplog.records)
+    outage["down"] = True
+    sim.until, sim.waits = sim.now + 1, []
+    worker._loop()
+    assert sim.waits[0] == 0.5
