@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol, TextIO
 
 from bot.reply import Button, Reply
+from bot.text import without_bidi
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def render_text(reply: Reply) -> str:
     text = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2 (\1)", text)
     text = re.sub(r":[a-z_]+: ?", "", text)
     text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)  # *bold* reads fine as plain words
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+    return without_bidi(text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")).strip()
 
 
 class ConsoleChat:

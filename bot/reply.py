@@ -1,7 +1,8 @@
 """What a command answers, independent of where it is shown (Slack Block Kit or the console).
 
 All text here is Slack mrkdwn that is already safe: anything a person or an alert typed goes
-through `escape()` first, so `<!channel>` or `<@U123>` in a title is shown, never pings.
+through `escape()` first, so `<!channel>` or `<@U123>` in a title is shown, never pings, and an RTL
+override (U+202E) is dropped from what is shown. Each renderer drops bidi controls from its output too.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.text import without_bidi
+
 
 def escape(text: str) -> str:
-    """Neutralise Slack control sequences (mentions, links, broadcasts) in untrusted text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Neutralise Slack control sequences (mentions, links, broadcasts) and bidi controls in untrusted text."""
+    return without_bidi(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def mention(user_id: str | None) -> str:

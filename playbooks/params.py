@@ -14,9 +14,17 @@ from playbooks.framework import PlaybookArgs, Refused
 REGION = re.compile(r"[a-z]{3}")  # Fly region codes: iad, lhr, fra, ...
 
 
+# The digits rule of bot.text (playbooks import nothing from bot/, so it is restated here; a test holds the two
+# together): full-width digits read as 0-9, nothing else is a digit (`"²".isdigit()` is true, `int("٢")` is 2).
+FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
 def whole_number(word: str | None, max_digits: int = 6) -> int | None:
-    """`word` as a non-negative integer, or None when it is not plain ASCII digits (or absurdly long)."""
-    if word is None or not re.fullmatch(rf"[0-9]{{1,{max_digits}}}", word):
+    """`word` as a non-negative integer, or None when it is not digits 0-9 (full-width ones count) or too long."""
+    if word is None:
+        return None
+    word = word.translate(FULL_WIDTH_DIGITS)
+    if not re.fullmatch(rf"[0-9]{{1,{max_digits}}}", word):
         return None
     return int(word)
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.text import clean, one_line, strip_blank
 from playbooks.severity import Signals
 
 MAX_TITLE = 300
@@ -50,6 +51,11 @@ class IncomingAlert:
     root_channel: str | None = None  # for Slack messages: the message that is the alert
     root_ts: str | None = None
 
+    def __post_init__(self) -> None:
+        # One line, from every adapter: a newline in a title faked extra lines in the alert's Slack message
+        # (":white_check_mark: Resolved by ...") and in the timeline. The text keeps its lines.
+        self.title = one_line(self.title)[:MAX_TITLE]
+
     @property
     def classify_text(self) -> str:
         return f"{self.title}\n{self.text}" if self.text and self.text != self.title else self.title
@@ -57,8 +63,7 @@ class IncomingAlert:
 
 # -- helpers ------------------------------------------------------------------------------------------
 def _clean(text: str, limit: int) -> str:
-    text = text.replace("\r\n", "\n").replace("\x00", "")
-    return text.strip()[:limit]
+    return strip_blank(clean(text))[:limit]
 
 
 def normalize_source(value: str) -> str:
@@ -252,14 +257,21 @@ def parse_webhook(body: bytes, headers: Mapping[str, str]) -> IncomingAlert:
 # -- Slack messages from other integrations ----------------------------------------------------------------------
 _SLACK_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
 _SLACK_BARE = re.compile(r"<(https?://[^|>]+)>")
+_SLACK_CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|([^>]*))?>")
+_SLACK_PERSON = re.compile(r"<@([A-Z0-9]+)(?:\|([^>]*))?>")
+_SLACK_BROADCAST = re.compile(r"<!(?:subteam\^[A-Z0-9]+\|@?([^>]+)|(here|channel|everyone)(?:\|[^>]*)?)>")
 _SLACK_OTHER = re.compile(r"<[#@!][^>]*>")
 _COLOR_HINTS = {"danger": "error", "warning": "warning", "good": "info", "#ff0000": "error"}
 
 
 def slack_text(text: str) -> str:
-    """Slack mrkdwn -> words: links to their labels, no mentions, no emphasis marks."""
+    """Slack mrkdwn -> words: links to their labels, mentions as the text they show (`#ops`, `@chen`, `@here`:
+    words, which never ping once escaped), no emphasis marks. Dropping mentions lost "in <#C1|prod-deploys>"."""
     text = _SLACK_LINK.sub(r"\2", text)
     text = _SLACK_BARE.sub(r"\1", text)
+    text = _SLACK_CHANNEL.sub(lambda m: f"#{m.group(2) or m.group(1)}", text)
+    text = _SLACK_PERSON.sub(lambda m: f"@{m.group(2) or m.group(1)}", text)
+    text = _SLACK_BROADCAST.sub(lambda m: f"@{m.group(1) or m.group(2)}", text)
     text = _SLACK_OTHER.sub("", text)
     text = re.sub(r"(?<![\w*])[*_~]([^*_~\n]+)[*_~](?![\w*])", r"\1", text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
@@ -302,10 +314,10 @@ def from_slack_message(event: Mapping[str, Any]) -> IncomingAlert | None:
         hint = hint or _COLOR_HINTS.get(str(attachment.get("color", "")).lower())
     text = event.get("text") if isinstance(event.get("text"), str) else ""
     block_parts = _block_texts(event.get("blocks")) if not text else []
-    words = "\n".join(slack_text(p) for p in [text, *block_parts, *parts] if p).strip()
+    words = clean("\n".join(slack_text(p) for p in [text, *block_parts, *parts] if p)).strip()
     if not words:
         return None
-    lines = [line.strip() for line in words.splitlines() if line.strip()]
+    lines = [line for line in map(strip_blank, words.splitlines()) if line]
     title = lines[0][:MAX_TITLE]
     profile = event.get("bot_profile") if isinstance(event.get("bot_profile"), dict) else {}
     name = str(profile.get("name") or event.get("username") or event.get("bot_id") or "integration")

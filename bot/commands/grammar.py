@@ -6,7 +6,9 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-_INCIDENT_REF = re.compile(r"^#(\d{1,9})$")
+from bot.text import ascii_digits, clean, spaces_to_ascii, words_of
+
+_INCIDENT_REF = re.compile(r"^#([0-9]{1,9})$")  # matched after ascii_digits (bot.text: the digits rule)
 _SLACK_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _SLACK_CHANNEL = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|([^>]*))?>$")
 _SLACK_GROUP = re.compile(r"^<!subteam\^([A-Z0-9]+)(?:\|([^>]*))?>$")
@@ -18,7 +20,12 @@ class Args:
 
     words: list[str] = field(default_factory=list)
     incident_ref: int | None = None
-    channel_ref: str | None = None  # a channel mention like <#C123|inc-4-db>
+    channel_ref: str | None = None  # a channel mention like <#C123|inc-4-db> as the first word: the incident
+    channel_word: str | None = None  # that mention as text (`#inc-4-db`), for commands whose words are all text
+
+    def all_words(self) -> list[str]:
+        """The words with the channel mention put back as text (a title names no incident: it keeps it)."""
+        return [self.channel_word, *self.words] if self.channel_word else list(self.words)
 
     @property
     def rest(self) -> str:
@@ -52,25 +59,38 @@ class ParsedCommand:
 
 
 def tokenize(text: str) -> list[str]:
-    """Split like a shell, but never fail on a stray quote (people type `don't`)."""
+    """Split like a shell, but never fail on a stray quote (people type `don't`).
+
+    Cleaned first, and invisible characters count as space (bot.text): a word of zero-width spaces is no word.
+    """
+    text = spaces_to_ascii(clean(text))
     text = text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2018", "'").replace("\u2019", "'")
     try:
-        return shlex.split(text)
+        return words_of(shlex.split(text))
     except ValueError:
-        return text.split()
+        return words_of(text.split())
+
+
+def channel_text(word: str) -> str:
+    """A Slack channel mention as the words it shows (`<#C1|ops>` -> `#ops`, `<#C1>` -> `#C1`); else the word."""
+    match = _SLACK_CHANNEL.match(word)
+    return f"#{match.group(2) or match.group(1)}" if match else word
 
 
 def parse_args(words: list[str]) -> Args:
+    """`#N` anywhere names the incident. A channel mention names it only as the first word (`update #inc-4 ...`);
+    anywhere else it is words, kept as `#name`: `<#C0000001>` in a title used to vanish, and `update moved to
+    #inc-2` sent the update to incident 2."""
     args = Args()
-    for word in words:
-        ref = _INCIDENT_REF.match(word)
+    for index, word in enumerate(words):
+        ref = _INCIDENT_REF.match(ascii_digits(word))
         channel = _SLACK_CHANNEL.match(word)
         if ref and args.incident_ref is None:
             args.incident_ref = int(ref.group(1))
-        elif channel and args.channel_ref is None:
-            args.channel_ref = channel.group(1)
+        elif channel and index == 0:
+            args.channel_ref, args.channel_word = channel.group(1), channel_text(word)
         else:
-            args.words.append(word)
+            args.words.append(channel_text(word))
     return args
 
 
@@ -94,6 +114,6 @@ def parse_user(word: str) -> str | None:
 
 
 def parse_severity(word: str) -> int | None:
-    """`sev1`, `SEV-1`, `1`, `p1` -> 1; anything else -> None."""
-    match = re.fullmatch(r"(?:sev|p)?[-_ ]?([1-4])", word.strip().lower())
+    """`sev1`, `SEV-1`, `1`, `p1` (full-width digits too, bot.text) -> 1; anything else -> None."""
+    match = re.fullmatch(r"(?:sev|p)?[-_ ]?([1-4])", ascii_digits(word.strip().lower()))
     return int(match.group(1)) if match else None

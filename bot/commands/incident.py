@@ -22,7 +22,7 @@ SEVERITY_HINT = "Severity is `sev1`, `sev2`, `sev3` or `sev4` (SEV1 = complete o
 
 # -- subcommands: `(ctx, args)`, or `(ctx, args, incident)` when registered with `incident=` -----------------
 def declare(ctx: Context, args: Args) -> Reply:
-    words = list(args.words)
+    words = args.all_words()
     level = None
     for i in (len(words) - 1, 0):
         if words and 0 <= i < len(words) and words[i].lower().startswith(("sev", "p")) \

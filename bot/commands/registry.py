@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from bot.commands.grammar import Args, parse
 from bot.errors import INTERNAL, TRY_AGAIN, UserError
 from bot.reply import Button, Reply
 from bot.service import lookups
+from bot.text import clean, whole_number
 from playbooks.framework import Refused
 
 if TYPE_CHECKING:
@@ -51,16 +51,15 @@ ValueKind = type[str] | type[int] | Literal["incident", "alert"]
 _VALUE_NAMES = {int: "a number", "incident": "an incident", "alert": "an alert"}
 # Not isdigit(): "²".isdigit() is true and int("²") fails. At most 9 digits, like `#N` in the grammar: a row id
 # fits PostgreSQL's integer, where a larger number is a database error instead of "there is no #N".
-_BUTTON_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 def button_number(value: str, names: str = "an incident") -> int:
     """The one parser of numbers in button values (Slack sends any string a client puts there)."""
-    value = (value or "").strip()
-    if not _BUTTON_NUMBER.fullmatch(value):
+    number = whole_number((value or "").strip())  # the one digits rule (bot.text): "２" yes, "²" no
+    if number is None:
         raise UserError(f"That button does not name {names}; it may be from an older Fireline.",
                         "Run the command again for fresh buttons.")
-    return int(value)
+    return number
 
 
 @dataclass
@@ -303,6 +302,7 @@ class Registry:
 
     def press(self, ctx: Context, action_id: str, value: str) -> Reply | None:
         """Handle a button press (from Slack or `!Label` in the console)."""
+        value = clean(value)  # a forged value is signed too: same rules as typed text (bot.text)
         action = self.actions.get(action_id)
         if action is None and action_id in self.placeholders:
             return Reply.error(self.placeholders[action_id])

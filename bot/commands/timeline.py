@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
 from bot.clock import as_utc, fmt_duration
 from bot.commands.grammar import Args, parse_user
 from bot.commands.registry import Registry
-from bot.commands.when import EXAMPLE, EXAMPLES, parse_when
+from bot.commands.when import EXAMPLE, EXAMPLES, check_bounds, parse_when
 from bot.context import Context
 from bot.errors import UserError
 from bot.models import Incident
 from bot.reply import Reply, escape, mention
 from bot.service import followups as followup_svc
 from bot.service import incidents as svc
+from bot.text import whole_number
 from playbooks.postmortem import fmt_offset
 
 
@@ -34,6 +33,7 @@ def timeline(ctx: Context, args: Args, target: Incident) -> Reply:
     if not text:
         raise UserError("Say what happened after the time.", "For example `/incident timeline "
                         f"{args.words[0][:20]} Deploy v42 finished`.")
+    check_bounds(when, " ".join(args.words[:len(args.words) - len(rest)]), target.id, as_utc(target.declared_at))
     incident = svc.add_note(ctx, target.id, text, kind="timeline", at=when, data={"recorded_at": ctx.now().isoformat()})
     offset = fmt_offset(when.timestamp() - as_utc(incident.declared_at).timestamp())
     ago = fmt_duration((ctx.now() - when).total_seconds())
@@ -59,11 +59,12 @@ def followup(ctx: Context, args: Args, target: Incident) -> Reply:
 def followups(ctx: Context, args: Args, target: Incident) -> Reply:
     if args.words:
         action = args.words[0].lower()
-        if action not in ("done", "open") or len(args.words) != 2 or not re.fullmatch(r"[0-9]{1,6}", args.words[1]):
+        number = whole_number(args.words[1], 6) if len(args.words) == 2 else None
+        if action not in ("done", "open") or number is None:
             raise UserError("Say which follow-up, by number.",
                             "For example `/incident followups done 2` (or `open 2` to reopen it).")
-        incident, item = followup_svc.set_status(ctx, target.id, int(args.words[1]), action)
-        return Reply(f"Follow-up {args.words[1]} of #{incident.id} is {action}: {escape(item.text)}").public()
+        incident, item = followup_svc.set_status(ctx, target.id, number, action)
+        return Reply(f"Follow-up {number} of #{incident.id} is {action}: {escape(item.text)}").public()
     incident, rows = followup_svc.items(ctx, target.id)
     if not rows:
         return Reply(f"#{incident.id} has no follow-ups yet.",

@@ -10,17 +10,25 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from bot.errors import UserError
+from bot.text import ascii_digits
 
-_AGO = re.compile(r"^-(?:(\d{1,3})d)?(?:(\d{1,4})h)?(?:(\d{1,5})m)?(?:(\d{1,6})s)?$")
-_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?(z|utc)?$", re.IGNORECASE)
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})t(.+)$", re.IGNORECASE)
+# ASCII digits only, after ascii_digits (bot.text: full-width digits read as 0-9, no other script's digits)
+_AGO = re.compile(r"^-(?:([0-9]{1,3})d)?(?:([0-9]{1,4})h)?(?:([0-9]{1,5})m)?(?:([0-9]{1,6})s)?$")
+_CLOCK = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?(z|utc)?$", re.IGNORECASE)
+_DATE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
+_DATETIME = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})t(.+)$", re.IGNORECASE)
 _UTC_WORDS = {"utc", "z", "gmt"}
 _OTHER_ZONES = {"pst", "pdt", "est", "edt", "cst", "cdt", "mst", "mdt", "cet", "cest", "bst", "ist", "jst",
                 "aest", "aedt", "eet", "eest", "wet", "west", "hst", "akst", "akdt"}
 
 EXAMPLES = ("Times are UTC: `14:05` (today), `14:05 UTC`, `2026-11-25 14:05`, or `-20m` / `-1h30m` "
             "(that long ago).")
+# How far a remembered event may lie from the incident. Before: the deploy or config change that caused it is
+# usually hours, at most days, earlier; `0001-01-01 00:00` was accepted and became the postmortem's first event.
+# After: a clock a little ahead of ours (a phone's) must not refuse "just now".
+MAX_BEFORE_DECLARATION = timedelta(days=7)
+CLOCK_SKEW = timedelta(minutes=1)
+
 EXAMPLE = "Put the time first, then what happened: `/incident timeline 14:05 Deploy v42 finished`."
 
 
@@ -38,7 +46,7 @@ def parse_when(words: list[str], now: datetime) -> tuple[datetime, list[str]]:
     if not words:
         raise bad_time("", "is missing: say when it happened")
     now = now.astimezone(UTC)
-    first, rest = words[0], list(words[1:])
+    first, rest = ascii_digits(words[0]), list(words[1:])
     ago = _AGO.match(first)
     if ago and any(ago.groups()):
         days, hours, minutes, seconds = (int(g or 0) for g in ago.groups())
@@ -51,7 +59,7 @@ def parse_when(words: list[str], now: datetime) -> tuple[datetime, list[str]]:
     elif date_match:
         if not rest:
             raise bad_time(first, "needs a time of day after the date (for example `2026-11-25 14:05`)")
-        day_part, first, rest = first, rest[0], rest[1:]
+        day_part, first, rest = first, ascii_digits(rest[0]), rest[1:]
     clock = _CLOCK.match(first)
     if clock is None:
         raise bad_time(" ".join(w for w in (day_part, first) if w))
@@ -70,6 +78,19 @@ def parse_when(words: list[str], now: datetime) -> tuple[datetime, list[str]]:
         when = _clock(clock, now)
         if when > now:  # a clock time later than now means yesterday (just after midnight UTC)
             when -= timedelta(days=1)
-    if when > now + timedelta(minutes=1):
+    if when > now + CLOCK_SKEW:
         raise bad_time(" ".join(w for w in (day_part, first) if w), "is in the future")
     return when, rest
+
+
+def check_bounds(when: datetime, typed: str, incident_id: int, declared_at: datetime) -> None:
+    """Refuse a time more than MAX_BEFORE_DECLARATION before the incident was declared (the future is refused
+    by `parse_when`), saying the range and an example inside it."""
+    earliest = declared_at.astimezone(UTC) - MAX_BEFORE_DECLARATION
+    if when < earliest:
+        days = MAX_BEFORE_DECLARATION.days
+        raise UserError(f"`{typed[:40]}` is more than {days} days before #{incident_id} was declared "
+                        f"({declared_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC).",
+                        f"The timeline takes times from {earliest:%Y-%m-%d %H:%M} UTC up to now, for example "
+                        f"`/incident timeline {earliest + timedelta(days=days):%Y-%m-%d %H:%M} Deploy v42 "
+                        "finished` or `-20m`.")

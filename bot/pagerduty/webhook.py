@@ -34,6 +34,7 @@ from bot.pagerduty.paging import NOTE_PREFIX
 from bot.reply import Reply, escape
 from bot.service import incidents as svc
 from bot.service import jobs
+from bot.text import clean_tree
 from bot.webhook_guard import read_body, store_or_503, webhook_error
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def signature_ok(body: bytes, header: str | None, secret: str) -> bool:
 
 def parse(body: bytes) -> Event:
     try:
-        payload = json.loads(body)
+        payload = clean_tree(json.loads(body))  # NUL and lone surrogates out (bot.text), before anything is stored
     except (ValueError, UnicodeDecodeError):
         raise BadBody("the body is not JSON") from None
     event = payload.get("event") if isinstance(payload, dict) else None

@@ -136,6 +136,37 @@ def reap_stale(container: Container) -> int:
         return result.rowcount or 0
 
 
+BACKOFF_START = 0.5  # seconds after the first failed poll
+BACKOFF_CAP = 30.0  # seconds between tries in a long outage
+
+
+class Backoff:
+    """How long to wait after each consecutive failure: BACKOFF_START doubling to BACKOFF_CAP, reset on success.
+
+    During a database outage the worker used to poll (and log "database unavailable, retrying") twice a
+    second per thread for as long as it lasted; now about 15 tries (and lines) in the first five minutes,
+    then one every 30 s. Shared by a worker's threads, so a step is logged once, not once per thread.
+    """
+
+    def __init__(self, start: float = BACKOFF_START, cap: float = BACKOFF_CAP) -> None:
+        self.start, self.cap = start, cap
+        self.failures = 0
+        self._lock = threading.Lock()
+
+    def failed(self) -> tuple[float, int]:
+        """The wait before the next try, and how many failures in a row this is."""
+        with self._lock:
+            delay = min(self.cap, self.start * 2 ** min(self.failures, 32))
+            self.failures += 1
+            return delay, self.failures
+
+    def succeeded(self) -> int:
+        """Resets; returns how many failures in a row there had been."""
+        with self._lock:
+            failures, self.failures = self.failures, 0
+            return failures
+
+
 class Worker:
     """Background threads that run due jobs; `wake()` makes a fresh job start at once."""
 
@@ -143,6 +174,7 @@ class Worker:
         self.container = container
         self.threads = threads
         self.poll_seconds = poll_seconds
+        self.backoff = Backoff()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -176,11 +208,21 @@ class Worker:
             try:
                 ran = run_due(self.container, self.name, limit=50)
             except OperationalError:
-                log.warning("worker: database unavailable, retrying")
-                ran = 0
+                delay, failures = self.backoff.failed()
+                if failures == 1:
+                    log.warning("worker: database unavailable; retrying in %.1f s, backing off to %.0f s",
+                                delay, self.backoff.cap)
+                else:
+                    log.warning("worker: database still unavailable (%d tries); next in %.1f s", failures, delay)
+                self._stop.wait(delay)  # not woken by new jobs: none can be stored while the database is down
+                continue
             except Exception:
                 log.exception("worker loop error")
                 ran = 0
+            else:
+                failures = self.backoff.succeeded()
+                if failures:
+                    log.info("worker: database available again after %d failed tries", failures)
             if not ran:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()

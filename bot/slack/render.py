@@ -12,6 +12,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.reply import Reply
+from bot.text import without_bidi
 
 SECTION_LIMIT = 2900
 UNIQUE_SEPARATOR = "~"
@@ -32,19 +33,19 @@ def _chunks(lines: list[str], limit: int) -> list[str]:
 
 def blocks(reply: Reply) -> list[Block]:
     result: list[Block] = []
-    for chunk in _chunks([reply.text, *reply.lines], SECTION_LIMIT):
+    for chunk in _chunks([without_bidi(line) for line in (reply.text, *reply.lines)], SECTION_LIMIT):
         result.append(SectionBlock(text=MarkdownTextObject(text=chunk)))
     for start in range(0, len(reply.fields), 10):
-        fields = [MarkdownTextObject(text=f"*{label}*\n{value}"[:1990])
+        fields = [MarkdownTextObject(text=without_bidi(f"*{label}*\n{value}")[:1990])
                   for label, value in reply.fields[start:start + 10]]
         result.append(SectionBlock(fields=fields))
     if reply.footer:
-        result.append(ContextBlock(elements=[MarkdownTextObject(text=reply.footer[:2900])]))
+        result.append(ContextBlock(elements=[MarkdownTextObject(text=without_bidi(reply.footer)[:2900])]))
     for start in range(0, len(reply.buttons), 25):
         elements = []
         for index, button in enumerate(reply.buttons[start:start + 25], start=start):
             # Slack wants action ids unique within a message; the suffix is stripped on the way back.
-            elements.append(ButtonElement(text=button.label[:75], action_id=f"{button.action_id}"
+            elements.append(ButtonElement(text=without_bidi(button.label)[:75], action_id=f"{button.action_id}"
                                           f"{UNIQUE_SEPARATOR}{index}", value=button.value[:2000] or "-",
                                           style=button.style))
         result.append(ActionsBlock(elements=elements))
@@ -56,7 +57,7 @@ def blocks_json(reply: Reply) -> list[dict]:
 
 
 def fallback_text(reply: Reply) -> str:
-    return reply.text[:3000]
+    return without_bidi(reply.text)[:3000]
 
 
 def base_action_id(action_id: str) -> str:
