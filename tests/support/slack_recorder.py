@@ -224,7 +224,8 @@ class SlackRecorder:
             return 200, {"ok": True, "channel": channel,
                          "permalink": f"https://acme.slack.com/archives/{channel}/p{message_ts.replace('.', '')}"}
         if method == "auth.test":
-            return 200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1"}
+            return 200, {"ok": True, "user_id": "UBOT", "user": "fireline", "bot_id": "BBOT", "team_id": "T1",
+                         "team": "Acme"}
         if method == "conversations.info":
             return 200, {"ok": True, "channel": {"id": data.get("channel"), "name": "some-channel"}}
         if method == "files.getUploadURLExternal":
