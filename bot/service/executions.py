@@ -51,7 +51,7 @@ from bot.reply import Button, Reply, escape, mention
 from bot.service import incidents as svc
 from bot.service import jobs
 from bot.service.playbook_env import build_env, close_env
-from bot.service.playbook_views import Actions, button_value, plan_reply, progress_reply
+from bot.service.playbook_views import Actions, button_value, dry_run_words, nothing_sent, plan_reply, progress_reply
 from bot.service.responders import describe_responders, may_confirm
 from playbooks.framework import Blocked, Plan, Playbook, StepResult
 
@@ -143,9 +143,7 @@ def propose(ctx: Context, playbook: Playbook, params: dict[str, Any],
         plan = make_plan(playbook, env, params)
     finally:
         close_env(env)
-    plan.dry_run = env.dry_run
-    if env.dry_run and env.dry_run_note not in plan.notes:
-        plan.notes.insert(0, env.dry_run_note)
+    dry_run_words(playbook, env, plan)
     with ctx.session() as session:
         if plan.blocked:
             audit(session, ctx.user_id, "plan_blocked", f"{playbook.invocation}: {plan.blocked}",
@@ -193,9 +191,7 @@ def run_now(ctx: Context, playbook: Playbook, params: dict[str, Any],
     results: list[StepResult] = []
     try:
         plan = make_plan(playbook, env, params)
-        plan.dry_run = env.dry_run
-        if env.dry_run and env.dry_run_note not in plan.notes:
-            plan.notes.insert(0, env.dry_run_note)
+        dry_run_words(playbook, env, plan)
         if plan.blocked:
             return plan, [], None
         for step in plan.steps:
@@ -328,7 +324,7 @@ def confirm(ctx: Context, value: str) -> Reply:
                 svc.set_status(ctx, incident.id, "mitigating")
             except UserError:
                 pass
-    note = " (dry run: nothing is sent to Fly)" if execution.dry_run else ""
+    note = f" (dry run: {nothing_sent(plan)})" if execution.dry_run else ""
     return Reply(f"Confirmed{note}: {escape(plan.title)}. It runs now; progress is shown in one message here.")
 
 
@@ -655,7 +651,7 @@ def finish(ctx: Context, execution: PlaybookExecution, playbook: Playbook, outco
     show_progress(ctx, execution, progress_reply(execution, plan))
     icon = {"succeeded": ":white_check_mark:", "failed": ":x:", "stopped": ":octagonal_sign:",
             "interrupted": ":warning:"}[outcome]
-    tag = " [DRY RUN: nothing was sent to Fly]" if execution.dry_run else ""
+    tag = f" [DRY RUN: {nothing_sent(plan, past=True)}]" if execution.dry_run else ""
     post_in_thread(ctx, execution, Reply(f"{icon} *{escape(plan.title)}* {headline}.{tag}",
                                          lines=[escape(line) for line in lines]).public())
     ctx.app.registry.emit("playbook.finished", ctx, execution=execution, plan=plan)
