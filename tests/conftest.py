@@ -152,3 +152,12 @@ def fuzz_slack(sqlite_container, recorder):
         harness.command("declare Fuzz target sev3")
         recorder.reset()
         yield harness
+
+
+@pytest.fixture(autouse=True)
+def _forget_names():
+    """Slack names are cached per process by API URL; a new recorder may reuse an old one's port."""
+    from bot.slack import people
+
+    people.forget_all()
+    yield

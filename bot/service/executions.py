@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot import metrics
-from bot.chat import MessageRef
+from bot.chat import MessageRef, person
 from bot.clock import as_utc, fmt_duration, fmt_utc
 from bot.commands.grammar import Args
 from bot.container import Container
@@ -236,6 +236,7 @@ def _parse_value(value: str) -> tuple[int | None, str, int | None]:
 def _checked(ctx: Context, value: str, what: str) -> tuple[PlaybookExecution, Playbook, int | None]:
     """The execution a button names, after checking the nonce and the person; refusals are audited."""
     execution_id, nonce, step = _parse_value(value)
+    who = person(ctx.chat, ctx.user_id)  # a name for the record, looked up (cached) outside the transaction
     with ctx.session() as session:  # the refusal is committed before it is raised
         execution = session.get(PlaybookExecution, execution_id) if execution_id else None
         forged = execution is None or not nonce or not hmac.compare_digest(execution.nonce, nonce)
@@ -244,7 +245,7 @@ def _checked(ctx: Context, value: str, what: str) -> tuple[PlaybookExecution, Pl
                   execution=execution, data={"value": (value or "")[:120], "source": ctx.source}, at=ctx.now())
             if execution is not None:
                 _timeline(session, execution, "playbook_refused", ctx.user_id,
-                          f"Refused {what} by {ctx.user_id}: the button did not match the plan shown", at=ctx.now())
+                          f"Refused {what} by {who}: the button did not match the plan shown", at=ctx.now())
     if forged:
         raise NotAuthorized(f"That {what} button does not match a plan Fireline showed, so nothing was done "
                                 "(and this was recorded).", "Run the command again to get a fresh plan.")
@@ -256,7 +257,7 @@ def _checked(ctx: Context, value: str, what: str) -> tuple[PlaybookExecution, Pl
             audit(session, ctx.user_id, "refused", f"{what} of {plan.title}: {decision.why}", execution=execution,
                   at=ctx.now())
             _timeline(session, execution, "playbook_refused", ctx.user_id,
-                      f"Refused {what} of {plan.title} by {ctx.user_id}: {decision.why}", at=ctx.now())
+                      f"Refused {what} of {plan.title} by {who}: {decision.why}", at=ctx.now())
         raise NotAuthorized(f"You may not {what.lower()} this: {decision.why}. Nothing was done, and the refusal "
                             "was recorded.",
                             f"Ask one of {describe_responders(ctx.app.settings.responder_list)} to press it.")
@@ -360,7 +361,7 @@ def cancel(ctx: Context, value: str) -> Reply:
         changed = session.execute(update(PlaybookExecution).where(col(PlaybookExecution.id) == execution.id,
                                                                   col(PlaybookExecution.status) == "proposed")
                                   .values(status="cancelled", finished_at=ctx.now(),
-                                          outcome=f"cancelled by {ctx.user_id}"))
+                                          outcome=f"cancelled by {person(ctx.chat, ctx.user_id)}"))
         if changed.rowcount != 1:
             return Reply(_already(execution))
         audit(session, ctx.user_id, "cancelled", "plan cancelled before it ran", execution=execution, at=ctx.now())
@@ -387,7 +388,8 @@ def request_stop(ctx: Context, value: str) -> Reply:
     if stopped_now:
         with ctx.session() as session:
             fresh = session.get(PlaybookExecution, execution.id)
-        finish(ctx, fresh, playbook, "stopped", f"stopped by {ctx.user_id} while waiting for a person")
+        finish(ctx, fresh, playbook, "stopped",
+               f"stopped by {person(ctx.chat, ctx.user_id)} while waiting for a person")
         return Reply("Stopped. Nothing more will run; the summary is posted.")
     return Reply("Fireline will stop after the step that is running now; the progress message will say what was "
                  "done.")
@@ -405,7 +407,7 @@ def confirm_step(ctx: Context, value: str) -> Reply:
     step = plan.steps[index]
     results = [dict(r) for r in execution.results]
     if step.manual:
-        results[index] = {"status": "ok", "summary": f"done by hand, reported by {ctx.user_id}",
+        results[index] = {"status": "ok", "summary": f"done by hand, reported by {person(ctx.chat, ctx.user_id)}",
                           "details": [f"Command: {step.manual}"], "done": list(step.targets),
                           "confirmed_by": ctx.user_id, "finished_at": ctx.now().isoformat()}
         next_step = index + 1
