@@ -253,7 +253,8 @@ def _named_ids(text: str, names: Mapping[str, str]) -> str:
     """Bare Slack ids that `names` knows (`Lead U0LEAD -> U0NEW`, as older texts say) -> names."""
     if not any(user in text for user in names):
         return text
-    pattern = re.compile(r"(?<![<@\w])(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")\b")
+    ids = "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
+    pattern = re.compile(r"(?<!<@)(?<!\w)(" + ids + r")\b")  # `<@ID>` mentions are from_slack's to name
     return pattern.sub(lambda m: names[m.group(1)], text)
 
 

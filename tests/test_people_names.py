@@ -121,3 +121,10 @@ def test_notes_sent_to_pagerduty_name_the_person(db_url, recorder, clock, pd):
     assert "[Fireline] Omar Oncall: Saw resets from iad" in contents, contents
     assert not [c for c in contents if "U0ONCALL" in c]
 
+
+
+def test_ids_in_older_texts_and_mentions_become_names_in_the_draft():
+    names = {"U0LEAD": "Lena Lead", "U0NEW": "Ned New"}
+    assert pm.from_slack("Lead U0LEAD -> U0NEW, cc <@U0LEAD> and @U0NEW; U0LEADER stays", names) == (
+        "Lead Lena Lead -> Ned New, cc @Lena Lead and @Ned New; U0LEADER stays")
+    assert pm.from_slack("cc <@U0LEAD>") == "cc @U0LEAD"  # without names, as before
