@@ -43,6 +43,27 @@ class Chat(Protocol):
     def user_email(self, user_id: str) -> str | None:
         """The person's email if the chat system shares it (to find them in PagerDuty), else None."""
 
+    def display_name(self, user_id: str) -> str | None:
+        """The name people know this user by (cached), or None when the chat system does not say."""
+
+
+def person(chat: Chat | None, user_id: str | None) -> str:
+    """A person in words, for text that is not a Slack message (postmortems, PagerDuty notes, step texts).
+
+    Slack users by their display name (the id only when Slack does not know it), PagerDuty agents
+    (`pagerduty:<name>`, as the webhook records them) by their name, Fireline as itself.
+    """
+    if not user_id:
+        return "nobody"
+    if user_id == "fireline":
+        return "Fireline"
+    if user_id == "pagerduty":
+        return "PagerDuty"
+    if user_id.startswith("pagerduty:"):
+        return f"{user_id.split(':', 1)[1].strip() or 'someone'} (PagerDuty)"
+    lookup = getattr(chat, "display_name", None)
+    return (lookup(user_id) if lookup else None) or user_id
+
 
 def render_text(reply: Reply) -> str:
     """Slack mrkdwn -> readable terminal text: mentions as @id, entities decoded, buttons as [Label]."""
@@ -116,6 +137,9 @@ class ConsoleChat:
 
     def user_email(self, user_id: str) -> str | None:
         return None
+
+    def display_name(self, user_id: str) -> str | None:
+        return None  # the console's user is CONSOLE_USER, already a name
 
     def find_button(self, label: str) -> Button | None:
         wanted = label.strip().lower()

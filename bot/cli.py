@@ -78,6 +78,11 @@ def cmd_socket(settings: Settings, args: argparse.Namespace, registry: Registry)
         print("fireline: Socket Mode needs SLACK_APP_TOKEN (xapp-...) and SLACK_BOT_TOKEN (xoxb-...).",
               file=sys.stderr)
         return 2
+    if not settings.slack_app_token.get_secret_value().startswith("xapp-"):  # never echo the value
+        print("fireline: SLACK_APP_TOKEN is not an app-level token: those start with xapp- (the bot token, xoxb-, "
+              "goes in SLACK_BOT_TOKEN). Create one under Slack app > Basic Information > App-Level Tokens with "
+              "the connections:write scope.", file=sys.stderr)
+        return 2
     runtime = start_runtime(settings, open_container(settings, registry, mode=Mode.SOCKET),
                             worker_process=settings.worker_process)
     try:

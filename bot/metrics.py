@@ -11,6 +11,13 @@
 Counters are per process (as Prometheus expects). They live in no global registry: each app builds its
 own CollectorRegistry (`registry_for`) holding the shared counters plus its database-backed collector,
 so tests can build many apps without "Duplicated timeseries" errors.
+
+Under `serve`/`socket` with WORKER_PROCESS (the default) every job, so every playbook run, happens in
+the worker child. The child counts into prometheus-client's multiprocess files (bot/worker_process.py
+gives it a fresh PROMETHEUS_MULTIPROC_DIR per start) and a scrape adds them to the serving process's
+own figures (`_WithChild`), one series per name and labels. Only counters and histograms cross: the
+gauges here are computed from the database at scrape time, so multiprocess mode's gauge modes (which
+would need choosing per gauge) never come into it.
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from bot.hooks import Hooks
@@ -164,8 +172,44 @@ def _collectors() -> list[Collector]:
     return [metrics.playbook_runs, metrics.playbook_failures, metrics.request_latency, metrics.webhook_rejections]
 
 
-def registry_for(container: Container) -> CollectorRegistry:
-    """This app's registry: the process counters plus its own database collector (built once per app)."""
+class _WithChild(Collector):
+    """This process's counters plus those the worker child wrote to `path`, summed per series.
+
+    `_created` samples are left out: creation times of two processes cannot be added (and the
+    multiprocess files keep none), while Prometheus needs none to compute rates.
+    """
+
+    def __init__(self, own: list[Collector], path: str) -> None:
+        self.own, self.child = own, MultiProcessCollector(None, path=path)
+
+    def collect(self):
+        families: dict[str, Metric] = {}
+        values: dict[str, dict[tuple, float]] = {}
+        for collector in [*self.own, self.child]:
+            for family in collector.collect():
+                merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+                series = values.setdefault(family.name, {})
+                for sample in family.samples:
+                    if sample.name.endswith("_created"):
+                        continue
+                    key = (sample.name, tuple(sorted(sample.labels.items())))
+                    series[key] = series.get(key, 0.0) + sample.value
+        for name, merged in families.items():
+            for (sample_name, labels), value in values[name].items():
+                merged.add_sample(sample_name, dict(labels), value)
+            yield merged
+
+
+def registry_for(container: Container, child_metrics: str | None = None) -> CollectorRegistry:
+    """This app's registry: the process counters plus its own database collector (built once per app).
+
+    `child_metrics`: the worker child's multiprocess directory, whose counters are added in.
+    """
+    if child_metrics is not None:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_WithChild(_collectors(), child_metrics))
+        registry.register(DatabaseCollector(container))
+        return registry
     if container.metrics_registry is None:
         registry = CollectorRegistry(auto_describe=False)
         for collector in [*_collectors(), DatabaseCollector(container)]:
@@ -174,8 +218,8 @@ def registry_for(container: Container) -> CollectorRegistry:
     return container.metrics_registry
 
 
-def render(container: Container) -> bytes:
-    return generate_latest(registry_for(container))
+def render(container: Container, child_metrics: str | None = None) -> bytes:
+    return generate_latest(registry_for(container, child_metrics))
 
 
 def register(registry: Registry) -> None:
@@ -194,7 +238,8 @@ def register(registry: Registry) -> None:
                 if not hmac.compare_digest(given.encode(), expected.encode()):
                     return Response("metrics need Authorization: Bearer <METRICS_TOKEN>\n", status_code=401,
                                     headers={"WWW-Authenticate": "Bearer"})
-            body = await run_in_threadpool(render, container)
+            child_metrics = getattr(worker, "metrics_dir", None)  # set when jobs run in the worker child
+            body = await run_in_threadpool(render, container, child_metrics)
             return Response(body, media_type=CONTENT_TYPE_LATEST)
 
         return [Route("/metrics", metrics_endpoint, methods=["GET"])]

@@ -75,8 +75,10 @@ def init_sentry(settings: Settings, **options: Any) -> bool:
     import sentry_sdk
 
     before_send = make_before_send(settings)
+    # No `send_default_pii`: sentry-sdk deprecates it, and its default is the False we want (no user data,
+    # the event scrubber on); tests/test_deprecations.py holds both.
     sentry_sdk.init(dsn=settings.sentry_dsn.get_secret_value(), environment=settings.sentry_environment,
-                    release=release_name(settings), send_default_pii=False, include_local_variables=True,
+                    release=release_name(settings), include_local_variables=True,
                     before_send=before_send, before_send_transaction=before_send,
                     before_breadcrumb=lambda crumb, hint: scrub(crumb, settings.secret_values()),
                     **options)

@@ -24,6 +24,8 @@ def mention(user_id: str | None) -> str:
         return "nobody"
     if user_id.startswith(("U", "W")) and user_id[1:].isalnum() and user_id.isupper():
         return f"<@{user_id}>"
+    if user_id.startswith("pagerduty:"):  # an agent named by a PagerDuty webhook
+        return f"{escape(user_id.split(':', 1)[1].strip() or 'someone')} (PagerDuty)"
     return "@" + escape(user_id)
 
 

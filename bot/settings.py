@@ -7,6 +7,7 @@ Every base URL is a setting so tests can point each integration at loopback. Sec
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from functools import cached_property
 from typing import Literal
 
@@ -16,6 +17,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class SettingsError(Exception):
     """A configuration value is wrong; the message names the variable and what it expects."""
+
+
+def parse_response_minutes(value: str) -> dict[int, timedelta | None]:
+    """`1=15,2=60,3=240,4=` -> {1: 15 min, ..., 4: None}; raises ValueError saying what to write."""
+    found: dict[int, timedelta | None] = {}
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        level, sep, minutes = (piece.strip() for piece in item.partition("="))
+        if not sep:
+            raise ValueError(f"expected LEVEL=MINUTES pairs such as 1=15,2=60 (not {item[:20]!r})")
+        if level.upper().removeprefix("SEV") not in ("1", "2", "3", "4"):
+            raise ValueError(f"levels are SEV1 to SEV4, written 1 to 4 (not {level[:10]!r})")
+        if minutes and not (minutes.isascii() and minutes.isdigit()):
+            raise ValueError(f"expected whole minutes, e.g. 1=15 (not {minutes[:10]!r})")
+        if minutes and int(minutes) < 1:
+            raise ValueError("a response time is at least 1 minute (leave it empty for none, e.g. 4=)")
+        found[int(level.upper().removeprefix("SEV"))] = timedelta(minutes=int(minutes)) if minutes else None
+    return found
 
 
 class Settings(BaseSettings):
@@ -77,6 +97,13 @@ class Settings(BaseSettings):
     pagerduty_routing_key: SecretStr | None = Field(None, description="Events API v2 integration key.")
     pagerduty_webhook_secret: SecretStr | None = Field(None, description="Secret of the v3 webhook subscription.")
     update_nudge_minutes: int = Field(30, ge=1, description="Nudge an open SEV1 after this long without update.")
+    sev_response_minutes: str = Field(
+        "", description="Response times replacing the SEV table's, in minutes: `1=15,2=60,3=240,4=` (empty: none, "
+        "SEV4's next business day). Unlisted levels keep the table's. The ack escalation of paged levels (SEV1, "
+        "SEV2) uses SEV1's time, the SEV3 reminder SEV3's.")
+    response_clock_speed: float = Field(
+        1.0, gt=0, le=3600, description="Run the response clock this many times faster, for a drill: 60 turns the "
+        "15-minute escalation into 15 seconds (and the SEV1 update nudge likewise). 1 in production.")
     pagerduty_oncall_refresh_minutes: int = Field(5, ge=1, le=1440,
                                                   description="How often the /oncall cache is refreshed.")
     escalation_contacts: str = Field("", description="YAML/JSON file of escalation contacts (area -> Slack handle, "
@@ -115,6 +142,12 @@ class Settings(BaseSettings):
             raise ValueError("expected an http:// or https:// URL, or empty")
         return value
 
+    @field_validator("sev_response_minutes")
+    @classmethod
+    def _check_sev_response_minutes(cls, value: str) -> str:
+        parse_response_minutes(value)
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -135,6 +168,13 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix):]
         return url
+
+    def sev_response(self, level: int) -> timedelta | None:
+        """The response time of a SEV level: SEV_RESPONSE_MINUTES if it names the level, else the SEV table's."""
+        from playbooks.severity import SEVERITIES
+
+        overrides = parse_response_minutes(self.sev_response_minutes)
+        return overrides[level] if level in overrides else SEVERITIES[level].response_target
 
     @property
     def responder_list(self) -> list[str]:

@@ -5,6 +5,11 @@ lock, so while an incident keeps the worker busy every ack waits behind it (meas
 instead of 20 ms at 10 connections on two cores). In a child process at nice +10 the same jobs run,
 and the kernel gives the acks the CPU first. The parent wakes the child through a pipe (one byte per
 stored job); the child dies with its parent, as the worker threads would.
+
+The child's counters (playbook runs and failures: the child runs every job) reach the parent's
+/metrics through prometheus-client's multiprocess mode: each child start gets a fresh directory in
+PROMETHEUS_MULTIPROC_DIR, where the child's counters live in memory-mapped files that the parent's
+scrape reads (bot.metrics). Before this, /metrics never showed a playbook run under `serve`.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 
 from bot.commands.registry import Registry
@@ -33,10 +40,13 @@ class WorkerProcess:
 
     def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
+        self.metrics_dir: str | None = None  # where the child's counters are (read by GET /metrics)
 
     def start(self) -> None:
+        self.metrics_dir = tempfile.mkdtemp(prefix="fireline-worker-metrics-")
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
         self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--child-of", str(os.getpid())],
-                                        stdin=subprocess.PIPE)
+                                        stdin=subprocess.PIPE, env=env)
         os.set_blocking(self.process.stdin.fileno(), False)  # type: ignore[union-attr]
 
     def wake(self) -> None:
@@ -59,14 +69,16 @@ class WorkerProcess:
         return self.process.pid if self.process else None
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()  # the child finishes the job in hand (bounded by Worker.stop), then exits
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # the child finishes the job in hand (bounded by Worker.stop), then exits
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.metrics_dir is not None:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+            self.metrics_dir = None
 
 
 def become_child_of(parent_pid: int) -> None:

@@ -112,6 +112,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)  # where the data came from, dry-run reasons
     blocked: str | None = None  # why this cannot run; then there is no Confirm button
     hints: list[str] = field(default_factory=list)  # what to type instead when blocked
+    sends_to: str = ""  # where a live run's changes go, named in dry-run messages ("Fly"); set by the service
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,7 +164,8 @@ class Env:
     min_machines: int = 2
     max_machines: int = 20
     dry_run: bool = False
-    dry_run_note: str = ""
+    dry_run_note: str = ""  # the banner for playbooks that act on the Fly app: the example fleet
+    dry_run_reason: str = ""  # why this is a dry run: "FLY_API_TOKEN is not set", ...
     limits: Limits = field(default_factory=Limits)
     incident_title: str = ""  # the incident the playbook runs for, if any (diagnose matches it)
     reference: str = ""  # "#12" or "standalone", written on leases so `fly` users see who holds them
@@ -182,6 +184,12 @@ class Playbook:
     who: str = "responders"  # who may confirm: "responders" (RESPONDERS + console) or "anyone"
     verb: str = "run"  # for messages: "restart", "roll back"
     done_word, failed_word, not_done_word = "Done", "Failed", "Not done"  # the closing summary's words
+    # A dry run in the playbook's own words. `sends_to`: where a live run's changes go ("the CDN"), named in
+    # "nothing is sent to ..."; None: Fly when the plan acts on the Fly app (the built-ins), else unnamed.
+    # `dry_run_text`: the banner over a dry-run plan, `{why}` standing for the reason ("FLY_API_TOKEN is
+    # not set"); None: Fireline's own, which speaks of Fly's example fleet only for a plan on the Fly app.
+    sends_to: str | None = None
+    dry_run_text: str | None = None
 
     def parse(self, args: PlaybookArgs) -> dict[str, Any]:
         """Words -> parameters (JSON-able). Raise `Refused` saying what to type instead."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -32,6 +32,8 @@ REMIND_BEFORE = timedelta(hours=24)
 
 # Timeline kinds written by playbook runs (restart, rollback, scale, ...): "playbook..." / "execution...".
 MITIGATION_PREFIXES = ("playbook", "execution")
+# A Confirm refused (not a responder, a forged button, the app busy): a timeline row, not a run.
+REFUSED = "playbook_refused"
 # Kinds (prefixes) with their own section, or the postmortem's own bookkeeping: not timeline rows.
 NOT_IN_TIMELINE = ("followup", "postmortem")
 
@@ -185,21 +187,50 @@ _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 _PIPE = re.compile(r"(\\*)\|")  # a pipe ends a table cell; so would one after an escaped backslash
 _NEWLINES = re.compile(r"\s*\r?\n\s*")
 _CELL_SPECIAL = re.compile(r"[<|\n\r]")
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+_PLACEHOLDER = re.compile(r"<([a-z][a-z0-9]*(?:[-_][a-z0-9]+)*)>")
+# Names HTML knows: `<script>` or `<b>` in a cell stays neutralised (&lt;), while a placeholder such as
+# `<your-postgres-app>` is written as typed, in a code span so Markdown shows it instead of eating it.
+_HTML_TAGS = frozenset(
+    "a abbr address area article aside audio b base bdi bdo blockquote body br button canvas caption cite code col "
+    "colgroup data datalist dd del details dfn dialog div dl dt em embed fieldset figcaption figure footer form h1 "
+    "h2 h3 h4 h5 h6 head header hr html i iframe img input ins kbd label legend li link main map mark meta meter "
+    "nav noscript object ol optgroup option output p param picture pre progress q rp rt ruby s samp script section "
+    "select small source span strong style sub summary sup svg table tbody td template textarea tfoot th thead time "
+    "title tr track u ul var video wbr math frame frameset applet marquee xmp plaintext".split())
 
 
 def cell(text: str) -> str:
     """Plain text -> one Markdown table cell / list item: no raw HTML, no column breaks, one line.
 
-    Only a `<` that could open an HTML tag is escaped, so `< 15 min` stays readable as plain text.
+    Only a `<` that could open an HTML tag is escaped, so `< 15 min` stays readable as plain text. A
+    placeholder (`<your-postgres-app>`) is kept as written in a code span, and so is text already in
+    one: the draft showed `Restore &lt;your-postgres-app>`, an entity where people read Markdown.
     """
     if not _CELL_SPECIAL.search(text):  # the common case, and the hot path for long timelines
         return text.strip()
+    kept: list[str] = []
+
+    def keep(literal: str) -> str:
+        kept.append(_PIPE.sub(lambda m: m.group(1) * 2 + "\\|", literal))
+        return f"\x01{len(kept) - 1}\x01"
+
+    if "`" in text:
+        text = _CODE_SPAN.sub(lambda m: keep(m.group(0)), text)
+    text = _PLACEHOLDER.sub(lambda m: m.group(0) if m.group(1) in _HTML_TAGS else keep(f"`{m.group(0)}`"), text)
     text = _PIPE.sub(lambda m: m.group(1) * 2 + "\\|", _TAG_START.sub("&lt;", text))
+    if kept:
+        text = re.sub("\x01(\\d+)\x01", lambda m: kept[int(m.group(1))], text)
     return _NEWLINES.sub("<br>", text.strip())
 
 
-def from_slack(text: str) -> str:
-    """Slack mrkdwn (as typed or stored) -> safe Markdown: mentions as @names, links as [label](url)."""
+def from_slack(text: str, names: Mapping[str, str] | None = None) -> str:
+    """Slack mrkdwn (as typed or stored) -> safe Markdown: mentions as @names, links as [label](url).
+
+    `names` (Slack id -> display name): mentions and ids written into older texts become names.
+    """
+    if names:
+        text = _named_ids(text, names)
     if "<" not in text and "&" not in text:
         return cell(text)
     links: list[str] = []
@@ -210,12 +241,36 @@ def from_slack(text: str) -> str:
         return f"\x00{len(links) - 1}\x00"
 
     text = _SLACK_LINK.sub(keep_link, text)
-    text = _SLACK_USER.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
+    text = _SLACK_USER.sub(lambda m: "@" + (m.group(2) or (names or {}).get(m.group(1)) or m.group(1)), text)
     text = _SLACK_CHANNEL.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
     text = _SLACK_SPECIAL.sub(lambda m: "@" + m.group(1), text)
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     text = cell(text)
     return re.sub("\x00(\\d+)\x00", lambda m: links[int(m.group(1))], text)
+
+
+def _named_ids(text: str, names: Mapping[str, str]) -> str:
+    """Bare Slack ids that `names` knows (`Lead U0LEAD -> U0NEW`, as older texts say) -> names."""
+    if not any(user in text for user in names):
+        return text
+    ids = "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
+    pattern = re.compile(r"(?<!<@)(?<!\w)(" + ids + r")\b")  # `<@ID>` mentions are from_slack's to name
+    return pattern.sub(lambda m: names[m.group(1)], text)
+
+
+def people_ids(incident: IncidentLike, events: Iterable[EventLike], followups: Iterable[FollowUpLike]) -> set[str]:
+    """Every person the draft may name (actors, lead, owners, mentions): what to look up before `build`."""
+    found = {incident.declared_by, incident.lead_id, incident.acknowledged_by}
+    texts = [incident.title, incident.summary or ""]
+    for event in events:
+        found.add(event.actor)
+        found.update(str(event.data.get(key)) for key in ("to", "from", "pinned_by") if event.data.get(key))
+        texts.append(event.text)
+    for item in followups:
+        found.add(item.owner)
+        texts.append(item.text)
+    found.update(m.group(1) for text in texts if "<@" in text for m in _SLACK_USER.finditer(text))
+    return {user for user in found if user}
 
 
 @lru_cache(maxsize=1024)
@@ -328,7 +383,7 @@ def response_figures(incident: IncidentLike, events: Sequence[EventLike]) -> lis
     ]
 
 
-def _steps_of(event: EventLike) -> tuple[str, ...]:
+def _steps_of(event: EventLike, names: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """A run's per-step results, when it recorded them as [{title, status, summary}, ...]."""
     steps = event.data.get("steps")
     if not isinstance(steps, list):
@@ -337,7 +392,7 @@ def _steps_of(event: EventLike) -> tuple[str, ...]:
     for step in steps[:60]:
         if isinstance(step, dict) and step.get("title"):
             line = f"{step['title']}: {step.get('status') or 'no status'}"
-            out.append(from_slack(line + (f" ({step['summary']})" if step.get("summary") else "")))
+            out.append(from_slack(line + (f" ({step['summary']})" if step.get("summary") else ""), names))
     return tuple(out)
 
 
@@ -351,8 +406,21 @@ def _result_of(event: EventLike) -> str:
 
 # -- build ----------------------------------------------------------------------------------------------
 def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequence[FollowUpLike], *,
-          generated_at: datetime, due: datetime | None, owed: bool) -> Document:
-    """Arrange what was recorded. `events` in time order (the store's `timeline()` order)."""
+          generated_at: datetime, due: datetime | None, owed: bool,
+          names: Mapping[str, str] | None = None) -> Document:
+    """Arrange what was recorded. `events` in time order (the store's `timeline()` order).
+
+    `names`: how to show each person (`people_ids` says whom to look up); without one, `@<id>`.
+    A refused Confirm is a timeline row and a role of its own, never a playbook run.
+    """
+    names = {user: name for user, name in (names or {}).items() if name and name != user}
+
+    def who(user: str | None) -> str:
+        name = names.get(user or "")
+        return cell(name) if name else handle(user)
+
+    def text_of(raw: str) -> str:
+        return from_slack(raw, names)
     declared = as_utc(incident.declared_at)
     declared_ts = declared.timestamp()
     rows: list[Row] = []
@@ -373,11 +441,11 @@ def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequen
     for event in events:
         at = as_utc(event.at)
         offset = fmt_offset(at.timestamp() - declared_ts)
-        when, actor = fmt_time(at), handle(event.actor)
+        when, actor = fmt_time(at), who(event.actor)
         kind = event.kind
         if kind.startswith(NOT_IN_TIMELINE):
             continue
-        text = from_slack(event.text)
+        text = text_of(event.text)
         if kind == "pinned":
             text = f"Pinned message: {text}"
         elif kind == "timeline":
@@ -388,7 +456,7 @@ def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequen
             role(event.actor, "")
         if kind == "declared":
             declared_level = event.data.get("severity", declared_level)
-            declared_reason = from_slack(str(event.data.get("reason") or ""))
+            declared_reason = text_of(str(event.data.get("reason") or ""))
         elif kind == "severity_changed":
             changes.append(SeverityChange(when, offset, actor, text))
         elif kind == "acknowledged":
@@ -400,13 +468,15 @@ def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequen
         elif kind == "pinned":
             role(event.actor, "wrote pinned messages")
             role(event.data.get("pinned_by"), "pinned messages")
+        elif kind == REFUSED:  # pressing Confirm without the right to is not running a playbook
+            role(event.actor, "had a Confirm refused")
         elif kind.startswith(MITIGATION_PREFIXES):
-            mitigations.append(Mitigation(when, offset, actor, kind, text, _result_of(event), _steps_of(event)))
+            mitigations.append(Mitigation(when, offset, actor, kind, text, _result_of(event), _steps_of(event, names)))
             role(event.actor, "ran playbooks")
     follow_rows = []
     for number, item in enumerate(followups, start=1):
-        follow_rows.append(FollowUpRow(number, from_slack(item.text),
-                                       handle(item.owner) if item.owner else todo("owner"), item.status))
+        follow_rows.append(FollowUpRow(number, text_of(item.text),
+                                       who(item.owner) if item.owner else todo("owner"), item.status))
         role(item.owner, "owns follow-ups")
     peak = peak_level(incident, events)
     current = SEVERITIES[incident.severity]
@@ -431,20 +501,20 @@ def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequen
     declared_sev = SEVERITIES.get(declared_level, current)
     return Document(
         number=incident.id or 0,
-        title=from_slack(incident.title),
+        title=text_of(incident.title),
         status=incident.status,
         severity=f"{current.label} ({current.description})",
         peak_severity=f"{SEVERITIES[peak].label} ({SEVERITIES[peak].description})",
         peak_level=peak,
-        severity_reason=from_slack(incident.severity_reason) if incident.severity_reason else "",
+        severity_reason=text_of(incident.severity_reason) if incident.severity_reason else "",
         declared_severity=f"{declared_sev.label} ({declared_sev.description})",
         declared_reason=declared_reason,
         severity_changes=changes,
-        summary=from_slack(incident.summary) if incident.summary else "",
-        lead=handle(incident.lead_id),
+        summary=text_of(incident.summary) if incident.summary else "",
+        lead=who(incident.lead_id),
         channel=f"#{cell(incident.channel_name)}" if incident.channel_name else "",
         declared_at=fmt_minute(declared),
-        declared_by=handle(incident.declared_by),
+        declared_by=who(incident.declared_by),
         acknowledged_at=fmt_minute(incident.acknowledged_at),
         mitigated_at=fmt_minute(incident.mitigated_at),
         mitigation_is_resolution=incident.mitigated_at is not None and
@@ -456,7 +526,7 @@ def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequen
         timeline=rows,
         figures=response_figures(incident, events),
         mitigations=mitigations,
-        people=[Person(handle(user), tuple(roles) or ("took part",), counts.get(user, 0))
+        people=[Person(who(user), tuple(roles) or ("took part",), counts.get(user, 0))
                 for user, roles in people.items()],
         followups=follow_rows,
         before_declaration=[row for row in rows if row.offset.startswith("T-")],

@@ -37,6 +37,13 @@ class Severity:
         return f"SEV{self.level}"
 
     @property
+    def respond(self) -> str:
+        """`respond < 15 min`, `respond by the next business day` (the guide's "Next business day" after a verb)."""
+        if self.response_target is None and self.response_time.lower() == "next business day":
+            return "respond by the next business day"
+        return f"respond {self.response_time}"
+
+    @property
     def pages(self) -> bool:
         """The guide: on-call responds to SEV1/SEV2 within 15 minutes, so those page."""
         return self.level <= 2
@@ -64,7 +71,7 @@ def severity(level: int) -> Severity:
 def describe(level: int) -> str:
     """`SEV2 (Major degradation, respond < 1 hour)`."""
     sev = SEVERITIES[level]
-    return f"{sev.label} ({sev.description}, respond {sev.response_time})"
+    return f"{sev.label} ({sev.description}, {sev.respond})"
 
 
 # -- the rule model ---------------------------------------------------------------------------------

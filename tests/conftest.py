@@ -166,3 +166,12 @@ def _log_scope():
     yield
     log_context._incident.reset(tokens[1])
     log_context._request_id.reset(tokens[0])
+
+
+@pytest.fixture(autouse=True)
+def _forget_names():
+    """Slack names are cached per process by API URL; a new recorder may reuse an old one's port."""
+    from bot.slack import people
+
+    people.forget_all()
+    yield

@@ -165,3 +165,26 @@ def test_rules_overload_oom_and_title_rows(clock):
     assert suggestion["command"] == "/scale memory 2048"
     _, rows = diagnose.suggest(env(clock, incident_title="Can't login since 9am"), Findings(machines=healthy), None)
     assert [r.key for r in rows] == ["login"]
+
+
+def test_diagnose_of_an_incident_typed_elsewhere_posts_in_the_incident_channel(slack):
+    """`/diagnose #1` typed in #incidents: the report goes to #1's channel, and the typer is told where."""
+    slack.command("declare Checkout returns 502 sev1")
+    channel = slack.recorder.of("conversations.create")[0].data["name"]
+    slack.recorder.reset()
+    slack.command("#1", command="/diagnose", channel_id="CINCIDENTS")
+    posted = [call for call in slack.recorder.of("chat.postMessage") if "Diagnosis of" in call.text()]
+    assert [call.data["channel"] for call in posted] == ["CINC0001"]
+    answer = slack.recorder.responses()[-1]
+    assert answer.data.get("response_type", "ephemeral") == "ephemeral"
+    assert "Diagnosis of" not in answer.text()
+    assert f"<#CINC0001|{channel}>" in answer.text()
+    assert executions(slack.container)[0].incident_id == 1
+
+
+def test_diagnose_in_the_incident_channel_answers_there_once(slack):
+    slack.command("declare Checkout returns 502 sev1")
+    slack.recorder.reset()
+    slack.command("", command="/diagnose", channel_id="CINC0001")
+    assert not [call for call in slack.recorder.of("chat.postMessage") if "Diagnosis of" in call.text()]
+    assert slack.recorder.responses()[-1].data["response_type"] == "in_channel"

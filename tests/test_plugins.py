@@ -437,3 +437,47 @@ def test_a_plugin_cannot_replace_a_fireline_subcommand(tmp_path, monkeypatch, ca
     [loaded] = registry.plugins
     assert loaded.error == "ValueError: `fireline serve` already exists; pick another name. (bad.py, line 3)"
     assert registry.cli_commands["serve"].help.startswith("serve Slack's HTTP endpoint")
+
+
+def test_a_plugin_dry_run_speaks_its_own_words_not_fly(db_url, recorder, clock, plugin_dir, cdn):
+    """The CDN purge in a dry run: its own banner and closing words, nothing about Fly's example fleet."""
+    dry = build(db_url, recorder, clock, plugin_dir)  # no FLY_API_TOKEN: a dry run
+    out = io.StringIO()
+    console = Console(dry, out)
+    for line in ["/cdn flush all", "!Confirm"]:
+        console.run_line(line)
+    text = out.getvalue()
+    assert "DRY RUN: FLY_API_TOKEN is not set, so the purge is planned and Confirm is checked" in text
+    assert "to Fly" not in text and "example fleet" not in text, text  # (the plan's own lines say Fly is untouched)
+    assert "Confirmed (dry run: nothing is sent to the CDN)" in text
+    assert "[DRY RUN: nothing was sent to the CDN]" in text
+    assert cdn.requests == []
+    dry.engine.dispose()
+
+
+def test_a_plugin_without_its_own_words_gets_a_dry_run_text_that_names_no_service(db_url, recorder, clock, tmp_path,
+                                                                                  monkeypatch):
+    folder = tmp_path / "plain.d"
+    folder.mkdir()
+    text = EXAMPLE.read_text()
+    for own in ('    sends_to = "the CDN"', '    dry_run_text = ('):
+        assert own in text  # the example shows both attributes
+    start = text.index('    sends_to = "the CDN"')
+    end = text.index("\n\n", text.index('    dry_run_text = ('))
+    (folder / "plain_cdn.py").write_text(text[:start] + text[end + 2:])
+    monkeypatch.setenv("CDN_PURGE_URL", "http://127.0.0.1:9/purge")
+    container = build(db_url, recorder, clock, folder)
+    out = io.StringIO()
+    Console(container, out).run_line("/cdn flush all")
+    said = out.getvalue()
+    assert "DRY RUN: FLY_API_TOKEN is not set, so nothing is sent" in said
+    assert "to Fly" not in said and "example fleet" not in said, said
+    container.engine.dispose()
+
+
+def test_readme_plugin_example_sets_every_variable_the_plugin_needs():
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("### Your own playbooks (plug-ins)")
+    block = readme[readme.index("```bash", start):readme.index("```\n", readme.index("```bash", start) + 7)]
+    for variable in ("PLAYBOOKS_PATH=", "CDN_PURGE_URL=", "CDN_API_TOKEN="):
+        assert variable in block, block

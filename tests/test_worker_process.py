@@ -130,3 +130,35 @@ def test_a_standalone_worker_runs_queued_jobs_and_stops_on_sigterm(sqlite_contai
         if worker.poll() is None:
             worker.kill()
     assert b"running jobs from" in worker.stderr.read()
+
+
+def scrape(base: str) -> dict[tuple[str, tuple], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = httpx.get(f"{base}/metrics", timeout=5)
+    assert response.status_code == 200
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(response.text) for sample in family.samples}
+
+
+def test_metrics_show_what_the_worker_child_counted(sqlite_url, recorder, monkeypatch):
+    """Playbooks run in the child (WORKER_PROCESS, the default); their counters must still reach /metrics."""
+    monkeypatch.setenv("WORKER_PROCESS", "true")
+    server, base = serve(sqlite_url, recorder)
+    try:
+        body = slash_body("", command="/diagnose", response_url=recorder.response_url())
+        response = httpx.post(f"{base}/slack/events", content=body,
+                              headers={"Content-Type": "application/x-www-form-urlencoded", **sign(body)})
+        assert response.status_code == 200
+        assert wait_for(lambda: any("Diagnosis" in call.text() for call in recorder.responses()), 30)
+        runs = ("fireline_playbook_runs_total", (("playbook", "diagnose"),))
+        assert wait_for(lambda: scrape(base).get(runs, 0) > 0, 10), scrape(base)
+        samples = scrape(base)
+        assert samples[runs] == 1
+        # the serving process's own figures are still there, once
+        latency = ("fireline_http_request_duration_seconds_count", (("endpoint", "/slack/events"),))
+        assert samples[latency] >= 1
+        assert samples[("fireline_database_up", ())] == 1
+    finally:
+        server.terminate()
+        server.wait(15)

@@ -82,7 +82,7 @@ def analysis(alert: Alert, rules: RuleSet) -> Reply:
         buttons.append(Button("Diagnose", DIAGNOSE, str(alert.incident_id) if alert.incident_id else ""))
     if alert.status == "open":
         buttons.append(Button("Dismiss", DISMISS, str(alert.id)))
-    return Reply(f":mag: *Suggested {sev.label}* ({sev.description}, respond {sev.response_time})",
+    return Reply(f":mag: *Suggested {sev.label}* ({sev.description}, {sev.respond})",
                  lines=lines, buttons=buttons).public()
 
 

@@ -8,6 +8,7 @@ team's own, becomes a command.
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
 from bot.commands.grammar import Args
@@ -23,6 +24,7 @@ from bot.service import executions
 from bot.service.playbook_views import Actions, dry_banner
 from playbooks.framework import Playbook
 
+log = logging.getLogger(__name__)
 
 def builtin_playbooks() -> list[Playbook]:
     from playbooks.catalog import BUILT_IN
@@ -119,17 +121,19 @@ def add_playbook(registry: Registry, playbook: Playbook) -> None:
 
 def playbook_command(playbook: Playbook, ctx: Context, args: Args) -> Reply:
     """The handler of every playbook's command, bound to its playbook by `add_playbook`."""
-    return run_playbook_command(ctx, playbook, args)
+    return run_playbook_command(ctx, playbook, args, typed=True)
 
 
-def run_playbook_command(ctx: Context, playbook: Playbook, args: Args) -> Reply:
+def run_playbook_command(ctx: Context, playbook: Playbook, args: Args, *, typed: bool = False) -> Reply:
+    """`typed`: a slash command, whose read-only report goes to the incident's channel (a button answers in place)."""
     if args.words and args.words[0].lower() in ("help", "--help", "-h"):
         return playbook_help(playbook)
     params = playbook.parse(args)
     incident = executions.attached_incident(ctx, args)
     if not playbook.destructive:
         plan, results, _ = executions.run_now(ctx, playbook, params, incident)
-        return report_reply(ctx, playbook, plan, results, incident)
+        report = report_reply(ctx, playbook, plan, results, incident)
+        return in_incident_channel(ctx, incident, report) if typed and not plan.blocked else report
     execution, plan = executions.propose(ctx, playbook, params, incident)
     return executions.plan_answer(ctx, playbook, execution, plan, incident)
 
@@ -155,6 +159,24 @@ def report_reply(ctx: Context, playbook: Playbook, plan, results, incident) -> R
         lines.append("Not attached to an incident (add `#N`, or run it in the incident's channel, to keep it in "
                      "the timeline).")
     return Reply(f":stethoscope: *{escape(plan.title)}*{tag}", lines=lines).public()
+
+
+def in_incident_channel(ctx: Context, incident, report: Reply) -> Reply:
+    """A report about incident #N typed elsewhere (`/diagnose #4` in #incidents) goes to #N's channel.
+
+    It used to answer where it was typed, so the incident's own channel, where its people look, never
+    saw it. The typer gets a line saying where it went; if Slack refuses the post, the report is
+    answered here after all (nothing is lost).
+    """
+    if incident is None or not incident.channel_id or incident.channel_id == ctx.channel_id or ctx.is_console:
+        return report
+    try:
+        ctx.chat.post(incident.channel_id, report)
+    except Exception as exc:
+        log.warning("could not post the report in the channel of #%s (%s); answering where it was asked",
+                    incident.id, exc)
+        return report
+    return Reply(f"Posted in <#{incident.channel_id}|{incident.channel_name}>, the channel of #{incident.id}.")
 
 
 # -- where background work talks ----------------------------------------------------------------------

@@ -1,8 +1,12 @@
 """The response clock: ack deadlines, the SEV3 reminder and the SEV1 update nudge, as timer rows.
 
-Targets come from the SEV table (`playbooks.severity`) and the guide's on-call rule ("respond to
-SEV1/SEV2 within 15 minutes"): a page not acknowledged in time is escalated to the next level in
-PagerDuty and announced. Timers are jobs with a future `run_at` and a key naming the incident and
+Targets come from the SEV table (`playbooks.severity`, or SEV_RESPONSE_MINUTES where it says
+otherwise) and the guide's on-call rule ("respond to SEV1/SEV2 within 15 minutes", SEV1's response
+time applied to every paged level): a page not acknowledged in time is escalated to the next level
+in PagerDuty and announced. RESPONSE_CLOCK_SPEED divides every interval, so a drill sees the
+15-minute escalation after 15 seconds at 60; the messages keep the nominal times and say it is a
+drill. (Before, 15 minutes and 4 hours were constants here, and no drill could run in real time.)
+Timers are jobs with a future `run_at` and a key naming the incident and
 the due time, so a restart keeps them and two replicas fire each once; every timer re-checks the
 incident when it fires, so a stale one (acked, resolved, severity changed) does nothing.
 """
@@ -24,6 +28,7 @@ from bot.reply import Button, Reply, escape
 from bot.service import incidents as svc
 from bot.service import timers
 from bot.service.incidents import Actions
+from bot.settings import Settings
 from playbooks.severity import SEVERITIES
 
 log = logging.getLogger(__name__)
@@ -31,19 +36,40 @@ log = logging.getLogger(__name__)
 ACK_JOB = "pagerduty.ack_deadline"
 REMIND_JOB = "pagerduty.ack_reminder"
 NUDGE_JOB = "pagerduty.update_nudge"
-ONCALL_RESPONSE = timedelta(minutes=15)  # the guide's on-call rule for SEV1 and SEV2
 MAX_ESCALATIONS = 3  # then PagerDuty's own policy (and the channel) carry on
 MAX_NUDGES = 3  # unanswered nudges in a row; the next update starts counting again
 UPDATE_ACTION = "pagerduty_update_help"
 NO_CHANGE_ACTION = "pagerduty_no_change"
 
 
-def ack_target(level: int) -> timedelta | None:
-    """How long a page may stay unacknowledged: SEV1/SEV2 15 min; SEV3 gets a reminder at 4 h."""
-    target = SEVERITIES[level].response_target
-    if level <= 2 and target is not None:
-        return min(target, ONCALL_RESPONSE)
+def ack_target(level: int, settings: Settings) -> timedelta | None:
+    """How long a page may stay unacknowledged (nominal): SEV1/SEV2 SEV1's time (15 min); SEV3 its own (4 h)."""
+    target = settings.sev_response(level)
+    if level <= 2:
+        oncall = settings.sev_response(1)
+        return min(t for t in (target, oncall) if t is not None) if (target or oncall) else None
     return target if level == 3 else None
+
+
+def fast(settings: Settings, interval: timedelta) -> timedelta:
+    """An interval as the clock runs it: RESPONSE_CLOCK_SPEED times faster in a drill."""
+    return interval / settings.response_clock_speed
+
+
+def drill_note(settings: Settings) -> str:
+    speed = settings.response_clock_speed
+    return f" [drill: the clock runs {speed:g}x fast]" if speed != 1 else ""
+
+
+def in_words(interval: timedelta) -> str:
+    """`15 min`, `4 hours`, `1 h 30 min`: a target as the messages say it."""
+    minutes = int(interval.total_seconds() // 60)
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} min"
+    if not rest:
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{hours} h {rest} min"
 
 
 def _prefix(kind: str, incident_id: int) -> str:
@@ -63,14 +89,15 @@ def arm_ack(ctx: Context, incident: Incident, start: datetime) -> None:
         timers.cancel_prefix(session, _prefix("remind", incident.id))
         if not incident.is_open or incident.acknowledged_at:
             return
-        target = ack_target(incident.severity)
+        settings = ctx.app.settings
+        target = ack_target(incident.severity, settings)
         if target is None:
             return
         if incident.severity <= 2:
-            _arm(ctx, session, "ack", ACK_JOB, incident, as_utc(start) + target,
+            _arm(ctx, session, "ack", ACK_JOB, incident, as_utc(start) + fast(settings, target),
                  {"level": incident.severity, "round": 1})
         else:
-            due = max(as_utc(incident.declared_at) + target, ctx.now())
+            due = max(as_utc(incident.declared_at) + fast(settings, target), ctx.now())
             _arm(ctx, session, "remind", REMIND_JOB, incident, due, {"level": incident.severity})
 
 
@@ -80,7 +107,7 @@ def arm_nudge(ctx: Context, incident: Incident, base: datetime, count: int = 1) 
         timers.cancel_prefix(session, _prefix("nudge", incident.id))
         if not incident.is_open or incident.severity != 1:
             return
-        due = as_utc(base) + timedelta(minutes=ctx.app.settings.update_nudge_minutes)
+        due = as_utc(base) + fast(ctx.app.settings, timedelta(minutes=ctx.app.settings.update_nudge_minutes))
         _arm(ctx, session, "nudge", NUDGE_JOB, incident, due, {"count": count})
 
 
@@ -110,8 +137,12 @@ def ack_deadline(container: Container, payload: dict[str, Any], job=None) -> Non
     incident = _current(ctx, payload)
     if incident is None or incident.acknowledged_at or incident.severity != payload.get("level"):
         return
+    settings = container.settings
+    target = ack_target(incident.severity, settings)
+    if target is None:  # SEV_RESPONSE_MINUTES changed since it was armed
+        return
     round_no = int(payload.get("round") or 1)
-    waited = ack_target(incident.severity) * round_no
+    waited = target * round_no
     done, problem = _escalate_in_pagerduty(container, incident)
     with ctx.session() as session:
         svc.record(session, svc.get_incident(session, incident.id), "ack_overdue", "fireline",
@@ -124,14 +155,15 @@ def ack_deadline(container: Container, payload: dict[str, Any], job=None) -> Non
     if problem:
         lines.append(f":warning: {escape(problem)}")
     if round_no < MAX_ESCALATIONS:
-        lines.append(f"Fireline checks again in {fmt_duration(ack_target(incident.severity).total_seconds())}.")
+        lines.append(f"Fireline checks again in {fmt_duration(target.total_seconds())}.")
         with ctx.session() as session:
-            _arm(ctx, session, "ack", ACK_JOB, incident, _next_from(ctx, payload) + ack_target(incident.severity),
+            _arm(ctx, session, "ack", ACK_JOB, incident, _next_from(ctx, payload) + fast(settings, target),
                  {"level": incident.severity, "round": round_no + 1})
     svc.refresh_cards(ctx, incident)
     svc.announce(ctx, incident, Reply(
         f":rotating_light: *#{incident.id} ({sev.label}) is not acknowledged* "
-        f"{fmt_duration(waited.total_seconds())} {since} (the on-call responds to SEV1/SEV2 within 15 min).",
+        f"{fmt_duration(waited.total_seconds())} {since} (the on-call responds to SEV1/SEV2 within "
+        f"{in_words(target)}).{drill_note(settings)}",
         lines=lines, buttons=[Button("Acknowledge", Actions.ACK, str(incident.id), "primary")]),
         also_incidents_channel=True)
 
@@ -176,11 +208,15 @@ def ack_reminder(container: Container, payload: dict[str, Any], job=None) -> Non
     incident = _current(ctx, payload)
     if incident is None or incident.acknowledged_at or incident.severity != payload.get("level"):
         return
+    target = ack_target(3, container.settings)
+    if target is None:
+        return
     with ctx.session() as session:
         svc.record(session, svc.get_incident(session, incident.id), "ack_reminder", "fireline",
-                   "Not acknowledged within the SEV3 response time (4 h)", at=ctx.now())
+                   f"Not acknowledged within the SEV3 response time ({in_words(target)})", at=ctx.now())
     svc.announce(ctx, incident, Reply(
-        f":alarm_clock: #{incident.id} (SEV3) has not been acknowledged in 4 hours, the SEV table's response time.",
+        f":alarm_clock: #{incident.id} (SEV3) has not been acknowledged in {in_words(target)}, the SEV table's "
+        f"response time.{drill_note(container.settings)}",
         lines=["Acknowledge it if someone is on it, lower it with `/incident sev 4`, or `/incident page` for help."],
         buttons=[Button("Acknowledge", Actions.ACK, str(incident.id), "primary")]), also_incidents_channel=True)
 
@@ -191,8 +227,9 @@ def update_nudge(container: Container, payload: dict[str, Any], job=None) -> Non
     if incident is None or incident.severity != 1:
         return
     minutes = container.settings.update_nudge_minutes
+    interval = fast(container.settings, timedelta(minutes=minutes))
     last = as_utc(incident.last_update_at or incident.declared_at)
-    if ctx.now() - last < timedelta(minutes=minutes):
+    if ctx.now() - last < interval:
         return  # an update came in after this timer was armed
     count = int(payload.get("count") or 1)
     with ctx.session() as session:
@@ -203,7 +240,7 @@ def update_nudge(container: Container, payload: dict[str, Any], job=None) -> Non
              "update comes."]
     if count < MAX_NUDGES:
         with ctx.session() as session:
-            _arm(ctx, session, "nudge", NUDGE_JOB, incident, _next_from(ctx, payload) + timedelta(minutes=minutes),
+            _arm(ctx, session, "nudge", NUDGE_JOB, incident, _next_from(ctx, payload) + interval,
                  {"count": count + 1})
     else:
         lines.append(f"That is {count} nudges in a row; Fireline stays quiet until the next update.")

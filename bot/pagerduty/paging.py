@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from bot.chat import person
 from bot.clock import as_utc
 from bot.container import Container
 from bot.context import Context, job_context
@@ -315,8 +316,8 @@ def sync_job(container: Container, payload: dict[str, Any], job=None) -> None:
         elif link.pd_incident_id:
             rest = rest_client(container)
             if action == "note":
-                rest.add_note(link.pd_incident_id, f"{NOTE_PREFIX} {payload.get('user_id') or 'someone'}: "
-                                                   f"{payload.get('text') or ''}")
+                author = person(ctx.chat, payload.get("user_id")) if payload.get("user_id") else "someone"
+                rest.add_note(link.pd_incident_id, f"{NOTE_PREFIX} {author}: {payload.get('text') or ''}")
             elif action == "urgency":
                 rest.update_incident(link.pd_incident_id, {"urgency": urgency}, what)
             elif target:

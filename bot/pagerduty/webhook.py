@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -253,8 +253,8 @@ def _act(ctx: Context, event: Event, incident, text: str) -> str:
         return "noted"
     if event.type == "incident.resolved":
         if incident.is_open:
-            try:
-                svc.resolve(ctx, incident.id, None)
+            try:  # credited to the agent the webhook names, not to "pagerduty"
+                svc.resolve(replace(ctx, user_id=f"pagerduty:{event.agent}"), incident.id, None)
             except UserError:
                 pass
             return "resolved"

@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot import metrics
-from bot.chat import MessageRef
+from bot.chat import MessageRef, person
 from bot.clock import as_utc, fmt_duration, fmt_utc
 from bot.commands.grammar import Args
 from bot.container import Container
@@ -52,7 +52,7 @@ from bot.reply import Button, Reply, escape, mention
 from bot.service import incidents as svc
 from bot.service import jobs
 from bot.service.playbook_env import build_env, close_env
-from bot.service.playbook_views import Actions, button_value, plan_reply, progress_reply
+from bot.service.playbook_views import Actions, button_value, dry_run_words, nothing_sent, plan_reply, progress_reply
 from bot.service.responders import describe_responders, may_confirm
 from playbooks.framework import Blocked, Plan, Playbook, Refused, ServiceError, StepResult
 
@@ -142,9 +142,7 @@ def propose(ctx: Context, playbook: Playbook, params: dict[str, Any],
         plan = make_plan(playbook, env, params)
     finally:
         close_env(env)
-    plan.dry_run = env.dry_run
-    if env.dry_run and env.dry_run_note not in plan.notes:
-        plan.notes.insert(0, env.dry_run_note)
+    dry_run_words(playbook, env, plan)
     with ctx.session() as session:
         if plan.blocked:
             audit(session, ctx.user_id, "plan_blocked", f"{playbook.invocation}: {plan.blocked}",
@@ -192,9 +190,7 @@ def run_now(ctx: Context, playbook: Playbook, params: dict[str, Any],
     results: list[StepResult] = []
     try:
         plan = make_plan(playbook, env, params)
-        plan.dry_run = env.dry_run
-        if env.dry_run and env.dry_run_note not in plan.notes:
-            plan.notes.insert(0, env.dry_run_note)
+        dry_run_words(playbook, env, plan)
         if plan.blocked:
             return plan, [], None
         for step in plan.steps:
@@ -239,6 +235,7 @@ def _parse_value(value: str) -> tuple[int | None, str, int | None]:
 def _checked(ctx: Context, value: str, what: str) -> tuple[PlaybookExecution, Playbook, int | None]:
     """The execution a button names, after checking the nonce and the person; refusals are audited."""
     execution_id, nonce, step = _parse_value(value)
+    who = person(ctx.chat, ctx.user_id)  # a name for the record, looked up (cached) outside the transaction
     with ctx.session() as session:  # the refusal is committed before it is raised
         execution = session.get(PlaybookExecution, execution_id) if execution_id else None
         forged = execution is None or not nonce or not hmac.compare_digest(execution.nonce, nonce)
@@ -247,7 +244,7 @@ def _checked(ctx: Context, value: str, what: str) -> tuple[PlaybookExecution, Pl
                   execution=execution, data={"value": (value or "")[:120], "source": ctx.source}, at=ctx.now())
             if execution is not None:
                 _timeline(session, execution, "playbook_refused", ctx.user_id,
-                          f"Refused {what} by {ctx.user_id}: the button did not match the plan shown", at=ctx.now())
+                          f"Refused {what} by {who}: the button did not match the plan shown", at=ctx.now())
     if forged:
         raise NotAuthorized(f"That {what} button does not match a plan Fireline showed, so nothing was done "
                                 "(and this was recorded).", "Run the command again to get a fresh plan.")
@@ -259,7 +256,7 @@ def _checked(ctx: Context, value: str, what: str) -> tuple[PlaybookExecution, Pl
             audit(session, ctx.user_id, "refused", f"{what} of {plan.title}: {decision.why}", execution=execution,
                   at=ctx.now())
             _timeline(session, execution, "playbook_refused", ctx.user_id,
-                      f"Refused {what} of {plan.title} by {ctx.user_id}: {decision.why}", at=ctx.now())
+                      f"Refused {what} of {plan.title} by {who}: {decision.why}", at=ctx.now())
         raise NotAuthorized(f"You may not {what.lower()} this: {decision.why}. Nothing was done, and the refusal "
                             "was recorded.",
                             f"Ask one of {describe_responders(ctx.app.settings.responder_list)} to press it.")
@@ -327,7 +324,7 @@ def confirm(ctx: Context, value: str) -> Reply:
                 svc.set_status(ctx, incident.id, "mitigating")
             except UserError:
                 pass
-    note = " (dry run: nothing is sent to Fly)" if execution.dry_run else ""
+    note = f" (dry run: {nothing_sent(plan)})" if execution.dry_run else ""
     return Reply(f"Confirmed{note}: {escape(plan.title)}. It runs now; progress is shown in one message here.")
 
 
@@ -363,7 +360,7 @@ def cancel(ctx: Context, value: str) -> Reply:
         changed = session.execute(update(PlaybookExecution).where(col(PlaybookExecution.id) == execution.id,
                                                                   col(PlaybookExecution.status) == "proposed")
                                   .values(status="cancelled", finished_at=ctx.now(),
-                                          outcome=f"cancelled by {ctx.user_id}"))
+                                          outcome=f"cancelled by {person(ctx.chat, ctx.user_id)}"))
         if changed.rowcount != 1:
             return Reply(_already(execution))
         audit(session, ctx.user_id, "cancelled", "plan cancelled before it ran", execution=execution, at=ctx.now())
@@ -390,7 +387,8 @@ def request_stop(ctx: Context, value: str) -> Reply:
     if stopped_now:
         with ctx.session() as session:
             fresh = session.get(PlaybookExecution, execution.id)
-        finish(ctx, fresh, playbook, "stopped", f"stopped by {ctx.user_id} while waiting for a person")
+        finish(ctx, fresh, playbook, "stopped",
+               f"stopped by {person(ctx.chat, ctx.user_id)} while waiting for a person")
         return Reply("Stopped. Nothing more will run; the summary is posted.")
     return Reply("Fireline will stop after the step that is running now; the progress message will say what was "
                  "done.")
@@ -408,7 +406,7 @@ def confirm_step(ctx: Context, value: str) -> Reply:
     step = plan.steps[index]
     results = [dict(r) for r in execution.results]
     if step.manual:
-        results[index] = {"status": "ok", "summary": f"done by hand, reported by {ctx.user_id}",
+        results[index] = {"status": "ok", "summary": f"done by hand, reported by {person(ctx.chat, ctx.user_id)}",
                           "details": [f"Command: {step.manual}"], "done": list(step.targets),
                           "confirmed_by": ctx.user_id, "finished_at": ctx.now().isoformat()}
         next_step = index + 1
@@ -655,7 +653,7 @@ def finish(ctx: Context, execution: PlaybookExecution, playbook: Playbook, outco
     show_progress(ctx, execution, progress_reply(execution, plan))
     icon = {"succeeded": ":white_check_mark:", "failed": ":x:", "stopped": ":octagonal_sign:",
             "interrupted": ":warning:"}[outcome]
-    tag = " [DRY RUN: nothing was sent to Fly]" if execution.dry_run else ""
+    tag = f" [DRY RUN: {nothing_sent(plan, past=True)}]" if execution.dry_run else ""
     post_in_thread(ctx, execution, Reply(f"{icon} *{escape(plan.title)}* {headline}.{tag}",
                                          lines=[escape(line) for line in lines]).public())
     ctx.app.registry.emit(Hooks.PLAYBOOK_FINISHED, ctx, execution=execution, plan=plan)

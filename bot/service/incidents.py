@@ -93,7 +93,7 @@ def card(ctx: Context, incident: Incident) -> Reply:
     if ctx.is_console and incident.channel_name:
         channel = f"#{incident.channel_name}"
     fields = [
-        ("Severity", f"{sev.label}: {sev.description} (respond {sev.response_time})"),
+        ("Severity", f"{sev.label}: {sev.description} ({sev.respond})"),
         ("State", incident.status),
         ("Lead", mention(incident.lead_id)),
         ("Channel", channel),

@@ -47,7 +47,7 @@ def build_env(container: Container, *, dry_run: bool | None = None, incident_tit
                 f"(4 machines of {fly.app} in iad and lhr, Postgres {fly.db_app}), not your app, and sends "
                 "nothing to Fly.")
         return Env(app=fly.app, db_app=fly.db_app, fly=fly, releases=SimulatedReleases(fly), dry_run=True,
-                   dry_run_note=note, **common)
+                   dry_run_note=note, dry_run_reason=why, **common)
     if not settings.fly_app:
         raise UserError("FLY_API_TOKEN is set but FLY_APP is empty, so Fireline does not know which app to act on.",
                         f"Set FLY_APP to the app's name as `fly apps list` shows it (the guide's is `{EXAMPLE_APP}`).")

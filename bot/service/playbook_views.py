@@ -44,6 +44,35 @@ def where(incident: Incident | None) -> str:
     return f"For incident *#{incident.id}*: {escape(incident.title)}."
 
 
+def nothing_sent(plan: Plan, *, past: bool = False) -> str:
+    """`nothing is sent to Fly`, `nothing was sent to the CDN`, or unnamed: a dry run in the plan's words."""
+    verb = "was" if past else "is"
+    return f"nothing {verb} sent to {plan.sends_to}" if plan.sends_to else f"nothing {verb} sent"
+
+
+def dry_run_words(playbook: Playbook, env, plan: Plan) -> None:
+    """After planning: whether it is a dry run, where a live run sends, and the banner (the playbook's own).
+
+    A plug-in that purges a CDN was told it plans "on an example fleet ... and sends nothing to Fly"; the
+    example fleet is Fly's, so Fireline's own banner says so only for a plan that acts on the Fly app.
+    """
+    plan.dry_run = env.dry_run
+    on_fly = plan.app == env.app
+    plan.sends_to = playbook.sends_to if playbook.sends_to is not None else ("Fly" if on_fly else "")
+    if not env.dry_run:
+        return
+    why = env.dry_run_reason or "this is a dry run"
+    if playbook.dry_run_text:
+        note = playbook.dry_run_text.replace("{why}", why)
+        note = note if note.startswith("DRY RUN") else f"DRY RUN: {note}"
+    elif on_fly and env.dry_run_note:
+        note = env.dry_run_note
+    else:
+        note = f"DRY RUN: {why}, so {nothing_sent(plan)}: the plan and Confirm's checks are as in a live run."
+    if note not in plan.notes:
+        plan.notes.insert(0, note)
+
+
 def dry_banner(plan: Plan) -> list[str]:
     return [f":test_tube: *{escape(note)}*" if note.startswith("DRY RUN") else escape(note) for note in plan.notes]
 
@@ -98,7 +127,7 @@ def progress_reply(execution: PlaybookExecution, plan: Plan, live: str = "") -> 
     lines = [f"Confirmed by {mention(execution.confirmed_by)} at {fmt_utc(execution.confirmed_at)}; execution "
              f"{execution.id}" + (f", incident #{execution.incident_id}" if execution.incident_id else "") + "."]
     if execution.dry_run:
-        lines.append(":test_tube: *DRY RUN*: nothing is sent to Fly (FLY_API_TOKEN is not set).")
+        lines.append(f":test_tube: *DRY RUN*: {nothing_sent(plan)} (FLY_API_TOKEN is not set).")
     for number, step in enumerate(plan.steps, start=1):
         result = execution.results[number - 1] if number - 1 < len(execution.results) else None
         lines.append(step_line(number, escape(step.title), result))

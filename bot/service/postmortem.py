@@ -66,6 +66,15 @@ def owed(container: Container, incident: Incident, events: list[Any]) -> bool:
     return pm.owes_postmortem(pm.peak_level(incident, events), container.settings.postmortem_required_severity)
 
 
+def names_for(container: Container, users: set[str]) -> dict[str, str]:
+    """How the draft shows each person: Slack display names (users.info, cached), agents, Fireline."""
+    from bot.chat import person
+    from bot.context import job_context
+
+    chat = job_context(container).chat
+    return {user: person(chat, user) for user in sorted(users)}
+
+
 def render(container: Container, session: Session, incident: Incident, *, now: datetime,
            due: datetime | None = None) -> Draft:
     """Render the draft from what is stored now (nothing is written)."""
@@ -76,7 +85,9 @@ def render(container: Container, session: Session, incident: Incident, *, now: d
         due = as_utc(row.due_at)
     if due is None and is_owed and incident.resolved_at:
         due = pm.due_at(incident.resolved_at)
-    doc = pm.build(incident, events, followups(session, incident.id), generated_at=now, due=due, owed=is_owed)
+    items = followups(session, incident.id)
+    names = names_for(container, pm.people_ids(incident, events, items))
+    doc = pm.build(incident, events, items, generated_at=now, due=due, owed=is_owed, names=names)
     result = pm.render(doc, container.settings.postmortem_template)
     return Draft(incident, result.markdown, result.warning, len(doc.timeline), result.markdown.count("_TODO:"), due,
                  is_owed)

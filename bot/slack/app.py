@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -30,6 +32,31 @@ log = logging.getLogger(__name__)
 ACTION_JOB = "slack.action"
 
 
+@contextmanager
+def _without_unused_token_warning() -> Iterator[None]:
+    """Drop Bolt's "As you gave `client` as well, `token` will be unused." while the App is built.
+
+    Why it came at every `serve` start: without a `token` argument Bolt reads SLACK_BOT_TOKEN from the
+    environment itself, and since Fireline also hands it a client (the same token, Slack's base URL
+    from settings, bounded retries; Bolt has no other way to take those), Bolt warns that its own copy
+    goes unused. Nothing is wrong, so only that one message, and only during construction, is dropped;
+    every other Bolt warning still reaches the log.
+    """
+    from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+
+    unused = warning_client_prioritized_and_token_skipped()
+    bolt_log = logging.getLogger("slack_bolt.App")
+
+    def keep(record: logging.LogRecord) -> bool:
+        return record.getMessage() != unused
+
+    bolt_log.addFilter(keep)
+    try:
+        yield
+    finally:
+        bolt_log.removeFilter(keep)
+
+
 def build_bolt_app(container: Container, *, client: WebClient | None = None, wake=None) -> App:
     """The Bolt app for HTTP and Socket Mode. `wake` is called after each transaction that stored jobs."""
     settings = container.settings
@@ -38,10 +65,11 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
     else:
         signing_secret = settings.slack_signing_secret.get_secret_value()
     client = client or make_web_client(settings)
-    app = App(signing_secret=signing_secret, client=client, process_before_response=True,
-              token_verification_enabled=False, request_verification_enabled=bool(signing_secret),
-              ignoring_self_events_enabled=False, raise_error_for_unhandled_request=False,
-              url_verification_enabled=True)
+    with _without_unused_token_warning():
+        app = App(signing_secret=signing_secret, client=client, process_before_response=True,
+                  token_verification_enabled=False, request_verification_enabled=bool(signing_secret),
+                  ignoring_self_events_enabled=False, raise_error_for_unhandled_request=False,
+                  url_verification_enabled=True)
     registry = container.registry
     intake = intake_for(container)  # group commit: concurrent acks share one transaction
     if wake is not None:

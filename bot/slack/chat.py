@@ -249,6 +249,12 @@ class SlackChat:
             return None
         return profile.get("email") or None
 
+    def display_name(self, user_id: str) -> str | None:
+        """From users.info, cached per process (bot/slack/people.py)."""
+        from bot.slack.people import display_name
+
+        return display_name(self.client, user_id)
+
 
 def respond_via(response_url: str | None, chat: SlackChat, channel: str, user: str):
     """Answer the person who typed or clicked: response_url if Slack gave one, else an ephemeral post.

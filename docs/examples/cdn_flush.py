@@ -40,6 +40,9 @@ class FlushCdn(Playbook):
     destructive = True  # plan first, Confirm by an allowed person, one at a time, audited
     who = "responders"  # RESPONDERS (and the console user) may confirm; "anyone" would let everyone
     verb = "purge the CDN cache"
+    sends_to = "the CDN"  # dry runs say "nothing is sent to the CDN" (the default names no service)
+    dry_run_text = ("DRY RUN: {why}, so the purge is planned and Confirm is checked as in a live run, but nothing "
+                    "is sent to the CDN.")  # the banner over a dry-run plan; {why} is Fireline's reason
 
     def parse(self, args) -> dict[str, Any]:
         prefixes = []

@@ -64,6 +64,7 @@ class SlackRecorder:
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, for history/replies
         self.usergroups: list[dict[str, Any]] = []  # what usergroups.list answers: {id, handle, users}
         self.emails: dict[str, str] = {}  # user id -> the email users.info shares (users:read.email)
+        self.names: dict[str, str] = {}  # user id -> the display name users.info gives
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -216,6 +217,8 @@ class SlackRecorder:
         if method == "users.info":
             user = data.get("user", "")
             profile = {"email": self.emails[user]} if user in self.emails else {}
+            if user in self.names:
+                profile["display_name"] = self.names[user]
             return 200, {"ok": True, "user": {"id": user, "profile": profile}}
         if method == "usergroups.list":
             return 200, {"ok": True, "usergroups": self.usergroups}
@@ -224,7 +227,8 @@ class SlackRecorder:
             return 200, {"ok": True, "channel": channel,
                          "permalink": f"https://acme.slack.com/archives/{channel}/p{message_ts.replace('.', '')}"}
         if method == "auth.test":
-            return 200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1"}
+            return 200, {"ok": True, "user_id": "UBOT", "user": "fireline", "bot_id": "BBOT", "team_id": "T1",
+                         "team": "Acme"}
         if method == "conversations.info":
             return 200, {"ok": True, "channel": {"id": data.get("channel"), "name": "some-channel"}}
         if method == "files.getUploadURLExternal":

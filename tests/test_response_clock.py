@@ -1,0 +1,93 @@
+"""The response clock's intervals come from the SEV table, overridable in settings, and a drill can run it fast."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from bot.pagerduty import clock as pd_clock
+from bot.settings import SettingsError, load_settings
+from tests.conftest import make_settings
+from tests.support.pagerduty import build, harness, install_clients
+
+CHANNEL = "CINC0001"
+
+
+def escalations(pd) -> list[int]:
+    return [pd.body(r)["incident"]["escalation_level"] for r in pd.calls("PUT", "/incidents/PINC101")
+            if "escalation_level" in pd.body(r)["incident"]]
+
+
+def posts(recorder, needle: str) -> list[str]:
+    return [c.text() for c in recorder.of("chat.postMessage")
+            if needle in c.text() and re.fullmatch(r"CINC\d+", str(c.data.get("channel")))]
+
+
+def test_targets_come_from_the_sev_table_unless_settings_say_otherwise():
+    table = make_settings("sqlite://")
+    assert pd_clock.ack_target(1, table) == timedelta(minutes=15)
+    assert pd_clock.ack_target(2, table) == timedelta(minutes=15)  # paged: the on-call rule, SEV1's time
+    assert pd_clock.ack_target(3, table) == timedelta(hours=4)
+    assert pd_clock.ack_target(4, table) is None  # next business day: no timer
+    mine = make_settings("sqlite://", sev_response_minutes="1=10, 2=45, 3=120, 4=")
+    assert pd_clock.ack_target(1, mine) == timedelta(minutes=10)
+    assert pd_clock.ack_target(2, mine) == timedelta(minutes=10)
+    assert pd_clock.ack_target(3, mine) == timedelta(hours=2)
+    assert pd_clock.ack_target(4, mine) is None
+    assert mine.sev_response(2) == timedelta(minutes=45)
+    partial = make_settings("sqlite://", sev_response_minutes="3=60")  # the rest stays as the table says
+    assert pd_clock.ack_target(1, partial) == timedelta(minutes=15)
+    assert pd_clock.ack_target(3, partial) == timedelta(hours=1)
+
+
+@pytest.mark.parametrize("value, said", [
+    ("1=abc", "SEV_RESPONSE_MINUTES"), ("5=10", "SEV1 to SEV4"), ("1=0", "at least 1"), ("1:15", "1=15"),
+])
+def test_bad_response_minutes_are_refused_with_what_to_write(value, said):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(database_url="sqlite://", sev_response_minutes=value, _env_file=None)
+    assert said in str(caught.value)
+
+
+def test_bad_speed_is_refused():
+    with pytest.raises(SettingsError) as caught:
+        load_settings(database_url="sqlite://", response_clock_speed=0, _env_file=None)
+    assert "RESPONSE_CLOCK_SPEED" in str(caught.value)
+
+
+def test_a_drill_runs_the_clock_fast(sqlite_url, recorder, clock, pd):
+    """RESPONSE_CLOCK_SPEED=60: the 15-minute escalation comes after 15 seconds, and says it is a drill."""
+    from tests.support.pagerduty import REST_SETTINGS
+
+    container = build(sqlite_url, recorder, clock, response_clock_speed=60, **REST_SETTINGS)
+    install_clients(container)
+    with harness(container, recorder) as slack:
+        slack.command("declare Site is down sev1")
+        clock.advance(seconds=14)
+        slack.run_jobs()
+        assert escalations(pd) == []
+        clock.advance(seconds=1)
+        slack.run_jobs()
+        assert escalations(pd) == [2]
+        [announced] = posts(recorder, "is not acknowledged")
+        assert "not acknowledged* 15m after the page" in announced and "drill" in announced
+        clock.advance(seconds=16)  # the SEV1 update nudge: 30 min -> 30 s (31 s since the declaration)
+        slack.run_jobs()
+        assert posts(recorder, "has had no status update")
+    container.engine.dispose()
+
+
+def test_overridden_sev3_time_moves_the_reminder_and_its_words(sqlite_url, recorder, clock, pd):
+    container = build(sqlite_url, recorder, clock, sev_response_minutes="3=90")
+    with harness(container, recorder) as slack:
+        slack.command("declare Slow dashboard sev3")
+        clock.advance(minutes=89)
+        slack.run_jobs()
+        assert posts(recorder, "has not been acknowledged") == []
+        clock.advance(minutes=1)
+        slack.run_jobs()
+        [reminder] = posts(recorder, "has not been acknowledged")
+        assert "in 1 h 30 min" in reminder
+    container.engine.dispose()
