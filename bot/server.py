@@ -19,7 +19,6 @@ import logging
 import time
 
 from slack_bolt import BoltRequest
-from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -33,6 +32,7 @@ from bot.container import Container
 from bot.errors import INTERNAL
 from bot.http_guard import BodyLimit, ServerErrors, limit_body
 from bot.slack.fast_ack import FastCommandAck, SlashCommandLane
+from bot.webhook_guard import slack_verifier
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,9 @@ class ObservedRequests:
 
 def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
     secret = container.settings.slack_signing_secret
-    # Checked here too, before Bolt parses anything, so a forged malformed body is a 401, not a crash.
-    verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
+    # Checked here too, before Bolt parses anything, so a forged malformed body is a 401, not a crash; a
+    # verifier no header or body can make raise (bot/webhook_guard.py).
+    verifier = slack_verifier(secret.get_secret_value() if secret else None)
     # Slash commands that become jobs are acked before Starlette's layers and Bolt's dispatch (the hot path,
     # SlashCommandLane); slack_events below gets what the lane passes on.
     fast_commands = FastCommandAck(container, wake=worker.wake if worker is not None else None)
