@@ -429,3 +429,89 @@ def test_every_route_refuses_malformed_headers_and_bodies_without_a_500(web, cap
     assert stored_nothing(web.container)
     assert counted == {path: metrics.sample_value("fireline_http_server_errors_total", {"endpoint": path})
                        for path in counted}
+
+
+# -- 6. Sentry events and logs never carry a response_url ------------------------------------------------------
+SECRET_PATHS = ["SeCrEt1", "SeCrEt2", "SeCrEt3", "SeCrEt4", "SeCrEt5", "SeCrEt6", "SeCrEt7"]
+
+
+def slack_json(payload: dict) -> str:
+    """JSON as Slack writes it, slashes escaped (`https:\\/\\/hooks.slack.com\\/...`)."""
+    return json.dumps(payload, separators=(",", ":")).replace("/", "\\/")
+
+
+def leaked_paths(blob: object) -> list[str]:
+    text = json.dumps(blob, default=str)
+    return [secret for secret in SECRET_PATHS if secret in text]
+
+
+def test_before_send_scrubs_response_urls_and_bodies_whatever_the_names():
+    from bot.observability import make_before_send
+
+    payload = slack_json({"type": "block_actions", "response_url": "https://hooks.slack.com/actions/T1/1/SeCrEt1"})
+    form = urllib.parse.urlencode({"payload": payload})
+    event = {
+        "message": f"failed with {payload}",
+        "exception": {"values": [{"type": "KeyError", "value": "'https://hooks.slack-gov.com/commands/T1/2/SeCrEt2'",
+                                  "stacktrace": {"frames": [{"function": "handle", "vars": {
+                                      "blob": repr(form.encode()), "zz": payload, "q": repr({"response_url": "x"}),
+                                      "where": "https://hooks.slack.com/commands/T1/3/SeCrEt3",
+                                      "pairs": "text=hi&response_url=http%3A%2F%2F127.0.0.1%3A9%2FSeCrEt4&x=1",
+                                      "d": "{'text': 'hi', 'response_url': 'http://127.0.0.1:9/SeCrEt5'}",
+                                  }}]}}]},
+        "breadcrumbs": {"values": [{"category": "slack_sdk.webhook.client", "level": "debug",
+                                    "message": "Sending a request - url: http://127.0.0.1:9/response/SeCrEt6, "
+                                               "body: {\"text\": \"hi\"}"}]},
+        "extra": {"body": form, "raw": f"payload={urllib.parse.quote(payload)}"},
+        "request": {"data": f"command=%2Fincident&response_url=http%3A%2F%2F127.0.0.1%2FSeCrEt7&text=declare"},
+    }
+    scrubbed = make_before_send(make_settings("sqlite://"))(event, {})
+    assert leaked_paths(scrubbed) == [], json.dumps(scrubbed, indent=1)[:3000]
+    assert "hooks.slack" not in json.dumps(scrubbed)
+    assert "command=%2Fincident" in scrubbed["request"]["data"]  # the rest of a body stays useful
+
+
+def test_a_captured_sentry_event_from_a_failed_request_carries_no_response_url(web, monkeypatch):
+    from slack_bolt import App
+
+    def broken(self, request):
+        raise RuntimeError("dispatch exploded")
+
+    monkeypatch.setattr(App, "dispatch", broken)
+    payload = slack_json({"type": "block_actions", "user": {"id": "U0LEAD"}, "trigger_id": "1.t",
+                          "response_url": "https://hooks.slack.com/actions/T1/1/SeCrEt1",
+                          "actions": [{"action_id": "incident:ack", "value": "1", "action_ts": "1.1"}]})
+    body = urllib.parse.urlencode({"payload": payload})
+    response = web.post("/slack/events", content=body, headers={"Content-Type": "application/x-www-form-urlencoded",
+                                                                **sign(body)})
+    assert response.status_code == 200  # Slack still gets our "something went wrong" answer
+    events = sentry_events(web)
+    assert events and any(frame.get("vars") for event in events for value in event["exception"]["values"]
+                          for frame in value["stacktrace"]["frames"])
+    assert leaked_paths(web.sentry) == []
+    assert "hooks.slack.com" not in json.dumps(web.sentry)
+
+
+def test_debug_logs_of_slack_sdk_never_show_a_response_url(recorder):
+    """At LOG_LEVEL=DEBUG slack_sdk logs the URL of every response_url post: the handler redacts it."""
+    import io
+
+    from slack_sdk.webhook import WebhookClient
+
+    from bot.logging_setup import make_handler
+
+    stream = io.StringIO()
+    handler = make_handler(make_settings("sqlite://", recorder, log_level="DEBUG"), stream)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        url = recorder.response_url("SeCrEt6")
+        assert WebhookClient(url).send(text="hello").status_code == 200
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    output = stream.getvalue()
+    assert "Sending a request" in output  # the lines are there, without the URL
+    assert "SeCrEt6" not in output and "/response/" not in output, output
