@@ -9,7 +9,8 @@ unsigned request streaming 400 MB took the server from 115 MB to 857 MB before i
 The limits are per route (`limit_body(route, n)`; Slack's endpoint 1 MB, anything else
 `DEFAULT_MAX_BODY`), so a route added later is covered without doing anything.
 
-`ServerErrors` turns an exception nobody handled into a plain 500, logs it once (through the redacting
+`ServerErrors` turns an exception nobody handled into a plain 500 (`{"error": "Internal Server Error"}`,
+no traceback), logs it once (through the redacting
 log handler) and counts every 500 in `fireline_http_server_errors_total{endpoint}`, so a 500 of any
 cause shows on /metrics instead of only in uvicorn's log.
 """
@@ -38,7 +39,7 @@ def limit_body(route: BaseRoute, max_body: int) -> BaseRoute:
 
 
 class BodyTooLarge(Exception):
-    """Raised from receive() into the app once the body passes its limit; BodyLimit has answered 413."""
+    """Raised from receive() when the body passes its limit after the app had already started answering."""
 
 
 def _answer(status: int, text: str, close: bool = False) -> list[Message]:
@@ -95,14 +96,19 @@ class BodyLimit:
         state = {"read": 0, "answered": False, "started": False}
 
         async def limited_receive() -> Message:
+            if state["answered"]:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 state["read"] += len(message.get("body", b""))
                 if state["read"] > limit:
-                    if not state["started"]:
-                        state["answered"] = True
-                        await self._refuse(scope, send, 413, f"request body too large (more than {limit} bytes)")
-                    raise BodyTooLarge
+                    if state["started"]:  # the app answered before reading its body: nothing left to say
+                        raise BodyTooLarge
+                    state["answered"] = True
+                    await self._refuse(scope, send, 413, f"request body too large (more than {limit} bytes)")
+                    # To the app, the client has gone (it has, as far as the app is concerned): no
+                    # exception travels through Starlette's and Sentry's layers as an error to report.
+                    return {"type": "http.disconnect"}
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -114,12 +120,14 @@ class BodyLimit:
 
         try:
             await self.app(scope, limited_receive, guarded_send)
-        except BodyTooLarge:
-            if not state["answered"]:  # the app had started answering before it read the whole body
+        except ClientDisconnect:
+            if not state["answered"]:
                 raise
 
     async def _refuse(self, scope: Scope, send: Send, status: int, text: str) -> None:
-        if scope["path"] in self.limits:  # a route's refusal, counted as its handlers' are (not every 404 path)
+        path = scope["path"]
+        if path in self.limits and (path == "/slack/events" or path.startswith("/webhooks/")):
+            # counted as those routes' own refusals are (ObservedRequests does not see this answer)
             metrics.webhook_rejected(scope["path"], metrics.reason_for_status(status))
         for part in _answer(status, text, close=True):
             await send(part)

@@ -16,11 +16,18 @@ import os
 from importlib import metadata
 from typing import Any
 
+from starlette.requests import ClientDisconnect
+
 from bot import log_context
+from bot.http_guard import BodyTooLarge
 from bot.logging_setup import WEBHOOK_LOGGERS, redact, redact_record
 from bot.settings import Settings
 
 REDACTED = "[redacted]"
+# Raised through the app when a client leaves mid-request, or when bot/http_guard.py refuses a body at its
+# limit and tells the app the client has gone: nothing Fireline did wrong, and an attacker could send
+# them at will (each one an event against the quota).
+NOT_ERRORS = (ClientDisconnect, BodyTooLarge)
 SENSITIVE_KEYS = ("token", "secret", "password", "passwd", "authorization", "dsn", "signature", "cookie",
                   "api_key", "apikey", "routing_key", "response_url", "private_key", "credential")
 
@@ -55,7 +62,10 @@ def scrub_breadcrumb(crumb: Any, secrets: list[str]) -> Any:
 def make_before_send(settings: Settings):
     secrets = settings.secret_values()
 
-    def before_send(event: dict, hint: dict) -> dict:
+    def before_send(event: dict, hint: dict) -> dict | None:
+        exc_info = hint.get("exc_info") if isinstance(hint, dict) else None
+        if exc_info and isinstance(exc_info[1], NOT_ERRORS):
+            return None  # a client that went away, or a body refused at its limit: no error, and no quota spent
         crumbs = event.get("breadcrumbs")
         if isinstance(crumbs, dict) and isinstance(crumbs.get("values"), list):
             event = {**event, "breadcrumbs": {**crumbs, "values": [scrub_breadcrumb(c, secrets)

@@ -132,12 +132,14 @@ LIMITS = [("/slack/events", MAX_BODY), ("/webhooks/alerts", WEBHOOK_LIMIT), ("/w
 
 
 @pytest.mark.parametrize("path,limit", LIMITS[:3])
-def test_a_streamed_body_over_the_limit_is_413_and_read_no_further(web, path, limit):
+def test_a_streamed_body_over_the_limit_is_413_and_read_no_further(web, caplog, path, limit):
     content = [(b"content-type", b"application/x-www-form-urlencoded")]
-    status, body, pulled = asgi_call(web.app_under_test, path, content, endless())
+    with caplog.at_level(logging.INFO):
+        status, body, pulled = asgi_call(web.app_under_test, path, content, endless())
     assert status == 413, body
     assert pulled["bytes"] <= limit + 64 * 1024, f"read {pulled['bytes']} bytes of a body over {limit}"
     assert b"too large" in body
+    assert sentry_events(web) == [] and loud(caplog) == []  # an attacker's refused body is no error to report
 
 
 def test_a_route_added_later_is_guarded_too(sqlite_url, recorder, clock):
