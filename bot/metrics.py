@@ -7,7 +7,8 @@
 - `fireline_http_request_duration_seconds{endpoint}`: latency of /slack/events and the webhooks.
 - `fireline_webhook_rejections_total{endpoint, reason}`: bad signatures, bad bodies, oversized requests.
 - `fireline_http_server_errors_total{endpoint}`: answers of 500 and exceptions nobody handled, of any
-  cause (bot/http_guard.py counts them; `other` for a path no route serves).
+  cause (bot/http_guard.py counts them; `other` for a path no route serves), and the faults answered
+  otherwise on purpose (Slack's "something went wrong" in a 200, a webhook's 503 for a non-database fault).
 - `fireline_jobs_due` and `fireline_database_up`: a stuck queue or an unreachable database at a glance.
 
 Counters are per process (as Prometheus expects). They live in no global registry: each app builds its

@@ -130,8 +130,10 @@ def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
             bolt_response = await run_in_threadpool(bolt_app.dispatch, bolt_request)
         except Exception:
             log.exception("Slack request failed")
+            metrics.server_error("/slack/events")  # answered 200 so Slack shows our words, but a fault all the same
             return JSONResponse({"response_type": "ephemeral", "text": INTERNAL})
         if bolt_response.status >= 500:
+            metrics.server_error("/slack/events")
             return JSONResponse({"response_type": "ephemeral", "text": INTERNAL})
         if bolt_response.status == 404:  # an event nobody listens to: fine, and Slack must not retry it
             return Response(status_code=200)

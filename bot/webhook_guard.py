@@ -20,6 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from bot import metrics
+
 
 def digest_matches(expected_hex: str, offered: str) -> bool:
     """Constant-time comparison of a hex digest with what a sender offered, whatever characters it holds.
@@ -80,7 +82,8 @@ async def read_body(request: Request) -> bytes:
     return await request.body()
 
 
-async def store_or_503(store: Callable[..., Any], *args: Any, what: str, log: logging.Logger) -> Any:
+async def store_or_503(store: Callable[..., Any], *args: Any, what: str, log: logging.Logger,
+                       path: str = "other") -> Any:
     """Run `store(*args)` in the thread pool; a database failure is a 503 the sender retries, never a 500.
 
     Returns the store's result, or a JSONResponse to send as it is.
@@ -92,4 +95,5 @@ async def store_or_503(store: Callable[..., Any], *args: Any, what: str, log: lo
         return webhook_error(503, "Fireline cannot reach its database right now; nothing was stored. Retry later.")
     except Exception:
         log.exception("%s failed", what)
+        metrics.server_error(path)  # a 503 so the sender retries, but our fault: counted with the 500s
         return webhook_error(503, f"Fireline could not store the {what}; nothing was stored. Retry later.")

@@ -484,9 +484,12 @@ def test_a_captured_sentry_event_from_a_failed_request_carries_no_response_url(w
                           "response_url": "https://hooks.slack.com/actions/T1/1/SeCrEt1",
                           "actions": [{"action_id": "incident:ack", "value": "1", "action_ts": "1.1"}]})
     body = urllib.parse.urlencode({"payload": payload})
+    before = metrics.sample_value("fireline_http_server_errors_total", {"endpoint": "/slack/events"})
     response = web.post("/slack/events", content=body, headers={"Content-Type": "application/x-www-form-urlencoded",
                                                                 **sign(body)})
     assert response.status_code == 200  # Slack still gets our "something went wrong" answer
+    # ... and the fault is counted with the 500s
+    assert metrics.sample_value("fireline_http_server_errors_total", {"endpoint": "/slack/events"}) == before + 1
     events = sentry_events(web)
     assert events and any(frame.get("vars") for event in events for value in event["exception"]["values"]
                           for frame in value["stacktrace"]["frames"])

@@ -99,7 +99,7 @@ def routes(container: Container, worker=None) -> list[Route]:
             return webhook_error(422, "could not read this alert payload; send the generic shape {title, text, source}")
         if incoming.source == "sentry":
             incoming = replace(incoming, delivery_id=sentry_delivery_id(body))
-        received = await store_or_503(receive, container, incoming, what="alert", log=log)
+        received = await store_or_503(receive, container, incoming, what="alert", log=log, path=PATH)
         if isinstance(received, JSONResponse):
             return received
         if worker is not None:

@@ -148,7 +148,7 @@ def routes(container: Container, worker=None) -> list[Route]:
         except BadBody as exc:
             return webhook_error(exc.status, str(exc))
         outcome = await store_or_503(store, container, event, json.loads(body)["event"], what="PagerDuty event",
-                                     log=log)
+                                     log=log, path=PATH)
         if isinstance(outcome, JSONResponse):
             return outcome
         if outcome == "ignored":

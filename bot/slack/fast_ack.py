@@ -147,6 +147,7 @@ class SlashCommandLane:
                 response = await self.commands.handle(body, headers)
             except Exception:
                 log.exception("Slack command failed")
+                metrics.server_error(self.PATH)  # answered 200 with our words, counted as the fault it is
                 response = JSONResponse({"response_type": "ephemeral", "text": INTERNAL})
             if response is None:
                 return False
