@@ -28,7 +28,7 @@ from bot.server import MAX_BODY, build_http_app
 from bot.slack.app import build_bolt_app
 from tests.conftest import make_settings
 from tests.support.alerts import ALERT_SECRET, post_alert, sentry_alert
-from tests.support.signing import SIGNING_SECRET, action_body, sign, slash_body
+from tests.support.signing import action_body, sign, slash_body
 
 PD_SECRET = "pd-webhook-secret-abcdef"
 DSN = "https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.example/42"
@@ -140,6 +140,49 @@ def test_a_streamed_body_over_the_limit_is_413_and_read_no_further(web, caplog, 
     assert pulled["bytes"] <= limit + 64 * 1024, f"read {pulled['bytes']} bytes of a body over {limit}"
     assert b"too large" in body
     assert sentry_events(web) == [] and loud(caplog) == []  # an attacker's refused body is no error to report
+
+
+def test_real_uvicorn_stops_a_chunked_body_at_the_limit(web):
+    """On the real server (uvicorn on loopback): 413 while the client is still streaming, then the close."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(web.app_under_test, host="127.0.0.1", port=0, log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    sent, answer = 0, b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"POST /webhooks/alerts HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunk = b"10000\r\n" + b"a" * 0x10000 + b"\r\n"
+            sock.setblocking(False)
+            while sent < 50_000_000 and not answer:
+                try:
+                    answer = sock.recv(65536)
+                except BlockingIOError:
+                    pass
+                try:
+                    sock.sendall(chunk)
+                    sent += 0x10000
+                except BlockingIOError:
+                    time.sleep(0.001)
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+            sock.setblocking(True)
+            answer += sock.recv(65536) if not answer else b""
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"connection: close" in answer.lower()
+    assert sent < 20_000_000, f"the client streamed {sent} bytes before the answer"
 
 
 def test_a_route_added_later_is_guarded_too(sqlite_url, recorder, clock):
@@ -465,7 +508,7 @@ def test_before_send_scrubs_response_urls_and_bodies_whatever_the_names():
                                     "message": "Sending a request - url: http://127.0.0.1:9/response/SeCrEt6, "
                                                "body: {\"text\": \"hi\"}"}]},
         "extra": {"body": form, "raw": f"payload={urllib.parse.quote(payload)}"},
-        "request": {"data": f"command=%2Fincident&response_url=http%3A%2F%2F127.0.0.1%2FSeCrEt7&text=declare"},
+        "request": {"data": "command=%2Fincident&response_url=http%3A%2F%2F127.0.0.1%2FSeCrEt7&text=declare"},
     }
     scrubbed = make_before_send(make_settings("sqlite://"))(event, {})
     assert leaked_paths(scrubbed) == [], json.dumps(scrubbed, indent=1)[:3000]
