@@ -9,6 +9,10 @@ unsigned request streaming 400 MB took the server from 115 MB to 857 MB before i
 The limits are per route (`limit_body(route, n)`; Slack's endpoint 1 MB, anything else
 `DEFAULT_MAX_BODY`), so a route added later is covered without doing anything.
 
+Measured (bench/oversized_body.py): an unsigned 100 MB body streamed at `fireline serve` now peaks at
+1.01x its idle size (+1.3 MB; it was 2.22x, +200 MB); both layers together cost ~6 us per request
+on the 2-core machine (a microbenchmark of an ASGI call through them), about 0.5% of an ack's p50.
+
 `ServerErrors` turns an exception nobody handled into a plain 500 (`{"error": "Internal Server Error"}`,
 no traceback), logs it once (through the redacting
 log handler) and counts every 500 in `fireline_http_server_errors_total{endpoint}`, so a 500 of any
