@@ -277,6 +277,19 @@ def test_malformed_slack_signature_headers_are_401_quietly(web, caplog, body, he
     assert stored_nothing(web.container)
 
 
+@pytest.mark.parametrize("headers", bad_slack_headers()[:9])
+def test_bolts_own_signature_check_is_401_for_malformed_headers(web, caplog, headers):
+    """Bolt's RequestVerification (what Socket Mode skips and any other adapter would use) with the same headers."""
+    from slack_bolt import BoltRequest
+
+    bolt_app = build_bolt_app(web.container)
+    with caplog.at_level(logging.DEBUG):
+        response = bolt_app.dispatch(BoltRequest(body=ACTION, headers={
+            "content-type": "application/x-www-form-urlencoded", **{k.lower(): v for k, v in headers.items()}}))
+    assert response.status == 401
+    assert loud(caplog) == [] and sentry_events(web) == []
+
+
 @pytest.mark.parametrize("body", [b"command=%2Fincident&text=\xff\xfe", b"payload=\xff", b"\xff" * 10],
                          ids=["command", "payload", "bytes"])
 def test_a_body_that_is_not_utf8_is_401_with_any_signature(web, caplog, body):
