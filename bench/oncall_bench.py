@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.assembly import build_container  # noqa: E402
 from bot.chat import ConsoleChat  # noqa: E402
 from bot.clock import utcnow  # noqa: E402
-from bot.container import build_container  # noqa: E402
 from bot.context import Context  # noqa: E402
 from bot.pagerduty import oncall  # noqa: E402
 from bot.pagerduty.config import rest_client  # noqa: E402

@@ -65,7 +65,7 @@ def baseline(events: list[SimpleNamespace]) -> str:
 
 def from_database(count: int, repeat: int) -> tuple[float, int]:
     """Store `count` events in a fresh SQLite database, then time the service's whole render."""
-    from bot.container import build_container
+    from bot.assembly import build_container
     from bot.db import session_scope
     from bot.models import Incident, TimelineEvent
     from bot.service import postmortem as pm_svc

@@ -27,7 +27,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)  # the test clien
 from _common import database_url  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
-from bot.container import build_container  # noqa: E402
+from bot.assembly import build_container  # noqa: E402
 from bot.db import session_scope  # noqa: E402
 from bot.models import PlaybookExecution  # noqa: E402
 from bot.service import executions, jobs  # noqa: E402

@@ -14,19 +14,48 @@ from datetime import UTC, datetime
 from bot import log_context
 from bot.settings import Settings
 
+_SLASH = r"(?:\\*/|%2f|%5c%2f)"  # a slash as it appears: plain, JSON-escaped (\/), form-encoded, both
 _TOKEN_PATTERNS = re.compile(
     r"(xox[abposre]-[\w-]+|xapp-[\w-]+|Bearer\s+[\w.\-~+/=]+|Token token=[\w\-+]+"
-    # Slack response_url / incoming webhooks (post to a channel without a token), plain or form-encoded.
-    r"|https://hooks\.slack\.com/[^\s\"'&<>]+|https%3A%2F%2Fhooks\.slack\.com%2F[^\s\"'&<>]+"
+    # Slack response_url / incoming webhooks (post to a channel without a token): plain, form-encoded, and
+    # JSON-escaped as Slack writes its payloads (https:\/\/hooks.slack.com\/...), on Slack or GovSlack.
+    rf"|(?i:https?(?::|%3a){_SLASH}{_SLASH}hooks\.slack(?:-gov)?\.com{_SLASH}[^\s\"'&<>]*)"
     # Form fields and query strings such as token=... (Slack's legacy verification token).
     r"|(?<=[?&\s\"']token=)[^&\s\"']+|^token=[^&\s\"']+)"
 )
+# The value of a `response_url` field wherever it is, whatever its host (a form, JSON, a Python repr, JSON
+# inside a form): the field name says what it is, so the key stays and the value goes.
+_RESPONSE_URL_VALUES = re.compile(
+    r"((?<![\w%])response_url=)[^&\s\"']+"  # form / query string
+    r"|(\\*[\"']response_url\\*[\"']\s*:\s*\\*[\"'])[^\"']*"  # JSON or repr, escaped or not
+    r"|((?i:%22response_url%22(?:%3a|:)(?:%20|\+)*%22))(?:(?!%22).)*"  # JSON inside a form field
+)
+
+
+def _keep_key(match: re.Match) -> str:
+    return (match.group(1) or match.group(2) or match.group(3)) + "[redacted]"
 
 
 def redact(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "[redacted]")
-    return _TOKEN_PATTERNS.sub("[redacted]", text)
+    text = _TOKEN_PATTERNS.sub("[redacted]", text)
+    if "response_url" in text:
+        text = _RESPONSE_URL_VALUES.sub(_keep_key, text)
+    return text
+
+
+# slack_sdk's webhook client (every response_url post) logs the URL it posts to at DEBUG; every URL
+# it is given is a response_url or an incoming webhook, so any URL in its lines goes.
+WEBHOOK_LOGGERS = ("slack_sdk.webhook",)
+_ANY_URL = re.compile(r"https?://[^\s,\"'<>]+")
+
+
+def redact_record(logger_name: str, text: str, secrets: list[str]) -> str:
+    """`redact`, and for slack_sdk's webhook client every URL as well."""
+    if logger_name.startswith(WEBHOOK_LOGGERS):
+        text = _ANY_URL.sub("[redacted]", text)
+    return redact(text, secrets)
 
 
 class RedactingFilter(logging.Filter):
@@ -36,7 +65,7 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        record.msg, record.args = redact(message, self.secrets), None
+        record.msg, record.args = redact_record(record.name, message, self.secrets), None
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info), self.secrets)
             record.exc_info = None

@@ -6,6 +6,9 @@
   framework calls `playbook_run(name, ok)` once per execution.
 - `fireline_http_request_duration_seconds{endpoint}`: latency of /slack/events and the webhooks.
 - `fireline_webhook_rejections_total{endpoint, reason}`: bad signatures, bad bodies, oversized requests.
+- `fireline_http_server_errors_total{endpoint}`: answers of 500 and exceptions nobody handled, of any
+  cause (bot/http_guard.py counts them; `other` for a path no route serves), and the faults answered
+  otherwise on purpose (Slack's "something went wrong" in a 200, a webhook's 503 for a non-database fault).
 - `fireline_jobs_due` and `fireline_database_up`: a stuck queue or an unreachable database at a glance.
 
 Counters are per process (as Prometheus expects). They live in no global registry: each app builds its
@@ -51,6 +54,7 @@ class _ProcessMetrics:
     playbook_failures: Counter
     request_latency: Histogram
     webhook_rejections: Counter
+    server_errors: Counter
 
 
 @cache
@@ -66,6 +70,8 @@ def _process() -> _ProcessMetrics:
                                   buckets=LATENCY_BUCKETS, registry=None),
         webhook_rejections=Counter("fireline_webhook_rejections", "Requests refused by /slack/events and "
                                    "the webhooks, by endpoint and reason.", ["endpoint", "reason"], registry=None),
+        server_errors=Counter("fireline_http_server_errors", "HTTP answers of 500 and unhandled exceptions, "
+                              "by endpoint.", ["endpoint"], registry=None),
     )
 
 
@@ -88,6 +94,11 @@ def webhook_rejected(endpoint: str, reason: str) -> None:
     note = _request_note.get()
     if note is not None:
         note["rejection_counted"] = True
+
+
+def server_error(endpoint: str) -> None:
+    """Count a 500 (or an exception nobody handled) on `endpoint`."""
+    _process().server_errors.labels(endpoint=endpoint).inc()
 
 
 def observe_request(endpoint: str, seconds: float) -> None:
@@ -169,7 +180,8 @@ class DatabaseCollector(Collector):
 
 def _collectors() -> list[Collector]:
     metrics = _process()
-    return [metrics.playbook_runs, metrics.playbook_failures, metrics.request_latency, metrics.webhook_rejections]
+    return [metrics.playbook_runs, metrics.playbook_failures, metrics.request_latency, metrics.webhook_rejections,
+            metrics.server_errors]
 
 
 class _WithChild(Collector):

@@ -3,8 +3,11 @@
 `before_send` walks the whole event (exception messages, stack-frame variables, breadcrumbs, request
 headers and body, extra) and removes: every configured secret's value (Slack, Fly, PagerDuty, webhook
 secrets, the DSN itself, the database password), anything that looks like a token (xoxb-, Bearer ...,
-Slack response URLs), and the value of any key that names a credential (Authorization, *token*,
-*secret*, *signature*, cookie, ...). Events are tagged with the incident number and request id.
+Slack response URLs plain, form-encoded or JSON-escaped as Slack writes them), the value of every
+`response_url` field inside any text (a raw form body in a frame variable, whatever the variable's name,
+JSON inside it, a repr), every URL in breadcrumbs of slack_sdk's webhook client, and the value of any key
+that names a credential (Authorization, *token*, *secret*, *signature*, cookie, ...). Events are
+tagged with the incident number and request id.
 """
 
 from __future__ import annotations
@@ -13,11 +16,18 @@ import os
 from importlib import metadata
 from typing import Any
 
+from starlette.requests import ClientDisconnect
+
 from bot import log_context
-from bot.logging_setup import redact
+from bot.http_guard import BodyTooLarge
+from bot.logging_setup import WEBHOOK_LOGGERS, redact, redact_record
 from bot.settings import Settings
 
 REDACTED = "[redacted]"
+# Raised through the app when a client leaves mid-request, or when bot/http_guard.py refuses a body at its
+# limit and tells the app the client has gone: nothing Fireline did wrong, and an attacker could send
+# them at will (each one an event against the quota).
+NOT_ERRORS = (ClientDisconnect, BodyTooLarge)
 SENSITIVE_KEYS = ("token", "secret", "password", "passwd", "authorization", "dsn", "signature", "cookie",
                   "api_key", "apikey", "routing_key", "response_url", "private_key", "credential")
 
@@ -42,10 +52,24 @@ def scrub(value: Any, secrets: list[str]) -> Any:
     return value
 
 
+def scrub_breadcrumb(crumb: Any, secrets: list[str]) -> Any:
+    """A breadcrumb scrubbed; one of slack_sdk's webhook client loses every URL (each is a response_url)."""
+    if isinstance(crumb, dict) and str(crumb.get("category") or "").startswith(WEBHOOK_LOGGERS):
+        crumb = {**crumb, "message": redact_record(str(crumb["category"]), str(crumb.get("message") or ""), secrets)}
+    return scrub(crumb, secrets)
+
+
 def make_before_send(settings: Settings):
     secrets = settings.secret_values()
 
-    def before_send(event: dict, hint: dict) -> dict:
+    def before_send(event: dict, hint: dict) -> dict | None:
+        exc_info = hint.get("exc_info") if isinstance(hint, dict) else None
+        if exc_info and isinstance(exc_info[1], NOT_ERRORS):
+            return None  # a client that went away, or a body refused at its limit: no error, and no quota spent
+        crumbs = event.get("breadcrumbs")
+        if isinstance(crumbs, dict) and isinstance(crumbs.get("values"), list):
+            event = {**event, "breadcrumbs": {**crumbs, "values": [scrub_breadcrumb(c, secrets)
+                                                                   for c in crumbs["values"]]}}
         event = scrub(event, secrets)
         tags = event.setdefault("tags", {})
         for name, value in log_context.current().items():
@@ -80,6 +104,6 @@ def init_sentry(settings: Settings, **options: Any) -> bool:
     sentry_sdk.init(dsn=settings.sentry_dsn.get_secret_value(), environment=settings.sentry_environment,
                     release=release_name(settings), include_local_variables=True,
                     before_send=before_send, before_send_transaction=before_send,
-                    before_breadcrumb=lambda crumb, hint: scrub(crumb, settings.secret_values()),
+                    before_breadcrumb=lambda crumb, hint: scrub_breadcrumb(crumb, settings.secret_values()),
                     **options)
     return True

@@ -6,6 +6,8 @@ logged. Features add their own routes (webhooks, metrics) through the registry h
 Probes: `/healthz` (liveness: 200 while the process serves, its body says whether the database answers,
 so a database outage still gets our "try again" answers) and `/readyz` (the database answers and the schema
 is at this code's migration heads; a rolling deploy waits for it).
+Every request first passes bot/http_guard.py: no body over its route's limit is read (413, or 400 for a
+malformed Content-Length) and an exception nobody handled is a plain 500, counted on /metrics.
 Every request runs in a log scope with a request id (Fly-Request-Id / X-Request-Id, or a new one, sent
 back as X-Request-Id) and is timed for /metrics; 4xx answers from Slack's endpoint and the webhooks
 count as rejections.
@@ -17,7 +19,6 @@ import logging
 import time
 
 from slack_bolt import BoltRequest
-from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -30,11 +31,13 @@ from bot import log_context, metrics
 from bot.container import Container
 from bot.errors import INTERNAL
 from bot.hooks import Hooks
+from bot.http_guard import BodyLimit, ServerErrors, limit_body
 from bot.slack.fast_ack import FastCommandAck, SlashCommandLane
+from bot.webhook_guard import slack_verifier
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 1_000_000
+MAX_BODY = 1_000_000  # Slack's endpoint (BodyLimit enforces it before anything reads the body)
 PROBES = ("/healthz", "/readyz", "/metrics")
 
 
@@ -107,16 +110,15 @@ class ObservedRequests:
 
 def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
     secret = container.settings.slack_signing_secret
-    # Checked here too, before Bolt parses anything, so a forged malformed body is a 401, not a crash.
-    verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
+    # Checked here too, before Bolt parses anything, so a forged malformed body is a 401, not a crash; a
+    # verifier no header or body can make raise (bot/webhook_guard.py).
+    verifier = slack_verifier(secret.get_secret_value() if secret else None)
     # Slash commands that become jobs are acked before Starlette's layers and Bolt's dispatch (the hot path,
     # SlashCommandLane); slack_events below gets what the lane passes on.
     fast_commands = FastCommandAck(container, wake=worker.wake if worker is not None else None)
 
     async def slack_events(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return Response("request too large", status_code=413)
+        body = await request.body()  # at most MAX_BODY: BodyLimit stops anything longer
         headers = dict(request.headers)
         if verifier is not None and not verifier.is_valid_request(body, headers):
             return Response("invalid or stale signature", status_code=401)
@@ -129,8 +131,10 @@ def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
             bolt_response = await run_in_threadpool(bolt_app.dispatch, bolt_request)
         except Exception:
             log.exception("Slack request failed")
+            metrics.server_error("/slack/events")  # answered 200 so Slack shows our words, but a fault all the same
             return JSONResponse({"response_type": "ephemeral", "text": INTERNAL})
         if bolt_response.status >= 500:
+            metrics.server_error("/slack/events")
             return JSONResponse({"response_type": "ephemeral", "text": INTERNAL})
         if bolt_response.status == 404:  # an event nobody listens to: fine, and Slack must not retry it
             return Response(status_code=200)
@@ -151,23 +155,33 @@ def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
         return JSONResponse({"status": "ready" if ready else "not ready", **detail},
                             status_code=200 if ready else 503)
 
-    routes = [Route("/slack/events", slack_events, methods=["POST"]),
+    routes = [limit_body(Route("/slack/events", slack_events, methods=["POST"]), MAX_BODY),
               Route("/healthz", healthz, methods=["GET"]),
               Route("/readyz", readyz, methods=["GET"])]
     for hook in container.registry.hooks.get(Hooks.HTTP_ROUTES, []):
         routes += hook(container=container, worker=worker)
     app = FirelineApp(routes=routes, middleware=[Middleware(ObservedRequests, routes=routes)])
-    app.command_lane = SlashCommandLane(fast_commands, verifier, MAX_BODY)
+    app.command_lane = SlashCommandLane(fast_commands, verifier)
+    app.front = ServerErrors(BodyLimit.for_routes(app.dispatch, routes),
+                             endpoint=ObservedRequests(app, routes).endpoint)
     app.state.container = container
     return app
 
 
 class FirelineApp(Starlette):
-    """The Starlette app, with signed slash commands answered first by their own lane (bot/slack/fast_ack.py)."""
+    """The Starlette app behind the guards (`front`), signed slash commands answered first by their own lane."""
 
     command_lane: SlashCommandLane | None = None
+    front: ASGIApp | None = None  # ServerErrors(BodyLimit(dispatch)), set by build_http_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is not None:
+            await self.front(scope, receive, send)
+        else:
+            await self.dispatch(scope, receive, send)
+
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The lane for slash commands (bot/slack/fast_ack.py), Starlette's routing for everything else."""
         if self.command_lane is not None and SlashCommandLane.wants(scope):
             await self.command_lane(scope, receive, send, super().__call__)
             return

@@ -86,8 +86,9 @@ def test_sentry_issue_alert_with_sentry_signature(app, clock):
                        extra={"Sentry-Hook-Resource": "event_alert", "Request-ID": "req-1"})
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
     assert alerts(app.container)[0].count == 1
-    # a new delivery of the same issue counts as a repeat
-    third = post_alert(app.client, payload, extra={"Sentry-Hook-Resource": "event_alert", "Request-ID": "req-2"})
+    # a new delivery of the same issue (a new event: Sentry's Request-ID alone is not signed) counts as a repeat
+    newer = sentry_alert(event_id="0f6c2a3b9d8e4f7a8b1c2d3e4f5a6b7c")
+    third = post_alert(app.client, newer, extra={"Sentry-Hook-Resource": "event_alert", "Request-ID": "req-2"})
     assert third.status_code == 202 and third.json()["thread"] == "updated" and third.json()["count"] == 2
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -21,7 +23,7 @@ from starlette.routing import Route
 from bot.alerts.payloads import Ignored, PayloadError, parse_webhook
 from bot.alerts.service import receive
 from bot.container import Container
-from bot.webhook_guard import read_body, store_or_503, webhook_error
+from bot.webhook_guard import NESTED_TOO_DEEPLY, digest_matches, read_body, store_or_503, webhook_error
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +53,25 @@ def check_signature(body: bytes, headers: Mapping[str, str], secret: str) -> str
     if not offered:
         return (f"missing signature: send {SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body, keyed with "
                 "ALERTS_WEBHOOK_SECRET>")
-    if any(hmac.compare_digest(expected, candidate.lower()) for candidate in offered):
+    if any([digest_matches(expected, candidate) for candidate in offered]):  # each compared: no early exit
         return None
     return "signature does not match the body (HMAC-SHA256 of the raw body with ALERTS_WEBHOOK_SECRET)"
+
+
+def sentry_delivery_id(body: bytes) -> str:
+    """A Sentry delivery's identity from what its signature covers: the event id and the body's hash.
+
+    Why not Sentry's `Request-ID` header: the signature does not cover it, so a captured delivery sent
+    again with a new one was a new alert (issue 15). Sentry's own retry resends the same bytes, so it
+    is still recognised as a repeat.
+    """
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    try:
+        data = json.loads(body)["data"]
+        event_id = (data.get("event") or {}).get("event_id") or ((data.get("metric_alert") or {}).get("id"))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        event_id = None
+    return f"{str(event_id)[:64]}:{digest}" if event_id else digest
 
 
 def routes(container: Container, worker=None) -> list[Route]:
@@ -74,10 +92,14 @@ def routes(container: Container, worker=None) -> list[Route]:
             return webhook_error(exc.status, str(exc))
         except Ignored as exc:
             return JSONResponse({"status": "ignored", "reason": str(exc)})
+        except RecursionError:  # signed, but nested past what json can read: the sender's payload, said so
+            return webhook_error(422, NESTED_TOO_DEEPLY)
         except Exception:  # an adapter tripped on an odd shape: the sender's payload, not a server fault
             log.exception("could not read an alert payload")
             return webhook_error(422, "could not read this alert payload; send the generic shape {title, text, source}")
-        received = await store_or_503(receive, container, incoming, what="alert", log=log)
+        if incoming.source == "sentry":
+            incoming = replace(incoming, delivery_id=sentry_delivery_id(body))
+        received = await store_or_503(receive, container, incoming, what="alert", log=log, path=PATH)
         if isinstance(received, JSONResponse):
             return received
         if worker is not None:

@@ -35,7 +35,7 @@ from bot.reply import Reply, escape
 from bot.service import incidents as svc
 from bot.service import jobs
 from bot.text import clean_tree
-from bot.webhook_guard import read_body, store_or_503, webhook_error
+from bot.webhook_guard import NESTED_TOO_DEEPLY, digest_matches, read_body, store_or_503, webhook_error
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,11 @@ STATUS_OF = {"incident.acknowledged": "acknowledged", "incident.unacknowledged":
 
 
 class BadBody(ValueError):
-    """The body is not a PagerDuty v3 webhook; the message says what is wrong."""
+    """The body is not a PagerDuty v3 webhook; the message says what is wrong (400, or 422 for deep JSON)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -76,7 +80,7 @@ def signature_ok(body: bytes, header: str | None, secret: str) -> bool:
     matched = False
     for part in header.split(","):
         version, _, digest = part.strip().partition("=")
-        if version == "v1" and hmac.compare_digest(expected.encode(), digest.strip().lower().encode()):
+        if version == "v1" and digest_matches(expected, digest):
             matched = True  # keep comparing: the time taken does not say which entry matched
     return matched
 
@@ -86,6 +90,8 @@ def parse(body: bytes) -> Event:
         payload = clean_tree(json.loads(body))  # NUL and lone surrogates out (bot.text), before anything is stored
     except (ValueError, UnicodeDecodeError):
         raise BadBody("the body is not JSON") from None
+    except RecursionError:  # signed, but 100,000 nested brackets: was a 500
+        raise BadBody(NESTED_TOO_DEEPLY, 422) from None
     event = payload.get("event") if isinstance(payload, dict) else None
     if not isinstance(event, dict):
         raise BadBody("expected a PagerDuty v3 webhook: {\"event\": {\"id\", \"event_type\", \"occurred_at\", "
@@ -140,9 +146,9 @@ def routes(container: Container, worker=None) -> list[Route]:
         try:
             event = parse(body)
         except BadBody as exc:
-            return webhook_error(400, str(exc))
+            return webhook_error(exc.status, str(exc))
         outcome = await store_or_503(store, container, event, json.loads(body)["event"], what="PagerDuty event",
-                                     log=log)
+                                     log=log, path=PATH)
         if isinstance(outcome, JSONResponse):
             return outcome
         if outcome == "ignored":

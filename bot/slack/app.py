@@ -26,6 +26,7 @@ from bot.service.intake import intake_for
 from bot.slack.ack import COMMAND_JOB, ack_payload, answered_in_ack, command_job, store_failed_reply
 from bot.slack.chat import SlackChat, make_web_client, respond_via
 from bot.slack.render import base_action_id
+from bot.webhook_guard import slack_verifier
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
                   token_verification_enabled=False, request_verification_enabled=bool(signing_secret),
                   ignoring_self_events_enabled=False, raise_error_for_unhandled_request=False,
                   url_verification_enabled=True)
+    _use_safe_verifier(app, signing_secret)
+    _screen_odd_shapes(app)
     registry = container.registry
     intake = intake_for(container)  # group commit: concurrent acks share one transaction
     if wake is not None:
@@ -149,9 +152,103 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
 
     for hook in registry.hooks.get(Hooks.SLACK_APP, []):
         hook(app=app, container=container)
+    _acknowledge_the_rest(app)
     app._fireline_client = client  # noqa: SLF001 - jobs reuse the same client
     container.slack_client = client
     return app
+
+
+# What Bolt's listener matchers read from each payload type (body["view"]["type"], body["actions"][0],
+# body["callback_id"], ...): a signed payload without it raised KeyError inside Bolt (issue 15).
+_NEEDS: dict[str, tuple[tuple[str, type], ...]] = {
+    "block_actions": (("actions", list),),
+    "interactive_message": (("actions", list), ("callback_id", str)),
+    "view_submission": (("view", dict),),
+    "view_closed": (("view", dict),),
+    "shortcut": (("callback_id", str),),
+    "message_action": (("callback_id", str),),
+    "block_suggestion": (("action_id", str), ("block_id", str)),
+    "dialog_suggestion": (("callback_id", str),),
+    "dialog_submission": (("callback_id", str),),
+    "dialog_cancellation": (("callback_id", str),),
+    "event_callback": (("event", dict),),
+    "url_verification": (),
+    "app_rate_limited": (),
+}
+
+
+def odd_shape(body: Any) -> str | None:
+    """Why Bolt cannot route this payload (a type it does not know, or a field its matchers need), or None.
+
+    Slash commands (no `type`) and Socket Mode's own envelopes pass through untouched.
+    """
+    if not isinstance(body, dict) or "type" not in body:
+        return None
+    kind = body.get("type")
+    if not isinstance(kind, str) or kind not in _NEEDS:
+        return f"a payload of type {str(kind)[:40]!r}, which Fireline does not handle"
+    for field, shape in _NEEDS[kind]:
+        if not isinstance(body.get(field), shape):
+            return f"a {kind} payload without `{field}`"
+    if kind in ("block_actions", "interactive_message"):
+        actions = body["actions"]
+        if not actions or not all(isinstance(a, dict) and isinstance(a.get("action_id", ""), str) for a in actions):
+            return f"a {kind} payload with malformed `actions`"
+    if kind.startswith("view_") and not (isinstance(body["view"].get("type"), str)
+                                         and isinstance(body["view"].get("callback_id", ""), str)):
+        return f"a {kind} payload whose view has no type or callback_id"
+    if kind == "event_callback" and not isinstance(body["event"].get("type"), str):
+        return "an event without a type"
+    return None
+
+
+def _screen_odd_shapes(app: App) -> None:
+    """Acknowledge, quietly, a payload Bolt would index into and fail on, before Bolt sees it.
+
+    Done around `dispatch` (used by the HTTP app and by Socket Mode alike) rather than as a Bolt
+    middleware: Bolt builds every middleware's arguments from the body first (`to_step` reads
+    body["view"]["type"]), so even the first middleware came too late.
+    """
+    def screened(req):
+        problem = odd_shape(req.body)
+        if problem:
+            log.info("acknowledged without handling: %s", problem)
+            return BoltResponse(status=200, body="")
+        return type(app).dispatch(app, req)
+
+    app.dispatch = screened  # type: ignore[method-assign]
+
+
+def _acknowledge_the_rest(app: App) -> None:
+    """Modals, shortcuts and option requests no feature listens to yet: acknowledged, nothing done.
+
+    Registered after the features' own listeners (Bolt runs the first that matches), so a feature that
+    adds a modal or a shortcut through the `slack.app` hook is reached first.
+    """
+    anything = re.compile(".*")
+
+    def just_ack(ack):
+        ack()
+
+    app.view(anything)(just_ack)
+    app.view_closed(anything)(just_ack)
+    app.shortcut(anything)(just_ack)
+    app.options(anything)(just_ack)
+
+
+def _use_safe_verifier(app: App, signing_secret: str) -> None:
+    """Bolt's own signature check with a verifier no header or body can make raise (bot/webhook_guard.py).
+
+    Bolt builds slack_sdk's verifier, which raises on `X-Slack-Request-Timestamp: abc` or a non-ASCII
+    signature; its RequestVerification middleware takes the verifier lazily, so ours is set in its place.
+    """
+    from slack_bolt.middleware.request_verification import RequestVerification
+
+    if not signing_secret:
+        return
+    for middleware in app._middleware_list:  # noqa: SLF001 - Bolt has no option for the verifier
+        if isinstance(middleware, RequestVerification):
+            middleware._verifier = slack_verifier(signing_secret)  # noqa: SLF001
 
 
 def register_jobs(registry) -> None:

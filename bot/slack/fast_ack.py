@@ -100,16 +100,16 @@ class SlashCommandLane:
     check and the store that make it. This lane reads the body once, checks the signature, stores the
     job and sends the empty 200 itself, with the same request id header, log scope and latency
     metric as every other request. Anything else, or anything it is unsure of (no or a bad signature,
-    a body over the limit, help, buttons, events), is handed to the full app with the body replayed,
-    so those answers stay where they are written and tested.
+    help, buttons, events), is handed to the full app with the body replayed,
+    so those answers stay where they are written and tested. The body it reads is never over Slack's
+    limit: bot/http_guard.py's BodyLimit, in front of this lane, stops reading at the limit (413).
     """
 
     PATH = "/slack/events"
 
-    def __init__(self, commands: FastCommandAck, verifier, max_body: int) -> None:
+    def __init__(self, commands: FastCommandAck, verifier) -> None:
         self.commands = commands
         self.verifier = verifier
-        self.max_body = max_body
 
     @staticmethod
     def wants(scope: Scope) -> bool:
@@ -120,11 +120,10 @@ class SlashCommandLane:
         body = await self._read(receive)
         if body is None:
             return  # the client went away before sending it all: nobody to answer
-        if len(body) <= self.max_body:
-            headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
-            if self.verifier is None or self.verifier.is_valid_request(body, headers):
-                if await self._answer(scope, send, body, headers):
-                    return
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        if self.verifier is None or self.verifier.is_valid_request(body, headers):
+            if await self._answer(scope, send, body, headers):
+                return
         await app(scope, _replay(body, receive), send)
 
     @staticmethod
@@ -148,6 +147,7 @@ class SlashCommandLane:
                 response = await self.commands.handle(body, headers)
             except Exception:
                 log.exception("Slack command failed")
+                metrics.server_error(self.PATH)  # answered 200 with our words, counted as the fault it is
                 response = JSONResponse({"response_type": "ephemeral", "text": INTERNAL})
             if response is None:
                 return False
