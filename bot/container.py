@@ -25,6 +25,7 @@ FEATURE_MODULES = [
     "bot.metrics",
     "bot.alerts",
     "bot.pagerduty.feature",
+    "bot.status",
     "bot.plugins",
 ]
 

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         "incidents that reached SEV1 up to this level (default SEV1 and SEV2); others get a draft only.")
     playbooks_path: str = Field("", description="Folder of plug-in playbook modules.")
 
+    # Public status page (served by `fireline serve` at /, /history.atom and /api/v2/*.json)
+    status_components: str = Field("API,Web app,Realtime,Payments,Uploads",
+                                   description="Comma-separated components shown on the public status page.")
+    status_page_name: str = Field("Service status", description="Title of the public status page.")
+    status_page_url: str = Field("", description="Public address of the status page, for links in its feed "
+                                 "and JSON; empty: the address the request came to.")
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -108,7 +115,7 @@ class Settings(BaseSettings):
             raise ValueError("expected an http:// or https:// URL")
         return value
 
-    @field_validator("health_url", "health_origin_url")
+    @field_validator("health_url", "health_origin_url", "status_page_url")
     @classmethod
     def _check_optional_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):

@@ -1,0 +1,22 @@
+"""Fireline's public status page (issue 16): public updates a person confirmed, served by `fireline serve`.
+
+`bot.status.service` drafts and publishes updates, `bot.status.feature` is `/incident statuspage` and its
+buttons, `bot.web.public` serves the page, its feed and Statuspage-shaped JSON.
+"""
+
+from __future__ import annotations
+
+from bot.commands.registry import Registry
+
+
+def public_routes(container, worker=None) -> list:
+    from bot.web.public import routes
+
+    return routes(container, worker)
+
+
+def register(registry: Registry) -> None:
+    from bot.status import feature
+
+    feature.register(registry)
+    registry.on("http.routes")(public_routes)

@@ -1,0 +1,119 @@
+"""`/incident statuspage` and its buttons: public words are drafted by Fireline and published by a person.
+
+The draft is a plan (what the public will read, with Publish / Edit / Discard); publishing needs the
+same RESPONDERS rule as destructive playbooks and happens once however often Publish is pressed.
+Resolving an incident that has public updates offers the closing update.
+"""
+
+from __future__ import annotations
+
+from bot.commands.grammar import Args
+from bot.commands.registry import Registry
+from bot.context import Context
+from bot.errors import UserError
+from bot.models import Incident
+from bot.reply import Button, Reply, escape, mention
+from bot.service import incidents as svc
+from bot.status import service
+from bot.status.service import Outcome
+
+
+class StatusActions:
+    DRAFT = "status_draft"  # the card's button: value is the incident number
+    PUBLISH = "status_publish"  # value: the draft's row id
+    EDIT = "status_edit"
+    DISCARD = "status_discard"
+
+
+USAGE = "statuspage [components] [status] [stage] [--text \"...\"] [--title \"...\"]"
+
+
+def plan_reply(update, incident_id: int, note: str = "") -> Reply:
+    value = str(update.id)
+    lines = [*service.describe_update(update),
+             "Nothing is public until someone in RESPONDERS presses *Publish*.",
+             f"Change it with `/incident statuspage --text \"...\" #{incident_id}` (or components, a status such as "
+             "`partial_outage`, a stage such as `monitoring`)."]
+    if note:
+        lines.insert(0, note)
+    return Reply(f"*Public status update for #{incident_id}* (draft, not published)", lines=lines,
+                 buttons=[Button("Publish", StatusActions.PUBLISH, value, "primary"),
+                          Button("Edit", StatusActions.EDIT, value),
+                          Button("Discard", StatusActions.DISCARD, value, "danger")])
+
+
+def statuspage(ctx: Context, args: Args) -> Reply:
+    text, title = args.flag("text"), args.flag("title")
+    request = service.parse_request(ctx.app.settings, list(args.words), text, title)
+    with ctx.session() as session:
+        incident = svc.target_incident(ctx, session, args, "statuspage [components] [status]")
+    update = service.draft(ctx, incident, request)
+    return plan_reply(update, incident.id)
+
+
+def press_draft(ctx: Context, value: str) -> Reply:
+    from bot.commands.incident import parse_number
+
+    with ctx.session() as session:
+        incident = svc.get_incident(session, parse_number(value))
+    return plan_reply(service.draft(ctx, incident, service.Request()), incident.id)
+
+
+def press_publish(ctx: Context, value: str) -> Reply:
+    from bot.commands.incident import parse_number
+
+    outcome, update = service.publish(ctx, parse_number(value))
+    if outcome == Outcome.ALREADY:
+        return Reply(f"Already on the status page: {service.published_line(update)}")
+    if outcome == Outcome.DISCARDED:
+        raise UserError("That draft was discarded.", "Draft a new one with `/incident statuspage`.")
+    with ctx.session() as session:
+        incident = svc.get_incident(session, update.incident_id)
+    reply = Reply(f":globe_with_meridians: Published on the status page for #{incident.id} by "
+                  f"{mention(ctx.user_id)}", lines=service.describe_update(update))
+    svc.announce(ctx, incident, Reply(reply.text, lines=list(reply.lines)))
+    return reply
+
+
+def press_edit(ctx: Context, value: str) -> Reply:
+    from bot.commands.incident import parse_number
+
+    update = service.get_update(ctx, parse_number(value))
+    if update.state != "draft":
+        raise UserError("That draft is no longer waiting.", "Draft a new one with `/incident statuspage`.")
+    return Reply(f"*Edit the draft for #{update.incident_id}*", lines=[
+        *service.describe_update(update),
+        f"Type `/incident statuspage --text \"{escape(update.body)}\" #{update.incident_id}` with your words; "
+        f"components and status the same way, for example `/incident statuspage "
+        f"{', '.join(update.components)} partial_outage #{update.incident_id}`."])
+
+
+def press_discard(ctx: Context, value: str) -> Reply:
+    from bot.commands.incident import parse_number
+
+    if service.discard(ctx, parse_number(value)):
+        return Reply("Draft discarded; nothing was published.")
+    return Reply("That draft is no longer waiting (already published or discarded).")
+
+
+def offer_closing_update(ctx: Context, incident: Incident, **_: object) -> None:
+    """Resolving an incident the public heard about drafts the closing update and shows it to the resolver."""
+    with ctx.session() as session:
+        done = service.published(session, incident.id)
+    if not done or done[-1].stage == "resolved":
+        return
+    update = service.draft(ctx, incident, service.Request(stage="resolved"))
+    ctx.respond(plan_reply(update, incident.id, "The public page still shows this incident as "
+                           f"{done[-1].stage}: publish the closing update?"))
+
+
+def register(registry: Registry) -> None:
+    incident = registry.command("incident", "declare and run incidents")
+    incident.sub("statuspage", USAGE, "draft a public status page update (published after a responder confirms)")(
+        statuspage)
+    registry.action(StatusActions.DRAFT)(press_draft)
+    registry.action(StatusActions.PUBLISH)(press_publish)
+    registry.action(StatusActions.EDIT)(press_edit)
+    registry.action(StatusActions.DISCARD)(press_discard)
+    registry.card_button("Status page", StatusActions.DRAFT)
+    registry.on("incident.resolved")(offer_closing_update)

@@ -1,0 +1,199 @@
+"""Fireline's public status page: drafted by Fireline, published by a person, nothing internal ever shown."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+from sqlmodel import Session, select
+
+from bot.console import run_console
+from bot.container import build_container
+from bot.models import TimelineEvent
+from bot.models.status import StatusUpdate
+from tests.conftest import make_settings
+
+INTERNAL_TITLE = "pg-primary-7 OOM after Dave's migration 0042"
+
+
+def console_run(container, script: str) -> str:
+    out = io.StringIO()
+    assert run_console(container, io.StringIO(script), out) == 0
+    return out.getvalue()
+
+
+@pytest.fixture
+def page(slack):
+    """The public page of the app the Slack harness drives (same HTTP app, same database)."""
+    return slack.client
+
+
+def test_empty_page_is_correct_and_cacheable(page):
+    response = page.get("/")
+    assert response.status_code == 200
+    html = response.text
+    assert '<meta name="viewport"' in html and "<h1>" in html and "<script" not in html
+    assert "All Systems Operational" in html
+    for name in ("API", "Web app", "Realtime", "Payments", "Uploads"):
+        assert f'<span class="name">{name}</span>' in html
+    assert html.count(">Operational</span>") == 5
+    assert "No problems in the last 90 days." in html and "No incidents in the last 90 days." in html
+    assert response.headers["cache-control"] == "public, max-age=30"
+    etag = response.headers["etag"]
+    again = page.get("/", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    summary = page.get("/api/v2/summary.json").json()
+    assert summary["status"] == {"indicator": "none", "description": "All Systems Operational"}
+    assert [c["name"] for c in summary["components"]] == ["API", "Web app", "Realtime", "Payments", "Uploads"]
+    assert {c["status"] for c in summary["components"]} == {"operational"}
+    assert summary["incidents"] == [] and summary["scheduled_maintenances"] == []
+    assert page.get("/api/v2/status.json").json()["status"]["indicator"] == "none"
+    assert page.get("/api/v2/incidents.json").json()["incidents"] == []
+    feed = page.get("/history.atom")
+    assert feed.headers["content-type"].startswith("application/atom+xml") and "<entry>" not in feed.text
+
+
+def test_publish_needs_a_responder_and_shows_only_public_words(slack, page, clock):
+    slack.command(f"declare {INTERNAL_TITLE} sev1")
+    slack.command("note Dave says the pool is at 500 on pg-primary-7", channel_id="CINC0001")
+    slack.command("statuspage API, Payments", channel_id="CINC0001")
+    plan = slack.reply_text()
+    assert "draft, not published" in plan and "API: Major outage" in plan and "Payments: Major outage" in plan
+    assert "Investigating" in plan
+    # nothing public yet
+    assert page.get("/api/v2/summary.json").json()["incidents"] == []
+    with Session(slack.container.engine) as session:
+        [draft] = session.exec(select(StatusUpdate)).all()
+    assert INTERNAL_TITLE not in draft.body and INTERNAL_TITLE not in draft.title
+    # someone not in RESPONDERS cannot publish (RESPONDERS is empty in tests)
+    slack.press("status_publish", str(draft.id), user_id="U0RANDOM")
+    assert "Only responders may publish" in slack.reply_text()
+    assert page.get("/api/v2/summary.json").json()["incidents"] == []
+
+
+def responders_app(db_url, recorder, clock, **overrides):
+    return build_container(make_settings(db_url, recorder, responders="U0LEAD", **overrides), clock=clock)
+
+
+@pytest.fixture
+def rslack(db_url, recorder, clock):
+    from tests.conftest import _harness
+
+    container = responders_app(db_url, recorder, clock)
+    yield from _harness(container, recorder)
+    container.engine.dispose()
+
+
+def test_published_update_is_on_the_page_once_and_in_the_timeline(rslack, clock):
+    slack = rslack
+    slack.command(f"declare {INTERNAL_TITLE} sev1")
+    slack.command("lead <@U0CHEN|chen>", channel_id="CINC0001")
+    slack.command("note Dave says the pool is at 500 on pg-primary-7", channel_id="CINC0001")
+    slack.command('statuspage API, "Web app" --text "Some API requests fail. We are on it."', channel_id="CINC0001")
+    with Session(slack.container.engine) as session:
+        [draft] = session.exec(select(StatusUpdate)).all()
+    clock.advance(minutes=2)
+    slack.press("status_publish", str(draft.id))
+    assert "Published on the status page" in slack.reply_text()
+    slack.press("status_publish", str(draft.id))  # a double click
+    assert "Already on the status page" in slack.reply_text()
+    with Session(slack.container.engine) as session:
+        public = [e for e in session.exec(select(TimelineEvent)) if e.kind == "public_update"]
+    assert len(public) == 1 and public[0].actor == "U0LEAD" and "Some API requests fail" in public[0].text
+    assert public[0].data["allowed"] == "listed in RESPONDERS"
+
+    html = slack.client.get("/").text
+    assert "Some API requests fail. We are on it." in html
+    assert "Major System Outage" in html and html.count(">Major outage</span>") == 2
+    summary = slack.client.get("/api/v2/summary.json").json()
+    assert summary["status"]["indicator"] == "critical"
+    statuses = {c["name"]: c["status"] for c in summary["components"]}
+    assert statuses == {"API": "major_outage", "Web app": "major_outage", "Realtime": "operational",
+                        "Payments": "operational", "Uploads": "operational"}
+    [incident] = summary["incidents"]
+    assert incident["status"] == "investigating" and incident["impact"] == "critical"
+    assert [u["body"] for u in incident["incident_updates"]] == ["Some API requests fail. We are on it."]
+    assert {a["name"] for a in incident["incident_updates"][0]["affected_components"]} == {"API", "Web app"}
+    feed = slack.client.get("/history.atom").text
+    assert feed.count("<entry>") == 1 and "Some API requests fail" in feed
+
+    # nothing internal anywhere public
+    for path in ("/", "/status", "/history.atom", "/api/v2/summary.json", "/api/v2/status.json",
+                 "/api/v2/incidents.json"):
+        text = slack.client.get(path).text
+        for secret in (INTERNAL_TITLE, "pg-primary", "Dave", "inc-1", "CINC0001", "U0LEAD", "U0CHEN", "chen",
+                       "SEV", "pool is at 500", "timeline", "xoxb"):
+            assert secret not in text, (path, secret)
+        assert not re.search(r"#1(?![0-9a-f])|incident 1\b|Incident #", text), path
+
+
+def test_resolve_offers_the_closing_update_and_history_keeps_the_day(rslack, clock):
+    slack = rslack
+    slack.command("declare Checkout broken sev2")
+    slack.command("statuspage Payments", channel_id="CINC0001")
+    with Session(slack.container.engine) as session:
+        [draft] = session.exec(select(StatusUpdate)).all()
+    slack.press("status_publish", str(draft.id))
+    clock.advance(hours=1)
+    slack.command("resolve fixed the config", channel_id="CINC0001")
+    offered = [r for r in [c.text() for c in slack.recorder.responses()] if "publish the closing update" in r]
+    assert offered and "Resolved" in offered[-1] and "Payments: Operational" in offered[-1]
+    with Session(slack.container.engine) as session:
+        closing = session.exec(select(StatusUpdate).where(StatusUpdate.state == "draft")).one()
+    slack.press("status_publish", str(closing.id))
+    summary = slack.client.get("/api/v2/summary.json").json()
+    assert summary["incidents"] == [] and summary["status"]["indicator"] == "none"
+    [past] = slack.client.get("/api/v2/incidents.json").json()["incidents"]
+    assert past["status"] == "resolved" and [u["status"] for u in past["incident_updates"]] == [
+        "resolved", "investigating"]
+    html = slack.client.get("/").text
+    assert "Partial outage" not in html.split('id="components"')[0]
+    assert "problems on 1 day (Nov 25: partial outage)" in " ".join(html.split())
+
+
+def test_console_publishes_edits_and_refuses_unknown_components(db_url, clock):
+    container = build_container(make_settings(db_url), clock=clock)
+    out = console_run(container, "\n".join([
+        "/incident declare Site is down for everyone sev1",
+        "/incident statuspage Billing",
+        "/incident statuspage API, Realtime partial_outage",
+        '/incident statuspage --text "Realtime messages are delayed."',
+        "!Publish",
+        "!Publish",
+    ]) + "\n")
+    assert "`Billing` is not a component. Components: API, Web app, Realtime, Payments, Uploads." in out
+    assert "API: Partial outage, Realtime: Partial outage" in out
+    assert "*Text:* Realtime messages are delayed." in out or "Text: Realtime messages are delayed." in out
+    assert "Published on the status page" in out and "Already on the status page" in out
+    assert "Traceback" not in out
+    with Session(container.engine) as session:
+        rows = session.exec(select(StatusUpdate)).all()
+    assert [(r.state, r.body) for r in rows] == [("published", "Realtime messages are delayed.")]
+
+
+def test_public_text_cannot_name_people_or_channels(slack):
+    slack.command("declare Checkout broken sev2")
+    slack.command('statuspage Payments --text "ask <@U0CHEN> in <#CINC0001>"', channel_id="CINC0001")
+    assert "names a person or a channel" in slack.reply_text()
+    slack.command("statuspage", channel_id="CINC0001")
+    assert "Say which components" in slack.reply_text()
+
+
+def test_summary_json_has_statuspage_shape(rslack):
+    slack = rslack
+    slack.command("declare Uploads slow sev3")
+    slack.command("statuspage Uploads", channel_id="CINC0001")
+    with Session(slack.container.engine) as session:
+        [draft] = session.exec(select(StatusUpdate)).all()
+    slack.press("status_publish", str(draft.id))
+    body = json.loads(slack.client.get("/api/v2/summary.json").text)
+    assert set(body) == {"page", "components", "incidents", "scheduled_maintenances", "status"}
+    assert set(body["page"]) >= {"id", "name", "url", "time_zone", "updated_at"}
+    assert body["status"]["indicator"] == "minor"
+    incident = body["incidents"][0]
+    assert set(incident) >= {"id", "name", "status", "created_at", "updated_at", "monitoring_at", "resolved_at",
+                             "impact", "shortlink", "incident_updates", "components"}
+    assert incident["incident_updates"][0]["status"] == "investigating"
+    assert {c["status"] for c in body["components"]} == {"operational", "degraded_performance"}
