@@ -148,6 +148,15 @@ def test_resolve_offers_the_closing_update_and_history_keeps_the_day(rslack, clo
     [past] = slack.client.get("/api/v2/incidents.json").json()["incidents"]
     assert past["status"] == "resolved" and [u["status"] for u in past["incident_updates"]] == [
         "resolved", "investigating"]
+    from bot.models import Postmortem
+
+    with Session(slack.container.engine) as session:
+        markdown = session.exec(select(Postmortem)).one().markdown
+    section = markdown.split("## Public updates", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "Published by" not in line]
+    assert len(rows) == 2, section
+    assert "Investigating" in rows[0] and "Payments: partial outage" in rows[0]
+    assert "Resolved" in rows[1] and "Payments: operational" in rows[1] and "working normally again" in rows[1]
     html = slack.client.get("/").text
     assert "Partial outage" not in html.split('id="components"')[0]
     assert "problems on 1 day (Nov 25: partial outage)" in " ".join(html.split())

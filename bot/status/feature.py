@@ -107,6 +107,18 @@ def offer_closing_update(ctx: Context, incident: Incident, **_: object) -> None:
                            f"{done[-1].stage}: publish the closing update?"))
 
 
+def refresh_postmortem(ctx: Context, incident: Incident, **_: object) -> None:
+    """A public update published after resolution (the closing one) belongs in the postmortem draft already made."""
+    from bot.service import postmortem
+
+    if incident.is_open:
+        return
+    with ctx.session() as session:
+        row = postmortem.stored(session, incident.id)
+    if row is not None and row.done_at is None:
+        postmortem.generate(ctx.app, incident.id)
+
+
 def register(registry: Registry) -> None:
     incident = registry.command("incident", "declare and run incidents")
     incident.sub("statuspage", USAGE, "draft a public status page update (published after a responder confirms)")(
@@ -117,3 +129,4 @@ def register(registry: Registry) -> None:
     registry.action(StatusActions.DISCARD)(press_discard)
     registry.card_button("Status page", StatusActions.DRAFT)
     registry.on("incident.resolved")(offer_closing_update)
+    registry.on("status.published")(refresh_postmortem)

@@ -168,7 +168,8 @@ def publish(ctx: Context, update_id: int) -> tuple[str, StatusUpdate]:
         svc.record(session, incident, "public_update", ctx.user_id,
                    f"Published on the status page ({sp.STAGE_WORDS[update.stage]}): {update.body}",
                    {"update": update.update_key, "public_id": update.public_id, "stage": update.stage,
-                    "title": update.title, "components": dict(update.components), "allowed": decision.why},
+                    "body": update.body, "title": update.title, "components": dict(update.components),
+                    "allowed": decision.why},
                    at=now)
         session.expunge(update)
     ctx.app.registry.emit("status.published", ctx, incident=incident, update=update)
