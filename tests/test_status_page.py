@@ -206,3 +206,35 @@ def test_summary_json_has_statuspage_shape(rslack):
                              "impact", "shortlink", "incident_updates", "components"}
     assert incident["incident_updates"][0]["status"] == "investigating"
     assert {c["status"] for c in body["components"]} == {"operational", "degraded_performance"}
+
+
+def test_readme_console_walkthrough(db_url, clock):
+    """The README's walkthrough, line by line: publish, see it on the page, resolve, close, postmortem."""
+    from starlette.testclient import TestClient
+
+    from bot.server import build_http_app
+    from bot.slack.app import build_bolt_app
+
+    container = build_container(make_settings(db_url), clock=clock)
+    client = TestClient(build_http_app(container, build_bolt_app(container)))
+    out = console_run(container, "/incident declare Checkout returns 502 for everyone sev1\n"
+                                 "/incident statuspage API, Payments\n!Publish\n")
+    summary = client.get("/api/v2/summary.json").json()
+    assert {c["name"]: c["status"] for c in summary["components"] if c["status"] != "operational"} == {
+        "API": "major_outage", "Payments": "major_outage"}
+    out += console_run(container, ":channel inc-1-checkout-returns-502-for-everyone\n/incident resolve bad deploy\n"
+                                  "!Publish\n/postmortem\n")
+    assert "publish the closing update?" in out
+    with Session(container.engine) as session:
+        assert [r.stage for r in session.exec(select(StatusUpdate).where(StatusUpdate.state == "published")
+                                              .order_by(StatusUpdate.id))] == ["investigating", "resolved"]
+    assert client.get("/api/v2/status.json").json()["status"]["description"] == "All Systems Operational"
+    assert "Past incidents" in client.get("/").text and "Checkout" not in client.get("/").text
+    assert "Traceback" not in out
+    from bot.models import Postmortem
+
+    with Session(container.engine) as session:
+        markdown = session.exec(select(Postmortem)).one().markdown
+    section = markdown.split("## Public updates", 1)[1].split("\n## ", 1)[0]
+    assert section.count("| Investigating |") == 1 and section.count("| Resolved |") == 1, section
+    container.engine.dispose()
