@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     status_components: str = Field("API,Web app,Realtime,Payments,Uploads",
                                    description="Comma-separated components shown on the public status page.")
     status_page_name: str = Field("Service status", description="Title of the public status page.")
+    provider_status_pages: str = Field(
+        "Fly.io=https://status.flyio.net,Cloudflare=https://www.cloudflarestatus.com",
+        description="Providers' Statuspage pages read by /diagnose and SEV1/SEV2 cards: Name=URL, comma-separated.")
     status_page_url: str = Field("", description="Public address of the status page, for links in its feed "
                                  "and JSON; empty: the address the request came to.")
 
@@ -120,6 +123,15 @@ class Settings(BaseSettings):
     def _check_optional_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL, or empty")
+        return value
+
+    @field_validator("provider_status_pages")
+    @classmethod
+    def _check_provider_pages(cls, value: str) -> str:
+        for item in [i.strip() for i in value.split(",") if i.strip()]:
+            name, _, url = item.partition("=")
+            if not name.strip() or not url.strip().startswith(("http://", "https://")):
+                raise ValueError("expected Name=https://status.example.com items separated by commas")
         return value
 
     @field_validator("log_level")

@@ -16,7 +16,8 @@ def public_routes(container, worker=None) -> list:
 
 
 def register(registry: Registry) -> None:
-    from bot.status import feature
+    from bot.status import feature, provider_feature
 
     feature.register(registry)
+    provider_feature.register(registry)
     registry.on("http.routes")(public_routes)
