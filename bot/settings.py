@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     provider_status_pages: str = Field(
         "Fly.io=https://status.flyio.net,Cloudflare=https://www.cloudflarestatus.com",
         description="Providers' Statuspage pages read by /diagnose and SEV1/SEV2 cards: Name=URL, comma-separated.")
+    statuspage_api_url: str = Field("https://api.statuspage.io/v1", description="Statuspage management API base URL.")
+    statuspage_api_key: SecretStr | None = Field(
+        None, description="Statuspage API key: confirmed public updates also go to the hosted Statuspage page.")
+    statuspage_page_id: str = Field("", description="The hosted Statuspage page's id; without a key, a dry run.")
+    statuspage_components: str = Field("", description="Fireline component name = Statuspage component id, "
+                                       "comma-separated (API=abc123,Payments=def456).")
     status_page_url: str = Field("", description="Public address of the status page, for links in its feed "
                                  "and JSON; empty: the address the request came to.")
 
@@ -111,7 +117,8 @@ class Settings(BaseSettings):
             raise ValueError("expected a sqlite:///path or postgresql://user@host/db URL")
         return value
 
-    @field_validator("slack_api_url", "fly_api_url", "pagerduty_api_url", "pagerduty_events_url", "fly_graphql_url")
+    @field_validator("slack_api_url", "fly_api_url", "pagerduty_api_url", "pagerduty_events_url", "fly_graphql_url",
+                     "statuspage_api_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):

@@ -7,6 +7,7 @@ buttons, `bot.web.public` serves the page, its feed and Statuspage-shaped JSON.
 from __future__ import annotations
 
 from bot.commands.registry import Registry
+from bot.status import check  # noqa: F401 - registers the `fireline check` lines on import
 
 
 def public_routes(container, worker=None) -> list:
@@ -16,8 +17,9 @@ def public_routes(container, worker=None) -> list:
 
 
 def register(registry: Registry) -> None:
-    from bot.status import feature, provider_feature
+    from bot.status import feature, provider_feature, sync
 
     feature.register(registry)
     provider_feature.register(registry)
+    sync.register(registry)
     registry.on("http.routes")(public_routes)
