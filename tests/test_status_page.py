@@ -238,3 +238,40 @@ def test_readme_console_walkthrough(db_url, clock):
     section = markdown.split("## Public updates", 1)[1].split("\n## ", 1)[0]
     assert section.count("| Investigating |") == 1 and section.count("| Resolved |") == 1, section
     container.engine.dispose()
+
+
+def test_scheduled_maintenance_is_announced_then_shown_while_it_runs(db_url, clock):
+    from starlette.testclient import TestClient
+
+    from bot.server import build_http_app
+    from bot.slack.app import build_bolt_app
+
+    container = build_container(make_settings(db_url), clock=clock)
+    page = TestClient(build_http_app(container, build_bolt_app(container)))
+    out = console_run(container, "\n".join([
+        '/incident maintenance Realtime --start 2026-11-25T16:00 --end 2026-11-25T17:00 --title "Database upgrade"'
+        ' --text "Messages may arrive late for a few minutes."',
+        '/incident maintenance Realtime --start tomorrow --end 2026-11-25T17:00 --title "x"',
+        '/incident maintenance --start 2026-11-25T16:00 --end 2026-11-25T17:00 --title "x"',
+    ]) + "\n")
+    assert "Scheduled maintenance on the status page: Database upgrade" in out
+    assert "`tomorrow` is not a time for --start" in out and "Say which components" in out
+    summary = page.get("/api/v2/summary.json").json()
+    [planned] = summary["scheduled_maintenances"]
+    assert planned["status"] == "scheduled" and planned["scheduled_for"] == "2026-11-25T16:00:00.000Z"
+    assert summary["status"]["indicator"] == "none"
+    assert "Scheduled maintenance" in page.get("/").text and "Database upgrade" in page.get("/").text
+    clock.advance(hours=2, minutes=30)
+    summary = page.get("/api/v2/summary.json").json()
+    assert summary["status"] == {"indicator": "maintenance", "description": "Service Under Maintenance"}
+    assert {c["name"]: c["status"] for c in summary["components"]}["Realtime"] == "under_maintenance"
+    assert summary["scheduled_maintenances"][0]["status"] == "in_progress"
+    clock.advance(hours=1)
+    summary = page.get("/api/v2/summary.json").json()
+    assert summary["status"]["indicator"] == "none" and summary["scheduled_maintenances"] == []
+    container.engine.dispose()
+
+
+def test_only_responders_schedule_maintenance(slack):
+    slack.command('maintenance API --start 2026-11-25T16:00 --end 2026-11-25T17:00 --title "Upgrade"')
+    assert "Only responders may schedule maintenance" in slack.reply_text()

@@ -119,10 +119,57 @@ def refresh_postmortem(ctx: Context, incident: Incident, **_: object) -> None:
         postmortem.generate(ctx.app, incident.id)
 
 
+MAINTENANCE_USAGE = 'maintenance <components> --start <UTC time> --end <UTC time> --title "..." [--text "..."]'
+MAINTENANCE_EXAMPLE = ('`/incident maintenance API, Realtime --start 2026-12-06T02:00 --end 2026-12-06T03:00 '
+                       '--title "Database upgrade"`')
+
+
+def parse_utc(value: str | None, what: str):
+    from datetime import UTC, datetime
+
+    if not value:
+        raise UserError(f"Maintenance needs --{what}.", f"Times are UTC, for example {MAINTENANCE_EXAMPLE}.")
+    text = value.strip().upper().replace(" ", "T").removesuffix("UTC").removesuffix("Z").rstrip("T")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"`{escape(value[:40])}` is not a time for --{what}.",
+                        f"Write it as `2026-12-06T02:00` (UTC), for example {MAINTENANCE_EXAMPLE}.") from None
+    if moment.tzinfo is not None:
+        raise UserError(f"--{what} is read as UTC; leave out the offset.", f"For example {MAINTENANCE_EXAMPLE}.")
+    return moment.replace(tzinfo=UTC)
+
+
+def maintenance(ctx: Context, args: Args) -> Reply:
+    """Scheduled maintenance is public words too: only someone in RESPONDERS may put it on the page."""
+    from bot.service.responders import may_confirm
+
+    start, end = args.flag("start"), args.flag("end")
+    title, text = args.flag("title"), args.flag("text")
+    decision = may_confirm(ctx)
+    if not decision.allowed:
+        raise UserError(f"Only responders may schedule maintenance on the public status page: {decision.why}.")
+    request = service.parse_request(ctx.app.settings, list(args.words), text, title)
+    if not request.components:
+        raise UserError("Say which components the maintenance affects.", f"For example {MAINTENANCE_EXAMPLE}.")
+    if request.title is None:
+        raise UserError("Maintenance needs a public --title.", f"For example {MAINTENANCE_EXAMPLE}.")
+    starts, ends = parse_utc(start, "start"), parse_utc(end, "end")
+    if ends <= ctx.now():
+        raise UserError("That maintenance would already be over.", f"For example {MAINTENANCE_EXAMPLE}.")
+    row = service.schedule_maintenance(ctx, request.title, starts, ends, request.components, request.text or "")
+    from bot.clock import fmt_utc
+
+    return Reply(f":calendar: Scheduled maintenance on the status page: {escape(row.title)}",
+                 lines=[f"{fmt_utc(row.starts_at)} to {fmt_utc(row.ends_at)}; {', '.join(row.components)} show "
+                        "as under maintenance meanwhile."])
+
+
 def register(registry: Registry) -> None:
     incident = registry.command("incident", "declare and run incidents")
     incident.sub("statuspage", USAGE, "draft a public status page update (published after a responder confirms)")(
         statuspage)
+    incident.sub("maintenance", MAINTENANCE_USAGE, "schedule maintenance on the public status page")(maintenance)
     registry.action(StatusActions.DRAFT)(press_draft)
     registry.action(StatusActions.PUBLISH)(press_publish)
     registry.action(StatusActions.EDIT)(press_edit)
