@@ -150,6 +150,22 @@ def test_sev1_card_shows_providers_and_the_channel_hears_which_is_not_fine(provi
     said = [c.text() for c in slack.recorder.of("chat.postMessage") if "Is it them?" in c.text()]
     assert len(said) == 1 and "5 min before this incident" in said[0] and "Machines API (partial outage)" in said[0]
     assert ":white_check_mark: *Cloudflare*: all operational" in said[0]
+    [message] = [c for c in slack.recorder.of("chat.postMessage") if "Is it them?" in c.text()]
+    [button] = [b for block in message.data["blocks"] if block.get("type") == "actions"
+                for b in block["elements"]]
+    assert button["text"]["text"] == "Add Fly.io incident to timeline"
+    for _ in range(2):  # the second press adds nothing
+        slack.press(button["action_id"], button["value"], channel_id="CINC0001")
+    from sqlmodel import Session, select
+
+    from bot.models import TimelineEvent
+
+    with Session(slack.container.engine) as session:
+        pinned = [e for e in session.exec(select(TimelineEvent)) if e.kind == "provider_incident"]
+    assert len(pinned) == 1 and "https://stspg.io/abc" in pinned[0].text and "already in the timeline" in \
+        slack.reply_text()
+    slack.press(button["action_id"], '{"i": 1, "p": "x", "n": "y", "l": "javascript:alert(1)"}')
+    assert "does not name a provider incident" in slack.reply_text()
     slack.command("", command="/diagnose", channel_id="CINC0001")
     text = slack.recorder.responses()[-1].text()
     assert "Is it them?" in text and "A fix is being deployed to iad." in text and "5 min before" in text
