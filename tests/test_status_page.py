@@ -275,3 +275,47 @@ def test_scheduled_maintenance_is_announced_then_shown_while_it_runs(db_url, clo
 def test_only_responders_schedule_maintenance(slack):
     slack.command('maintenance API --start 2026-11-25T16:00 --end 2026-11-25T17:00 --title "Upgrade"')
     assert "Only responders may schedule maintenance" in slack.reply_text()
+
+
+def view_submission_body(view: dict, values: dict, user_id: str = "U0LEAD") -> str:
+    import urllib.parse
+
+    payload = {"type": "view_submission", "team": {"id": "T1"}, "user": {"id": user_id, "name": "lead"},
+               "api_app_id": "A1", "token": "legacy", "trigger_id": "1.t",
+               "view": {**view, "id": "V1", "hash": "h1", "state": {"values": values}}}
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def test_slack_edit_opens_a_modal_and_saving_it_changes_the_draft(slack):
+    slack.command("declare Checkout broken sev2")
+    slack.command("statuspage Payments", channel_id="CINC0001")
+    with Session(slack.container.engine) as session:
+        [draft] = session.exec(select(StatusUpdate)).all()
+    slack.press("status_edit", str(draft.id), channel_id="CINC0001")
+    [opened] = slack.recorder.of("views.open")
+    view = json.loads(opened.data["view"]) if isinstance(opened.data["view"], str) else opened.data["view"]
+    assert view["callback_id"] == "status_edit_modal"
+    blocks = {b.get("block_id"): b for b in view["blocks"]}
+    assert blocks["text"]["element"]["initial_value"] == draft.body
+    assert [o["value"] for o in blocks["components"]["element"]["initial_options"]] == ["Payments"]
+
+    def submit(text: str):
+        values = {"title": {"v": {"value": "Payments problems"}},
+                  "components": {"v": {"selected_options": [{"value": "Payments"}, {"value": "API"}]}},
+                  "status": {"v": {"selected_option": {"value": "degraded_performance"}}},
+                  "stage": {"v": {"selected_option": {"value": "identified"}}},
+                  "text": {"v": {"value": text}}}
+        return slack.post(view_submission_body(view, values), "application/x-www-form-urlencoded")
+
+    refused = submit("Ask <@U0CHEN> for details")
+    assert refused.status_code == 200 and refused.json()["response_action"] == "errors"
+    assert "names a person or a channel" in refused.json()["errors"]["text"]
+    saved = submit("Some card payments are slow. We know why and are fixing it.")
+    assert saved.status_code == 200 and saved.text == ""
+    slack.run_jobs()
+    with Session(slack.container.engine) as session:
+        [draft] = session.exec(select(StatusUpdate)).all()
+    assert (draft.state, draft.stage, draft.title) == ("draft", "identified", "Payments problems")
+    assert draft.components == {"API": "degraded_performance", "Payments": "degraded_performance"}
+    assert draft.body == "Some card payments are slow. We know why and are fixing it."
+    assert "Draft saved from the form." in slack.recorder.of("chat.postEphemeral")[-1].text()

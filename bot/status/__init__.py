@@ -17,9 +17,10 @@ def public_routes(container, worker=None) -> list:
 
 
 def register(registry: Registry) -> None:
-    from bot.status import feature, provider_feature, sync
+    from bot.status import feature, provider_feature, slack_modal, sync
 
     feature.register(registry)
+    slack_modal.register(registry)
     provider_feature.register(registry)
     sync.register(registry)
     registry.on("http.routes")(public_routes)
