@@ -176,13 +176,13 @@ def test_check_reports_each_status_page_setting(sqlite_url):
     def lines(**overrides) -> dict[str, tuple[str, str]]:
         settings = make_settings(sqlite_url, **overrides)
         return {name: (CHECKS[name](settings).state, CHECKS[name](settings).detail)
-                for name in ("status page", "provider status", "statuspage")}
+                for name in ("status-page", "providers", "statuspage")}
 
     default = lines(provider_status_pages="Fly.io=https://status.flyio.net")
-    assert default["status page"][0] == "live" and "5 components: API, Web app, Realtime" in default["status page"][1]
-    assert default["provider status"] == ("live", "reads Fly.io (https://status.flyio.net)")
+    assert default["status-page"][0] == "live" and "5 components: API, Web app, Realtime" in default["status-page"][1]
+    assert default["providers"] == ("live", "reads Fly.io (https://status.flyio.net)")
     assert default["statuspage"][0] == "off"
-    assert lines()["provider status"][0] == "off"
+    assert lines()["providers"][0] == "off"
     assert lines(statuspage_page_id="pg1")["statuspage"][0] == "dry-run"
     assert lines(statuspage_page_id="pg1", statuspage_api_key=KEY,
                  statuspage_components="API=c1")["statuspage"] == (
@@ -191,4 +191,4 @@ def test_check_reports_each_status_page_setting(sqlite_url):
     wrong = lines(statuspage_page_id="pg1", statuspage_components="Billing=c1")["statuspage"]
     assert wrong[0] == "error" and "Billing" in wrong[1]
     assert KEY not in str(lines(statuspage_page_id="pg1", statuspage_api_key=KEY))
-    assert lines(status_components=" , ")["status page"][0] == "error"
+    assert lines(status_components=" , ")["status-page"][0] == "error"

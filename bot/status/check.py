@@ -6,27 +6,27 @@ from bot.check import Status, integration
 from bot.settings import Settings
 
 
-@integration("status page")
+@integration("status-page")
 def check_status_page(settings: Settings) -> Status:
     from bot.status.service import component_names
 
     names = component_names(settings)
     if not names:
-        return Status("status page", "error", "STATUS_COMPONENTS is empty: the public page would list nothing")
+        return Status("status-page", "error", "STATUS_COMPONENTS is empty: the public page would list nothing")
     where = settings.status_page_url or "the address `fireline serve` is reached at"
-    return Status("status page", "live", f"\"{settings.status_page_name}\" at {where} (/, /history.atom, "
+    return Status("status-page", "live", f"\"{settings.status_page_name}\" at {where} (/, /history.atom, "
                                          f"/api/v2/summary.json) with {len(names)} components: {', '.join(names)}")
 
 
-@integration("provider status")
+@integration("providers")
 def check_providers(settings: Settings) -> Status:
     from bot.status.providers import parse_pages
 
     pages = parse_pages(settings.provider_status_pages)
     if not pages:
-        return Status("provider status", "off", "PROVIDER_STATUS_PAGES is empty: /diagnose and SEV1/SEV2 cards do "
+        return Status("providers", "off", "PROVIDER_STATUS_PAGES is empty: /diagnose and SEV1/SEV2 cards do "
                                                 "not read the providers' status pages")
-    return Status("provider status", "live", "reads " + ", ".join(f"{name} ({url})" for name, url in pages))
+    return Status("providers", "live", "reads " + ", ".join(f"{name} ({url})" for name, url in pages))
 
 
 @integration("statuspage")
