@@ -33,6 +33,39 @@ def needs_a_browser():
         pytest.skip(reason)
 
 
+CONTRAST_PAIRS = """
+(() => {
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = getComputedStyle(el).backgroundColor;
+      if (c && c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent') return c;
+    }
+    return 'rgb(255, 255, 255)';
+  };
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (!node.textContent.trim() || !node.parentElement.offsetParent) continue;
+    const el = node.parentElement;
+    out.push([node.textContent.trim().slice(0, 40), getComputedStyle(el).color, background(el)]);
+  }
+  return out;
+})()
+"""
+
+
+def _luminance(css: str) -> float:
+    r, g, b = (int(v) / 255 for v in css[css.index("(") + 1:css.index(")")].split(",")[:3])
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def ratio(fg: str, bg: str) -> float:
+    light, dark = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return round((light + 0.05) / (dark + 0.05), 2)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -93,6 +126,11 @@ def test_a_person_sees_the_open_incident_and_component_statuses(served, tmp_path
         assert browser.evaluate("[...document.querySelectorAll('h1,h2,h3')].map(h => h.tagName).join(' ')") \
             .startswith("H1 H2 H3 H2")
         assert browser.evaluate("document.querySelectorAll('script').length") == 0
+        # contrast: every piece of text against its effective background meets WCAG AA (4.5:1)
+        pairs = browser.evaluate(CONTRAST_PAIRS)
+        assert len(pairs) > 20
+        low = [(text, ratio(fg, bg)) for text, fg, bg in pairs if ratio(fg, bg) < 4.5]
+        assert low == []
         target = REPO / "docs" / "status-page.png" if os.environ.get("FIRELINE_UPDATE_SCREENSHOT") \
             else tmp_path / "status-page.png"
         png = browser.screenshot(target)
