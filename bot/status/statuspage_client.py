@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,9 @@ class StatuspageClient:
         self.page_id = page_id
         self.sleep, self.monotonic = sleep, monotonic
         self._key_id = hashlib.sha256(api_key.encode()).hexdigest()[:16]  # pacing per token, never the token
+        # A server may echo what it was sent (the key among it) in its error: redact before it is shown.
+        self._secrets = sorted({api_key, urllib.parse.quote(api_key, safe=""), urllib.parse.quote_plus(api_key)}
+                               - {""}, key=len, reverse=True)
         self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
                                  headers={"Authorization": f"OAuth {api_key}", "Accept": "application/json"})
 
@@ -87,12 +91,17 @@ class StatuspageClient:
                                       f"{what}: check STATUSPAGE_PAGE_ID and STATUSPAGE_COMPONENTS.", 404)
             if response.status_code >= 400:
                 raise StatuspageError(f"Statuspage refused to {what} (HTTP {response.status_code}): "
-                                      f"{_reason(response)}", response.status_code)
+                                      f"{self._redact(_reason(response))[:200]}", response.status_code)
             try:
                 return response.json() if response.content else {}
             except ValueError:
                 raise StatuspageError(f"Statuspage's answer to {what} was not JSON.") from None
         raise StatuspageError(f"Statuspage could not {what}.")  # pragma: no cover - the loop returns or raises
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
 
     # -- operations --------------------------------------------------------------------------------------
     def create_incident(self, name: str, status: str, body: str, components: dict[str, str],
@@ -135,5 +144,5 @@ def _reason(response: httpx.Response) -> str:
         if isinstance(error, list):
             error = "; ".join(map(str, error))
         if error:
-            return str(error)[:200]
+            return str(error)[:2000]  # cut after redaction, so no part of a key survives a cut
     return "no details"
