@@ -192,3 +192,29 @@ def test_check_reports_each_status_page_setting(sqlite_url):
     assert wrong[0] == "error" and "Billing" in wrong[1]
     assert KEY not in str(lines(statuspage_page_id="pg1", statuspage_api_key=KEY))
     assert lines(status_components=" , ")["status-page"][0] == "error"
+
+
+@pytest.mark.prism
+def test_from_signed_slack_requests_the_update_reaches_statuspage(prism, sqlite_url, recorder, clock):
+    from tests.conftest import _harness
+
+    container = build_container(make_settings(
+        sqlite_url, recorder, responders="U0LEAD", statuspage_api_url=prism("statuspage"), statuspage_api_key=KEY,
+        statuspage_page_id="pg1abc", statuspage_components="API=cmpapi01,Web app=cmpweb02"), clock=clock)
+    container.extras["statuspage_client"] = lambda s: StatuspageClient(
+        s.statuspage_api_url, s.statuspage_api_key.get_secret_value(), s.statuspage_page_id, sleep=lambda _: None)
+    for slack in _harness(container, recorder):
+        slack.command("declare Login fails for everyone sev1")
+        slack.command('statuspage API, "Web app"', channel_id="CINC0001")
+        from bot.models.status import StatusUpdate
+
+        with Session(container.engine) as session:
+            [draft] = session.exec(select(StatusUpdate)).all()
+        slack.press("status_publish", str(draft.id), channel_id="CINC0001")
+        summary = slack.client.get("/api/v2/summary.json").json()
+        assert summary["status"]["indicator"] == "critical"
+        [synced] = events(container, "statuspage")
+        assert synced.kind == "statuspage_synced" and "API: major_outage, Web app: major_outage" in synced.text
+        with Session(container.engine) as session:
+            assert session.get(StatusUpdate, draft.id).external_id
+    container.engine.dispose()
