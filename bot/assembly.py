@@ -30,6 +30,7 @@ import bot.pagerduty.feature
 import bot.plugins
 import bot.slack.app
 import bot.slack.pins
+import bot.status
 from bot.check import Status
 from bot.clock import Clock
 from bot.commands.registry import Registry
@@ -55,6 +56,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.alerts.register,
     bot.pagerduty.feature.register,
     bot.pagerduty.feature.register_check,
+    bot.status.register,
     bot.plugins.register,
     bot.alerts.cli.register,  # `fireline classify`
     bot.commands.postmortem_cli.register,  # `fireline postmortem`

@@ -62,6 +62,8 @@ class Knobs:
     fly_timeout: float = 15.0  # seconds per Fly API call
     playbook_limits: Limits | None = None  # None: playbooks.framework.Limits()
     progress_live_seconds: float | None = None  # None: bot.service.executions.LIVE_EDIT_SECONDS
+    # tests: makes the hosted Statuspage client (on a loopback transport) from the settings
+    statuspage_client: Callable[[Settings], object] | None = None
 
 
 @dataclass
@@ -71,6 +73,8 @@ class Caches:
     responder_groups: dict[str, tuple] = field(default_factory=dict)  # user group -> (until, members)
     alert_signals: tuple[float, Signals] | None = None  # (monotonic time, live signals)
     alert_channel_names: dict[str, str | None] = field(default_factory=dict)
+    # providers' status pages (bot.status.providers): page URL -> (fresh until, report)
+    provider_status: dict[str, tuple] = field(default_factory=dict)
 
 
 @dataclass

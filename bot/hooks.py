@@ -26,6 +26,8 @@ class Hooks(StrEnum):
     INCIDENT_RESOLVED = "incident.resolved"
     # playbooks
     PLAYBOOK_FINISHED = "playbook.finished"  # (ctx, execution, plan)
+    # the status page
+    STATUS_PUBLISHED = "status.published"  # (ctx, incident, update): a person published a public update
 
 
 __all__ = ["Hooks"]

@@ -121,6 +121,22 @@ class Settings(BaseSettings):
         "incidents that reached SEV1 up to this level (default SEV1 and SEV2); others get a draft only.")
     playbooks_path: str = Field("", description="Folder of plug-in playbook modules.")
 
+    # Public status page (served by `fireline serve` at /, /history.atom and /api/v2/*.json)
+    status_components: str = Field("API,Web app,Realtime,Payments,Uploads",
+                                   description="Comma-separated components shown on the public status page.")
+    status_page_name: str = Field("Service status", description="Title of the public status page.")
+    provider_status_pages: str = Field(
+        "Fly.io=https://status.flyio.net,Cloudflare=https://www.cloudflarestatus.com",
+        description="Providers' Statuspage pages read by /diagnose and SEV1/SEV2 cards: Name=URL, comma-separated.")
+    statuspage_api_url: str = Field("https://api.statuspage.io/v1", description="Statuspage management API base URL.")
+    statuspage_api_key: SecretStr | None = Field(
+        None, description="Statuspage API key: confirmed public updates also go to the hosted Statuspage page.")
+    statuspage_page_id: str = Field("", description="The hosted Statuspage page's id; without a key, a dry run.")
+    statuspage_components: str = Field("", description="Fireline component name = Statuspage component id, "
+                                       "comma-separated (API=abc123,Payments=def456).")
+    status_page_url: str = Field("", description="Public address of the status page, for links in its feed "
+                                 "and JSON; empty: the address the request came to.")
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -128,14 +144,15 @@ class Settings(BaseSettings):
             raise ValueError("expected a sqlite:///path or postgresql://user@host/db URL")
         return value
 
-    @field_validator("slack_api_url", "fly_api_url", "pagerduty_api_url", "pagerduty_events_url", "fly_graphql_url")
+    @field_validator("slack_api_url", "fly_api_url", "pagerduty_api_url", "pagerduty_events_url", "fly_graphql_url",
+                     "statuspage_api_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value
 
-    @field_validator("health_url", "health_origin_url")
+    @field_validator("health_url", "health_origin_url", "status_page_url")
     @classmethod
     def _check_optional_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
@@ -146,6 +163,15 @@ class Settings(BaseSettings):
     @classmethod
     def _check_sev_response_minutes(cls, value: str) -> str:
         parse_response_minutes(value)
+        return value
+
+    @field_validator("provider_status_pages")
+    @classmethod
+    def _check_provider_pages(cls, value: str) -> str:
+        for item in [i.strip() for i in value.split(",") if i.strip()]:
+            name, _, url = item.partition("=")
+            if not name.strip() or not url.strip().startswith(("http://", "https://")):
+                raise ValueError("expected Name=https://status.example.com items separated by commas")
         return value
 
     @field_validator("log_level")

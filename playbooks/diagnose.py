@@ -34,6 +34,7 @@ class Findings:
     db_error: str = ""
     releases: list[Release] = field(default_factory=list)
     releases_note: str = ""
+    providers: list[str] = field(default_factory=list)  # "is it them?": the providers' status pages
 
     @property
     def failures(self) -> bool:
@@ -117,6 +118,8 @@ class Diagnose(Playbook):
             found.releases_note = getattr(env.releases, "note", "")
         except ServiceError as exc:
             found.releases_note = f"could not read releases: {exc}"
+        if env.providers is not None:
+            found.providers = env.providers(env.incident_started)
         return found
 
     # -- saying ---------------------------------------------------------------------------------------------
@@ -162,6 +165,9 @@ class Diagnose(Playbook):
             lines.append("*Latest release*: unknown")
         if found.releases_note:
             lines.append(f"_{found.releases_note}_")
+        if found.providers:
+            lines.append("*Is it them?* (the providers' status pages)")
+            lines += [f"  {line}" for line in found.providers]
         suggestion, rows = self.suggest(env, found, latest)
         lines.append(f"*Suggested*: {suggestion['text']}")
         for row in rows:

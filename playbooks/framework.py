@@ -169,6 +169,9 @@ class Env:
     limits: Limits = field(default_factory=Limits)
     incident_title: str = ""  # the incident the playbook runs for, if any (diagnose matches it)
     reference: str = ""  # "#12" or "standalone", written on leases so `fly` users see who holds them
+    # The providers' status pages (bot.status.providers): called with the incident's start, returns report lines.
+    providers: Callable[[datetime | None], list[str]] | None = None
+    incident_started: datetime | None = None
 
 
 class Playbook:

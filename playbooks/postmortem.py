@@ -129,6 +129,18 @@ class SeverityChange:
 
 
 @dataclass(frozen=True)
+class PublicUpdate:
+    """What customers read on the status page, and who published it (timeline kind `public_update`)."""
+
+    at: str
+    offset: str
+    actor: str
+    stage: str
+    components: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Milestone:
     """A point of the impact window; `at` is empty when Fireline did not record it."""
 
@@ -174,6 +186,7 @@ class Document:
     due_at: str
     owed: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    public_updates: list[PublicUpdate] = field(default_factory=list)
 
 
 # -- text -----------------------------------------------------------------------------------------------
@@ -428,6 +441,7 @@ def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequen
     changes: list[SeverityChange] = []
     people: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
+    public: list[PublicUpdate] = []
 
     def role(user: str | None, what: str) -> None:
         if user:
@@ -470,6 +484,12 @@ def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequen
             role(event.data.get("pinned_by"), "pinned messages")
         elif kind == REFUSED:  # pressing Confirm without the right to is not running a playbook
             role(event.actor, "had a Confirm refused")
+        elif kind == "public_update":
+            shown = ", ".join(f"{name}: {str(status).replace('_', ' ')}"
+                              for name, status in (event.data.get("components") or {}).items())
+            public.append(PublicUpdate(when, offset, actor, str(event.data.get("stage", "")).capitalize(),
+                                       cell(shown), cell(str(event.data.get("body") or event.text))))
+            role(event.actor, "published status updates")
         elif kind.startswith(MITIGATION_PREFIXES):
             mitigations.append(Mitigation(when, offset, actor, kind, text, _result_of(event), _steps_of(event, names)))
             role(event.actor, "ran playbooks")
@@ -533,6 +553,7 @@ def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequen
         generated_at=fmt_minute(generated_at),
         due_at=fmt_minute(due) if due else "",
         owed=owed,
+        public_updates=public,
     )
 
 

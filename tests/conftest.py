@@ -90,7 +90,7 @@ def make_settings(db_url: str, recorder: SlackRecorder | None = None, **override
                   slack_api_url=recorder.api_url if recorder else "http://127.0.0.1:9/api/",
                   incidents_channel="incidents", fly_api_url="http://127.0.0.1:9", pagerduty_api_url=
                   "http://127.0.0.1:9", pagerduty_events_url="http://127.0.0.1:9",
-                  fly_graphql_url="http://127.0.0.1:9/graphql", _env_file=None)
+                  fly_graphql_url="http://127.0.0.1:9/graphql", provider_status_pages="", _env_file=None)
     values.update(overrides)
     return Settings(**values)
 

@@ -78,7 +78,7 @@ def test_console_command_as_a_new_user_would(tmp_path):
     result = subprocess.run([sys.executable, "-m", "bot.cli", "console"], input=script, text=True,
                             capture_output=True, cwd=tmp_path, timeout=60,
                             env={"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path}/f.db",
-                                 "PYTHONPATH": str(REPO)})
+                                 "PYTHONPATH": str(REPO), "PROVIDER_STATUS_PAGES": ""})  # no internet in tests
     assert result.returncode == 0, result.stderr
     assert "Declared #1 SEV1" in result.stdout
     assert "`frobnicate` is not a `/incident` subcommand" in result.stdout

@@ -19,7 +19,7 @@ BOT = ROOT / "bot"
 FEATURES = {"bot.commands.incident", "bot.commands.playbooks", "bot.slack.app", "bot.commands.timeline",
             "bot.commands.postmortem", "bot.commands.postmortem_cli", "bot.slack.pins", "bot.metrics", "bot.alerts",
             "bot.alerts.commands",
-            "bot.alerts.cli", "bot.pagerduty.feature", "bot.plugins", "bot.fly.check"}
+            "bot.alerts.cli", "bot.pagerduty.feature", "bot.plugins", "bot.fly.check", "bot.status"}
 
 
 def _modules() -> dict[str, Path]:
@@ -156,4 +156,4 @@ def test_every_subcommand_and_check_comes_from_a_register_call():
     assert list(registry.cli_commands) == ["console", "serve", "socket", "worker", "check", "db", "classify",
                                            "postmortem"]
     assert list(registry.checks) == ["slack", "database", "sentry", "alerts", "fly", "health", "responders",
-                                     "postmortem", "pagerduty", "playbooks"]
+                                     "postmortem", "pagerduty", "status-page", "providers", "statuspage", "playbooks"]

@@ -39,6 +39,7 @@ SECRETS = {
     "pagerduty_routing_key": "ROUTINGsecret4242",
     "pagerduty_webhook_secret": "PDWEBHOOKsecret4242",
     "alerts_webhook_secret": "ALERTSsecret4242",
+    "statuspage_api_key": "SPkeySECRET4242",
 }
 DB_PASSWORD = "DBpassword4242"
 
@@ -181,10 +182,14 @@ def test_client_exceptions_never_carry_a_secret_even_when_the_server_echoes_it(s
         events = EventsClient(settings, sleep=lambda s: None)
         chat = SlackChat(make_web_client(settings, sleep=lambda s: None))
         from bot.reply import Reply
+        from bot.status.statuspage_client import StatuspageClient
+
+        statuspage = StatuspageClient(echo.url, SECRETS["statuspage_api_key"], "pg1", sleep=lambda s: None)
 
         calls = [lambda: fly.restart("m1aaaaaaaaaaaa", lease_nonce="n"), lambda: fly.list_machines(),
                  lambda: rest.list_oncalls("P1"), lambda: events.send("trigger", "k1", {"summary": "x"}),
-                 lambda: chat.post("#incidents", Reply("hello")), lambda: chat.create_channel("inc-1")]
+                 lambda: chat.post("#incidents", Reply("hello")), lambda: chat.create_channel("inc-1"),
+                 lambda: statuspage.create_incident("Outage: API", "investigating", "API is down.", {})]
         for call in calls:
             with pytest.raises(Exception) as caught:  # noqa: PT011 - each client raises its own error type
                 call()

@@ -186,7 +186,8 @@ def run_now(ctx: Context, playbook: Playbook, params: dict[str, Any],
             incident: Incident | None) -> tuple[Plan, list[StepResult], PlaybookExecution | None]:
     """Read-only playbooks (diagnose): plan and run at once, stored and written to the timeline."""
     env = build_env(ctx.app, incident_title=incident.title if incident else "",
-                    reference=f"#{incident.id}" if incident else "standalone")
+                    reference=f"#{incident.id}" if incident else "standalone",
+                    incident_started=incident.declared_at if incident else None)
     results: list[StepResult] = []
     try:
         plan = make_plan(playbook, env, params)

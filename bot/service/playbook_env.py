@@ -30,7 +30,7 @@ def sleeper(container: Container) -> Callable[[float], None]:
 
 
 def build_env(container: Container, *, dry_run: bool | None = None, incident_title: str = "",
-              reference: str = "") -> Env:
+              reference: str = "", incident_started=None) -> Env:
     """Live when FLY_API_TOKEN is set (and FLY_APP, or a clear error); otherwise a dry run."""
     settings = container.settings
     dry = (not is_live(container)) if dry_run is None else dry_run
@@ -39,7 +39,8 @@ def build_env(container: Container, *, dry_run: bool | None = None, incident_tit
     common = dict(health=HealthProbe(), now=container.clock, sleep=sleep, health_url=settings.health_url,
                   health_origin_url=settings.health_origin_url, min_machines=settings.fly_min_machines,
                   max_machines=settings.fly_max_machines, limits=limits, incident_title=incident_title,
-                  reference=reference)
+                  reference=reference, incident_started=incident_started,
+                  providers=lambda started: provider_lines(container, started))
     if dry:
         fly = SimulatedFly(settings.fly_app, settings.fly_db_app, container.clock)
         why = NO_TOKEN if not is_live(container) else "this execution was confirmed as a dry run"
@@ -57,6 +58,12 @@ def build_env(container: Container, *, dry_run: bool | None = None, incident_tit
     graphql = FlyGraphQL(settings.fly_graphql_url, token, sleep=sleep)
     return Env(app=settings.fly_app, db_app=settings.fly_db_app, fly=fly, releases=ReleaseHistory(graphql, fly),
                **common)
+
+
+def provider_lines(container: Container, started) -> list[str]:
+    from bot.status.provider_feature import diagnose_lines
+
+    return diagnose_lines(container, started)
 
 
 def close_env(env: Env) -> None:

@@ -21,6 +21,7 @@ SPECS = {
     "fly": "fly-machines-v1.json",
     "pagerduty": "pagerduty-rest.json",
     "pagerduty_events": "pagerduty-events-v2.json",
+    "statuspage": "statuspage-manage.yaml",
 }
 
 _started: dict[str, tuple[str, subprocess.Popen | None]] = {}
