@@ -84,6 +84,11 @@ class Settings(BaseSettings):
 
     # Alerts, classification, postmortems, plug-ins
     alerts_webhook_secret: SecretStr | None = Field(None, description="HMAC secret for POST /webhooks/alerts.")
+    alerts_source_tokens: SecretStr | None = Field(
+        None, description="Per-source tokens for POST /webhooks/alerts/<source>: `alertmanager=tok1,tok2;"
+        "uptimerobot=tok3` (two values while rotating).")
+    alerts_alertmanager_groups: bool = Field(False, description="One thread per Alertmanager notification group "
+                                             "(groupKey) instead of one per alert fingerprint.")
     alerts_channel: str = Field("", description="Channel whose integration messages are treated as alerts.")
     alerts_dedup_minutes: int = Field(30, ge=1, le=1440, description="Repeats of an alert within this many minutes "
                                       "of its last sighting update its thread instead of opening a new one.")

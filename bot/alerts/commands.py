@@ -53,6 +53,9 @@ def register(registry: Registry) -> None:
                                           "installed in this Fireline. Try `fly status` and `fly logs`.")
     registry.job(alerts.POST_JOB)(alerts.post_thread)
     registry.job(alerts.REFRESH_JOB)(alerts.refresh_thread)
+    from bot.alerts import resolution
+
+    registry.job(resolution.RESOLVED_JOB)(resolution.announce_resolved)
 
     @registry.on("slack.app")
     def add_listener(app, container) -> None:

@@ -1,0 +1,191 @@
+"""POST /webhooks/alerts/<source>: each sender's real payload shape, its own auth, firing then resolved.
+
+Samples in tests/data/sources/ are written from each sender's public documentation.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.container import build_container
+from tests.conftest import make_settings
+from tests.support.alerts import ALERT_SECRET, alerts, post_alert, run_all, signature, stored_nothing, timeline
+from tests.support.harness import SlackHarness
+
+SAMPLES = Path(__file__).resolve().parent / "data" / "sources"
+TOKENS = "alertmanager=am-token-1,am-token-2;grafana=gf-token;datadog=dd-token;uptimerobot=ur-token;" \
+         "honeycomb=hc-secret;betterstack=bs-token"
+TOKEN = {"alertmanager": "am-token-1", "grafana": "gf-token", "datadog": "dd-token", "uptimerobot": "ur-token",
+         "honeycomb": "hc-secret", "betterstack": "bs-token"}
+
+
+def sample(name: str) -> dict:
+    return json.loads((SAMPLES / name).read_text())
+
+
+def make(db_url, recorder, clock, **overrides):
+    from starlette.testclient import TestClient
+
+    from bot.server import build_http_app
+    from bot.slack.app import build_bolt_app
+
+    values = {"alerts_webhook_secret": ALERT_SECRET, "alerts_source_tokens": TOKENS, **overrides}
+    container = build_container(make_settings(db_url, recorder, **values), clock=clock)
+    return container, TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def app(db_url, recorder, clock):
+    container, client = make(db_url, recorder, clock)
+    with client:
+        yield SlackHarness(container, recorder, client)
+    container.engine.dispose()
+
+
+def post_source(client, source: str, payload, *, token: str | None = "default", how: str = "bearer",
+                headers: dict | None = None):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    token = TOKEN.get(source, "") if token == "default" else token
+    if token is not None:
+        if how == "bearer":
+            sent["Authorization"] = f"Bearer {token}"
+        elif how == "basic":
+            sent["Authorization"] = "Basic " + base64.b64encode(f"{source}:{token}".encode()).decode()
+        elif how == "honeycomb":
+            sent["X-Honeycomb-Webhook-Token"] = token
+    return client.post(f"/webhooks/alerts/{source}", content=body, headers=sent)
+
+
+def thread_texts(recorder) -> list[str]:
+    return [c.text() for c in recorder.of("chat.postMessage")] + [c.text() for c in recorder.of("chat.update")]
+
+
+# -- Prometheus Alertmanager -----------------------------------------------------------------------------------------
+def test_alertmanager_firing_then_resolved(app, clock):
+    response = post_source(app.client, "alertmanager", sample("alertmanager_firing.json"))
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert [a["status"] for a in body["alerts"]] == ["accepted", "accepted"]
+    first, second = alerts(app.container)
+    # one thread per fingerprint: "worker 0" and "worker 1" stay two alerts
+    assert (first.dedup_key, second.dedup_key) == ("alertmanager:a1b2c3d4e5f60708", "alertmanager:b2c3d4e5f6070809")
+    assert first.title == "Queue worker 0 lagging" and first.source == "alertmanager"
+    assert first.severity_hint == "warning" and first.level == 3
+    assert "1,204 jobs behind" in first.text and "runbook_url: https://runbooks.cgraph.org/queue-lag" in first.text
+    assert first.link.startswith("http://prometheus.cgraph.internal:9090/graph")
+    run_all(app, clock)
+    posted = [c.text() for c in app.recorder.of("chat.postMessage")]
+    assert any("Alert from Alertmanager" in t and "Queue worker 0 lagging" in t for t in posted)
+    # the same group resent: repeats on the same threads
+    again = post_source(app.client, "alertmanager", sample("alertmanager_firing.json"))
+    assert [a["thread"] for a in again.json()["alerts"]] == ["updated", "updated"]
+    # resolved: the thread is edited, repeats stop counting, nothing resolves twice
+    app.recorder.reset()
+    resolved = post_source(app.client, "alertmanager", sample("alertmanager_resolved.json"))
+    assert resolved.status_code == 202, resolved.text
+    assert resolved.json()["alerts"] == [{"status": "resolved", "alert": 1, "severity": 3, "thread": "updated",
+                                          "count": 2, "resolved_after": "12m"}]
+    run_all(app, clock)
+    edits = [c.text() for c in app.recorder.of("chat.update")]
+    assert any("Resolved after 12m" in t for t in edits), edits
+    twice = post_source(app.client, "alertmanager", sample("alertmanager_resolved.json"))
+    assert twice.json()["alerts"][0]["thread"] == "unchanged"
+    refire = post_source(app.client, "alertmanager", sample("alertmanager_firing.json"))
+    assert [a["thread"] for a in refire.json()["alerts"]] == ["new", "updated"]
+
+
+def test_alertmanager_per_group_setting(db_url, recorder, clock):
+    container, client = make(db_url, recorder, clock, alerts_alertmanager_groups=True)
+    with client:
+        response = post_source(client, "alertmanager", sample("alertmanager_firing.json"))
+        assert [a["thread"] for a in response.json()["alerts"]] == ["new", "updated"]
+    assert len(alerts(container)) == 1 and alerts(container)[0].dedup_key.startswith("alertmanager:group:")
+    container.engine.dispose()
+
+
+def test_unknown_shape_is_422_naming_the_expected_fields(app):
+    response = post_source(app.client, "alertmanager", {"title": "hello"})
+    assert response.status_code == 422
+    assert "`alerts[]`" in response.json()["error"] and "fingerprint" in response.json()["error"]
+    assert stored_nothing(app.container)
+
+
+def test_unknown_source_is_404_listing_the_known_ones(app):
+    response = post_source(app.client, "nagios", {"x": 1}, token="t")
+    assert response.status_code == 404 and "alertmanager" in response.json()["error"]
+
+
+# -- auth ------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("token,how,status", [
+    ("am-token-1", "bearer", 202), ("am-token-2", "bearer", 202),  # rotation: both values work
+    ("am-token-1", "basic", 202),
+    ("wrong", "bearer", 401), (None, "bearer", 401),
+    ("dd-token", "bearer", 401),  # another source's token never opens this route
+])
+def test_alertmanager_bearer_and_basic_auth(app, token, how, status):
+    response = post_source(app.client, "alertmanager", sample("alertmanager_firing.json"), token=token, how=how)
+    assert response.status_code == status, response.text
+    if status == 401:
+        assert stored_nothing(app.container)
+        assert "am-token" not in response.text  # the reason never repeats a secret
+
+
+def test_hmac_still_works_on_source_routes(app):
+    body = json.dumps(sample("alertmanager_firing.json")).encode()
+    response = post_source(app.client, "alertmanager", body, token=None,
+                           headers={"X-Fireline-Signature": signature(body)})
+    assert response.status_code == 202, response.text
+
+
+def test_a_source_without_a_token_or_secret_is_off(db_url, recorder, clock):
+    container, client = make(db_url, recorder, clock, alerts_webhook_secret=None, alerts_source_tokens=None)
+    with client:
+        response = post_source(client, "alertmanager", sample("alertmanager_firing.json"))
+    assert response.status_code == 403 and "ALERTS_SOURCE_TOKENS=alertmanager=<token>" in response.json()["error"]
+    container.engine.dispose()
+
+
+# -- defects: repeats behind an incident, derived keys ---------------------------------------------------------------
+def test_a_repeat_of_the_alert_behind_an_open_incident_reaches_its_timeline_and_channel(app, clock):
+    post_alert(app.client, {"title": "Login broken for every user", "dedup_key": "sentry:7"})
+    run_all(app, clock)
+    app.press("alert_declare", "1", action_ts="3.1")
+    run_all(app, clock)
+    app.recorder.reset()
+    for _ in range(3):  # a storm of repeats: coalesced
+        assert post_alert(app.client, {"title": "Login broken for every user",
+                                       "dedup_key": "sentry:7"}).json()["incident"] == 1
+    run_all(app, clock)
+    repeats = [e for e in timeline(app.container, 1) if e.kind == "alert_repeat"]
+    assert len(repeats) == 1 and "seen again (4 times)" in repeats[0].text
+    channel_posts = [c for c in app.recorder.of("chat.postMessage") if c.data["channel"] == "CINC0001"]
+    assert len(channel_posts) == 1 and "seen again (4 times)" in channel_posts[0].text()
+
+
+def test_resolved_alert_behind_an_incident_tells_its_timeline_and_never_resolves_it(app, clock):
+    post_source(app.client, "alertmanager", sample("alertmanager_firing.json"))
+    run_all(app, clock)
+    app.press("alert_declare", "1", action_ts="3.1")
+    run_all(app, clock)
+    app.recorder.reset()
+    post_source(app.client, "alertmanager", sample("alertmanager_resolved.json"))
+    run_all(app, clock)
+    [event] = [e for e in timeline(app.container, 1) if e.kind == "alert_resolved"]
+    assert "resolved after 12m" in event.text
+    [post] = [c for c in app.recorder.of("chat.postMessage") if c.data["channel"] == "CINC0001"]
+    assert "/incident status monitoring" in post.text() and "/incident resolve" in post.text()
+    from tests.support.alerts import incidents
+
+    assert incidents(app.container)[0].status != "resolved"
+
+
+def test_derived_keys_keep_labelled_instances_apart(app):
+    for n in range(3):
+        post_alert(app.client, {"title": f"Queue worker {n} lagging: {1000 + n} jobs behind"})
+    post_alert(app.client, {"title": "Queue worker 1 lagging: 1500 jobs behind"})
+    assert [a.count for a in alerts(app.container)] == [1, 2, 1]
