@@ -189,3 +189,42 @@ def test_derived_keys_keep_labelled_instances_apart(app):
         post_alert(app.client, {"title": f"Queue worker {n} lagging: {1000 + n} jobs behind"})
     post_alert(app.client, {"title": "Queue worker 1 lagging: 1500 jobs behind"})
     assert [a.count for a in alerts(app.container)] == [1, 2, 1]
+
+
+def fire_then_resolve(app, clock, source: str, firing: str, resolved: str, *, how: str = "bearer",
+                      minutes: int = 12):
+    """Post a firing sample, run the thread jobs, post its resolution; the alert, the posts and the edits."""
+    response = post_source(app.client, source, sample(firing), how=how)
+    assert response.status_code == 202, response.text
+    assert response.json()["alerts"][0]["status"] == "accepted", response.text
+    run_all(app, clock)
+    posts = [c.text() for c in app.recorder.of("chat.postMessage")]
+    clock.advance(minutes=minutes)
+    done = post_source(app.client, source, sample(resolved), how=how)
+    assert done.status_code == 202, done.text
+    assert done.json()["alerts"][0]["status"] == "resolved", done.text
+    run_all(app, clock)
+    edits = [c.text() for c in app.recorder.of("chat.update")]
+    return alerts(app.container)[0], posts, edits
+
+
+# -- Grafana ----------------------------------------------------------------------------------------------------------
+def test_grafana_unified_firing_then_resolved(app, clock):
+    alert, posts, edits = fire_then_resolve(app, clock, "grafana", "grafana_unified_firing.json",
+                                            "grafana_unified_resolved.json")
+    assert alert.source == "grafana" and alert.dedup_key == "grafana:c6eadffa33fcdf37"
+    assert alert.title == "5xx rate 12% on cgraph-api" and alert.level == 2 and alert.severity_hint == "critical"
+    assert alert.link == "https://grafana.cgraph.org/d/api-overview?orgId=1&viewPanel=4"
+    assert "values: B=0.12, C=1" in alert.text
+    assert "silence: https://grafana.cgraph.org/alerting/silence/new" in alert.text
+    assert any("Alert from Grafana" in p and "5xx rate 12% on cgraph-api" in p for p in posts)
+    assert any("Resolved after 48m" in e for e in edits), edits
+
+
+def test_grafana_legacy_alerting_then_ok_with_basic_auth(app, clock):
+    alert, posts, edits = fire_then_resolve(app, clock, "grafana", "grafana_legacy_alerting.json",
+                                            "grafana_legacy_ok.json", how="basic")
+    assert alert.dedup_key == "grafana:rule:7" and alert.title == "[Alerting] HighCPU cgraph-api"
+    assert alert.level == 3 and alert.playbook == "scale" and "cgraph-api cpu=96.4" in alert.text
+    assert any("HighCPU cgraph-api" in p for p in posts)
+    assert any("Resolved after 12m" in e for e in edits), edits

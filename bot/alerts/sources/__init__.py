@@ -72,9 +72,9 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def _registry() -> dict[str, Parser]:
-    from bot.alerts.sources import alertmanager
+    from bot.alerts.sources import alertmanager, grafana
 
-    return {"alertmanager": alertmanager.parse, "prometheus": alertmanager.parse}
+    return {"alertmanager": alertmanager.parse, "prometheus": alertmanager.parse, "grafana": grafana.parse}
 
 
 def names() -> tuple[str, ...]:
