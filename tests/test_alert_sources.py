@@ -228,3 +228,22 @@ def test_grafana_legacy_alerting_then_ok_with_basic_auth(app, clock):
     assert alert.level == 3 and alert.playbook == "scale" and "cgraph-api cpu=96.4" in alert.text
     assert any("HighCPU cgraph-api" in p for p in posts)
     assert any("Resolved after 12m" in e for e in edits), edits
+
+
+# -- Datadog ----------------------------------------------------------------------------------------------------------
+def test_datadog_triggered_then_recovered(app, clock):
+    alert, posts, edits = fire_then_resolve(app, clock, "datadog", "datadog_triggered.json", "datadog_recovered.json")
+    assert alert.dedup_key == "datadog:148223567:host:cgraph-api-iad-1"
+    # 14% of requests failing is SEV2 by the guide; Datadog's P1 is a hint the reasons show, not a verdict
+    assert alert.title == "API 5xx rate above 10%" and alert.severity_hint == "P1" and alert.level == 2
+    assert any("severity-hint → SEV1" in r for r in alert.reasons), alert.reasons
+    assert "priority: P1" in alert.text and alert.link.startswith("https://app.datadoghq.com/monitors/148223567")
+    assert any("Alert from Datadog" in p for p in posts)
+    assert any("Resolved after 12m" in e for e in edits), edits
+
+
+def test_datadog_retry_of_one_event_is_a_replay(app):
+    post_source(app.client, "datadog", sample("datadog_triggered.json"))
+    again = post_source(app.client, "datadog", sample("datadog_triggered.json"))
+    assert again.json()["alerts"] == [{"status": "duplicate", "reason": "this delivery was already received"}]
+    assert alerts(app.container)[0].count == 1

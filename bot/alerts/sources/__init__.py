@@ -72,9 +72,10 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def _registry() -> dict[str, Parser]:
-    from bot.alerts.sources import alertmanager, grafana
+    from bot.alerts.sources import alertmanager, datadog, grafana
 
-    return {"alertmanager": alertmanager.parse, "prometheus": alertmanager.parse, "grafana": grafana.parse}
+    return {"alertmanager": alertmanager.parse, "prometheus": alertmanager.parse, "grafana": grafana.parse,
+            "datadog": datadog.parse}
 
 
 def names() -> tuple[str, ...]:
