@@ -247,3 +247,13 @@ def test_datadog_retry_of_one_event_is_a_replay(app):
     again = post_source(app.client, "datadog", sample("datadog_triggered.json"))
     assert again.json()["alerts"] == [{"status": "duplicate", "reason": "this delivery was already received"}]
     assert alerts(app.container)[0].count == 1
+
+
+# -- UptimeRobot ------------------------------------------------------------------------------------------------------
+def test_uptimerobot_down_then_up(app, clock):
+    alert, posts, edits = fire_then_resolve(app, clock, "uptimerobot", "uptimerobot_down.json", "uptimerobot_up.json",
+                                            how="basic")
+    assert alert.dedup_key == "uptimerobot:monitor:797812345"
+    assert alert.title == "Monitor is DOWN: cgraph.org homepage (Connection Timeout)" and alert.level == 1
+    assert any("Alert from UptimeRobot" in p for p in posts)
+    assert any("Resolved after 12m" in e for e in edits), edits  # alertDuration 720 s
