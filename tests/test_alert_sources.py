@@ -257,3 +257,19 @@ def test_uptimerobot_down_then_up(app, clock):
     assert alert.title == "Monitor is DOWN: cgraph.org homepage (Connection Timeout)" and alert.level == 1
     assert any("Alert from UptimeRobot" in p for p in posts)
     assert any("Resolved after 12m" in e for e in edits), edits  # alertDuration 720 s
+
+
+# -- Honeycomb --------------------------------------------------------------------------------------------------------
+def test_honeycomb_triggered_then_ok_with_its_token_header(app, clock):
+    alert, posts, edits = fire_then_resolve(app, clock, "honeycomb", "honeycomb_triggered.json", "honeycomb_ok.json",
+                                            how="honeycomb")
+    assert alert.dedup_key == "honeycomb:trigger:2qFx8ZbYq3a" and alert.title == "Triggered: Checkout p99 latency"
+    assert alert.level == 3 and "service.name=cgraph-api: 3120.5" in alert.text
+    assert "hc-secret" not in json.dumps(alert.details) + alert.text  # the body's shared_secret is never kept
+    assert any("Alert from Honeycomb" in p for p in posts)
+    assert any("Resolved after 12m" in e for e in edits), edits
+
+
+def test_honeycomb_wrong_token_header_is_401(app):
+    response = post_source(app.client, "honeycomb", sample("honeycomb_triggered.json"), token="nope", how="honeycomb")
+    assert response.status_code == 401 and stored_nothing(app.container)

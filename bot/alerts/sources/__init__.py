@@ -72,10 +72,10 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def _registry() -> dict[str, Parser]:
-    from bot.alerts.sources import alertmanager, datadog, grafana, uptimerobot
+    from bot.alerts.sources import alertmanager, datadog, grafana, honeycomb, uptimerobot
 
     return {"alertmanager": alertmanager.parse, "prometheus": alertmanager.parse, "grafana": grafana.parse,
-            "datadog": datadog.parse, "uptimerobot": uptimerobot.parse}
+            "datadog": datadog.parse, "uptimerobot": uptimerobot.parse, "honeycomb": honeycomb.parse}
 
 
 def names() -> tuple[str, ...]:
