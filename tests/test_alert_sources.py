@@ -273,3 +273,25 @@ def test_honeycomb_triggered_then_ok_with_its_token_header(app, clock):
 def test_honeycomb_wrong_token_header_is_401(app):
     response = post_source(app.client, "honeycomb", sample("honeycomb_triggered.json"), token="nope", how="honeycomb")
     assert response.status_code == 401 and stored_nothing(app.container)
+
+
+# -- Better Stack -----------------------------------------------------------------------------------------------------
+def test_betterstack_started_then_resolved(app, clock):
+    alert, posts, edits = fire_then_resolve(app, clock, "betterstack", "betterstack_started.json",
+                                            "betterstack_resolved.json")
+    assert alert.dedup_key == "betterstack:incident:412345678"
+    assert alert.title == "api.cgraph.org/api/health is down: Status 503" and alert.level == 1
+    assert any("Alert from Better Stack" in p for p in posts)
+    assert any("Resolved after 15m" in e for e in edits), edits
+
+
+@pytest.mark.parametrize("source,payload,names", [
+    ("datadog", {"text": "no title"}, "`transition` ($ALERT_TRANSITION)"),
+    ("uptimerobot", {"alertType": "1"}, "`monitorID`"),
+    ("honeycomb", {"name": "x"}, "`status` (TRIGGERED or OK)"),
+    ("betterstack", {"data": {}}, "`data.attributes`"),
+    ("grafana", {"title": "x"}, "`ruleId`"),
+])
+def test_each_source_names_its_expected_fields(app, source, payload, names):
+    response = post_source(app.client, source, payload)
+    assert response.status_code == 422 and names in response.json()["error"], response.text

@@ -111,7 +111,8 @@ def resolve(container: Container, incoming: IncomingAlert) -> Outcome:
                 at = as_utc(datetime.fromisoformat(ended))
             except ValueError:
                 at = now
-        lasted = duration((at - _started(alert, incoming)).total_seconds())
+        seconds = incoming.details.get("duration_s")  # the source's own count (UptimeRobot alertDuration)
+        lasted = duration(seconds if isinstance(seconds, int) else (at - _started(alert, incoming)).total_seconds())
         details = {**(alert.details or {}), "resolved_at": now.isoformat(), "resolved_after": lasted}
         session.execute(update(Alert).where(col(Alert.id) == alert.id).values(details=details))
         incident = session.get(Incident, alert.incident_id) if alert.incident_id else None

@@ -72,10 +72,11 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def _registry() -> dict[str, Parser]:
-    from bot.alerts.sources import alertmanager, datadog, grafana, honeycomb, uptimerobot
+    from bot.alerts.sources import alertmanager, betterstack, datadog, grafana, honeycomb, uptimerobot
 
     return {"alertmanager": alertmanager.parse, "prometheus": alertmanager.parse, "grafana": grafana.parse,
-            "datadog": datadog.parse, "uptimerobot": uptimerobot.parse, "honeycomb": honeycomb.parse}
+            "datadog": datadog.parse, "uptimerobot": uptimerobot.parse, "honeycomb": honeycomb.parse,
+            "betterstack": betterstack.parse}
 
 
 def names() -> tuple[str, ...]:
