@@ -295,3 +295,26 @@ def test_betterstack_started_then_resolved(app, clock):
 def test_each_source_names_its_expected_fields(app, source, payload, names):
     response = post_source(app.client, source, payload)
     assert response.status_code == 422 and names in response.json()["error"], response.text
+
+
+# -- the console: /alert accepts a pasted payload -------------------------------------------------------------------
+def test_console_alert_accepts_a_pasted_payload_firing_then_resolved(db_url, clock):
+    import io
+
+    from bot.console import run_console
+
+    container = build_container(make_settings(db_url), clock=clock)
+    firing = json.dumps(sample("uptimerobot_down.json"))
+    up = json.dumps(sample("uptimerobot_up.json"))
+    out = io.StringIO()
+    assert run_console(container, io.StringIO(f"/alert {firing}\n/alert {up}\n/alert {{not json\n"), out) == 0
+    text = out.getvalue()
+    assert "Read 1 alert(s) from a pasted uptimerobot payload" in text
+    assert "Monitor is DOWN: cgraph.org homepage (Connection Timeout)" in text and "suggested SEV1" in text
+    assert "Alert from UptimeRobot" in text  # the thread, printed by the console
+    assert "alert #1 resolved after 12m" in text  # (the console keeps edited messages silent)
+    from tests.support.alerts import alerts as stored
+
+    assert stored(container)[0].details["resolved_after"] == "12m"
+    assert "That looks like JSON but is not" in text
+    container.engine.dispose()

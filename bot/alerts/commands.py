@@ -28,6 +28,10 @@ def register(registry: Registry) -> None:
                             "For example `/alert api.cgraph.org returns 502 for every request`, or `/alert list`.")
         if text.lower() == "list":
             return recent_reply(ctx)
+        from bot.alerts import pasted
+
+        if pasted.looks_like_json(args.raw or text):  # a sender's payload pasted as it is
+            return pasted.handle(ctx, args.raw or text)
         try:
             incoming = from_console(text, source="console" if ctx.is_console else "slack")
         except PayloadError as exc:

@@ -19,6 +19,7 @@ class Args:
     words: list[str] = field(default_factory=list)
     incident_ref: int | None = None
     channel_ref: str | None = None  # a channel mention like <#C123|inc-4-db>
+    raw: str = ""  # the text as typed, before shell-style splitting (`/alert {json}` needs its quotes)
 
     @property
     def rest(self) -> str:
@@ -79,7 +80,9 @@ def parse(command: str, text: str, *, has_subcommands: bool = True) -> ParsedCom
     words = tokenize(text or "")
     if has_subcommands and words:
         return ParsedCommand(command, words[0].lower(), parse_args(words[1:]))
-    return ParsedCommand(command, None, parse_args(words))
+    args = parse_args(words)
+    args.raw = (text or "").strip()
+    return ParsedCommand(command, None, args)
 
 
 def parse_user(word: str) -> str | None:
