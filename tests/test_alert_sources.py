@@ -318,3 +318,17 @@ def test_console_alert_accepts_a_pasted_payload_firing_then_resolved(db_url, clo
     assert stored(container)[0].details["resolved_after"] == "12m"
     assert "That looks like JSON but is not" in text
     container.engine.dispose()
+
+
+# -- settings: tokens parsed, check says what is wrong without the value -------------------------------------------
+def test_tokens_setting_parses_and_check_names_a_bad_entry_without_its_value(db_url):
+    from bot.alerts.auth import TokensError, parse_tokens
+    from bot.alerts.check import check_alerts
+
+    assert parse_tokens("alertmanager=a,b; UptimeRobot = c") == {"alertmanager": ("a", "b"), "uptimerobot": ("c",)}
+    with pytest.raises(TokensError, match="at most two"):
+        parse_tokens("datadog=a,b,c")
+    live = check_alerts(make_settings(db_url, alerts_source_tokens="alertmanager=s3cret-one"))
+    assert live.state == "live" and "POST /webhooks/alerts/<source> on for alertmanager" in live.detail
+    bad = check_alerts(make_settings(db_url, alerts_source_tokens="alertmanager=s3cret-one;s3cret-two"))
+    assert bad.state == "error" and "entry 2" in bad.detail and "s3cret" not in bad.detail
