@@ -332,3 +332,9 @@ def test_tokens_setting_parses_and_check_names_a_bad_entry_without_its_value(db_
     assert live.state == "live" and "POST /webhooks/alerts/<source> on for alertmanager" in live.detail
     bad = check_alerts(make_settings(db_url, alerts_source_tokens="alertmanager=s3cret-one;s3cret-two"))
     assert bad.state == "error" and "entry 2" in bad.detail and "s3cret" not in bad.detail
+
+
+def test_the_generic_route_points_a_source_payload_to_its_route(app):
+    response = post_alert(app.client, sample("alertmanager_firing.json"))
+    assert response.status_code == 422
+    assert "POST it to /webhooks/alerts/alertmanager" in response.json()["error"]

@@ -72,7 +72,9 @@ def routes(container: Container, worker=None) -> list[Route]:
         try:
             incoming = parse_webhook(body, headers)
         except PayloadError as exc:
-            return webhook_error(exc.status, str(exc))
+            from bot.alerts.sources import route_hint
+
+            return webhook_error(exc.status, str(exc) + (route_hint(body) if exc.status == 422 else ""))
         except Ignored as exc:
             return JSONResponse({"status": "ignored", "reason": str(exc)})
         except Exception:  # an adapter tripped on an odd shape: the sender's payload, not a server fault

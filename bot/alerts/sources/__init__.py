@@ -114,5 +114,19 @@ def detect(data: Mapping[str, Any]) -> str | None:
     return None
 
 
+def route_hint(body: bytes) -> str:
+    """For the generic route: " (this looks like an Alertmanager payload: POST it to ...)", or ""."""
+    try:
+        import json
+
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    source = detect(data) if isinstance(data, Mapping) else None
+    if not source:
+        return ""
+    return f" (this looks like a {source} payload: POST it to /webhooks/alerts/{source})"
+
+
 __all__ = ["MAX_TEXT", "IncomingAlert", "Parser", "ShapeError", "detect", "first", "key", "link", "lines", "names",
-           "parse", "parse_time", "parser", "text"]
+           "parse", "parse_time", "parser", "route_hint", "text"]
