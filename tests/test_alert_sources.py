@@ -338,3 +338,11 @@ def test_the_generic_route_points_a_source_payload_to_its_route(app):
     response = post_alert(app.client, sample("alertmanager_firing.json"))
     assert response.status_code == 422
     assert "POST it to /webhooks/alerts/alertmanager" in response.json()["error"]
+
+
+def test_a_payload_pasted_in_slack_survives_its_escaping():
+    from bot.alerts.pasted import read
+
+    pasted = json.dumps(sample("grafana_legacy_alerting.json")).replace("&", "&amp;").replace('"', "\u201c", 1)
+    [incoming] = read(pasted)
+    assert incoming.source == "grafana" and "&amp;" not in incoming.link and "?tab=alert&viewPanel=2" in incoming.link

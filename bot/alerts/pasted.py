@@ -22,9 +22,21 @@ def looks_like_json(text: str) -> bool:
     return text.lstrip().startswith("{")
 
 
+def _loads(text: str):
+    """The JSON as pasted; failing that, as Slack delivers it (`&amp;` escapes, typographic quotes)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        slack = (text.replace("\u201c", '"').replace("\u201d", '"').replace("&lt;", "<").replace("&gt;", ">")
+                 .replace("&amp;", "&"))
+        if slack == text:
+            raise
+        return json.loads(slack)
+
+
 def read(text: str) -> list[IncomingAlert]:
     try:
-        data = json.loads(text)
+        data = _loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"That looks like JSON but is not: {exc.msg} at line {exc.lineno} column {exc.colno}.",
                         "Paste the sender's payload exactly, or the alert's text without a leading `{`.") from None
