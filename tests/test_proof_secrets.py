@@ -39,6 +39,7 @@ SECRETS = {
     "pagerduty_routing_key": "ROUTINGsecret4242",
     "pagerduty_webhook_secret": "PDWEBHOOKsecret4242",
     "alerts_webhook_secret": "ALERTSsecret4242",
+    "alerts_source_tokens": "alertmanager=SOURCEtoken4242",
 }
 DB_PASSWORD = "DBpassword4242"
 
