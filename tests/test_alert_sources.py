@@ -346,3 +346,20 @@ def test_a_payload_pasted_in_slack_survives_its_escaping():
     pasted = json.dumps(sample("grafana_legacy_alerting.json")).replace("&", "&amp;").replace('"', "\u201c", 1)
     [incoming] = read(pasted)
     assert incoming.source == "grafana" and "&amp;" not in incoming.link and "?tab=alert&viewPanel=2" in incoming.link
+
+
+@pytest.mark.parametrize("firing,resolved,source", [
+    ("alertmanager_firing.json", "alertmanager_resolved.json", "alertmanager"),
+    ("grafana_unified_firing.json", "grafana_unified_resolved.json", "grafana"),
+    ("grafana_legacy_alerting.json", "grafana_legacy_ok.json", "grafana"),
+    ("datadog_triggered.json", "datadog_recovered.json", "datadog"),
+    ("uptimerobot_down.json", "uptimerobot_up.json", "uptimerobot"),
+    ("honeycomb_triggered.json", "honeycomb_ok.json", "honeycomb"),
+    ("betterstack_started.json", "betterstack_resolved.json", "betterstack"),
+])
+def test_every_sample_pasted_in_the_console_is_recognised(firing, resolved, source):
+    from bot.alerts.pasted import read
+
+    fired, done = read(json.dumps(sample(firing))), read(json.dumps(sample(resolved)))
+    assert {a.source for a in fired} == {source} and not any(a.resolved for a in fired)
+    assert all(a.resolved for a in done) and done[0].dedup_key == fired[0].dedup_key

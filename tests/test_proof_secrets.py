@@ -45,7 +45,7 @@ DB_PASSWORD = "DBpassword4242"
 
 
 def needles() -> list[str]:
-    values = list(SECRETS.values()) + [DB_PASSWORD, "fm2_FLYsecret4242", "SENTRYkey4242abcdef"]
+    values = list(SECRETS.values()) + [DB_PASSWORD, "fm2_FLYsecret4242", "SENTRYkey4242abcdef", "SOURCEtoken4242"]
     return values
 
 
