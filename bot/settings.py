@@ -167,6 +167,9 @@ class Settings(BaseSettings):
                     values.append(secret[6:].strip())
                 if "://" in secret and "@" in secret.split("://", 1)[1]:
                     values.append(secret.split("://", 1)[1].split("@", 1)[0])  # a DSN's key (and secret)
+                if name == "alerts_source_tokens":  # `source=tok1,tok2;...`: each token travels alone
+                    values += [t.strip() for part in secret.replace("\n", ";").split(";")
+                               for t in part.partition("=")[2].split(",") if t.strip()]
             elif name == "database_url" and "@" in value and ":" in value.split("@")[0].split("//")[-1]:
                 values.append(value.split("//", 1)[1].split("@", 1)[0].split(":", 1)[1])
             del field
