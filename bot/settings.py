@@ -111,6 +111,11 @@ class Settings(BaseSettings):
 
     # Alerts, classification, postmortems, plug-ins
     alerts_webhook_secret: SecretStr | None = Field(None, description="HMAC secret for POST /webhooks/alerts.")
+    alerts_source_tokens: SecretStr | None = Field(
+        None, description="Per-source tokens for POST /webhooks/alerts/<source>: `alertmanager=tok1,tok2;"
+        "uptimerobot=tok3` (two values while rotating).")
+    alerts_alertmanager_groups: bool = Field(False, description="One thread per Alertmanager notification group "
+                                             "(groupKey) instead of one per alert fingerprint.")
     alerts_channel: str = Field("", description="Channel whose integration messages are treated as alerts.")
     alerts_dedup_minutes: int = Field(30, ge=1, le=1440, description="Repeats of an alert within this many minutes "
                                       "of its last sighting update its thread instead of opening a new one.")
@@ -228,6 +233,9 @@ class Settings(BaseSettings):
                     values.append(secret[6:].strip())
                 if "://" in secret and "@" in secret.split("://", 1)[1]:
                     values.append(secret.split("://", 1)[1].split("@", 1)[0])  # a DSN's key (and secret)
+                if name == "alerts_source_tokens":  # `source=tok1,tok2;...`: each token travels alone
+                    values += [t.strip() for part in secret.replace("\n", ";").split(";")
+                               for t in part.partition("=")[2].split(",") if t.strip()]
             elif name == "database_url" and "@" in value and ":" in value.split("@")[0].split("//")[-1]:
                 values.append(value.split("//", 1)[1].split("@", 1)[0].split(":", 1)[1])
             del field

@@ -40,12 +40,13 @@ SECRETS = {
     "pagerduty_webhook_secret": "PDWEBHOOKsecret4242",
     "alerts_webhook_secret": "ALERTSsecret4242",
     "statuspage_api_key": "SPkeySECRET4242",
+    "alerts_source_tokens": "alertmanager=SOURCEtoken4242",
 }
 DB_PASSWORD = "DBpassword4242"
 
 
 def needles() -> list[str]:
-    values = list(SECRETS.values()) + [DB_PASSWORD, "fm2_FLYsecret4242", "SENTRYkey4242abcdef"]
+    values = list(SECRETS.values()) + [DB_PASSWORD, "fm2_FLYsecret4242", "SENTRYkey4242abcdef", "SOURCEtoken4242"]
     return values
 
 

@@ -297,3 +297,61 @@ def test_labelled_playbooks():
     agree = sum(classify(i["text"], Signals.from_mapping(i.get("signals")), source=i["source"]).playbook
                 == i["playbook"] for i in items)
     assert agree / len(items) >= 0.9
+
+
+# -- the structural model and hold-out v2 (issue 18) ------------------------------------------------------------------
+HOLDOUT_V2_FLOOR = 0.90  # measured 119/131 (90.8%); the seed keyword rules alone scored 68/131 (51.9%)
+LABELLED_NO_DROP = 109  # of 110: what the seed rules scored before the structural model
+
+
+def _accuracy(name: str) -> tuple[int, list[str]]:
+    wrong = []
+    items = labelled(name)
+    for item in items:
+        result = classify(item["text"], Signals.from_mapping(item.get("signals")), source=item["source"])
+        if result.level != item["level"]:
+            wrong.append(f"want SEV{item['level']} got SEV{result.level}: {item['text']}")
+    return len(items) - len(wrong), wrong
+
+
+def test_holdout_v2_accuracy_and_no_drop_on_the_labelled_set():
+    """alerts_holdout_v2.yaml was committed before playbooks/severity.py changed and never tuned on."""
+    items = labelled("alerts_holdout_v2.yaml")
+    assert len(items) >= 120
+    correct, wrong = _accuracy("alerts_holdout_v2.yaml")
+    assert correct / len(items) >= HOLDOUT_V2_FLOOR, "\n".join(wrong)
+    correct, wrong = _accuracy("alerts_labelled.yaml")
+    assert correct >= LABELLED_NO_DROP, "\n".join(wrong)
+
+
+def test_structure_explains_impact_subject_and_scope():
+    result = classify("Checkout API answers connection refused for every customer")
+    assert result.level == 2
+    assert "impact outage" in result.reason and "subject core" in result.reason and "scope all" in result.reason
+
+
+def test_a_limiting_scope_caps_what_a_keyword_rule_said():
+    # the site-down rule says SEV1; only one region is affected, so the structure caps it at SEV2
+    result = classify("cgraph.org unreachable from users in sjc; every other region healthy")
+    assert result.level == 2, result.reason
+    assert "limits it to SEV2" in result.reason
+
+
+def test_cosmetic_defects_that_are_not_typos_are_sev4():
+    for text in ("Badge colour is the wrong colour on the invoices list", "Heading truncated on narrow phones"):
+        assert classify(text).level == 4, classify(text).reason
+
+
+def test_a_priority_in_the_title_is_a_hint_and_labels_severity_too():
+    result = classify("[P1] something odd with the nightly batch")
+    assert "the source calls it “P1”" in result.reason
+    assert classify("something odd", Signals(severity_hint="critical")).level == 1 or \
+        "critical" in classify("something odd", Signals(severity_hint="critical")).reason
+
+
+def test_replace_true_rules_run_without_the_structure(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("replace: true\nrules:\n  - {name: only, level: 2, keywords: [zebra]}\n")
+    rules = load_rules(path)
+    assert rules.structure is None
+    assert classify("the site is down for everyone", rules=rules).level == 3

@@ -26,9 +26,18 @@ def check_alerts(settings: Settings) -> Status:
     parts = []
     if settings.alerts_webhook_secret:
         parts.append("POST /webhooks/alerts on (X-Fireline-Signature)")
+    if settings.alerts_source_tokens and settings.alerts_source_tokens.get_secret_value().strip():
+        from bot.alerts.auth import TokensError, parse_tokens
+
+        try:
+            named = sorted(parse_tokens(settings.alerts_source_tokens.get_secret_value()))
+        except TokensError as exc:  # says where, never the value
+            return Status("alerts", "error", f"{exc}; those sources' routes refuse every delivery until it is fixed")
+        parts.append("POST /webhooks/alerts/<source> on for " + ", ".join(named))
     if settings.alerts_channel:
         parts.append(f"watching #{settings.alerts_channel.lstrip('#')}")
     if not parts:
-        return Status("alerts", "off", f"ALERTS_WEBHOOK_SECRET and ALERTS_CHANNEL not set: only `/alert` and "
+        return Status("alerts", "off", f"ALERTS_WEBHOOK_SECRET, ALERTS_SOURCE_TOKENS and ALERTS_CHANNEL not set: "
+                                       "only `/alert` and "
                                        f"`fireline classify`; {rules}")
     return Status("alerts", "live", "; ".join(parts) + f"; {rules}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.alerts import render
+from bot.alerts import pasted, render, resolution
 from bot.alerts import service as alerts
 from bot.alerts.payloads import PayloadError, from_console
 from bot.clock import fmt_utc
@@ -24,6 +24,8 @@ def alert_command(ctx: Context, args: Args) -> Reply:
                         "For example `/alert api.cgraph.org returns 502 for every request`, or `/alert list`.")
     if text.lower() == "list":
         return recent_reply(ctx)
+    if pasted.looks_like_json(args.raw or text):  # a sender's payload pasted as it is
+        return pasted.handle(ctx, args.raw or text)
     try:
         incoming = from_console(text, source="console" if ctx.is_console else "slack")
     except PayloadError as exc:
@@ -69,6 +71,7 @@ def register(registry: Registry) -> None:
     registry.job(alerts.REFRESH_JOB)(alerts.refresh_thread)
     registry.on(Hooks.SLACK_APP)(add_listener)
     registry.on(Hooks.HTTP_ROUTES)(add_routes)
+    registry.job(resolution.RESOLVED_JOB)(resolution.announce_resolved)
 
 
 def recent_reply(ctx: Context) -> Reply:

@@ -50,6 +50,7 @@ class IncomingAlert:
     delivery_id: str | None = None  # the sender's id of this delivery: replays are dropped
     root_channel: str | None = None  # for Slack messages: the message that is the alert
     root_ts: str | None = None
+    resolved: bool = False  # the source says it is over (Alertmanager `resolved`, UptimeRobot Up, ...)
 
     def __post_init__(self) -> None:
         # One line, from every adapter: a newline in a title faked extra lines in the alert's Slack message
@@ -75,14 +76,23 @@ def normalize_source(value: str) -> str:
     return (lowered or "webhook")[:40]
 
 
-def derive_key(source: str, title: str) -> str:
-    """The default dedup key: the source plus the title with numbers, ids and URLs blurred.
+# A number right after one of these words names an instance ("worker 7", "shard 3", "#12"): it stays in the key.
+_INSTANCE_NUMBER = re.compile(r"(\b(?:worker|node|shard|partition|replica|instance|queue|pod|consumer|server|host|"
+                              r"region|zone|db|database|cluster|job|pool|disk|volume|core|cpu|gpu|port|no\.?)[ _#-]?|#)"
+                              r"(\d{1,6})\b(?![.,:%]\d|\s?%)")
 
-    "CPU at 93% on 3d8d9e1b" and "CPU at 97% on 17811e9e" are the same alert.
+
+def derive_key(source: str, title: str) -> str:
+    """The default dedup key: the source plus the title with measurements, ids and URLs blurred.
+
+    "CPU at 93% on 3d8d9e1b" and "CPU at 97% on 17811e9e" are the same alert; "Queue worker 3
+    lagging" and "Queue worker 4 lagging" are two (issue 18: twenty workers became one alert), so a
+    number naming an instance is kept. A key from the source (fingerprint, monitor id) wins anyway.
     """
     text = re.sub(r"https?://\S+", "<url>", title.lower())
     text = re.sub(r"\b(?=[0-9a-f]*\d)[0-9a-f]{6,}\b", "#", text)
-    text = re.sub(r"\d+(?:[.,:]\d+)*", "#", text)
+    text = _INSTANCE_NUMBER.sub(lambda m: f"{m.group(1)}<{m.group(2)}>", text)
+    text = re.sub(r"(?<!<)\d+(?:[.,:]\d+)*(?!>)", "#", text)
     text = " ".join(text.split())
     return f"{source}:{text}"[:MAX_KEY]
 

@@ -18,7 +18,9 @@ DIAGNOSE = "playbook_diagnose"  # registered by the Fly diagnose playbook; value
 SOURCE_NAMES = {"sentry": "Sentry", "pagerduty": "PagerDuty", "fly": "Fly.io", "grafana": "Grafana",
                 "cloudflare": "Cloudflare", "stripe": "Stripe", "resend": "Resend", "expo": "Expo",
                 "github": "GitHub", "uptimerobot": "UptimeRobot", "betterstack": "Better Stack",
-                "checkly": "Checkly", "webhook": "a webhook", "console": "the console", "slack": "Slack"}
+                "checkly": "Checkly", "alertmanager": "Alertmanager", "prometheus": "Alertmanager",
+                "datadog": "Datadog", "honeycomb": "Honeycomb", "webhook": "a webhook", "console": "the console",
+                "slack": "Slack"}
 
 
 def source_name(source: str) -> str:
@@ -27,8 +29,25 @@ def source_name(source: str) -> str:
 
 def seen_line(alert: Alert) -> str:
     if alert.count <= 1:
-        return f"Seen once, at {fmt_utc(alert.first_seen_at)}"
-    return f"Seen {alert.count} times, first {fmt_utc(alert.first_seen_at)}, last {fmt_utc(alert.last_seen_at)}"
+        seen = f"Seen once, at {fmt_utc(alert.first_seen_at)}"
+    else:
+        seen = f"Seen {alert.count} times, first {fmt_utc(alert.first_seen_at)}, last {fmt_utc(alert.last_seen_at)}"
+    resolved = resolved_line(alert)
+    return f"{seen}\n{resolved}" if resolved else seen
+
+
+def resolved_line(alert: Alert) -> str | None:
+    details = alert.details or {}
+    if not details.get("resolved_at"):
+        return None
+    return (f":white_check_mark: Resolved after {details.get('resolved_after', '?')} (the source says so); "
+            "a new firing opens a new thread")
+
+
+def repeat_post(alert: Alert) -> Reply:
+    """A repeat of the alert behind an open incident, in the incident's channel (coalesced)."""
+    return Reply(f":repeat: *Alert from {source_name(alert.source)}* seen again ({alert.count} times): "
+                 f"{escape(alert.title)}").public()
 
 
 def state_line(alert: Alert) -> str | None:

@@ -114,7 +114,8 @@ def _receive_once(container: Container, session: Session, incoming: IncomingAler
         return Received(None, False, result.level, duplicate=True)
     latest = session.exec(select(Alert).where(col(Alert.dedup_key) == key)
                           .order_by(col(Alert.epoch).desc()).limit(1)).first()
-    if latest is not None and as_utc(latest.last_seen_at) >= now - window(container):
+    if latest is not None and as_utc(latest.last_seen_at) >= now - window(container) \
+            and not (latest.details or {}).get("resolved_at"):  # resolved: the next firing is a new thread
         return _repeat(container, session, latest, now)
     alert = Alert(source=incoming.source, dedup_key=key, epoch=(latest.epoch + 1) if latest else 1,
                   title=incoming.title, text=incoming.text, link=incoming.link,
@@ -272,9 +273,31 @@ def _save(container: Container, alert_id: int, **values: Any) -> None:
 
 def refresh_thread(container: Container, payload: dict[str, Any], job=None) -> None:
     alert = _take_render(container, int(payload["alert_id"]))
-    if alert is None or not alert.channel:
+    if alert is None:
+        return
+    if alert.incident_id and alert.status in ("linked", "declared") and alert.count > 1:
+        _repeat_to_incident(container, alert)
+    if not alert.channel:
         return
     update_messages(job_context(container), alert, status_only=True)
+
+
+def _repeat_to_incident(container: Container, alert: Alert) -> None:
+    """A repeat of the alert behind an open incident: its timeline and channel hear of it, once per render.
+
+    Repeats are coalesced by the render flag (one queued refresh per alert, at most every
+    COALESCE): a storm of repeats becomes one "seen N times" line per refresh, not one per delivery.
+    """
+    with session_scope(container.engine) as session:
+        incident = session.get(Incident, alert.incident_id)
+        if incident is None or not incident.is_open:
+            return
+        event = svc.record(session, incident, "alert_repeat", ACTOR,
+                           f"Alert from {alert.source} seen again ({alert.count} times): {alert.title}",
+                           {"alert_id": alert.id, "count": alert.count}, at=container.clock(),
+                           dedup_key=f"alert-repeat:{alert.id}:{alert.count}")
+    if event is not None:
+        svc.announce(job_context(container), incident, render.repeat_post(alert))
 
 
 def update_messages(ctx: Context, alert: Alert, *, status_only: bool = False) -> None:

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bot.alerts import auth
 from bot.alerts.payloads import Ignored, PayloadError, parse_webhook
 from bot.alerts.service import receive
 from bot.container import Container
@@ -83,13 +84,15 @@ def routes(container: Container, worker=None) -> list[Route]:
         if isinstance(body, JSONResponse):
             return body
         headers = dict(request.headers)
-        problem = check_signature(body, headers, secret.get_secret_value())
-        if problem:
-            return webhook_error(401, problem)
+        decision = auth.decide(container.settings, None, body, headers)  # one module decides for every route
+        if not decision.allowed:
+            return webhook_error(decision.status, decision.reason)
         try:
             incoming = parse_webhook(body, headers)
         except PayloadError as exc:
-            return webhook_error(exc.status, str(exc))
+            from bot.alerts.sources import route_hint
+
+            return webhook_error(exc.status, str(exc) + (route_hint(body) if exc.status == 422 else ""))
         except Ignored as exc:
             return JSONResponse({"status": "ignored", "reason": str(exc)})
         except RecursionError:  # signed, but nested past what json can read: the sender's payload, said so
@@ -110,4 +113,6 @@ def routes(container: Container, worker=None) -> list[Route]:
                              "thread": "new" if received.new else "updated", "count": received.count,
                              "incident": received.incident_id}, status_code=202)
 
-    return [Route(PATH, alerts_webhook, methods=["POST"])]
+    from bot.alerts.intake import routes as source_routes
+
+    return [Route(PATH, alerts_webhook, methods=["POST"]), *source_routes(container, worker)]

@@ -22,6 +22,7 @@ class Args:
     incident_ref: int | None = None
     channel_ref: str | None = None  # a channel mention like <#C123|inc-4-db> as the first word: the incident
     channel_word: str | None = None  # that mention as text (`#inc-4-db`), for commands whose words are all text
+    raw: str = ""  # the text as typed, before shell-style splitting (`/alert {json}` needs its quotes)
 
     def all_words(self) -> list[str]:
         """The words with the channel mention put back as text (a title names no incident: it keeps it)."""
@@ -99,7 +100,9 @@ def parse(command: str, text: str, *, has_subcommands: bool = True) -> ParsedCom
     words = tokenize(text or "")
     if has_subcommands and words:
         return ParsedCommand(command, words[0].lower(), parse_args(words[1:]))
-    return ParsedCommand(command, None, parse_args(words))
+    args = parse_args(words)
+    args.raw = (text or "").strip()
+    return ParsedCommand(command, None, args)
 
 
 def parse_user(word: str) -> str | None:

@@ -1,0 +1,72 @@
+"""`POST /webhooks/alerts/<source>`: each sender's own payload, its own auth, firing and resolved alerts.
+
+The generic route (`/webhooks/alerts`, bot/alerts/webhook.py) stays for Fireline's own shape,
+Sentry and PagerDuty. Here the source is in the URL, so the sender needs no Fireline-specific
+field: Alertmanager's `webhook_configs.url`, UptimeRobot's webhook alert contact, Datadog's webhook
+integration (with the README's template), Honeycomb's webhook recipient, Better Stack's webhook.
+Answers: 202 with one entry per alert; 401/403 from bot.alerts.auth; 404 for an unknown source;
+400 for a body that is not JSON; 422 naming the fields that source sends; 503 when the database
+cannot take it. Never waits on Slack.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bot.alerts import auth, sources
+from bot.alerts.payloads import IncomingAlert, PayloadError, loads
+from bot.alerts.resolution import Outcome, take
+from bot.container import Container
+from bot.webhook_guard import read_body, store_or_503, webhook_error
+
+log = logging.getLogger(__name__)
+
+PATH = "/webhooks/alerts/{source}"
+
+
+def options(container: Container, source: str) -> dict[str, Any]:
+    if source in ("alertmanager", "prometheus"):
+        return {"per_group": container.settings.alerts_alertmanager_groups}
+    return {}
+
+
+def take_all(container: Container, incoming: list[IncomingAlert]) -> list[Outcome]:
+    return [take(container, item) for item in incoming]
+
+
+def routes(container: Container, worker=None) -> list[Route]:
+    async def source_webhook(request: Request) -> JSONResponse:
+        source = request.path_params["source"].lower()
+        if sources.parser(source) is None:
+            return webhook_error(404, f"unknown alert source `{source[:40]}`; Fireline takes "
+                                      f"{', '.join(sources.names())} at /webhooks/alerts/<source>, and its own "
+                                      "shape at /webhooks/alerts")
+        body = await read_body(request)
+        if isinstance(body, JSONResponse):
+            return body
+        headers = dict(request.headers)
+        decision = auth.decide(container.settings, source, body, headers)
+        if not decision.allowed:
+            return webhook_error(decision.status, decision.reason)
+        try:
+            incoming = sources.parse(source, loads(body), headers, **options(container, source))
+        except PayloadError as exc:
+            return webhook_error(exc.status, str(exc))
+        except Exception:  # a parser tripped on an odd shape: the sender's payload, not a server fault
+            log.exception("could not read a %s alert payload", source)
+            return webhook_error(422, f"could not read this {source} payload; see the README's alert sources table")
+        if not incoming:
+            return JSONResponse({"status": "ignored", "reason": "the delivery carries no alerts"})
+        outcomes = await store_or_503(take_all, container, incoming, what="alert", log=log)
+        if isinstance(outcomes, JSONResponse):
+            return outcomes
+        if worker is not None:
+            worker.wake()
+        return JSONResponse({"status": "accepted", "alerts": [o.as_dict() for o in outcomes]}, status_code=202)
+
+    return [Route(PATH, source_webhook, methods=["POST"])]

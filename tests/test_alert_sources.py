@@ -1,0 +1,365 @@
+"""POST /webhooks/alerts/<source>: each sender's real payload shape, its own auth, firing then resolved.
+
+Samples in tests/data/sources/ are written from each sender's public documentation.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.assembly import build_container
+from tests.conftest import make_settings
+from tests.support.alerts import ALERT_SECRET, alerts, post_alert, run_all, signature, stored_nothing, timeline
+from tests.support.harness import SlackHarness
+
+SAMPLES = Path(__file__).resolve().parent / "data" / "sources"
+TOKENS = "alertmanager=am-token-1,am-token-2;grafana=gf-token;datadog=dd-token;uptimerobot=ur-token;" \
+         "honeycomb=hc-secret;betterstack=bs-token"
+TOKEN = {"alertmanager": "am-token-1", "grafana": "gf-token", "datadog": "dd-token", "uptimerobot": "ur-token",
+         "honeycomb": "hc-secret", "betterstack": "bs-token"}
+
+
+def sample(name: str) -> dict:
+    return json.loads((SAMPLES / name).read_text())
+
+
+def make(db_url, recorder, clock, **overrides):
+    from starlette.testclient import TestClient
+
+    from bot.server import build_http_app
+    from bot.slack.app import build_bolt_app
+
+    values = {"alerts_webhook_secret": ALERT_SECRET, "alerts_source_tokens": TOKENS, **overrides}
+    container = build_container(make_settings(db_url, recorder, **values), clock=clock)
+    return container, TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def app(db_url, recorder, clock):
+    container, client = make(db_url, recorder, clock)
+    with client:
+        yield SlackHarness(container, recorder, client)
+    container.engine.dispose()
+
+
+def post_source(client, source: str, payload, *, token: str | None = "default", how: str = "bearer",
+                headers: dict | None = None):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    token = TOKEN.get(source, "") if token == "default" else token
+    if token is not None:
+        if how == "bearer":
+            sent["Authorization"] = f"Bearer {token}"
+        elif how == "basic":
+            sent["Authorization"] = "Basic " + base64.b64encode(f"{source}:{token}".encode()).decode()
+        elif how == "honeycomb":
+            sent["X-Honeycomb-Webhook-Token"] = token
+    return client.post(f"/webhooks/alerts/{source}", content=body, headers=sent)
+
+
+def thread_texts(recorder) -> list[str]:
+    return [c.text() for c in recorder.of("chat.postMessage")] + [c.text() for c in recorder.of("chat.update")]
+
+
+# -- Prometheus Alertmanager -----------------------------------------------------------------------------------------
+def test_alertmanager_firing_then_resolved(app, clock):
+    response = post_source(app.client, "alertmanager", sample("alertmanager_firing.json"))
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert [a["status"] for a in body["alerts"]] == ["accepted", "accepted"]
+    first, second = alerts(app.container)
+    # one thread per fingerprint: "worker 0" and "worker 1" stay two alerts
+    assert (first.dedup_key, second.dedup_key) == ("alertmanager:a1b2c3d4e5f60708", "alertmanager:b2c3d4e5f6070809")
+    assert first.title == "Queue worker 0 lagging" and first.source == "alertmanager"
+    assert first.severity_hint == "warning" and first.level == 3
+    assert "1,204 jobs behind" in first.text and "runbook_url: https://runbooks.cgraph.org/queue-lag" in first.text
+    assert first.link.startswith("http://prometheus.cgraph.internal:9090/graph")
+    run_all(app, clock)
+    posted = [c.text() for c in app.recorder.of("chat.postMessage")]
+    assert any("Alert from Alertmanager" in t and "Queue worker 0 lagging" in t for t in posted)
+    # the same group resent: repeats on the same threads
+    again = post_source(app.client, "alertmanager", sample("alertmanager_firing.json"))
+    assert [a["thread"] for a in again.json()["alerts"]] == ["updated", "updated"]
+    # resolved: the thread is edited, repeats stop counting, nothing resolves twice
+    app.recorder.reset()
+    resolved = post_source(app.client, "alertmanager", sample("alertmanager_resolved.json"))
+    assert resolved.status_code == 202, resolved.text
+    assert resolved.json()["alerts"] == [{"status": "resolved", "alert": 1, "severity": 3, "thread": "updated",
+                                          "count": 2, "resolved_after": "12m"}]
+    run_all(app, clock)
+    edits = [c.text() for c in app.recorder.of("chat.update")]
+    assert any("Resolved after 12m" in t for t in edits), edits
+    twice = post_source(app.client, "alertmanager", sample("alertmanager_resolved.json"))
+    assert twice.json()["alerts"][0]["thread"] == "unchanged"
+    refire = post_source(app.client, "alertmanager", sample("alertmanager_firing.json"))
+    assert [a["thread"] for a in refire.json()["alerts"]] == ["new", "updated"]
+
+
+def test_alertmanager_per_group_setting(db_url, recorder, clock):
+    container, client = make(db_url, recorder, clock, alerts_alertmanager_groups=True)
+    with client:
+        response = post_source(client, "alertmanager", sample("alertmanager_firing.json"))
+        assert [a["thread"] for a in response.json()["alerts"]] == ["new", "updated"]
+    assert len(alerts(container)) == 1 and alerts(container)[0].dedup_key.startswith("alertmanager:group:")
+    container.engine.dispose()
+
+
+def test_unknown_shape_is_422_naming_the_expected_fields(app):
+    response = post_source(app.client, "alertmanager", {"title": "hello"})
+    assert response.status_code == 422
+    assert "`alerts[]`" in response.json()["error"] and "fingerprint" in response.json()["error"]
+    assert stored_nothing(app.container)
+
+
+def test_unknown_source_is_404_listing_the_known_ones(app):
+    response = post_source(app.client, "nagios", {"x": 1}, token="t")
+    assert response.status_code == 404 and "alertmanager" in response.json()["error"]
+
+
+# -- auth ------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("token,how,status", [
+    ("am-token-1", "bearer", 202), ("am-token-2", "bearer", 202),  # rotation: both values work
+    ("am-token-1", "basic", 202),
+    ("wrong", "bearer", 401), (None, "bearer", 401),
+    ("dd-token", "bearer", 401),  # another source's token never opens this route
+])
+def test_alertmanager_bearer_and_basic_auth(app, token, how, status):
+    response = post_source(app.client, "alertmanager", sample("alertmanager_firing.json"), token=token, how=how)
+    assert response.status_code == status, response.text
+    if status == 401:
+        assert stored_nothing(app.container)
+        assert "am-token" not in response.text  # the reason never repeats a secret
+
+
+def test_hmac_still_works_on_source_routes(app):
+    body = json.dumps(sample("alertmanager_firing.json")).encode()
+    response = post_source(app.client, "alertmanager", body, token=None,
+                           headers={"X-Fireline-Signature": signature(body)})
+    assert response.status_code == 202, response.text
+
+
+def test_a_source_without_a_token_or_secret_is_off(db_url, recorder, clock):
+    container, client = make(db_url, recorder, clock, alerts_webhook_secret=None, alerts_source_tokens=None)
+    with client:
+        response = post_source(client, "alertmanager", sample("alertmanager_firing.json"))
+    assert response.status_code == 403 and "ALERTS_SOURCE_TOKENS=alertmanager=<token>" in response.json()["error"]
+    container.engine.dispose()
+
+
+# -- defects: repeats behind an incident, derived keys ---------------------------------------------------------------
+def test_a_repeat_of_the_alert_behind_an_open_incident_reaches_its_timeline_and_channel(app, clock):
+    post_alert(app.client, {"title": "Login broken for every user", "dedup_key": "sentry:7"})
+    run_all(app, clock)
+    app.press("alert_declare", "1", action_ts="3.1")
+    run_all(app, clock)
+    app.recorder.reset()
+    for _ in range(3):  # a storm of repeats: coalesced
+        assert post_alert(app.client, {"title": "Login broken for every user",
+                                       "dedup_key": "sentry:7"}).json()["incident"] == 1
+    run_all(app, clock)
+    repeats = [e for e in timeline(app.container, 1) if e.kind == "alert_repeat"]
+    assert len(repeats) == 1 and "seen again (4 times)" in repeats[0].text
+    channel_posts = [c for c in app.recorder.of("chat.postMessage") if c.data["channel"] == "CINC0001"]
+    assert len(channel_posts) == 1 and "seen again (4 times)" in channel_posts[0].text()
+
+
+def test_resolved_alert_behind_an_incident_tells_its_timeline_and_never_resolves_it(app, clock):
+    post_source(app.client, "alertmanager", sample("alertmanager_firing.json"))
+    run_all(app, clock)
+    app.press("alert_declare", "1", action_ts="3.1")
+    run_all(app, clock)
+    app.recorder.reset()
+    post_source(app.client, "alertmanager", sample("alertmanager_resolved.json"))
+    run_all(app, clock)
+    [event] = [e for e in timeline(app.container, 1) if e.kind == "alert_resolved"]
+    assert "resolved after 12m" in event.text
+    [post] = [c for c in app.recorder.of("chat.postMessage") if c.data["channel"] == "CINC0001"]
+    assert "/incident status monitoring" in post.text() and "/incident resolve" in post.text()
+    from tests.support.alerts import incidents
+
+    assert incidents(app.container)[0].status != "resolved"
+
+
+def test_derived_keys_keep_labelled_instances_apart(app):
+    for n in range(3):
+        post_alert(app.client, {"title": f"Queue worker {n} lagging: {1000 + n} jobs behind"})
+    post_alert(app.client, {"title": "Queue worker 1 lagging: 1500 jobs behind"})
+    assert [a.count for a in alerts(app.container)] == [1, 2, 1]
+
+
+def fire_then_resolve(app, clock, source: str, firing: str, resolved: str, *, how: str = "bearer",
+                      minutes: int = 12):
+    """Post a firing sample, run the thread jobs, post its resolution; the alert, the posts and the edits."""
+    response = post_source(app.client, source, sample(firing), how=how)
+    assert response.status_code == 202, response.text
+    assert response.json()["alerts"][0]["status"] == "accepted", response.text
+    run_all(app, clock)
+    posts = [c.text() for c in app.recorder.of("chat.postMessage")]
+    clock.advance(minutes=minutes)
+    done = post_source(app.client, source, sample(resolved), how=how)
+    assert done.status_code == 202, done.text
+    assert done.json()["alerts"][0]["status"] == "resolved", done.text
+    run_all(app, clock)
+    edits = [c.text() for c in app.recorder.of("chat.update")]
+    return alerts(app.container)[0], posts, edits
+
+
+# -- Grafana ----------------------------------------------------------------------------------------------------------
+def test_grafana_unified_firing_then_resolved(app, clock):
+    alert, posts, edits = fire_then_resolve(app, clock, "grafana", "grafana_unified_firing.json",
+                                            "grafana_unified_resolved.json")
+    assert alert.source == "grafana" and alert.dedup_key == "grafana:c6eadffa33fcdf37"
+    assert alert.title == "5xx rate 12% on cgraph-api" and alert.level == 2 and alert.severity_hint == "critical"
+    assert alert.link == "https://grafana.cgraph.org/d/api-overview?orgId=1&viewPanel=4"
+    assert "values: B=0.12, C=1" in alert.text
+    assert "silence: https://grafana.cgraph.org/alerting/silence/new" in alert.text
+    assert any("Alert from Grafana" in p and "5xx rate 12% on cgraph-api" in p for p in posts)
+    assert any("Resolved after 48m" in e for e in edits), edits
+
+
+def test_grafana_legacy_alerting_then_ok_with_basic_auth(app, clock):
+    alert, posts, edits = fire_then_resolve(app, clock, "grafana", "grafana_legacy_alerting.json",
+                                            "grafana_legacy_ok.json", how="basic")
+    assert alert.dedup_key == "grafana:rule:7" and alert.title == "[Alerting] HighCPU cgraph-api"
+    assert alert.level == 3 and alert.playbook == "scale" and "cgraph-api cpu=96.4" in alert.text
+    assert any("HighCPU cgraph-api" in p for p in posts)
+    assert any("Resolved after 12m" in e for e in edits), edits
+
+
+# -- Datadog ----------------------------------------------------------------------------------------------------------
+def test_datadog_triggered_then_recovered(app, clock):
+    alert, posts, edits = fire_then_resolve(app, clock, "datadog", "datadog_triggered.json", "datadog_recovered.json")
+    assert alert.dedup_key == "datadog:148223567:host:cgraph-api-iad-1"
+    # 14% of requests failing is SEV2 by the guide; Datadog's P1 is a hint the reasons show, not a verdict
+    assert alert.title == "API 5xx rate above 10%" and alert.severity_hint == "P1" and alert.level == 2
+    assert any("severity-hint → SEV1" in r for r in alert.reasons), alert.reasons
+    assert "priority: P1" in alert.text and alert.link.startswith("https://app.datadoghq.com/monitors/148223567")
+    assert any("Alert from Datadog" in p for p in posts)
+    assert any("Resolved after 12m" in e for e in edits), edits
+
+
+def test_datadog_retry_of_one_event_is_a_replay(app):
+    post_source(app.client, "datadog", sample("datadog_triggered.json"))
+    again = post_source(app.client, "datadog", sample("datadog_triggered.json"))
+    assert again.json()["alerts"] == [{"status": "duplicate", "reason": "this delivery was already received"}]
+    assert alerts(app.container)[0].count == 1
+
+
+# -- UptimeRobot ------------------------------------------------------------------------------------------------------
+def test_uptimerobot_down_then_up(app, clock):
+    alert, posts, edits = fire_then_resolve(app, clock, "uptimerobot", "uptimerobot_down.json", "uptimerobot_up.json",
+                                            how="basic")
+    assert alert.dedup_key == "uptimerobot:monitor:797812345"
+    assert alert.title == "Monitor is DOWN: cgraph.org homepage (Connection Timeout)" and alert.level == 1
+    assert any("Alert from UptimeRobot" in p for p in posts)
+    assert any("Resolved after 12m" in e for e in edits), edits  # alertDuration 720 s
+
+
+# -- Honeycomb --------------------------------------------------------------------------------------------------------
+def test_honeycomb_triggered_then_ok_with_its_token_header(app, clock):
+    alert, posts, edits = fire_then_resolve(app, clock, "honeycomb", "honeycomb_triggered.json", "honeycomb_ok.json",
+                                            how="honeycomb")
+    assert alert.dedup_key == "honeycomb:trigger:2qFx8ZbYq3a" and alert.title == "Triggered: Checkout p99 latency"
+    assert alert.level == 3 and "service.name=cgraph-api: 3120.5" in alert.text
+    assert "hc-secret" not in json.dumps(alert.details) + alert.text  # the body's shared_secret is never kept
+    assert any("Alert from Honeycomb" in p for p in posts)
+    assert any("Resolved after 12m" in e for e in edits), edits
+
+
+def test_honeycomb_wrong_token_header_is_401(app):
+    response = post_source(app.client, "honeycomb", sample("honeycomb_triggered.json"), token="nope", how="honeycomb")
+    assert response.status_code == 401 and stored_nothing(app.container)
+
+
+# -- Better Stack -----------------------------------------------------------------------------------------------------
+def test_betterstack_started_then_resolved(app, clock):
+    alert, posts, edits = fire_then_resolve(app, clock, "betterstack", "betterstack_started.json",
+                                            "betterstack_resolved.json")
+    assert alert.dedup_key == "betterstack:incident:412345678"
+    assert alert.title == "api.cgraph.org/api/health is down: Status 503" and alert.level == 1
+    assert any("Alert from Better Stack" in p for p in posts)
+    assert any("Resolved after 15m" in e for e in edits), edits
+
+
+@pytest.mark.parametrize("source,payload,names", [
+    ("datadog", {"text": "no title"}, "`transition` ($ALERT_TRANSITION)"),
+    ("uptimerobot", {"alertType": "1"}, "`monitorID`"),
+    ("honeycomb", {"name": "x"}, "`status` (TRIGGERED or OK)"),
+    ("betterstack", {"data": {}}, "`data.attributes`"),
+    ("grafana", {"title": "x"}, "`ruleId`"),
+])
+def test_each_source_names_its_expected_fields(app, source, payload, names):
+    response = post_source(app.client, source, payload)
+    assert response.status_code == 422 and names in response.json()["error"], response.text
+
+
+# -- the console: /alert accepts a pasted payload -------------------------------------------------------------------
+def test_console_alert_accepts_a_pasted_payload_firing_then_resolved(db_url, clock):
+    import io
+
+    from bot.console import run_console
+
+    container = build_container(make_settings(db_url), clock=clock)
+    firing = json.dumps(sample("uptimerobot_down.json"))
+    up = json.dumps(sample("uptimerobot_up.json"))
+    out = io.StringIO()
+    assert run_console(container, io.StringIO(f"/alert {firing}\n/alert {up}\n/alert {{not json\n"), out) == 0
+    text = out.getvalue()
+    assert "Read 1 alert(s) from a pasted uptimerobot payload" in text
+    assert "Monitor is DOWN: cgraph.org homepage (Connection Timeout)" in text and "suggested SEV1" in text
+    assert "Alert from UptimeRobot" in text  # the thread, printed by the console
+    assert "alert #1 resolved after 12m" in text  # (the console keeps edited messages silent)
+    from tests.support.alerts import alerts as stored
+
+    assert stored(container)[0].details["resolved_after"] == "12m"
+    assert "That looks like JSON but is not" in text
+    container.engine.dispose()
+
+
+# -- settings: tokens parsed, check says what is wrong without the value -------------------------------------------
+def test_tokens_setting_parses_and_check_names_a_bad_entry_without_its_value(db_url):
+    from bot.alerts.auth import TokensError, parse_tokens
+    from bot.alerts.check import check_alerts
+
+    assert parse_tokens("alertmanager=a,b; UptimeRobot = c") == {"alertmanager": ("a", "b"), "uptimerobot": ("c",)}
+    with pytest.raises(TokensError, match="at most two"):
+        parse_tokens("datadog=a,b,c")
+    live = check_alerts(make_settings(db_url, alerts_source_tokens="alertmanager=s3cret-one"))
+    assert live.state == "live" and "POST /webhooks/alerts/<source> on for alertmanager" in live.detail
+    bad = check_alerts(make_settings(db_url, alerts_source_tokens="alertmanager=s3cret-one;s3cret-two"))
+    assert bad.state == "error" and "entry 2" in bad.detail and "s3cret" not in bad.detail
+
+
+def test_the_generic_route_points_a_source_payload_to_its_route(app):
+    response = post_alert(app.client, sample("alertmanager_firing.json"))
+    assert response.status_code == 422
+    assert "POST it to /webhooks/alerts/alertmanager" in response.json()["error"]
+
+
+def test_a_payload_pasted_in_slack_survives_its_escaping():
+    from bot.alerts.pasted import read
+
+    pasted = json.dumps(sample("grafana_legacy_alerting.json")).replace("&", "&amp;").replace('"', "\u201c", 1)
+    [incoming] = read(pasted)
+    assert incoming.source == "grafana" and "&amp;" not in incoming.link and "?tab=alert&viewPanel=2" in incoming.link
+
+
+@pytest.mark.parametrize("firing,resolved,source", [
+    ("alertmanager_firing.json", "alertmanager_resolved.json", "alertmanager"),
+    ("grafana_unified_firing.json", "grafana_unified_resolved.json", "grafana"),
+    ("grafana_legacy_alerting.json", "grafana_legacy_ok.json", "grafana"),
+    ("datadog_triggered.json", "datadog_recovered.json", "datadog"),
+    ("uptimerobot_down.json", "uptimerobot_up.json", "uptimerobot"),
+    ("honeycomb_triggered.json", "honeycomb_ok.json", "honeycomb"),
+    ("betterstack_started.json", "betterstack_resolved.json", "betterstack"),
+])
+def test_every_sample_pasted_in_the_console_is_recognised(firing, resolved, source):
+    from bot.alerts.pasted import read
+
+    fired, done = read(json.dumps(sample(firing))), read(json.dumps(sample(resolved)))
+    assert {a.source for a in fired} == {source} and not any(a.resolved for a in fired)
+    assert all(a.resolved for a in done) and done[0].dedup_key == fired[0].dedup_key
