@@ -175,3 +175,17 @@ def _forget_names():
 
     people.forget_all()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored():
+    """A test that runs `fireline ...` (bot.cli.main) configures logging onto pytest's captured stdout, which
+    is closed after that test; the root logger's handlers and level are put back so later tests do not log
+    into a closed file (which broke the Sentry event of a later test under xdist)."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
