@@ -24,6 +24,7 @@ import bot.commands.playbooks
 import bot.commands.postmortem
 import bot.commands.postmortem_cli
 import bot.commands.timeline
+import bot.deploy_watch.feature
 import bot.fly.check
 import bot.metrics
 import bot.pagerduty.feature
@@ -57,6 +58,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.pagerduty.feature.register,
     bot.pagerduty.feature.register_check,
     bot.status.register,
+    bot.deploy_watch.feature.register,
     bot.plugins.register,
     bot.alerts.cli.register,  # `fireline classify`
     bot.commands.postmortem_cli.register,  # `fireline postmortem`

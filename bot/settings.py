@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     # Deploy watch
     deploy_watch: bool = Field(False, description="Watch each new Fly release of FLY_APP automatically.")
     deploy_watch_minutes: int = Field(15, ge=1, le=240, description="How long a deploy is watched.")
+    deploy_sentry_release: str = Field("{tag}", description="The Sentry release of a Fly release: {tag} (the "
+                                       "image tag), {version} (Fly's number, 43) or {image} (the whole image ref).")
     deploy_channel: str = Field("", description="Channel for deploy verdicts; empty: INCIDENTS_CHANNEL.")
     deploy_thresholds: str = Field("", description="Verdict thresholds replacing the defaults: "
                                    "`error_ratio_bad=5,p95_bad_ms=5000` (names in the README).")

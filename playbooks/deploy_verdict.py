@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+
+from playbooks.fleet import by_region, recent_crashes
+from playbooks.timefmt import as_utc
 
 LEVELS = ("healthy", "suspicious", "bad")
 
@@ -209,6 +213,23 @@ def judge_fly(observed: Observations, limits: Thresholds) -> list[Reason]:
     return reasons or [Reason("Fly", "suspicious", "could not read Fly: no machines in the app")]
 
 
+def regions_from(machines: list, since: datetime, now: datetime) -> list[RegionState]:
+    """Fly's machines per region: started, crash-looping (diagnose's rule: 2 crashes in 30 min, or one with 3
+    restarts) and restarts since the release went out (crashes Fly restarted it from)."""
+    states = []
+    for region, members in by_region(machines).items():
+        looping = restarts = 0
+        for machine in members:
+            crashes = recent_crashes(machine, now)
+            counts = max((e.restart_count for e in machine.events), default=0)
+            if len(crashes) >= 2 or (crashes and counts >= 3):
+                looping += 1
+            restarts += sum(1 for e in crashes if e.at is not None and as_utc(e.at) >= as_utc(since))
+        states.append(RegionState(region, len(members), sum(1 for m in members if m.state == "started"),
+                                  looping, restarts))
+    return states
+
+
 def judge(observed: Observations, limits: Thresholds) -> Verdict:
     reasons = [judge_errors(observed, limits), *judge_health(observed, limits), *judge_fly(observed, limits)]
     level = _worst([r.level for r in reasons])
@@ -221,4 +242,4 @@ def judge(observed: Observations, limits: Thresholds) -> Verdict:
 
 
 __all__ = ["ErrorCounts", "Observations", "Probe", "Reason", "RegionState", "Thresholds", "Verdict", "judge",
-           "parse_thresholds", "percentile"]
+           "parse_thresholds", "percentile", "regions_from"]
