@@ -32,6 +32,7 @@ import bot.plugins
 import bot.slack.app
 import bot.slack.pins
 import bot.status
+import bot.undo
 from bot.check import Status
 from bot.clock import Clock
 from bot.commands.registry import Registry
@@ -59,6 +60,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.pagerduty.feature.register_check,
     bot.status.register,
     bot.deploy_watch.feature.register,
+    bot.undo.register,
     bot.plugins.register,
     bot.alerts.cli.register,  # `fireline classify`
     bot.commands.postmortem_cli.register,  # `fireline postmortem`
