@@ -198,6 +198,9 @@ def judge_fly(observed: Observations, limits: Thresholds) -> list[Reason]:
     if observed.regions is None:
         return [Reason("Fly", "suspicious", f"could not read Fly: {observed.fly_error or 'no answer'}")]
     reasons = []
+    if observed.fly_error:  # read, but not the app's own machines (a dry run's example fleet)
+        reasons.append(Reason("Fly", "healthy", f"DRY RUN: {observed.fly_error}, so these are the example fleet's "
+                              "machines, not your app's"))
     for region in observed.regions:
         figures = (f"{region.region}: {region.started} of {region.machines} started, {region.restarts} restarts, "
                    f"{region.crash_looping} crash-looping")
