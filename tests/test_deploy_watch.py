@@ -127,3 +127,20 @@ def test_deploy_watch_true_watches_each_new_release_by_polling(deploy_slack, clo
     run_window(slack, clock, 2)
     posted = [c.text() for c in slack.recorder.of("chat.postMessage") if "Deploy watch" in c.text()]
     assert len(posted) == 2 and "v44" in posted[1]
+
+
+@pytest.mark.prism
+def test_every_sentry_request_of_a_watch_is_accepted_by_the_official_spec(deploy_slack, clock, fake_sentry, prism):
+    import httpx
+
+    from tests.support.fake_sentry import TOKEN
+
+    slack = deploy_slack
+    fake_sentry.counts = {NEW: 20.0, OLD: 20.0}
+    slack.command("watch", command="/deploy")
+    run_window(slack, clock, 2)
+    assert fake_sentry.requests
+    with httpx.Client(base_url=prism("sentry"), headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10) as client:
+        for path, query in fake_sentry.requests:
+            response = client.get(path, params=query)
+            assert response.status_code == 200, (path, query, response.text[:300])

@@ -8,7 +8,7 @@ from bot.models.playbook import MitigationLock, PlaybookAudit, PlaybookExecution
 from bot.models.postmortem import FOLLOWUP_STATES, FollowUp, Postmortem
 from bot.models.status import Maintenance, StatusUpdate
 
-__all__ = ["ALERT_STATES", "FOLLOWUP_STATES", "OPEN_STATES", "STATES", "Alert", "AlertRateSlot", "DeployWatch", "FollowUp",
+__all__ = ["ALERT_STATES", "FOLLOWUP_STATES", "OPEN_STATES", "STATES", "Alert", "AlertRateSlot", "FollowUp",
            "Incident", "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution",
-           "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate",
+           "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate", "DeployWatch",
            "TimelineEvent"]
