@@ -24,6 +24,7 @@ import bot.commands.playbooks
 import bot.commands.postmortem
 import bot.commands.postmortem_cli
 import bot.commands.timeline
+import bot.deploy_watch.feature
 import bot.fly.check
 import bot.metrics
 import bot.pagerduty.feature
@@ -31,6 +32,7 @@ import bot.plugins
 import bot.slack.app
 import bot.slack.pins
 import bot.status
+import bot.undo
 from bot.check import Status
 from bot.clock import Clock
 from bot.commands.registry import Registry
@@ -57,6 +59,8 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.pagerduty.feature.register,
     bot.pagerduty.feature.register_check,
     bot.status.register,
+    bot.deploy_watch.feature.register,
+    bot.undo.register,
     bot.plugins.register,
     bot.alerts.cli.register,  # `fireline classify`
     bot.commands.postmortem_cli.register,  # `fireline postmortem`

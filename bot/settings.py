@@ -75,6 +75,22 @@ class Settings(BaseSettings):
     sentry_environment: str = Field("production", description="Sentry environment name.")
     sentry_release: str = Field("", description="Sentry release; empty: `fireline@<version>`, plus the Fly "
                                 "image when FLY_IMAGE_REF is set.")
+    # Sentry's read API (deploy watch, /diagnose): error counts per release
+    sentry_api_url: str = Field("https://sentry.io", description="Sentry API base URL (https://de.sentry.io for EU "
+                                "data storage, or a self-hosted Sentry).")
+    sentry_api_token: SecretStr | None = Field(None, description="Sentry auth token with org:read and project:read, "
+                                               "to read error counts per release.")
+    sentry_org: str = Field("", description="Sentry organization slug of the watched app.")
+    sentry_project: str = Field("", description="Sentry project slug (or id) of the watched app.")
+
+    # Deploy watch
+    deploy_watch: bool = Field(False, description="Watch each new Fly release of FLY_APP automatically.")
+    deploy_watch_minutes: int = Field(15, ge=1, le=240, description="How long a deploy is watched.")
+    deploy_sentry_release: str = Field("{tag}", description="The Sentry release of a Fly release: {tag} (the "
+                                       "image tag), {version} (Fly's number, 43) or {image} (the whole image ref).")
+    deploy_channel: str = Field("", description="Channel for deploy verdicts; empty: INCIDENTS_CHANNEL.")
+    deploy_thresholds: str = Field("", description="Verdict thresholds replacing the defaults: "
+                                   "`error_ratio_bad=5,p95_bad_ms=5000` (names in the README).")
 
     # Fly.io
     fly_api_url: str = Field("https://api.machines.dev", description="Fly Machines API base URL.")
@@ -150,7 +166,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("slack_api_url", "fly_api_url", "pagerduty_api_url", "pagerduty_events_url", "fly_graphql_url",
-                     "statuspage_api_url")
+                     "statuspage_api_url", "sentry_api_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -178,6 +194,20 @@ class Settings(BaseSettings):
             if not name.strip() or not url.strip().startswith(("http://", "https://")):
                 raise ValueError("expected Name=https://status.example.com items separated by commas")
         return value
+
+    @field_validator("deploy_thresholds")
+    @classmethod
+    def _check_deploy_thresholds(cls, value: str) -> str:
+        from playbooks.deploy_verdict import parse_thresholds
+
+        parse_thresholds(value)
+        return value
+
+    @property
+    def sentry_readable(self) -> bool:
+        """Enough to read Sentry: a token, an organization and a project."""
+        token = self.sentry_api_token.get_secret_value() if self.sentry_api_token else ""
+        return bool(token and self.sentry_org and self.sentry_project)
 
     @field_validator("log_level")
     @classmethod

@@ -35,6 +35,7 @@ class Findings:
     releases: list[Release] = field(default_factory=list)
     releases_note: str = ""
     providers: list[str] = field(default_factory=list)  # "is it them?": the providers' status pages
+    sentry: str = ""  # Sentry's error count now against the hour before, or why it could not be read
 
     @property
     def failures(self) -> bool:
@@ -120,6 +121,8 @@ class Diagnose(Playbook):
             found.releases_note = f"could not read releases: {exc}"
         if env.providers is not None:
             found.providers = env.providers(env.incident_started)
+        if env.sentry is not None:
+            found.sentry = env.sentry()
         return found
 
     # -- saying ---------------------------------------------------------------------------------------------
@@ -147,6 +150,8 @@ class Diagnose(Playbook):
         if not (found.crash_looping or found.down or found.failing_checks) and found.machines:
             lines.append("*Crashes*: none in the last 30 min; every started machine passes its checks")
         lines.append(self.health_line(found))
+        if found.sentry:
+            lines.append(f"*Sentry errors*: {found.sentry}")
         if env.db_app:
             if found.db_error:
                 lines.append(f"*Database* ({env.db_app}): could not read it: {found.db_error}")

@@ -172,6 +172,8 @@ class Env:
     # The providers' status pages (bot.status.providers): called with the incident's start, returns report lines.
     providers: Callable[[datetime | None], list[str]] | None = None
     incident_started: datetime | None = None
+    # Sentry's error count now against the hour before, as one line (bot.deploy_watch.sentry); None: not asked.
+    sentry: Callable[[], str] | None = None
 
 
 class Playbook:

@@ -288,6 +288,7 @@ class _GuestChange(Playbook):
         if not changes:
             raise Blocked(f"every machine of {env.app} already has that size.", f"Now: {self.sizes(machines)}.")
         changing = [m for m in machines if m.id in changes]
+        by_id = {m.id: m for m in machines}
         groups = batches(changing, params.get("batch", 1), env.now())
         started = sum(1 for m in machines if m.state == "started")
         capacity, risk = capacity_line(started, most_out_at_once(groups), env.min_machines)
@@ -311,9 +312,13 @@ class _GuestChange(Playbook):
         if risk:
             plan.risks.insert(0, risk)
         for number, members in enumerate(groups, start=1):
+            # `before`: each machine's size before, so what is still raised after the incident can be undone
             plan.steps.append(Step(f"Batch {number}: resize " + ", ".join(m["label"] for m in members),
                                    "update_guest", {"machines": members,
-                                                    "guest": {m["id"]: changes[m["id"]] for m in members}},
+                                                    "guest": {m["id"]: changes[m["id"]] for m in members},
+                                                    "before": {m["id"]: {k: by_id[m["id"]].guest.get(k)
+                                                                         for k in changes[m["id"]]}
+                                                               for m in members}},
                                    targets=[m["id"] for m in members]))
         return plan
 

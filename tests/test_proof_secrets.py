@@ -41,6 +41,7 @@ SECRETS = {
     "alerts_webhook_secret": "ALERTSsecret4242",
     "statuspage_api_key": "SPkeySECRET4242",
     "alerts_source_tokens": "alertmanager=SOURCEtoken4242",
+    "sentry_api_token": "sntrys_SENTRYapi4242",
 }
 DB_PASSWORD = "DBpassword4242"
 

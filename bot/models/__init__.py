@@ -1,6 +1,7 @@
 """All tables. Each feature keeps its models in its own module here; import them all below."""
 
 from bot.models.alerts import ALERT_STATES, Alert, AlertRateSlot
+from bot.models.deploy import DeployWatch
 from bot.models.incident import OPEN_STATES, STATES, Incident, Job, ProcessedRequest, TimelineEvent
 from bot.models.pagerduty import OnCallSnapshot, PagerDutyLink
 from bot.models.playbook import MitigationLock, PlaybookAudit, PlaybookExecution
@@ -9,5 +10,5 @@ from bot.models.status import Maintenance, StatusUpdate
 
 __all__ = ["ALERT_STATES", "FOLLOWUP_STATES", "OPEN_STATES", "STATES", "Alert", "AlertRateSlot", "FollowUp",
            "Incident", "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution",
-           "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate",
+           "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate", "DeployWatch",
            "TimelineEvent"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.container import Container
+from bot.deploy_watch.sentry import error_rate_line
 from bot.errors import UserError
 from bot.fly.client import FlyClient
 from bot.fly.health import HealthProbe
@@ -40,7 +41,8 @@ def build_env(container: Container, *, dry_run: bool | None = None, incident_tit
                   health_origin_url=settings.health_origin_url, min_machines=settings.fly_min_machines,
                   max_machines=settings.fly_max_machines, limits=limits, incident_title=incident_title,
                   reference=reference, incident_started=incident_started,
-                  providers=lambda started: provider_lines(container, started))
+                  providers=lambda started: provider_lines(container, started),
+                  sentry=lambda: sentry_line(container))
     if dry:
         fly = SimulatedFly(settings.fly_app, settings.fly_db_app, container.clock)
         why = NO_TOKEN if not is_live(container) else "this execution was confirmed as a dry run"
@@ -64,6 +66,10 @@ def provider_lines(container: Container, started) -> list[str]:
     from bot.status.provider_feature import diagnose_lines
 
     return diagnose_lines(container, started)
+
+
+def sentry_line(container: Container) -> str:
+    return error_rate_line(container)
 
 
 def close_env(env: Env) -> None:

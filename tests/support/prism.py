@@ -22,6 +22,7 @@ SPECS = {
     "pagerduty": "pagerduty-rest.json",
     "pagerduty_events": "pagerduty-events-v2.json",
     "statuspage": "statuspage-manage.yaml",
+    "sentry": "sentry-api.json",
 }
 
 _started: dict[str, tuple[str, subprocess.Popen | None]] = {}

@@ -1,0 +1,248 @@
+"""Is the new release healthy? A pure decision from what the deploy watch read, every reason in words.
+
+The guide's Blue-Green section validates a deploy by hand: "check logs for errors, hit the health
+endpoint, check error rates in Sentry, monitor response times", then complete or roll back. This is
+that judgement as data: three sources (Sentry's error counts of the new release against the one
+before, Fireline's own probes of HEALTH_URL over the window, Fly's machines per region), each giving
+reasons at `healthy`, `suspicious` or `bad`, and the verdict is the worst of them. Thresholds are a
+dataclass with defaults a team overrides (`DEPLOY_THRESHOLDS=error_ratio_bad=4`), and every reason
+names the figure, the threshold and its name, like the classifier's reasons do.
+
+Two rules keep it honest: error counts are compared per minute (ten minutes of the new release
+against an hour of the old one is not a drop), and a source that could not be read gives "could not
+read X", which is at least `suspicious`: a verdict is never `healthy` on data it did not see.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+
+from playbooks.fleet import by_region, recent_crashes
+from playbooks.timefmt import as_utc
+
+LEVELS = ("healthy", "suspicious", "bad")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """At or over a threshold is that level. Names are what DEPLOY_THRESHOLDS writes."""
+
+    error_ratio_suspicious: float = 2.0  # new release's errors/min against the previous release's
+    error_ratio_bad: float = 5.0
+    min_errors: float = 10.0  # fewer errors than this in the window: too few for a ratio to mean anything
+    health_fail_suspicious: float = 0.1  # share of HEALTH_URL probes that failed
+    health_fail_bad: float = 0.5
+    p95_suspicious_ms: float = 1500.0  # diagnose's "slow"
+    p95_bad_ms: float = 5000.0
+    restarts_suspicious: float = 2.0  # restarts in one region during the window
+    crash_loops_bad: float = 1.0  # machines crash-looping in one region
+
+
+def parse_thresholds(text: str) -> Thresholds:
+    """`error_ratio_bad=4,p95_bad_ms=3000` -> Thresholds; raises ValueError saying what to write."""
+    names = [f.name for f in fields(Thresholds)]
+    example = "expected NAME=NUMBER pairs such as error_ratio_bad=5,p95_bad_ms=5000 (names: " + ", ".join(names) + ")"
+    changes: dict[str, float] = {}
+    for item in (part.strip() for part in (text or "").split(",")):
+        if not item:
+            continue
+        name, sep, number = (piece.strip() for piece in item.partition("="))
+        if not sep or name not in names:
+            raise ValueError(f"{example}; not {item[:30]!r}")
+        try:
+            value = float(number)
+        except ValueError:
+            raise ValueError(f"{example}; {name} is not a number ({number[:20]!r})") from None
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{example}; {name} must be zero or more")
+        changes[name] = value
+    return replace(Thresholds(), **changes)
+
+
+@dataclass(frozen=True)
+class ErrorCounts:
+    """Sentry's error counts: the new release over its window, the previous one over a window before it."""
+
+    new: float | None = None
+    previous: float | None = None
+    new_minutes: float = 0.0
+    previous_minutes: float = 0.0
+    error: str = ""  # why Sentry could not be read
+
+
+@dataclass(frozen=True)
+class Probe:
+    ok: bool
+    status: int | None
+    latency_ms: float | None
+
+
+@dataclass(frozen=True)
+class RegionState:
+    region: str
+    machines: int
+    started: int
+    crash_looping: int = 0
+    restarts: int = 0
+
+
+@dataclass
+class Observations:
+    release: str
+    previous: str
+    minutes: float  # how long the new release has been watched
+    errors: ErrorCounts | None = None  # None: Sentry not configured
+    probes: list[Probe] | None = None  # None: HEALTH_URL not set
+    regions: list[RegionState] | None = None  # None: Fly not read (see fly_error)
+    fly_error: str = ""
+    health_url: str = ""
+
+
+@dataclass(frozen=True)
+class Reason:
+    source: str  # "Sentry", "Health", "Fly"
+    level: str  # healthy | suspicious | bad
+    text: str
+
+
+@dataclass
+class Verdict:
+    level: str
+    reasons: list[Reason] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        marks = {"healthy": "ok", "suspicious": "suspicious", "bad": "BAD"}
+        return [f"{r.source} ({marks[r.level]}): {r.text}" for r in self.reasons]
+
+
+def _worst(levels: list[str]) -> str:
+    return max(levels, key=LEVELS.index) if levels else "healthy"
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest rank: p95 of 10 probes is the slowest one, not an interpolation between two."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def judge_errors(observed: Observations, limits: Thresholds) -> Reason:
+    counts = observed.errors
+    if counts is None:
+        return Reason("Sentry", "healthy", "Sentry is not configured (SENTRY_API_TOKEN, SENTRY_ORG, SENTRY_PROJECT), "
+                      "so error rates were not judged")
+    if counts.error or counts.new is None or counts.previous is None:
+        return Reason("Sentry", "suspicious", f"could not read Sentry: {counts.error or 'no answer'}")
+    new_rate = counts.new / max(counts.new_minutes, 1e-9)
+    old_rate = counts.previous / max(counts.previous_minutes, 1e-9)
+    figures = (f"{_fmt(counts.new)} errors in {_fmt(counts.new_minutes)} min on {observed.release} "
+               f"({new_rate:.1f}/min) against {_fmt(counts.previous)} in {_fmt(counts.previous_minutes)} min on "
+               f"{observed.previous} ({old_rate:.1f}/min)")
+    if counts.new < limits.min_errors:
+        return Reason("Sentry", "healthy", f"{figures}: under min_errors {_fmt(limits.min_errors)}, too few "
+                      "for a ratio")
+    if old_rate == 0:
+        return Reason("Sentry", "bad", f"{figures}: errors where there were none (error_ratio_bad "
+                      f"{_fmt(limits.error_ratio_bad)}x)")
+    ratio = new_rate / old_rate
+    if ratio >= limits.error_ratio_bad:
+        return Reason("Sentry", "bad", f"{figures}: {ratio:.1f}x, at or over error_ratio_bad "
+                      f"{_fmt(limits.error_ratio_bad)}x")
+    if ratio >= limits.error_ratio_suspicious:
+        return Reason("Sentry", "suspicious", f"{figures}: {ratio:.1f}x, at or over error_ratio_suspicious "
+                      f"{_fmt(limits.error_ratio_suspicious)}x")
+    return Reason("Sentry", "healthy", f"{figures}: {ratio:.1f}x, under error_ratio_suspicious "
+                  f"{_fmt(limits.error_ratio_suspicious)}x")
+
+
+def judge_health(observed: Observations, limits: Thresholds) -> list[Reason]:
+    probes = observed.probes
+    if probes is None:
+        return [Reason("Health", "healthy", "HEALTH_URL is not set, so what users see was not judged")]
+    if not probes:
+        return [Reason("Health", "suspicious", f"could not read HEALTH_URL: no probe of {observed.health_url or 'it'} "
+                       "in the window yet")]
+    failed = [p for p in probes if not p.ok]
+    share = len(failed) / len(probes)
+    statuses = sorted({str(p.status) if p.status else "no answer" for p in failed})
+    fail_text = (f"{len(failed)} of {len(probes)} probes failed ({', '.join(statuses)})" if failed
+                 else f"{len(probes)} of {len(probes)} probes answered 2xx")
+    if share >= limits.health_fail_bad:
+        level, rule = "bad", f"at or over health_fail_bad {limits.health_fail_bad:.0%}"
+    elif share >= limits.health_fail_suspicious and failed:
+        level, rule = "suspicious", f"at or over health_fail_suspicious {limits.health_fail_suspicious:.0%}"
+    else:
+        level, rule = "healthy", f"under health_fail_suspicious {limits.health_fail_suspicious:.0%}"
+    reasons = [Reason("Health", level, f"{fail_text}: {rule}")]
+    latencies = [p.latency_ms for p in probes if p.ok and p.latency_ms is not None]
+    if latencies:
+        p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
+        figures = f"p50 {p50:.0f} ms, p95 {p95:.0f} ms over {len(latencies)} probes"
+        if p95 >= limits.p95_bad_ms:
+            reasons.append(Reason("Latency", "bad", f"{figures}: at or over p95_bad_ms {_fmt(limits.p95_bad_ms)}"))
+        elif p95 >= limits.p95_suspicious_ms:
+            reasons.append(Reason("Latency", "suspicious", f"{figures}: at or over p95_suspicious_ms "
+                                  f"{_fmt(limits.p95_suspicious_ms)}"))
+        else:
+            reasons.append(Reason("Latency", "healthy", f"{figures}: under p95_suspicious_ms "
+                                  f"{_fmt(limits.p95_suspicious_ms)}"))
+    return reasons
+
+
+def judge_fly(observed: Observations, limits: Thresholds) -> list[Reason]:
+    if observed.regions is None:
+        return [Reason("Fly", "suspicious", f"could not read Fly: {observed.fly_error or 'no answer'}")]
+    reasons = []
+    if observed.fly_error:  # read, but not the app's own machines (a dry run's example fleet)
+        reasons.append(Reason("Fly", "healthy", f"DRY RUN: {observed.fly_error}, so these are the example fleet's "
+                              "machines, not your app's"))
+    for region in observed.regions:
+        figures = (f"{region.region}: {region.started} of {region.machines} started, {region.restarts} restarts, "
+                   f"{region.crash_looping} crash-looping")
+        if region.crash_looping >= limits.crash_loops_bad:
+            reasons.append(Reason("Fly", "bad", f"{figures}: at or over crash_loops_bad "
+                                  f"{_fmt(limits.crash_loops_bad)}"))
+        elif region.restarts >= limits.restarts_suspicious or region.started < region.machines:
+            why = (f"at or over restarts_suspicious {_fmt(limits.restarts_suspicious)}"
+                   if region.restarts >= limits.restarts_suspicious else "not every machine started")
+            reasons.append(Reason("Fly", "suspicious", f"{figures}: {why}"))
+        else:
+            reasons.append(Reason("Fly", "healthy", figures))
+    return reasons or [Reason("Fly", "suspicious", "could not read Fly: no machines in the app")]
+
+
+def regions_from(machines: list, since: datetime, now: datetime) -> list[RegionState]:
+    """Fly's machines per region: started, crash-looping (diagnose's rule: 2 crashes in 30 min, or one with 3
+    restarts) and restarts since the release went out (crashes Fly restarted it from)."""
+    states = []
+    for region, members in by_region(machines).items():
+        looping = restarts = 0
+        for machine in members:
+            crashes = recent_crashes(machine, now)
+            counts = max((e.restart_count for e in machine.events), default=0)
+            if len(crashes) >= 2 or (crashes and counts >= 3):
+                looping += 1
+            restarts += sum(1 for e in crashes if e.at is not None and as_utc(e.at) >= as_utc(since))
+        states.append(RegionState(region, len(members), sum(1 for m in members if m.state == "started"),
+                                  looping, restarts))
+    return states
+
+
+def judge(observed: Observations, limits: Thresholds) -> Verdict:
+    reasons = [judge_errors(observed, limits), *judge_health(observed, limits), *judge_fly(observed, limits)]
+    level = _worst([r.level for r in reasons])
+    read_any = (observed.errors is not None and not observed.errors.error) or bool(observed.probes) or bool(
+        observed.regions)
+    if not read_any and level == "healthy":
+        level = "suspicious"
+        reasons.append(Reason("Watch", "suspicious", "nothing could be read, so nothing says the release is healthy"))
+    return Verdict(level, reasons)
+
+
+__all__ = ["ErrorCounts", "Observations", "Probe", "Reason", "RegionState", "Thresholds", "Verdict", "judge",
+           "parse_thresholds", "percentile", "regions_from"]
