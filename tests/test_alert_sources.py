@@ -363,3 +363,17 @@ def test_every_sample_pasted_in_the_console_is_recognised(firing, resolved, sour
     fired, done = read(json.dumps(sample(firing))), read(json.dumps(sample(resolved)))
     assert {a.source for a in fired} == {source} and not any(a.resolved for a in fired)
     assert all(a.resolved for a in done) and done[0].dedup_key == fired[0].dedup_key
+
+
+def test_deeply_nested_json_on_a_source_route_is_422_without_a_traceback(app, caplog):
+    """An authenticated sender's 100,000-deep JSON: 422 saying why, as on the generic route, and no ERROR log.
+
+    Before: 422, but through the adapters' catch-all, which logged a RecursionError traceback at ERROR (and so sent
+    a Sentry event carrying the body) and said only "could not read this alertmanager payload".
+    """
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with caplog.at_level("INFO"):
+        response = post_source(app.client, "alertmanager", deep)
+    assert response.status_code == 422 and "nested too deeply" in response.json()["error"], response.text
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+    assert stored_nothing(app.container)
