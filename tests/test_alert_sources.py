@@ -377,3 +377,13 @@ def test_deeply_nested_json_on_a_source_route_is_422_without_a_traceback(app, ca
     assert response.status_code == 422 and "nested too deeply" in response.json()["error"], response.text
     assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
     assert stored_nothing(app.container)
+
+
+def test_alert_list_says_an_alert_is_resolved(app, clock):
+    """`/alert list` after a resolution: "resolved after 12m", not "open" (before, it said open forever)."""
+    post_source(app.client, "alertmanager", sample("alertmanager_firing.json"))
+    post_source(app.client, "alertmanager", sample("alertmanager_resolved.json"))
+    app.command("list", command="/alert")
+    lines = {line.split(" ", 1)[0]: line for line in app.reply_text().splitlines() if line.startswith("*#")}
+    assert "resolved after 12m" in lines["*#1*"] and ", open" not in lines["*#1*"], lines
+    assert ", open)" in lines["*#2*"], lines  # worker 1 still fires
