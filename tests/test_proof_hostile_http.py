@@ -573,3 +573,32 @@ def test_debug_logs_of_slack_sdk_never_show_a_response_url(recorder):
     output = stream.getvalue()
     assert "Sending a request" in output  # the lines are there, without the URL
     assert "SeCrEt6" not in output and "/response/" not in output, output
+
+
+# -- 7. an exception inside a Bolt listener is a fault too -------------------------------------------------------
+def modal_submission(private_metadata: str) -> str:
+    payload = {"type": "view_submission", "team": {"id": "T1"}, "user": {"id": "U0LEAD"}, "api_app_id": "A1",
+               "token": "legacy", "trigger_id": "1.t",
+               "view": {"id": "V1", "hash": "h1", "type": "modal", "callback_id": "status_edit_modal",
+                        "private_metadata": private_metadata, "state": {"values": {
+                            "title": {"v": {"value": "Payments slow"}},
+                            "text": {"v": {"value": "Card payments are slow for some customers."}},
+                            "components": {"v": {"selected_options": [{"value": "Payments"}]}}}}}}
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def test_an_exception_in_a_bolt_listener_is_counted_with_the_500s(web, monkeypatch):
+    """Bolt's error handler answered Slack 200 and logged, but the fault never reached /metrics (README: "every
+    exception nobody handled, of any cause" is counted)."""
+    import bot.status.slack_modal as modal
+
+    def broken(view):
+        raise RuntimeError("listener exploded")
+
+    monkeypatch.setattr(modal, "submitted", broken)
+    body = modal_submission('{"u": 1, "c": "C1"}')
+    before = metrics.sample_value("fireline_http_server_errors_total", {"endpoint": "/slack/events"}) or 0
+    response = web.post("/slack/events", content=body, headers={"Content-Type": "application/x-www-form-urlencoded",
+                                                                **sign(body)})
+    assert response.status_code == 200
+    assert metrics.sample_value("fireline_http_server_errors_total", {"endpoint": "/slack/events"}) == before + 1
