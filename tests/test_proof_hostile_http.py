@@ -602,3 +602,18 @@ def test_an_exception_in_a_bolt_listener_is_counted_with_the_500s(web, monkeypat
                                                                 **sign(body)})
     assert response.status_code == 200
     assert metrics.sample_value("fireline_http_server_errors_total", {"endpoint": "/slack/events"}) == before + 1
+
+
+@pytest.mark.parametrize("metadata", ["not json", "[1]", '{"u": "abc", "c": "C1"}', '{"u": 1, "c": ["C1"]}', ""])
+def test_a_status_form_with_unreadable_metadata_is_answered_in_the_form(web, caplog, metadata):
+    """Signed, but the modal's private_metadata is not what Fireline wrote: the form says so, nothing is logged
+    above INFO. Before: JSONDecodeError / AttributeError / ValueError in the listener, logged at ERROR, and the
+    modal closed as if saved."""
+    body = modal_submission(metadata)
+    with caplog.at_level(logging.INFO):
+        response = web.post("/slack/events", content=body,
+                            headers={"Content-Type": "application/x-www-form-urlencoded", **sign(body)})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["response_action"] == "errors" and "press Edit again" in answer["errors"]["text"], answer
+    assert loud(caplog) == []
