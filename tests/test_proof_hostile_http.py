@@ -36,26 +36,6 @@ WEBHOOK_LIMIT = 512 * 1024
 
 
 @pytest.fixture
-def sentry_kept():
-    """Sentry initialised for real; its events are kept in a list instead of being sent."""
-    import sentry_sdk
-    from sentry_sdk.transport import Transport
-
-    sent: list[dict] = []
-
-    class Keep(Transport):
-        def capture_envelope(self, envelope) -> None:
-            for item in envelope.items:
-                sent.append(json.loads(item.payload.get_bytes()))
-
-    yield sent, Keep
-    sentry_sdk.get_client().close()
-    sentry_sdk.init()  # no DSN: a disabled client for the rest of the run
-    logging.getLogger().handlers[:] = [h for h in logging.getLogger().handlers
-                                       if "sentry" not in type(h).__module__]
-
-
-@pytest.fixture
 def web(sqlite_url, recorder, clock, sentry_kept):
     """The HTTP app with Slack, alert and PagerDuty webhooks on, and Sentry keeping its events."""
     from bot.observability import init_sentry
