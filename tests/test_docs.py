@@ -109,3 +109,12 @@ def test_every_incident_subcommand_has_a_readme_row_and_is_in_the_manifest_hint(
     named = set(re.findall(r"(?:^|\| )(\w+)", hint))
     assert sorted(registered - named) == [], "name these in slack-manifest.yml's /incident usage_hint"
     assert len(hint) <= 1000  # Slack's manifest limit for usage_hint
+
+
+def test_every_fireline_subcommand_has_a_row_in_the_readme():
+    """`fireline --help` lists `classify`, but README's `fireline` table had no row for it."""
+    from bot.cli import cli_registry
+
+    table = (REPO / "README.md").read_text().split("## The `fireline` command", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\|\s*`fireline (\w+)", table, re.M))
+    assert sorted(set(cli_registry(None).cli_commands) - rows) == []
