@@ -238,6 +238,8 @@ def test_datadog_triggered_then_recovered(app, clock):
     assert alert.title == "API 5xx rate above 10%" and alert.severity_hint == "P1" and alert.level == 2
     assert any("severity-hint → SEV1" in r for r in alert.reasons), alert.reasons
     assert "priority: P1" in alert.text and alert.link.startswith("https://app.datadoghq.com/monitors/148223567")
+    # $EVENT_MSG wraps its Markdown in `%%%` lines: the message, not the markers, is shown
+    assert alert.text.startswith("5xx rate is 14.2% on cgraph-api") and "%%%" not in alert.text, alert.text
     assert any("Alert from Datadog" in p for p in posts)
     assert any("Resolved after 12m" in e for e in edits), edits
 
