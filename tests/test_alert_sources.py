@@ -389,3 +389,12 @@ def test_alert_list_says_an_alert_is_resolved(app, clock):
     lines = {line.split(" ", 1)[0]: line for line in app.reply_text().splitlines() if line.startswith("*#")}
     assert "resolved after 12m" in lines["*#1*"] and ", open" not in lines["*#1*"], lines
     assert ", open)" in lines["*#2*"], lines  # worker 1 still fires
+
+
+def test_refusals_name_the_source_with_the_right_article(app):
+    """"this does not look like a alertmanager webhook" read as a typo to a new user."""
+    wrong = post_source(app.client, "alertmanager", {"foo": 1})
+    assert wrong.status_code == 422 and "does not look like an alertmanager webhook" in wrong.json()["error"]
+    assert "like a datadog webhook" in post_source(app.client, "datadog", {"foo": 1}).json()["error"]
+    generic = post_alert(app.client, sample("uptimerobot_down.json") | {"monitorFriendlyName": None})
+    assert "this looks like an uptimerobot payload" in generic.json()["error"], generic.text

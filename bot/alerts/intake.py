@@ -60,7 +60,7 @@ def routes(container: Container, worker=None) -> list[Route]:
         except RecursionError:  # nested past what json can read: the sender's payload, said so (as the generic route)
             return webhook_error(422, NESTED_TOO_DEEPLY)
         except Exception:  # a parser tripped on an odd shape: the sender's payload, not a server fault
-            log.exception("could not read a %s alert payload", source)
+            log.exception("could not read %s alert payload", sources.a(source))
             return webhook_error(422, f"could not read this {source} payload; see the README's alert sources table")
         if not incoming:
             return JSONResponse({"status": "ignored", "reason": "the delivery carries no alerts"})
