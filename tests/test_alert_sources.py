@@ -398,3 +398,15 @@ def test_refusals_name_the_source_with_the_right_article(app):
     assert "like a datadog webhook" in post_source(app.client, "datadog", {"foo": 1}).json()["error"]
     generic = post_alert(app.client, sample("uptimerobot_down.json") | {"monitorFriendlyName": None})
     assert "this looks like an uptimerobot payload" in generic.json()["error"], generic.text
+
+
+def test_an_oversized_body_at_a_source_route_is_counted_as_too_large(app):
+    """413 at once, and counted in fireline_webhook_rejections_total like the other webhooks' (before, the guard
+    looked the path up literally, so `/webhooks/alerts/{source}` refusals for size were never counted)."""
+    from bot import metrics
+
+    labels = {"endpoint": "/webhooks/alerts/{source}", "reason": "too_large"}
+    before = metrics.sample_value("fireline_webhook_rejections_total", labels) or 0
+    response = post_source(app.client, "alertmanager", b'{"x": "' + b"x" * 600_000 + b'"}')
+    assert response.status_code == 413 and stored_nothing(app.container)
+    assert metrics.sample_value("fireline_webhook_rejections_total", labels) == before + 1
