@@ -329,3 +329,16 @@ def test_maintenance_that_ends_before_it_starts_says_what_to_type(db_url, clock)
     assert "Maintenance must end after it starts" in out
     assert "--start 2026-11-25T17:00 --end 2026-11-25T18:00" in out, out  # the same start, an end an hour later
     container.engine.dispose()
+
+
+def test_a_mistyped_status_word_is_pointed_out():
+    """`/incident statuspage API partial_outag` said "`API partial_outag` is not a component", with no word about
+    the typo: the closest component, status or stage is suggested."""
+    from playbooks.statuspage import StatusProblem, parse_components
+
+    with pytest.raises(StatusProblem) as caught:
+        parse_components("API partial_outag", ["API", "Web app", "Payments"])
+    assert "Did you mean `partial_outage`?" in str(caught.value), caught.value
+    with pytest.raises(StatusProblem) as caught:
+        parse_components("Paymnets", ["API", "Web app", "Payments"])
+    assert "Did you mean `Payments`?" in str(caught.value)
