@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 
@@ -180,10 +181,22 @@ def main(argv: list[str] | None = None) -> int:
         return sub.run(settings, args, registry)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`fireline classify ... | head -3`): end as a shell tool does
+        _drop_stdout()
+        return 141  # 128 + SIGPIPE
     except Exception as exc:  # one line, never a traceback, for the person at the terminal
         print(f"fireline {sub.name}: {redact(f'{type(exc).__name__}: {exc}', settings.secret_values())}",
               file=sys.stderr)
         return 1
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null, so flushing it at exit does not raise the broken pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's capture): nothing to flush
+        pass
 
 
 if __name__ == "__main__":

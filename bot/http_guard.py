@@ -25,7 +25,7 @@ import json
 import logging
 
 from starlette.requests import ClientDisconnect
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import metrics
@@ -75,21 +75,38 @@ def declared_length(scope: Scope) -> int | str | None:
 class BodyLimit:
     """ASGI middleware: no request body over its route's limit is ever read (see the module's docstring)."""
 
-    def __init__(self, app: ASGIApp, limits: dict[str, int], default: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(self, app: ASGIApp, limits: dict[str, int], default: int = DEFAULT_MAX_BODY,
+                 templated: list[BaseRoute] | None = None) -> None:
         self.app = app
         self.limits = limits
         self.default = default
+        self.templated = templated or []  # routes with parameters (`/webhooks/alerts/{source}`), matched when needed
 
     @classmethod
     def for_routes(cls, app: ASGIApp, routes: list[BaseRoute], default: int = DEFAULT_MAX_BODY) -> BodyLimit:
         limits = {route.path: getattr(route, "max_body", default) for route in routes if hasattr(route, "path")}
-        return cls(app, limits, default)
+        templated = [route for route in routes if "{" in getattr(route, "path", "")]
+        return cls(app, limits, default, templated)
+
+    def route_of(self, scope: Scope) -> tuple[str | None, int]:
+        """The route's path as declared (`/webhooks/alerts/{source}`) and its limit; (None, default) for no route.
+
+        A dict lookup for literal paths (Slack's, every request); only a miss tries the templated routes, so
+        their limits apply and their refusals are counted under the route's name like the others'.
+        """
+        path = scope["path"]
+        if path in self.limits:
+            return path, self.limits[path]
+        for route in self.templated:
+            if route.matches(scope)[0] == Match.FULL:
+                return route.path, self.limits[route.path]
+        return None, self.default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limits.get(scope["path"], self.default)
+        _route, limit = self.route_of(scope)
         declared = declared_length(scope)
         if isinstance(declared, str):
             await self._refuse(scope, send, 400, declared)
@@ -129,10 +146,10 @@ class BodyLimit:
                 raise
 
     async def _refuse(self, scope: Scope, send: Send, status: int, text: str) -> None:
-        path = scope["path"]
-        if path in self.limits and (path == "/slack/events" or path.startswith("/webhooks/")):
+        route, _limit = self.route_of(scope)
+        if route is not None and (route == "/slack/events" or route.startswith("/webhooks/")):
             # counted as those routes' own refusals are (ObservedRequests does not see this answer)
-            metrics.webhook_rejected(scope["path"], metrics.reason_for_status(status))
+            metrics.webhook_rejected(route, metrics.reason_for_status(status))
         for part in _answer(status, text, close=True):
             await send(part)
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -62,9 +63,18 @@ def parse_components(text: str, known: Sequence[str]) -> list[str]:
         words = piece.split()
         unknown = [w for w in words if w.lower() not in by_key]
         if unknown:
-            raise StatusProblem(f"`{piece[:60]}` is not a component. Components: {', '.join(known)}.")
+            guess = closest(unknown[0], known)
+            maybe = f" Did you mean `{guess}`?" if guess else ""
+            raise StatusProblem(f"`{piece[:60]}` is not a component.{maybe} Components: {', '.join(known)}.")
         found += [by_key[w.lower()] for w in words]
     return [name for name in known if name in found]
+
+
+def closest(word: str, known: Sequence[str]) -> str | None:
+    """The component, status or stage a mistyped word was probably meant to be (`partial_outag`), or None."""
+    names = {name.lower(): name for name in [*known, *RANK, *STATUS_ALIASES, *STAGE_WORDS]}
+    found = difflib.get_close_matches(word.lower(), list(names), n=1, cutoff=0.75)
+    return names[found[0]] if found else None
 
 
 def parse_status(word: str) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import uuid
 from datetime import UTC, datetime
@@ -189,3 +191,23 @@ def _logging_restored():
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture
+def sentry_kept():
+    """Sentry initialised for real; its events are kept in a list instead of being sent."""
+    import sentry_sdk
+    from sentry_sdk.transport import Transport
+
+    sent: list[dict] = []
+
+    class Keep(Transport):
+        def capture_envelope(self, envelope) -> None:
+            for item in envelope.items:
+                sent.append(json.loads(item.payload.get_bytes()))
+
+    yield sent, Keep
+    sentry_sdk.get_client().close()
+    sentry_sdk.init()  # no DSN: a disabled client for the rest of the run
+    logging.getLogger().handlers[:] = [h for h in logging.getLogger().handlers
+                                       if "sentry" not in type(h).__module__]

@@ -238,6 +238,8 @@ def test_datadog_triggered_then_recovered(app, clock):
     assert alert.title == "API 5xx rate above 10%" and alert.severity_hint == "P1" and alert.level == 2
     assert any("severity-hint → SEV1" in r for r in alert.reasons), alert.reasons
     assert "priority: P1" in alert.text and alert.link.startswith("https://app.datadoghq.com/monitors/148223567")
+    # $EVENT_MSG wraps its Markdown in `%%%` lines: the message, not the markers, is shown
+    assert alert.text.startswith("5xx rate is 14.2% on cgraph-api") and "%%%" not in alert.text, alert.text
     assert any("Alert from Datadog" in p for p in posts)
     assert any("Resolved after 12m" in e for e in edits), edits
 
@@ -363,3 +365,48 @@ def test_every_sample_pasted_in_the_console_is_recognised(firing, resolved, sour
     fired, done = read(json.dumps(sample(firing))), read(json.dumps(sample(resolved)))
     assert {a.source for a in fired} == {source} and not any(a.resolved for a in fired)
     assert all(a.resolved for a in done) and done[0].dedup_key == fired[0].dedup_key
+
+
+def test_deeply_nested_json_on_a_source_route_is_422_without_a_traceback(app, caplog):
+    """An authenticated sender's 100,000-deep JSON: 422 saying why, as on the generic route, and no ERROR log.
+
+    Before: 422, but through the adapters' catch-all, which logged a RecursionError traceback at ERROR (and so sent
+    a Sentry event carrying the body) and said only "could not read this alertmanager payload".
+    """
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with caplog.at_level("INFO"):
+        response = post_source(app.client, "alertmanager", deep)
+    assert response.status_code == 422 and "nested too deeply" in response.json()["error"], response.text
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+    assert stored_nothing(app.container)
+
+
+def test_alert_list_says_an_alert_is_resolved(app, clock):
+    """`/alert list` after a resolution: "resolved after 12m", not "open" (before, it said open forever)."""
+    post_source(app.client, "alertmanager", sample("alertmanager_firing.json"))
+    post_source(app.client, "alertmanager", sample("alertmanager_resolved.json"))
+    app.command("list", command="/alert")
+    lines = {line.split(" ", 1)[0]: line for line in app.reply_text().splitlines() if line.startswith("*#")}
+    assert "resolved after 12m" in lines["*#1*"] and ", open" not in lines["*#1*"], lines
+    assert ", open)" in lines["*#2*"], lines  # worker 1 still fires
+
+
+def test_refusals_name_the_source_with_the_right_article(app):
+    """"this does not look like a alertmanager webhook" read as a typo to a new user."""
+    wrong = post_source(app.client, "alertmanager", {"foo": 1})
+    assert wrong.status_code == 422 and "does not look like an alertmanager webhook" in wrong.json()["error"]
+    assert "like a datadog webhook" in post_source(app.client, "datadog", {"foo": 1}).json()["error"]
+    generic = post_alert(app.client, sample("uptimerobot_down.json") | {"monitorFriendlyName": None})
+    assert "this looks like an uptimerobot payload" in generic.json()["error"], generic.text
+
+
+def test_an_oversized_body_at_a_source_route_is_counted_as_too_large(app):
+    """413 at once, and counted in fireline_webhook_rejections_total like the other webhooks' (before, the guard
+    looked the path up literally, so `/webhooks/alerts/{source}` refusals for size were never counted)."""
+    from bot import metrics
+
+    labels = {"endpoint": "/webhooks/alerts/{source}", "reason": "too_large"}
+    before = metrics.sample_value("fireline_webhook_rejections_total", labels) or 0
+    response = post_source(app.client, "alertmanager", b'{"x": "' + b"x" * 600_000 + b'"}')
+    assert response.status_code == 413 and stored_nothing(app.container)
+    assert metrics.sample_value("fireline_webhook_rejections_total", labels) == before + 1

@@ -229,3 +229,45 @@ def test_database_down_is_503_not_500(app, monkeypatch):
     monkeypatch.setattr(webhook, "receive", broken)
     response = post_alert(app.client, {"title": "Site is down"})
     assert response.status_code == 503 and "Retry" in response.json()["error"]
+
+
+# -- resolved alerts in the generic shape --------------------------------------------------------------------------
+def test_generic_shape_resolves_an_alert_by_its_dedup_key(app, clock):
+    """`status: resolved` (or `"resolved": true`) on the generic route resolves, as the per-source routes do.
+
+    Before: the generic route read it as one more repeat ("count": 2) and the thread never said it was over.
+    """
+    fired = post_alert(app.client, {"title": "api.cgraph.org returns 502", "source": "grafana",
+                                    "dedup_key": "api-502"})
+    assert fired.status_code == 202, fired.text
+    run_all(app, clock)
+    clock.advance(minutes=12)
+    app.recorder.reset()
+    done = post_alert(app.client, {"dedup_key": "api-502", "status": "resolved"})  # no title needed to resolve
+    assert done.status_code == 202, done.text
+    assert done.json() == {"status": "resolved", "alert": 1, "severity": 1, "thread": "updated", "count": 1,
+                           "resolved_after": "12m"}
+    [alert] = alerts(app.container)
+    assert alert.count == 1 and alert.details["resolved_at"]
+    run_all(app, clock)
+    assert any("Resolved after 12m" in c.text() for c in app.recorder.of("chat.update"))
+    again = post_alert(app.client, {"title": "api.cgraph.org returns 502", "dedup_key": "api-502", "resolved": True})
+    assert again.status_code == 202 and again.json()["thread"] == "unchanged"
+    never = post_alert(app.client, {"dedup_key": "never-fired", "status": "RESOLVED"})
+    assert never.status_code == 200 and never.json()["status"] == "ignored"
+    assert len(alerts(app.container)) == 1
+    # `firing` (what Alertmanager-style senders put there) is a firing alert, as before
+    refire = post_alert(app.client, {"title": "api.cgraph.org returns 502", "dedup_key": "api-502",
+                                     "status": "firing"})
+    assert refire.status_code == 202 and refire.json()["thread"] == "new"
+
+
+@pytest.mark.parametrize("payload,reason", [
+    ({"status": "resolved"}, "`dedup_key`"),
+    ({"dedup_key": "k", "resolved": "yes"}, "`resolved` must be true or false"),
+    ({"dedup_key": "k", "status": 3}, "`status` must be a string"),
+])
+def test_generic_resolution_refusals_say_what_to_send(app, payload, reason):
+    response = post_alert(app.client, payload)
+    assert response.status_code == 422 and reason in response.json()["error"], response.text
+    assert stored_nothing(app.container)

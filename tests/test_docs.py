@@ -88,3 +88,33 @@ def test_every_playbook_command_and_option_is_in_the_manifest_and_the_docs():
         for option in re.findall(r"--[a-z-]+ \S+?(?=])", playbook.usage):  # `--batch N` as written in the usage
             assert option in guide, (playbook.name, option)
     assert "advice <symptom>" in hints["/scale"] and "/scale advice <symptom>" in readme
+
+
+def test_every_incident_subcommand_has_a_readme_row_and_is_in_the_manifest_hint():
+    """`/incident help` lists what is registered; the README's command tables and Slack's usage hint must too.
+
+    Before: `statuspage`, `maintenance` and `playbooks` had no row anywhere, and the manifest's hint named
+    neither the status page nor maintenance (a new user typing `/incident` in Slack never saw them).
+    """
+    import yaml
+
+    from bot.assembly import feature_registry
+
+    registered = set(feature_registry().commands["incident"].subcommands)
+    readme = (REPO / "README.md").read_text()
+    rows = set(re.findall(r"^\|\s*`/incident (\w+)", readme, re.M))
+    assert sorted(registered - rows) == [], "add a row for these to a README command table"
+    hint = {c["command"]: c.get("usage_hint", "") for c in
+            yaml.safe_load((REPO / "slack-manifest.yml").read_text())["features"]["slash_commands"]}["/incident"]
+    named = set(re.findall(r"(?:^|\| )(\w+)", hint))
+    assert sorted(registered - named) == [], "name these in slack-manifest.yml's /incident usage_hint"
+    assert len(hint) <= 1000  # Slack's manifest limit for usage_hint
+
+
+def test_every_fireline_subcommand_has_a_row_in_the_readme():
+    """`fireline --help` lists `classify`, but README's `fireline` table had no row for it."""
+    from bot.cli import cli_registry
+
+    table = (REPO / "README.md").read_text().split("## The `fireline` command", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\|\s*`fireline (\w+)", table, re.M))
+    assert sorted(set(cli_registry(None).cli_commands) - rows) == []

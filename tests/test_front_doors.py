@@ -291,3 +291,18 @@ def test_readme_names_every_setting_and_the_two_commands():
     test_command = ".venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest"
     assert test_command in readme
     assert test_command in (REPO / ".ci" / "run").read_text()
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
+    """`fireline classify "..." | head -3` printed "fireline classify: BrokenPipeError: [Errno 32] Broken pipe"."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from bot.cli import main; "
+              "sys.exit(main(['classify', 'api.cgraph.org returns 502 for every request']))")
+    reader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              cwd=tmp_path, env={**__import__("os").environ, "DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
+    reader.stdout.close()  # the reader (`head`) has gone before the first line
+    _, err = reader.communicate(timeout=60)
+    assert b"BrokenPipe" not in err and err.strip() == b"", err
+    assert reader.returncode == 141  # as a shell tool killed by SIGPIPE: 128 + 13

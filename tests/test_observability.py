@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 
-import pytest
-
 from bot import log_context
 from bot.observability import init_sentry, make_before_send, release_name, scrub
 from tests.conftest import make_settings
@@ -116,30 +114,10 @@ def test_release_names_the_version_and_the_fly_image(monkeypatch):
     assert release_name(make_settings("sqlite://", sentry_release="v42")) == "v42"
 
 
-@pytest.fixture
-def sentry_events():
-    """Sentry initialised for real, with a transport that keeps envelopes instead of sending them."""
-    import sentry_sdk
-    from sentry_sdk.transport import Transport
-
-    sent: list[dict] = []
-
-    class Keep(Transport):
-        def capture_envelope(self, envelope) -> None:
-            for item in envelope.items:
-                sent.append(json.loads(item.payload.get_bytes()))
-
-    yield sent, Keep
-    sentry_sdk.get_client().close()
-    sentry_sdk.init()  # no DSN: a disabled client for the rest of the run
-    logging.getLogger().handlers[:] = [h for h in logging.getLogger().handlers
-                                       if "sentry" not in type(h).__module__]
-
-
-def test_sentry_events_leave_without_secrets(sentry_events, monkeypatch):
+def test_sentry_events_leave_without_secrets(sentry_kept, monkeypatch):
     import sentry_sdk
 
-    sent, transport = sentry_events
+    sent, transport = sentry_kept
     settings = secret_settings(sentry_environment="staging")
     assert init_sentry(settings, transport=transport) is True
     log = logging.getLogger("bot.test")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 
 import pytest
@@ -14,7 +13,15 @@ from bot.pagerduty import clock as pd_clock
 from bot.service import incidents as svc
 from bot.service import jobs
 from tests.conftest import POSTGRES_URL, postgres_problem
-from tests.support.pagerduty import REST_SETTINGS, build, harness, install_clients, rest_harness
+from tests.support.pagerduty import (
+    REST_SETTINGS,
+    build,
+    escalations,
+    harness,
+    incident_posts,
+    install_clients,
+    rest_harness,
+)
 
 CHANNEL = "CINC0001"
 
@@ -30,17 +37,6 @@ def kinds(container, number=1) -> list[str]:
         return [e.kind for e in svc.timeline(session, number)]
 
 
-def escalations(pd) -> list[int]:
-    return [pd.body(r)["incident"]["escalation_level"] for r in pd.calls("PUT", "/incidents/PINC101")
-            if "escalation_level" in pd.body(r)["incident"]]
-
-
-def posts(recorder, needle: str) -> list[str]:
-    """Posts in incident channels (announcements also go under the card in #incidents)."""
-    return [c.text() for c in recorder.of("chat.postMessage")
-            if needle in c.text() and re.fullmatch(r"CINC\d+", str(c.data.get("channel")))]
-
-
 def test_unacknowledged_sev1_escalates_at_15_minutes_exactly(slack, pd, clock):
     slack.command("declare Site is down sev1")
     clock.advance(minutes=14, seconds=59)
@@ -51,7 +47,7 @@ def test_unacknowledged_sev1_escalates_at_15_minutes_exactly(slack, pd, clock):
     assert escalations(pd) == [2]
     with Session(slack.container.engine) as session:
         assert session.get(PagerDutyLink, 1).escalation_level == 2
-    announced = posts(slack.recorder, "is not acknowledged")
+    announced = incident_posts(slack.recorder, "is not acknowledged")
     assert announced and "escalated in PagerDuty to level 2" in announced[0]
     assert {c.data["channel"] for c in slack.recorder.of("chat.postMessage") if "is not acknowledged" in c.text()} \
         >= {CHANNEL}
@@ -93,14 +89,14 @@ def test_sev3_gets_a_reminder_at_4_hours(slack, pd, clock):
     slack.command("declare Slow dashboard sev3")
     clock.advance(hours=3, minutes=59)
     slack.run_jobs()
-    assert posts(slack.recorder, "has not been acknowledged in 4 hours") == []
+    assert incident_posts(slack.recorder, "has not been acknowledged in 4 hours") == []
     clock.advance(minutes=1)
     slack.run_jobs()
-    assert len(posts(slack.recorder, "has not been acknowledged in 4 hours")) == 1
+    assert len(incident_posts(slack.recorder, "has not been acknowledged in 4 hours")) == 1
     assert pd.requests == []  # a SEV3 never pages by itself
     clock.advance(hours=8)
     slack.run_jobs()
-    assert len(posts(slack.recorder, "has not been acknowledged in 4 hours")) == 1
+    assert len(incident_posts(slack.recorder, "has not been acknowledged in 4 hours")) == 1
 
 
 def test_raising_to_sev1_restarts_the_clock_from_the_raise(slack, pd, clock):
@@ -115,7 +111,7 @@ def test_raising_to_sev1_restarts_the_clock_from_the_raise(slack, pd, clock):
     assert escalations(pd) == [2]
     clock.advance(hours=4)
     slack.run_jobs()
-    assert posts(slack.recorder, "has not been acknowledged in 4 hours") == []  # the SEV3 reminder went away
+    assert incident_posts(slack.recorder, "has not been acknowledged in 4 hours") == []  # the SEV3 reminder went away
 
 
 def test_sev1_without_updates_is_nudged_and_each_update_rearms(slack, clock):
@@ -125,7 +121,7 @@ def test_sev1_without_updates_is_nudged_and_each_update_rearms(slack, clock):
     slack.command("update Rolled back, watching", channel_id=CHANNEL)
     clock.advance(minutes=29)
     slack.run_jobs()
-    assert posts(slack.recorder, "has had no status update") == []
+    assert incident_posts(slack.recorder, "has had no status update") == []
     clock.advance(minutes=1)
     slack.run_jobs()
     nudges = [c for c in slack.recorder.of("chat.postMessage") if "has had no status update" in c.text()
@@ -139,12 +135,12 @@ def test_sev1_without_updates_is_nudged_and_each_update_rearms(slack, clock):
     assert "No change since the last update" in " ".join(c.text() for c in slack.recorder.of("chat.postMessage"))
     clock.advance(minutes=29)
     slack.run_jobs()
-    assert len(posts(slack.recorder, "has had no status update")) == 1
+    assert len(incident_posts(slack.recorder, "has had no status update")) == 1
     # Nobody answers: three nudges, 30 minutes apart, then quiet until the next update.
     for _ in range(6):
         clock.advance(minutes=30)
         slack.run_jobs()
-    texts = posts(slack.recorder, "has had no status update")
+    texts = incident_posts(slack.recorder, "has had no status update")
     assert len(texts) == 4 and "stays quiet until the next update" in texts[-1]
     slack.press(pd_clock.UPDATE_ACTION, "1", channel_id=CHANNEL)
     assert "/incident update" in slack.reply_text()
@@ -160,7 +156,7 @@ def test_sev2_and_resolved_incidents_are_not_nudged(slack, clock):
     slack.command("resolve", channel_id="CINC0002")
     clock.advance(hours=3)
     slack.run_jobs()
-    assert posts(slack.recorder, "has had no status update") == []
+    assert incident_posts(slack.recorder, "has had no status update") == []
 
 
 def test_update_nudge_minutes_is_configurable(db_url, recorder, clock, pd):
@@ -169,7 +165,7 @@ def test_update_nudge_minutes_is_configurable(db_url, recorder, clock, pd):
         h.command("declare Site is down sev1")
         clock.advance(minutes=10)
         h.run_jobs()
-        assert len(posts(recorder, "has had no status update")) == 1
+        assert len(incident_posts(recorder, "has had no status update")) == 1
     container.engine.dispose()
 
 
@@ -184,7 +180,7 @@ def test_timers_survive_a_restart(db_url, recorder, clock, pd):
     install_clients(second)
     jobs.run_due(second)
     assert escalations(pd) == [2]
-    assert len(posts(recorder, "is not acknowledged")) == 1
+    assert len(incident_posts(recorder, "is not acknowledged")) == 1
     second.engine.dispose()
 
 
@@ -226,7 +222,7 @@ def test_two_replicas_on_postgresql_fire_each_timer_once(recorder, clock, pd):
             overdue = [e for n in range(1, 5) for e in svc.timeline(session, n) if e.kind == "ack_overdue"]
             nudged = [e for n in range(1, 5) for e in svc.timeline(session, n) if e.kind == "update_nudge"]
         assert len(overdue) == 4 and len(nudged) == 4
-        assert len(posts(recorder, "has had no status update")) == 4
+        assert len(incident_posts(recorder, "has had no status update")) == 4
         a.engine.dispose()
         b.engine.dispose()
     finally:

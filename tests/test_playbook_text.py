@@ -15,6 +15,7 @@ from bot.console import run_console
 from bot.models import Postmortem
 from tests.support.fly_fixtures import fly_container
 from tests.support.playbook_harness import newest_button, timeline
+from tests.support.slack_recorder import strings
 
 M1 = "m1aaaaaaaaaaaa"
 HOSTILE = "<!channel> & ops"
@@ -25,16 +26,6 @@ def hostile_fleet(fake) -> None:
     """The newest release was made by `<!channel> & ops`, and one machine says its region is `<!channel>`."""
     fake.releases[0]["user"] = {"email": HOSTILE}
     fake.machine(M1)["region"] = "<!channel>"
-
-
-def strings(node) -> list[str]:
-    if isinstance(node, str):
-        return [node]
-    if isinstance(node, dict):
-        return [s for value in node.values() for s in strings(value)]
-    if isinstance(node, list):
-        return [s for value in node for s in strings(value)]
-    return []
 
 
 def test_fly_text_in_a_plan_is_escaped_in_slack_and_plain_in_the_timeline_and_postmortem(fly_slack):

@@ -18,16 +18,17 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from bot.assembly import build_container
-from bot.models import Alert, Incident, Job
+from bot.models import Alert, Job
 from bot.server import build_http_app
 from bot.service.incidents import slugify
 from bot.slack.app import build_bolt_app
 from tests.conftest import make_settings
-from tests.support.alerts import ALERT_SECRET, post_alert
+from tests.support.alerts import ALERT_SECRET, incidents, post_alert
 from tests.support.fly_fixtures import fly_container
 from tests.support.harness import SlackHarness
 from tests.support.playbook_harness import audit_rows, executions, newest_button, timeline
 from tests.support.signing import action_body, sign, slash_body
+from tests.support.slack_recorder import strings
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "docs" / "examples" / "cdn_flush.py"
@@ -42,11 +43,6 @@ def app(db_url, recorder, clock):
         harness.clock = clock  # type: ignore[attr-defined]
         yield harness
     container.engine.dispose()
-
-
-def incidents(container) -> list[Incident]:
-    with Session(container.engine) as session:
-        return list(session.exec(select(Incident).order_by(Incident.id)).all())
 
 
 # -- signatures: a replayed Slack request runs once ------------------------------------------------------------
@@ -201,16 +197,6 @@ def test_a_forged_step_confirm_of_a_database_rollback_is_refused(guarded):
 # -- injection: nothing anyone types can ping, and channel names stay Slack's ------------------------------------
 HOSTILE = "<!channel> <!here> <@U123> <#C1> *bold* <http://x|y> <!subteam^S1>"
 RAW = ["<!channel>", "<!here>", "<@U123>", "<#C1>", "<http://x|y>", "<!subteam^S1>"]
-
-
-def strings(node) -> list[str]:
-    if isinstance(node, str):
-        return [node]
-    if isinstance(node, dict):
-        return [s for value in node.values() for s in strings(value)]
-    if isinstance(node, list):
-        return [s for value in node for s in strings(value)]
-    return []
 
 
 def assert_cannot_ping(recorder, methods=("chat.postMessage", "chat.update", "chat.postEphemeral", "response_url")):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -10,19 +9,9 @@ import pytest
 from bot.pagerduty import clock as pd_clock
 from bot.settings import SettingsError, load_settings
 from tests.conftest import make_settings
-from tests.support.pagerduty import build, harness, install_clients
+from tests.support.pagerduty import build, escalations, harness, incident_posts, install_clients
 
 CHANNEL = "CINC0001"
-
-
-def escalations(pd) -> list[int]:
-    return [pd.body(r)["incident"]["escalation_level"] for r in pd.calls("PUT", "/incidents/PINC101")
-            if "escalation_level" in pd.body(r)["incident"]]
-
-
-def posts(recorder, needle: str) -> list[str]:
-    return [c.text() for c in recorder.of("chat.postMessage")
-            if needle in c.text() and re.fullmatch(r"CINC\d+", str(c.data.get("channel")))]
 
 
 def test_targets_come_from_the_sev_table_unless_settings_say_otherwise():
@@ -71,11 +60,11 @@ def test_a_drill_runs_the_clock_fast(sqlite_url, recorder, clock, pd):
         clock.advance(seconds=1)
         slack.run_jobs()
         assert escalations(pd) == [2]
-        [announced] = posts(recorder, "is not acknowledged")
+        [announced] = incident_posts(recorder, "is not acknowledged")
         assert "not acknowledged* 15m after the page" in announced and "drill" in announced
         clock.advance(seconds=16)  # the SEV1 update nudge: 30 min -> 30 s (31 s since the declaration)
         slack.run_jobs()
-        assert posts(recorder, "has had no status update")
+        assert incident_posts(recorder, "has had no status update")
     container.engine.dispose()
 
 
@@ -85,9 +74,9 @@ def test_overridden_sev3_time_moves_the_reminder_and_its_words(sqlite_url, recor
         slack.command("declare Slow dashboard sev3")
         clock.advance(minutes=89)
         slack.run_jobs()
-        assert posts(recorder, "has not been acknowledged") == []
+        assert incident_posts(recorder, "has not been acknowledged") == []
         clock.advance(minutes=1)
         slack.run_jobs()
-        [reminder] = posts(recorder, "has not been acknowledged")
+        [reminder] = incident_posts(recorder, "has not been acknowledged")
         assert "in 1 h 30 min" in reminder
     container.engine.dispose()

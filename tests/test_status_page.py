@@ -319,3 +319,26 @@ def test_slack_edit_opens_a_modal_and_saving_it_changes_the_draft(slack):
     assert draft.components == {"API": "degraded_performance", "Payments": "degraded_performance"}
     assert draft.body == "Some card payments are slow. We know why and are fixing it."
     assert "Draft saved from the form." in slack.recorder.of("chat.postEphemeral")[-1].text()
+
+
+def test_maintenance_that_ends_before_it_starts_says_what_to_type(db_url, clock):
+    """Every refusal says what to type instead; "Maintenance must end after it starts." said only what was wrong."""
+    container = build_container(make_settings(db_url), clock=clock)
+    out = console_run(container, '/incident maintenance API --start 2026-11-25T17:00 --end 2026-11-25T16:00 '
+                                 '--title "Database upgrade"\n')
+    assert "Maintenance must end after it starts" in out
+    assert "--start 2026-11-25T17:00 --end 2026-11-25T18:00" in out, out  # the same start, an end an hour later
+    container.engine.dispose()
+
+
+def test_a_mistyped_status_word_is_pointed_out():
+    """`/incident statuspage API partial_outag` said "`API partial_outag` is not a component", with no word about
+    the typo: the closest component, status or stage is suggested."""
+    from playbooks.statuspage import StatusProblem, parse_components
+
+    with pytest.raises(StatusProblem) as caught:
+        parse_components("API partial_outag", ["API", "Web app", "Payments"])
+    assert "Did you mean `partial_outage`?" in str(caught.value), caught.value
+    with pytest.raises(StatusProblem) as caught:
+        parse_components("Paymnets", ["API", "Web app", "Payments"])
+    assert "Did you mean `Payments`?" in str(caught.value)

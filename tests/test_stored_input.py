@@ -12,11 +12,11 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from bot.assembly import build_container
-from bot.models import Incident, TimelineEvent
+from bot.models import TimelineEvent
 from bot.server import build_http_app
 from bot.slack.app import build_bolt_app
 from tests.conftest import make_settings
-from tests.support.alerts import ALERT_SECRET, ALERTS_CHANNEL
+from tests.support.alerts import ALERT_SECRET, ALERTS_CHANNEL, incidents
 from tests.support.harness import SlackHarness
 
 
@@ -30,11 +30,6 @@ def alerting(db_url, recorder, clock):
         harness.clock = clock  # type: ignore[attr-defined]
         yield harness
     container.engine.dispose()
-
-
-def incidents(container) -> list[Incident]:
-    with Session(container.engine) as session:
-        return list(session.exec(select(Incident).order_by(Incident.id)).all())
 
 
 def events(container, incident_id: int, kind: str | None = None) -> list[TimelineEvent]:

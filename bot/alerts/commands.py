@@ -80,6 +80,16 @@ def recent_reply(ctx: Context) -> Reply:
     if not rows:
         return Reply("No alerts yet. Try `/alert api.cgraph.org returns 502 for every request`.")
     lines = [f"*#{a.id}* SEV{a.level} {render.source_name(a.source)}: {escape(a.title[:80])} "
-             f"(×{a.count}, last {fmt_utc(a.last_seen_at)}, {a.status}"
+             f"(×{a.count}, last {fmt_utc(a.last_seen_at)}, {state(a)}"
              + (f" #{a.incident_id}" if a.incident_id else "") + ")" for a in rows]
     return Reply(f"*{len(rows)} most recent alerts*", lines=lines)
+
+
+def state(alert) -> str:
+    """The alert's status, but "resolved after 12m" once its source said it is over (the status column keeps
+    what people did with it: open, dismissed, declared, linked)."""
+    if resolution.is_resolved(alert):
+        after = (alert.details or {}).get("resolved_after")
+        resolved = f"resolved after {after}" if after else "resolved"
+        return resolved if alert.status == "open" else f"{alert.status}, {resolved}"
+    return alert.status

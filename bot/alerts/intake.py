@@ -22,7 +22,7 @@ from bot.alerts import auth, sources
 from bot.alerts.payloads import IncomingAlert, PayloadError, loads
 from bot.alerts.resolution import Outcome, take
 from bot.container import Container
-from bot.webhook_guard import read_body, store_or_503, webhook_error
+from bot.webhook_guard import NESTED_TOO_DEEPLY, read_body, store_or_503, webhook_error
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,10 @@ def routes(container: Container, worker=None) -> list[Route]:
             incoming = sources.parse(source, loads(body), headers, **options(container, source))
         except PayloadError as exc:
             return webhook_error(exc.status, str(exc))
+        except RecursionError:  # nested past what json can read: the sender's payload, said so (as the generic route)
+            return webhook_error(422, NESTED_TOO_DEEPLY)
         except Exception:  # a parser tripped on an odd shape: the sender's payload, not a server fault
-            log.exception("could not read a %s alert payload", source)
+            log.exception("could not read %s alert payload", sources.a(source))
             return webhook_error(422, f"could not read this {source} payload; see the README's alert sources table")
         if not incoming:
             return JSONResponse({"status": "ignored", "reason": "the delivery carries no alerts"})

@@ -130,10 +130,33 @@ def loads(body: bytes) -> dict[str, Any]:
 
 
 # -- adapters ------------------------------------------------------------------------------------------------
+def _resolved(data: Mapping[str, Any]) -> bool:
+    """`"status": "resolved"` or `"resolved": true`: the sender says the alert is over.
+
+    Any other `status` (`firing`, `triggered`, ...) is a firing alert, as it was before the generic
+    shape understood resolutions, so senders that already put a status there are read as before.
+    """
+    flag = data.get("resolved")
+    if flag is not None and not isinstance(flag, bool):
+        raise PayloadError("`resolved` must be true or false")
+    status = data.get("status")
+    if status is not None and not isinstance(status, str):
+        raise PayloadError("`status` must be a string (`firing` or `resolved`)")
+    return bool(flag) or (status or "").strip().lower() == "resolved"
+
+
 def from_generic(data: Mapping[str, Any]) -> IncomingAlert:
-    """Fireline's own shape: {title, text, source, severity, dedup_key, link, signals, id}."""
+    """Fireline's own shape: {title, text, source, severity, dedup_key, link, signals, id, status}."""
     title = _string(data, "title", MAX_TITLE)
     text = _string(data, "text", MAX_TEXT) or ""
+    resolved = _resolved(data)
+    if resolved and not title and not text:  # a resolution names the alert by its key; it needs no words
+        key = _string(data, "dedup_key", MAX_KEY)
+        if not key:
+            raise PayloadError("a resolution needs the `dedup_key` of the alert it resolves (or its `title`), for "
+                               "example {\"dedup_key\": \"api-502\", \"status\": \"resolved\"}")
+        return IncomingAlert(source=normalize_source(_string(data, "source", 40) or "webhook"), title=key,
+                             dedup_key=key, delivery_id=_string(data, "id", 200), resolved=True)
     if not title and not text:
         raise PayloadError("an alert needs a `title` or a `text` (for example {\"title\": \"API 5xx rate 12%\", "
                            "\"source\": \"grafana\"})")
@@ -150,7 +173,7 @@ def from_generic(data: Mapping[str, Any]) -> IncomingAlert:
         signals = Signals(**{**signals.__dict__, "severity_hint": hint})
     return IncomingAlert(source=source, title=title, text=text if text != title else "",
                          link=_link(data.get("link")), severity_hint=hint,
-                         dedup_key=key, signals=signals, delivery_id=_string(data, "id", 200))
+                         dedup_key=key, signals=signals, delivery_id=_string(data, "id", 200), resolved=resolved)
 
 
 def from_sentry(data: Mapping[str, Any], resource: str | None, request_id: str | None) -> IncomingAlert:

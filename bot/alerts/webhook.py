@@ -1,4 +1,4 @@
-"""`POST /webhooks/alerts`: generic JSON alerts, Sentry issue alerts and PagerDuty v3 incident.triggered.
+"""`POST /webhooks/alerts`: generic JSON alerts (firing or resolved), Sentry issue alerts, PagerDuty incident.triggered.
 
 Authenticated with ALERTS_WEBHOOK_SECRET: the sender signs the raw body with HMAC-SHA256 and sends
 `X-Fireline-Signature: sha256=<hex digest>`. Sentry's own `Sentry-Hook-Signature: <hex>` and
@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from bot.alerts import auth
 from bot.alerts.payloads import Ignored, PayloadError, parse_webhook
+from bot.alerts.resolution import resolve
 from bot.alerts.service import receive
 from bot.container import Container
 from bot.webhook_guard import NESTED_TOO_DEEPLY, digest_matches, read_body, store_or_503, webhook_error
@@ -75,6 +76,19 @@ def sentry_delivery_id(body: bytes) -> str:
     return f"{str(event_id)[:64]}:{digest}" if event_id else digest
 
 
+async def resolved_answer(container: Container, incoming, worker=None) -> JSONResponse:
+    """202 with the resolution (`resolved_after`, or `unchanged` when already resolved); 200 `ignored` for a key
+    Fireline never saw, so the sender does not retry it."""
+    outcome = await store_or_503(resolve, container, incoming, what="alert", log=log, path=PATH)
+    if isinstance(outcome, JSONResponse):
+        return outcome
+    if worker is not None:
+        worker.wake()
+    if outcome.status == "ignored":
+        return JSONResponse(outcome.as_dict())
+    return JSONResponse(outcome.as_dict(), status_code=202)
+
+
 def routes(container: Container, worker=None) -> list[Route]:
     async def alerts_webhook(request: Request) -> JSONResponse:
         secret = container.settings.alerts_webhook_secret
@@ -102,6 +116,8 @@ def routes(container: Container, worker=None) -> list[Route]:
             return webhook_error(422, "could not read this alert payload; send the generic shape {title, text, source}")
         if incoming.source == "sentry":
             incoming = replace(incoming, delivery_id=sentry_delivery_id(body))
+        if incoming.resolved:  # `status: resolved` in the generic shape: the same path as the per-source routes
+            return await resolved_answer(container, incoming, worker)
         received = await store_or_503(receive, container, incoming, what="alert", log=log, path=PATH)
         if isinstance(received, JSONResponse):
             return received

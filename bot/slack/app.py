@@ -15,7 +15,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
-from bot import log_context
+from bot import log_context, metrics
 from bot.container import Container
 from bot.context import ack_context, slack_context
 from bot.errors import TRY_AGAIN
@@ -148,6 +148,8 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
     @app.error
     def on_error(error, body, logger):
         logger.error("unhandled error in a Slack listener: %s", type(error).__name__)
+        # Answered 200 (Slack would only retry it), but a fault all the same: counted with the 500s.
+        metrics.server_error("/slack/events")
         return BoltResponse(status=200, body="")
 
     for hook in registry.hooks.get(Hooks.SLACK_APP, []):

@@ -196,7 +196,10 @@ def get_update(ctx: Context, update_id: int) -> StatusUpdate:
 def schedule_maintenance(ctx: Context, title: str, starts_at: datetime, ends_at: datetime,
                          components: list[str], body: str = "") -> Maintenance:
     if ends_at <= starts_at:
-        raise UserError("Maintenance must end after it starts.")
+        start, end = (t.strftime("%Y-%m-%dT%H:%M") for t in (starts_at, starts_at + timedelta(hours=1)))
+        raise UserError("Maintenance must end after it starts.",
+                        f"For example `/incident maintenance {', '.join(components)} --start {start} --end {end} "
+                        f"--title \"{escape(title[:80])}\"` (times in UTC).")
     with ctx.session() as session:
         row = Maintenance(public_id=new_key(), title=title, body=body, components=components, starts_at=starts_at,
                           ends_at=ends_at, created_by=ctx.user_id, created_at=ctx.now())

@@ -77,16 +77,33 @@ def submitted(view: dict[str, Any]) -> dict[str, Any]:
     def field(block: str) -> dict[str, Any]:
         return (values.get(block) or {}).get("v") or {}
 
-    meta = json.loads(view.get("private_metadata") or "{}")
-    return {"u": int(meta.get("u", 0)), "c": str(meta.get("c", "")),
+    meta = _metadata(view.get("private_metadata"))
+    return {"u": meta[0], "c": meta[1],
             "title": field("title").get("value") or "", "text": field("text").get("value") or "",
             "components": [o.get("value", "") for o in field("components").get("selected_options") or []],
             "status": (field("status").get("selected_option") or {}).get("value", ""),
             "stage": (field("stage").get("selected_option") or {}).get("value", "")}
 
 
+def _metadata(raw: Any) -> tuple[int | None, str]:
+    """The draft's id and channel Fireline wrote into the modal; (None, "") when it is not that (a signed but odd
+    payload raised JSONDecodeError/AttributeError/ValueError in the listener, logged at ERROR)."""
+    try:
+        meta = json.loads(raw) if isinstance(raw, str) and raw else None
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict) or not isinstance(meta.get("c", ""), str):
+        return None, ""
+    update_id = meta.get("u")
+    if isinstance(update_id, bool) or not isinstance(update_id, int) or update_id <= 0:
+        return None, ""
+    return update_id, meta.get("c", "")
+
+
 def problems(data: dict[str, Any]) -> dict[str, str]:
     """Checked while Slack waits, so the person fixes it in the modal."""
+    if data["u"] is None:
+        return {"text": "This form could not be read. Close it and press Edit again on the draft."}
     errors = {}
     for block, limit in (("title", service.MAX_TITLE), ("text", service.MAX_BODY)):
         try:

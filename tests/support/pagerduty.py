@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -309,3 +310,15 @@ class RecordingTransport(httpx.BaseTransport):
         refused = [entry for entry in self.seen if entry[2] >= 300]
         return refused + [("violation", str(v.get("location")), 0, str(v.get("message")).encode())
                           for v in self.request_violations]
+
+
+def escalations(pd) -> list[int]:
+    """The escalation levels Fireline asked PagerDuty for, in order."""
+    return [pd.body(r)["incident"]["escalation_level"] for r in pd.calls("PUT", "/incidents/PINC101")
+            if "escalation_level" in pd.body(r)["incident"]]
+
+
+def incident_posts(recorder, needle: str) -> list[str]:
+    """Posts in incident channels (announcements also go under the card in #incidents)."""
+    return [c.text() for c in recorder.of("chat.postMessage")
+            if needle in c.text() and re.fullmatch(r"CINC\d+", str(c.data.get("channel")))]

@@ -238,3 +238,14 @@ class SlackRecorder:
         if method == "files.completeUploadExternal":
             return 200, {"ok": True, "files": [{"id": "F1", "title": "file"}]}
         return 200, {"ok": True, "ts": ts}
+
+
+def strings(node) -> list[str]:
+    """Every string inside a JSON-like value (a Block Kit payload, an API body), depth first."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in strings(value)]
+    if isinstance(node, list):
+        return [s for value in node for s in strings(value)]
+    return []

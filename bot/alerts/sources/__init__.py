@@ -21,12 +21,17 @@ from bot.alerts.payloads import MAX_KEY, MAX_TEXT, MAX_TITLE, IncomingAlert, Pay
 Parser = Callable[..., list[IncomingAlert]]  # (data, headers, **options) -> alerts
 
 
+def a(source: str) -> str:
+    """`an alertmanager`, `a datadog`: the article the source's name takes."""
+    return f"{'an' if source[:1] in 'aeiou' else 'a'} {source}"
+
+
 class ShapeError(PayloadError):
     """The body is JSON but not this source's shape: 422 saying which fields were expected."""
 
     def __init__(self, source: str, expected: str, problem: str = "") -> None:
         detail = f" ({problem})" if problem else ""
-        super().__init__(f"this does not look like a {source} webhook{detail}: expected {expected}", 422)
+        super().__init__(f"this does not look like {a(source)} webhook{detail}: expected {expected}", 422)
 
 
 def text(value: Any, limit: int = MAX_TITLE) -> str:
@@ -125,7 +130,7 @@ def route_hint(body: bytes) -> str:
     source = detect(data) if isinstance(data, Mapping) else None
     if not source:
         return ""
-    return f" (this looks like a {source} payload: POST it to /webhooks/alerts/{source})"
+    return f" (this looks like {a(source)} payload: POST it to /webhooks/alerts/{source})"
 
 
 __all__ = ["MAX_TEXT", "IncomingAlert", "Parser", "ShapeError", "detect", "first", "key", "link", "lines", "names",

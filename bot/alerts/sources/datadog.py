@@ -25,6 +25,14 @@ TRANSITION_PREFIX = re.compile(r"^\s*\[(?:P[1-5]\]\s*\[)?(?:triggered|recovered|
                                r"no data|recovered from (?:warn|no data))(?: on [^\]]*)?\]\s*", re.IGNORECASE)
 
 
+MARKDOWN_FENCE = re.compile(r"^\s*%%%\s*$", re.MULTILINE)
+
+
+def message(value: Any) -> Any:
+    """$EVENT_MSG without the `%%%` lines Datadog wraps Markdown messages in (they showed in the thread)."""
+    return MARKDOWN_FENCE.sub("", value).strip() if isinstance(value, str) else value
+
+
 def parse(data: Mapping[str, Any], headers: Mapping[str, str], **_: Any) -> list[IncomingAlert]:
     raw_title = first(data.get("title"), data.get("event_title"))
     transition = first(data.get("transition"), data.get("alert_transition"), limit=40)
@@ -42,7 +50,7 @@ def parse(data: Mapping[str, Any], headers: Mapping[str, str], **_: Any) -> list
     hint = priority or (text(data.get("alert_type"), 20) or None)
     return [IncomingAlert(
         source="datadog", title=title,
-        text=lines(("", data.get("text") or data.get("event_msg")), ("scope", scope), ("priority", priority),
+        text=lines(("", message(data.get("text") or data.get("event_msg"))), ("scope", scope), ("priority", priority),
                    ("transition", transition)),
         link=link(data.get("link")), severity_hint=hint, dedup_key=key("datadog", alert_id or title, scope),
         signals=Signals(severity_hint=hint),
