@@ -29,6 +29,7 @@ import bot.metrics
 import bot.pagerduty.feature
 import bot.plugins
 import bot.slack.app
+import bot.slack.modals
 import bot.slack.pins
 import bot.status
 from bot.check import Status
@@ -48,6 +49,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.commands.playbooks.register,
     bot.fly.check.register,  # fly, health and responders lines
     bot.slack.app.register,
+    bot.slack.modals.register,  # the declare modal and the "Declare incident" shortcut
     bot.commands.timeline.register,
     bot.commands.postmortem.register,
     bot.commands.postmortem.register_check,
