@@ -23,6 +23,7 @@ import bot.commands.incident
 import bot.commands.playbooks
 import bot.commands.postmortem
 import bot.commands.postmortem_cli
+import bot.commands.roles
 import bot.commands.timeline
 import bot.fly.check
 import bot.metrics
@@ -46,6 +47,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.check.register,  # the core `fireline check` lines: slack, database, sentry
     bot.alerts.check.register,
     bot.commands.incident.register,
+    bot.commands.roles.register,  # commander (the lead), comms, scribe, INCIDENT_ROLES
     bot.commands.playbooks.register,
     bot.fly.check.register,  # fly, health and responders lines
     bot.slack.app.register,

@@ -251,9 +251,16 @@ def checklist_reply(ctx: Context, incident_id: int) -> Reply:
         incident = svc.get_incident(session, incident_id)
         done = checked_steps(session, incident_id)
     lines, buttons = [], []
+    from bot.service.roles import comms_name
+
+    comms = comms_name(ctx, incident_id)
     for number, step in enumerate(SEV1_PLAYBOOK, start=1):
         mark = "[x]" if step.key in done else "[ ]"
-        lines.append(f"{mark} {number}. *{step.phase}*: {step.text}")
+        owner = ""
+        if step.key == "communicate":
+            owner = f" (Communications: {escape(comms)})" if comms else \
+                " (nobody holds Communications: `/incident role comms @user`)"
+        lines.append(f"{mark} {number}. *{step.phase}*: {step.text}{owner}")
         buttons.append(Button(f"{'Uncheck' if step.key in done else 'Check'} {number}", Actions.CHECK,
                               f"{incident.id}:{number}"))
     return Reply(f"*Playbook for #{incident.id}* ({len(done)}/{len(SEV1_PLAYBOOK)} done), from the guide's "

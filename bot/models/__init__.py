@@ -1,13 +1,16 @@
 """All tables. Each feature keeps its models in its own module here; import them all below."""
 
 from bot.models.alerts import ALERT_STATES, Alert, AlertRateSlot
+from bot.models.home import HomeViewer
 from bot.models.incident import OPEN_STATES, STATES, Incident, Job, ProcessedRequest, TimelineEvent
 from bot.models.pagerduty import OnCallSnapshot, PagerDutyLink
 from bot.models.playbook import MitigationLock, PlaybookAudit, PlaybookExecution
 from bot.models.postmortem import FOLLOWUP_STATES, FollowUp, Postmortem
+from bot.models.roles import IncidentRole
 from bot.models.status import Maintenance, StatusUpdate
 
 __all__ = ["ALERT_STATES", "FOLLOWUP_STATES", "OPEN_STATES", "STATES", "Alert", "AlertRateSlot", "FollowUp",
-           "Incident", "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution",
+           "HomeViewer", "Incident", "IncidentRole",
+           "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution",
            "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate",
            "TimelineEvent"]
