@@ -30,6 +30,7 @@ import bot.metrics
 import bot.pagerduty.feature
 import bot.plugins
 import bot.slack.app
+import bot.slack.home
 import bot.slack.modals
 import bot.slack.pins
 import bot.status
@@ -51,6 +52,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.commands.playbooks.register,
     bot.fly.check.register,  # fly, health and responders lines
     bot.slack.app.register,
+    bot.slack.home.register,  # the App Home tab and `/incident home`
     bot.slack.modals.register,  # the declare modal and the "Declare incident" shortcut
     bot.commands.timeline.register,
     bot.commands.postmortem.register,

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BOT = ROOT / "bot"
 # The built-in features (bot.assembly.FEATURES registers them; test_every_... checks the two agree).
-FEATURES = {"bot.commands.incident", "bot.commands.playbooks", "bot.slack.app", "bot.slack.modals", "bot.commands.roles", "bot.commands.timeline",
+FEATURES = {"bot.commands.incident", "bot.commands.playbooks", "bot.slack.app", "bot.slack.modals", "bot.commands.roles", "bot.slack.home", "bot.commands.timeline",
             "bot.commands.postmortem", "bot.commands.postmortem_cli", "bot.slack.pins", "bot.metrics", "bot.alerts",
             "bot.alerts.commands",
             "bot.alerts.cli", "bot.pagerduty.feature", "bot.plugins", "bot.fly.check", "bot.status"}
