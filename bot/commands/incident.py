@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bot.chat import person
 from bot.clock import fmt_utc
 from bot.commands.grammar import Args, parse_severity, parse_user
 from bot.commands.registry import Registry, button_number
@@ -72,7 +73,7 @@ def declare_form(ctx: Context, form: DeclareForm) -> Reply:
         level, reason = suggest(ctx, form.title)
         why = f"Picked {describe(level)} because it {reason}. Change it with `/incident sev <1-4>`."
     else:
-        level, reason, why = form.level, f"given by {ctx.user_id} when declaring", None
+        level, reason, why = form.level, f"given by {person(ctx.chat, ctx.user_id)} when declaring", None
     source: dict = {}
     if form.components:
         source["components"] = list(form.components)
