@@ -121,3 +121,23 @@ def test_console_assigns_roles(db_url, clock):
     assert "ana is now Scribe of #1" in text
     assert "Scribe (`scribe`): ana" in text
     container.engine.dispose()
+
+
+def test_pagerduty_reassignment_makes_the_responder_commander_until_a_person_takes_it(db_url, recorder, clock, pd):
+    from datetime import timedelta
+
+    from tests.support.pagerduty import incident_data, post_webhook, rest_harness, webhook
+
+    def pd_event(kind: str, minutes: float, name: str):
+        return webhook(kind, incident_data("PINC101", status="triggered", assignees=(("PX", name),)),
+                       occurred_at=clock() + timedelta(minutes=minutes))
+
+    with rest_harness(db_url, recorder, clock) as slack:
+        slack.command("declare Site is down sev1")
+        post_webhook(slack, pd_event("incident.reassigned", 1, "Aisha Khan"))
+        assert incident(slack.container).lead_id == "pagerduty:Aisha Khan"
+        post_webhook(slack, pd_event("incident.escalated", 2, "Marcus Webb"))
+        assert incident(slack.container).lead_id == "pagerduty:Marcus Webb"  # PagerDuty's pick is not "taken"
+        slack.command("lead <@U0ANA|ana>", channel_id=CHANNEL)
+        post_webhook(slack, pd_event("incident.reassigned", 3, "Chen Li"))
+        assert incident(slack.container).lead_id == "U0ANA"

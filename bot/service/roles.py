@@ -66,9 +66,10 @@ def rows(ctx: Context, session: Session, incident: Incident) -> list[tuple[str, 
 
 
 def commander_taken(session: Session, incident_id: int) -> bool:
-    """Someone took the commander role (the declarer's default lead is not taking it)."""
-    return session.exec(select(TimelineEvent.id).where(TimelineEvent.incident_id == incident_id,
-                                                       TimelineEvent.kind == "lead_changed")).first() is not None
+    """A person took the commander role (the declarer's default lead, or PagerDuty's pick, is not taking it)."""
+    actors = session.exec(select(TimelineEvent.actor).where(TimelineEvent.incident_id == incident_id,
+                                                            TimelineEvent.kind == "lead_changed")).all()
+    return any(actor != "pagerduty" and not actor.startswith("pagerduty:") for actor in actors)
 
 
 def assign(ctx: Context, incident_id: int, role: Role, user: str) -> Incident:
@@ -137,6 +138,20 @@ def on_acknowledged(ctx: Context, incident: Incident, via: str = "", **_: object
         pass
 
 
+def on_assigned(ctx: Context, incident: Incident, assignees: list[str] = (), **_: object) -> None:
+    """Escalated or reassigned in PagerDuty: the new responder becomes commander while nobody has taken it."""
+    if not assignees or not incident.is_open:
+        return
+    with ctx.session() as session:
+        if commander_taken(session, incident.id):
+            return
+    try:
+        svc.set_lead(ctx, incident.id, f"pagerduty:{assignees[0]}")
+    except UserError:
+        pass
+
+
 def register_hooks(registry) -> None:
     registry.card_field(card_field)
     registry.on(Hooks.INCIDENT_ACKNOWLEDGED)(on_acknowledged)
+    registry.on(Hooks.PAGERDUTY_ASSIGNED)(on_assigned)
