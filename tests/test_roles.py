@@ -141,3 +141,14 @@ def test_pagerduty_reassignment_makes_the_responder_commander_until_a_person_tak
         slack.command("lead <@U0ANA|ana>", channel_id=CHANNEL)
         post_webhook(slack, pd_event("incident.reassigned", 3, "Chen Li"))
         assert incident(slack.container).lead_id == "U0ANA"
+
+
+def test_fireline_check_says_what_is_wrong_with_incident_roles(db_url):
+    from bot.commands.roles import check_roles
+
+    bad = check_roles(make_settings(db_url, incident_roles="Bad Key:x"))
+    assert bad.state == "error" and "is not a role key" in bad.detail and "INCIDENT_ROLES=liaison" in bad.detail
+    taken = check_roles(make_settings(db_url, incident_roles="comms:Again"))
+    assert taken.state == "error" and "already a role" in taken.detail
+    good = check_roles(make_settings(db_url, incident_roles="liaison:Customer liaison"))
+    assert (good.state, good.detail) == ("live", "incident roles: commander, comms, scribe, liaison")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.chat import person
+from bot.check import Status
 from bot.commands.grammar import Args, parse_user
 from bot.commands.registry import Registry
 from bot.context import Context
@@ -10,6 +11,8 @@ from bot.errors import UserError
 from bot.models import Incident
 from bot.reply import Reply, escape
 from bot.service import roles
+from playbooks.framework import Refused
+from playbooks.roles import parse_roles
 
 
 def role(ctx: Context, args: Args, target: Incident) -> Reply:
@@ -34,7 +37,17 @@ def roles_(ctx: Context, args: Args, target: Incident) -> Reply:
     return Reply(f"*Roles of #{target.id}*", lines=lines + ["Assign with `/incident role <role> @user`."])
 
 
+def check_roles(settings) -> Status:
+    """`fireline check`: a malformed INCIDENT_ROLES is said here (at run time the built-in roles stand in)."""
+    try:
+        defined = parse_roles(settings.incident_roles)
+    except Refused as exc:
+        return Status("roles", "error", f"{exc.message} {' '.join(exc.hints)}".strip())
+    return Status("roles", "live", "incident roles: " + ", ".join(r.key for r in defined))
+
+
 def register(registry: Registry) -> None:
+    registry.check("roles")(check_roles)
     incident = registry.command("incident", "declare and run incidents")
     incident.sub("role", "role <commander|comms|scribe|...> @user",
                  "give someone an incident role (`lead @user` is `role commander @user`)", role, incident="open")

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 
 def definitions(settings) -> tuple[Role, ...]:
-    """Built-in roles and INCIDENT_ROLES; a broken setting falls back to the built-in ones (`fireline check` says)."""
+    """Built-in roles and INCIDENT_ROLES; a broken setting falls back to the built-in ones (`fireline check`'s
+    `roles` line says what is wrong)."""
     try:
         return parse_roles(settings.incident_roles)
     except Refused as exc:
