@@ -98,3 +98,28 @@ def test_home_lists_the_postmortems_i_owe(slack):
     assert "#1 Checkout returns 502: due 2026-11-27 14:00 UTC" in owed
     home_opened(slack, user="U0ANA", event_id="EvHome9")
     assert "None." in published(slack)[-1]["text"].split("Postmortems I owe", 1)[1]
+
+
+def test_home_declare_button_opens_the_modal_and_answers_by_dm(slack):
+    import urllib.parse
+
+    from tests.test_declare_modal import submission, values, view_of
+
+    home_opened(slack)
+    [home] = published(slack)
+    [button] = home["view"]["blocks"][0]["elements"]
+    assert (button["action_id"], button["text"]["text"]) == ("declare_open", "Declare incident")
+    payload = {"type": "block_actions", "team": {"id": "T1"}, "user": {"id": "U0ANA", "name": "ana"},
+               "api_app_id": "A1", "token": "legacy", "trigger_id": "3.t", "container": {"type": "view"},
+               "view": {"type": "home", "id": "VHOME", "callback_id": ""},
+               "actions": [{"type": "button", "action_id": "declare_open", "block_id": "b", "action_ts": "1"}]}
+    slack.post(urllib.parse.urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+    [opened] = slack.recorder.of("views.open")
+    assert opened.data["trigger_id"] == "3.t" and view_of(opened)["callback_id"] == "declare_modal"
+    slack.post(submission(view_of(opened), values("Uploads fail for large files", sev="3"), user_id="U0ANA"),
+               "application/x-www-form-urlencoded")
+    slack.run_jobs()
+    dm = [c for c in slack.recorder.of("chat.postMessage") if c.data.get("channel") == "U0ANA"]
+    assert dm and "Declared #1" in dm[-1].text().replace("*", "")
+    assert slack.recorder.of("chat.postEphemeral") == [] or all(
+        "Declared" not in c.text() for c in slack.recorder.of("chat.postEphemeral"))

@@ -109,10 +109,13 @@ def _oncall(ctx: Context, session: Session) -> Reply:
 def home_view(ctx: Context, user_id: str) -> dict[str, Any]:
     from bot.slack.render import blocks_json
 
-    blocks: list[dict[str, Any]] = []
+    from bot.slack.modals import OPEN_ACTION
+
+    blocks: list[dict[str, Any]] = [{"type": "actions", "elements": [
+        {"type": "button", "action_id": OPEN_ACTION, "style": "danger",
+         "text": {"type": "plain_text", "text": "Declare incident"}}]}]
     for section in sections(ctx, user_id):
-        if blocks:
-            blocks.append({"type": "divider"})
+        blocks.append({"type": "divider"})
         blocks += blocks_json(section)
     return {"type": "home", "blocks": blocks[:100]}
 

@@ -30,6 +30,7 @@ from bot.db import session_scope
 from bot.hooks import Hooks
 from bot.service import jobs
 from bot.service.incidents import MAX_TITLE
+from bot.slack.render import base_action_id
 from bot.text import clean
 from playbooks.severity import SEVERITIES
 
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 CALLBACK = "declare_modal"
 SHORTCUT = "declare_from_message"
+OPEN_ACTION = "declare_open"  # the App Home's "Declare incident" button
 DECLARE_JOB = "slack.declare"
 PRIVATE = "private"
 MESSAGE_TEXT = 2000  # of the shortcut's message, kept in the view's private_metadata (Slack allows 3000)
@@ -205,6 +207,15 @@ def install(app, container: Container) -> None:
                                          "text": str(message.get("text") or "")})
             try:
                 app.client.views_open(trigger_id=body.get("trigger_id"), view=view)
+            except Exception as exc:
+                log.warning("could not open the declare modal: %s", type(exc).__name__)
+            return BoltResponse(status=200, body="")
+        if kind == "block_actions" and any(isinstance(a, dict) and base_action_id(str(a.get("action_id", "")))
+                                           == OPEN_ACTION for a in body.get("actions") or []):
+            user = str((body.get("user") or {}).get("id", ""))
+            try:
+                app.client.views_open(trigger_id=body.get("trigger_id"),
+                                      view=declare_view(ack_context(container, user, ""), channel_id=""))
             except Exception as exc:
                 log.warning("could not open the declare modal: %s", type(exc).__name__)
             return BoltResponse(status=200, body="")
