@@ -107,9 +107,8 @@ def _oncall(ctx: Context, session: Session) -> Reply:
 
 
 def home_view(ctx: Context, user_id: str) -> dict[str, Any]:
-    from bot.slack.render import blocks_json
-
     from bot.slack.modals import OPEN_ACTION
+    from bot.slack.render import blocks_json
 
     blocks: list[dict[str, Any]] = [{"type": "actions", "elements": [
         {"type": "button", "action_id": OPEN_ACTION, "style": "danger",
