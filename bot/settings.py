@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     playbooks_path: str = Field("", description="Folder of plug-in playbook modules.")
 
     incident_roles: str = Field("", description="Team-defined incident roles besides commander, comms and scribe.")
-    home_refresh_seconds: int = Field(20, ge=1, le=60, description="At most one App Home publish per person "
+    home_refresh_seconds: int = Field(20, ge=1, le=30, description="At most one App Home publish per person "
                                       "per this many seconds.")
 
     # Public status page (served by `fireline serve` at /, /history.atom and /api/v2/*.json)

@@ -51,7 +51,7 @@ CHANGES = (Hooks.INCIDENT_DECLARED, Hooks.INCIDENT_SEVERITY_CHANGED, Hooks.INCID
 
 
 def seconds(container: Container) -> int:
-    return max(1, min(30, int(container.settings.home_refresh_seconds)))
+    return int(container.settings.home_refresh_seconds)  # 1..30 (the setting says so)
 
 
 # -- what the tab shows ----------------------------------------------------------------------------------------
