@@ -3,8 +3,8 @@
 Where `views.open` is called: in the ack, by the Bolt listener, not from a queued job. Slack's
 `trigger_id` lives 3 seconds, and a job waits for a worker's poll behind whatever else is queued (a
 declare storm is exactly when the queue is long), so a job would sometimes open nothing. The ack
-does only pure work besides the one call: the classifier on a partial title (well under a
-millisecond) and building the view. The HTTP fast lane (bot/slack/fast_ack.py) hands these commands
+does only pure work besides the one call: the classifier on the shortcut's message (0.06 ms for a
+40-character title, 0.3 ms for 170 characters, measured with the built-in rules) and building the view. The HTTP fast lane (bot/slack/fast_ack.py) hands these commands
 to Bolt (`bot.slack.ack.answered_in_ack` says they are answered in the ack), so both front doors open
 the modal the same way. If Slack refuses `views.open`, the ack answers with the typed form instead.
 
