@@ -23,6 +23,7 @@ import bot.commands.incident
 import bot.commands.playbooks
 import bot.commands.postmortem
 import bot.commands.postmortem_cli
+import bot.commands.roles
 import bot.commands.timeline
 import bot.deploy_watch.feature
 import bot.fly.check
@@ -30,6 +31,8 @@ import bot.metrics
 import bot.pagerduty.feature
 import bot.plugins
 import bot.slack.app
+import bot.slack.home
+import bot.slack.modals
 import bot.slack.pins
 import bot.status
 import bot.undo
@@ -47,9 +50,12 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.check.register,  # the core `fireline check` lines: slack, database, sentry
     bot.alerts.check.register,
     bot.commands.incident.register,
+    bot.commands.roles.register,  # commander (the lead), comms, scribe, INCIDENT_ROLES
     bot.commands.playbooks.register,
     bot.fly.check.register,  # fly, health and responders lines
     bot.slack.app.register,
+    bot.slack.home.register,  # the App Home tab and `/incident home`
+    bot.slack.modals.register,  # the declare modal and the "Declare incident" shortcut
     bot.commands.timeline.register,
     bot.commands.postmortem.register,
     bot.commands.postmortem.register_check,

@@ -8,18 +8,24 @@ label, `:channel NAME` moves to another channel. Exits 0 at the end of input.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from typing import TextIO
 
 from sqlmodel import select
 
 from bot import log_context
 from bot.chat import ConsoleChat, render_text
+from bot.commands.grammar import parse_severity
+from bot.commands.incident import DeclareForm, declare_form, suggest
+from bot.commands.registry import guarded
 from bot.container import Container, Mode
 from bot.context import Context, console_context
 from bot.db import session_scope
 from bot.models import Incident
-from bot.reply import Reply
+from bot.reply import Reply, escape
 from bot.service import jobs
+from bot.slack.modals import wants_form
+from bot.text import clean
 
 BANNER = ("Fireline console. Type `/incident help`, `/incident declare <title> [sev1-4]`, "
           "`!Label` to press a button, `:channel NAME` to switch channel, Ctrl-D to quit.")
@@ -37,6 +43,8 @@ class Console:
         self.chat.channels[self.channel_id] = incidents
         self.user = container.settings.console_user
         self._load_known_channels()
+        self._tty = False
+        self._lines: Iterator[str] = iter(())
 
     def _load_known_channels(self) -> None:
         """Incident channels from earlier console runs on the same database stay reachable."""
@@ -76,13 +84,50 @@ class Console:
             if command.lower() not in self.container.registry.commands:
                 command, text = "incident", line.lstrip("/")
             before = set(self.chat.channels)
-            self.show(self.container.registry.dispatch(self.context(), command, text))
+            if command.lower() == "incident" and text.split()[:1] == ["declare"] and wants_form("incident", text):
+                self.show(self.declare_prompts(text))
+            else:
+                self.show(self.container.registry.dispatch(self.context(), command, text))
             created = [c for c in self.chat.channels if c not in before]
             if created:  # follow the declarer into the new incident channel, as Slack invites them
                 self.channel_id = created[-1]
                 print(f"* you are now in #{self.chat.channels[self.channel_id]} "
                       "(`:channel incidents` to go back)", file=self.out)
         jobs.run_due(self.container)
+
+    def ask(self, prompt: str) -> str | None:
+        """The console's modal: one question, the next input line as the answer (None at the end of input)."""
+        print(prompt, end="", file=self.out)
+        self.out.flush()
+        if self._tty:
+            try:
+                return input()
+            except EOFError:
+                return None
+        answer = next(self._lines, None)
+        print(file=self.out)
+        return None if answer is None else answer.rstrip("\n")
+
+    def declare_prompts(self, text: str) -> Reply | None:
+        """`/incident declare` with no title: ask for the title, then the SEV (Enter takes the suggested one)."""
+        ctx = self.context()
+        title = " ".join(clean(self.ask("Title (what is broken)? ") or "").split())
+        if not title:
+            return Reply.error("No title, so nothing was declared.",
+                               "Type `/incident declare <what is broken> [sev1-4]`.")
+        words = text.split()
+        given = parse_severity(words[1]) if len(words) == 2 else None
+        level, why = suggest(ctx, title)
+        level = given or level
+        hint = f"Severity 1-4, Enter for SEV{level}" + ("" if given else f" (suggested: it {why})") + "? "
+        answer = (self.ask(hint) or "").strip()
+        if answer:
+            chosen = parse_severity(answer if answer.lower().startswith(("sev", "p")) else f"sev{answer}")
+            if chosen is None:
+                return Reply.error(f"`{escape(answer[:20])}` is not a severity, so nothing was declared.",
+                                   "Answer 1, 2, 3 or 4, or press Enter for the suggested one.")
+            level, given = chosen, chosen
+        return guarded(lambda: declare_form(ctx, DeclareForm(title=title, level=given)))
 
     def switch_channel(self, name: str) -> None:
         name = name.strip().lstrip("#")
@@ -95,7 +140,9 @@ class Console:
             f"#{n}" for n in self.chat.channels.values())))
 
     def run(self, lines: TextIO) -> int:
-        if lines.isatty():
+        self._tty = lines.isatty()
+        self._lines = iter(lines)
+        if self._tty:
             print(BANNER, file=self.out)
             while True:
                 try:
@@ -104,7 +151,7 @@ class Console:
                     print(file=self.out)
                     return 0
                 self.run_line(line)
-        for line in lines:
+        for line in self._lines:
             self.run_line(line)
             self.out.flush()
         return 0

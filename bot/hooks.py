@@ -24,6 +24,9 @@ class Hooks(StrEnum):
     INCIDENT_UPDATED = "incident.updated"  # text=
     INCIDENT_NOTED = "incident.noted"  # text=
     INCIDENT_RESOLVED = "incident.resolved"
+    INCIDENT_ROLE_CHANGED = "incident.role_changed"  # role=, old=, new= (not the commander: LEAD_CHANGED)
+    # PagerDuty
+    PAGERDUTY_ASSIGNED = "pagerduty.assigned"  # (ctx, incident, assignees=[names]): escalated or reassigned there
     # playbooks
     PLAYBOOK_FINISHED = "playbook.finished"  # (ctx, execution, plan)
     # the status page

@@ -142,6 +142,10 @@ class Settings(BaseSettings):
         "incidents that reached SEV1 up to this level (default SEV1 and SEV2); others get a draft only.")
     playbooks_path: str = Field("", description="Folder of plug-in playbook modules.")
 
+    incident_roles: str = Field("", description="Team-defined incident roles besides commander, comms and scribe.")
+    home_refresh_seconds: int = Field(20, ge=1, le=30, description="At most one App Home publish per person "
+                                      "per this many seconds.")
+
     # Public status page (served by `fireline serve` at /, /history.atom and /api/v2/*.json)
     status_components: str = Field("API,Web app,Realtime,Payments,Uploads",
                                    description="Comma-separated components shown on the public status page.")

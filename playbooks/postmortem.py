@@ -187,6 +187,7 @@ class Document:
     owed: bool
     extra: dict[str, Any] = field(default_factory=dict)
     public_updates: list[PublicUpdate] = field(default_factory=list)
+    roles: list[tuple[str, str]] = field(default_factory=list)  # (role, who) besides the lead
 
 
 # -- text -----------------------------------------------------------------------------------------------
@@ -420,10 +421,11 @@ def _result_of(event: EventLike) -> str:
 # -- build ----------------------------------------------------------------------------------------------
 def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequence[FollowUpLike], *,
           generated_at: datetime, due: datetime | None, owed: bool,
-          names: Mapping[str, str] | None = None) -> Document:
+          names: Mapping[str, str] | None = None, roles: Sequence[tuple[str, str]] = ()) -> Document:
     """Arrange what was recorded. `events` in time order (the store's `timeline()` order).
 
     `names`: how to show each person (`people_ids` says whom to look up); without one, `@<id>`.
+    `roles`: (role label, user id) rows besides the commander (the lead), e.g. ("Communications", "U0CHEN").
     A refused Confirm is a timeline row and a role of its own, never a playbook run.
     """
     names = {user: name for user, name in (names or {}).items() if name and name != user}
@@ -477,6 +479,8 @@ def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequen
             role(event.actor, "acknowledged")
         elif kind == "lead_changed" and event.data.get("to"):
             role(str(event.data["to"]), "lead")
+        elif kind == "role_changed" and event.data.get("to"):
+            role(str(event.data["to"]), str(event.data.get("label") or event.data.get("role") or "a role"))
         elif kind == "resolved":
             role(event.actor, "resolved")
         elif kind == "pinned":
@@ -554,6 +558,7 @@ def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequen
         due_at=fmt_minute(due) if due else "",
         owed=owed,
         public_updates=public,
+        roles=[(cell(label), who(user)) for label, user in roles],
     )
 
 

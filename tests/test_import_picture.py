@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BOT = ROOT / "bot"
 # The built-in features (bot.assembly.FEATURES registers them; test_every_... checks the two agree).
 FEATURES = {"bot.commands.incident", "bot.commands.playbooks", "bot.slack.app", "bot.commands.timeline",
+            "bot.slack.modals", "bot.commands.roles", "bot.slack.home",
             "bot.commands.postmortem", "bot.commands.postmortem_cli", "bot.slack.pins", "bot.metrics", "bot.alerts",
             "bot.alerts.commands",
             "bot.alerts.cli", "bot.pagerduty.feature", "bot.plugins", "bot.fly.check", "bot.status",
@@ -156,5 +157,5 @@ def test_every_subcommand_and_check_comes_from_a_register_call():
     registry = cli_registry(None)
     assert list(registry.cli_commands) == ["console", "serve", "socket", "worker", "check", "db", "classify",
                                            "postmortem"]
-    assert list(registry.checks) == ["slack", "database", "sentry", "alerts", "fly", "health", "responders",
+    assert list(registry.checks) == ["slack", "database", "sentry", "alerts", "roles", "fly", "health", "responders",
                                      "postmortem", "pagerduty", "status-page", "providers", "statuspage", "playbooks"]

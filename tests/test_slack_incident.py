@@ -91,7 +91,11 @@ def test_outside_incident_channel_needs_number(slack):
 def test_errors_are_ephemeral_and_change_nothing(slack):
     slack.command("declare Site is down sev1")
     before = [e.id for e in events(slack.container, 1)]
-    for text, expected in [("declare", "title is needed"), ("declare Thing sev9", "not a severity"),
+    # issue 19: `declare` without a title opens the modal; when Slack refuses it, the ack says what to type
+    slack.recorder.fail("views.open", "expired_trigger_id")
+    refused = slack.ack_json(slack.command("declare"))
+    assert refused["response_type"] == "ephemeral" and "title is needed" in refused["text"]
+    for text, expected in [("declare Thing sev9", "not a severity"),
                            ("sev 7 #1", "1 to 4"), ("status sideways #1", "not a state"),
                            ("lead #1", "Say who leads"), ("update #1", "needs some text")]:
         slack.command(text)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
+from bot.chat import person
 from bot.clock import fmt_utc
 from bot.commands.grammar import Args, parse_severity, parse_user
 from bot.commands.registry import Registry, button_number
@@ -16,6 +18,7 @@ from bot.service.incidents import Actions
 from playbooks.checklist import SEV1_PLAYBOOK, step_by_number
 from playbooks.severity import SEVERITIES, classify_title, describe, rules_for
 
+MAX_DESCRIPTION = 3000  # a declare's description, kept as its first timeline note
 LIST_LIMIT = 25  # a Slack message stays readable; the most severe come first
 SEVERITY_HINT = "Severity is `sev1`, `sev2`, `sev3` or `sev4` (SEV1 = complete outage, SEV4 = cosmetic)."
 
@@ -38,21 +41,74 @@ def declare(ctx: Context, args: Args) -> Reply:
         raise UserError("A title is needed to declare an incident.",
                         "Type `/incident declare <what is broken> [sev1-4]`, for example "
                         "`/incident declare Login broken for EU users sev2`.")
-    if level is None:
-        picked = classify_title(title, rules_for(ctx.app.settings.severity_rules or None)[0])
-        level, reason = picked.level, picked.reason
+    return declare_form(ctx, DeclareForm(title=title, level=level))
+
+
+@dataclass
+class DeclareForm:
+    """What a declare says, however it was asked: typed words, the Slack modal, the console's prompts.
+
+    `private` is passed through untouched (stored in the `declared` event's data and the hook's
+    `private=`): what a private incident means is the private-incidents feature's decision.
+    `message`: the Slack message a "Declare incident" shortcut started from (channel, ts, author, text).
+    """
+
+    title: str
+    level: int | None = None
+    components: list[str] = field(default_factory=list)
+    description: str = ""
+    private: bool = False
+    message: dict[str, str] | None = None
+
+
+def suggest(ctx: Context, title: str) -> tuple[int, str]:
+    """The classifier's SEV for a title and why (the modal pre-selects it; a form without a SEV uses it)."""
+    picked = classify_title(title, rules_for(ctx.app.settings.severity_rules or None)[0])
+    return picked.level, picked.reason
+
+
+def declare_form(ctx: Context, form: DeclareForm) -> Reply:
+    """Declare from a form: the one path for typed, modal and console declares."""
+    if form.level is None:
+        level, reason = suggest(ctx, form.title)
         why = f"Picked {describe(level)} because it {reason}. Change it with `/incident sev <1-4>`."
     else:
-        reason, why = f"given by {ctx.user_id} when declaring", None
-    incident, problems = svc.declare(ctx, title, level, reason)
+        level, reason, why = form.level, f"given by {person(ctx.chat, ctx.user_id)} when declaring", None
+    source: dict = {}
+    if form.components:
+        source["components"] = list(form.components)
+    if form.private:
+        source["private"] = True
+    if form.message:
+        source["message"] = {k: form.message.get(k, "") for k in ("channel", "ts")}
+    incident, problems = svc.declare(ctx, form.title, level, reason, source=source or None)
     reply = Reply(f"Declared *#{incident.id}* {describe(level)}: {escape(incident.title)}",
                   lines=[line for line in [why] if line])
+    if form.description:
+        svc.add_note(ctx, incident.id, form.description, kind="description")
+    if form.message:
+        link = pin_message(ctx, incident, form.message)
+        if link:
+            reply.lines.append(f"Declared from <{link}|this message>, pinned as the first timeline event.")
     if incident.channel_name:
         channel = f"#{incident.channel_name}" if ctx.is_console else \
             f"<#{incident.channel_id}|{incident.channel_name}>"
         reply.lines.append(f"Incident channel: {channel}. Commands there apply to #{incident.id}.")
     reply.lines += [f":warning: {escape(p)}" for p in problems]
     return reply
+
+
+def pin_message(ctx: Context, incident: Incident, message: dict[str, str]) -> str | None:
+    """The shortcut's message as the incident's first timeline event (at its own time), with a permalink."""
+    from bot.service.pins import SlackMessage, record_pin
+
+    channel, ts = message.get("channel", ""), message.get("ts", "")
+    if not channel or not ts:
+        return None
+    link = ctx.chat.permalink(channel, ts) if hasattr(ctx.chat, "permalink") else None
+    pinned = SlackMessage(channel, ts, message.get("author") or "unknown", message.get("text") or "")
+    record_pin(ctx.app, incident.id, pinned, ctx.user_id, link=link)
+    return link
 
 
 def sev(ctx: Context, args: Args, target: Incident) -> Reply:
@@ -196,9 +252,16 @@ def checklist_reply(ctx: Context, incident_id: int) -> Reply:
         incident = svc.get_incident(session, incident_id)
         done = checked_steps(session, incident_id)
     lines, buttons = [], []
+    from bot.service.roles import comms_name
+
+    comms = comms_name(ctx, incident_id)
     for number, step in enumerate(SEV1_PLAYBOOK, start=1):
         mark = "[x]" if step.key in done else "[ ]"
-        lines.append(f"{mark} {number}. *{step.phase}*: {step.text}")
+        owner = ""
+        if step.key == "communicate":
+            owner = f" (Communications: {escape(comms)})" if comms else \
+                " (nobody holds Communications: `/incident role comms @user`)"
+        lines.append(f"{mark} {number}. *{step.phase}*: {step.text}{owner}")
         buttons.append(Button(f"{'Uncheck' if step.key in done else 'Check'} {number}", Actions.CHECK,
                               f"{incident.id}:{number}"))
     return Reply(f"*Playbook for #{incident.id}* ({len(done)}/{len(SEV1_PLAYBOOK)} done), from the guide's "

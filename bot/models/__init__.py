@@ -2,13 +2,16 @@
 
 from bot.models.alerts import ALERT_STATES, Alert, AlertRateSlot
 from bot.models.deploy import DeployWatch
+from bot.models.home import HomeViewer
 from bot.models.incident import OPEN_STATES, STATES, Incident, Job, ProcessedRequest, TimelineEvent
 from bot.models.pagerduty import OnCallSnapshot, PagerDutyLink
 from bot.models.playbook import MitigationLock, PlaybookAudit, PlaybookExecution
 from bot.models.postmortem import FOLLOWUP_STATES, FollowUp, Postmortem
+from bot.models.roles import IncidentRole
 from bot.models.status import Maintenance, StatusUpdate
 
 __all__ = ["ALERT_STATES", "FOLLOWUP_STATES", "OPEN_STATES", "STATES", "Alert", "AlertRateSlot", "FollowUp",
-           "Incident", "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution",
-           "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate", "DeployWatch",
+           "DeployWatch", "HomeViewer", "Incident", "IncidentRole",
+           "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution",
+           "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate",
            "TimelineEvent"]

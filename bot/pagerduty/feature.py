@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.chat import person
 from bot.check import Status
 from bot.commands.grammar import Args, parse_user
 from bot.commands.registry import Registry
@@ -101,7 +102,7 @@ def page(ctx: Context, args: Args, incident: Incident) -> Reply:
     if paged and not targets:
         return Reply(f"#{incident.id} is already paged: {paging._describe_link(link)}.",
                      lines=["To page one more person: `/incident page @user`."])
-    paging.queue_page(ctx, incident, reason=f"asked by {ctx.user_id}", targets=targets)
+    paging.queue_page(ctx, incident, reason=f"asked by {person(ctx.chat, ctx.user_id)}", targets=targets)
     who = targets[0][2] if targets else "the on-call"
     if mode == DRY_RUN:
         return Reply(f"Dry-run: recording a page of {who} for #{incident.id}; nothing is sent.",
@@ -191,7 +192,7 @@ def escalate(ctx: Context, args: Args, incident: Incident) -> Reply:
                    {"area": area.area, "policy": area.pagerduty_policy or None}, at=ctx.now())
     lines = [f"Contact: {escape(area.how())}"]
     if area.pagerduty_policy:
-        paging.queue_page(ctx, incident, reason=f"escalated to {area.name} by {ctx.user_id}",
+        paging.queue_page(ctx, incident, reason=f"escalated to {area.name} by {person(ctx.chat, ctx.user_id)}",
                           targets=[["policy", area.pagerduty_policy, f"{area.name} ({area.pagerduty_policy})"]])
         lines.append(f"Paging PagerDuty escalation policy {area.pagerduty_policy}"
                      + (" (dry-run: nothing is sent)" if config(ctx.app).paging_mode == DRY_RUN else "") + ".")

@@ -28,6 +28,7 @@ from bot.container import Container
 from bot.context import Context, pagerduty_context
 from bot.db import session_scope
 from bot.errors import UserError
+from bot.hooks import Hooks
 from bot.models import ProcessedRequest
 from bot.models.pagerduty import PagerDutyLink
 from bot.pagerduty.paging import NOTE_PREFIX
@@ -280,6 +281,8 @@ def _act(ctx: Context, event: Event, incident, text: str) -> str:
         svc.announce(ctx, incident, Reply(f":memo: PagerDuty note on #{incident.id} by {escape(event.agent)}",
                                           lines=[escape(content[:2000])]))
         return "noted"
+    if event.type in ("incident.escalated", "incident.reassigned") and _assignees(event.data):
+        ctx.app.registry.emit(Hooks.PAGERDUTY_ASSIGNED, ctx, incident=incident, assignees=_assignees(event.data))
     svc.refresh_cards(ctx, incident)
     svc.announce(ctx, incident, Reply(f":pager: #{incident.id}: {escape(text)}."), also_incidents_channel=
                  event.type == "incident.escalated")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.chat import person
 from bot.context import Context
 from bot.errors import UserError
 from bot.models import FollowUp, Incident
@@ -22,7 +23,8 @@ def add(ctx: Context, incident_id: int, text: str, owner: str | None) -> tuple[I
         session.flush()
         number = len(listed(session, incident.id))
         svc.record(session, incident, "followup", ctx.user_id,
-                   f"Follow-up {number}: {text}" + (f" (owner {owner})" if owner else " (no owner yet)"),
+                   f"Follow-up {number}: {text}"
+                   + (f" (owner {person(ctx.chat, owner)})" if owner else " (no owner yet)"),
                    {"followup_id": item.id, "owner": owner}, at=ctx.now())
     return incident, item, number
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot import log_context
-from bot.chat import MessageRef
+from bot.chat import MessageRef, person
 from bot.clock import as_utc, fmt_duration, fmt_utc
 from bot.context import Context
 from bot.errors import IntegrationError, UserError
@@ -253,7 +253,7 @@ def change_severity(ctx: Context, incident_id: int, level: int) -> tuple[Inciden
         if old == level:
             raise UserError(f"#{incident.id} is already {describe(level)}.")
         incident.severity = level
-        incident.severity_reason = f"set by {ctx.user_id} (was SEV{old})"
+        incident.severity_reason = f"set by {person(ctx.chat, ctx.user_id)} (was SEV{old})"
         return Change("severity_changed", f"Severity SEV{old} -> SEV{level}", {"from": old, "to": level},
                       hook={"old": old, "new": level}, everywhere=True,
                       announce=Reply(f"Severity of #{incident.id} changed SEV{old} -> {describe(level)} by "
@@ -289,7 +289,8 @@ def set_lead(ctx: Context, incident_id: int, lead: str) -> Incident:
             raise UserError(f"{mention(lead)} is already the lead of #{incident.id}.")
         old = incident.lead_id
         incident.lead_id = lead
-        return Change("lead_changed", f"Lead {old or 'nobody'} -> {lead}", {"from": old, "to": lead},
+        return Change("lead_changed", f"Lead {person(ctx.chat, old)} -> {person(ctx.chat, lead)}",
+                      {"from": old, "to": lead},
                       hook={"old": old, "new": lead}, then=invite_lead,
                       announce=Reply(f"{mention(lead)} is now the lead of #{incident.id}."))
 

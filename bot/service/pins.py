@@ -44,11 +44,13 @@ def incident_and_seen(container: Container, channel: str, ts: str) -> tuple[Inci
         return incident, seen is not None
 
 
-def record_pin(container: Container, incident_id: int, message: SlackMessage, pinned_by: str) -> TimelineEvent | None:
+def record_pin(container: Container, incident_id: int, message: SlackMessage, pinned_by: str, *,
+               link: str | None = None) -> TimelineEvent | None:
     """Add the message to the timeline; None when it was already there (a second pin, a replay)."""
     with session_scope(container.engine) as session:
         incident = svc.get_incident(session, incident_id)
         return svc.record(session, incident, "pinned", message.author[:64], message.text[:MAX_TEXT],
                           {"pinned_by": pinned_by, "channel": message.channel, "ts": message.ts,
-                           **({"thread_ts": message.thread_ts} if message.thread_ts else {})},
+                           **({"thread_ts": message.thread_ts} if message.thread_ts else {}),
+                           **({"permalink": link} if link else {})},
                           at=message.at, dedup_key=dedup_key(message.channel, message.ts))

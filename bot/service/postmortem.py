@@ -87,7 +87,14 @@ def render(container: Container, session: Session, incident: Incident, *, now: d
         due = pm.due_at(incident.resolved_at)
     items = followups(session, incident.id)
     names = names_for(container, pm.people_ids(incident, events, items))
-    doc = pm.build(incident, events, items, generated_at=now, due=due, owed=is_owed, names=names)
+    from bot.models import IncidentRole
+    from bot.service.roles import definitions
+
+    held = {r.role: r.user_id for r in session.exec(select(IncidentRole).where(
+        IncidentRole.incident_id == incident.id)).all()}
+    role_rows = [(r.label, held[r.key]) for r in definitions(container.settings) if held.get(r.key)]
+    names = {**names, **names_for(container, set(held.values()) - set(names))}
+    doc = pm.build(incident, events, items, generated_at=now, due=due, owed=is_owed, names=names, roles=role_rows)
     result = pm.render(doc, container.settings.postmortem_template)
     return Draft(incident, result.markdown, result.warning, len(doc.timeline), result.markdown.count("_TODO:"), due,
                  is_owed)

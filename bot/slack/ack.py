@@ -39,7 +39,7 @@ def ack_payload(reply: Reply) -> dict[str, Any]:
 def answered_in_ack(registry: Registry, name: str, text: str) -> bool:
     """Help, an unknown command or an unknown subcommand: answered at once, nothing stored."""
     spec = registry.commands.get(name)
-    if spec is None:
+    if spec is None or opens_form(name, text):
         return True
     if not spec.subcommands:
         return False
@@ -47,6 +47,13 @@ def answered_in_ack(registry: Registry, name: str, text: str) -> bool:
     if sub is None:  # quotes, odd spacing or nothing at all: ask the full grammar
         sub = parse(name, text, has_subcommands=True).sub
     return sub in (None, "help") or sub not in spec.subcommands
+
+
+def opens_form(name: str, text: str) -> bool:
+    """`/incident` alone or `/incident declare` without a title: the ack opens the declare modal (bot.slack.modals)."""
+    from bot.slack.modals import wants_form
+
+    return wants_form(name, text)
 
 
 def _plain_first_word(text: str) -> str | None:

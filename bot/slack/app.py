@@ -23,8 +23,9 @@ from bot.hooks import Hooks
 from bot.reply import Reply
 from bot.service.dedup import first_time
 from bot.service.intake import intake_for
-from bot.slack.ack import COMMAND_JOB, ack_payload, answered_in_ack, command_job, store_failed_reply
+from bot.slack.ack import COMMAND_JOB, ack_payload, answered_in_ack, command_job, opens_form, store_failed_reply
 from bot.slack.chat import SlackChat, make_web_client, respond_via
+from bot.slack.modals import open_form
 from bot.slack.render import base_action_id
 from bot.webhook_guard import slack_verifier
 
@@ -108,6 +109,9 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
     def on_command(ack, command):
         name = command["command"].lstrip("/")
         text = command.get("text") or ""
+        if opens_form(name, text) and open_form(client, container, command):
+            ack()  # the modal is open; submitting it stores the declare as a job
+            return
         if answered_in_ack(registry, name, text):
             offline = ack_context(container, command.get("user_id", ""), command.get("channel_id", ""))
             ack(**ack_payload(registry.dispatch(offline, name, text)))

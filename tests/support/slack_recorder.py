@@ -235,6 +235,10 @@ class SlackRecorder:
             return 200, {"ok": True, "upload_url": f"http://127.0.0.1:{self.port}/upload/F{n}", "file_id": f"F{n}"}
         if method in ("conversations.history", "conversations.replies"):
             return 200, self._history(method, data)
+        if method in ("views.open", "views.publish", "views.update", "views.push"):
+            view = data.get("view")
+            view = json.loads(view) if isinstance(view, str) else (view or {})
+            return 200, {"ok": True, "view": {**view, "id": f"V{n:06d}", "hash": f"{n}.h"}}
         if method == "files.completeUploadExternal":
             return 200, {"ok": True, "files": [{"id": "F1", "title": "file"}]}
         return 200, {"ok": True, "ts": ts}
