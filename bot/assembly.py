@@ -25,6 +25,7 @@ import bot.commands.postmortem
 import bot.commands.postmortem_cli
 import bot.commands.timeline
 import bot.fly.check
+import bot.insights
 import bot.metrics
 import bot.pagerduty.feature
 import bot.plugins
@@ -60,6 +61,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.plugins.register,
     bot.alerts.cli.register,  # `fireline classify`
     bot.commands.postmortem_cli.register,  # `fireline postmortem`
+    bot.insights.register,  # `fireline report`
 ]
 # The modules those come from (what tests/test_import_picture.py keeps out of bot.container and bot.context).
 FEATURE_MODULES = list(dict.fromkeys(fn.__module__ for fn in FEATURES))
