@@ -32,6 +32,7 @@ import bot.plugins
 import bot.slack.app
 import bot.slack.pins
 import bot.status
+import bot.web.team
 from bot.check import Status
 from bot.clock import Clock
 from bot.commands.registry import Registry
@@ -58,6 +59,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.pagerduty.feature.register,
     bot.pagerduty.feature.register_check,
     bot.status.register,
+    bot.web.team.register,  # the signed-in team pages under /team/ and `/incident web`
     bot.plugins.register,
     bot.alerts.cli.register,  # `fireline classify`
     bot.commands.postmortem_cli.register,  # `fireline postmortem`
