@@ -32,6 +32,7 @@ import bot.plugins
 import bot.slack.app
 import bot.slack.pins
 import bot.status
+import bot.web.dev
 import bot.web.team
 from bot.check import Status
 from bot.clock import Clock
@@ -64,6 +65,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.alerts.cli.register,  # `fireline classify`
     bot.commands.postmortem_cli.register,  # `fireline postmortem`
     bot.insights.register,  # `fireline report`
+    bot.web.dev.register,  # `fireline web --dev`
 ]
 # The modules those come from (what tests/test_import_picture.py keeps out of bot.container and bot.context).
 FEATURE_MODULES = list(dict.fromkeys(fn.__module__ for fn in FEATURES))

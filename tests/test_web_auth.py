@@ -213,3 +213,35 @@ def test_without_oidc_the_sign_in_page_says_what_to_type(linked):
     page = client.get("/team/login")
     assert "/incident web" in page.text and "Sign in with Slack" not in page.text
     assert client.get("/team/login/slack").status_code == 400
+
+
+# -- `fireline web --dev` ---------------------------------------------------------------------------------
+def test_fireline_web_dev_signs_in_through_its_stand_in_on_loopback(sqlite_url, recorder):
+    from bot.assembly import assemble
+    from bot.web.dev import dev_app
+    from tests.support.oidc import free_port, serve_app
+
+    port = free_port()
+    settings = make_settings(sqlite_url, recorder)
+    app, container = dev_app(settings, assemble(settings), port)
+    try:
+        with serve_app(app, port) as base, httpx.Client(base_url=base, follow_redirects=True) as browser:
+            login = browser.get("/")
+            assert login.url.path == "/team/login" and "Sign in with Slack" in login.text
+            authorize = browser.get("/team/login/slack")
+            assert "Development sign-in" in authorize.text and "development only" in authorize.text
+            query = dict(authorize.url.params)
+            landed = browser.post("/team/dev-oidc/authorize", data={**query, "name": "New Person"})
+            assert landed.url.path == "/team/" and "New Person" in landed.text and "Incidents" in landed.text
+    finally:
+        container.engine.dispose()
+
+
+def test_fireline_web_refuses_other_hosts_and_says_what_to_run(sqlite_url, monkeypatch, capsys):
+    from bot.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    assert main(["web", "--dev", "--host", "0.0.0.0"]) == 2
+    assert "loopback only" in capsys.readouterr().err
+    assert main(["web"]) == 2
+    assert "fireline web --dev" in capsys.readouterr().err
