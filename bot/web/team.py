@@ -40,6 +40,7 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+    env.filters["short"] = lambda value: value.strftime("%b %-d %H:%M") if value else ""
     env.filters["num"] = lambda value: "" if value is None else f"{value:.1f}"
     env.filters["share"] = lambda value: "" if value is None else f"{value * 100:.0f}%"
     return env
