@@ -152,3 +152,21 @@ def test_fireline_report_prints_markdown_and_csv(sqlite_url, recorder, clock, mo
         in rows
     assert main(["report", "--since", "soon"]) == 2
     assert "expected a period such as 90d" in capsys.readouterr().err
+
+
+def test_the_web_page_reuses_figures_for_a_minute_and_the_report_never_does(sqlite_url, recorder, clock):
+    container = build_container(make_settings(sqlite_url, recorder), clock=clock)
+    try:
+        _seed(container)
+        since = NOW - timedelta(days=90)
+        first = figures(container, since, cached=True)
+        with session_scope(container.engine) as session:
+            session.add(Incident(id=20, title="new", severity=2, declared_by="U1", declared_at=T0))
+        assert figures(container, since, cached=True) is first  # the page, within the minute
+        assert sum(r.incidents for r in figures(container, since).rows) == 5  # the report: always fresh
+        key = next(iter(container.caches.insights))
+        container.caches.insights[key] = (0.0, first)  # the minute is over
+        assert sum(r.incidents for r in figures(container, since, cached=True).rows) == 5
+        assert figures(container, since, cached=True, visible={1}).rows != first.rows  # another scope, own entry
+    finally:
+        container.engine.dispose()

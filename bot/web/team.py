@@ -203,7 +203,7 @@ async def insights_page(request: Request, reader: auth.Reader) -> Response:
     except ValueError as exc:
         problem, since_text, span = f"Period: {exc}; showing 90d.", "90d", insights.parse_since("90d")
     found = await run_in_threadpool(insights.figures, container, container.clock() - span,
-                                    visible=auth.visible_to(reader))
+                                    visible=auth.visible_to(reader), cached=True)
     return page(request, "insights.html.j2", reader, figures=found, since=since_text, problem=problem,
                 tables=pure.tables(found), charts=insight_charts(found))
 
