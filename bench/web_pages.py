@@ -4,8 +4,8 @@ Seeds 10,000 incidents over 180 days (timeline events, pages for SEV1/SEV2, post
 then requests every team page through the real HTTP app (in process, signed in; no network in the way),
 and prints p50/p99 per page beside a baseline measured in the same run on the same app and database:
 `/healthz` (one `SELECT 1` and a small JSON answer), the floor any page pays. The insights page is
-measured cold (figures computed on every request) and cached (bot.insights keeps them a minute). No timed assertions: the
-numbers are for a person to read, on the machine in front of them.
+measured cold (figures computed on every request) and cached (bot.insights keeps them a minute).
+No timed assertions: the numbers are for a person to read, on the machine in front of them.
 
 Run: .venv/bin/python bench/web_pages.py [--incidents 10000] [--requests 200] [--only sqlite|postgres]
 """
