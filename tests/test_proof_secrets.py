@@ -41,6 +41,8 @@ SECRETS = {
     "alerts_webhook_secret": "ALERTSsecret4242",
     "statuspage_api_key": "SPkeySECRET4242",
     "alerts_source_tokens": "alertmanager=SOURCEtoken4242",
+    "web_session_secret": "WEBSESSIONsecret4242",
+    "slack_oidc_client_secret": "OIDCclientSECRET4242",
 }
 DB_PASSWORD = "DBpassword4242"
 
