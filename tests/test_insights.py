@@ -135,7 +135,13 @@ def test_sev_response_minutes_moves_the_target(sqlite_url, recorder, clock):
 
 
 def test_fireline_report_prints_markdown_and_csv(sqlite_url, recorder, clock, monkeypatch, capsys):
+    import logging
+
     from bot.cli import main
+
+    root = logging.getLogger()  # `main` sets up logging for the process: put it back for the tests after this one
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
 
     container = build_container(make_settings(sqlite_url, recorder), clock=clock)
     _seed(container)

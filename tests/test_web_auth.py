@@ -238,7 +238,13 @@ def test_fireline_web_dev_signs_in_through_its_stand_in_on_loopback(sqlite_url, 
 
 
 def test_fireline_web_refuses_other_hosts_and_says_what_to_run(sqlite_url, monkeypatch, capsys):
+    import logging
+
     from bot.cli import main
+
+    root = logging.getLogger()  # `main` sets up logging for the process: put it back for the tests after this one
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
 
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     assert main(["web", "--dev", "--host", "0.0.0.0"]) == 2
