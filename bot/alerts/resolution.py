@@ -24,8 +24,8 @@ from bot.alerts import service as alerts
 from bot.alerts.payloads import IncomingAlert, derive_key
 from bot.clock import as_utc
 from bot.container import Container
-from bot.context import job_context
 from bot.db import session_scope
+from bot.context import job_context
 from bot.models import Alert, Incident, ProcessedRequest
 from bot.reply import Reply, escape
 from bot.service import incidents as svc
