@@ -27,6 +27,7 @@ import bot.commands.roles
 import bot.commands.timeline
 import bot.deploy_watch.feature
 import bot.fly.check
+import bot.insights
 import bot.metrics
 import bot.pagerduty.feature
 import bot.plugins
@@ -36,6 +37,8 @@ import bot.slack.modals
 import bot.slack.pins
 import bot.status
 import bot.undo
+import bot.web.dev
+import bot.web.team
 from bot.check import Status
 from bot.clock import Clock
 from bot.commands.registry import Registry
@@ -67,9 +70,12 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.status.register,
     bot.deploy_watch.feature.register,
     bot.undo.register,
+    bot.web.team.register,  # the signed-in team pages under /team/ and `/incident web`
     bot.plugins.register,
     bot.alerts.cli.register,  # `fireline classify`
     bot.commands.postmortem_cli.register,  # `fireline postmortem`
+    bot.insights.register,  # `fireline report`
+    bot.web.dev.register,  # `fireline web --dev`
 ]
 # The modules those come from (what tests/test_import_picture.py keeps out of bot.container and bot.context).
 FEATURE_MODULES = list(dict.fromkeys(fn.__module__ for fn in FEATURES))

@@ -75,6 +75,8 @@ class Caches:
     alert_channel_names: dict[str, str | None] = field(default_factory=dict)
     # providers' status pages (bot.status.providers): page URL -> (fresh until, report)
     provider_status: dict[str, tuple] = field(default_factory=dict)
+    # the insights figures (bot.insights): (since day, period, readers' scope) -> (fresh until, figures)
+    insights: dict[tuple, tuple] = field(default_factory=dict)
 
 
 @dataclass

@@ -162,6 +162,26 @@ class Settings(BaseSettings):
     status_page_url: str = Field("", description="Public address of the status page, for links in its feed "
                                  "and JSON; empty: the address the request came to.")
 
+    # The team's signed-in web view (served by `fireline serve` under /team/; bot/web/team.py)
+    web_base_url: str = Field("", description="Public address of Fireline for the team pages' links (one-time "
+                              "sign-in links, the Sign in with Slack redirect); empty: http://127.0.0.1:PORT.")
+    web_session_secret: SecretStr | None = Field(
+        None, description="Signs the team pages' session cookies (32+ random characters); empty: derived from "
+        "SLACK_SIGNING_SECRET. Changing it signs everybody out.")
+    web_session_hours: int = Field(12, ge=1, le=24 * 30, description="A team page sign-in lasts this many hours.")
+    web_link_minutes: int = Field(10, ge=1, le=60, description="A one-time sign-in link from `/incident web` "
+                                  "expires after this many minutes (and after its first use).")
+    slack_team_id: str = Field("", description="The Slack workspace's team id (T...): only its members may sign "
+                               "in to the team pages.")
+    slack_oidc_client_id: str = Field("", description="The Slack app's Client ID, for Sign in with Slack (OpenID "
+                                      "Connect); empty: sign in with a one-time link from `/incident web`.")
+    slack_oidc_client_secret: SecretStr | None = Field(None, description="The Slack app's Client Secret, for "
+                                                       "Sign in with Slack.")
+    slack_oidc_authorize_url: str = Field("https://slack.com/openid/connect/authorize",
+                                          description="Slack's OpenID Connect authorize page.")
+    slack_oidc_api_url: str = Field("https://slack.com/api/", description="Base URL of Slack's "
+                                    "`openid.connect.token` and `openid.connect.userInfo` methods.")
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -170,14 +190,14 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("slack_api_url", "fly_api_url", "pagerduty_api_url", "pagerduty_events_url", "fly_graphql_url",
-                     "statuspage_api_url", "sentry_api_url")
+                     "statuspage_api_url", "sentry_api_url", "slack_oidc_authorize_url", "slack_oidc_api_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value
 
-    @field_validator("health_url", "health_origin_url", "status_page_url")
+    @field_validator("health_url", "health_origin_url", "status_page_url", "web_base_url")
     @classmethod
     def _check_optional_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):

@@ -42,6 +42,8 @@ SECRETS = {
     "statuspage_api_key": "SPkeySECRET4242",
     "alerts_source_tokens": "alertmanager=SOURCEtoken4242",
     "sentry_api_token": "sntrys_SENTRYapi4242",
+    "web_session_secret": "WEBSESSIONsecret4242",
+    "slack_oidc_client_secret": "OIDCclientSECRET4242",
 }
 DB_PASSWORD = "DBpassword4242"
 

@@ -9,9 +9,10 @@ from bot.models.playbook import MitigationLock, PlaybookAudit, PlaybookExecution
 from bot.models.postmortem import FOLLOWUP_STATES, FollowUp, Postmortem
 from bot.models.roles import IncidentRole
 from bot.models.status import Maintenance, StatusUpdate
+from bot.models.web import WebLoginLink
 
 __all__ = ["ALERT_STATES", "FOLLOWUP_STATES", "OPEN_STATES", "STATES", "Alert", "AlertRateSlot", "FollowUp",
            "DeployWatch", "HomeViewer", "Incident", "IncidentRole",
            "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution",
            "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate",
-           "TimelineEvent"]
+           "TimelineEvent", "WebLoginLink"]

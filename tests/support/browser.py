@@ -133,6 +133,21 @@ class Browser:
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
         return result["result"].get("value")
 
+    def click(self, selector: str) -> None:
+        """Click what a person would click (a link or a form's button) and wait for the next page to load."""
+        self._events = []
+        found = self.evaluate(f"(() => {{ const el = document.querySelector({json.dumps(selector)}); "
+                              "if (!el) return false; el.click(); return true; })()")
+        if not found:
+            raise LookupError(f"nothing matches {selector!r} on {self.evaluate('location.href')}")
+        self.wait_event("Page.loadEventFired")
+
+    def type_into(self, selector: str, value: str) -> None:
+        self.evaluate(f"document.querySelector({json.dumps(selector)}).value = {json.dumps(value)}")
+
+    def url(self) -> str:
+        return self.evaluate("location.href")
+
     def text(self) -> str:
         """The page's text as shown to a person."""
         return self.evaluate("document.body.innerText")

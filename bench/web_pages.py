@@ -1,0 +1,166 @@
+"""What each team page costs with 10,000 incidents, on SQLite and PostgreSQL (issue 20: p99 under 100 ms).
+
+Seeds 10,000 incidents over 180 days (timeline events, pages for SEV1/SEV2, postmortems, playbook runs),
+then requests every team page through the real HTTP app (in process, signed in; no network in the way),
+and prints p50/p99 per page beside a baseline measured in the same run on the same app and database:
+`/healthz` (one `SELECT 1` and a small JSON answer), the floor any page pays. The insights page is
+measured cold (figures computed on every request) and cached (bot.insights keeps them a minute).
+No timed assertions: the numbers are for a person to read, on the machine in front of them.
+
+Run: .venv/bin/python bench/web_pages.py [--incidents 10000] [--requests 200] [--only sqlite|postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import PG_URL  # noqa: E402
+
+NOW = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+PAGES = [("baseline /healthz", "/healthz"),
+         ("incidents list", "/team/"),
+         ("list, open SEV1", "/team/?state=open&severity=1"),
+         ("list, text search", "/team/?q=checkout"),
+         ("list, date range", "/team/?since=2026-10-01&until=2026-10-15"),
+         ("an incident", "/team/incidents/{mid}"),
+         ("postmortems", "/team/postmortems"),
+         ("insights 90d, cold", "/team/insights?since=90d"),
+         ("insights 90d, cached", "/team/insights?since=90d"),
+         ("insights 365d, cold", "/team/insights?since=365d"),
+         ("insights 365d, cached", "/team/insights?since=365d")]
+TITLES = ["Checkout returns 502", "Login broken", "Search is slow", "Uploads failing", "Typo on pricing page",
+          "Realtime disconnects", "Payments timing out"]
+
+
+def seed(engine, count: int) -> None:
+    from bot.models import Incident, PagerDutyLink, PlaybookExecution, Postmortem, TimelineEvent
+
+    rng = random.Random(20)
+    incidents, events, pages, postmortems, runs = [], [], [], [], []
+    for n in range(1, count + 1):
+        declared = NOW - timedelta(minutes=rng.randrange(180 * 24 * 60))
+        sev = rng.choices((1, 2, 3, 4), (1, 3, 6, 4))[0]
+        ack = declared + timedelta(minutes=rng.expovariate(1 / (10 * sev))) if rng.random() < 0.95 else None
+        resolved = declared + timedelta(minutes=30 + rng.expovariate(1 / (60 * sev)))
+        open_ = resolved > NOW or rng.random() < 0.02
+        incidents.append({"id": n, "title": f"{TITLES[n % len(TITLES)]} ({n})", "severity": sev,
+                          "status": "investigating" if open_ else "resolved", "declared_by": f"U0USER{n % 20}",
+                          "lead_id": f"U0USER{n % 20}", "cards": [], "declared_at": declared, "acknowledged_at": ack,
+                          "mitigated_at": None if open_ else resolved - timedelta(minutes=10),
+                          "resolved_at": None if open_ else resolved})
+        for k in range(5):
+            events.append({"incident_id": n, "at": declared + timedelta(minutes=k), "kind": "note",
+                           "actor": f"U0USER{k}", "text": f"step {k} of {n}", "data": {}})
+        if sev <= 2:
+            pages.append({"incident_id": n, "incident_key": f"fireline-{n}", "mode": "rest", "status": "resolved",
+                          "escalation_level": 1, "assignees": [f"Person {n % 7}"], "paged_at": declared})
+            if not open_:
+                postmortems.append({"incident_id": n, "markdown": f"# Postmortem {n}\n\nText.", "due_at":
+                                    resolved + timedelta(hours=48), "done_at": resolved + timedelta(
+                                        hours=rng.choice((10, 40, 60))) if rng.random() < 0.9 else None})
+        if rng.random() < 0.3:
+            runs.append({"playbook": rng.choice(("restart", "rollback", "scale")), "app": "web", "incident_id": n,
+                         "status": rng.choice(("succeeded", "succeeded", "failed")), "dry_run": False, "nonce": "n",
+                         "plan": {}, "results": [], "current_step": 0, "channel_id": "", "source": "slack",
+                         "proposed_by": "U0USER1", "proposed_at": declared})
+    with engine.begin() as connection:
+        for model, rows in ((Incident, incidents), (TimelineEvent, events), (PagerDutyLink, pages),
+                            (Postmortem, postmortems), (PlaybookExecution, runs)):
+            for start in range(0, len(rows), 2000):
+                connection.execute(model.__table__.insert(), rows[start:start + 2000])
+
+
+def measure(url: str, count: int, requests: int) -> list[tuple[str, float, float]]:
+    from starlette.testclient import TestClient
+
+    from bot.assembly import build_container
+    from bot.server import build_http_app
+    from bot.settings import Settings
+    from bot.web import auth
+
+    settings = Settings(database_url=url, slack_signing_secret="bench-secret", slack_bot_token=None,
+                        web_session_secret="bench-web-secret-0123456789abcdef", provider_status_pages="",
+                        _env_file=None)
+    container = build_container(settings, clock=lambda: NOW)
+    seed(container.engine, count)
+    _, cookie = auth.new_session(settings, "U0USER1", "T1", "Bench Person")
+    results = []
+    # no Slack app: no bot token here, so names are not looked up (ids shown), and /slack/events is not measured
+    with TestClient(build_http_app(container, None), follow_redirects=False) as client:
+        client.cookies.set(auth.SESSION_COOKIE, cookie, path="/team")
+        for label, path in PAGES:
+            path = path.format(mid=count // 2)
+            for _ in range(5):  # warm: caches, prepared plans
+                assert client.get(path).status_code == 200, path
+            times = []
+            for _ in range(requests):
+                if "cold" in label:  # every request computes the figures (what the first one in a minute pays)
+                    container.caches.insights.clear()
+                started = time.perf_counter()
+                client.get(path)
+                times.append((time.perf_counter() - started) * 1000)
+            times.sort()
+            results.append((label, statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]))
+    container.engine.dispose()
+    return results
+
+
+def postgres_schema() -> tuple[str, callable]:
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+
+    def drop() -> None:
+        with psycopg.connect(PG_URL, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+    separator = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{separator}options=-csearch_path%3D{schema}", drop
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--incidents", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--only", choices=("sqlite", "postgres"))
+    args = parser.parse_args()
+    for backend in ("sqlite", "postgres"):
+        if args.only and backend != args.only:
+            continue
+        drop = None
+        if backend == "sqlite":
+            folder = tempfile.TemporaryDirectory()
+            url = f"sqlite:///{folder.name}/bench.db"
+        else:
+            try:
+                url, drop = postgres_schema()
+            except Exception as exc:
+                print(f"\nPostgreSQL: skipped ({type(exc).__name__}: set FIRELINE_TEST_POSTGRES_URL)")
+                continue
+        try:
+            results = measure(url, args.incidents, args.requests)
+        finally:
+            if drop:
+                drop()
+        floor = results[0][1]
+        print(f"\n{backend}: {args.incidents:,} incidents, {args.requests} requests per page (in process)")
+        print(f"{'page':<22} {'p50 ms':>8} {'p99 ms':>8} {'p50 / baseline':>15}")
+        for label, p50, p99 in results:
+            print(f"{label:<22} {p50:>8.1f} {p99:>8.1f} {p50 / floor:>14.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
