@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import re
 import threading
 import unicodedata
@@ -161,7 +162,7 @@ def summary_line(incident: Incident) -> str:
             f"({incident.status}, lead {lead}, declared {fmt_utc(incident.declared_at)})")
 
 
-_fan_out_pool: ThreadPoolExecutor | None = None
+_fan_out_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): threads do not survive a fork
 _fan_out_lock = threading.Lock()
 
 
@@ -175,9 +176,10 @@ def fan_out(tasks: list[Callable[[], Any]], *, parallel: bool = True) -> list[An
     if not parallel or len(tasks) < 2:
         return [task() for task in tasks]
     with _fan_out_lock:
-        if _fan_out_pool is None:
-            _fan_out_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fireline-fan-out")
-    futures = [_fan_out_pool.submit(contextvars.copy_context().run, task) for task in tasks]
+        if _fan_out_pool is None or _fan_out_pool[0] != os.getpid():
+            _fan_out_pool = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="fireline-fan-out"))
+        pool = _fan_out_pool[1]
+    futures = [pool.submit(contextvars.copy_context().run, task) for task in tasks]
     return [future.result() for future in futures]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -113,15 +114,15 @@ def retry_handlers(sleep: Sleep = time.sleep) -> list[RetryHandler]:
 
 
 # -- the transport: one pool of kept-alive connections per process (bot/http_pool.py) -----------------
-_http: httpx.Client | None = None
+_http: tuple[int, httpx.Client] | None = None  # (pid, client): a forked worker child makes its own
 
 
 def _client() -> httpx.Client:
     """The process's httpx client for Slack, made once (thread-safe: the pool locks itself)."""
     global _http
-    if _http is None:
-        _http = httpx.Client(transport=shared_transport(), follow_redirects=False)
-    return _http
+    if _http is None or _http[0] != os.getpid():
+        _http = (os.getpid(), httpx.Client(transport=shared_transport(), follow_redirects=False))
+    return _http[1]
 
 
 def _send(req: Request, timeout: float) -> tuple[int, HTTPMessage, bytes]:
