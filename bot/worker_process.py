@@ -88,10 +88,11 @@ class WorkerProcess:
     where a fresh interpreter imported the same SQLAlchemy, pydantic, slack_sdk and httpx again.
     Measured (bench/memory.py, proportional size, which counts shared pages once): server + child idle
     139.7 MB started afresh, 95.5 MB forked; after 2,000 incidents 144.7 and 110.0 MB. (Resident sizes
-    stay ~170 MB either way: RSS counts a shared page in both processes.) Nothing of the parent's that holds a connection is used in the child: the inherited engine
-    is dropped without closing its connections (they are the parent's), the HTTP pool and fan-out
-    threads are made anew per process id, Sentry is set up again, and the child leaves by `os._exit`
-    so no inherited finaliser closes a parent's socket.
+    stay ~170 MB either way: RSS counts a shared page in both processes.) Nothing of the parent's that
+    holds a connection is used in the child: the inherited engine is dropped without closing its
+    connections (they are the parent's), the HTTP pool and fan-out threads are made anew per process
+    id, Sentry is set up again, and the child leaves by `os._exit` so no inherited finaliser closes a
+    parent's socket.
     """
 
     def __init__(self, container: Container | None = None) -> None:
