@@ -84,6 +84,18 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size: pages shared with another process (the worker child maps the same
+    extension modules and libraries as the server) count once in all, split between the sharers.
+    What the two processes take from the machine together is the sum of their PSS, not of their RSS."""
+    path = Path(f"/proc/{pid}/smaps_rollup")
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(child) for child in path.read_text().split()] if path.exists() else []
@@ -92,6 +104,11 @@ def children(pid: int) -> list[int]:
 def rss_tree_mb(pid: int) -> tuple[float, float]:
     """Resident size of a process and of its children (`fireline serve` and its worker)."""
     return rss_mb(pid), sum(rss_mb(child) for child in children(pid))
+
+
+def pss_tree_mb(pid: int) -> tuple[float, float]:
+    """Proportional set size of a process and of its children."""
+    return pss_mb(pid), sum(pss_mb(child) for child in children(pid))
 
 
 def signed_request(port: int, body: str) -> bytes:

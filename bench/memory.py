@@ -20,7 +20,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import SECRET, database_url, rss_tree_mb, start_server, stop  # noqa: E402
+from _common import SECRET, database_url, pss_tree_mb, rss_tree_mb, start_server, stop  # noqa: E402
 
 from tests.support.signing import sign, slash_body  # noqa: E402
 from tests.support.slack_recorder import SlackRecorder  # noqa: E402
@@ -29,10 +29,13 @@ from tests.support.slack_recorder import SlackRecorder  # noqa: E402
 def show(label: str, pid: int, idle: float | None = None, note: str = "") -> float:
     """Print the server's and its worker child's resident sizes; returns the total."""
     server, worker = rss_tree_mb(pid)
+    pss_server, pss_worker = pss_tree_mb(pid)
     total = server + worker
     ratio = f"  {total / idle:.2f}x idle" if idle else ""
     print(f"{label:<30}{total:7.1f} MB (server {server:.1f} + worker {worker:.1f}){ratio}"
           f"{'; ' + note if note else ''}")
+    print(f"{'':<30}{pss_server + pss_worker:7.1f} MB proportional (PSS: server {pss_server:.1f} + worker "
+          f"{pss_worker:.1f}; shared pages counted once)")
     return total
 
 

@@ -44,12 +44,12 @@ def start_runtime(settings: Settings, container: Container | None = None, *, sta
     container = container or build_container(settings, mode=Mode.SERVE)
     reap_stale(container)
     container.registry.emit(Hooks.RUNTIME_STARTED, None, container=container)  # type: ignore[arg-type]
-    worker = WorkerProcess() if worker_process else Worker(container, threads=settings.workers)
+    worker = WorkerProcess(container) if worker_process else Worker(container, threads=settings.workers)
     bolt_app = build_bolt_app(container, wake=worker.wake)
     http_app = build_http_app(container, bolt_app, worker)
+    settle_heap()  # first: a forked worker child then shares the frozen heap instead of copying it
     if start_worker:
         worker.start()
-    settle_heap()
     return Runtime(container, bolt_app, http_app, worker)
 
 

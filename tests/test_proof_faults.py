@@ -57,8 +57,10 @@ def test_slack_429_waits_what_retry_after_says_then_posts(flaky_slack):
     slack.recorder.http_status("chat.postMessage", 429, 429)
     slack.command("declare Checkout returns 502 sev1")
     assert slack.sleeps == [2.0, 2.0]
-    assert len(card_posts(slack.recorder, "CINC0001")) == 3  # two refused, the third posted
-    assert len(card_posts(slack.recorder, "#incidents")) == 1
+    # The two cards are posted side by side, so the two 429s may fall on either: two refused, then
+    # each card posted (one attempt more than cards in all).
+    channel, main = card_posts(slack.recorder, "CINC0001"), card_posts(slack.recorder, "#incidents")
+    assert len(channel) + len(main) == 4 and channel and main
     assert "could not" not in slack.reply_text()
 
 
@@ -69,9 +71,11 @@ def test_slack_retry_after_beyond_the_bound_fails_at_once_and_the_user_is_told(f
     with caplog.at_level(logging.WARNING):
         slack.command("declare Checkout returns 502 sev1")
     assert slack.sleeps == []  # no worker held for an hour
-    assert len(card_posts(slack.recorder, "CINC0001")) == 1
+    # The cards go side by side: the one 429 falls on either, which is then not tried again.
+    assert len(card_posts(slack.recorder, "CINC0001")) == 1 and len(card_posts(slack.recorder, "#incidents")) == 1
     reply = slack.reply_text()
-    assert "could not post the card in CINC0001" in reply and "rate limited (HTTP 429)" in reply
+    failed = [where for where in ("CINC0001", "incidents") if f"could not post the card in {where}" in reply]
+    assert len(failed) == 1 and "rate limited (HTTP 429)" in reply
     assert "Slack asked to wait 3600 s" in caplog.text
     assert len(stored_incidents(slack.container)) == 1  # the incident stands
 
@@ -81,7 +85,7 @@ def test_slack_5xx_is_retried_a_bounded_number_of_times_then_surfaced(flaky_slac
     slack.recorder.http_status("chat.postMessage", 500, 502, 503, 503, 503, 503)
     slack.command("declare Checkout returns 502 sev1")
     assert len(card_posts(slack.recorder, "CINC0001")) == 3 and len(card_posts(slack.recorder, "#incidents")) == 3
-    assert slack.sleeps == [0.5, 1.0, 0.5, 1.0]
+    assert sorted(slack.sleeps) == [0.5, 0.5, 1.0, 1.0]  # each card's backoff: 0.5 then 1 s (side by side)
     reply = slack.reply_text()
     assert "could not post the card in CINC0001 (Slack refused chat.postMessage: HTTP 503)" in reply
     assert "could not post the card in incidents" in reply

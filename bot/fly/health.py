@@ -13,12 +13,14 @@ import httpx
 
 from bot.fly.http import USER_AGENT
 from bot.fly.models import HealthResult
+from bot.http_pool import shared_transport
 
 
 class HealthProbe:
     def __init__(self, *, timeout: float = 5.0, transport: httpx.BaseTransport | None = None,
                  timer: Callable[[], float] = time.perf_counter) -> None:
-        self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(3.0, timeout)), transport=transport,
+        self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(3.0, timeout)),
+                                  transport=shared_transport(transport),
                                   follow_redirects=True, headers={"User-Agent": USER_AGENT})
         self._timer = timer
 

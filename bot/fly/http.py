@@ -19,6 +19,7 @@ import httpx
 from pydantic import SecretStr
 
 from bot.errors import IntegrationError
+from bot.http_pool import shared_transport
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ class RetryingHttp:
         self.sleep = sleep
         self.journal: list[FlyCall] = []
         self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)),
-                                  transport=transport, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+                                  transport=shared_transport(transport),
+                                  headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
 
     def close(self) -> None:
         self._http.close()

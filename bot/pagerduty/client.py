@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from bot.errors import IntegrationError
+from bot.http_pool import shared_transport
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class _Http:
         self.sleep = sleep
         self.retry = retry
         self.client = httpx.Client(base_url=self.base_url, headers={"User-Agent": USER_AGENT, **headers},
-                                   timeout=TIMEOUT, transport=transport)
+                                   timeout=TIMEOUT, transport=shared_transport(transport))
 
     def close(self) -> None:
         self.client.close()

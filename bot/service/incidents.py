@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import os
 import re
+import threading
 import unicodedata
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -158,6 +162,27 @@ def summary_line(incident: Incident) -> str:
             f"({incident.status}, lead {lead}, declared {fmt_utc(incident.declared_at)})")
 
 
+_fan_out_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): threads do not survive a fork
+_fan_out_lock = threading.Lock()
+
+
+def fan_out(tasks: list[Callable[[], Any]], *, parallel: bool = True) -> list[Any]:
+    """Run independent calls side by side (a small pool per process); results in the tasks' order.
+
+    Each task runs in a copy of the caller's context (log context: request and incident ids).
+    The console keeps them one after another, so what it prints stays in order.
+    """
+    global _fan_out_pool
+    if not parallel or len(tasks) < 2:
+        return [task() for task in tasks]
+    with _fan_out_lock:
+        if _fan_out_pool is None or _fan_out_pool[0] != os.getpid():
+            _fan_out_pool = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="fireline-fan-out"))
+        pool = _fan_out_pool[1]
+    futures = [pool.submit(contextvars.copy_context().run, task) for task in tasks]
+    return [future.result() for future in futures]
+
+
 # -- lifecycle --------------------------------------------------------------------------------------
 def declare(ctx: Context, title: str, level: int, reason: str, *,
             source: dict | None = None) -> tuple[Incident, list[str]]:
@@ -178,23 +203,33 @@ def declare(ctx: Context, title: str, level: int, reason: str, *,
     try:
         channel_id, channel_name = ctx.chat.create_channel(slugify(title, incident.id))
         incident.channel_id, incident.channel_name = channel_id, channel_name
-        try:
-            ctx.chat.invite(channel_id, [ctx.user_id])
-        except Exception as exc:
-            problems.append(f"could not invite you to #{channel_name} ({exc})")
     except Exception as exc:
         log.warning("could not create a channel for #%s: %s", incident.id, exc)
         problems.append(f"could not create the incident channel ({exc}); use `#{incident.id}` in commands")
-    cards: list[dict[str, str]] = []
     reply = card(ctx, incident)
-    for channel in [incident.channel_id, ctx.app.settings.incidents_channel_name]:
-        if not channel:
-            continue
+
+    def invite() -> str | None:
         try:
-            cards.append(ctx.chat.post(channel if channel == incident.channel_id else f"#{channel}",
-                                       reply).as_dict())
+            ctx.chat.invite(incident.channel_id, [ctx.user_id])
         except Exception as exc:
-            problems.append(f"could not post the card in {channel} ({exc})")
+            return f"could not invite you to #{incident.channel_name} ({exc})"
+        return None
+
+    def post_card(channel: str) -> dict[str, str] | str:
+        try:
+            return ctx.chat.post(channel if channel == incident.channel_id else f"#{channel}", reply).as_dict()
+        except Exception as exc:
+            return f"could not post the card in {channel} ({exc})"
+
+    # Once the channel exists the invite and the two cards do not depend on one another: side by side
+    # they cost one Slack round trip instead of three (bench/slack_latency.py). Different methods and
+    # channels, so no per-method rate limit is spent faster. Results are read in a fixed order.
+    tasks = ([invite] if incident.channel_id else []) + [
+        (lambda c=channel: post_card(c)) for channel in (incident.channel_id, ctx.app.settings.incidents_channel_name)
+        if channel]
+    results = fan_out(tasks, parallel=not ctx.is_console)
+    problems += [r for r in results if isinstance(r, str)]
+    cards: list[dict[str, str]] = [r for r in results if isinstance(r, dict)]
     with ctx.session() as session:
         stored = session.get(Incident, incident.id)
         stored.channel_id, stored.channel_name, stored.cards = incident.channel_id, incident.channel_name, cards

@@ -11,21 +11,27 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http.client import HTTPMessage
+from io import BytesIO
 from typing import TYPE_CHECKING
-from urllib.error import URLError
+from urllib.error import HTTPError, URLError
+from urllib.request import Request
 
+import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 from slack_sdk.http_retry.handler import RetryHandler
-from slack_sdk.webhook import WebhookClient
+from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from bot.chat import MessageRef
 from bot.errors import IntegrationError
+from bot.http_pool import shared_transport
 from bot.reply import Reply, Visibility
 from bot.settings import Settings
 from bot.slack.render import blocks_json, fallback_text
@@ -107,9 +113,79 @@ def retry_handlers(sleep: Sleep = time.sleep) -> list[RetryHandler]:
             ServerErrorRetryHandler(max_retry_count=2, sleep=sleep)]
 
 
+# -- the transport: one pool of kept-alive connections per process (bot/http_pool.py) -----------------
+_http: tuple[int, httpx.Client] | None = None  # (pid, client): a forked worker child makes its own
+
+
+def _client() -> httpx.Client:
+    """The process's httpx client for Slack, made once (thread-safe: the pool locks itself)."""
+    global _http
+    if _http is None or _http[0] != os.getpid():
+        _http = (os.getpid(), httpx.Client(transport=shared_transport(), follow_redirects=False))
+    return _http[1]
+
+
+def _send(req: Request, timeout: float) -> tuple[int, HTTPMessage, bytes]:
+    """Send urllib's request through the pool; failures raised as urllib raises them.
+
+    slack_sdk's retry loop (and so Fireline's retry handlers) reads urllib's exceptions: an HTTP error
+    status becomes `HTTPError` (429s and 5xx are retried there), a connection that could not be made
+    or was dropped before an answer `URLError` (retried by ConnectionErrorRetryHandler), and a
+    timeout after the request was sent `TimeoutError` (not repeated: Slack may have acted).
+    """
+    url = req.full_url
+    headers = {k: str(v) for k, v in req.header_items()}
+    try:
+        response = _client().request(req.get_method(), url, content=req.data, headers=headers,  # type: ignore[arg-type]
+                                     timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)))
+    except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # nothing was sent: safe to try again
+        raise URLError(f"could not connect in time ({type(exc).__name__})") from None
+    except httpx.TimeoutException:
+        raise TimeoutError("timed out") from None
+    except httpx.TransportError as exc:
+        raise URLError(str(exc) or type(exc).__name__) from None
+    message = HTTPMessage()
+    for key, value in response.headers.multi_items():
+        message[key] = value
+    if response.status_code >= 400:
+        raise HTTPError(url, response.status_code, response.reason_phrase, message, BytesIO(response.content))
+    return response.status_code, message, response.content
+
+
+class PooledWebClient(WebClient):
+    """slack_sdk's WebClient sending through the process's kept-alive pool instead of a connection per call.
+
+    Chosen over AsyncWebClient with one aiohttp session per process: the worker's jobs are threads and
+    synchronous, so the async client would need an event loop per thread (or a loop thread and
+    hand-offs) and aiohttp (+7 MB resident, a second HTTP stack beside httpx, which Fly, PagerDuty,
+    Sentry and Statuspage use already). Only urllib's last step is replaced: slack_sdk still builds
+    the request and runs its retry handlers, so 429/5xx/timeout behaviour is unchanged (the tests of
+    tests/test_slack_failures*.py run against this class). Measured by bench/slack_latency.py.
+    """
+
+    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict:
+        if not url.lower().startswith("http"):
+            return super()._perform_urllib_http_request_internal(url, req)
+        status, headers, body = _send(req, self.timeout)
+        charset = headers.get_content_charset() or "utf-8"
+        return {"status": status, "headers": headers, "body": body.decode(charset, errors="replace")}
+
+
+class PooledWebhookClient(WebhookClient):
+    """response_url answers through the same pool (slack_sdk's WebhookClient, its retries kept)."""
+
+    def _perform_http_request_internal(self, url: str, req: Request) -> WebhookResponse:
+        if not url.lower().startswith("http"):
+            return super()._perform_http_request_internal(url, req)
+        status, headers, body = _send(req, self.timeout)
+        charset = headers.get_content_charset() or "utf-8"
+        return WebhookResponse(url=url, status_code=status, body=body.decode(charset, errors="replace"),
+                               headers=headers)  # type: ignore[arg-type]
+
+
 def make_web_client(settings: Settings, *, timeout: float = TIMEOUT, sleep: Sleep = time.sleep) -> WebClient:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    client = WebClient(token=token, base_url=settings.slack_api_url, timeout=timeout)  # type: ignore[arg-type]
+    client = PooledWebClient(token=token, base_url=settings.slack_api_url, timeout=timeout)  # type: ignore[arg-type]
     client.retry_handlers = retry_handlers(sleep)
     return client
 
@@ -268,7 +344,7 @@ def respond_via(response_url: str | None, chat: SlackChat, channel: str, user: s
             return
         if response_url:
             kind = "in_channel" if reply.visibility == Visibility.CHANNEL else "ephemeral"
-            webhook = WebhookClient(response_url, timeout=chat.client.timeout,
+            webhook = PooledWebhookClient(response_url, timeout=chat.client.timeout,
                                     retry_handlers=list(chat.client.retry_handlers))
             try:
                 result = webhook.send(text=fallback_text(reply), blocks=blocks_json(reply), response_type=kind,

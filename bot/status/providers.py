@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from bot.clock import as_utc, fmt_utc
+from bot.http_pool import shared_transport
 from bot.reply import escape
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def read_all(container, *, cached_only: bool = False) -> list[ProviderReport]:
         return [fresh[url] for _, url in pages if url in fresh]
     missing = [(name, url) for name, url in pages if url not in fresh]
     if missing:
-        with httpx.Client(timeout=TIMEOUT, follow_redirects=True) as client, \
+        with httpx.Client(timeout=TIMEOUT, follow_redirects=True, transport=shared_transport()) as client, \
                 ThreadPoolExecutor(max_workers=min(8, len(missing))) as pool:
             for report in pool.map(lambda page: fetch(page[0], page[1], client), missing):
                 cache[report.url] = (now + CACHE_FOR, report)

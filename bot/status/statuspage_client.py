@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from bot.errors import IntegrationError
+from bot.http_pool import shared_transport
 
 MIN_INTERVAL = 1.0  # Statuspage: 1 request per second per token
 ATTEMPTS = 4
@@ -45,7 +46,7 @@ class StatuspageClient:
         # A server may echo what it was sent (the key among it) in its error: redact before it is shown.
         self._secrets = sorted({api_key, urllib.parse.quote(api_key, safe=""), urllib.parse.quote_plus(api_key)}
                                - {""}, key=len, reverse=True)
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=shared_transport(transport),
                                  headers={"Authorization": f"OAuth {api_key}", "Accept": "application/json"})
 
     def close(self) -> None:

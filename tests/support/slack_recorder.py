@@ -6,6 +6,11 @@ Point SLACK_API_URL at `recorder.api_url`; `response_url`s at `recorder.response
 `recorder.http_status(method, 429, 503)` answers the next calls with HTTP errors (429 with `retry_after`),
 `recorder.delays[method] = 1.0` makes a method slow (after recording it), `recorder.response_codes` does the
 same as http_status for response_url answers.
+
+`SlackRecorder(latency=0.08, connect_cost=0.06)` behaves like Slack over the internet for the
+benches: every answer takes `latency` seconds, every new connection costs `connect_cost` once (a TLS
+handshake's order), connections are kept alive (HTTP/1.1, as Slack's) and `connections` counts them.
+`Call.answered` is when the answer left (the call's effect is visible to people from then on).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class Call:
     data: dict[str, Any]
     headers: dict[str, str]
     at: float = field(default_factory=time.monotonic)
+    answered: float | None = None  # when the answer was sent (time.monotonic)
 
     def text(self) -> str:
         """Everything readable in the call (text and every block's text), for assertions."""
@@ -50,12 +56,16 @@ class Call:
 
 
 class SlackRecorder:
-    def __init__(self) -> None:
+    def __init__(self, latency: float = 0.0, connect_cost: float = 0.0) -> None:
+        self.latency = latency  # seconds every answer takes (the benches' stand-in for the internet)
+        self.connect_cost = connect_cost  # seconds a new connection costs once (TLS handshake)
+        self.connections = 0  # connections accepted so far
         self.calls: list[Call] = []
         self._failures: dict[str, list[str | None]] = {}
         self._ids = itertools.count(1)
         self._channel_ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._local = threading.local()  # the call this handler thread is answering
         self.delay = 0.0
         self.delays: dict[str, float] = {}  # method (or "response_url") -> seconds, after the call is recorded
         self.retry_after: str | None = "0"  # the Retry-After header of 429 answers
@@ -68,6 +78,16 @@ class SlackRecorder:
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive only where the benches ask for Slack's behaviour; the tests' default stays HTTP/1.0.
+            protocol_version = "HTTP/1.1" if (latency or connect_cost) else "HTTP/1.0"
+
+            def setup(self) -> None:
+                super().setup()
+                with recorder._lock:
+                    recorder.connections += 1
+                if recorder.connect_cost:
+                    time.sleep(recorder.connect_cost)
+
             def log_message(self, *args: Any) -> None:
                 return None
 
@@ -90,6 +110,12 @@ class SlackRecorder:
                     query = urllib.parse.parse_qs(self.path.split("?", 1)[1])
                     data.update({k: v[0] for k, v in query.items()})
                 status, body = recorder.handle(self.path, data, dict(self.headers))
+                if recorder.latency:
+                    time.sleep(recorder.latency)
+                call = getattr(recorder._local, "call", None)
+                if call is not None:
+                    call.answered = time.monotonic()
+                    recorder._local.call = None
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -184,18 +210,21 @@ class SlackRecorder:
             time.sleep(self.delay)
         if path.startswith("/response/"):
             with self._lock:
-                self.calls.append(Call("response_url", data, headers))
+                self._local.call = Call("response_url", data, headers)
+                self.calls.append(self._local.call)
                 code = self.response_codes.pop(0) if self.response_codes else 200
             if self.delays.get("response_url"):
                 time.sleep(self.delays["response_url"])
             return code, {"ok": code < 400}
         if path.startswith("/upload/"):
             with self._lock:
-                self.calls.append(Call("file_upload", data, headers))
+                self._local.call = Call("file_upload", data, headers)
+                self.calls.append(self._local.call)
             return 200, {"ok": True}
         method = path.split("/api/", 1)[-1].split("?")[0]
         with self._lock:
-            self.calls.append(Call(method, data, headers))
+            self._local.call = Call(method, data, headers)
+            self.calls.append(self._local.call)
         if self.delays.get(method):
             time.sleep(self.delays[method])
         with self._lock:
