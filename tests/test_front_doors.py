@@ -109,11 +109,11 @@ def test_bad_database_url_does_not_echo_the_password():
 def test_check_reports_each_integration(tmp_path, capsys):
     from bot.cli import main
 
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/c.db"}
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/c.db", "PROVIDER_STATUS_PAGES": ""}  # no internet in tests
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
-        for key in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SENTRY_DSN"):
+        for key in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SENTRY_DSN", "STATUSPAGE_API_KEY"):
             mp.delenv(key, raising=False)
         mp.chdir(tmp_path)
         assert main(["db", "upgrade"]) == 0
@@ -129,6 +129,8 @@ def test_check_fails_when_database_unreachable(capsys, monkeypatch, tmp_path):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("PROVIDER_STATUS_PAGES", "")  # no internet in tests
+    monkeypatch.delenv("STATUSPAGE_API_KEY", raising=False)
     assert main(["check"]) == 1
     assert "unreachable" in capsys.readouterr().out
 

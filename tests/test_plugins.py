@@ -407,7 +407,9 @@ def test_a_plugin_adds_a_fireline_subcommand_and_a_check_line(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/c.db")
     monkeypatch.setenv("PLAYBOOKS_PATH", str(folder))
-    for key in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SENTRY_DSN", "FLY_API_TOKEN", "HEALTH_URL"):
+    monkeypatch.setenv("PROVIDER_STATUS_PAGES", "")  # `fireline check` reads the pages: no internet in tests
+    for key in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SENTRY_DSN", "FLY_API_TOKEN", "HEALTH_URL",
+                "STATUSPAGE_API_KEY"):
         monkeypatch.delenv(key, raising=False)
 
     assert main(["cdn-status", "z1"]) == 3

@@ -169,30 +169,87 @@ def test_a_failed_sync_is_said_in_the_channel_and_the_page_keeps_the_update(sqli
     assert page.get("/api/v2/status.json").json()["status"]["indicator"] == "critical"
 
 
-def test_check_reports_each_status_page_setting(sqlite_url):
+def check_lines(url: str, **overrides) -> dict[str, tuple[str, str]]:
     from bot.cli import cli_registry
 
     checks = cli_registry(None).checks
+    settings = make_settings(url, **overrides)
+    return {name: (status.state, status.detail) for name in ("status-page", "providers", "statuspage")
+            for status in [checks[name](settings)]}
 
-    def lines(**overrides) -> dict[str, tuple[str, str]]:
-        settings = make_settings(sqlite_url, **overrides)
-        return {name: (checks[name](settings).state, checks[name](settings).detail)
-                for name in ("status-page", "providers", "statuspage")}
 
-    default = lines(provider_status_pages="Fly.io=https://status.flyio.net")
-    assert default["status-page"][0] == "live" and "5 components: API, Web app, Realtime" in default["status-page"][1]
-    assert default["providers"] == ("live", "reads Fly.io (https://status.flyio.net)")
-    assert default["statuspage"][0] == "off"
-    assert lines()["providers"][0] == "off"
-    assert lines(statuspage_page_id="pg1")["statuspage"][0] == "dry-run"
-    assert lines(statuspage_page_id="pg1", statuspage_api_key=KEY,
-                 statuspage_components="API=c1")["statuspage"] == (
-        "live", "page pg1 at https://api.statuspage.io/v1; 1 component(s) mapped")
-    assert lines(statuspage_api_key=KEY)["statuspage"][0] == "error"
-    wrong = lines(statuspage_page_id="pg1", statuspage_components="Billing=c1")["statuspage"]
+def test_check_reports_each_status_page_setting(sqlite_url):
+    """A "live" line has asked the service: the providers' pages are read now (here from a loopback stand-in)."""
+    from tests.test_status_providers import OPERATIONAL, Pages, degraded
+
+    pages = Pages()
+    try:
+        minor = dict(degraded("2026-11-25T13:50:00.000Z"), status={"indicator": "minor", "description": "Minor"},
+                     incidents=[])
+        minor["components"] = [*minor["components"], {"name": "DNS", "status": "degraded_performance",
+                                                      "group": False}]
+        listed = f"Fly.io={pages.serve('/fly', OPERATIONAL)},Cloudflare={pages.serve('/cf', minor)}"
+        default = check_lines(sqlite_url, provider_status_pages=listed)
+        assert sorted(pages.hits) == ["/cf/api/v2/summary.json", "/fly/api/v2/summary.json"]
+        assert default["status-page"][0] == "live"
+        assert "5 components: API, Web app, Realtime" in default["status-page"][1]
+        assert default["providers"] == ("live", "Fly.io: all operational; Cloudflare: minor (2 components degraded)")
+        assert default["statuspage"][0] == "off"
+
+        broken = check_lines(sqlite_url, provider_status_pages=f"{listed},Stripe={pages.url}/stripe")
+        assert broken["providers"] == (
+            "error", f"could not read Stripe's status page ({pages.url}/stripe/api/v2/summary.json): it answered "
+                     "HTTP 404; fix PROVIDER_STATUS_PAGES (Name=https://status page, comma-separated) or this "
+                     "machine's network. Read: Fly.io: all operational; Cloudflare: minor (2 components degraded)")
+    finally:
+        pages.close()
+    gone = check_lines(sqlite_url, provider_status_pages="Gone=http://127.0.0.1:9")["providers"]
+    assert gone[0] == "error" and "Gone's status page (http://127.0.0.1:9/api/v2/summary.json): could not " \
+                                  "connect (ConnectError)" in gone[1]
+    assert check_lines(sqlite_url)["providers"][0] == "off"
+    assert check_lines(sqlite_url, statuspage_page_id="pg1")["statuspage"][0] == "dry-run"
+    assert check_lines(sqlite_url, statuspage_api_key=KEY)["statuspage"][0] == "error"
+    wrong = check_lines(sqlite_url, statuspage_page_id="pg1", statuspage_components="Billing=c1")["statuspage"]
     assert wrong[0] == "error" and "Billing" in wrong[1]
-    assert KEY not in str(lines(statuspage_page_id="pg1", statuspage_api_key=KEY))
-    assert lines(status_components=" , ")["status-page"][0] == "error"
+    assert check_lines(sqlite_url, status_components=" , ")["status-page"][0] == "error"
+
+
+@pytest.mark.prism
+def test_check_asks_statuspage_for_the_page(prism, sqlite_url):
+    """With a key, "live" names the page Statuspage answered with (the official spec's example page)."""
+    url = prism("statuspage")
+    line = check_lines(sqlite_url, statuspage_api_url=url, statuspage_page_id="pg1", statuspage_api_key=KEY,
+                       statuspage_components="API=c1")["statuspage"]
+    assert line == ("live", f'"My Company Status" (page pg1) at {url}; 1 component(s) mapped')
+
+
+@pytest.mark.parametrize("status, words", [
+    (401, "Statuspage refused STATUSPAGE_API_KEY (HTTP 401): check the key under API info in Statuspage."),
+    (404, "Statuspage does not know that page or item (HTTP 404) while trying to read the page: check "
+          "STATUSPAGE_PAGE_ID and STATUSPAGE_COMPONENTS."),
+])
+def test_check_says_why_statuspage_refused(sqlite_url, status, words):
+    base = "http://127.0.0.1:9/v1"
+    with respx.mock(assert_all_called=True) as mock:
+        mock.get(f"{base}/pages/pg1").respond(status, json={"error": f"bad key {KEY}"})
+        line = check_lines(sqlite_url, statuspage_api_url=base, statuspage_page_id="pg1",
+                           statuspage_api_key=KEY + str(status))["statuspage"]
+    assert line == ("error", words)
+    assert KEY not in line[1]
+
+
+def test_check_never_prints_the_statuspage_key(sqlite_url):
+    base = "http://127.0.0.1:9/v1"
+    with respx.mock(assert_all_called=True) as mock:
+        mock.get(f"{base}/pages/pg1").respond(422, json={"error": f"no such key {KEY}x"})
+        line = check_lines(sqlite_url, statuspage_api_url=base, statuspage_page_id="pg1",
+                           statuspage_api_key=KEY + "x")["statuspage"]
+    assert line[0] == "error" and "HTTP 422" in line[1] and KEY not in line[1] and "[redacted]" in line[1]
+    unreachable = check_lines(sqlite_url, statuspage_api_url="http://127.0.0.1:9/v1", statuspage_page_id="pg1",
+                              statuspage_api_key=KEY + "y")["statuspage"]
+    assert unreachable == ("error", "Could not reach Statuspage to read the page (ConnectError). Check "
+                                    "STATUSPAGE_API_URL (http://127.0.0.1:9/v1; default "
+                                    "https://api.statuspage.io/v1) and that this machine can reach it")
 
 
 @pytest.mark.prism

@@ -18,18 +18,47 @@ def check_status_page(settings: Settings) -> Status:
                                          f"/api/v2/summary.json) with {len(names)} components: {', '.join(names)}")
 
 
-def check_providers(settings: Settings) -> Status:
-    from bot.status.providers import parse_pages
+def _provider_words(report) -> str:
+    if report.fine:
+        return f"{report.name}: all operational"
+    counts = []
+    if report.degraded:
+        counts.append(f"{len(report.degraded)} component{'s' if len(report.degraded) != 1 else ''} degraded")
+    if report.incidents:
+        counts.append(f"{len(report.incidents)} open incident{'s' if len(report.incidents) != 1 else ''}")
+    return f"{report.name}: {report.indicator}" + (f" ({', '.join(counts)})" if counts else "")
 
-    pages = parse_pages(settings.provider_status_pages)
+
+def check_providers(settings: Settings) -> Status:
+    """Reads every configured page now: a line that only listed the URLs said "live" for a mistyped page."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from bot.status import providers
+
+    pages = providers.parse_pages(settings.provider_status_pages)
     if not pages:
         return Status("providers", "off", "PROVIDER_STATUS_PAGES is empty: /diagnose and SEV1/SEV2 cards do "
                                                 "not read the providers' status pages")
-    return Status("providers", "live", "reads " + ", ".join(f"{name} ({url})" for name, url in pages))
+    with httpx.Client(timeout=providers.TIMEOUT, follow_redirects=True) as client, \
+            ThreadPoolExecutor(max_workers=min(8, len(pages))) as pool:
+        reports = list(pool.map(lambda page: providers.fetch(page[0], page[1], client), pages))
+    read = "; ".join(_provider_words(report) for report in reports if report.readable)
+    failed = [report for report in reports if not report.readable]
+    if not failed:
+        return Status("providers", "live", read)
+    unread = "; ".join(f"{report.name}'s status page ({report.url}/api/v2/summary.json): {report.error}"
+                       for report in failed)
+    return Status("providers", "error", f"could not read {unread}; fix PROVIDER_STATUS_PAGES (Name=https://status "
+                                        "page, comma-separated) or this machine's network"
+                                        + (f". Read: {read}" if read else ""))
 
 
 def check_statuspage(settings: Settings) -> Status:
+    """With a key, asks Statuspage for the page (GET /pages/{id}): a key merely set said "live" when revoked."""
     from bot.status.service import component_names
+    from bot.status.statuspage_client import StatuspageClient, StatuspageError
     from bot.status.sync import component_map
 
     mapping = component_map(settings)
@@ -46,8 +75,19 @@ def check_statuspage(settings: Settings) -> Status:
     if not settings.statuspage_api_key:
         return Status("statuspage", "dry-run", f"page {settings.statuspage_page_id}, STATUSPAGE_API_KEY not set: "
                                                f"the timeline says what would be sent; {mapped}")
-    return Status("statuspage", "live", f"page {settings.statuspage_page_id} at {settings.statuspage_api_url}; "
-                                        f"{mapped}")
+    url, page_id = settings.statuspage_api_url, settings.statuspage_page_id
+    client = StatuspageClient(url, settings.statuspage_api_key.get_secret_value(), page_id)
+    try:
+        page = client.request("GET", f"/pages/{page_id}", "read the page")
+    except StatuspageError as exc:  # in words, the key redacted
+        hint = "" if exc.status else (f" Check STATUSPAGE_API_URL ({url}; default https://api.statuspage.io/v1) "
+                                      "and that this machine can reach it")
+        return Status("statuspage", "error", f"{exc}{hint}")
+    finally:
+        client.close()
+    name = page.get("name") if isinstance(page, dict) else None
+    named = f"\"{name}\" (page {page_id})" if isinstance(name, str) and name else f"page {page_id}"
+    return Status("statuspage", "live", f"{named} at {url}; {mapped}")
 
 
 def register(registry: Registry) -> None:
