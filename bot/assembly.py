@@ -28,6 +28,7 @@ import bot.fly.check
 import bot.metrics
 import bot.pagerduty.feature
 import bot.plugins
+import bot.service.catchup
 import bot.slack.app
 import bot.slack.pins
 import bot.status
@@ -45,6 +46,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.check.register,  # the core `fireline check` lines: slack, database, sentry
     bot.alerts.check.register,
     bot.commands.incident.register,
+    bot.service.catchup.register,  # `/incident catchup` and the card's Catch me up
     bot.commands.playbooks.register,
     bot.fly.check.register,  # fly, health and responders lines
     bot.slack.app.register,

@@ -19,7 +19,8 @@ BOT = ROOT / "bot"
 FEATURES = {"bot.commands.incident", "bot.commands.playbooks", "bot.slack.app", "bot.commands.timeline",
             "bot.commands.postmortem", "bot.commands.postmortem_cli", "bot.slack.pins", "bot.metrics", "bot.alerts",
             "bot.alerts.commands",
-            "bot.alerts.cli", "bot.pagerduty.feature", "bot.plugins", "bot.fly.check", "bot.status"}
+            "bot.alerts.cli", "bot.pagerduty.feature", "bot.plugins", "bot.fly.check", "bot.status",
+            "bot.service.catchup"}
 
 
 def _modules() -> dict[str, Path]:
