@@ -28,6 +28,7 @@ import bot.fly.check
 import bot.metrics
 import bot.pagerduty.feature
 import bot.plugins
+import bot.service.archive
 import bot.service.catchup
 import bot.slack.app
 import bot.slack.pins
@@ -52,6 +53,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.slack.app.register,
     bot.commands.timeline.register,
     bot.commands.postmortem.register,
+    bot.service.archive.register,  # archive the channel after `/postmortem done` (before bot.alerts' listener)
     bot.commands.postmortem.register_check,
     bot.slack.pins.register,
     bot.metrics.register,

@@ -40,6 +40,9 @@ class Chat(Protocol):
 
     def channel_name(self, channel_id: str) -> str | None: ...
 
+    def archive(self, channel_id: str) -> None:
+        """Archive a channel (the incident's, after its postmortem); one already archived is not an error."""
+
     def user_email(self, user_id: str) -> str | None:
         """The person's email if the chat system shares it (to find them in PagerDuty), else None."""
 
@@ -134,6 +137,9 @@ class ConsoleChat:
 
     def channel_name(self, channel_id: str) -> str | None:
         return self.channels.get(channel_id)
+
+    def archive(self, channel_id: str) -> None:
+        print(f"* archived channel #{self.channel_name(channel_id) or channel_id.lstrip('#')}", file=self.out)
 
     def user_email(self, user_id: str) -> str | None:
         return None

@@ -125,6 +125,9 @@ class Settings(BaseSettings):
         2, ge=1, le=4, description="Postmortems are due 48 h after resolution, with a reminder to the lead, for "
         "incidents that reached SEV1 up to this level (default SEV1 and SEV2); others get a draft only.")
     playbooks_path: str = Field("", description="Folder of plug-in playbook modules.")
+    archive_after_days: int = Field(
+        7, ge=0, le=365, description="Archive an incident's channel this many days after `/postmortem done` (announced "
+        "a day before; any message in the channel cancels it). 0: never.")
 
     # Public status page (served by `fireline serve` at /, /history.atom and /api/v2/*.json)
     status_components: str = Field("API,Web app,Realtime,Payments,Uploads",

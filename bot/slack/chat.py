@@ -205,6 +205,15 @@ class SlackChat:
         except TRANSPORT_ERRORS as exc:
             raise _transport_error("chat.postEphemeral", exc) from None
 
+    def archive(self, channel_id: str) -> None:
+        try:
+            self.client.conversations_archive(channel=channel_id)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "already_archived":
+                raise _slack_error("conversations.archive", exc) from None
+        except TRANSPORT_ERRORS as exc:
+            raise _transport_error("conversations.archive", exc) from None
+
     def upload(self, channel: str, filename: str, content: str, title: str) -> None:
         try:
             self.client.files_upload_v2(channel=channel, content=content, filename=filename, title=title)
