@@ -27,6 +27,7 @@ import bot.commands.timeline
 import bot.fly.check
 import bot.metrics
 import bot.pagerduty.feature
+import bot.pagerduty.handoff
 import bot.plugins
 import bot.service.archive
 import bot.service.catchup
@@ -60,6 +61,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.alerts.register,
     bot.pagerduty.feature.register,
     bot.pagerduty.feature.register_check,
+    bot.pagerduty.handoff.register,  # the on-call handoff digest at each shift change
     bot.status.register,
     bot.plugins.register,
     bot.alerts.cli.register,  # `fireline classify`

@@ -106,6 +106,8 @@ class Settings(BaseSettings):
         "15-minute escalation into 15 seconds (and the SEV1 update nudge likewise). 1 in production.")
     pagerduty_oncall_refresh_minutes: int = Field(5, ge=1, le=1440,
                                                   description="How often the /oncall cache is refreshed.")
+    handoff_channel: str = Field("", description="Post the on-call handoff digest in this channel (name or id) at "
+                                 "each shift change instead of messaging the incoming and outgoing on-call directly.")
     escalation_contacts: str = Field("", description="YAML/JSON file of escalation contacts (area -> Slack handle, "
                                      "PagerDuty policy) for /incident escalate; default: the guide's table.")
 

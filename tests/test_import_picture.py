@@ -20,7 +20,8 @@ FEATURES = {"bot.commands.incident", "bot.commands.playbooks", "bot.slack.app", 
             "bot.commands.postmortem", "bot.commands.postmortem_cli", "bot.slack.pins", "bot.metrics", "bot.alerts",
             "bot.alerts.commands",
             "bot.alerts.cli", "bot.pagerduty.feature", "bot.plugins", "bot.fly.check", "bot.status",
-            "bot.service.catchup", "bot.service.archive"}
+            "bot.service.catchup", "bot.service.archive",
+            "bot.pagerduty.handoff"}
 
 
 def _modules() -> dict[str, Path]:
