@@ -31,6 +31,7 @@ import bot.pagerduty.handoff
 import bot.plugins
 import bot.service.archive
 import bot.service.catchup
+import bot.service.private
 import bot.slack.app
 import bot.slack.pins
 import bot.status
@@ -48,6 +49,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.check.register,  # the core `fireline check` lines: slack, database, sentry
     bot.alerts.check.register,
     bot.commands.incident.register,
+    bot.service.private.register,  # private incidents: members only
     bot.service.catchup.register,  # `/incident catchup` and the card's Catch me up
     bot.commands.playbooks.register,
     bot.fly.check.register,  # fly, health and responders lines

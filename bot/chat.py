@@ -25,8 +25,8 @@ class MessageRef:
 
 
 class Chat(Protocol):
-    def create_channel(self, name: str) -> tuple[str, str]:
-        """Create a public channel; returns (id, name). A taken name gets a numeric suffix."""
+    def create_channel(self, name: str, private: bool = False) -> tuple[str, str]:
+        """Create a channel (public unless `private`); returns (id, name). A taken name gets a numeric suffix."""
 
     def invite(self, channel_id: str, user_ids: list[str]) -> None: ...
 
@@ -102,7 +102,7 @@ class ConsoleChat:
             body = f"[{where}]\n  " + body.replace("\n", "\n  ")
         print(body, file=self.out)
 
-    def create_channel(self, name: str) -> tuple[str, str]:
+    def create_channel(self, name: str, private: bool = False) -> tuple[str, str]:
         taken = set(self.channels.values())
         final = name
         for n in itertools.count(2):

@@ -21,7 +21,7 @@ FEATURES = {"bot.commands.incident", "bot.commands.playbooks", "bot.slack.app", 
             "bot.alerts.commands",
             "bot.alerts.cli", "bot.pagerduty.feature", "bot.plugins", "bot.fly.check", "bot.status",
             "bot.service.catchup", "bot.service.archive",
-            "bot.pagerduty.handoff"}
+            "bot.pagerduty.handoff", "bot.service.private"}
 
 
 def _modules() -> dict[str, Path]:

@@ -23,6 +23,8 @@ SEVERITY_HINT = "Severity is `sev1`, `sev2`, `sev3` or `sev4` (SEV1 = complete o
 # -- subcommands: `(ctx, args)`, or `(ctx, args, incident)` when registered with `incident=` -----------------
 def declare(ctx: Context, args: Args) -> Reply:
     words = args.all_words()
+    private = "--private" in [w.lower() for w in words]
+    words = [w for w in words if w.lower() != "--private"]
     level = None
     for i in (len(words) - 1, 0):
         if words and 0 <= i < len(words) and words[i].lower().startswith(("sev", "p")) \
@@ -44,8 +46,9 @@ def declare(ctx: Context, args: Args) -> Reply:
         why = f"Picked {describe(level)} because it {reason}. Change it with `/incident sev <1-4>`."
     else:
         reason, why = f"given by {ctx.user_id} when declaring", None
-    incident, problems = svc.declare(ctx, title, level, reason)
-    reply = Reply(f"Declared *#{incident.id}* {describe(level)}: {escape(incident.title)}",
+    incident, problems = svc.declare(ctx, title, level, reason, private=private)
+    reply = Reply(f"Declared *#{incident.id}* {describe(level)}{' (private)' if private else ''}: "
+                  f"{escape(incident.title)}",
                   lines=[line for line in [why] if line])
     if incident.channel_name:
         channel = f"#{incident.channel_name}" if ctx.is_console else \
@@ -106,8 +109,9 @@ def show(ctx: Context, args: Args, incident: Incident) -> Reply:
 
 def list_(ctx: Context, args: Args) -> Reply:
     with ctx.session() as session:
-        shown = svc.open_incidents(session, limit=LIST_LIMIT)
-        total = svc.count_open(session) if len(shown) == LIST_LIMIT else len(shown)
+        viewer = None if ctx.is_console else ctx.user_id  # private incidents: their members only
+        shown = svc.open_incidents(session, limit=LIST_LIMIT, viewer=viewer)
+        total = svc.count_open(session, viewer=viewer) if len(shown) == LIST_LIMIT else len(shown)
     if not shown:
         return Reply("No open incidents. :white_check_mark:")
     reply = Reply(f"*{total} open incident{'s' if total != 1 else ''}*",
@@ -161,8 +165,9 @@ def press_check(ctx: Context, value: str) -> Reply:
 
 def register(registry: Registry) -> None:
     incident = registry.command("incident", "declare and run incidents")
-    incident.sub("declare", "declare <title> [sev1|sev2|sev3|sev4]",
-                 "declare an incident; without a severity Fireline picks one and says why", declare)
+    incident.sub("declare", "declare <title> [sev1|sev2|sev3|sev4] [--private]",
+                 "declare an incident; without a severity Fireline picks one and says why; --private: members only",
+                 declare)
     incident.sub("sev", "sev <1-4>", "change the severity", sev, incident="open")
     incident.sub("ack", "ack", "acknowledge: you are on it (starts investigating)", ack, incident="open")
     incident.sub("lead", "lead @user", "make someone the incident lead", lead, incident="open")

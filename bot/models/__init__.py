@@ -5,9 +5,12 @@ from bot.models.incident import OPEN_STATES, STATES, Incident, Job, ProcessedReq
 from bot.models.pagerduty import OnCallSnapshot, PagerDutyLink
 from bot.models.playbook import MitigationLock, PlaybookAudit, PlaybookExecution
 from bot.models.postmortem import FOLLOWUP_STATES, FollowUp, Postmortem
+from bot.models.private import IncidentMember
 from bot.models.status import Maintenance, StatusUpdate
 
 __all__ = ["ALERT_STATES", "FOLLOWUP_STATES", "OPEN_STATES", "STATES", "Alert", "AlertRateSlot", "FollowUp",
-           "Incident", "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution",
+           "Incident",
+           "IncidentMember", "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit",
+           "PlaybookExecution",
            "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate",
            "TimelineEvent"]

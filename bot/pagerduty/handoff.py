@@ -30,6 +30,7 @@ from bot.pagerduty.config import config
 from bot.reply import Reply, escape
 from bot.service import incidents as svc
 from bot.service import timers
+from bot.service.lookups import shown_title
 from bot.slack.chat import slack_client
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,9 @@ def digest(container: Container, payload: dict[str, Any], incoming: list[str]) -
                                 .where(col(Postmortem.due_at).is_not(None), col(Postmortem.done_at).is_(None))
                                 .order_by(col(Postmortem.due_at))).all())
         lines = [f"*Open incidents* ({len(incidents)})" + ("" if incidents else ": none")]
-        lines += _more(incidents, [f"    • {svc.summary_line(i)}" for i in incidents[:MAX_LINES]])
+        lines += _more(incidents, [f"    • {svc.summary_line(i)}" if not i.private else
+                                   f"    • *#{i.id}* SEV{i.severity} {shown_title(i)} ({i.status})"
+                                   for i in incidents[:MAX_LINES]])
         lines.append(f"*Unresolved alerts of the last shift* ({len(alerts)})" + ("" if alerts else ": none"))
         lines += _more(alerts, [f"    • {escape(a.title)} ({escape(a.source)}, first seen {fmt_utc(a.first_seen_at)}"
                                 f"{', seen ' + str(a.count) + ' times' if a.count > 1 else ''})"
@@ -103,7 +106,7 @@ def digest(container: Container, payload: dict[str, Any], incoming: list[str]) -
                                  f"{', started ' + fmt_utc(r.started_at) if r.started_at else ''})"
                                  for r in running[:MAX_LINES]])
         lines.append(f"*Postmortems due* ({len(due)})" + ("" if due else ": none"))
-        lines += _more(due, [f"    • #{i.id} {escape(i.title)}: due {fmt_utc(p.due_at)}"
+        lines += _more(due, [f"    • #{i.id} {escape(shown_title(i))}: due {fmt_utc(p.due_at)}"
                              + (" (overdue)" if as_utc(p.due_at) < as_utc(boundary) else "")
                              for p, i in due[:MAX_LINES]])
     before = ", ".join(escape(n) for n in outgoing) or "unknown"

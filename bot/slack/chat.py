@@ -148,11 +148,11 @@ class SlackChat:
         self.client = client
         self._names: dict[str, str] = {}
 
-    def create_channel(self, name: str) -> tuple[str, str]:
+    def create_channel(self, name: str, private: bool = False) -> tuple[str, str]:
         candidate = name
         for attempt in range(2, 7):
             try:
-                response = self.client.conversations_create(name=candidate)
+                response = self.client.conversations_create(name=candidate, is_private=private)
                 channel = response["channel"]
                 self._names[channel["id"]] = channel["name"]
                 return channel["id"], channel["name"]
