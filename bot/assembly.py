@@ -24,6 +24,7 @@ import bot.commands.playbooks
 import bot.commands.postmortem
 import bot.commands.postmortem_cli
 import bot.commands.timeline
+import bot.drill
 import bot.fly.check
 import bot.metrics
 import bot.pagerduty.feature
@@ -68,6 +69,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.plugins.register,
     bot.alerts.cli.register,  # `fireline classify`
     bot.commands.postmortem_cli.register,  # `fireline postmortem`
+    bot.drill.register,  # `fireline drill sev1`
 ]
 # The modules those come from (what tests/test_import_picture.py keeps out of bot.container and bot.context).
 FEATURE_MODULES = list(dict.fromkeys(fn.__module__ for fn in FEATURES))

@@ -21,7 +21,7 @@ FEATURES = {"bot.commands.incident", "bot.commands.playbooks", "bot.slack.app", 
             "bot.alerts.commands",
             "bot.alerts.cli", "bot.pagerduty.feature", "bot.plugins", "bot.fly.check", "bot.status",
             "bot.service.catchup", "bot.service.archive",
-            "bot.pagerduty.handoff", "bot.service.private"}
+            "bot.pagerduty.handoff", "bot.service.private", "bot.drill"}
 
 
 def _modules() -> dict[str, Path]:
@@ -156,6 +156,6 @@ def test_every_subcommand_and_check_comes_from_a_register_call():
     assert set(FEATURE_MODULES) | {"bot.alerts"} == FEATURES | {"bot.check", "bot.alerts.check"}
     registry = cli_registry(None)
     assert list(registry.cli_commands) == ["console", "serve", "socket", "worker", "check", "db", "classify",
-                                           "postmortem"]
+                                           "postmortem", "drill"]
     assert list(registry.checks) == ["slack", "database", "sentry", "alerts", "fly", "health", "responders",
                                      "postmortem", "pagerduty", "status-page", "providers", "statuspage", "playbooks"]
