@@ -97,3 +97,13 @@ def test_public_incidents_are_unchanged(slack):
     assert {p.data["channel"] for p in slack.recorder.of("chat.postMessage")} == {"CINC0001", "#incidents"}
     slack.command("show #1", user_id="U0EVE")
     assert "Checkout returns 502" in slack.reply_text()
+
+
+def test_status_page_drafts_never_carry_the_title(slack):
+    _declare(slack)
+    slack.recorder.reset()
+    slack.command("statuspage API, Payments", channel_id="CINC0001")  # a member drafts a public update
+    drafted = _everything_said(slack)
+    assert "draft" in drafted and SECRET not in drafted
+    slack.command("statuspage #1", user_id="U0EVE")
+    assert "There is no incident #1" in slack.reply_text()
