@@ -49,8 +49,9 @@ def test_a_non_member_sees_nothing_of_it_on_any_read_path(slack, settings_factor
         assert "no incident #1" in slack.reply_text().lower() or "no open incidents" in slack.reply_text().lower()
     responses.append(slack.command("#1", command="/postmortem", user_id="U0EVE"))
     assert "There is no incident #1" in slack.reply_text()
-    for action in (Actions.ACK, Actions.LEAD, Actions.PLAYBOOK, CATCHUP):
-        responses.append(slack.press(action, "1", user_id="U0EVE"))
+    for action, value in ((Actions.ACK, "1"), (Actions.LEAD, "1"), (Actions.PLAYBOOK, "1"), (CATCHUP, "1"),
+                          (Actions.CHECK, "1:1")):
+        responses.append(slack.press(action, value, user_id="U0EVE"))
         assert "There is no incident #1" in slack.recorder.responses()[-1].text()
     metrics = slack.client.get("/metrics")
     assert metrics.status_code == 200 and SECRET not in metrics.text.lower()

@@ -23,6 +23,7 @@ from bot.models import OPEN_STATES, STATES, Incident, TimelineEvent
 from bot.reply import Button, Reply, escape, mention
 from bot.service.lookups import (
     ensure_open,
+    ensure_visible,
     get_incident,
     incident_for_channel,
     resolved_refusal,
@@ -398,5 +399,6 @@ def valid_state(word: str) -> str:
 
 
 __all__ = ["Actions", "Change", "IntegrationError", "acknowledge", "add_note", "card", "change", "change_severity",
-           "declare", "ensure_open", "get_incident", "incident_for_channel", "open_incidents", "post_update", "record",
+           "declare", "ensure_open", "ensure_visible", "get_incident", "incident_for_channel", "open_incidents",
+           "post_update", "record",
            "refresh_cards", "resolve", "resolved_refusal", "set_lead", "set_status", "target_incident", "timeline"]
