@@ -26,11 +26,16 @@ import bot.commands.postmortem_cli
 import bot.commands.roles
 import bot.commands.timeline
 import bot.deploy_watch.feature
+import bot.drill
 import bot.fly.check
 import bot.insights
 import bot.metrics
 import bot.pagerduty.feature
+import bot.pagerduty.handoff
 import bot.plugins
+import bot.service.archive
+import bot.service.catchup
+import bot.service.private
 import bot.slack.app
 import bot.slack.home
 import bot.slack.modals
@@ -54,6 +59,8 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.alerts.check.register,
     bot.commands.incident.register,
     bot.commands.roles.register,  # commander (the lead), comms, scribe, INCIDENT_ROLES
+    bot.service.private.register,  # private incidents: members only
+    bot.service.catchup.register,  # `/incident catchup` and the card's Catch me up
     bot.commands.playbooks.register,
     bot.fly.check.register,  # fly, health and responders lines
     bot.slack.app.register,
@@ -61,12 +68,14 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.slack.modals.register,  # the declare modal and the "Declare incident" shortcut
     bot.commands.timeline.register,
     bot.commands.postmortem.register,
+    bot.service.archive.register,  # archive the channel after `/postmortem done` (before bot.alerts' listener)
     bot.commands.postmortem.register_check,
     bot.slack.pins.register,
     bot.metrics.register,
     bot.alerts.register,
     bot.pagerduty.feature.register,
     bot.pagerduty.feature.register_check,
+    bot.pagerduty.handoff.register,  # the on-call handoff digest at each shift change
     bot.status.register,
     bot.deploy_watch.feature.register,
     bot.undo.register,
@@ -76,6 +85,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.commands.postmortem_cli.register,  # `fireline postmortem`
     bot.insights.register,  # `fireline report`
     bot.web.dev.register,  # `fireline web --dev`
+    bot.drill.register,  # `fireline drill sev1`
 ]
 # The modules those come from (what tests/test_import_picture.py keeps out of bot.container and bot.context).
 FEATURE_MODULES = list(dict.fromkeys(fn.__module__ for fn in FEATURES))

@@ -25,8 +25,8 @@ class MessageRef:
 
 
 class Chat(Protocol):
-    def create_channel(self, name: str) -> tuple[str, str]:
-        """Create a public channel; returns (id, name). A taken name gets a numeric suffix."""
+    def create_channel(self, name: str, private: bool = False) -> tuple[str, str]:
+        """Create a channel (public unless `private`); returns (id, name). A taken name gets a numeric suffix."""
 
     def invite(self, channel_id: str, user_ids: list[str]) -> None: ...
 
@@ -39,6 +39,9 @@ class Chat(Protocol):
     def upload(self, channel: str, filename: str, content: str, title: str) -> None: ...
 
     def channel_name(self, channel_id: str) -> str | None: ...
+
+    def archive(self, channel_id: str) -> None:
+        """Archive a channel (the incident's, after its postmortem); one already archived is not an error."""
 
     def user_email(self, user_id: str) -> str | None:
         """The person's email if the chat system shares it (to find them in PagerDuty), else None."""
@@ -99,7 +102,7 @@ class ConsoleChat:
             body = f"[{where}]\n  " + body.replace("\n", "\n  ")
         print(body, file=self.out)
 
-    def create_channel(self, name: str) -> tuple[str, str]:
+    def create_channel(self, name: str, private: bool = False) -> tuple[str, str]:
         taken = set(self.channels.values())
         final = name
         for n in itertools.count(2):
@@ -134,6 +137,9 @@ class ConsoleChat:
 
     def channel_name(self, channel_id: str) -> str | None:
         return self.channels.get(channel_id)
+
+    def archive(self, channel_id: str) -> None:
+        print(f"* archived channel #{self.channel_name(channel_id) or channel_id.lstrip('#')}", file=self.out)
 
     def user_email(self, user_id: str) -> str | None:
         return None

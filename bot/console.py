@@ -21,6 +21,7 @@ from bot.commands.registry import guarded
 from bot.container import Container, Mode
 from bot.context import Context, console_context
 from bot.db import session_scope
+from bot.hooks import Hooks
 from bot.models import Incident
 from bot.reply import Reply, escape
 from bot.service import jobs
@@ -73,7 +74,12 @@ class Console:
         if line.startswith(":channel"):
             self.switch_channel(line.split(maxsplit=1)[1] if " " in line else "")
             return
-        if line.startswith("!"):
+        if line.startswith(":say"):  # a person's message in this channel, as Slack's message event
+            self.container.registry.emit(Hooks.CHANNEL_MESSAGE, self.context(), channel_id=self.channel_id,
+                                         text=line[4:].strip())
+            print(f"[#{self.chat.channel_name(self.channel_id) or self.channel_id}] {self.context().user_id}: "
+                  f"{line[4:].strip()}", file=self.out)
+        elif line.startswith("!"):
             button = self.chat.find_button(line[1:])
             if button is None:
                 self.show(Reply.error(f"No button labelled [{line[1:].strip()}] has been shown yet."))

@@ -24,6 +24,8 @@ class Hooks(StrEnum):
     INCIDENT_UPDATED = "incident.updated"  # text=
     INCIDENT_NOTED = "incident.noted"  # text=
     INCIDENT_RESOLVED = "incident.resolved"
+    CHANNEL_MESSAGE = "channel.message"  # channel_id=, text=: a person wrote in a channel (the console's `:say`)
+    POSTMORTEM_DONE = "postmortem.done"  # link=, first=: `/postmortem done` recorded where it is published
     INCIDENT_ROLE_CHANGED = "incident.role_changed"  # role=, old=, new= (not the commander: LEAD_CHANGED)
     # PagerDuty
     PAGERDUTY_ASSIGNED = "pagerduty.assigned"  # (ctx, incident, assignees=[names]): escalated or reassigned there

@@ -122,6 +122,8 @@ class Settings(BaseSettings):
         "15-minute escalation into 15 seconds (and the SEV1 update nudge likewise). 1 in production.")
     pagerduty_oncall_refresh_minutes: int = Field(5, ge=1, le=1440,
                                                   description="How often the /oncall cache is refreshed.")
+    handoff_channel: str = Field("", description="Post the on-call handoff digest in this channel (name or id) at "
+                                 "each shift change instead of messaging the incoming and outgoing on-call directly.")
     escalation_contacts: str = Field("", description="YAML/JSON file of escalation contacts (area -> Slack handle, "
                                      "PagerDuty policy) for /incident escalate; default: the guide's table.")
 
@@ -141,6 +143,9 @@ class Settings(BaseSettings):
         2, ge=1, le=4, description="Postmortems are due 48 h after resolution, with a reminder to the lead, for "
         "incidents that reached SEV1 up to this level (default SEV1 and SEV2); others get a draft only.")
     playbooks_path: str = Field("", description="Folder of plug-in playbook modules.")
+    archive_after_days: int = Field(
+        7, ge=0, le=365, description="Archive an incident's channel this many days after `/postmortem done` (announced "
+        "a day before; any message in the channel cancels it). 0: never.")
 
     incident_roles: str = Field("", description="Team-defined incident roles besides commander, comms and scribe.")
     home_refresh_seconds: int = Field(20, ge=1, le=30, description="At most one App Home publish per person "

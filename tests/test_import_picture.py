@@ -21,7 +21,9 @@ FEATURES = {"bot.commands.incident", "bot.commands.playbooks", "bot.slack.app", 
             "bot.commands.postmortem", "bot.commands.postmortem_cli", "bot.slack.pins", "bot.metrics", "bot.alerts",
             "bot.alerts.commands",
             "bot.alerts.cli", "bot.pagerduty.feature", "bot.plugins", "bot.fly.check", "bot.status",
-            "bot.deploy_watch.feature", "bot.undo", "bot.insights", "bot.web.team", "bot.web.dev"}
+            "bot.deploy_watch.feature", "bot.undo", "bot.insights", "bot.web.team", "bot.web.dev",
+            "bot.service.catchup", "bot.service.archive", "bot.pagerduty.handoff", "bot.service.private",
+            "bot.drill"}
 
 
 def _modules() -> dict[str, Path]:
@@ -156,6 +158,6 @@ def test_every_subcommand_and_check_comes_from_a_register_call():
     assert set(FEATURE_MODULES) | {"bot.alerts"} == FEATURES | {"bot.check", "bot.alerts.check"}
     registry = cli_registry(None)
     assert list(registry.cli_commands) == ["console", "serve", "socket", "worker", "check", "db", "classify",
-                                           "postmortem", "report", "web"]
+                                           "postmortem", "report", "web", "drill"]
     assert list(registry.checks) == ["slack", "database", "sentry", "alerts", "roles", "fly", "health", "responders",
                                      "postmortem", "pagerduty", "status-page", "providers", "statuspage", "playbooks"]

@@ -26,6 +26,8 @@ SEVERITY_HINT = "Severity is `sev1`, `sev2`, `sev3` or `sev4` (SEV1 = complete o
 # -- subcommands: `(ctx, args)`, or `(ctx, args, incident)` when registered with `incident=` -----------------
 def declare(ctx: Context, args: Args) -> Reply:
     words = args.all_words()
+    private = "--private" in [w.lower() for w in words]
+    words = [w for w in words if w.lower() != "--private"]
     level = None
     for i in (len(words) - 1, 0):
         if words and 0 <= i < len(words) and words[i].lower().startswith(("sev", "p")) \
@@ -41,7 +43,7 @@ def declare(ctx: Context, args: Args) -> Reply:
         raise UserError("A title is needed to declare an incident.",
                         "Type `/incident declare <what is broken> [sev1-4]`, for example "
                         "`/incident declare Login broken for EU users sev2`.")
-    return declare_form(ctx, DeclareForm(title=title, level=level))
+    return declare_form(ctx, DeclareForm(title=title, level=level, private=private))
 
 
 @dataclass
@@ -81,8 +83,9 @@ def declare_form(ctx: Context, form: DeclareForm) -> Reply:
         source["private"] = True
     if form.message:
         source["message"] = {k: form.message.get(k, "") for k in ("channel", "ts")}
-    incident, problems = svc.declare(ctx, form.title, level, reason, source=source or None)
-    reply = Reply(f"Declared *#{incident.id}* {describe(level)}: {escape(incident.title)}",
+    incident, problems = svc.declare(ctx, form.title, level, reason, source=source or None, private=form.private)
+    reply = Reply(f"Declared *#{incident.id}* {describe(level)}{' (private)' if form.private else ''}: "
+                  f"{escape(incident.title)}",
                   lines=[line for line in [why] if line])
     if form.description:
         svc.add_note(ctx, incident.id, form.description, kind="description")
@@ -162,8 +165,9 @@ def show(ctx: Context, args: Args, incident: Incident) -> Reply:
 
 def list_(ctx: Context, args: Args) -> Reply:
     with ctx.session() as session:
-        shown = svc.open_incidents(session, limit=LIST_LIMIT)
-        total = svc.count_open(session) if len(shown) == LIST_LIMIT else len(shown)
+        viewer = None if ctx.is_console else ctx.user_id  # private incidents: their members only
+        shown = svc.open_incidents(session, limit=LIST_LIMIT, viewer=viewer)
+        total = svc.count_open(session, viewer=viewer) if len(shown) == LIST_LIMIT else len(shown)
     if not shown:
         return Reply("No open incidents. :white_check_mark:")
     reply = Reply(f"*{total} open incident{'s' if total != 1 else ''}*",
@@ -206,7 +210,7 @@ def press_check(ctx: Context, value: str) -> Reply:
         raise UserError("That checklist step does not exist; press Show playbook again.")
     incident_id = button_number(number)
     with ctx.session() as session:
-        incident = svc.get_incident(session, incident_id)
+        incident = svc.ensure_visible(ctx, session, svc.get_incident(session, incident_id))  # private: members
         done = checked_steps(session, incident_id)
         now_checked = step.key not in done
         svc.record(session, incident, "checklist", ctx.user_id,
@@ -217,8 +221,9 @@ def press_check(ctx: Context, value: str) -> Reply:
 
 def register(registry: Registry) -> None:
     incident = registry.command("incident", "declare and run incidents")
-    incident.sub("declare", "declare <title> [sev1|sev2|sev3|sev4]",
-                 "declare an incident; without a severity Fireline picks one and says why", declare)
+    incident.sub("declare", "declare <title> [sev1|sev2|sev3|sev4] [--private]",
+                 "declare an incident; without a severity Fireline picks one and says why; --private: members only",
+                 declare)
     incident.sub("sev", "sev <1-4>", "change the severity", sev, incident="open")
     incident.sub("ack", "ack", "acknowledge: you are on it (starts investigating)", ack, incident="open")
     incident.sub("lead", "lead @user", "make someone the incident lead", lead, incident="open")

@@ -23,6 +23,8 @@ def register(registry: Registry) -> None:
 def _args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("number", type=int, help="the incident number (#N)")
     parser.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+    parser.add_argument("--include-private", action="store_true",
+                        help="export a private incident's postmortem too (it names the incident)")
     parser.add_argument("--fresh", action="store_true",
                         help="render from the current timeline instead of exporting the stored draft")
 
@@ -35,6 +37,10 @@ def cmd_postmortem(settings: Settings, args: argparse.Namespace, registry: Regis
                 incident = svc.get_incident(session, args.number)
             except UserError as exc:
                 print(f"fireline postmortem: {exc.message.replace('`', '')}", file=sys.stderr)
+                return 1
+            if incident.private and not args.include_private:
+                print(f"fireline postmortem: #{incident.id} is private; its members' channel has the draft. "
+                      f"Add --include-private to export it anyway.", file=sys.stderr)
                 return 1
             row = pm_svc.stored(session, incident.id)
             if row is not None and row.done_link:

@@ -7,12 +7,13 @@ from bot.models.incident import OPEN_STATES, STATES, Incident, Job, ProcessedReq
 from bot.models.pagerduty import OnCallSnapshot, PagerDutyLink
 from bot.models.playbook import MitigationLock, PlaybookAudit, PlaybookExecution
 from bot.models.postmortem import FOLLOWUP_STATES, FollowUp, Postmortem
+from bot.models.private import IncidentMember
 from bot.models.roles import IncidentRole
 from bot.models.status import Maintenance, StatusUpdate
 from bot.models.web import WebLoginLink
 
 __all__ = ["ALERT_STATES", "FOLLOWUP_STATES", "OPEN_STATES", "STATES", "Alert", "AlertRateSlot", "FollowUp",
-           "DeployWatch", "HomeViewer", "Incident", "IncidentRole",
+           "DeployWatch", "HomeViewer", "Incident", "IncidentMember", "IncidentRole",
            "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution",
            "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate",
            "TimelineEvent", "WebLoginLink"]

@@ -40,6 +40,9 @@ class Incident(SQLModel, table=True):
     mitigated_at: datetime | None = Field(default=None, sa_column=_utc_column())
     resolved_at: datetime | None = Field(default=None, sa_column=_utc_column())
     last_update_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    # Migration 0010: a private incident (private channel, members only) and a game-day drill's incident.
+    private: bool = Field(default=False, sa_column=Column(sa.Boolean, nullable=False, server_default=sa.false()))
+    drill: bool = Field(default=False, sa_column=Column(sa.Boolean, nullable=False, server_default=sa.false()))
 
     @property
     def is_open(self) -> bool:

@@ -18,7 +18,7 @@ from bot.db import session_scope
 from bot.errors import UserError
 from bot.hooks import Hooks
 from bot.models import Incident
-from bot.pagerduty import clock, oncall, paging
+from bot.pagerduty import clock, handoff, oncall, paging
 from bot.pagerduty.config import DRY_RUN, EVENTS, REST, config
 from bot.reply import Reply, escape, mention
 from bot.service import incidents as svc
@@ -59,6 +59,7 @@ def refresh_job(container: Container, payload: dict[str, Any], job=None) -> None
     if not config(container).oncall_ready:
         return
     row = oncall.refresh(container, payload.get("policy_id") or None)
+    handoff.arm_after_refresh(container, row)  # a digest at the end of each level-1 shift it shows
     if not payload.get("on_demand"):
         with session_scope(container.engine) as session:
             oncall.arm_next(container, session, job.run_at if job is not None else container.clock())

@@ -27,6 +27,7 @@ from bot.pagerduty.config import DRY_RUN, EVENTS, REST, config, events_client, r
 from bot.reply import Reply, escape, mention
 from bot.service import incidents as svc
 from bot.service import jobs
+from bot.service.lookups import shown_title
 from playbooks.severity import SEVERITIES
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def incident_key(incident: Incident) -> str:
 
 
 def pd_title(incident: Incident) -> str:
-    return f"[Fireline #{incident.id}] {SEVERITIES[incident.severity].label}: {incident.title}"
+    return f"[Fireline #{incident.id}] {SEVERITIES[incident.severity].label}: {shown_title(incident)}"
 
 
 def link_for(session: Session, incident_id: int) -> PagerDutyLink | None:
@@ -144,7 +145,8 @@ def _open_in_pagerduty(container: Container, incident: Incident, link: PagerDuty
         if not found and pd.get("id"):
             try:
                 rest.add_note(pd["id"], f"{NOTE_PREFIX} Declared in Fireline as {SEVERITIES[incident.severity].label}"
-                                        f": {incident.title}. Incident channel: #{incident.channel_name or '-'}.")
+                                        f": {shown_title(incident)}. "
+                                        f"Incident channel: #{incident.channel_name or '-'}.")
             except PagerDutyError as exc:  # the page stands; the note is a nicety
                 log.warning("could not add the first note to %s: %s", pd.get("id"), exc)
         assignees = [a.get("assignee", {}).get("summary") for a in pd.get("assignments") or []
@@ -268,7 +270,7 @@ def _add_responders(container: Container, ctx: Context, incident: Incident, link
                 refs.append(("user_reference", str(user["id"])))
         if refs:
             rest.request_responders(link.pd_incident_id, str(requester["id"]),
-                                    f"Fireline #{incident.id}: please join {incident.title}"[:1000], refs)
+                                    f"Fireline #{incident.id}: please join {shown_title(incident)}"[:1000], refs)
     except PagerDutyError as exc:
         _retry_or_report(container, PAGE_JOB, payload, exc, f"page {labels}")
         return

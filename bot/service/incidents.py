@@ -25,7 +25,15 @@ from bot.errors import IntegrationError, UserError
 from bot.hooks import Hooks
 from bot.models import OPEN_STATES, STATES, Incident, TimelineEvent
 from bot.reply import Button, Reply, escape, mention
-from bot.service.lookups import ensure_open, get_incident, incident_for_channel, resolved_refusal, target_incident
+from bot.service.lookups import (
+    ensure_open,
+    ensure_visible,
+    get_incident,
+    incident_for_channel,
+    resolved_refusal,
+    target_incident,
+    visible_to,
+)
 from playbooks.severity import SEVERITIES, describe
 
 log = logging.getLogger(__name__)
@@ -125,7 +133,8 @@ def card(ctx: Context, incident: Incident) -> Reply:
         buttons.append(Button("Show playbook", Actions.PLAYBOOK, value))
         buttons += [Button(b.label, b.action_id, value, b.style) for b in ctx.app.registry.card_buttons]
     footer = f"SEV chosen: {escape(incident.severity_reason)}" if incident.severity_reason else None
-    return Reply(text=f"{icon} *Incident #{incident.id}: {escape(incident.title)}*", fields=fields,
+    marks = (" :lock: private" if incident.private else "") + (" :test_tube: DRILL" if incident.drill else "")
+    return Reply(text=f"{icon} *Incident #{incident.id}: {escape(incident.title)}*{marks}", fields=fields,
                  buttons=buttons, footer=footer).public()
 
 
@@ -185,8 +194,11 @@ def fan_out(tasks: list[Callable[[], Any]], *, parallel: bool = True) -> list[An
 
 # -- lifecycle --------------------------------------------------------------------------------------
 def declare(ctx: Context, title: str, level: int, reason: str, *,
-            source: dict | None = None) -> tuple[Incident, list[str]]:
+            source: dict | None = None, private: bool = False, drill: bool = False) -> tuple[Incident, list[str]]:
     """Store the incident first, then make its channel and post its card in both places.
+
+    `private`: a private channel and no card in #incidents (bot/service/private.py); `drill`: a game-day
+    drill's incident (bot/drill.py), marked as such everywhere it is shown.
 
     Returns the incident and what could not be done in Slack, in words (the incident stands anyway).
     """
@@ -194,14 +206,15 @@ def declare(ctx: Context, title: str, level: int, reason: str, *,
     with ctx.session() as session:
         incident = Incident(title=title, severity=level, status="declared", declared_by=ctx.user_id,
                             lead_id=ctx.user_id, severity_reason=reason, declared_at=ctx.now(),
-                            last_update_at=ctx.now())
+                            last_update_at=ctx.now(), private=private, drill=drill)
         session.add(incident)
         session.flush()
         record(session, incident, "declared", ctx.user_id, f"Declared as {describe(level)}: {title}",
                {"severity": level, "reason": reason, **({"source": source} if source else {})}, at=ctx.now())
     problems: list[str] = []
     try:
-        channel_id, channel_name = ctx.chat.create_channel(slugify(title, incident.id))
+        channel_id, channel_name = ctx.chat.create_channel(slugify("private" if private else title, incident.id),
+                                                           private=private)
         incident.channel_id, incident.channel_name = channel_id, channel_name
     except Exception as exc:
         log.warning("could not create a channel for #%s: %s", incident.id, exc)
@@ -225,8 +238,8 @@ def declare(ctx: Context, title: str, level: int, reason: str, *,
     # they cost one Slack round trip instead of three (bench/slack_latency.py). Different methods and
     # channels, so no per-method rate limit is spent faster. Results are read in a fixed order.
     tasks = ([invite] if incident.channel_id else []) + [
-        (lambda c=channel: post_card(c)) for channel in (incident.channel_id, ctx.app.settings.incidents_channel_name)
-        if channel]
+        (lambda c=channel: post_card(c))
+        for channel in (incident.channel_id, None if private else ctx.app.settings.incidents_channel_name) if channel]
     results = fan_out(tasks, parallel=not ctx.is_console)
     problems += [r for r in results if isinstance(r, str)]
     cards: list[dict[str, str]] = [r for r in results if isinstance(r, dict)]
@@ -399,18 +412,18 @@ def resolve(ctx: Context, incident_id: int, summary: str | None) -> Incident:
     return change(ctx, incident_id, Hooks.INCIDENT_RESOLVED, verb, open_only=False)[0]
 
 
-def open_incidents(session: Session, limit: int | None = None) -> list[Incident]:
-    """Open incidents, most severe first, then oldest first."""
-    query = select(Incident).where(col(Incident.status).in_(OPEN_STATES))
+def open_incidents(session: Session, limit: int | None = None, *, viewer: str | None = None) -> list[Incident]:
+    """Open incidents, most severe first, then oldest first; with `viewer`, only those that person may see."""
+    query = select(Incident).where(col(Incident.status).in_(OPEN_STATES), visible_to(viewer))
     query = query.order_by(col(Incident.severity), col(Incident.declared_at), col(Incident.id))
     return list(session.exec(query.limit(limit) if limit else query).all())
 
 
-def count_open(session: Session) -> int:
+def count_open(session: Session, *, viewer: str | None = None) -> int:
     from sqlalchemy import func
 
     return session.exec(select(func.count()).select_from(Incident).where(
-        col(Incident.status).in_(OPEN_STATES))).one()
+        col(Incident.status).in_(OPEN_STATES), visible_to(viewer))).one()
 
 
 def valid_state(word: str) -> str:
@@ -422,5 +435,6 @@ def valid_state(word: str) -> str:
 
 
 __all__ = ["Actions", "Change", "IntegrationError", "acknowledge", "add_note", "card", "change", "change_severity",
-           "declare", "ensure_open", "get_incident", "incident_for_channel", "open_incidents", "post_update", "record",
+           "declare", "ensure_open", "ensure_visible", "get_incident", "incident_for_channel", "open_incidents",
+           "post_update", "record",
            "refresh_cards", "resolve", "resolved_refusal", "set_lead", "set_status", "target_incident", "timeline"]

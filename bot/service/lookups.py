@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from sqlalchemy import false, or_, true, update
 from sqlmodel import Session, col, select
 
 from bot import log_context
 from bot.commands.grammar import Args
 from bot.errors import UserError
-from bot.models import Incident
+from bot.models import Incident, IncidentMember
 
 if TYPE_CHECKING:
     from bot.context import Context
@@ -49,8 +49,40 @@ def incident_for_channel(session: Session, channel_id: str) -> Incident | None:
     return incident
 
 
+def visible_to(user_id: str | None):
+    """A WHERE clause for incident lists: public incidents, and the private ones `user_id` is a member of."""
+    if user_id is None:
+        return true()
+    members = select(IncidentMember.incident_id).where(IncidentMember.user_id == user_id)
+    return or_(col(Incident.private) == false(), col(Incident.id).in_(members))
+
+
+def shown_title(incident: Incident) -> str:
+    """The title for places outside a private incident's members (PagerDuty, exports, digests): never its own."""
+    return "private incident" if incident.private else incident.title
+
+
+def may_see(ctx: Context, session: Session, incident: Incident) -> bool:
+    """THE rule for private incidents (bot/service/private.py): members only; the console's operator and
+    Fireline's own jobs see everything."""
+    if not incident.private or ctx.is_console or ctx.user_id == "fireline":
+        return True
+    return session.get(IncidentMember, (incident.id, ctx.user_id)) is not None
+
+
+def ensure_visible(ctx: Context, session: Session, incident: Incident) -> Incident:
+    """A non-member hears what anyone asking for a missing number hears: not even that it exists."""
+    if not may_see(ctx, session, incident):
+        raise UserError(f"There is no incident #{incident.id}.", "Type `/incident list` to see open incidents.")
+    return incident
+
+
 def target_incident(ctx: Context, session: Session, args: Args, usage: str, command: str = "incident") -> Incident:
-    """`#N` wins; inside an incident channel, that incident; elsewhere ask for `#N`."""
+    """`#N` wins; inside an incident channel, that incident; elsewhere ask for `#N`. Private ones: members only."""
+    return ensure_visible(ctx, session, _target(ctx, session, args, usage, command))
+
+
+def _target(ctx: Context, session: Session, args: Args, usage: str, command: str) -> Incident:
     if args.incident_ref is not None:
         return get_incident(session, args.incident_ref)
     if args.channel_ref:
@@ -87,9 +119,10 @@ def find_incident(ctx: Context, args: Args, usage: str, *, open_only: bool, comm
 def incident_by_number(ctx: Context, number: int, *, open_only: bool) -> Incident:
     """What the registry does for a button declared with `value="incident"` and an `incident=` precondition."""
     with ctx.session() as session:
-        incident = get_incident(session, number)
+        incident = ensure_visible(ctx, session, get_incident(session, number))
     return ensure_open(incident) if open_only else incident
 
 
-__all__ = ["ensure_open", "find_incident", "get_incident", "incident_by_number", "incident_for_channel",
+__all__ = ["ensure_open", "ensure_visible", "may_see", "shown_title", "visible_to",
+           "find_incident", "get_incident", "incident_by_number", "incident_for_channel",
            "resolved_refusal", "target_incident"]

@@ -17,6 +17,7 @@ from bot.clock import as_utc, fmt_utc
 from bot.container import Container
 from bot.context import Context
 from bot.errors import UserError
+from bot.hooks import Hooks
 from bot.models import FollowUp, Incident, Postmortem, TimelineEvent
 from bot.reply import Reply, escape, mention
 from bot.service import incidents as svc
@@ -265,6 +266,7 @@ def mark_done(ctx: Context, incident_id: int, link: str) -> tuple[Incident, bool
     svc.announce(ctx, incident, Reply(f":white_check_mark: The postmortem of #{incident.id} is "
                                       f"{'updated' if before else 'done'}: {escape(link)} "
                                       f"(recorded by {mention(ctx.user_id)})."))
+    ctx.app.registry.emit(Hooks.POSTMORTEM_DONE, ctx, incident=incident, link=link, first=not before)
     return incident, before
 
 

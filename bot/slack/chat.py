@@ -224,11 +224,11 @@ class SlackChat:
         self.client = client
         self._names: dict[str, str] = {}
 
-    def create_channel(self, name: str) -> tuple[str, str]:
+    def create_channel(self, name: str, private: bool = False) -> tuple[str, str]:
         candidate = name
         for attempt in range(2, 7):
             try:
-                response = self.client.conversations_create(name=candidate)
+                response = self.client.conversations_create(name=candidate, is_private=private)
                 channel = response["channel"]
                 self._names[channel["id"]] = channel["name"]
                 return channel["id"], channel["name"]
@@ -280,6 +280,15 @@ class SlackChat:
             raise _slack_error("chat.postEphemeral", exc) from None
         except TRANSPORT_ERRORS as exc:
             raise _transport_error("chat.postEphemeral", exc) from None
+
+    def archive(self, channel_id: str) -> None:
+        try:
+            self.client.conversations_archive(channel=channel_id)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "already_archived":
+                raise _slack_error("conversations.archive", exc) from None
+        except TRANSPORT_ERRORS as exc:
+            raise _transport_error("conversations.archive", exc) from None
 
     def upload(self, channel: str, filename: str, content: str, title: str) -> None:
         try:

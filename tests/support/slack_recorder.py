@@ -249,6 +249,9 @@ class SlackRecorder:
             if user in self.names:
                 profile["display_name"] = self.names[user]
             return 200, {"ok": True, "user": {"id": user, "profile": profile}}
+        if method == "users.lookupByEmail":
+            found = [user for user, email in self.emails.items() if email == data.get("email")]
+            return 200, ({"ok": True, "user": {"id": found[0]}} if found else {"ok": False, "error": "users_not_found"})
         if method == "usergroups.list":
             return 200, {"ok": True, "usergroups": self.usergroups}
         if method == "chat.getPermalink":

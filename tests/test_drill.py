@@ -1,0 +1,85 @@
+"""`fireline drill sev1`: the SEV1 playbook against the simulated fleet, scored; never pages, never touches Fly."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from sqlmodel import Session, select
+
+from bot.assembly import assemble
+from bot.fly import client as fly_client
+from bot.models import Incident, Postmortem, TimelineEvent
+from bot.service import playbook_env
+from tests.conftest import make_settings
+from tests.support.pagerduty import REST_SETTINGS, ROUTING_KEY
+
+
+@pytest.fixture
+def no_real_fly(monkeypatch):
+    """Any attempt to build a live Fly client fails the drill loudly."""
+    made = []
+
+    def refuse(*args, **kwargs):
+        made.append(args)
+        raise AssertionError("the drill built a live Fly client")
+
+    monkeypatch.setattr(fly_client.FlyClient, "__init__", refuse)
+    monkeypatch.setattr(playbook_env, "FlyClient", fly_client.FlyClient)
+    return made
+
+
+def _settings(db_url, recorder, **overrides):
+    # every outward credential set, as in production: the drill must drop them
+    return make_settings(db_url, recorder, **REST_SETTINGS, pagerduty_routing_key=ROUTING_KEY,
+                         fly_api_token="fly-real-token", fly_app="cgraph-api", **overrides)
+
+
+def test_drill_runs_the_playbook_scores_and_leaves_a_drill_incident(sqlite_url, recorder, pd, no_real_fly):
+    from bot.drill import run_drill
+
+    settings = _settings(sqlite_url, recorder)
+    out = io.StringIO()
+    number, marks = run_drill(settings, assemble(settings), speed=60, think=5, out=out)
+    text = out.getvalue()
+    assert "Game-day drill: SEV1" in text and "crash-looping" in text
+    assert "Rolling restart of 4 machines of cgraph-api finished" in text and "DRY RUN" in text
+    assert [(m.name, m.took, m.target, m.met) for m in marks] == [
+        ("acknowledge", 5.0, 15.0, True), ("diagnose", 10.0, 30.0, True), ("mitigate", 25.0, 60.0, True)]
+    assert "3/3 targets met" in text and "= 5m at 1x" in text
+    # never paged, never touched Fly, never talked to Slack
+    assert pd.requests == [] and no_real_fly == [] and recorder.calls == []
+    from bot.db import make_engine
+
+    engine = make_engine(sqlite_url)
+    with Session(engine) as session:
+        incident = session.get(Incident, number)
+        kinds = [e.kind for e in session.exec(select(TimelineEvent).where(TimelineEvent.incident_id == number))]
+        postmortem = session.exec(select(Postmortem).where(Postmortem.incident_id == number)).first()
+    engine.dispose()
+    assert incident.drill and incident.status == "resolved" and incident.title.startswith("[DRILL]")
+    assert "acknowledged" in kinds and "resolved" in kinds
+    assert postmortem is not None and "[DRILL]" in postmortem.markdown
+
+
+def test_a_slow_responder_misses_the_scaled_targets(sqlite_url, recorder, pd, no_real_fly):
+    from bot.drill import run_drill
+
+    settings = _settings(sqlite_url, recorder)
+    out = io.StringIO()
+    _, marks = run_drill(settings, assemble(settings), speed=60, think=20, out=out)
+    assert [m.met for m in marks] == [False, False, False]  # 20s > 15s; 40s > 30s; 100s > 60s
+    assert "MISSED" in out.getvalue() and "0/3 targets met" in out.getvalue()
+    assert pd.requests == []
+
+
+def test_fireline_drill_command(sqlite_url, monkeypatch, capsys, pd, no_real_fly):
+    from bot.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("PROVIDER_STATUS_PAGES", "")
+    assert main(["drill", "sev1", "--speed", "120"]) == 0  # 5s per step: 15 min at 120x is 7.5s
+    out = capsys.readouterr().out
+    assert "clock 120x" in out and "3/3 targets met" in out
+    assert main(["drill", "sev1", "--speed", "0"]) == 2
+    assert "--speed" in capsys.readouterr().err
