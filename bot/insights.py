@@ -42,13 +42,13 @@ FRESH_SECONDS = 60.0  # the insights page's figures may be a minute old; `fireli
 
 
 def figures(container: Container, since: datetime, *, visible=None, cached: bool = False) -> pure.Figures:
-    """Every figure from `since` to now. `visible`: incident ids a reader may see (None: all).
+    """Every figure from `since` to now. `visible`: the incidents a reader may see (bot.web.auth.Visible; None: all).
 
     `cached` (the web page): the same period and scope within FRESH_SECONDS answers from memory. With
     10,000 incidents, computing a year's figures took 60-130 ms on a shared 2-core machine (bench/web_pages.py),
     most of it reading and walking 10,000 rows; a team refreshing the page during a review pays it once a minute.
     """
-    key = (since.replace(second=0, microsecond=0), None if visible is None else frozenset(visible))
+    key = (since.replace(second=0, microsecond=0), None if visible is None else visible.hidden)
     if cached:
         hit = container.caches.insights.get(key)
         if hit is not None and hit[0] > time.monotonic():

@@ -123,3 +123,15 @@ def test_home_declare_button_opens_the_modal_and_answers_by_dm(slack):
     assert dm and "Declared #1" in dm[-1].text().replace("*", "")
     assert slack.recorder.of("chat.postEphemeral") == [] or all(
         "Declared" not in c.text() for c in slack.recorder.of("chat.postEphemeral"))
+
+
+def test_home_shows_a_private_incident_to_its_members_only(slack):
+    """Private incidents never appear where non-members can read: App Home lists them for their members."""
+    slack.command("declare --private Payroll export leaks salaries sev1")  # U0LEAD declares: a member
+    slack.command("declare Checkout returns 502 sev2", user_id="U0ANA")
+    slack.recorder.reset()
+    assert home_opened(slack, user="U0ANA", event_id="EvHomeAna").status_code == 200
+    assert home_opened(slack, user="U0LEAD", event_id="EvHomeLead").status_code == 200
+    shown = {home["user_id"]: home["text"] for home in published(slack)}
+    assert "Checkout returns 502" in shown["U0ANA"] and "Payroll" not in shown["U0ANA"]
+    assert "Payroll export leaks salaries" in shown["U0LEAD"]

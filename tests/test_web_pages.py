@@ -160,3 +160,36 @@ def test_insights_page_shows_charts_beside_the_same_numbers_as_the_report(site, 
     assert "rollback" in page.text
     bad = client.get("/team/insights?since=forever")
     assert bad.status_code == 200 and "expected a period such as 90d" in bad.text
+
+
+def test_a_private_incident_is_only_on_its_members_pages(site, clock):
+    """Private incidents (bot/service/lookups.py's rule) on the team pages: members see them; for anyone else
+    the list, the incident's page, the postmortems and the insights figures behave as if it did not exist."""
+    from bot.models import IncidentMember
+
+    container, client = site
+    now = clock()
+    with session_scope(container.engine) as session:
+        session.add(Incident(id=4, title="Payroll export leaks salaries", severity=1, status="investigating",
+                             declared_by="U0AISHA", lead_id="U0AISHA", declared_at=now - timedelta(hours=1),
+                             private=True))
+        session.flush()
+        session.add(IncidentMember(incident_id=4, user_id="U0AISHA"))
+        session.add(Postmortem(incident_id=4, markdown="# Payroll export leaks salaries", due_at=now))
+    for path in ("/team/", "/team/postmortems", "/team/insights?since=7d"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "Payroll" not in response.text, path
+    assert client.get("/team/incidents/4").status_code == 404
+    since = now - timedelta(days=7)
+    ben = auth.visible_to(auth.Reader("U0BEN", "T1", "Ben Ortiz", "x", 0), container.engine)
+    aisha = auth.visible_to(auth.Reader("U0AISHA", "T1", "Aisha Khan", "x", 0), container.engine)
+    assert 4 not in ben and 4 in aisha and 2 in ben
+    counted = {who: sum(n for _, n in figures(container, since, visible=seen).incidents_per_week)
+               for who, seen in (("ben", ben), ("aisha", aisha))}
+    assert counted["aisha"] == counted["ben"] + 1  # the private SEV1 counts only in its member's figures
+
+    _, member = auth.new_session(container.settings, "U0AISHA", "T1", "Aisha Khan")
+    client.cookies.set(auth.SESSION_COOKIE, member, path="/team")
+    assert "Payroll export leaks salaries" in client.get("/team/").text
+    assert client.get("/team/incidents/4").status_code == 200

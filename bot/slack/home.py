@@ -60,7 +60,8 @@ def sections(ctx: Context, user_id: str) -> list[Reply]:
     chat = ctx.chat
     out: list[Reply] = []
     with ctx.session() as session:
-        shown = svc.open_incidents(session, limit=MAX_INCIDENTS)
+        shown = svc.open_incidents(session, limit=MAX_INCIDENTS,  # private ones: their members only
+                                   viewer=None if ctx.is_console else user_id)
         by_level: dict[int, list[str]] = {}
         for incident in shown:
             roles = [f"{label} {escape(person(chat, user))}" for label, user in role_rows(ctx, session, incident)]

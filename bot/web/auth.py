@@ -56,15 +56,33 @@ class Reader:
     expires: int  # unix seconds
 
 
-def visible_to(reader: Reader):
-    """Which incidents this reader may see: None means all of them.
+@dataclass(frozen=True)
+class Visible:
+    """The incidents a reader may see: all of them but the private incidents they are not a member of.
 
-    Private incidents (issue 19, engineer K's private flag and members table) are not in this branch's
-    schema yet, so today every member of the workspace sees every incident. When they land, this is the one
-    place to change: return the ids of incidents that are not private or that list `reader.user_id` as a
-    member. Every team page and the insights figures ask this function and nothing else.
+    Held as the few it hides (private incidents are rare), so a list of 10,000 incidents needs no
+    10,000-id IN clause; `number in visible` and `hidden` are what the pages and the figures ask.
     """
-    return None
+
+    hidden: frozenset[int]
+
+    def __contains__(self, incident_id: object) -> bool:
+        return incident_id not in self.hidden
+
+
+def visible_to(reader: Reader, engine) -> Visible:
+    """Which incidents this reader may see, by THE rule of private incidents (bot/service/lookups.py:
+    public ones, and the private ones whose members include `reader.user_id`). Every team page and the
+    insights figures ask this function and nothing else."""
+    from sqlalchemy import not_
+    from sqlmodel import Session, select
+
+    from bot.models import Incident
+    from bot.service.lookups import visible_to as members_clause
+
+    with Session(engine) as session:
+        hidden = session.exec(select(Incident.id).where(not_(members_clause(reader.user_id)))).all()
+    return Visible(frozenset(hidden))
 
 
 async def read_form(request) -> dict[str, str]:

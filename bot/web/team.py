@@ -164,7 +164,7 @@ async def incidents_page(request: Request, reader: auth.Reader) -> Response:
     container = request.app.state.container
     filters = team_views.parse_filters(dict(request.query_params), reader.user_id)
     items, next_before = await run_in_threadpool(team_views.incident_list, container, filters,
-                                                 auth.visible_to(reader))
+                                                 auth.visible_to(reader, container.engine))
     query = {k: v for k, v in request.query_params.items() if k != "before"}
     return page(request, "incidents.html.j2", reader, items=items, filters=filters, query=query,
                 next_before=next_before, states=("open", "declared", "investigating", "mitigating", "monitoring",
@@ -176,9 +176,9 @@ async def incident_page(request: Request, reader: auth.Reader) -> Response:
     container = request.app.state.container
     raw = request.path_params["number"]
     number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
-    visible = auth.visible_to(reader)
+    visible = auth.visible_to(reader, container.engine)
     found = None
-    if number is not None and (visible is None or number in visible):
+    if number is not None and number in visible:
         found = await run_in_threadpool(team_views.incident_page, container, number)
     if found is None:
         return page(request, "missing.html.j2", reader, status=404,
@@ -189,7 +189,8 @@ async def incident_page(request: Request, reader: auth.Reader) -> Response:
 @signed_in
 async def postmortems_page(request: Request, reader: auth.Reader) -> Response:
     container = request.app.state.container
-    items = await run_in_threadpool(team_views.postmortem_list, container, container.clock(), auth.visible_to(reader))
+    items = await run_in_threadpool(team_views.postmortem_list, container, container.clock(),
+                                    auth.visible_to(reader, container.engine))
     return page(request, "postmortems.html.j2", reader, items=items)
 
 
@@ -203,7 +204,7 @@ async def insights_page(request: Request, reader: auth.Reader) -> Response:
     except ValueError as exc:
         problem, since_text, span = f"Period: {exc}; showing 90d.", "90d", insights.parse_since("90d")
     found = await run_in_threadpool(insights.figures, container, container.clock() - span,
-                                    visible=auth.visible_to(reader), cached=True)
+                                    visible=auth.visible_to(reader, container.engine), cached=True)
     return page(request, "insights.html.j2", reader, figures=found, since=since_text, problem=problem,
                 tables=pure.tables(found), charts=insight_charts(found))
 

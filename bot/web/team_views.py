@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -33,6 +33,9 @@ from bot.models import (
     StatusUpdate,
     TimelineEvent,
 )
+
+if TYPE_CHECKING:
+    from bot.web.auth import Visible
 
 PAGE_SIZE = 50
 TIMELINE_LIMIT = 2000
@@ -104,7 +107,7 @@ def parse_filters(query: dict[str, str], reader_id: str) -> Filters:
     return found
 
 
-def incident_list(container: Container, filters: Filters, visible: set[int] | None) -> tuple[list[dict], int | None]:
+def incident_list(container: Container, filters: Filters, visible: Visible | None) -> tuple[list[dict], int | None]:
     """One page of incidents, newest first, and the number to continue before (None: the last page)."""
     query = select(Incident.id, Incident.title, Incident.severity, Incident.status, Incident.lead_id,
                    Incident.declared_at, Incident.acknowledged_at, Incident.resolved_at)
@@ -126,8 +129,8 @@ def incident_list(container: Container, filters: Filters, visible: set[int] | No
                                 func.lower(Incident.summary).like(pattern, escape="\\")))
     if filters.before:
         query = query.where(Incident.id < filters.before)
-    if visible is not None:
-        query = query.where(Incident.id.in_(visible))
+    if visible is not None and visible.hidden:
+        query = query.where(Incident.id.not_in(visible.hidden))
     with session_scope(container.engine) as session:
         rows = session.execute(query.order_by(Incident.id.desc()).limit(PAGE_SIZE + 1)).all()
     name = namer(container)
@@ -205,13 +208,13 @@ def incident_page(container: Container, number: int) -> dict[str, Any] | None:
     }
 
 
-def postmortem_list(container: Container, now: datetime, visible: set[int] | None) -> list[dict]:
+def postmortem_list(container: Container, now: datetime, visible: Visible | None) -> list[dict]:
     query = (select(Postmortem.incident_id, Postmortem.due_at, Postmortem.done_at, Postmortem.done_link,
                     Postmortem.generated_at, Incident.title, Incident.severity, Incident.lead_id)
              .join(Incident, Incident.id == Postmortem.incident_id)
              .order_by(Postmortem.incident_id.desc()).limit(200))
-    if visible is not None:
-        query = query.where(Postmortem.incident_id.in_(visible))
+    if visible is not None and visible.hidden:
+        query = query.where(Postmortem.incident_id.not_in(visible.hidden))
     with session_scope(container.engine) as session:
         rows = session.execute(query).all()
     name = namer(container)
