@@ -251,3 +251,14 @@ def test_fireline_web_refuses_other_hosts_and_says_what_to_run(sqlite_url, monke
     assert "loopback only" in capsys.readouterr().err
     assert main(["web"]) == 2
     assert "fireline web --dev" in capsys.readouterr().err
+
+
+def test_the_manifest_asks_what_sign_in_with_slack_needs():
+    """Sign in with Slack needs the `openid` and `profile` user scopes and the callback among the redirect URLs."""
+    from pathlib import Path
+
+    import yaml
+
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[1] / "slack-manifest.yml").read_text())
+    assert {"openid", "profile"} <= set(manifest["oauth_config"]["scopes"]["user"])
+    assert any(url.endswith("/team/auth/callback") for url in manifest["oauth_config"]["redirect_urls"])

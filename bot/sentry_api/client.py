@@ -20,6 +20,7 @@ import httpx
 
 from bot.errors import IntegrationError
 from bot.fly.http import USER_AGENT, retry_after_seconds
+from bot.http_pool import shared_transport
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class SentryClient:
         self.retries, self.sleep = retries, sleep
         self._secrets = sorted({token, urllib.parse.quote(token, safe=""), urllib.parse.quote_plus(token)} - {""},
                                key=len, reverse=True)
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), transport=transport,
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), transport=shared_transport(transport),
                                  timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)),
                                  headers={"Authorization": f"Bearer {token}", "Accept": "application/json",
                                           "User-Agent": USER_AGENT})
