@@ -84,6 +84,7 @@ def measure(url: str, count: int, requests: int) -> list[tuple[str, float, float
     from starlette.testclient import TestClient
 
     from bot.assembly import build_container
+    from bot.runtime import settle_heap
     from bot.server import build_http_app
     from bot.settings import Settings
     from bot.web import auth
@@ -94,9 +95,11 @@ def measure(url: str, count: int, requests: int) -> list[tuple[str, float, float
     container = build_container(settings, clock=lambda: NOW)
     seed(container.engine, count)
     _, cookie = auth.new_session(settings, "U0USER1", "T1", "Bench Person")
+    app = build_http_app(container, None)
+    settle_heap()  # as `fireline serve` does once started: start-up's objects leave the collector's full passes
     results = []
     # no Slack app: no bot token here, so names are not looked up (ids shown), and /slack/events is not measured
-    with TestClient(build_http_app(container, None), follow_redirects=False) as client:
+    with TestClient(app, follow_redirects=False) as client:
         client.cookies.set(auth.SESSION_COOKIE, cookie, path="/team")
         for label, path in PAGES:
             path = path.format(mid=count // 2)

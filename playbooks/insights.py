@@ -23,14 +23,45 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 RAN = ("succeeded", "failed", "stopped", "interrupted")
 FAILED = ("failed", "interrupted")
 
 
+class IncidentSpan(NamedTuple):
+    """One incident as the figures need it: its UTC day and its durations in minutes, measured by the reader.
+
+    The database measures them (bot.insights asks SQLite's julianday / PostgreSQL's epoch), because
+    turning 40,000 stored timestamps into datetimes was half of a cold insights page with 10,000
+    incidents (bench/web_pages.py: 114 ms p50 for a year); `measure` is the same definition in Python.
+    A NamedTuple, not a frozen dataclass: built 10,000 times a page, its constructor is 4x cheaper.
+    """
+
+    id: int
+    severity: int
+    day: str  # 2026-11-25, UTC
+    tta: float | None  # declared -> acknowledged, minutes
+    ttm: float | None  # declared -> mitigated
+    ttr: float | None  # declared -> resolved
+    age: float  # declared -> now
+
+
+class PageDay(NamedTuple):
+    day: str  # the UTC day the page went out
+    people: tuple[str, ...] = ()
+
+
+class PostmortemOutcome(NamedTuple):
+    done: bool
+    late: bool  # done after due_at; or, not done, due_at has passed (overdue)
+
+
 @dataclass(frozen=True)
 class IncidentTimes:
+    """An incident's timestamps, for `measure` (tests, and anything that holds incidents in memory)."""
+
     id: int
     severity: int
     declared_at: datetime
@@ -114,15 +145,28 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _same_kind(value: datetime, naive: bool) -> datetime:
-    """`value` as a UTC datetime of the rows' kind: SQLite gives naive UTC, PostgreSQL aware ones."""
-    value = _utc(value)
-    return value.replace(tzinfo=None) if naive else value
+def _minutes(start: datetime, end: datetime | None) -> float | None:
+    """Minutes from start to end, at least 0 (clocks); None when end is."""
+    return None if end is None else max(0.0, (_utc(end) - _utc(start)).total_seconds() / 60)
 
 
-def _keyed(value: datetime) -> datetime:
-    """UTC for the month and week keys; rows already in UTC (or naive UTC) pass untouched (the common case)."""
-    return value if value.tzinfo is None or not value.utcoffset() else value.astimezone(UTC)
+def measure(incident: IncidentTimes, now: datetime) -> IncidentSpan:
+    """The definitions of the durations, in Python: what bot.insights' SQL computes in the database."""
+    start = incident.declared_at
+    return IncidentSpan(incident.id, incident.severity, f"{_utc(start):%Y-%m-%d}",
+                        _minutes(start, incident.acknowledged_at), _minutes(start, incident.mitigated_at),
+                        _minutes(start, incident.resolved_at), _minutes(start, now) or 0.0)
+
+
+def page_day(page: PageRecord) -> PageDay:
+    return PageDay(f"{_utc(page.paged_at):%Y-%m-%d}", page.people)
+
+
+def outcome(postmortem: PostmortemRecord, now: datetime) -> PostmortemOutcome:
+    due = _utc(postmortem.due_at)
+    if postmortem.done_at is not None:
+        return PostmortemOutcome(True, _utc(postmortem.done_at) > due)
+    return PostmortemOutcome(False, _utc(now) > due)
 
 
 def percentile(values: Iterable[float], q: float) -> float | None:
@@ -142,47 +186,22 @@ def median(values: Iterable[float]) -> float | None:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def week_of(value: datetime) -> str:
-    year, week, _ = _keyed(value).isocalendar()
+def week_of(day: str) -> str:
+    """ISO week of a UTC day (2026-11-25 -> 2026-W48)."""
+    year, week, _ = date.fromisoformat(day).isocalendar()
     return f"{year}-W{week:02d}"
 
 
-def _minutes(start: datetime, end: datetime | None) -> float | None:
-    if end is None:
-        return None
-    try:
-        delta = end - start  # both naive (SQLite) or both aware (PostgreSQL): no conversion, 10,000 rows a page
-    except TypeError:
-        delta = _utc(end) - _utc(start)
-    return max(0.0, delta.total_seconds() / 60)
-
-
-def compute(incidents: Iterable[IncidentTimes], pages: Iterable[PageRecord], postmortems: Iterable[PostmortemRecord],
+def compute(incidents: Iterable[IncidentSpan], pages: Iterable[PageDay], postmortems: Iterable[PostmortemOutcome],
             runs: Iterable[RunRecord], targets: Mapping[int, timedelta | None], since: datetime,
             now: datetime) -> Figures:
-    """Every figure in one pass per record kind.
-
-    Each timestamp is touched once and never converted when the rows are already UTC (the insights page
-    with 10,000 incidents spent 60% of its time in `datetime.replace` before; bench/web_pages.py).
-    """
-    now, since = _utc(now), _utc(since)
-    # (tta, ttm, ttr, age at `now`) per incident, grouped by (month, severity)
+    """Every figure in one pass per record kind, from durations already measured (no datetime per row)."""
+    # (tta, ttm, ttr, age) per incident, grouped by (month, severity); the reader clamps negative durations to 0
     groups: dict[tuple[str, int], list[tuple[float | None, float | None, float | None, float]]] = defaultdict(list)
-    weeks: Counter[str] = Counter()
-    naive_now = now.replace(tzinfo=None)
-    week_names: dict[int, str] = {}
+    days: Counter[str] = Counter()
     for incident in incidents:
-        declared = incident.declared_at
-        keyed = _keyed(declared)
-        reference = naive_now if declared.tzinfo is None else now
-        groups[(f"{keyed.year:04d}-{keyed.month:02d}", incident.severity)].append(
-            (_minutes(declared, incident.acknowledged_at), _minutes(declared, incident.mitigated_at),
-             _minutes(declared, incident.resolved_at), _minutes(declared, reference) or 0.0))
-        day = keyed.toordinal()
-        if day not in week_names:  # isocalendar() is the slowest step per row: once per day, not per incident
-            year, week, _ = keyed.isocalendar()
-            week_names[day] = f"{year}-W{week:02d}"
-        weeks[week_names[day]] += 1
+        groups[(incident.day[:7], incident.severity)].append(incident[3:])
+        days[incident.day] += 1
     rows = []
     for (month, level), members in sorted(groups.items()):
         target = targets.get(level)
@@ -201,24 +220,21 @@ def compute(incidents: Iterable[IncidentTimes], pages: Iterable[PageRecord], pos
                         tta_median=median(ttas), tta_p90=percentile(ttas, 90), within=within, judged=judged,
                         ttm_median=median(m[1] for m in members if m[1] is not None),
                         ttr_median=median(m[2] for m in members if m[2] is not None)))
-    page_weeks: Counter[str] = Counter()
+    page_days: Counter[str] = Counter()
     people: Counter[str] = Counter()
     for page in pages:
-        page_weeks[week_of(page.paged_at)] += 1
+        page_days[page.day] += 1
         for person in dict.fromkeys(page.people):
             people[person] += 1
     on_time = late = overdue = 0
     owed = 0
     for pm in postmortems:
         owed += 1
-        naive = pm.due_at.tzinfo is None
-        if pm.done_at is not None:
-            if _minutes(pm.due_at, pm.done_at) == 0.0:  # done at or before due (negative clamps to 0)
-                on_time += 1
-            else:
-                late += 1
-        elif _same_kind(now, naive) > pm.due_at:
-            overdue += 1
+        if pm.done:
+            late += pm.late
+            on_time += not pm.late
+        else:
+            overdue += pm.late
     ran: Counter[str] = Counter()
     failed: Counter[str] = Counter()
     for run in runs:
@@ -227,11 +243,27 @@ def compute(incidents: Iterable[IncidentTimes], pages: Iterable[PageRecord], pos
             failed[run.playbook] += run.status in FAILED
     playbooks = [PlaybookFigure(name, count, failed[name])
                  for name, count in sorted(ran.items(), key=lambda item: (-item[1], item[0]))]
-    return Figures(since=since, until=now, rows=rows, incidents_per_week=sorted(weeks.items()),
-                   pages_per_week=sorted(page_weeks.items()),
+    return Figures(since=_utc(since), until=_utc(now), rows=rows, incidents_per_week=_weekly(days),
+                   pages_per_week=_weekly(page_days),
                    pages_per_person=sorted(people.items(), key=lambda item: (-item[1], item[0])),
                    postmortems_owed=owed, postmortems_on_time=on_time, postmortems_late=late,
                    postmortems_overdue=overdue, playbooks=playbooks)
+
+
+def _weekly(days: Counter[str]) -> list[tuple[str, int]]:
+    """Counts per UTC day -> per ISO week (isocalendar once per day, not per incident)."""
+    weeks: Counter[str] = Counter()
+    for day, count in days.items():
+        weeks[week_of(day)] += count
+    return sorted(weeks.items())
+
+
+def compute_times(incidents: Iterable[IncidentTimes], pages: Iterable[PageRecord],
+                  postmortems: Iterable[PostmortemRecord], runs: Iterable[RunRecord],
+                  targets: Mapping[int, timedelta | None], since: datetime, now: datetime) -> Figures:
+    """`compute` from timestamps, measured in Python: the reference the database's measurements are checked against."""
+    return compute([measure(i, now) for i in incidents], [page_day(p) for p in pages],
+                   [outcome(p, now) for p in postmortems], runs, targets, since, now)
 
 
 # -- plain text for people who script -----------------------------------------------------------------

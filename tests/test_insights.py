@@ -42,7 +42,7 @@ def test_time_to_acknowledge_against_the_sev_target():
     incidents = [_inc(1, 1, 5, mit=20, res=60), _inc(2, 1, 10, mit=30, res=90), _inc(3, 1, 40, res=120),
                  _inc(4, 1, None),  # never acknowledged, long past 15 min: a miss
                  _inc(5, 4, 600), _inc(6, 2, 30)]
-    found = pure.compute(incidents, [], [], [], TARGETS, since=T0 - timedelta(days=1), now=NOW)
+    found = pure.compute_times(incidents, [], [], [], TARGETS, since=T0 - timedelta(days=1), now=NOW)
     sev1 = next(r for r in found.rows if r.severity == 1)
     assert sev1.incidents == 4 and sev1.target_minutes == 15
     assert sev1.tta_median == 10 and sev1.tta_p90 == 40
@@ -56,7 +56,7 @@ def test_time_to_acknowledge_against_the_sev_target():
 
 def test_an_unacknowledged_incident_inside_its_target_is_not_judged_yet():
     fresh = _inc(1, 1, None, at=NOW - timedelta(minutes=5))
-    row = pure.compute([fresh], [], [], [], TARGETS, since=T0, now=NOW).rows[0]
+    row = pure.compute_times([fresh], [], [], [], TARGETS, since=T0, now=NOW).rows[0]
     assert row.judged == 0 and row.share_within is None
 
 
@@ -68,7 +68,7 @@ def test_pages_postmortems_and_playbooks():
     runs = [pure.RunRecord("restart", "succeeded"), pure.RunRecord("restart", "failed"),
             pure.RunRecord("restart", "interrupted"), pure.RunRecord("scale", "succeeded"),
             pure.RunRecord("rollback", "proposed"), pure.RunRecord("rollback", "cancelled")]
-    found = pure.compute([], pages, pms, runs, TARGETS, since=T0, now=NOW)
+    found = pure.compute_times([], pages, pms, runs, TARGETS, since=T0, now=NOW)
     assert found.pages_per_week == [("2026-W45", 1), ("2026-W46", 2)]
     assert found.pages_per_person == [("Ana", 3), ("Bo", 1)]
     assert (found.postmortems_owed, found.postmortems_on_time, found.postmortems_late,
@@ -78,7 +78,7 @@ def test_pages_postmortems_and_playbooks():
 
 
 def test_csv_cells_never_run_as_formulas():
-    found = pure.compute([], [pure.PageRecord(T0, ("=HYPERLINK(1)",))], [], [], TARGETS, since=T0, now=NOW)
+    found = pure.compute_times([], [pure.PageRecord(T0, ("=HYPERLINK(1)",))], [], [], TARGETS, since=T0, now=NOW)
     rows = list(csv.reader(io.StringIO(pure.csv_text(found))))
     assert ["Pages per person", "'=HYPERLINK(1)", "1"] in rows
 
@@ -179,3 +179,54 @@ def test_the_web_page_reuses_figures_for_a_minute_and_the_report_never_does(sqli
         assert figures(container, since, cached=True, visible=hide_one).rows != first.rows  # another scope, own entry
     finally:
         container.engine.dispose()
+
+
+def test_the_database_measures_as_the_python_definitions_do(db_url, recorder, clock):
+    """bot.insights lets SQLite (julianday) or PostgreSQL (epoch) measure the durations and days; the figures
+    must equal those `playbooks.insights.measure` computes from the same timestamps in Python, including a
+    declare just before midnight UTC, an acknowledgement stamped before the declare (clamped to 0), a
+    postmortem done exactly at its due time (on time), an open one past due, and fractions of a second."""
+    late_evening = datetime(2026, 11, 8, 23, 59, 59, 500000, tzinfo=UTC)  # a Sunday: ISO week 45, not 46
+    cases = [  # id, sev, declared, ack, mitigated, resolved
+        (1, 1, late_evening, late_evening + timedelta(seconds=1.25), None, late_evening + timedelta(hours=3)),
+        (2, 2, T0, T0 - timedelta(minutes=3), T0 + timedelta(minutes=44.5), T0 + timedelta(days=2)),
+        (3, 1, NOW - timedelta(minutes=20), None, None, None),  # unacknowledged, past SEV1's 15 minutes
+        (4, 1, NOW - timedelta(minutes=5), None, None, None),  # unacknowledged, inside it
+        (5, 3, T0 + timedelta(days=10, microseconds=1), T0 + timedelta(days=10, hours=5), None, None),
+    ]
+    pm_cases = [(1, T0, T0), (2, T0, T0 + timedelta(microseconds=1)), (3, NOW - timedelta(seconds=1), None),
+                (4, NOW + timedelta(hours=1), None)]
+    container = build_container(make_settings(db_url, recorder), clock=lambda: NOW)
+    try:
+        with session_scope(container.engine) as session:
+            for i, sev, declared, ack, mitigated, resolved in cases:
+                session.add(Incident(id=i, title=f"inc {i}", severity=sev, declared_by="U1", declared_at=declared,
+                                     acknowledged_at=ack, mitigated_at=mitigated, resolved_at=resolved,
+                                     status="resolved" if resolved else "investigating"))
+            session.flush()
+            for i, due, done in pm_cases:
+                session.add(Postmortem(incident_id=i, due_at=due, done_at=done))
+            session.add(PagerDutyLink(incident_id=1, incident_key="k1", mode="rest", paged_at=late_evening,
+                                      assignees=["Ana Ops", "Bo"]))
+        since = NOW - timedelta(days=60)
+        from_database = figures(container, since)
+    finally:
+        container.engine.dispose()
+    in_python = pure.compute_times(
+        [pure.IncidentTimes(*case) for case in cases], [pure.PageRecord(late_evening, ("Ana Ops", "Bo"))],
+        [pure.PostmortemRecord(due, done) for _, due, done in pm_cases], [], TARGETS, since, NOW)
+
+    def rounded(found):  # float minutes from julianday differ from Python's in the last bits
+        return [(r.month, r.severity, r.incidents, r.within, r.judged,
+                 *(None if v is None else round(v, 3) for v in (r.tta_median, r.tta_p90, r.ttm_median, r.ttr_median)))
+                for r in found.rows]
+
+    assert rounded(from_database) == rounded(in_python)
+    assert rounded(from_database)[0][:5] == ("2026-11", 1, 3, 1, 2)  # #1 within, #3 missed, #4 not judged yet
+    sev2 = next(r for r in from_database.rows if r.severity == 2)
+    assert sev2.tta_median == 0.0 and sev2.ttm_median == pytest.approx(44.5, abs=1e-3)
+    assert from_database.incidents_per_week == in_python.incidents_per_week == [
+        ("2026-W45", 2), ("2026-W46", 1), ("2026-W48", 2)]
+    assert from_database.pages_per_week == [("2026-W45", 1)]
+    assert (from_database.postmortems_on_time, from_database.postmortems_late, from_database.postmortems_overdue) \
+        == (in_python.postmortems_on_time, in_python.postmortems_late, in_python.postmortems_overdue) == (1, 1, 1)
