@@ -267,7 +267,8 @@ def compute_times(incidents: Iterable[IncidentTimes], pages: Iterable[PageRecord
 
 
 # -- plain text for people who script -----------------------------------------------------------------
-def _num(value: float | None, digits: int = 1) -> str:
+def number(value: float | None, digits: int = 1) -> str:
+    """A figure as every table shows it (one decimal); the web charts label their bars with it too."""
     return "" if value is None else f"{value:.{digits}f}"
 
 
@@ -281,9 +282,9 @@ ROW_HEADER = ("month", "severity", "incidents", "target_min", "tta_median_min", 
 
 def row_cells(row: Row) -> tuple[str, ...]:
     return (row.month, f"SEV{row.severity}", str(row.incidents),
-            _num(row.target_minutes, 0) if row.target_minutes is not None else "next business day",
-            _num(row.tta_median), _num(row.tta_p90), _share(row.share_within), _num(row.ttm_median),
-            _num(row.ttr_median))
+            number(row.target_minutes, 0) if row.target_minutes is not None else "next business day",
+            number(row.tta_median), number(row.tta_p90), _share(row.share_within), number(row.ttm_median),
+            number(row.ttr_median))
 
 
 def tables(figures: Figures) -> list[tuple[str, tuple[str, ...], list[tuple[str, ...]]]]:

@@ -156,10 +156,20 @@ def test_insights_page_shows_charts_beside_the_same_numbers_as_the_report(site, 
     sev1 = next(r for r in found.rows if r.severity == 1)
     assert sev1.tta_median == 6.0
     assert "<td>6.0</td>" in page.text and "<td>100%</td>" in page.text
+    assert 'class="value">6.0 min</text>' in page.text  # the chart's bar reads as the table's cell
     assert "Aisha Khan" in page.text  # pages per person
     assert "rollback" in page.text
     bad = client.get("/team/insights?since=forever")
     assert bad.status_code == 200 and "expected a period such as 90d" in bad.text
+
+
+def test_a_chart_labels_its_bars_as_the_tables_do():
+    from bot.web.charts import bars
+
+    svg = bars("t", [("SEV1", 49 / 60_000), ("SEV2", 12.345)], unit=" min")  # a 49 ms acknowledgement
+    assert 'class="value">0.0 min</text>' in svg and 'class="value">12.3 min</text>' in svg
+    assert "0.000816" not in svg
+    assert 'class="value">3</text>' in bars("t", [("2026-W49", 3)])  # counts stay whole
 
 
 def test_a_private_incident_is_only_on_its_members_pages(site, clock):

@@ -10,12 +10,18 @@ from html import escape
 
 from markupsafe import Markup
 
+from playbooks.insights import number
+
 WIDTH, BAR, GAP, LABEL = 320, 18, 6, 110
 
 
 def bars(title: str, items: list[tuple[str, float | None]], *, unit: str = "", target: float | None = None,
          marks: dict[str, float | None] | None = None) -> Markup:
-    """Horizontal bars, one per (label, value). `marks`: a per-label target drawn as a tick (SEV targets)."""
+    """Horizontal bars, one per (label, value). `marks`: a per-label target drawn as a tick (SEV targets).
+
+    A bar's value reads as in the table beside it (counts whole, minutes to one decimal): `:g` printed a
+    49 ms acknowledgement as "0.000816667 min" beside the table's 0.0.
+    """
     values = [v for _, v in items if v is not None] + [m for m in (marks or {}).values() if m is not None]
     if target is not None:
         values.append(target)
@@ -34,7 +40,7 @@ def bars(title: str, items: list[tuple[str, float | None]], *, unit: str = "", t
             width = max(1.0, value / top * span)
             parts.append(f'<rect x="{LABEL}" y="{y}" width="{width:.1f}" height="{BAR}" class="bar"/>')
             parts.append(f'<text x="{LABEL + width + 4:.1f}" y="{y + BAR - 5}" class="value">'
-                         f'{value:g}{escape(unit)}</text>')
+                         f'{value if isinstance(value, int) else number(value)}{escape(unit)}</text>')
         mark = (marks or {}).get(label)
         if mark is not None:
             x = LABEL + mark / top * span
