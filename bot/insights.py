@@ -111,8 +111,8 @@ def _compute(container: Container, since: datetime, visible) -> pure.Figures:
                                       .where(runs.proposed_at >= since)).all()
 
     if visible is not None:  # a reader who may not see every incident: drop the rows of the hidden ones
-        def keep(rows, position=0):
-            return [row for row in rows if row[position] is None or row[position] in visible]
+        def keep(rows):  # each query's first column is the incident id
+            return [row for row in rows if row[0] is None or row[0] in visible]
         incident_rows, page_rows, postmortem_rows, run_rows = (
             keep(incident_rows), keep(page_rows), keep(postmortem_rows), keep(run_rows))
     return pure.compute(

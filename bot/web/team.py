@@ -41,8 +41,6 @@ def _environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
     env.filters["short"] = lambda value: value.strftime("%b %-d %H:%M") if value else ""
-    env.filters["num"] = lambda value: "" if value is None else f"{value:.1f}"
-    env.filters["share"] = lambda value: "" if value is None else f"{value * 100:.0f}%"
     return env
 
 
