@@ -76,9 +76,45 @@ def check_database(settings: Settings) -> Status:
 
 
 def check_sentry(settings: Settings) -> Status:
-    if settings.sentry_dsn:
-        return Status("sentry", "live", f"errors reported (environment {settings.sentry_environment})")
-    return Status("sentry", "off", "SENTRY_DSN not set: errors are only logged")
+    """Parses SENTRY_DSN and sends Sentry one envelope: "live" only when Sentry accepted it.
+
+    A DSN that was merely set said "live" while a mistyped one dropped every event. The envelope holds a client
+    report (what the SDK sends about events it discarded) with nothing discarded: Sentry answers it like any
+    event, checking the key and project, and it adds no issue to anybody's list. The DSN is never echoed.
+    """
+    if not settings.sentry_dsn:
+        return Status("sentry", "off", "SENTRY_DSN not set: errors are only logged")
+    import json
+    import time
+
+    import httpx
+    from sentry_sdk.consts import VERSION
+    from sentry_sdk.utils import BadDsn, Dsn
+
+    try:
+        auth = Dsn(settings.sentry_dsn.get_secret_value()).to_auth(client=f"fireline-check/{VERSION}")
+    except BadDsn as exc:
+        return Status("sentry", "error", f"SENTRY_DSN is not a DSN ({exc}): copy it from Sentry's project "
+                                         "settings, Client Keys (DSN), as https://<key>@<host>/<project>")
+    url = auth.get_api_url()
+    report = json.dumps({"timestamp": time.time(), "discarded_events": []})
+    envelope = f"{{}}\n{json.dumps({'type': 'client_report', 'length': len(report)})}\n{report}\n"
+    where = f"{auth.host}, project {auth.project_id}"
+    try:
+        answer = httpx.post(url, content=envelope.encode(), timeout=8,
+                            headers={"X-Sentry-Auth": auth.to_header(),
+                                     "Content-Type": "application/x-sentry-envelope"})
+    except httpx.HTTPError as exc:
+        return Status("sentry", "error", f"could not reach Sentry at {where} ({type(exc).__name__}): check "
+                                         "SENTRY_DSN's host and that this machine can reach it")
+    if answer.status_code in (401, 403):
+        return Status("sentry", "error", f"Sentry at {where} refused the DSN's key (HTTP {answer.status_code}): "
+                                         "the key was revoked or belongs to another project; copy the DSN again")
+    if answer.status_code >= 300:
+        return Status("sentry", "error", f"Sentry at {where} answered HTTP {answer.status_code} to an envelope: "
+                                         "check SENTRY_DSN's project id")
+    return Status("sentry", "live", f"an envelope accepted by {where}; errors reported "
+                                    f"(environment {settings.sentry_environment})")
 
 
 def register(registry: Registry) -> None:

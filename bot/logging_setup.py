@@ -67,8 +67,10 @@ class RedactingFilter(logging.Filter):
         message = record.getMessage()
         record.msg, record.args = redact_record(record.name, message, self.secrets), None
         if record.exc_info and record.exc_info[1] is not None:
+            # The formatters print `exc_text` when it is set, so the traceback a line shows is the redacted one;
+            # `exc_info` stays for Sentry's logging integration, which reads it after the handlers ran (clearing it
+            # sent events without their exception or stack) and scrubs the event in `before_send`.
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info), self.secrets)
-            record.exc_info = None
         return True
 
 

@@ -92,18 +92,48 @@ def release_name(settings: Settings) -> str:
     return f"fireline@{version}+{tag}" if tag else f"fireline@{version}"
 
 
+# What sentry-sdk 3 may collect on its own, narrowed: no user identity, no cookies, no HTTP bodies (a Slack
+# request body carries its `response_url`, and an alert body whatever the sender put in it), headers and query
+# strings only through the SDK's denylist (and then our scrubber). Frame variables stay: they are what makes an
+# event worth reading, and `before_send` scrubs them like every other field.
+DATA_COLLECTION = {
+    "user_info": False,
+    "cookies": {"mode": "off"},
+    "http_bodies": [],
+    "http_headers": {"request": {"mode": "denylist"}},
+    "url_query_params": {"mode": "denylist"},
+    "stack_frame_variables": True,
+}
+
+
+def sentry_options(settings: Settings) -> dict[str, Any]:
+    """The options `init_sentry` passes to `sentry_sdk.init`, apart from the DSN and a test's transport.
+
+    sentry-sdk 3 no longer turns the logging integration on by itself: it is named here, so a logged
+    error (`guarded()` logs every failed command) is an event with its exception and stack, and INFO
+    lines are breadcrumbs. Sentry's own log product (`level`) stays off: lines already go to the log drain.
+    """
+    import logging
+
+    from sentry_sdk.integrations.logging import LoggingIntegration
+
+    before_send = make_before_send(settings)
+    return {
+        "environment": settings.sentry_environment,
+        "release": release_name(settings),
+        "data_collection": DATA_COLLECTION,
+        "integrations": [LoggingIntegration(level=None, event_level=logging.ERROR,
+                                            breadcrumb_level=logging.INFO)],
+        "before_send": before_send,
+        "before_breadcrumb": lambda crumb, hint: scrub_breadcrumb(crumb, settings.secret_values()),
+    }
+
+
 def init_sentry(settings: Settings, **options: Any) -> bool:
     """Start Sentry when SENTRY_DSN is set; `options` (tests: a transport) go to `sentry_sdk.init`."""
     if not settings.sentry_dsn:
         return False
     import sentry_sdk
 
-    before_send = make_before_send(settings)
-    # No `send_default_pii`: sentry-sdk deprecates it, and its default is the False we want (no user data,
-    # the event scrubber on); tests/test_deprecations.py holds both.
-    sentry_sdk.init(dsn=settings.sentry_dsn.get_secret_value(), environment=settings.sentry_environment,
-                    release=release_name(settings), include_local_variables=True,
-                    before_send=before_send, before_send_transaction=before_send,
-                    before_breadcrumb=lambda crumb, hint: scrub_breadcrumb(crumb, settings.secret_values()),
-                    **options)
+    sentry_sdk.init(dsn=settings.sentry_dsn.get_secret_value(), **{**sentry_options(settings), **options})
     return True
