@@ -1,5 +1,6 @@
 # Fireline's production image: `fireline serve` as a non-root user, runtime dependencies only.
-# The build stage installs the project (`pip install .`, not editable) into a venv; the final stage
+# The build stage installs the project (`pip install -c constraints.txt .`: the lock's versions, not editable)
+# into a venv; the final stage
 # copies only that venv, so no compiler, pip cache or source tree ships. tests/test_deploy.py builds the
 # same environment the same way (the COPY lines below are read by it) and runs `fireline check`.
 
@@ -7,10 +8,10 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/fireline
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY bot ./bot
 COPY playbooks ./playbooks
-RUN /opt/fireline/bin/pip install .
+RUN /opt/fireline/bin/pip install -c constraints.txt .
 
 FROM python:3.11-slim
 ENV PATH=/opt/fireline/bin:$PATH \

@@ -66,7 +66,8 @@ def test_dockerfile_is_slim_non_root_and_serves():
     assert build[0] == ("FROM", "python:3.11-slim AS build")
     assert final[0] == ("FROM", "python:3.11-slim")
     runs = [args for instr, args in build if instr == "RUN"]
-    assert any(args.endswith("pip install .") for args in runs), "the image installs the project, not editable"
+    assert any(args.endswith("pip install -c constraints.txt .") for args in runs), \
+        "the image installs the project with the lock's versions, not editable"
     assert not any("-e" in shlex.split(args) or "[test]" in args for args in runs)
     users = [args for instr, args in final if instr == "USER"]
     assert users and users[-1] not in ("root", "0")
@@ -221,8 +222,8 @@ def image_venv(tmp_path_factory) -> Path:
             shutil.copy2(path, src / name)
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    result = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "."], cwd=src, capture_output=True,
-                            text=True, timeout=900)
+    result = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-c", "constraints.txt", "."], cwd=src,
+                            capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return venv
 

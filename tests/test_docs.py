@@ -64,8 +64,9 @@ def test_readme_points_to_the_docs_and_keeps_the_two_commands():
         assert f"]({link})" in readme and (REPO / link).exists()
     # the first two code blocks are the two commands: try it, test it
     blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
-    assert blocks[0] == "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/fireline console"
-    assert blocks[1] == "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest"
+    install = "python3 -m venv .venv && .venv/bin/pip install -q -c constraints.txt"
+    assert blocks[0] == f"{install} -e . && .venv/bin/fireline console"
+    assert blocks[1] == f"{install} -e '.[test]' && .venv/bin/python -m pytest"
 
 
 def test_every_playbook_command_and_option_is_in_the_manifest_and_the_docs():

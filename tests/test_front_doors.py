@@ -290,7 +290,7 @@ def test_readme_names_every_setting_and_the_two_commands():
     missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in configuration]
     assert missing == [] and "](docs/configuration.md)" in readme
     assert ".venv/bin/fireline console" in readme
-    test_command = ".venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest"
+    test_command = ".venv/bin/pip install -q -c constraints.txt -e '.[test]' && .venv/bin/python -m pytest"
     assert test_command in readme
     assert test_command in (REPO / ".ci" / "run").read_text()
 
