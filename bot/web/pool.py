@@ -7,10 +7,12 @@ a crowd of pages would still fill the pool that Bolt's dispatch and the webhooks
 PAGE_THREADS threads of their own: a crowd queues for those, and what Slack needs stays free.
 
 Why threads and not a separate web process: one process keeps one database pool, one settings object
-and one deploy; the pages are a small share of the work, and with four threads the ack's p99 under 500
-concurrent page requests stays within bench/web_load.py's figures in the README. Four, not more: the
-machines have two cores and rendering holds the GIL, so more threads would only take more turns from
-the loop; PostgreSQL's waits are why it is not one.
+and one deploy, and the pages are a small share of the work. How many: measured with bench/web_load.py
+(10,000 incidents, 500 connections loading /team/, SQLite, one run each on the 2-core machine), the
+ack's p99 was 136 ms with 2 page threads (99 pages/s), 203 ms with 4 (131 pages/s), 212 ms with 8 (125
+pages/s), against 917 ms (94 pages/s) before, with the pages on the loop and in the shared pool. Two:
+one per core; rendering holds the GIL, so more threads only take more turns from the loop for little
+more throughput.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from anyio import CapacityLimiter
 
 T = TypeVar("T")
 
-PAGE_THREADS = 4
+PAGE_THREADS = 2
 
 _limiters: weakref.WeakKeyDictionary[AbstractEventLoop, CapacityLimiter] = weakref.WeakKeyDictionary()
 
