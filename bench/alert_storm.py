@@ -80,7 +80,8 @@ def stored(url: str) -> tuple[int, int]:
 
 def threads(recorder: SlackRecorder) -> int:
     return sum(1 for call in list(recorder.calls) if call.method == "chat.postMessage"
-               and not call.data.get("thread_ts") and "Synthetic check" in call.text())
+               and not call.data.get("thread_ts") and "Synthetic check" in call.text()
+               and "more alerts*" not in call.text())
 
 
 def digested(recorder: SlackRecorder) -> int:

@@ -44,15 +44,17 @@ def post_lane(channel: str, urgent: bool = False) -> str:
     return (f"post:{channel}" + (":urgent" if urgent else ""))[:120]
 
 
-def held_until(session: Session, lane: str, now: datetime, interval: timedelta, kinds: Iterable[str]) -> datetime:
+def held_until(session: Session, lane: str, now: datetime, booked: datetime, interval: timedelta,
+               kinds: Iterable[str]) -> datetime:
     """The end of the slots of `lane` still held by pending jobs (now when none are).
 
-    Only jobs due from a few slots ago onward can still hold a slot; the lane bounds how many there are
-    (HORIZON / interval per lane), so this reads a few dozen rows through the (status, run_at) index.
+    Only jobs due between a few slots ago and the lane's pointer (`booked`) can hold a slot, so this reads
+    the window the lane has booked through the (status, run_at) index, not the timers set for later.
     """
     end = as_utc(now)
     rows = session.exec(select(Job.run_at, Job.payload).where(
-        col(Job.status) == "pending", col(Job.kind).in_(list(kinds)), col(Job.run_at) > now - interval * 4)).all()
+        col(Job.status) == "pending", col(Job.run_at) > now - interval * 4, col(Job.run_at) < booked,
+        col(Job.kind).in_(list(kinds)))).all()
     for run_at, payload in rows:
         if (payload or {}).get("lane") == lane:
             end = max(end, as_utc(run_at) + interval * int(payload.get("slots") or 1))
@@ -89,7 +91,7 @@ def reserve(session: Session, lane: str, now: datetime, interval: timedelta, *, 
         seen = as_utc(row.next_at)
         booked = seen
         if held_by and seen > start:
-            booked = min(seen, held_until(session, lane, now, interval, held_by))
+            booked = min(seen, held_until(session, lane, now, row.next_at, interval, held_by))
         slot = max(booked, start)
         if horizon is not None and slot > as_utc(now) + horizon:
             return None

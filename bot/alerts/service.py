@@ -39,6 +39,7 @@ DIGEST_JOB = "alerts.digest"
 PACED_JOBS = (POST_JOB, REFRESH_JOB)  # jobs whose payload names the pacing lane (and slots) they hold
 URGENT_LEVEL = 2  # SEV1 and SEV2 post in their own lane: no storm of lesser alerts is ahead of them
 DIGEST_WAIT = timedelta(seconds=60)  # the alerts a full lane turns away in a minute share one message
+DIGEST_GRACE = timedelta(seconds=10)  # the digest of a minute runs this long after it, once its alerts are stored
 COALESCE = timedelta(seconds=10)  # repeats within this long share one thread update
 ACTOR = "fireline"
 
@@ -206,9 +207,13 @@ def _queue_digest(session: Session, alert: Alert, lane: str, now: datetime) -> N
     """The alert is stored and listed (`/alert recent`), and shown in its lane's next digest: one message a minute."""
     session.execute(update(Alert).where(col(Alert.id) == alert.id)
                     .values(details={**(alert.details or {}), "digest": lane}))
-    bucket = int(as_utc(now).timestamp() // DIGEST_WAIT.total_seconds())
-    jobs.enqueue(session, DIGEST_JOB, {"lane": lane, "since": (now - DIGEST_WAIT).isoformat()},
-                 run_at=now + DIGEST_WAIT, now=now, dedup_key=f"alert-digest:{lane}:{bucket}"[:200])
+    width = DIGEST_WAIT.total_seconds()
+    bucket = int(as_utc(now).timestamp() // width)
+    ends = datetime.fromtimestamp((bucket + 1) * width, tz=as_utc(now).tzinfo)
+    # One job per lane and minute, run after the minute (and the grace) ended: every alert of that minute
+    # is committed by then, so none is left out of its digest because it was stored as the job ran.
+    jobs.enqueue(session, DIGEST_JOB, {"lane": lane, "since": (ends - 2 * DIGEST_WAIT).isoformat()},
+                 run_at=ends + DIGEST_GRACE, now=now, dedup_key=f"alert-digest:{lane}:{bucket}"[:200])
 
 
 # -- jobs: post and update the thread ------------------------------------------------------------------
@@ -285,7 +290,7 @@ def post_digest(container: Container, payload: dict[str, Any], job=None) -> None
     lane = str(payload["lane"])
     since = as_utc(datetime.fromisoformat(str(payload["since"])))
     with session_scope(container.engine) as session:
-        candidates = session.exec(select(Alert).where(col(Alert.first_seen_at) >= since - DIGEST_WAIT,
+        candidates = session.exec(select(Alert).where(col(Alert.first_seen_at) >= since,
                                                       col(Alert.root_ts).is_(None), col(Alert.own_root).is_(True))
                                   .order_by(col(Alert.level), col(Alert.id))).all()
         waiting = [alert for alert in candidates if (alert.details or {}).get("digest") == lane
