@@ -121,3 +121,19 @@ def test_slots_are_released_when_their_jobs_are_gone(app, clock):
     later = receive(app.container, from_generic({"title": "Disk 99 almost full", "source": "grafana"}))
     [job] = jobs_of(app.container, "alerts.post")
     assert job.payload["alert_id"] == later.alert_id and as_utc(job.run_at) == now
+
+
+def test_a_large_group_that_shrinks_stays_one_thread_and_resolves_when_none_fires(app, clock):
+    post_source(app.client, "alertmanager", group(1000))
+    shrunk = group(1000, status="resolved")
+    for item in shrunk["alerts"][:5]:  # five still firing, the rest resolved
+        item["status"] = "firing"
+    shrunk["status"] = "firing"
+    answer = post_source(app.client, "alertmanager", shrunk)
+    assert [a["thread"] for a in answer.json()["alerts"]] == ["updated"]  # a repeat, not five new threads
+    [alert] = alerts(app.container)
+    assert alert.count == 2 and not (alert.details or {}).get("resolved_at")
+    few = group(3, status="resolved")  # Alertmanager's last word: the group is resolved
+    assert [a["status"] for a in post_source(app.client, "alertmanager", few).json()["alerts"]] == ["resolved"]
+    [alert] = alerts(app.container)
+    assert alert.details.get("resolved_at")

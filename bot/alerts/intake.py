@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -22,9 +23,11 @@ from starlette.routing import Route
 
 from bot.alerts import auth, sources, storm
 from bot.alerts.payloads import IncomingAlert, PayloadError, loads
-from bot.alerts.resolution import Outcome, take
+from bot.alerts.resolution import Outcome, is_resolved, take
 from bot.alerts.service import rules
 from bot.container import Container
+from bot.db import session_scope
+from bot.models import Alert
 from bot.webhook_guard import NESTED_TOO_DEEPLY, read_body, store_or_503, webhook_error
 
 log = logging.getLogger(__name__)
@@ -44,8 +47,18 @@ def read(container: Container, source: str, body: bytes, headers: dict[str, str]
     Run in the thread pool: parsing a 290 KB Alertmanager group of 10,000 alerts takes a few hundred ms,
     which on the event loop would hold back every other request, Slack's acks included.
     """
-    incoming = sources.parse(source, loads(body), headers, **options(container, source))
-    return storm.collapse(incoming, rules(container))
+    chosen = options(container, source)
+    incoming = sources.parse(source, loads(body), headers, **chosen)
+    group = None if chosen.get("per_group") else storm.named_group(incoming)  # per group: one thread already
+    return storm.collapse(incoming, rules(container), open_group=group is not None and open_thread(container, group))
+
+
+def open_thread(container: Container, key: str) -> bool:
+    """Whether the alert with this key is open (stored, not resolved): a group collapsed before."""
+    with session_scope(container.engine) as session:
+        latest = session.exec(select(Alert).where(col(Alert.dedup_key) == key)
+                              .order_by(col(Alert.epoch).desc()).limit(1)).first()
+        return latest is not None and not is_resolved(latest)
 
 
 def take_all(container: Container, incoming: list[IncomingAlert]) -> list[Outcome]:

@@ -24,13 +24,17 @@ MEMBERS_SHOWN = 25  # members listed in the group's thread (the sender's page ha
 CLASSIFIED = 20  # distinct (title, severity word) pairs classified to find the group's most severe member
 
 
-def group_key(items: list[IncomingAlert]) -> str:
-    first = items[0]
-    named = first.details.get("group_key")
+def named_group(items: list[IncomingAlert]) -> str | None:
+    """The group's key when the sender names the group all these alerts share (Alertmanager's groupKey)."""
+    named = items[0].details.get("group_key") if items else None
     if isinstance(named, str) and named and all(item.details.get("group_key") == named for item in items):
-        return key(first.source, "group", named)  # the key ALERTS_ALERTMANAGER_GROUPS gives the group too
+        return key(items[0].source, "group", named)  # the key ALERTS_ALERTMANAGER_GROUPS gives the group too
+    return None
+
+
+def group_key(items: list[IncomingAlert]) -> str:
     keys = sorted(item.dedup_key or item.title for item in items)
-    return f"{first.source}:group:" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24]
+    return named_group(items) or f"{items[0].source}:group:" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24]
 
 
 def most_severe(items: list[IncomingAlert], rules: RuleSet) -> IncomingAlert:
@@ -69,12 +73,19 @@ def _group(items: list[IncomingAlert], rules: RuleSet, *, resolved: bool) -> Inc
                          resolved=resolved)
 
 
-def collapse(incoming: list[IncomingAlert], rules: RuleSet) -> list[IncomingAlert]:
-    """The delivery as Fireline stores it: as sent, or with its firing (and its resolved) alerts as one each."""
+def collapse(incoming: list[IncomingAlert], rules: RuleSet, *, open_group: bool = False) -> list[IncomingAlert]:
+    """The delivery as Fireline stores it: as sent, or with its firing (and its resolved) alerts as one each.
+
+    `open_group`: the group already has an open thread (it was this large before). Then it stays one
+    thread however few of its alerts still fire, and resolves when none does, instead of a shrinking
+    group opening a thread per alert beside a group thread that never resolves.
+    """
     firing = [item for item in incoming if not item.resolved]
     resolved = [item for item in incoming if item.resolved]
-    if len(firing) > THREADS_PER_DELIVERY:
+    if firing and (open_group or len(firing) > THREADS_PER_DELIVERY):
         firing = [_group(firing, rules, resolved=False)]
-    if len(resolved) > THREADS_PER_DELIVERY:
+    if resolved and open_group:
+        resolved = [] if firing else [_group(resolved, rules, resolved=True)]  # over when none fires
+    elif len(resolved) > THREADS_PER_DELIVERY:
         resolved = [_group(resolved, rules, resolved=True)]
     return firing + resolved
