@@ -137,3 +137,22 @@ def test_a_large_group_that_shrinks_stays_one_thread_and_resolves_when_none_fire
     assert [a["status"] for a in post_source(app.client, "alertmanager", few).json()["alerts"]] == ["resolved"]
     [alert] = alerts(app.container)
     assert alert.details.get("resolved_at")
+
+
+def test_a_digest_slack_refused_is_posted_later_once(app, clock):
+    from bot.alerts.service import post_digest
+
+    for n in range(40):
+        receive(app.container, from_generic({"title": f"Queue {n} backed up", "dedup_key": f"queue-{n}",
+                                             "source": "grafana"}))
+    [digest] = jobs_of(app.container, "alerts.digest")
+    app.recorder.fail("chat.postMessage", "internal_error", times=1)
+    post_digest(app.container, digest.payload)  # refused: queued again, nothing marked as shown
+    assert [job.payload.get("attempt") for job in jobs_of(app.container, "alerts.digest")] == [None, 2]
+    app.recorder.reset()
+    run_all(app, clock)
+    digests = [c.text() for c in app.recorder.of("chat.postMessage") if "more alerts" in c.text()]
+    assert len(digests) == 1
+    with Session(app.container.engine) as session:
+        shown = session.exec(select(Alert)).all()
+    assert all(a.root_ts or (a.details or {}).get("digest_ts") for a in shown) and len(shown) == 40

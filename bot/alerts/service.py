@@ -204,7 +204,7 @@ def _queue_post(container: Container, session: Session, alert: Alert, incident: 
 
 
 def _queue_digest(session: Session, alert: Alert, lane: str, now: datetime) -> None:
-    """The alert is stored and listed (`/alert recent`), and shown in its lane's next digest: one message a minute."""
+    """The alert is stored and listed (`/alert list`), and shown in its lane's next digest: one message a minute."""
     session.execute(update(Alert).where(col(Alert.id) == alert.id)
                     .values(details={**(alert.details or {}), "digest": lane}))
     width = DIGEST_WAIT.total_seconds()
@@ -282,7 +282,7 @@ def _post_thread(container: Container, payload: dict[str, Any], done: dict[str, 
     _save(container, alert.id, reply_ts=reply.ts)
 
 
-DIGEST_SHOWN = 20  # alerts listed in one digest message; the rest are counted (`/alert recent` lists them)
+DIGEST_SHOWN = 20  # alerts listed in one digest message; the rest are counted (`/alert list` shows the latest)
 
 
 def post_digest(container: Container, payload: dict[str, Any], job=None) -> None:
@@ -301,7 +301,18 @@ def post_digest(container: Container, payload: dict[str, Any], job=None) -> None
         return
     ctx = webhook_context(container)
     target = f"#{container.settings.incidents_channel_name}"
-    ref = ctx.chat.post(target, render.digest(waiting, DIGEST_SHOWN))
+    try:
+        ref = ctx.chat.post(target, render.digest(waiting, DIGEST_SHOWN))
+    except IntegrationError as exc:  # as a thread's post: again after 30 s, 2 and 5 min, then the job fails
+        attempt = int(payload.get("attempt") or 1)
+        if attempt > len(POST_BACKOFF):
+            raise
+        now, wait = container.clock(), POST_BACKOFF[attempt - 1]
+        log.warning("alert digest: Slack failed (%s); posting again in %s", exc, wait)
+        with session_scope(container.engine) as session:
+            jobs.enqueue(session, DIGEST_JOB, {**payload, "attempt": attempt + 1}, run_at=now + wait, now=now,
+                         dedup_key=f"alert-digest:{lane}:{payload['since']}:try{attempt + 1}"[:200])
+        return
     with session_scope(container.engine) as session:
         for alert in waiting:
             stored = session.get(Alert, alert.id)
