@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
@@ -77,6 +77,8 @@ class Caches:
     provider_status: dict[str, tuple] = field(default_factory=dict)
     # the insights figures (bot.insights): (since day, period, readers' scope) -> (fresh until, figures)
     insights: dict[tuple, tuple] = field(default_factory=dict)
+    # the status page's rendered answers, keyed without query strings (bot.web.public.Rendered)
+    public_pages: Any = None
 
 
 @dataclass

@@ -186,4 +186,4 @@ class ServerErrors:
                     await send(part)
                 state["status"] = 500
         if failed or state["status"] == 500:
-            metrics.server_error(self.endpoint(scope) or "other")
+            metrics.server_error(self.endpoint(scope) or metrics.UNROUTED)

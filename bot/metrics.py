@@ -97,7 +97,7 @@ def webhook_rejected(endpoint: str, reason: str) -> None:
 
 
 def server_error(endpoint: str) -> None:
-    """Count a 500 (or an exception nobody handled) on `endpoint`."""
+    """Count a 500 (or an exception nobody handled) on `endpoint` (a declared route path, or UNROUTED)."""
     _process().server_errors.labels(endpoint=endpoint).inc()
 
 
@@ -132,6 +132,9 @@ def request_note() -> Iterator[dict[str, bool]]:
         yield note
     finally:
         _request_note.reset(token)
+
+
+UNROUTED = "other"  # the `endpoint` label of a request no route serves: labels stay bounded by the routes
 
 
 STATUS_REASONS = {400: "bad_request", 401: "bad_signature", 403: "forbidden", 404: "not_found",

@@ -105,7 +105,9 @@ class ObservedRequests:
                     metrics.observe_request(endpoint, time.perf_counter() - started)
                 watched = endpoint == "/slack/events" or (endpoint or scope.get("path", "")).startswith("/webhooks/")
                 if watched and 400 <= status["code"] < 500 and not note.get("rejection_counted"):
-                    metrics.webhook_rejected(endpoint or scope["path"], metrics.reason_for_status(status["code"]))
+                    # A path no route serves is one label, `other`: the path is the caller's to choose, and each
+                    # new one was a new series (3,000 random 8 KB paths took /metrics to 24.9 MB, RSS +21 MB).
+                    metrics.webhook_rejected(endpoint or metrics.UNROUTED, metrics.reason_for_status(status["code"]))
 
 
 def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:

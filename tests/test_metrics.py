@@ -144,3 +144,24 @@ def test_unreachable_database_is_a_metric_not_an_error(slack, tmp_path):
         slack.container.engine = good
     assert samples[("fireline_database_up", ())] == 0
     assert open_by_sev(samples) == {}
+
+
+def test_paths_no_route_serves_share_one_label(slack):
+    """Anyone can choose the path: each unserved `/webhooks/<random>/<8 KB>` must not become a new series."""
+    import secrets
+
+    def endpoints() -> set[str]:
+        return {dict(labels).get("endpoint") for (name, labels) in scrape(slack.client)
+                if name == "fireline_webhook_rejections_total"}
+
+    known = endpoints()
+    size_before = len(slack.client.get("/metrics").content)
+    before = metrics.sample_value("fireline_webhook_rejections_total", {"endpoint": "other",
+                                                                         "reason": "not_found"})
+    for _ in range(30):
+        path = f"/webhooks/{secrets.token_hex(8)}/{secrets.token_hex(4096)}"
+        assert slack.client.get(path).status_code == 404
+    assert endpoints() - known <= {"other"}
+    assert metrics.sample_value("fireline_webhook_rejections_total", {"endpoint": "other",
+                                                                       "reason": "not_found"}) == before + 30
+    assert len(slack.client.get("/metrics").content) < size_before + 1_000

@@ -69,6 +69,7 @@ def register(registry: Registry) -> None:
                                           "installed in this Fireline. Try `fly status` and `fly logs`.")
     registry.job(alerts.POST_JOB)(alerts.post_thread)
     registry.job(alerts.REFRESH_JOB)(alerts.refresh_thread)
+    registry.job(alerts.DIGEST_JOB)(alerts.post_digest)
     registry.on(Hooks.SLACK_APP)(add_listener)
     registry.on(Hooks.HTTP_ROUTES)(add_routes)
     registry.job(resolution.RESOLVED_JOB)(resolution.announce_resolved)

@@ -6,7 +6,8 @@ field: Alertmanager's `webhook_configs.url`, UptimeRobot's webhook alert contact
 integration (with the README's template), Honeycomb's webhook recipient, Better Stack's webhook.
 Answers: 202 with one entry per alert; 401/403 from bot.alerts.auth; 404 for an unknown source;
 400 for a body that is not JSON; 422 naming the fields that source sends; 503 when the database
-cannot take it. Never waits on Slack.
+cannot take it. Never waits on Slack, nor on the delivery's size: past THREADS_PER_DELIVERY firing
+alerts, a delivery is one alert listing them (bot/alerts/storm.py).
 """
 
 from __future__ import annotations
@@ -14,14 +15,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.alerts import auth, sources
+from bot.alerts import auth, sources, storm
 from bot.alerts.payloads import IncomingAlert, PayloadError, loads
-from bot.alerts.resolution import Outcome, take
+from bot.alerts.resolution import Outcome, is_resolved, take
+from bot.alerts.service import rules
 from bot.container import Container
+from bot.db import session_scope
+from bot.models import Alert
 from bot.webhook_guard import NESTED_TOO_DEEPLY, read_body, store_or_503, webhook_error
 
 log = logging.getLogger(__name__)
@@ -35,7 +41,28 @@ def options(container: Container, source: str) -> dict[str, Any]:
     return {}
 
 
+def read(container: Container, source: str, body: bytes, headers: dict[str, str]) -> list[IncomingAlert]:
+    """The delivery's alerts as stored: parsed, then a large group collapsed into one (bot/alerts/storm.py).
+
+    Run in the thread pool: parsing a 290 KB Alertmanager group of 10,000 alerts takes a few hundred ms,
+    which on the event loop would hold back every other request, Slack's acks included.
+    """
+    chosen = options(container, source)
+    incoming = sources.parse(source, loads(body), headers, **chosen)
+    group = None if chosen.get("per_group") else storm.named_group(incoming)  # per group: one thread already
+    return storm.collapse(incoming, rules(container), open_group=group is not None and open_thread(container, group))
+
+
+def open_thread(container: Container, key: str) -> bool:
+    """Whether the alert with this key is open (stored, not resolved): a group collapsed before."""
+    with session_scope(container.engine) as session:
+        latest = session.exec(select(Alert).where(col(Alert.dedup_key) == key)
+                              .order_by(col(Alert.epoch).desc()).limit(1)).first()
+        return latest is not None and not is_resolved(latest)
+
+
 def take_all(container: Container, incoming: list[IncomingAlert]) -> list[Outcome]:
+    """At most 2 x THREADS_PER_DELIVERY alerts after `read`: the answer never waits on the delivery's size."""
     return [take(container, item) for item in incoming]
 
 
@@ -54,7 +81,7 @@ def routes(container: Container, worker=None) -> list[Route]:
         if not decision.allowed:
             return webhook_error(decision.status, decision.reason)
         try:
-            incoming = sources.parse(source, loads(body), headers, **options(container, source))
+            incoming = await run_in_threadpool(read, container, source, body, headers)
         except PayloadError as exc:
             return webhook_error(exc.status, str(exc))
         except RecursionError:  # nested past what json can read: the sender's payload, said so (as the generic route)

@@ -88,6 +88,7 @@ def analysis(alert: Alert, rules: RuleSet) -> Reply:
         lines.append(f"*Quick fix:* {escape(row.quick_fix)}")
     if alert.playbook:
         lines.append(f"*Suggested playbook:* {alert.playbook}")
+    lines += members(alert)
     if not alert.own_root:
         lines.append(seen_line(alert))
     state = state_line(alert)
@@ -113,3 +114,29 @@ def incident_post(alert: Alert) -> Reply:
     lines.append(seen_line(alert))
     return Reply(f":bell: *Alert from {source_name(alert.source)}* (suggested SEV{alert.level}): "
                  f"{escape(alert.title)}", lines=lines).public()
+
+
+def members(alert: Alert) -> list[str]:
+    """The list of a collapsed group (bot/alerts/storm.py), for its thread: one line per alert shown."""
+    details = alert.details or {}
+    listed = details.get("members") or []
+    total = int(details.get("member_count") or len(listed))
+    if not listed:
+        return []
+    lines = [f"*The {total} alerts of this group:*"] + [f"• {escape(str(line))}" for line in listed]
+    if total > len(listed):
+        lines.append(f"… and {total - len(listed)} more (the sender's own page lists them all)")
+    return lines
+
+
+def digest(alerts: list[Alert], shown: int) -> Reply:
+    """The alerts a full channel turned away in a minute, in one message: most severe first, with their numbers."""
+    lines = [f"• #{alert.id} SEV{alert.level} {source_name(alert.source)}: {escape(alert.title)}"
+             for alert in alerts[:shown]]
+    if len(alerts) > shown:
+        lines.append(f"… and {len(alerts) - shown} more: `/alert list` shows the latest")
+    lines.append("More alerts arrived than a channel can take as threads (about 30 a minute); each is stored, "
+                 "and its repeats are counted.")
+    buttons = [Button(f"Declare #{alert.id}", DECLARE, str(alert.id)) for alert in alerts[:5] if alert.status == "open"]
+    return Reply(f":rotating_light: *{len(alerts)} more alerts* in the last minute", lines=lines,
+                 buttons=buttons).public()

@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 
 POST_JOB = "alerts.post"
 REFRESH_JOB = "alerts.refresh"
+DIGEST_JOB = "alerts.digest"
+PACED_JOBS = (POST_JOB, REFRESH_JOB)  # jobs whose payload names the pacing lane (and slots) they hold
+URGENT_LEVEL = 2  # SEV1 and SEV2 post in their own lane: no storm of lesser alerts is ahead of them
+DIGEST_WAIT = timedelta(seconds=60)  # the alerts a full lane turns away in a minute share one message
+DIGEST_GRACE = timedelta(seconds=10)  # the digest of a minute runs this long after it, once its alerts are stored
 COALESCE = timedelta(seconds=10)  # repeats within this long share one thread update
 ACTOR = "fireline"
 
@@ -161,25 +166,54 @@ def _repeat(container: Container, session: Session, alert: Alert, now: datetime)
                               .values(render_pending=True)).rowcount
     if claimed:
         run_at = now
+        payload: dict[str, Any] = {"alert_id": alert.id}
         if paced(container):
-            run_at = pacing.reserve(session, pacing.UPDATE_LANE, now, pacing.UPDATE_INTERVAL, not_before=now + COALESCE)
-        jobs.enqueue(session, REFRESH_JOB, {"alert_id": alert.id}, run_at=run_at, now=now)
+            run_at = pacing.reserve(session, pacing.UPDATE_LANE, now, pacing.UPDATE_INTERVAL, not_before=now + COALESCE,
+                                    held_by=PACED_JOBS)
+            payload["lane"] = pacing.UPDATE_LANE
+        jobs.enqueue(session, REFRESH_JOB, payload, run_at=run_at, now=now)
     session.refresh(alert)
     return Received(alert.id, False, alert.level, alert.count, alert.incident_id)
 
 
 def _queue_post(container: Container, session: Session, alert: Alert, incident: Incident | None,
                 now: datetime) -> None:
-    run_at = now
+    """Queue the alert's thread in its channel's lane; when the lane is full for the next minute, the digest's.
+
+    An alert that belongs to an incident always gets its post (it goes to the incident's channel, which
+    has people waiting on it); so does one posted as an integration's message (its thread exists already).
+    """
+    run_at: datetime | None = now
+    payload: dict[str, Any] = {"alert_id": alert.id}
     if paced(container):
+        urgent = alert.level <= URGENT_LEVEL
         if incident is not None:
             lane, slots = (incident.channel_id or container.settings.incidents_channel_name), 2 if alert.root_ts else 1
         elif alert.root_ts:
             lane, slots = alert.channel or "", 1
         else:
             lane, slots = container.settings.incidents_channel_name, 2
-        run_at = pacing.reserve(session, pacing.post_lane(lane), now, pacing.POST_INTERVAL, slots=slots)
-    jobs.enqueue(session, POST_JOB, {"alert_id": alert.id}, run_at=run_at, now=now, dedup_key=f"alert-post:{alert.id}")
+        capped = incident is None and not alert.root_ts
+        payload.update(lane=pacing.post_lane(lane, urgent), slots=slots)
+        run_at = pacing.reserve(session, payload["lane"], now, pacing.POST_INTERVAL, slots=slots,
+                                horizon=pacing.HORIZON if capped else None, held_by=PACED_JOBS)
+        if run_at is None:
+            _queue_digest(session, alert, payload["lane"], now)
+            return
+    jobs.enqueue(session, POST_JOB, payload, run_at=run_at, now=now, dedup_key=f"alert-post:{alert.id}")
+
+
+def _queue_digest(session: Session, alert: Alert, lane: str, now: datetime) -> None:
+    """The alert is stored and listed (`/alert list`), and shown in its lane's next digest: one message a minute."""
+    session.execute(update(Alert).where(col(Alert.id) == alert.id)
+                    .values(details={**(alert.details or {}), "digest": lane}))
+    width = DIGEST_WAIT.total_seconds()
+    bucket = int(as_utc(now).timestamp() // width)
+    ends = datetime.fromtimestamp((bucket + 1) * width, tz=as_utc(now).tzinfo)
+    # One job per lane and minute, run after the minute (and the grace) ended: every alert of that minute
+    # is committed by then, so none is left out of its digest because it was stored as the job ran.
+    jobs.enqueue(session, DIGEST_JOB, {"lane": lane, "since": (ends - 2 * DIGEST_WAIT).isoformat()},
+                 run_at=ends + DIGEST_GRACE, now=now, dedup_key=f"alert-digest:{lane}:{bucket}"[:200])
 
 
 # -- jobs: post and update the thread ------------------------------------------------------------------
@@ -213,7 +247,8 @@ def post_thread(container: Container, payload: dict[str, Any], job=None) -> None
         log.warning("alert #%s: Slack failed (%s); posting again in %s (try %d of %d)", payload["alert_id"], exc,
                     wait, attempt, len(POST_BACKOFF) + 1)
         with session_scope(container.engine) as session:
-            jobs.enqueue(session, POST_JOB, {**payload, **done, "attempt": attempt + 1}, run_at=now + wait, now=now,
+            again = {k: v for k, v in payload.items() if k not in ("lane", "slots")}  # a retry holds no slot
+            jobs.enqueue(session, POST_JOB, {**again, **done, "attempt": attempt + 1}, run_at=now + wait, now=now,
                          dedup_key=f"alert-post:{payload['alert_id']}:try{attempt + 1}")
 
 
@@ -245,6 +280,46 @@ def _post_thread(container: Container, payload: dict[str, Any], done: dict[str, 
         alert.channel, alert.root_ts = root.channel, root.ts
     reply = ctx.chat.post(alert.channel or "", render.analysis(alert, ruleset), thread_ts=alert.root_ts)
     _save(container, alert.id, reply_ts=reply.ts)
+
+
+DIGEST_SHOWN = 20  # alerts listed in one digest message; the rest are counted (`/alert list` shows the latest)
+
+
+def post_digest(container: Container, payload: dict[str, Any], job=None) -> None:
+    """One message for the alerts a full lane turned away: most severe first, each with its number."""
+    lane = str(payload["lane"])
+    since = as_utc(datetime.fromisoformat(str(payload["since"])))
+    with session_scope(container.engine) as session:
+        candidates = session.exec(select(Alert).where(col(Alert.first_seen_at) >= since,
+                                                      col(Alert.root_ts).is_(None), col(Alert.own_root).is_(True))
+                                  .order_by(col(Alert.level), col(Alert.id))).all()
+        waiting = [alert for alert in candidates if (alert.details or {}).get("digest") == lane
+                   and not (alert.details or {}).get("digest_ts")]
+        for alert in waiting:
+            session.expunge(alert)
+    if not waiting:
+        return
+    ctx = webhook_context(container)
+    target = f"#{container.settings.incidents_channel_name}"
+    try:
+        ref = ctx.chat.post(target, render.digest(waiting, DIGEST_SHOWN))
+    except IntegrationError as exc:  # as a thread's post: again after 30 s, 2 and 5 min, then the job fails
+        attempt = int(payload.get("attempt") or 1)
+        if attempt > len(POST_BACKOFF):
+            raise
+        now, wait = container.clock(), POST_BACKOFF[attempt - 1]
+        log.warning("alert digest: Slack failed (%s); posting again in %s", exc, wait)
+        with session_scope(container.engine) as session:
+            jobs.enqueue(session, DIGEST_JOB, {**payload, "attempt": attempt + 1}, run_at=now + wait, now=now,
+                         dedup_key=f"alert-digest:{lane}:{payload['since']}:try{attempt + 1}"[:200])
+        return
+    with session_scope(container.engine) as session:
+        for alert in waiting:
+            stored = session.get(Alert, alert.id)
+            if stored is not None:
+                stored.details = {**(stored.details or {}), "digest_ts": ref.ts, "digest_channel": ref.channel}
+                stored.render_pending = False
+                session.add(stored)
 
 
 def _with_live_signals(container: Container, alert: Alert) -> Alert:

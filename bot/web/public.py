@@ -4,22 +4,29 @@ Everything here renders `playbooks.statuspage.Page`, built from what a person pu
 module reads an incident, a timeline or a person. Responses carry an ETag and a short Cache-Control
 (30 s: a CDN and browsers absorb a crowd refreshing during an outage, and a new update shows within
 half a minute), and answer 304 to a matching If-None-Match.
+
+Each answer is rendered once and kept (`Rendered`), keyed by what it shows and never by the query
+string: 1,500 requests with a fresh `?x=` each rendered the page 1,500 times on the event loop and held
+a Slack ack for 5.8 s. A request now costs a one-row fingerprint of what is published (in the page
+threads, bot/web/pool.py), and the page is rendered again only when that changes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.web import pool
 from playbooks import statuspage as sp
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -148,30 +155,87 @@ RENDERERS = {
 }
 
 
-def cached(request: Request, body: str, media_type: str) -> Response:
-    encoded = body.encode()
-    etag = '"' + hashlib.sha256(encoded).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
-    wanted = [tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")]
-    if etag in wanted or "*" in wanted:
-        return Response(status_code=304, headers=headers)
-    return Response(encoded, media_type=media_type, headers=headers)
-
-
 def base_url(request: Request) -> str:
     configured = request.app.state.container.settings.status_page_url
     return configured or str(request.base_url)
 
 
-def endpoint(kind: str):
-    render, media_type = RENDERERS[kind]
+def answer(request: Request, body: bytes, etag: str, media_type: str) -> Response:
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
+    wanted = [tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")]
+    if etag in wanted or "*" in wanted:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
 
-    async def serve(request: Request) -> Response:
+
+def fingerprint(container) -> tuple:
+    """What the public answers depend on, in one cheap query: the published updates, the maintenance rows
+    and the minute (maintenance starts and ends, and history days pass, with time alone)."""
+    from sqlalchemy import case, func
+    from sqlmodel import Session, col, select
+
+    from bot.models.status import Maintenance, StatusUpdate
+
+    with Session(container.engine) as session:
+        published = session.exec(select(func.count(), func.max(StatusUpdate.id), func.max(StatusUpdate.published_at))
+                                  .where(col(StatusUpdate.state) == "published")).one()
+        planned = session.exec(select(func.count(), func.max(Maintenance.id),
+                                      func.sum(case((col(Maintenance.cancelled).is_(True), 1), else_=0)))).one()
+    minute = int(container.clock().timestamp() // 60)
+    return (*(str(value) for value in (*published, *planned)), minute)
+
+
+class Rendered:
+    """The public answers as last rendered, per (kind, base URL): the query string is never part of the key.
+
+    Checked against `fingerprint` on each request, so a published update shows on the next request on
+    every replica; kept at most MAX_AGE seconds whatever the fingerprint says. One render at a time: a
+    crowd arriving at a stale entry renders it once. At most MAX_ENTRIES base URLs (one, when
+    STATUS_PAGE_URL is set; otherwise from each request's Host), so odd Host headers cannot grow it.
+    """
+
+    MAX_AGE = 60.0
+    MAX_ENTRIES = 16
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], tuple[tuple, float, bytes, str]] = {}
+        self._lock = threading.Lock()
+        self.renders = 0  # how many times a page was rendered (tests and the bench read it)
+
+    def get(self, container, kind: str, base: str) -> tuple[bytes, str]:
+        """The body and its ETag; runs in a page thread (a database read, and a render when stale)."""
         from bot.status.service import page_state
 
+        version = fingerprint(container)
+        key = (kind, base)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and found[0] == version and time.monotonic() - found[1] < self.MAX_AGE:
+                return found[2], found[3]
+            render, _media_type = RENDERERS[kind]
+            body = render(container.settings, page_state(container), base).encode()
+            etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+            if key not in self._entries and len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = (version, time.monotonic(), body, etag)
+            self.renders += 1
+            return body, etag
+
+
+def rendered(container) -> Rendered:
+    """The app's cache of public answers (one per container: each app has its own database)."""
+    if container.caches.public_pages is None:
+        container.caches.public_pages = Rendered()
+    return container.caches.public_pages
+
+
+def endpoint(kind: str):
+    _render, media_type = RENDERERS[kind]
+
+    async def serve(request: Request) -> Response:
         container = request.app.state.container
-        page = await run_in_threadpool(page_state, container)
-        return cached(request, render(container.settings, page, base_url(request)), media_type)
+        body, etag = await pool.run(rendered(container).get, container, kind, base_url(request))
+        return answer(request, body, etag, media_type)
 
     serve.__name__ = f"public_{kind}"
     return serve

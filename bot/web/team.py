@@ -14,7 +14,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import jinja2
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -26,7 +25,7 @@ from bot.commands.registry import Registry
 from bot.context import Context
 from bot.hooks import Hooks
 from bot.reply import Reply
-from bot.web import auth, charts, team_views
+from bot.web import auth, charts, pool, team_views
 from playbooks import insights as pure
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -92,15 +91,16 @@ def _set_session(request: Request, response: Response, user_id: str, team_id: st
 # -- sign-in ---------------------------------------------------------------------------------------------
 async def login(request: Request) -> Response:
     settings = request.app.state.container.settings
-    return page(request, "login.html.j2", None, oidc=auth.oidc_configured(settings),
-                next=_safe_next(request.query_params.get("next")), problem=None)
+    return await pool.run(page, request, "login.html.j2", None, oidc=auth.oidc_configured(settings),
+                          next=_safe_next(request.query_params.get("next")), problem=None)
 
 
 async def login_slack(request: Request) -> Response:
     settings = request.app.state.container.settings
     if not auth.oidc_configured(settings):
-        return page(request, "login.html.j2", None, status=400, oidc=False, next="/team/",
-                    problem="Sign in with Slack is not set up here: type /incident web in Slack for a one-time link.")
+        return await pool.run(page, request, "login.html.j2", None, status=400, oidc=False, next="/team/",
+                              problem="Sign in with Slack is not set up here: type /incident web in Slack for a "
+                                      "one-time link.")
     url, flow = auth.start_oidc(settings, base_url(request) + "/team/auth/callback",
                                 _safe_next(request.query_params.get("next")))
     response = RedirectResponse(url, status_code=303, headers=HEADERS)
@@ -115,12 +115,12 @@ async def callback(request: Request) -> Response:
     try:
         if params.get("error"):
             raise auth.SignInRefused("Slack did not sign you in (" + params["error"][:40] + "). Start again.")
-        profile, next_path = await run_in_threadpool(auth.finish_oidc, settings, params.get("code"),
-                                                     params.get("state"), request.cookies.get(auth.FLOW_COOKIE),
-                                                     base_url(request) + "/team/auth/callback")
+        profile, next_path = await pool.run(auth.finish_oidc, settings, params.get("code"), params.get("state"),
+                                            request.cookies.get(auth.FLOW_COOKIE),
+                                            base_url(request) + "/team/auth/callback")
     except auth.SignInRefused as refused:
-        return page(request, "login.html.j2", None, status=403, oidc=auth.oidc_configured(settings), next="/team/",
-                    problem=str(refused))
+        return await pool.run(page, request, "login.html.j2", None, status=403,
+                              oidc=auth.oidc_configured(settings), next="/team/", problem=str(refused))
     response = RedirectResponse(_safe_next(next_path), status_code=303, headers=HEADERS)
     response.delete_cookie(auth.FLOW_COOKIE, path="/team/auth")
     _set_session(request, response, str(profile["sub"]), settings.slack_team_id,
@@ -133,12 +133,13 @@ async def link(request: Request) -> Response:
     token = request.query_params.get("t") if request.method == "GET" else (await auth.read_form(request)).get("t")
     token = str(token) if token else None
     if request.method == "GET":
-        state = await run_in_threadpool(auth.link_state, container.engine, token, container.clock())
-        return page(request, "link.html.j2", None, status=200 if state == "ok" else 403, state=state, token=token)
-    spent = await run_in_threadpool(auth.redeem_link, container.engine, token, container.clock())
+        state = await pool.run(auth.link_state, container.engine, token, container.clock())
+        return await pool.run(page, request, "link.html.j2", None, status=200 if state == "ok" else 403,
+                              state=state, token=token)
+    spent = await pool.run(auth.redeem_link, container.engine, token, container.clock())
     if spent is None:
-        state = await run_in_threadpool(auth.link_state, container.engine, token, container.clock())
-        return page(request, "link.html.j2", None, status=403, state=state, token=None)
+        state = await pool.run(auth.link_state, container.engine, token, container.clock())
+        return await pool.run(page, request, "link.html.j2", None, status=403, state=state, token=None)
     response = RedirectResponse("/team/", status_code=303, headers=HEADERS)
     _set_session(request, response, spent.user_id, spent.team_id, spent.name)
     return response
@@ -148,22 +149,27 @@ async def logout(request: Request) -> Response:
     form = await auth.read_form(request)
     reader = reader_of(request)
     if not auth.csrf_ok(reader, form.get("csrf")):
-        return page(request, "login.html.j2", None, status=403, oidc=False, next="/team/",
-                    problem="That form was stale or not from this site; nothing was done. Reload the page and "
-                            "try again.")
+        return await pool.run(page, request, "login.html.j2", None, status=403, oidc=False, next="/team/",
+                              problem="That form was stale or not from this site; nothing was done. Reload the "
+                                      "page and try again.")
     response = RedirectResponse("/team/login", status_code=303, headers=HEADERS)
     response.delete_cookie(auth.SESSION_COOKIE, path="/team")
     return response
 
 
 # -- pages -----------------------------------------------------------------------------------------------
+# Each page parses on the event loop and does the rest (who may see what, the queries, the figures, the
+# template) in one call into the page threads (bot/web/pool.py): none of it delays Slack's acks.
 @signed_in
 async def incidents_page(request: Request, reader: auth.Reader) -> Response:
     container = request.app.state.container
     filters = team_views.parse_filters(dict(request.query_params), reader.user_id)
-    items, next_before = await run_in_threadpool(team_views.incident_list, container, filters,
-                                                 auth.visible_to(reader, container.engine))
     query = {k: v for k, v in request.query_params.items() if k != "before"}
+    return await pool.run(_incidents_page, request, container, reader, filters, query)
+
+
+def _incidents_page(request: Request, container, reader: auth.Reader, filters, query: dict) -> Response:
+    items, next_before = team_views.incident_list(container, filters, auth.visible_to(reader, container.engine))
     return page(request, "incidents.html.j2", reader, items=items, filters=filters, query=query,
                 next_before=next_before, states=("open", "declared", "investigating", "mitigating", "monitoring",
                                                  "resolved"))
@@ -171,13 +177,15 @@ async def incidents_page(request: Request, reader: auth.Reader) -> Response:
 
 @signed_in
 async def incident_page(request: Request, reader: auth.Reader) -> Response:
-    container = request.app.state.container
     raw = request.path_params["number"]
     number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
-    visible = auth.visible_to(reader, container.engine)
+    return await pool.run(_incident_page, request, request.app.state.container, reader, raw, number)
+
+
+def _incident_page(request: Request, container, reader: auth.Reader, raw: str, number: int | None) -> Response:
     found = None
-    if number is not None and number in visible:
-        found = await run_in_threadpool(team_views.incident_page, container, number)
+    if number is not None and number in auth.visible_to(reader, container.engine):
+        found = team_views.incident_page(container, number)
     if found is None:
         return page(request, "missing.html.j2", reader, status=404,
                     what=f"There is no incident #{raw[:12]} you can see. The list has every one you can.")
@@ -186,23 +194,28 @@ async def incident_page(request: Request, reader: auth.Reader) -> Response:
 
 @signed_in
 async def postmortems_page(request: Request, reader: auth.Reader) -> Response:
-    container = request.app.state.container
-    items = await run_in_threadpool(team_views.postmortem_list, container, container.clock(),
-                                    auth.visible_to(reader, container.engine))
+    return await pool.run(_postmortems_page, request, request.app.state.container, reader)
+
+
+def _postmortems_page(request: Request, container, reader: auth.Reader) -> Response:
+    items = team_views.postmortem_list(container, container.clock(), auth.visible_to(reader, container.engine))
     return page(request, "postmortems.html.j2", reader, items=items)
 
 
 @signed_in
 async def insights_page(request: Request, reader: auth.Reader) -> Response:
-    container = request.app.state.container
     since_text = request.query_params.get("since") or "90d"
     problem = None
     try:
         span = insights.parse_since(since_text)
     except ValueError as exc:
         problem, since_text, span = f"Period: {exc}; showing 90d.", "90d", insights.parse_since("90d")
-    found = await run_in_threadpool(insights.figures, container, container.clock() - span,
-                                    visible=auth.visible_to(reader, container.engine), cached=True)
+    return await pool.run(_insights_page, request, request.app.state.container, reader, since_text, span, problem)
+
+
+def _insights_page(request: Request, container, reader: auth.Reader, since_text: str, span, problem) -> Response:
+    found = insights.figures(container, container.clock() - span, visible=auth.visible_to(reader, container.engine),
+                             cached=True)
     return page(request, "insights.html.j2", reader, figures=found, since=since_text, problem=problem,
                 tables=pure.tables(found), charts=insight_charts(found))
 
