@@ -1,4 +1,4 @@
-"""Private incidents off the numbered paths: alerts, App Home, /metrics."""
+"""Private incidents off the numbered paths: alerts, App Home, /metrics, and requests from another workspace."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from starlette.testclient import TestClient
 
 from bot.alerts.payloads import from_generic
 from bot.assembly import build_container
-from bot.models import Alert, Incident, IncidentMember, TimelineEvent
+from bot.models import Alert, Incident, IncidentMember, Job, TimelineEvent
+from bot.models.web import WebLoginLink
 from bot.server import build_http_app
 from bot.slack.app import build_bolt_app
 from bot.slack.home import sections
-from tests.conftest import make_settings
+from tests.conftest import _harness, make_settings
+from tests.support.signing import action_body, slash_body
 from tests.test_app_home import home_opened, published
 from tests.test_metrics import scrape
 
@@ -111,3 +113,65 @@ def test_open_metrics_leave_private_incidents_out_and_a_token_puts_them_back(sla
     samples = scrape(client, Authorization="Bearer scrape-me-123")
     assert samples[("fireline_open_incidents", (("severity", "2"),))] == 2
     with_token.engine.dispose()
+
+
+# -- another workspace -------------------------------------------------------------------------------------------
+def _one_workspace(sqlite_url, recorder, clock):
+    container = build_container(make_settings(sqlite_url, recorder, slack_team_id="T1"), clock=clock)
+    return container, _harness(container, recorder)
+
+
+def test_requests_from_another_workspace_are_refused_everywhere(sqlite_url, recorder, clock):
+    container, harnesses = _one_workspace(sqlite_url, recorder, clock)
+    for slack in harnesses:
+        slack.command("declare Checkout returns 502 sev2")
+        recorder.reset()
+        # `/incident web` (the fast HTTP lane), `/incident help` (answered by Bolt in the ack)
+        for text in ("web", "help", "show #1"):
+            body = slash_body(text, user_id="U0MAL", response_url=recorder.response_url()).replace("team_id=T1",
+                                                                                                 "team_id=T9")
+            response = slack.post(body, "application/x-www-form-urlencoded")
+            slack.run_jobs()
+            assert response.status_code == 200 and "another Slack workspace" in response.text, (text, response.text)
+        # a button and an event
+        body = action_body("incident_ack", "1", user_id="U0MAL", response_url=recorder.response_url("action"))
+        assert slack.post(body.replace("%22T1%22", "%22T9%22"), "application/x-www-form-urlencoded").status_code \
+            == 200
+        slack.run_jobs()
+        # no DM with a sign-in link, no answer, nothing posted (Bolt's own token check, auth.test, aside)
+        assert [call.method for call in recorder.calls if call.method != "auth.test"] == []
+        with Session(container.engine) as session:
+            assert session.exec(select(WebLoginLink)).all() == []
+            assert session.get(Incident, 1).acknowledged_at is None
+            assert session.exec(select(Job).where(Job.kind == "slack.command",
+                                                  Job.status == "pending")).all() == []
+        # the configured workspace is served as before
+        slack.command("web", user_id="U0ANA")
+        assert any(call.data.get("channel") == "U0ANA" for call in recorder.of("chat.postMessage"))
+    container.engine.dispose()
+
+
+def test_a_sign_in_link_of_another_workspace_signs_nobody_in(sqlite_url, recorder, clock):
+    from bot.web import auth
+
+    container, harnesses = _one_workspace(sqlite_url, recorder, clock)
+    for slack in harnesses:
+        elsewhere = container.settings.model_copy(update={"slack_team_id": "T9"})
+        token = auth.issue_link(container.engine, elsewhere, "U0MAL", "Mal", clock())
+        response = slack.client.post("/team/login/link", data={"t": token}, follow_redirects=False)
+        assert response.status_code == 403 and "set-cookie" not in response.headers
+    container.engine.dispose()
+
+
+def test_events_from_another_workspace_change_nothing(sqlite_url, recorder, clock):
+    container, harnesses = _one_workspace(sqlite_url, recorder, clock)
+    for slack in harnesses:
+        slack.command(f"declare --private {TITLE} sev2")
+        body = json.dumps({"token": "legacy", "team_id": "T9", "api_app_id": "A1", "type": "event_callback",
+                           "event_id": "EvOther", "event_time": 1, "event": {"type": "member_joined_channel",
+                                                                             "channel": "CINC0001", "user": EVE}})
+        assert slack.post(body, "application/json").status_code == 200
+        slack.run_jobs()
+        with Session(container.engine) as session:
+            assert session.get(IncidentMember, (1, EVE)) is None
+    container.engine.dispose()
