@@ -35,14 +35,15 @@ NONCE = "n0nce-n0nce"
 class Ids:
     """What a case names: the private incident and the things attached to it, or numbers that name nothing."""
 
-    def __init__(self, n: int, update: int, alert: int, execution: int, watch: int) -> None:
+    def __init__(self, n: int, update: int, alert: int, execution: int, watch: int, channel: str) -> None:
         self.n, self.update, self.alert, self.execution, self.watch = n, update, alert, execution, watch
+        self.channel = channel
 
 
-PRIVATE = Ids(1, 1, 1, 1, 1)
-NOTHING = Ids(MISSING, MISSING, MISSING, MISSING, MISSING)
+PRIVATE = Ids(1, 1, 1, 1, 1, f"<#{PRIVATE_CHANNEL}>")
+NOTHING = Ids(MISSING, MISSING, MISSING, MISSING, MISSING, "<#C0NOTHING>")
 
-# -- every command and subcommand: the words a non-member types ({n} is `#N`) ---------------------------------
+# -- every command and subcommand: the words a non-member types ({n} is `#N`, {c} the incident's channel) -------
 COMMANDS: dict[str, list[str]] = {
     "/incident declare": ["declare Checkout is slow sev3 {n}"],
     "/incident sev": ["sev 1 {n}"],
@@ -51,7 +52,7 @@ COMMANDS: dict[str, list[str]] = {
     "/incident status": ["status mitigating {n}", "status resolved {n}"],
     "/incident update": ["update still looking {n}"],
     "/incident note": ["note a note {n}"],
-    "/incident show": ["show {n}"],
+    "/incident show": ["show {n}", "show {c}"],
     "/incident list": ["list"],
     "/incident resolve": ["resolve fixed it {n}"],
     "/incident help": ["help"],
@@ -70,10 +71,10 @@ COMMANDS: dict[str, list[str]] = {
     "/incident playbooks": ["playbooks"],
     "/alert": ["list"],
     "/deploy watch": ["watch"],
-    "/diagnose": ["{n}"],
+    "/diagnose": ["{n}", "{c}"],
     "/oncall": [""],
     "/postmortem": ["{n}", "done https://docs.example.com/pm {n}"],
-    "/restart": ["{n}", "--machine 148e1 {n}"],
+    "/restart": ["{n}", "--machine 148e1 {n}", "{c}"],
     "/rollback": ["{n}", "v1 {n}", "--with-db-restore 2026-11-25T13:00 {n}"],
     "/scale count": ["count 3 {n}"],
     "/scale vm": ["vm shared-cpu-2x {n}"],
@@ -181,9 +182,9 @@ def _submit(slack, view: dict) -> None:
 
 def _said(slack) -> list[tuple[str, str]]:
     """What Slack was asked to do, numbers and ids aside (a number that does not exist is not #1), in any order
-    (a declare posts in two channels at once), sign-in links aside, and without the lookups cached after the first
-    run (names, the bot's own id)."""
-    return sorted((call.method, re.sub(r"\d+", "N", re.sub(r"t=[\w-]+", "t=TOKEN", call.text())))
+    (a declare posts in two channels at once), random tokens (a plan's nonce, a sign-in link) aside, and without the
+    lookups cached after the first run (names, the bot's own id)."""
+    return sorted((call.method, re.sub(r"\d+", "N", re.sub(r"[\w-]{16,}", "TOKEN", call.text())))
                   for call in slack.recorder.calls
                   if not call.method.startswith("users.") and call.method != "auth.test")
 
@@ -247,13 +248,13 @@ def test_commands_answer_a_non_member_as_for_a_missing_number(world):
     for key, variants in COMMANDS.items():
         command, _, _ = key.partition(" ")
         for words in variants:
-            if "{n}" not in words:  # names no incident (list, help, web...): it must not show the private one
+            if "{" not in words:  # names no incident (list, help, web...): it must not show the private one
                 world.recorder.reset()
                 world.command(words, command=command, user_id=EVE)
                 problems += _leaks(world, f"{command} {words}")
                 continue
-            problems += _both_ways(world, f"{command} {words}", lambda ids, words=words, command=command:
-                                   world.command(words.format(n=f"#{ids.n}"), command=command, user_id=EVE))
+            problems += _both_ways(world, f"{command} {words}", lambda ids, words=words, command=command: world.command(
+                words.format(n=f"#{ids.n}", c=ids.channel), command=command, user_id=EVE))
     assert not problems, "\n".join(problems)
     _untouched(world, before)
 

@@ -116,15 +116,16 @@ def sees(ctx: Context, session: Session, number: int | None) -> bool:
 def named_incident(ctx: Context, session: Session, args: Args) -> Incident | None:
     """The incident the words name (`#N`, `<#channel>`) or the incident channel they are typed in, else None.
 
-    Every one is resolved through the visibility rule: an incident channel a non-member types in (they
-    were removed from a private one, or a tampered payload names it) is no incident for them either.
+    Every one is resolved through the visibility rule: `#N` of a private incident is, for a non-member, a number
+    that does not exist, and its channel (named as `<#C...>`, or typed in after they left it) a channel that is
+    no incident's.
     """
     if args.incident_ref is not None:
         return incident_for(ctx, session, args.incident_ref)
     for channel in (args.channel_ref, ctx.channel_id):
         incident = incident_for_channel(session, channel or "")
-        if incident is not None:
-            return incident_for(ctx, session, incident.id)
+        if incident is not None and sees(ctx, session, incident.id):
+            return incident
     return None
 
 
