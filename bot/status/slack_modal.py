@@ -144,10 +144,9 @@ def press_save(ctx: Context, value: str) -> Reply:
 def install(app, container) -> None:
     from bot.context import ack_context
     from bot.db import session_scope
-    from bot.models import Incident
     from bot.models.status import StatusUpdate
     from bot.service import jobs
-    from bot.service.lookups import may_see
+    from bot.service.lookups import sees
     from bot.slack.app import ACTION_JOB
     from bot.slack.render import base_action_id
 
@@ -168,7 +167,7 @@ def install(app, container) -> None:
                     update = session.get(StatusUpdate, int(action.get("value") or 0))
                     if update is not None:
                         session.expunge(update)
-                        seen = may_see(presser, session, session.get(Incident, update.incident_id))
+                        seen = sees(presser, session, update.incident_id)
                 if update is None or update.state != "draft" or not seen:
                     return next()  # the press answers "no longer waiting" (or "no longer exists") as usual
                 client.views_open(trigger_id=body.get("trigger_id"),
