@@ -1,7 +1,9 @@
 """Operational metrics on GET /metrics, in Prometheus text format (prometheus-client).
 
 - `fireline_open_incidents{severity}`: computed from the database on each scrape, so every replica
-  reports the same truth (use `max` across instances, not `sum`).
+  reports the same truth (use `max` across instances, not `sum`). Private incidents count only when
+  METRICS_TOKEN protects the endpoint: an open /metrics is readable by anyone who can reach it, and a
+  private incident does not exist for non-members, not even as a SEV1 that appeared at 14:02.
 - `fireline_playbook_runs_total{playbook}` / `fireline_playbook_failures_total{playbook}`: the playbook
   framework calls `playbook_run(name, ok)` once per execution.
 - `fireline_http_request_duration_seconds{endpoint}`: latency of /slack/events and the webhooks.
@@ -166,8 +168,10 @@ class DatabaseCollector(Collector):
         up = GaugeMetricFamily("fireline_database_up", "1 if the last scrape could read the database.")
         try:
             with Session(self.container.engine) as session:
-                counts = dict(session.exec(select(Incident.severity, func.count()).where(
-                    col(Incident.status).in_(OPEN_STATES)).group_by(Incident.severity)).all())
+                counted = select(Incident.severity, func.count()).where(col(Incident.status).in_(OPEN_STATES))
+                if self.container.settings.metrics_token is None:  # anyone may scrape: no private incident
+                    counted = counted.where(col(Incident.private).is_(False))
+                counts = dict(session.exec(counted.group_by(Incident.severity)).all())
                 due_count = session.exec(select(func.count()).select_from(Job).where(
                     col(Job.status) == "pending", col(Job.run_at) <= self.container.clock())).one()
         except Exception:

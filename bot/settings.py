@@ -177,7 +177,7 @@ class Settings(BaseSettings):
     web_link_minutes: int = Field(10, ge=1, le=60, description="A one-time sign-in link from `/incident web` "
                                   "expires after this many minutes (and after its first use).")
     slack_team_id: str = Field("", description="The Slack workspace's team id (T...): only its members may sign "
-                               "in to the team pages.")
+                               "in to the team pages, and Slack requests from any other workspace are refused.")
     slack_oidc_client_id: str = Field("", description="The Slack app's Client ID, for Sign in with Slack (OpenID "
                                       "Connect); empty: sign in with a one-time link from `/incident web`.")
     slack_oidc_client_secret: SecretStr | None = Field(None, description="The Slack app's Client Secret, for "

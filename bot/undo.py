@@ -85,7 +85,7 @@ def press_undo(ctx: Context, value: str) -> Reply:
         raise UserError("That button does not name an undo.", "Resolve the incident again to list what is left.")
     incident_id, execution_id = int(incident_part), int(execution_part)
     with ctx.session() as session:
-        incident = svc.get_incident(session, incident_id)
+        incident = svc.incident_for(ctx, session, incident_id)  # a private one: members only
     try:
         found = [i for i in still_in_place(ctx.app, incident_id) if i.execution_id == execution_id]
     except ServiceError as exc:

@@ -12,6 +12,7 @@ from bot.context import Context
 from bot.errors import UserError
 from bot.hooks import Hooks
 from bot.reply import Reply, escape
+from bot.service import incidents as svc
 
 USAGE = "<alert text> | list"
 
@@ -30,7 +31,7 @@ def alert_command(ctx: Context, args: Args) -> Reply:
         incoming = from_console(text, source="console" if ctx.is_console else "slack")
     except PayloadError as exc:
         raise UserError(str(exc)) from None
-    received = alerts.receive(ctx.app, incoming)
+    received = alerts.receive(ctx.app, incoming, ctx)
     where = f"#{ctx.app.settings.incidents_channel_name}"
     if received.new:
         note = f"its thread follows in {where}" if not received.incident_id else \
@@ -40,12 +41,21 @@ def alert_command(ctx: Context, args: Args) -> Reply:
                  "the count.")
 
 
+def visible_alert(ctx: Context, alert_id: int) -> int:
+    """An alert of an incident the presser may not see is, to them, an alert that does not exist."""
+    with ctx.session() as session:
+        alert = alerts.get_alert(session, alert_id)
+        if alert.incident_id is not None:
+            svc.incident_for(ctx, session, alert.incident_id, missing=alerts.no_such_alert(alert_id))
+    return alert_id
+
+
 def press_declare(ctx: Context, alert_id: int) -> Reply:
-    return alerts.declare_from_alert(ctx, alert_id)
+    return alerts.declare_from_alert(ctx, visible_alert(ctx, alert_id))
 
 
 def press_dismiss(ctx: Context, alert_id: int) -> Reply:
-    return alerts.dismiss(ctx, alert_id)
+    return alerts.dismiss(ctx, visible_alert(ctx, alert_id))
 
 
 def add_listener(app, container) -> None:
@@ -76,8 +86,8 @@ def register(registry: Registry) -> None:
 
 
 def recent_reply(ctx: Context) -> Reply:
-    with ctx.session() as session:
-        rows = alerts.recent(session)
+    with ctx.session() as session:  # an alert of a private incident is its members' (bot/service/lookups.py)
+        rows = [alert for alert in alerts.recent(session) if svc.sees(ctx, session, alert.incident_id)]
     if not rows:
         return Reply("No alerts yet. Try `/alert api.cgraph.org returns 502 for every request`.")
     lines = [f"*#{a.id}* SEV{a.level} {render.source_name(a.source)}: {escape(a.title[:80])} "

@@ -64,7 +64,7 @@ def handle(ctx: Context, text: str) -> Reply:
     incoming = read(text)
     if not incoming:
         return Reply("That payload carries no alerts.")
-    outcomes = [take(ctx.app, item) for item in incoming]
+    outcomes = [take(ctx.app, item, ctx) for item in incoming]
     source = incoming[0].source
     return Reply(f"Read {len(incoming)} alert(s) from a pasted {escape(source)} payload:",
                  lines=[f"• {escape(item.title[:100])}: {describe(o)}" for item, o in zip(incoming, outcomes,

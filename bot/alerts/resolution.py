@@ -71,11 +71,12 @@ def duration(seconds: float) -> str:
     return f"{days}d {hours}h" if hours else f"{days}d"
 
 
-def take(container: Container, incoming: IncomingAlert) -> Outcome:
-    """Store a firing alert (or count its repeat), or resolve the alert it names."""
+def take(container: Container, incoming: IncomingAlert, viewer=None) -> Outcome:
+    """Store a firing alert (or count its repeat), or resolve the alert it names. `viewer`: the person who pasted
+    it, who reaches only alerts of incidents they may see (bot.alerts.service.person_key)."""
     if incoming.resolved:
-        return resolve(container, incoming)
-    received = alerts.receive(container, incoming)
+        return resolve(container, incoming, viewer)
+    received = alerts.receive(container, incoming, viewer)
     if received.duplicate:
         return Outcome("duplicate", extra={"reason": "this delivery was already received"})
     return Outcome("accepted", received.alert_id, received.level, "new" if received.new else "updated",
@@ -92,10 +93,11 @@ def _started(alert: Alert, incoming: IncomingAlert) -> datetime:
     return as_utc(alert.first_seen_at)
 
 
-def resolve(container: Container, incoming: IncomingAlert) -> Outcome:
+def resolve(container: Container, incoming: IncomingAlert, viewer=None) -> Outcome:
     now = container.clock()
     key = incoming.dedup_key or derive_key(incoming.source, incoming.title)
     with session_scope(container.engine) as session:
+        key = alerts.person_key(session, key, viewer)
         alert = session.exec(select(Alert).where(col(Alert.dedup_key) == key)
                              .order_by(col(Alert.epoch).desc()).limit(1)).first()
         if alert is None:

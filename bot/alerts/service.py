@@ -72,8 +72,10 @@ def classify_alert(container: Container, incoming: IncomingAlert, signals: Signa
                     rules=rules(container))
 
 
-def _linked_incident(session: Session, key: str, incoming: IncomingAlert) -> Incident | None:
-    """An open incident this alert belongs to: one declared from (or linked to) the same key, or named in it."""
+def _linked_incident(session: Session, key: str, incoming: IncomingAlert,
+                     viewer: Context | None = None) -> Incident | None:
+    """An open incident this alert belongs to: one declared from (or linked to) the same key, or named in it;
+    for an alert a person typed or pasted (`viewer`), only one they may see."""
     candidates: list[int] = []
     named = incoming.details.get("fireline_incident")
     if isinstance(named, int):
@@ -84,16 +86,29 @@ def _linked_incident(session: Session, key: str, incoming: IncomingAlert) -> Inc
     candidates += [row for row in rows if row is not None]
     for incident_id in candidates:
         incident = session.get(Incident, incident_id)
-        if incident is not None and incident.is_open:
+        if incident is not None and incident.is_open and (viewer is None or svc.sees(viewer, session, incident.id)):
             return incident
     return None
+
+
+def person_key(session: Session, key: str, viewer: Context | None) -> str:
+    """The dedup key of an alert a person typed or pasted: the alert's own, unless the alert it would join belongs
+    to an incident they may not see; then theirs alone (`key~U123`), so their paste becomes an alert of its own,
+    exactly as a key nobody used before would, and never counts into, links to or posts in a private incident."""
+    if viewer is None or viewer.is_console:
+        return key
+    latest = session.exec(select(Alert).where(col(Alert.dedup_key) == key)
+                          .order_by(col(Alert.epoch).desc()).limit(1)).first()
+    if latest is None or svc.sees(viewer, session, latest.incident_id):
+        return key
+    return f"{key}~{viewer.user_id}"[:200]
 
 
 class _LostRace(Exception):
     """Another request opened this alert's window between our read and our insert: start again."""
 
 
-def receive(container: Container, incoming: IncomingAlert) -> Received:
+def receive(container: Container, incoming: IncomingAlert, viewer: Context | None = None) -> Received:
     """Store an alert (or count a repeat) and queue its thread. Fast: no network, a few queries.
 
     All of it is one transaction, retried whole when another request (or replica) opened the same
@@ -107,14 +122,15 @@ def receive(container: Container, incoming: IncomingAlert) -> Received:
     for _ in range(5):
         try:
             with session_scope(container.engine) as session:
-                return _receive_once(container, session, incoming, key, result, now)
+                return _receive_once(container, session, incoming, person_key(session, key, viewer), result, now,
+                                     viewer)
         except _LostRace:
             continue
     raise RuntimeError(f"could not store alert {key!r}: the window kept changing under us")
 
 
 def _receive_once(container: Container, session: Session, incoming: IncomingAlert, key: str,
-                  result: Classification, now: datetime) -> Received:
+                  result: Classification, now: datetime, viewer: Context | None = None) -> Received:
     if incoming.delivery_id and not _first_delivery(session, incoming, now):
         return Received(None, False, result.level, duplicate=True)
     latest = session.exec(select(Alert).where(col(Alert.dedup_key) == key)
@@ -129,7 +145,7 @@ def _receive_once(container: Container, session: Session, incoming: IncomingAler
                   signals=incoming.signals.as_dict(), details=incoming.details, first_seen_at=now,
                   last_seen_at=now, render_pending=True, own_root=incoming.root_ts is None,
                   channel=incoming.root_channel, root_ts=incoming.root_ts)
-    incident = _linked_incident(session, key, incoming)
+    incident = _linked_incident(session, key, incoming, viewer)
     if incident is not None:
         alert.status, alert.incident_id = "linked", incident.id
     try:
@@ -392,10 +408,14 @@ def update_messages(ctx: Context, alert: Alert, *, status_only: bool = False) ->
 
 
 # -- buttons: declare and dismiss ----------------------------------------------------------------------------
+def no_such_alert(alert_id: int) -> UserError:
+    return UserError(f"There is no alert #{alert_id}; it may have been cleaned up.")
+
+
 def get_alert(session: Session, alert_id: int) -> Alert:
     alert = session.get(Alert, alert_id)
     if alert is None:
-        raise UserError(f"There is no alert #{alert_id}; it may have been cleaned up.")
+        raise no_such_alert(alert_id)
     return alert
 
 

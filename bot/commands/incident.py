@@ -210,7 +210,7 @@ def press_check(ctx: Context, value: str) -> Reply:
         raise UserError("That checklist step does not exist; press Show playbook again.")
     incident_id = button_number(number)
     with ctx.session() as session:
-        incident = svc.ensure_visible(ctx, session, svc.get_incident(session, incident_id))  # private: members
+        incident = svc.incident_for(ctx, session, incident_id)  # a private one: members only
         done = checked_steps(session, incident_id)
         now_checked = step.key not in done
         svc.record(session, incident, "checklist", ctx.user_id,

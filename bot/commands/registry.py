@@ -174,6 +174,8 @@ class Registry:
         self.plugins: list[Any] = []
         # Buttons a feature shows before another feature handles them: what a press says meanwhile.
         self.placeholders: dict[str, str] = {}
+        # Modals (callback_id -> what it is) whose submissions a feature handles in its `slack.app` listener.
+        self.views: dict[str, str] = {}
         self._init_cli_and_checks()
 
     # -- registration -------------------------------------------------------------------------
@@ -210,6 +212,11 @@ class Registry:
         if handler is not None:
             decorate(handler)
         return decorate
+
+    def view(self, callback_id: str, help: str) -> None:
+        """Declare a modal whose submission the feature handles (in the ack, through its `slack.app` listener, since
+        Slack wants its field errors there); declared here so every view is known in one place, like the buttons."""
+        self.views[callback_id] = help
 
     def job(self, kind: str) -> Callable[[JobHandler], JobHandler]:
         def decorate(fn: JobHandler) -> JobHandler:

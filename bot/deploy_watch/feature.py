@@ -267,8 +267,9 @@ def watched(ctx: Context, watch_id: int) -> DeployWatch:
 def incident_for(ctx: Context, watch: DeployWatch):
     """The incident this deploy was declared as (still open), else a new SEV2 one; returns (incident, new?)."""
     if watch.incident_id is not None:
-        with ctx.session() as session:
-            incident = svc.get_incident(session, watch.incident_id)
+        with ctx.session() as session:  # a private incident is its members' (bot/service/lookups.py)
+            incident = svc.incident_for(ctx, session, watch.incident_id, missing=UserError(
+                "That deploy watch is not known any more.", "Type `/deploy watch` to watch again."))
         if incident.is_open:
             return incident, False
     title = f"Deploy {watch.release} of {watch.app} judged {watch.verdict or 'bad'}"

@@ -50,7 +50,7 @@ from bot.models import Incident, MitigationLock, PlaybookAudit, PlaybookExecutio
 from bot.models.playbook import ACTIVE
 from bot.reply import Button, Reply, escape, mention
 from bot.service import incidents as svc
-from bot.service import jobs
+from bot.service import jobs, lookups
 from bot.service.playbook_env import build_env, close_env
 from bot.service.playbook_views import Actions, button_value, dry_run_words, nothing_sent, plan_reply, progress_reply
 from bot.service.responders import describe_responders, may_confirm
@@ -84,14 +84,13 @@ def worker_label() -> str:
 
 
 def attached_incident(ctx: Context, args: Args) -> Incident | None:
-    """`#N` wins; in an incident channel, that incident; elsewhere none (standalone, said in the plan)."""
+    """`#N` wins; in an incident channel, that incident; elsewhere none (standalone, said in the plan).
+
+    Resolved by the one rule (bot/service/lookups.py): a private incident is, for a non-member, a number that
+    does not exist, before "is resolved" or anything else could say otherwise.
+    """
     with ctx.session() as session:
-        if args.incident_ref is not None:
-            incident = svc.get_incident(session, args.incident_ref)
-        elif args.channel_ref:
-            incident = svc.incident_for_channel(session, args.channel_ref)
-        else:
-            incident = svc.incident_for_channel(session, ctx.channel_id)
+        incident = svc.named_incident(ctx, session, args)
     if incident is not None:
         svc.ensure_open(incident, "Or run the command outside an incident channel to run it standalone.")
     return incident
@@ -239,11 +238,12 @@ def _checked(ctx: Context, value: str, what: str) -> tuple[PlaybookExecution, Pl
     who = person(ctx.chat, ctx.user_id)  # a name for the record, looked up (cached) outside the transaction
     with ctx.session() as session:  # the refusal is committed before it is raised
         execution = session.get(PlaybookExecution, execution_id) if execution_id else None
-        forged = execution is None or not nonce or not hmac.compare_digest(execution.nonce, nonce)
+        seen = execution is not None and _visible(ctx, session, execution)
+        forged = not seen or not nonce or not hmac.compare_digest(execution.nonce, nonce)
         if forged:
             audit(session, ctx.user_id, "refused", f"{what}: the button does not match a plan Fireline showed",
                   execution=execution, data={"value": (value or "")[:120], "source": ctx.source}, at=ctx.now())
-            if execution is not None:
+            if seen:  # the audit keeps a non-member's try; the private incident's timeline is its members'
                 _timeline(session, execution, "playbook_refused", ctx.user_id,
                           f"Refused {what} by {who}: the button did not match the plan shown", at=ctx.now())
     if forged:
@@ -262,6 +262,11 @@ def _checked(ctx: Context, value: str, what: str) -> tuple[PlaybookExecution, Pl
                             "was recorded.",
                             f"Ask one of {describe_responders(ctx.app.settings.responder_list)} to press it.")
     return execution, playbook, step
+
+
+def _visible(ctx: Context, session: Session, execution: PlaybookExecution) -> bool:
+    """A plan of a private incident, pressed by a non-member (a forwarded message), is a plan they never saw."""
+    return lookups.sees(ctx, session, execution.incident_id)
 
 
 def _already(execution: PlaybookExecution) -> str:

@@ -27,10 +27,12 @@ from bot.models import OPEN_STATES, STATES, Incident, TimelineEvent
 from bot.reply import Button, Reply, escape, mention
 from bot.service.lookups import (
     ensure_open,
-    ensure_visible,
     get_incident,
+    incident_for,
     incident_for_channel,
+    named_incident,
     resolved_refusal,
+    sees,
     target_incident,
     visible_to,
 )
@@ -435,6 +437,8 @@ def valid_state(word: str) -> str:
 
 
 __all__ = ["Actions", "Change", "IntegrationError", "acknowledge", "add_note", "card", "change", "change_severity",
-           "declare", "ensure_open", "ensure_visible", "get_incident", "incident_for_channel", "open_incidents",
+           "declare", "ensure_open", "get_incident", "incident_for", "incident_for_channel",
+           "named_incident", "open_incidents",
            "post_update", "record",
-           "refresh_cards", "resolve", "resolved_refusal", "set_lead", "set_status", "target_incident", "timeline"]
+           "refresh_cards", "resolve", "resolved_refusal", "sees", "set_lead", "set_status", "target_incident",
+           "timeline"]

@@ -1,4 +1,5 @@
-"""Which incident a command or a button means, and the one refusal for a resolved incident.
+"""Which incident a command, a button, a modal or the console means (members only for a private one), and the one
+refusal for a resolved incident.
 
 Its own module (models, errors and the grammar only) so the registry can resolve a handler's
 declared `incident=` precondition without importing the incident service, which needs the
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
     from bot.context import Context
 
 
-def get_incident(session: Session, number: int, *, lock: bool = False) -> Incident:
-    """The incident `#number`. With `lock`, read only once this transaction holds the row's write lock, so a
+def _row(session: Session, number: int, lock: bool) -> Incident | None:
+    """The row `#number`. With `lock`, read only once this transaction holds the row's write lock, so a
     check-then-change on it is applied one after the other, never both on the same old state.
 
     PostgreSQL: `SELECT ... FOR UPDATE`. SQLite has no row locks and ignores FOR UPDATE, and its driver starts
@@ -32,10 +33,40 @@ def get_incident(session: Session, number: int, *, lock: bool = False) -> Incide
     if lock and session.get_bind().dialect.name == "sqlite":
         session.execute(update(Incident).where(col(Incident.id) == number).values(id=col(Incident.id))
                         .execution_options(synchronize_session=False))
-    incident = session.get(Incident, number, with_for_update=True, populate_existing=True) if lock \
+    return session.get(Incident, number, with_for_update=True, populate_existing=True) if lock \
         else session.get(Incident, number)
+
+
+def no_such_incident(number: int) -> UserError:
+    """What a number that names nothing gets, and so what a private incident gets from a non-member."""
+    return UserError(f"There is no incident #{number}.", "Type `/incident list` to see open incidents.")
+
+
+def get_incident(session: Session, number: int, *, lock: bool = False) -> Incident:
+    """The incident `#number` for Fireline's own work (jobs, hooks, timers), which sees every incident.
+
+    A number that came from a person (typed, on a button, in a modal, from the console) goes through
+    `incident_for` instead, which applies the visibility rule.
+    """
+    incident = _row(session, number, lock)
     if incident is None:
-        raise UserError(f"There is no incident #{number}.", "Type `/incident list` to see open incidents.")
+        raise no_such_incident(number)
+    log_context.bind_incident(incident.id)
+    return incident
+
+
+def incident_for(ctx: Context, session: Session, number: int, *, lock: bool = False,
+                 missing: UserError | None = None) -> Incident:
+    """THE way a number from a person becomes an incident: commands, buttons, modals and the console all come here.
+
+    A private incident `ctx`'s person may not see (`may_see`) raises exactly what a number that does not
+    exist raises, checked before anything else (open or resolved, who may do what), so no answer, post or
+    timeline line can tell a non-member that it exists. `missing`: the error when the number came inside
+    something else (a draft, an alert, a deploy watch) whose own "no such ..." answer is the one to give.
+    """
+    incident = _row(session, number, lock)
+    if incident is None or not may_see(ctx, session, incident):
+        raise missing or no_such_incident(number)
     log_context.bind_incident(incident.id)
     return incident
 
@@ -70,26 +101,37 @@ def may_see(ctx: Context, session: Session, incident: Incident) -> bool:
     return session.get(IncidentMember, (incident.id, ctx.user_id)) is not None
 
 
-def ensure_visible(ctx: Context, session: Session, incident: Incident) -> Incident:
-    """A non-member hears what anyone asking for a missing number hears: not even that it exists."""
-    if not may_see(ctx, session, incident):
-        raise UserError(f"There is no incident #{incident.id}.", "Type `/incident list` to see open incidents.")
-    return incident
+def sees(ctx: Context, session: Session, number: int | None) -> bool:
+    """Whether `incident_for` would give `ctx`'s person incident `number`: for lists and joins that leave out
+    what a person may not see rather than refuse (alerts of a private incident, a follow-up on App Home)."""
+    if number is None:
+        return True
+    try:
+        incident_for(ctx, session, number)
+    except UserError:
+        return False
+    return True
+
+
+def named_incident(ctx: Context, session: Session, args: Args) -> Incident | None:
+    """The incident the words name (`#N`, `<#channel>`) or the incident channel they are typed in, else None.
+
+    Every one is resolved through the visibility rule: `#N` of a private incident is, for a non-member, a number
+    that does not exist, and its channel (named as `<#C...>`, or typed in after they left it) a channel that is
+    no incident's.
+    """
+    if args.incident_ref is not None:
+        return incident_for(ctx, session, args.incident_ref)
+    for channel in (args.channel_ref, ctx.channel_id):
+        incident = incident_for_channel(session, channel or "")
+        if incident is not None and sees(ctx, session, incident.id):
+            return incident
+    return None
 
 
 def target_incident(ctx: Context, session: Session, args: Args, usage: str, command: str = "incident") -> Incident:
     """`#N` wins; inside an incident channel, that incident; elsewhere ask for `#N`. Private ones: members only."""
-    return ensure_visible(ctx, session, _target(ctx, session, args, usage, command))
-
-
-def _target(ctx: Context, session: Session, args: Args, usage: str, command: str) -> Incident:
-    if args.incident_ref is not None:
-        return get_incident(session, args.incident_ref)
-    if args.channel_ref:
-        incident = incident_for_channel(session, args.channel_ref)
-        if incident:
-            return incident
-    incident = incident_for_channel(session, ctx.channel_id)
+    incident = named_incident(ctx, session, args)
     if incident is None:
         typed = " ".join([f"/{command}", *(word for word in usage.split() if word != "[#N]"), "#N"])
         raise UserError("This channel isn't an incident channel, so say which incident you mean.",
@@ -119,10 +161,10 @@ def find_incident(ctx: Context, args: Args, usage: str, *, open_only: bool, comm
 def incident_by_number(ctx: Context, number: int, *, open_only: bool) -> Incident:
     """What the registry does for a button declared with `value="incident"` and an `incident=` precondition."""
     with ctx.session() as session:
-        incident = ensure_visible(ctx, session, get_incident(session, number))
+        incident = incident_for(ctx, session, number)
     return ensure_open(incident) if open_only else incident
 
 
-__all__ = ["ensure_open", "ensure_visible", "may_see", "shown_title", "visible_to",
-           "find_incident", "get_incident", "incident_by_number", "incident_for_channel",
-           "resolved_refusal", "target_incident"]
+__all__ = ["ensure_open", "may_see", "shown_title", "visible_to",
+           "find_incident", "get_incident", "incident_by_number", "incident_for", "incident_for_channel",
+           "named_incident", "no_such_incident", "resolved_refusal", "sees", "target_incident"]

@@ -30,6 +30,30 @@ COMMAND_FIELDS = ("command", "text", "user_id", "user_name", "channel_id", "chan
                   "trigger_id", "team_id")
 
 
+OTHER_WORKSPACE = Reply.error("This Fireline belongs to another Slack workspace, so it does nothing here.",
+                              "Use the Fireline your own workspace installed (`/incident help` there).")
+
+
+def team_of(body: Mapping[str, Any]) -> str:
+    """The workspace a signed Slack payload comes from: `team_id` on slash commands and events, `team.id` on
+    buttons, modals and shortcuts (`user.team_id` or `view.team_id` where Slack leaves `team` empty)."""
+    if isinstance(body.get("team_id"), str):
+        return body["team_id"]
+    for part, key in (("team", "id"), ("user", "team_id"), ("view", "team_id")):
+        value = body.get(part)
+        if isinstance(value, Mapping) and isinstance(value.get(key), str) and value[key]:
+            return value[key]
+    return ""
+
+
+def from_other_workspace(settings, body: Mapping[str, Any]) -> bool:
+    """A request from a workspace other than SLACK_TEAM_ID (the one Sign in with Slack admits), refused at the door
+    by both front doors before anything runs: the signing secret is the app's, so a distributed or re-installed app
+    is signed the same from every workspace it is in, and only the team id tells them apart."""
+    team = team_of(body)
+    return bool(settings.slack_team_id and team and team != settings.slack_team_id)
+
+
 def ack_payload(reply: Reply) -> dict[str, Any]:
     """A reply as the body of Slack's ack (or a response_url post)."""
     kind = "in_channel" if reply.visibility == "channel" else "ephemeral"

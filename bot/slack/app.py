@@ -6,6 +6,7 @@ thread (or `run_due` in tests and the console) runs the job and answers via `res
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -23,7 +24,16 @@ from bot.hooks import Hooks
 from bot.reply import Reply
 from bot.service.dedup import first_time
 from bot.service.intake import intake_for
-from bot.slack.ack import COMMAND_JOB, ack_payload, answered_in_ack, command_job, opens_form, store_failed_reply
+from bot.slack.ack import (
+    COMMAND_JOB,
+    OTHER_WORKSPACE,
+    ack_payload,
+    answered_in_ack,
+    command_job,
+    from_other_workspace,
+    opens_form,
+    store_failed_reply,
+)
 from bot.slack.chat import SlackChat, make_web_client, respond_via
 from bot.slack.modals import open_form
 from bot.slack.render import base_action_id
@@ -85,6 +95,17 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
         slack_id = body.get("event_id") or body.get("trigger_id") if isinstance(body, dict) else None
         with log_context.scope(request_id=log_context.current_request_id() or slack_id):
             return next()
+
+    @app.middleware
+    def this_workspace_only(req, resp, next, body):  # noqa: A002 - Bolt injects by name
+        """Another workspace's command hears why; its buttons, modals and events are acknowledged and dropped."""
+        if isinstance(body, dict) and from_other_workspace(settings, body):
+            log.info("refused a request from another Slack workspace")
+            if "command" in body and "type" not in body:
+                return BoltResponse(status=200, body=json.dumps(ack_payload(OTHER_WORKSPACE)),
+                                    headers={"content-type": "application/json"})
+            return BoltResponse(status=200, body="")
+        return next()
 
     @app.middleware
     def drop_retries(req, resp, next):  # noqa: A002 - Bolt injects by name

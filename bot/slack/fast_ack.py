@@ -23,7 +23,15 @@ from bot import log_context, metrics
 from bot.container import Container
 from bot.errors import INTERNAL
 from bot.service.intake import intake_for
-from bot.slack.ack import COMMAND_JOB, ack_payload, answered_in_ack, command_job, store_failed_reply
+from bot.slack.ack import (
+    COMMAND_JOB,
+    OTHER_WORKSPACE,
+    ack_payload,
+    answered_in_ack,
+    command_job,
+    from_other_workspace,
+    store_failed_reply,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +63,7 @@ class FastCommandAck:
 
     def __init__(self, container: Container, wake: Callable[[], None] | None = None) -> None:
         self.registry = container.registry
+        self.settings = container.settings
         self.intake = intake_for(container)
         if wake is not None:
             self.intake.add_waker(wake)  # the writer wakes the worker once per stored batch
@@ -79,6 +88,8 @@ class FastCommandAck:
         form = self.command_form(body, headers)
         if form is None:
             return None
+        if from_other_workspace(self.settings, form):
+            return JSONResponse(ack_payload(OTHER_WORKSPACE))
         name = form["command"].lstrip("/")
         if answered_in_ack(self.registry, name, form.get("text") or ""):
             return None  # help and unknown subcommands: Bolt's listener answers them in the ack

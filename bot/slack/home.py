@@ -18,6 +18,7 @@ The console (and Slack, as a reply) shows the same content with `/incident home`
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -82,6 +83,8 @@ def sections(ctx: Context, user_id: str) -> list[Reply]:
         out.append(_oncall(ctx, session))
         mine = session.exec(select(FollowUp).where(FollowUp.owner == user_id, FollowUp.status == "open")
                             .order_by(col(FollowUp.incident_id), col(FollowUp.id)).limit(20)).all()
+        viewer = replace(ctx, user_id=user_id)  # the tab's reader, not the job that publishes it
+        mine = [f for f in mine if ctx.is_console or svc.sees(viewer, session, f.incident_id)]  # left a private one
         out.append(Reply("*My follow-ups*", lines=[f"#{f.incident_id}: {escape(f.text[:200])}" for f in mine]
                          or ["None open."]))
         owed = session.exec(select(Postmortem, Incident).join(Incident, col(Incident.id) == Postmortem.incident_id)
@@ -90,7 +93,8 @@ def sections(ctx: Context, user_id: str) -> list[Reply]:
                             .order_by(col(Postmortem.due_at)).limit(20)).all()
         now = ctx.now()
         lines = [f"#{incident.id} {escape(incident.title)}: due {fmt_utc(row.due_at)}"
-                 + (" (overdue)" if as_utc(row.due_at) < now else "") for row, incident in owed]
+                 + (" (overdue)" if as_utc(row.due_at) < now else "") for row, incident in owed
+                 if ctx.is_console or svc.sees(viewer, session, incident.id)]
         out.append(Reply("*Postmortems I owe*", lines=lines or ["None."],
                          footer="`/postmortem done <link> #N` when it is written." if lines else None))
     return out

@@ -29,7 +29,7 @@ from bot.container import Container
 from bot.context import ack_context, slack_context
 from bot.db import session_scope
 from bot.hooks import Hooks
-from bot.service import jobs
+from bot.service import jobs, lookups
 from bot.service.incidents import MAX_TITLE
 from bot.slack.render import base_action_id
 from bot.text import clean
@@ -174,11 +174,27 @@ def form_of(data: dict[str, Any]) -> DeclareForm:
                        private=bool(data["private"]), message=message)
 
 
+def seen_channel(container: Container, user_id: str, channel: str) -> str:
+    """A channel the modal's metadata names (it comes back from the client, so it may be tampered with): the
+    channel of a private incident the person may not see is no channel, so nothing is read or said there."""
+    if not channel:
+        return ""
+    ctx = ack_context(container, user_id, "")
+    with ctx.session() as session:
+        incident = lookups.incident_for_channel(session, channel)
+        return channel if incident is None or lookups.sees(ctx, session, incident.id) else ""
+
+
 def run_declare(container: Container, payload: dict[str, Any], job=None) -> None:
     """The submitted modal, declared like a typed declare; the answer is ephemeral where it was asked."""
-    ctx = slack_context(container, {"user_id": payload.get("user_id"), "channel_id": payload.get("channel_id")})
-    reply = declare_form(ctx, form_of(payload["data"]))
-    if payload.get("channel_id"):
+    user = str(payload.get("user_id") or "")
+    channel = seen_channel(container, user, str(payload.get("channel_id") or ""))
+    data = dict(payload["data"])
+    if data.get("message") and not seen_channel(container, user, str(data["message"].get("channel") or "")):
+        data["message"] = None
+    ctx = slack_context(container, {"user_id": user, "channel_id": channel})
+    reply = declare_form(ctx, form_of(data))
+    if channel:
         ctx.respond(reply)
     else:
         try:  # from App Home: no channel to answer in, so a DM
@@ -254,5 +270,6 @@ def install_hook(app=None, container=None, **_: Any) -> None:
 
 
 def register(registry: Registry) -> None:
+    registry.view(CALLBACK, "the declare modal")
     registry.on(Hooks.SLACK_APP)(install_hook)
     registry.job(DECLARE_JOB)(run_declare)

@@ -54,7 +54,18 @@ def press_draft(ctx: Context, incident: Incident) -> Reply:
     return plan_reply(service.draft(ctx, incident, service.Request()), incident.id)
 
 
+def visible_update(ctx: Context, update_id: int):
+    """The draft a button (or the edit modal) names, if its incident is one the presser may see; else the same
+    answer as a draft that does not exist (bot/service/lookups.py: a private incident's drafts are its members')."""
+    update = service.get_update(ctx, update_id)
+    with ctx.session() as session:
+        svc.incident_for(ctx, session, update.incident_id, missing=UserError(
+            "That draft no longer exists.", "Draft a new one with `/incident statuspage`."))
+    return update
+
+
 def press_publish(ctx: Context, update_id: int) -> Reply:
+    visible_update(ctx, update_id)
     outcome, update = service.publish(ctx, update_id)
     if outcome == Outcome.ALREADY:
         return Reply(f"Already on the status page: {service.published_line(update)}")
@@ -69,7 +80,7 @@ def press_publish(ctx: Context, update_id: int) -> Reply:
 
 
 def press_edit(ctx: Context, update_id: int) -> Reply:
-    update = service.get_update(ctx, update_id)
+    update = visible_update(ctx, update_id)
     if update.state != "draft":
         raise UserError("That draft is no longer waiting.", "Draft a new one with `/incident statuspage`.")
     return Reply(f"*Edit the draft for #{update.incident_id}*", lines=[
@@ -80,6 +91,7 @@ def press_edit(ctx: Context, update_id: int) -> Reply:
 
 
 def press_discard(ctx: Context, update_id: int) -> Reply:
+    visible_update(ctx, update_id)
     if service.discard(ctx, update_id):
         return Reply("Draft discarded; nothing was published.")
     return Reply("That draft is no longer waiting (already published or discarded).")

@@ -73,7 +73,7 @@ def press_pin(ctx: Context, value: str) -> Reply:
     if not link.startswith(("http://", "https://")):
         raise UserError("That button does not name a provider incident; run `/diagnose` again.")
     with ctx.session() as session:
-        incident = svc.get_incident(session, incident_id)
+        incident = svc.incident_for(ctx, session, incident_id)  # a private one: members only
         added = svc.record(session, incident, "provider_incident", ctx.user_id,
                            f"{provider} status page: {name} ({data.get('s', '?')}) {link}",
                            {"provider": provider, "name": name, "link": link},

@@ -21,7 +21,7 @@ from bot.errors import UserError
 from bot.hooks import Hooks
 from bot.reply import Reply
 from bot.status import service
-from bot.status.feature import StatusActions, plan_reply
+from bot.status.feature import StatusActions, plan_reply, visible_update
 from playbooks import statuspage as sp
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ def press_save(ctx: Context, value: str) -> Reply:
         update_id = int(data["u"])
     except (ValueError, KeyError, TypeError):
         raise UserError("That edit could not be read; press Edit again.") from None
-    current = service.get_update(ctx, update_id)
+    current = visible_update(ctx, update_id)
     if current.state != "draft":
         raise UserError("That draft is no longer waiting (published or discarded).",
                         "Draft a new one with `/incident statuspage`.")
@@ -136,15 +136,17 @@ def press_save(ctx: Context, value: str) -> Reply:
     from bot.service import incidents as svc
 
     with ctx.session() as session:
-        incident = svc.get_incident(session, current.incident_id)
+        incident = svc.incident_for(ctx, session, current.incident_id)
     update = service.draft(ctx, incident, request)
     return plan_reply(update, update.incident_id, "Draft saved from the form.")
 
 
 def install(app, container) -> None:
+    from bot.context import ack_context
     from bot.db import session_scope
     from bot.models.status import StatusUpdate
     from bot.service import jobs
+    from bot.service.lookups import sees
     from bot.slack.app import ACTION_JOB
     from bot.slack.render import base_action_id
 
@@ -159,13 +161,15 @@ def install(app, container) -> None:
             if action is None:
                 return next()
             try:
+                channel = (body.get("channel") or {}).get("id", "")
+                presser = ack_context(container, (body.get("user") or {}).get("id", ""), channel)
                 with session_scope(container.engine) as session:
                     update = session.get(StatusUpdate, int(action.get("value") or 0))
                     if update is not None:
                         session.expunge(update)
-                if update is None or update.state != "draft":
-                    return next()  # the press answers "no longer waiting" as usual
-                channel = (body.get("channel") or {}).get("id", "")
+                        seen = sees(presser, session, update.incident_id)
+                if update is None or update.state != "draft" or not seen:
+                    return next()  # the press answers "no longer waiting" (or "no longer exists") as usual
                 client.views_open(trigger_id=body.get("trigger_id"),
                                   view=modal(update, service.component_names(container.settings), channel))
             except Exception as exc:  # no modal: the usual answer (how to edit by typing) still comes
@@ -199,5 +203,6 @@ def install_hook(app=None, container=None, **_: Any) -> None:
 
 
 def register(registry: Registry) -> None:
+    registry.view(CALLBACK, "the status page draft's Edit modal")
     registry.action(SAVE_ACTION)(press_save)
     registry.on(Hooks.SLACK_APP)(install_hook)

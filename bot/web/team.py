@@ -137,6 +137,8 @@ async def link(request: Request) -> Response:
         return await pool.run(page, request, "link.html.j2", None, status=200 if state == "ok" else 403,
                               state=state, token=token)
     spent = await pool.run(auth.redeem_link, container.engine, token, container.clock())
+    if spent is not None and spent.team_id != container.settings.slack_team_id:
+        spent = None  # issued for another workspace (SLACK_TEAM_ID changed since): like Sign in with Slack, refused
     if spent is None:
         state = await pool.run(auth.link_state, container.engine, token, container.clock())
         return await pool.run(page, request, "link.html.j2", None, status=403, state=state, token=None)
