@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import jinja2
 
+from playbooks.framework import PLANNED, read_steps
 from playbooks.severity import SEVERITIES
 from playbooks.timefmt import as_utc, fmt_duration
 
@@ -398,15 +399,14 @@ def response_figures(incident: IncidentLike, events: Sequence[EventLike]) -> lis
 
 
 def _steps_of(event: EventLike, names: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """A run's per-step results, when it recorded them as [{title, status, summary}, ...]."""
-    steps = event.data.get("steps")
-    if not isinstance(steps, list):
-        return ()
+    """A run's per-step results. Steps still only planned (the Confirm's event) are left out: the run's
+    finished event lists the same steps with what each did, and the table says each once."""
     out = []
-    for step in steps[:60]:
-        if isinstance(step, dict) and step.get("title"):
-            line = f"{step['title']}: {step.get('status') or 'no status'}"
-            out.append(from_slack(line + (f" ({step['summary']})" if step.get("summary") else ""), names))
+    for step in read_steps(event.data.get("steps"))[:60]:
+        if step["status"] == PLANNED:
+            continue
+        line = f"{step['title']}: {step['status'] or 'no status'}"
+        out.append(from_slack(line + (f" ({step['summary']})" if step["summary"] else ""), names))
     return tuple(out)
 
 
