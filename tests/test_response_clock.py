@@ -64,7 +64,9 @@ def test_a_drill_runs_the_clock_fast(sqlite_url, recorder, clock, pd):
         assert "not acknowledged* 15m after the page" in announced and "drill" in announced
         clock.advance(seconds=16)  # the SEV1 update nudge: 30 min -> 30 s (31 s since the declaration)
         slack.run_jobs()
-        assert incident_posts(recorder, "has had no status update")
+        [nudge] = incident_posts(recorder, "has had no status update")
+        # the drill's seconds, what they stand for, and that it is a drill (it read "for 31s." alone)
+        assert "no status update for 31s (= 31m at 1x). [drill: the clock runs 60x fast]" in nudge, nudge
     container.engine.dispose()
 
 
