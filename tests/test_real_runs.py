@@ -68,3 +68,47 @@ def test_steps_stored_as_strings_before_are_read_as_planned_steps(site, clock):
     with Session(site.container.engine) as session:
         [execution] = session.exec(select(PlaybookExecution).order_by(col(PlaybookExecution.id))).all()
     assert execution.status == "succeeded"
+
+
+def _report(db_url, monkeypatch, capsys, *args: str) -> str:
+    import logging
+
+    from bot.cli import main
+
+    root = logging.getLogger()  # `main` sets up logging for the process: put it back for the tests after this one
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    for name in ("SLACK_BOT_TOKEN", "PAGERDUTY_API_TOKEN", "FLY_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    capsys.readouterr()
+    assert main(["report", "--since", "3650d", *args]) == 0
+    return capsys.readouterr().out
+
+
+def test_fireline_report_leaves_private_incidents_out_like_the_page_and_says_so(site, clock, db_url, monkeypatch,
+                                                                               capsys, tmp_path):
+    """`fireline report` counted private incidents that the insights page hides from a non-member, without a word.
+    Now it leaves them out by default and says so with the count; `--include-private` counts them, and says that."""
+    import csv
+    import io
+
+    make_incident(site, clock, "Checkout returns 502")
+    make_incident(site, clock, "Payroll export leaks salaries", private=True, playbook=False, publish=False)
+    monkeypatch.chdir(tmp_path)
+
+    default = _report(db_url, monkeypatch, capsys)
+    assert "Private incidents: excluded (1 private incident in this period left out" in default
+    assert "| 2026-11 | SEV1 | 1 | 15 | 6.0 | 6.0 | 100% |" in default  # the public incident alone
+    assert "| Chen Li | 1 |" in default and "| restart | 1 | 0 | 0% |" in default
+    page = team_client(site, "U0BEN").get("/team/insights?since=3650d")
+    assert "Payroll" not in page.text and "<td>SEV1</td><td>1</td>" in page.text.replace("\n", "")
+
+    counted = _report(db_url, monkeypatch, capsys, "--include-private")
+    assert "Private incidents: included (1 private incident in this period are counted)." in counted
+    assert "| 2026-11 | SEV1 | 2 | 15 | 6.0 | 6.0 | 100% |" in counted and "| Chen Li | 2 |" in counted
+
+    rows = list(csv.reader(io.StringIO(_report(db_url, monkeypatch, capsys, "--format", "csv"))))
+    assert rows[:2] == [["table", "private_incidents", "in_period"], ["Private incidents", "excluded", "1"]]
+    assert ["Response by severity and month", "2026-11", "SEV1", "1", "15", "6.0", "6.0", "100%", "20.0", "35.0"] \
+        in rows
