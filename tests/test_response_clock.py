@@ -82,3 +82,26 @@ def test_overridden_sev3_time_moves_the_reminder_and_its_words(sqlite_url, recor
         [reminder] = incident_posts(recorder, "has not been acknowledged")
         assert "in 1 h 30 min" in reminder
     container.engine.dispose()
+
+
+def test_cards_and_messages_print_the_configured_response_times(sqlite_url, recorder, clock):
+    """SEV_RESPONSE_MINUTES moved the clock and the insights, but the cards still printed the guide's `< 15 min`."""
+    from bot.slack.modals import sev_option
+
+    container = build(sqlite_url, recorder, clock, sev_response_minutes="1=10,2=45,3=120")
+    with harness(container, recorder) as slack:
+        slack.command("declare Site is down sev1")
+        assert "Declared #1 SEV1 (Complete outage, respond < 10 min)" in slack.reply_text().replace("*", "")
+        cards = [c.text() for c in recorder.of("chat.postMessage") if "Complete outage" in c.text()]
+        assert len(cards) == 2  # the channel's card and #incidents'
+        assert all("SEV1: Complete outage (respond < 10 min)" in card and "15 min" not in card for card in cards)
+        slack.command("sev 2", channel_id=CHANNEL)
+        assert "#1 is now SEV2 (Major degradation, respond < 45 min) (was SEV1)" in slack.reply_text()
+        updated = recorder.of("chat.update")[-1].text()
+        assert "SEV2: Major degradation (respond < 45 min)" in updated and "1 hour" not in updated
+        slack.command("catchup", channel_id=CHANNEL)
+        assert "SEV2 (Major degradation, respond < 45 min)" in slack.reply_text()
+    assert sev_option(3, container.settings)["text"]["text"] == "SEV3: Minor issue (respond < 2 hours)"
+    assert sev_option(4, container.settings)["text"]["text"] == "SEV4: Cosmetic/Low priority (respond by the next " \
+        "business day)"
+    container.engine.dispose()
