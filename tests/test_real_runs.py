@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from bot.models import PlaybookExecution, Postmortem, TimelineEvent
 from bot.service import incidents as svc
-from tests.support.real_run import make_incident, real_site, team_client
+from tests.support.real_run import PUBLIC_TEXT, make_incident, real_site, team_client
 
 
 @pytest.fixture
@@ -112,3 +112,65 @@ def test_fireline_report_leaves_private_incidents_out_like_the_page_and_says_so(
     assert rows[:2] == [["table", "private_incidents", "in_period"], ["Private incidents", "excluded", "1"]]
     assert ["Response by severity and month", "2026-11", "SEV1", "1", "15", "6.0", "6.0", "100%", "20.0", "35.0"] \
         in rows
+    from bot.cli import main
+
+    assert main(["report", "--since", "soon"]) == 2
+    assert "expected a period such as 90d" in capsys.readouterr().err
+
+
+def test_app_home_of_real_runs_by_name_without_the_private_one_for_non_members(site, clock):
+    """App Home after real runs: open incidents by severity with who holds each role (names), who is on call (the
+    cache `/oncall` filled from PagerDuty), follow-ups, the postmortems a lead owes; a private incident only for
+    its members."""
+    import json
+
+    site.container.settings.pagerduty_escalation_policy_id = "PPOL001"
+    site.command("", command="/oncall", user_id="U0BEN")
+    done = make_incident(site, clock, "Checkout returns 502")  # resolved: Dana owes its postmortem
+    make_incident(site, clock, "Search is slow", severity=2, declarer="U0BEN", playbook=False, publish=False,
+                  resolve=False)
+    make_incident(site, clock, "Payroll export leaks salaries", declarer="U0AISHA", private=True, playbook=False,
+                  publish=False, resolve=False)
+    site.recorder.reset()
+    for n, user in enumerate(("U0BEN", "U0AISHA", "U0LEAD")):
+        site.event({"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home"}, event_id=f"EvHome{n}")
+    homes = {}
+    for call in site.recorder.of("views.publish"):
+        view = call.data["view"]
+        assert (json.loads(view) if isinstance(view, str) else view)["type"] == "home"
+        homes[call.data["user_id"]] = call.text()
+    ben, aisha, dana = homes["U0BEN"], homes["U0AISHA"], homes["U0LEAD"]
+    assert "SEV2: Major degradation" in ben and "Search is slow" in ben and "Commander Ben Ortiz" in ben
+    assert "Payroll" not in ben and "Checkout returns 502" not in ben.split("On call now")[0]  # resolved: not open
+    assert "Level 1: Chen Li" in ben and "Level 2: Marcus Webb" in ben
+    assert "Payroll export leaks salaries" in aisha and "Commander Aisha Khan" in aisha
+    assert aisha.index("SEV1: Complete outage") < aisha.index("SEV2: Major degradation")
+    owed = dana.split("Postmortems I owe", 1)[1]
+    assert f"#{done.number} Checkout returns 502: due" in owed
+    assert f"#{done.number}: {done.followup}" in ben.split("My follow-ups", 1)[1]  # Ben owns each run's follow-up
+    assert "Canary stage" not in dana and "Canary stage" not in aisha
+    for text in homes.values():
+        assert not any(uid in text for uid in ("U0BEN", "U0AISHA", "U0LEAD", "U0CHEN"))  # names, not ids
+
+
+def test_the_postmortem_of_a_real_run(site, clock):
+    """The draft resolve made, from what the run stored: names, the restart's steps with their results (once), the
+    page, the published words, the figures against the SEV table, the follow-up and its owner."""
+    run = make_incident(site, clock, "Checkout returns 502")
+    with Session(site.container.engine) as session:
+        row = session.exec(select(Postmortem).where(Postmortem.incident_id == run.number)).one()
+    markdown = row.markdown
+    for expected in ("| Time to acknowledge | 6m | SEV1: < 15 min | met |",
+                     "| 2026-11-25 14:06:00 | T+00:06 | Chen Li | Acknowledged after 6m |",
+                     "assigned to Chen Li", "Confirmed: Rolling restart of 4 machines of cgraph-api",
+                     "Batch 4: Restart m4dddddddddddd (lhr): ok (m4dddddddddddd started",
+                     f"| Dana Lead | Investigating | API: major outage | {PUBLIC_TEXT} |",
+                     f"| 1 | {run.followup} | Ben Ortiz | open |", "Dana Lead: declared, lead, ran playbooks",
+                     run.update):
+        assert expected in markdown, expected
+    assert markdown.count("Batch 1: Restart m1aaaaaaaaaaaa (iad)") == 1
+    assert not any(uid in markdown for uid in ("U0LEAD", "U0CHEN", "U0BEN"))
+    assert row.due_at is not None and (row.due_at - row.generated_at).total_seconds() == 48 * 3600
+    # the same document where it was posted: as a file in the incident channel
+    [upload] = site.recorder.of("file_upload")
+    assert upload.data["content"] == markdown
