@@ -174,3 +174,17 @@ def test_the_postmortem_of_a_real_run(site, clock):
     # the same document where it was posted: as a file in the incident channel
     [upload] = site.recorder.of("file_upload")
     assert upload.data["content"] == markdown
+
+
+def test_configured_response_times_are_what_every_reader_sees(db_url, recorder, clock, fake_fly, pd):
+    """SEV_RESPONSE_MINUTES=1=5: the card, the incident page and the postmortem judge a 6-minute acknowledgement
+    against 5 minutes (the postmortem judged it against the guide's 15 and called it met)."""
+    with real_site(db_url, recorder, clock, fake_fly, pd, sev_response_minutes="1=5") as slack:
+        run = make_incident(slack, clock, "Checkout returns 502")
+        cards = [c.text() for c in recorder.of("chat.update") if "Complete outage" in c.text()]
+        assert cards and all("respond < 5 min" in card and "15 min" not in card for card in cards)
+        assert "target 5 min" in team_client(slack).get(f"/team/incidents/{run.number}").text
+        with Session(slack.container.engine) as session:
+            markdown = session.exec(select(Postmortem).where(Postmortem.incident_id == run.number)).one().markdown
+    assert "| Time to acknowledge | 6m | SEV1: < 5 min | missed |" in markdown
+    assert "Declared as SEV1 (Complete outage, respond < 5 min)" in markdown

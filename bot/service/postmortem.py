@@ -96,7 +96,9 @@ def render(container: Container, session: Session, incident: Incident, *, now: d
         IncidentRole.incident_id == incident.id)).all()}
     role_rows = [(r.label, held[r.key]) for r in definitions(container.settings) if held.get(r.key)]
     names = {**names, **names_for(container, set(held.values()) - set(names))}
-    doc = pm.build(incident, events, items, generated_at=now, due=due, owed=is_owed, names=names, roles=role_rows)
+    table = {level: container.settings.severity(level) for level in (1, 2, 3, 4)}  # SEV_RESPONSE_MINUTES applied
+    doc = pm.build(incident, events, items, generated_at=now, due=due, owed=is_owed, names=names, roles=role_rows,
+                   table=table)
     result = pm.render(doc, container.settings.postmortem_template)
     return Draft(incident, result.markdown, result.warning, len(doc.timeline), result.markdown.count("_TODO:"), due,
                  is_owed)
