@@ -313,7 +313,7 @@ class PrivateScope:
     def sentence(self) -> str:
         n = f"{self.count} private incident{'' if self.count == 1 else 's'}"
         if self.included:
-            return f"Private incidents: included ({n} in this period are counted)."
+            return f"Private incidents: included ({n} in this period counted)."
         return (f"Private incidents: excluded ({n} in this period left out, as the insights page leaves them out for "
                 "non-members; `--include-private` counts them).")
 

@@ -105,7 +105,7 @@ def test_fireline_report_leaves_private_incidents_out_like_the_page_and_says_so(
     assert "Payroll" not in page.text and "<td>SEV1</td><td>1</td>" in page.text.replace("\n", "")
 
     counted = _report(db_url, monkeypatch, capsys, "--include-private")
-    assert "Private incidents: included (1 private incident in this period are counted)." in counted
+    assert "Private incidents: included (1 private incident in this period counted)." in counted
     assert "| 2026-11 | SEV1 | 2 | 15 | 6.0 | 6.0 | 100% |" in counted and "| Chen Li | 2 |" in counted
 
     rows = list(csv.reader(io.StringIO(_report(db_url, monkeypatch, capsys, "--format", "csv"))))
