@@ -105,3 +105,22 @@ def test_cards_and_messages_print_the_configured_response_times(sqlite_url, reco
     assert sev_option(4, container.settings)["text"]["text"] == "SEV4: Cosmetic/Low priority (respond by the next " \
         "business day)"
     container.engine.dispose()
+
+
+def test_a_drill_incidents_nudge_says_drill_at_any_speed(sqlite_url, recorder, clock):
+    """A game-day drill's incident (marked as bot/drill.py marks it) is named a drill by the nudge at 1x too."""
+    from sqlalchemy import update
+
+    from bot.db import session_scope
+    from bot.models import Incident
+
+    container = build(sqlite_url, recorder, clock)
+    with harness(container, recorder) as slack:
+        slack.command("declare [DRILL] Site is down sev1")
+        with session_scope(container.engine) as session:
+            session.execute(update(Incident).where(Incident.id == 1).values(drill=True))
+        clock.advance(minutes=31)
+        slack.run_jobs()
+        [nudge] = incident_posts(recorder, "has had no status update")
+        assert "no status update for 31m. [drill]" in nudge, nudge
+    container.engine.dispose()
