@@ -62,11 +62,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace, registry: Registry) 
         print("fireline: SLACK_BOT_TOKEN is not set; `serve` needs the bot token (xoxb-..., Slack app > OAuth & "
               "Permissions) to post cards and replies, or try `fireline console`.", file=sys.stderr)
         return 2
+    port = args.port or settings.port
+    if port != settings.port:  # what Fireline says its address is (the `/incident web` link) is the port served
+        settings = settings.model_copy(update={"port": port})
+        os.environ["PORT"] = str(port)  # and a worker child started afresh reads the same
     runtime = start_runtime(settings, open_container(settings, registry, mode=Mode.SERVE),
                             worker_process=settings.worker_process)
     try:
-        uvicorn.run(runtime.http_app, host=args.host, port=args.port or settings.port, log_level="warning",
-                    access_log=False)
+        uvicorn.run(runtime.http_app, host=args.host, port=port, log_level="warning", access_log=False)
     finally:
         runtime.stop()
     return 0

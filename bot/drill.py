@@ -14,8 +14,9 @@ would score every drill perfect; the drill clock advances by the think time per 
 `--think 20` drill misses SEV1's 15-second acknowledgement at 60x as a slow responder would.
 
 Safety, asserted by tests/test_drill.py: the drill's settings drop every credential that reaches
-outside (Fly, PagerDuty, Slack, Statuspage, Sentry, provider pages), so nothing is paged, no real
-Fly app is touched, and the answers print in this terminal only.
+outside (Fly, PagerDuty, Slack, Statuspage, Sentry's DSN and its read API, provider pages, the health
+endpoints), so nothing is paged, no real Fly app is touched or read, Sentry is never asked, and the
+answers print in this terminal only.
 """
 
 from __future__ import annotations
@@ -45,9 +46,21 @@ FAULT = "machine 91852e7a4d6008 (lhr) crash-looping since the latest release"
 TARGETS = {"acknowledge": 1, "diagnose": 2, "mitigate": 4}
 SCRIPT = ["/incident ack", "/diagnose", "/restart", "!Confirm", "/incident status monitoring",
           "/incident resolve Drill: restarted the crash-looping machine"]
-OUTWARD = dict(fly_api_token=None, pagerduty_api_token=None, pagerduty_routing_key=None, slack_bot_token=None,
-               slack_app_token=None, statuspage_api_key=None, sentry_dsn=None, provider_status_pages="",
-               health_url="", health_origin_url="")
+# Secrets that only check what comes in (signatures, webhook and /metrics tokens, session cookies): they reach
+# nobody, so the drill keeps them. Every other secret is a credential for a call outward and is dropped, a
+# secret added later included: a new one is outward unless it is named here.
+INBOUND = frozenset({"slack_signing_secret", "pagerduty_webhook_secret", "alerts_webhook_secret",
+                     "alerts_source_tokens", "metrics_token", "web_session_secret"})
+# Outward settings that are not secrets: addresses Fireline reads on its own, and the deploy watch's polling.
+OUTWARD_PLAIN = dict(provider_status_pages="", health_url="", health_origin_url="", deploy_watch=False)
+
+
+def outward() -> dict[str, object]:
+    """Every setting that lets Fireline call outside, with the value that stops it."""
+    secrets = {name: None for name, field in Settings.model_fields.items()
+               if "SecretStr" in str(field.annotation) and name not in INBOUND}
+    return {**secrets, **OUTWARD_PLAIN}
+
 
 
 class DrillClock:
@@ -76,8 +89,7 @@ class Mark:
 
 def drill_settings(settings: Settings, speed: float) -> Settings:
     """The same database; nothing that reaches outside; the response clock `speed` times faster."""
-    fields = {k: v for k, v in OUTWARD.items() if k in Settings.model_fields}
-    return settings.model_copy(update={**fields, "response_clock_speed": speed})
+    return settings.model_copy(update={**outward(), "response_clock_speed": speed})
 
 
 def run_drill(settings: Settings, registry: Registry, *, level: int = 1, speed: float = DEFAULT_SPEED,

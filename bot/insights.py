@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import DateTime, Float, case, cast, extract, func, literal, select
 
+from bot.clock import as_utc
 from bot.commands.registry import Registry
 from bot.container import Container, Mode, open_container
 from bot.models import Incident, PagerDutyLink, PlaybookExecution, Postmortem
@@ -133,6 +134,25 @@ def _args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", default="90d", help="how far back: 90d (days) or 12w (weeks); default 90d")
     parser.add_argument("--format", choices=("markdown", "csv"), default="markdown",
                         help="markdown for people (default), csv for scripts")
+    parser.add_argument("--include-private", action="store_true",
+                        help="count private incidents too (default: left out, as the insights page leaves them out "
+                             "for anyone who is not a member); the report says which, and how many")
+
+
+def private_scope(container: Container, since: datetime, include: bool):
+    """(the Visible that leaves every private incident out, or None to count them; the PrivateScope to print).
+
+    A report is read by people who are not members of every private incident, so by default it counts
+    what the insights page shows a non-member; every private incident is hidden (its pages, postmortem and
+    runs with it), and the count says how many of them were declared in the period."""
+    from bot.web.auth import Visible
+
+    with container.engine.connect() as connection:
+        rows = connection.execute(select(Incident.__table__.c.id, Incident.__table__.c.declared_at)
+                                  .where(Incident.__table__.c.private.is_(True))).all()
+    in_period = sum(1 for _, declared in rows if declared is not None and as_utc(declared) >= as_utc(since))
+    scope = pure.PrivateScope(include, in_period)
+    return (None if include else Visible(frozenset(number for number, _ in rows))), scope
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace, registry: Registry) -> int:
@@ -143,8 +163,10 @@ def cmd_report(settings: Settings, args: argparse.Namespace, registry: Registry)
         return 2
     container = open_container(settings, registry, mode=Mode.CLI)
     try:
-        found = figures(container, container.clock() - span)
+        since = container.clock() - span
+        visible, scope = private_scope(container, since, args.include_private)
+        found = figures(container, since, visible=visible)
     finally:
         container.engine.dispose()
-    sys.stdout.write(pure.csv_text(found) if args.format == "csv" else pure.markdown(found))
+    sys.stdout.write(pure.csv_text(found, scope) if args.format == "csv" else pure.markdown(found, scope))
     return 0

@@ -266,6 +266,19 @@ class Settings(BaseSettings):
         overrides = parse_response_minutes(self.sev_response_minutes)
         return overrides[level] if level in overrides else SEVERITIES[level].response_target
 
+    def severity(self, level: int):
+        """The SEV table's level with its response time as configured, for everything people read (cards,
+        declare and severity messages, catch-up, the modal): the clock and insights time against the same."""
+        from playbooks.severity import with_target
+
+        return with_target(level, self.sev_response(level))
+
+    def describe(self, level: int) -> str:
+        """`SEV1 (Complete outage, respond < 10 min)` with SEV_RESPONSE_MINUTES applied."""
+        from playbooks.severity import describe
+
+        return describe(level, self.severity(level))
+
     @property
     def responder_list(self) -> list[str]:
         return [item.strip() for item in self.responders.split(",") if item.strip()]

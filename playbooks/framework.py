@@ -18,6 +18,7 @@ Fireline's own errors subclass or its error mapping knows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -122,6 +123,40 @@ class Plan:
         values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         values["steps"] = [Step.from_dict(s) for s in data.get("steps", [])]
         return cls(**values)
+
+
+PLANNED = "planned"  # a step's status in the timeline before it ran (the Confirm's event)
+_NUMBERED = re.compile(r"^[0-9]{1,3}\. ")
+
+
+def recorded_steps(plan: Plan, results: list[dict[str, Any]] | None = None) -> list[dict[str, str]]:
+    """A run's steps as the timeline stores them, in one shape for every event: `{title, status, summary}`.
+
+    Before a step ran its status is PLANNED (the Confirm's event); after, the execution's result for it.
+    """
+    results = results or []
+    out = []
+    for n, step in enumerate(plan.steps):
+        result = results[n] if n < len(results) and isinstance(results[n], dict) else {}
+        out.append({"title": step.title, "status": str(result.get("status") or PLANNED),
+                    "summary": str(result.get("summary") or "")})
+    return out
+
+
+def read_steps(value: Any) -> list[dict[str, str]]:
+    """A timeline event's `steps`, read tolerantly: the `{title, status, summary}` shape, and the plain
+    strings (`"1. Restart m1 (iad)"`) the Confirm's event stored before that shape was the only one, read
+    as planned steps, so nothing stored is lost. Anything else (a number, a step without a title) is skipped."""
+    if not isinstance(value, list):
+        return []
+    out = []
+    for item in value:
+        if isinstance(item, str) and item.strip():
+            out.append({"title": _NUMBERED.sub("", item.strip()), "status": PLANNED, "summary": ""})
+        elif isinstance(item, dict) and str(item.get("title") or item.get("step") or "").strip():
+            out.append({"title": str(item.get("title") or item.get("step")), "status": str(item.get("status") or ""),
+                        "summary": str(item.get("summary") or "")})
+    return out
 
 
 @dataclass

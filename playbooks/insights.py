@@ -303,11 +303,28 @@ def tables(figures: Figures) -> list[tuple[str, tuple[str, ...], list[tuple[str,
     ]
 
 
-def markdown(figures: Figures) -> str:
+@dataclass(frozen=True)
+class PrivateScope:
+    """Whether a report counts private incidents, and how many there were in its period."""
+
+    included: bool
+    count: int
+
+    def sentence(self) -> str:
+        n = f"{self.count} private incident{'' if self.count == 1 else 's'}"
+        if self.included:
+            return f"Private incidents: included ({n} in this period counted)."
+        return (f"Private incidents: excluded ({n} in this period left out, as the insights page leaves them out for "
+                "non-members; `--include-private` counts them).")
+
+
+def markdown(figures: Figures, private: PrivateScope | None = None) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
     out = [f"# Fireline report: {figures.since:%Y-%m-%d} to {figures.until:%Y-%m-%d}", ""]
+    if private is not None:
+        out += [private.sentence(), ""]
     for title, header, rows in tables(figures):
         out += [f"## {title}", ""]
         if not rows:
@@ -320,13 +337,17 @@ def markdown(figures: Figures) -> str:
     return "\n".join(out)
 
 
-def csv_text(figures: Figures) -> str:
-    """One CSV: a `table` column names which figure each line belongs to, so one file loads anywhere."""
+def csv_text(figures: Figures, private: PrivateScope | None = None) -> str:
+    """One CSV: a `table` column names which figure each line belongs to, so one file loads anywhere.
+    `private` adds a first table, `Private incidents`, saying whether they are counted and how many there were."""
     import csv
     import io
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    if private is not None:
+        writer.writerow(["table", "private_incidents", "in_period"])
+        writer.writerow(["Private incidents", "included" if private.included else "excluded", str(private.count)])
     for title, header, rows in tables(figures):
         writer.writerow(["table", *header])
         for r in rows:

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 import jinja2
 
-from playbooks.severity import SEVERITIES
+from playbooks.framework import PLANNED, read_steps
+from playbooks.severity import SEVERITIES, Severity
 from playbooks.timefmt import as_utc, fmt_duration
 
 log = logging.getLogger(__name__)
@@ -353,13 +354,13 @@ def next_business_day_end(moment: datetime) -> datetime:
 
 
 def _figure(name: str, start: datetime, end: datetime | None, level: int | None, missing: str,
-            note: str = "") -> Figure:
+            note: str = "", table: Mapping[int, Severity] | None = None) -> Figure:
     if end is None:
-        return Figure(name, todo(missing), _target_text(level), "not recorded", note)
+        return Figure(name, todo(missing), _target_text(level, table), "not recorded", note)
     took = (as_utc(end) - as_utc(start)).total_seconds()
     if level is None:
         return Figure(name, fmt_duration(took), "none in the SEV table", "no target", note)
-    sev = SEVERITIES[level]
+    sev = (table or SEVERITIES)[level]
     if sev.response_target is None:
         deadline = next_business_day_end(start)
         met = as_utc(end) <= deadline
@@ -369,14 +370,15 @@ def _figure(name: str, start: datetime, end: datetime | None, level: int | None,
     return Figure(name, fmt_duration(took), f"{sev.label}: {sev.response_time}", "met" if met else "missed", note)
 
 
-def _target_text(level: int | None) -> str:
+def _target_text(level: int | None, table: Mapping[int, Severity] | None = None) -> str:
     if level is None:
         return "none in the SEV table"
-    sev = SEVERITIES[level]
+    sev = (table or SEVERITIES)[level]
     return f"{sev.label}: {sev.response_time}"
 
 
-def response_figures(incident: IncidentLike, events: Sequence[EventLike]) -> list[Figure]:
+def response_figures(incident: IncidentLike, events: Sequence[EventLike],
+                     table: Mapping[int, Severity] | None = None) -> list[Figure]:
     """Time to acknowledge against the guide's response time; mitigate and resolve as measured.
 
     The guide's SEV table sets one target, the response time, so acknowledging is judged against
@@ -390,7 +392,7 @@ def response_figures(incident: IncidentLike, events: Sequence[EventLike]) -> lis
     same = mitigated is not None and mitigated == resolved
     return [
         _figure("Time to acknowledge", declared, acked, ack_level,
-                "nobody acknowledged in Fireline; when did someone start working on it?"),
+                "nobody acknowledged in Fireline; when did someone start working on it?", table=table),
         _figure("Time to mitigate", declared, mitigated, None, "when did users stop being affected?",
                 "taken as the resolve time: nobody set `monitoring` before" if same else ""),
         _figure("Time to resolve", declared, resolved, None, "not resolved yet"),
@@ -398,15 +400,14 @@ def response_figures(incident: IncidentLike, events: Sequence[EventLike]) -> lis
 
 
 def _steps_of(event: EventLike, names: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """A run's per-step results, when it recorded them as [{title, status, summary}, ...]."""
-    steps = event.data.get("steps")
-    if not isinstance(steps, list):
-        return ()
+    """A run's per-step results. Steps still only planned (the Confirm's event) are left out: the run's
+    finished event lists the same steps with what each did, and the table says each once."""
     out = []
-    for step in steps[:60]:
-        if isinstance(step, dict) and step.get("title"):
-            line = f"{step['title']}: {step.get('status') or 'no status'}"
-            out.append(from_slack(line + (f" ({step['summary']})" if step.get("summary") else ""), names))
+    for step in read_steps(event.data.get("steps"))[:60]:
+        if step["status"] == PLANNED:
+            continue
+        line = f"{step['title']}: {step['status'] or 'no status'}"
+        out.append(from_slack(line + (f" ({step['summary']})" if step["summary"] else ""), names))
     return tuple(out)
 
 
@@ -421,12 +422,14 @@ def _result_of(event: EventLike) -> str:
 # -- build ----------------------------------------------------------------------------------------------
 def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequence[FollowUpLike], *,
           generated_at: datetime, due: datetime | None, owed: bool,
-          names: Mapping[str, str] | None = None, roles: Sequence[tuple[str, str]] = ()) -> Document:
+          names: Mapping[str, str] | None = None, roles: Sequence[tuple[str, str]] = (),
+          table: Mapping[int, Severity] | None = None) -> Document:
     """Arrange what was recorded. `events` in time order (the store's `timeline()` order).
 
     `names`: how to show each person (`people_ids` says whom to look up); without one, `@<id>`.
     `roles`: (role label, user id) rows besides the commander (the lead), e.g. ("Communications", "U0CHEN").
     A refused Confirm is a timeline row and a role of its own, never a playbook run.
+    `table`: the SEV levels with the team's response times (SEV_RESPONSE_MINUTES); without one, the guide's.
     """
     names = {user: name for user, name in (names or {}).items() if name and name != user}
 
@@ -548,7 +551,7 @@ def build(incident: IncidentLike, events: Sequence[EventLike], followups: Sequen
         earliest_event=rows[0] if rows and rows[0].offset.startswith("T-") else None,
         milestones=milestones,
         timeline=rows,
-        figures=response_figures(incident, events),
+        figures=response_figures(incident, events, table),
         mitigations=mitigations,
         people=[Person(who(user), tuple(roles) or ("took part",), counts.get(user, 0))
                 for user, roles in people.items()],

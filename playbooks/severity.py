@@ -68,9 +68,28 @@ def severity(level: int) -> Severity:
     return SEVERITIES[level]
 
 
-def describe(level: int) -> str:
-    """`SEV2 (Major degradation, respond < 1 hour)`."""
+def response_words(target: timedelta | None) -> str:
+    """A response time as the guide writes its table: `< 15 min`, `< 1 hour`, `< 4 hours`, `Next business day`."""
+    if target is None:
+        return "Next business day"
+    minutes = target.total_seconds() / 60
+    if minutes >= 60 and minutes % 60 == 0:
+        hours = int(minutes // 60)
+        return f"< {hours} hour{'' if hours == 1 else 's'}"
+    return f"< {minutes:g} min"
+
+
+def with_target(level: int, target: timedelta | None) -> Severity:
+    """The level with a team's own response time (SEV_RESPONSE_MINUTES), worded as the table words its own."""
     sev = SEVERITIES[level]
+    if target == sev.response_target:
+        return sev
+    return replace(sev, response_time=response_words(target), response_target=target)
+
+
+def describe(level: int, sev: Severity | None = None) -> str:
+    """`SEV2 (Major degradation, respond < 1 hour)`; `sev`: the level as configured (Settings.severity)."""
+    sev = sev or SEVERITIES[level]
     return f"{sev.label} ({sev.description}, {sev.respond})"
 
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from sqlmodel import Session
-
 from bot.assembly import build_container
 from bot.console import run_console
-from bot.models import OnCallSnapshot
 from tests.conftest import make_settings
 
 CHANNEL = "CINC0001"
@@ -28,15 +25,19 @@ def published(slack) -> list[dict]:
     return out
 
 
-def test_home_shows_incidents_by_severity_with_names_oncall_followups_and_owed_postmortems(slack, clock):
+def test_home_shows_incidents_by_severity_with_names_oncall_followups_and_owed_postmortems(db_url, recorder, clock,
+                                                                                           pd):
+    """Who is on call comes from the cache `/oncall` fills from PagerDuty (the scripted one), not a row by hand."""
+    from tests.support.pagerduty import rest_harness
+
     names = {"U0LEAD": "Dana Lead", "U0ANA": "Ana Souza", "U0CHEN": "Chen Li"}
-    slack.recorder.names.update(names)
-    slack.container.settings.pagerduty_escalation_policy_id = "PPOL1"
-    with Session(slack.container.engine) as session:
-        session.add(OnCallSnapshot(policy_id="PPOL1", entries=[{"level": 1, "user": "Chen Li"},
-                                                                {"level": 2, "user": "Marcus Hall"}],
-                                   fetched_at=clock()))
-        session.commit()
+    recorder.names.update(names)
+    with rest_harness(db_url, recorder, clock) as slack:
+        _home_by_severity(slack)
+
+
+def _home_by_severity(slack) -> None:
+    slack.command("", command="/oncall", user_id="U0ANA")
     slack.command("declare Checkout returns 502 sev2")
     slack.command("declare Site is down sev1", user_id="U0ANA")
     slack.command("role comms <@U0CHEN|chen>", channel_id=CHANNEL)
@@ -51,7 +52,7 @@ def test_home_shows_incidents_by_severity_with_names_oncall_followups_and_owed_p
     assert text.index("SEV1: Complete outage") < text.index("SEV2: Major degradation")
     assert "Commander Dana Lead, Communications Chen Li" in text and "Commander Ana Souza" in text
     assert "U0LEAD" not in text and "U0CHEN" not in text  # names, not ids
-    assert "Level 1: Chen Li" in text and "Level 2: Marcus Hall" in text
+    assert "Level 1: Chen Li" in text and "Level 2: Marcus Webb" in text
     assert "#1: Add a synthetic checkout probe" in text
     assert "#3 Typo on pricing: due" not in text  # SEV4 owes no postmortem
     assert "Typo on pricing" not in text.split("My follow-ups")[0]  # resolved: not among open incidents

@@ -119,3 +119,12 @@ def test_every_fireline_subcommand_has_a_row_in_the_readme():
     table = (REPO / "README.md").read_text().split("## The `fireline` command", 1)[1].split("\n## ", 1)[0]
     rows = set(re.findall(r"^\|\s*`fireline (\w+)", table, re.M))
     assert sorted(set(cli_registry(None).cli_commands) - rows) == []
+
+
+def test_the_web_view_section_tells_how_private_incidents_are_shown():
+    """It said the pages let every member see every incident ("private incidents are not in this schema yet")
+    after the pages had started hiding them from non-members; and `fireline report` names its choice."""
+    readme = (REPO / "README.md").read_text()
+    assert "not in this schema yet" not in readme
+    section = readme.split("## Web view and insights", 1)[1].split("\n## ", 1)[0]
+    assert "only for its members" in section and "`--include-private`" in section

@@ -83,3 +83,46 @@ def test_fireline_drill_command(sqlite_url, monkeypatch, capsys, pd, no_real_fly
     assert "clock 120x" in out and "3/3 targets met" in out
     assert main(["drill", "sev1", "--speed", "0"]) == 2
     assert "--speed" in capsys.readouterr().err
+
+
+@pytest.fixture
+def fake_sentry():
+    from tests.support.fake_sentry import FakeSentry
+
+    fake = FakeSentry()
+    yield fake
+    fake.close()
+
+
+def test_the_drill_never_reads_sentry(sqlite_url, recorder, pd, no_real_fly, fake_sentry):
+    """SENTRY_API_TOKEN (/diagnose reads error rates with it) is outward like the DSN: a drill never uses it."""
+    from bot.drill import run_drill
+
+    settings = _settings(sqlite_url, recorder, **fake_sentry.settings())
+    out = io.StringIO()
+    run_drill(settings, assemble(settings), speed=60, think=5, out=out)
+    assert "Sentry is not configured" in out.getvalue()  # /diagnose's line, without asking
+    assert fake_sentry.requests == [] and pd.requests == [] and recorder.calls == []
+
+
+def test_every_outward_setting_is_dropped_and_only_inbound_secrets_stay(sqlite_url):
+    """Every secret set, every address pointed outside: the drill keeps only the secrets that check what comes in
+    (a secret added to Settings later is dropped unless it is named inbound), and no outward address."""
+    from pydantic import SecretStr
+
+    from bot.drill import INBOUND, drill_settings
+    from bot.settings import Settings
+
+    secrets = [name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)]
+    assert INBOUND <= set(secrets)  # no typo hides a secret from the rule
+    everything = make_settings(sqlite_url, **{name: f"secret-{name}-0123456789" for name in secrets},
+                               health_url="https://cgraph.example.com/api/health",
+                               health_origin_url="https://origin.cgraph.example.com/api/health",
+                               provider_status_pages="Fly.io=https://status.flyio.net", deploy_watch=True,
+                               sentry_org="cgraph", sentry_project="cgraph-api")
+    drilled = drill_settings(everything, 60)
+    kept = {name for name in secrets if isinstance(getattr(drilled, name), SecretStr)}
+    assert kept == INBOUND
+    assert "sentry_api_token" not in kept and not drilled.sentry_readable and drilled.sentry_dsn is None
+    assert (drilled.health_url, drilled.health_origin_url, drilled.provider_status_pages) == ("", "", "")
+    assert drilled.deploy_watch is False and drilled.response_clock_speed == 60

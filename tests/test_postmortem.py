@@ -78,7 +78,8 @@ def run_scripted_incident(slack, clock) -> None:
     slack.command("timeline 13:58 Deploy v42 finished rolling out", channel_id=CHANNEL)
     clock.advance(minutes=1)
     playbook_event(slack.container, clock, "playbook_confirmed",
-                   "Confirmed: Restart 3 machines of checkout-api (execution 1)", {"steps": ["1. Restart 3d8d"]})
+                   "Confirmed: Restart 3 machines of checkout-api (execution 1)",
+                   {"steps": [{"title": "Restart 3d8d (iad)", "status": "planned", "summary": ""}]})
     clock.advance(minutes=1)
     playbook_event(slack.container, clock, "playbook_finished", "Restarted 3 of 3 machines; health check passing",
                    {"status": "succeeded", "steps": [

@@ -64,7 +64,9 @@ def test_a_drill_runs_the_clock_fast(sqlite_url, recorder, clock, pd):
         assert "not acknowledged* 15m after the page" in announced and "drill" in announced
         clock.advance(seconds=16)  # the SEV1 update nudge: 30 min -> 30 s (31 s since the declaration)
         slack.run_jobs()
-        assert incident_posts(recorder, "has had no status update")
+        [nudge] = incident_posts(recorder, "has had no status update")
+        # the drill's seconds, what they stand for, and that it is a drill (it read "for 31s." alone)
+        assert "no status update for 31s (= 31m at 1x). [drill: the clock runs 60x fast]" in nudge, nudge
     container.engine.dispose()
 
 
@@ -79,4 +81,46 @@ def test_overridden_sev3_time_moves_the_reminder_and_its_words(sqlite_url, recor
         slack.run_jobs()
         [reminder] = incident_posts(recorder, "has not been acknowledged")
         assert "in 1 h 30 min" in reminder
+    container.engine.dispose()
+
+
+def test_cards_and_messages_print_the_configured_response_times(sqlite_url, recorder, clock):
+    """SEV_RESPONSE_MINUTES moved the clock and the insights, but the cards still printed the guide's `< 15 min`."""
+    from bot.slack.modals import sev_option
+
+    container = build(sqlite_url, recorder, clock, sev_response_minutes="1=10,2=45,3=120")
+    with harness(container, recorder) as slack:
+        slack.command("declare Site is down sev1")
+        assert "Declared #1 SEV1 (Complete outage, respond < 10 min)" in slack.reply_text().replace("*", "")
+        cards = [c.text() for c in recorder.of("chat.postMessage") if "Complete outage" in c.text()]
+        assert len(cards) == 2  # the channel's card and #incidents'
+        assert all("SEV1: Complete outage (respond < 10 min)" in card and "15 min" not in card for card in cards)
+        slack.command("sev 2", channel_id=CHANNEL)
+        assert "#1 is now SEV2 (Major degradation, respond < 45 min) (was SEV1)" in slack.reply_text()
+        updated = recorder.of("chat.update")[-1].text()
+        assert "SEV2: Major degradation (respond < 45 min)" in updated and "1 hour" not in updated
+        slack.command("catchup", channel_id=CHANNEL)
+        assert "SEV2 (Major degradation, respond < 45 min)" in slack.reply_text()
+    assert sev_option(3, container.settings)["text"]["text"] == "SEV3: Minor issue (respond < 2 hours)"
+    assert sev_option(4, container.settings)["text"]["text"] == "SEV4: Cosmetic/Low priority (respond by the next " \
+        "business day)"
+    container.engine.dispose()
+
+
+def test_a_drill_incidents_nudge_says_drill_at_any_speed(sqlite_url, recorder, clock):
+    """A game-day drill's incident (marked as bot/drill.py marks it) is named a drill by the nudge at 1x too."""
+    from sqlalchemy import update
+
+    from bot.db import session_scope
+    from bot.models import Incident
+
+    container = build(sqlite_url, recorder, clock)
+    with harness(container, recorder) as slack:
+        slack.command("declare [DRILL] Site is down sev1")
+        with session_scope(container.engine) as session:
+            session.execute(update(Incident).where(Incident.id == 1).values(drill=True))
+        clock.advance(minutes=31)
+        slack.run_jobs()
+        [nudge] = incident_posts(recorder, "has had no status update")
+        assert "no status update for 31m. [drill]" in nudge, nudge
     container.engine.dispose()

@@ -262,3 +262,49 @@ def test_the_manifest_asks_what_sign_in_with_slack_needs():
     manifest = yaml.safe_load((Path(__file__).resolve().parents[1] / "slack-manifest.yml").read_text())
     assert {"openid", "profile"} <= set(manifest["oauth_config"]["scopes"]["user"])
     assert any(url.endswith("/team/auth/callback") for url in manifest["oauth_config"]["redirect_urls"])
+
+
+def test_the_link_names_the_port_fireline_serve_listens_on(sqlite_url, recorder):
+    """`fireline serve --port 3999` without PORT sent links to port 3000, where nothing listened. A real serve
+    (its worker a forked child) answers `/incident web` with a link to the port it serves, and its page opens."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    from tests.support.oidc import free_port
+    from tests.support.signing import SIGNING_SECRET, sign, slash_body
+    from tests.test_worker_process import wait_for
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("PORT", "WEB_BASE_URL")}
+    env.update(DATABASE_URL=sqlite_url, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_BOT_TOKEN="xoxb-test",
+               SLACK_API_URL=recorder.api_url, LOG_LEVEL="WARNING", PROVIDER_STATUS_PAGES="")
+    server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=Path(__file__).resolve().parents[1], env=env, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_for(ready, 60), "fireline serve did not become ready"
+        body = slash_body("web", user_id="U0AISHA", response_url=recorder.response_url())
+        answer = httpx.post(f"{base}/slack/events", content=body,
+                            headers={"Content-Type": "application/x-www-form-urlencoded", **sign(body)})
+        assert answer.status_code == 200
+
+        def dm() -> str:
+            return next((c.text() for c in recorder.of("chat.postMessage") if c.data.get("channel") == "U0AISHA"), "")
+
+        assert wait_for(lambda: "/team/login/link?t=" in dm(), 30), recorder.methods()
+        link = dm()[dm().index("http"):].split()[0].rstrip(">|")
+        assert link.startswith(f"{base}/team/login/link?t="), link
+        assert httpx.get(link, timeout=5).status_code == 200  # the link opens where it says
+    finally:
+        server.terminate()
+        server.wait(10)

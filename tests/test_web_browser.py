@@ -1,25 +1,24 @@
 """The team pages in a real browser: headless Chromium signs in through the development stand-in
 (`fireline web --dev`'s app on a real uvicorn), opens the list, an incident and the insights page.
 
-Incidents are made the way a newcomer makes them, in `fireline console`. Skips, with the reason, where
-Chromium is absent (`.ci/run` installs it and sets FIRELINE_REQUIRE_BROWSER=1). With
+Incidents are made through the front ends (tests/support/real_run.py: declared, acknowledged, a restart confirmed
+against the fake Fly, paged, published, resolved), so the incident page shows a confirmed playbook. Skips, with
+the reason, where Chromium is absent (`.ci/run` installs it and sets FIRELINE_REQUIRE_BROWSER=1). With
 FIRELINE_UPDATE_SCREENSHOT=1 the screenshots are written to docs/web-incidents.png and docs/web-insights.png.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
 import pytest
 
-from bot.assembly import assemble, build_container
-from bot.console import run_console
+from bot.assembly import assemble
 from bot.web.dev import dev_app
-from tests.conftest import make_settings
 from tests.support.browser import Browser, missing_reason
 from tests.support.oidc import free_port, serve_app
+from tests.support.real_run import make_incident, real_site
 
 REPO = Path(__file__).resolve().parents[1]
 WIDTH = 390  # a phone
@@ -35,25 +34,16 @@ def needs_a_browser():
 
 
 @pytest.fixture
-def site(sqlite_url, clock):
-    settings = make_settings(sqlite_url)
-    container = build_container(settings, clock=clock)
-    out = io.StringIO()
-    run_console(container, io.StringIO("\n".join([
-        "/incident declare Checkout failing for all customers sev1",
-        "/incident ack",
-        "/incident note Rolling back the 14:02 deploy",
-        "/incident resolve Rolled back; checkout recovered",
-        "/incident declare Search is slow sev3",
-        "/incident note p95 latency 4s on /search",
-    ]) + "\n"), out)
-    assert "#2" in out.getvalue(), out.getvalue()
-    container.engine.dispose()
-    port = free_port()
-    app, web_container = dev_app(settings, assemble(settings), port)
-    with serve_app(app, port) as base:
-        yield base
-    web_container.engine.dispose()
+def site(sqlite_url, recorder, clock, fake_fly, pd):
+    with real_site(sqlite_url, recorder, clock, fake_fly, pd) as slack:
+        make_incident(slack, clock, "Checkout failing for all customers", update="Rolling back the 14:02 deploy")
+        make_incident(slack, clock, "Search is slow", severity=3, ack=False)
+        settings = slack.container.settings
+        port = free_port()
+        app, web_container = dev_app(settings, assemble(settings), port)
+        with serve_app(app, port) as base:
+            yield base
+        web_container.engine.dispose()
 
 
 def _shot(browser: Browser, name: str, tmp_path: Path) -> bytes:
@@ -80,7 +70,8 @@ def test_a_person_signs_in_and_reads_incidents_and_insights(site, tmp_path):
         browser.click("a[href='/team/incidents/1']")
         text = browser.text()
         for seen in ("#1 Checkout failing for all customers", "SEV1", "Rolling back the 14:02 deploy", "Postmortem",
-                     "target 15 min"):
+                     "target 15 min", "Batch 1: Restart m1aaaaaaaaaaaa (iad): planned", "confirmed by Dana Lead",
+                     "to Chen Li"):
             assert seen in text, seen
         assert browser.evaluate("document.documentElement.scrollWidth") <= WIDTH
 

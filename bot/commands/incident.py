@@ -16,7 +16,7 @@ from bot.reply import Button, Reply, escape, mention
 from bot.service import incidents as svc
 from bot.service.incidents import Actions
 from playbooks.checklist import SEV1_PLAYBOOK, step_by_number
-from playbooks.severity import SEVERITIES, classify_title, describe, rules_for
+from playbooks.severity import SEVERITIES, classify_title, rules_for
 
 MAX_DESCRIPTION = 3000  # a declare's description, kept as its first timeline note
 LIST_LIMIT = 25  # a Slack message stays readable; the most severe come first
@@ -73,7 +73,7 @@ def declare_form(ctx: Context, form: DeclareForm) -> Reply:
     """Declare from a form: the one path for typed, modal and console declares."""
     if form.level is None:
         level, reason = suggest(ctx, form.title)
-        why = f"Picked {describe(level)} because it {reason}. Change it with `/incident sev <1-4>`."
+        why = f"Picked {ctx.app.settings.describe(level)} because it {reason}. Change it with `/incident sev <1-4>`."
     else:
         level, reason, why = form.level, f"given by {person(ctx.chat, ctx.user_id)} when declaring", None
     source: dict = {}
@@ -84,8 +84,8 @@ def declare_form(ctx: Context, form: DeclareForm) -> Reply:
     if form.message:
         source["message"] = {k: form.message.get(k, "") for k in ("channel", "ts")}
     incident, problems = svc.declare(ctx, form.title, level, reason, source=source or None, private=form.private)
-    reply = Reply(f"Declared *#{incident.id}* {describe(level)}{' (private)' if form.private else ''}: "
-                  f"{escape(incident.title)}",
+    private = " (private)" if form.private else ""
+    reply = Reply(f"Declared *#{incident.id}* {ctx.app.settings.describe(level)}{private}: {escape(incident.title)}",
                   lines=[line for line in [why] if line])
     if form.description:
         svc.add_note(ctx, incident.id, form.description, kind="description")
@@ -119,7 +119,7 @@ def sev(ctx: Context, args: Args, target: Incident) -> Reply:
     if level is None:
         raise UserError("Say which severity, 1 to 4.", SEVERITY_HINT, "For example `/incident sev 2`.")
     incident, old = svc.change_severity(ctx, target.id, level)
-    return Reply(f"#{incident.id} is now {describe(level)} (was SEV{old}).")
+    return Reply(f"#{incident.id} is now {ctx.app.settings.describe(level)} (was SEV{old}).")
 
 
 def ack(ctx: Context, args: Args, target: Incident) -> Reply:

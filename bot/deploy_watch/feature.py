@@ -27,7 +27,7 @@ from bot.commands.registry import Registry
 from bot.container import Container
 from bot.context import Context, job_context
 from bot.db import session_scope
-from bot.deploy_watch.sentry import sentry_client
+from bot.deploy_watch.sentry import check_sentry_api, sentry_client
 from bot.errors import UserError
 from bot.fly.health import HealthProbe
 from bot.hooks import Hooks
@@ -343,3 +343,4 @@ def register(registry: Registry) -> None:
     registry.action(ROLLBACK_ACTION, press_rollback, value=int)
     registry.action(DECLARE_ACTION, press_declare, value=int)
     registry.on(Hooks.RUNTIME_STARTED)(start_polling)
+    registry.check("sentry-api")(check_sentry_api)

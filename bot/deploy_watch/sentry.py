@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.check import Status
+from bot.clock import utcnow
 from bot.container import Container
 from bot.sentry_api.client import SentryClient, SentryError
+from bot.settings import Settings
 
 NOT_CONFIGURED = ("Sentry is not configured (set SENTRY_API_TOKEN with org:read and project:read, SENTRY_ORG and "
                   "SENTRY_PROJECT to see error rates)")
@@ -21,6 +24,31 @@ def sentry_client(container: Container) -> SentryClient | None:
         return None
     return SentryClient(settings.sentry_api_url, settings.sentry_api_token.get_secret_value(), settings.sentry_org,
                         settings.sentry_project, sleep=container.knobs.sleep, retries=2)
+
+
+def check_sentry_api(settings: Settings) -> Status:
+    """`fireline check`'s Sentry read line (SENTRY_API_TOKEN, SENTRY_ORG, SENTRY_PROJECT): "live" only after
+    Sentry answered a count of the project's errors, so a revoked token or a mistyped slug says so here,
+    not in the middle of an incident's /diagnose. (SENTRY_DSN, where errors are sent, is the `sentry` line.)"""
+    given = {"SENTRY_API_TOKEN": bool(settings.sentry_api_token and settings.sentry_api_token.get_secret_value()),
+             "SENTRY_ORG": bool(settings.sentry_org), "SENTRY_PROJECT": bool(settings.sentry_project)}
+    missing = [name for name, ok in given.items() if not ok]
+    if len(missing) == len(given):
+        return Status("sentry-api", "off", "SENTRY_API_TOKEN, SENTRY_ORG and SENTRY_PROJECT not set: /diagnose and "
+                                           "deploy watches show no error rates")
+    if missing:
+        return Status("sentry-api", "error", f"{' and '.join(missing)} not set: reading error rates needs "
+                                             "SENTRY_API_TOKEN, SENTRY_ORG and SENTRY_PROJECT")
+    assert settings.sentry_api_token is not None
+    now = utcnow()
+    try:
+        with SentryClient(settings.sentry_api_url, settings.sentry_api_token.get_secret_value(), settings.sentry_org,
+                          settings.sentry_project, timeout=8, retries=0) as client:
+            errors = client.error_count(None, now - timedelta(hours=1), now)
+    except SentryError as exc:
+        return Status("sentry-api", "error", str(exc))
+    return Status("sentry-api", "live", f"{settings.sentry_org}/{settings.sentry_project} at "
+                                        f"{settings.sentry_api_url}: {errors:.0f} errors in the last hour")
 
 
 def ratio_text(new: float, old: float) -> str:

@@ -36,11 +36,24 @@ def check_fly(settings: Settings) -> Status:
             machines = fly.list_machines()
         except FlyError as exc:
             return Status("fly", "error", str(exc))
-    started = sum(1 for m in machines if m.state == "started")
-    db = f"; Postgres app {settings.fly_db_app}" if settings.fly_db_app else "; FLY_DB_APP not set"
-    return Status("fly", "live", f"{settings.fly_app}: {len(machines)} machine{'s' if len(machines) != 1 else ''}, "
-                                 f"{started} started "
+        db = "; FLY_DB_APP not set"
+        if settings.fly_db_app:  # asked like FLY_APP: a name that is merely set said nothing about a typo
+            try:
+                db_machines = fly.list_machines(app=settings.fly_db_app)
+            except FlyError as exc:
+                if exc.status == 404:
+                    return Status("fly", "error", f"Fly does not know FLY_DB_APP {settings.fly_db_app!r} (HTTP 404): "
+                                                  "set it to the Postgres app's name (`fly apps list`), or leave it "
+                                                  "empty")
+                return Status("fly", "error", f"FLY_DB_APP {settings.fly_db_app}: {exc}")
+            db = f"; Postgres app {settings.fly_db_app}: {_count(db_machines)}"
+    return Status("fly", "live", f"{settings.fly_app}: {_count(machines)} "
                                  f"(min {settings.fly_min_machines}, max {settings.fly_max_machines}){db}")
+
+
+def _count(machines) -> str:
+    started = sum(1 for m in machines if m.state == "started")
+    return f"{len(machines)} machine{'s' if len(machines) != 1 else ''}, {started} started"
 
 
 def check_health(settings: Settings) -> Status:

@@ -56,9 +56,19 @@ def fast(settings: Settings, interval: timedelta) -> timedelta:
     return interval / settings.response_clock_speed
 
 
-def drill_note(settings: Settings) -> str:
+def drill_note(settings: Settings, incident: Incident | None = None) -> str:
+    """` [drill: ...]` after anything the clock says in a drill: a fast clock, or a game-day drill's incident."""
     speed = settings.response_clock_speed
-    return f" [drill: the clock runs {speed:g}x fast]" if speed != 1 else ""
+    if speed != 1:
+        return f" [drill: the clock runs {speed:g}x fast]"
+    return " [drill]" if incident is not None and incident.drill else ""
+
+
+def drill_duration(settings: Settings, seconds: float) -> str:
+    """A measured time as the drill's clock ran it, with what it stands for at 1x: `22s (= 22m at 1x)`."""
+    speed = settings.response_clock_speed
+    said = fmt_duration(seconds)
+    return said if speed == 1 else f"{said} (= {fmt_duration(seconds * speed)} at 1x)"
 
 
 def in_words(interval: timedelta) -> str:
@@ -232,10 +242,11 @@ def update_nudge(container: Container, payload: dict[str, Any], job=None) -> Non
     if ctx.now() - last < interval:
         return  # an update came in after this timer was armed
     count = int(payload.get("count") or 1)
+    quiet = drill_duration(container.settings, (ctx.now() - last).total_seconds())
+    drill = drill_note(container.settings, incident)
     with ctx.session() as session:
         svc.record(session, svc.get_incident(session, incident.id), "update_nudge", "fireline",
-                   f"No status update for {fmt_duration((ctx.now() - last).total_seconds())} (nudge {count})",
-                   {"count": count}, at=ctx.now())
+                   f"No status update for {quiet} (nudge {count}){drill}", {"count": count}, at=ctx.now())
     lines = ["People following a SEV1 need to know where it stands: what changed, what is next, when the next "
              "update comes."]
     if count < MAX_NUDGES:
@@ -244,9 +255,8 @@ def update_nudge(container: Container, payload: dict[str, Any], job=None) -> Non
                  {"count": count + 1})
     else:
         lines.append(f"That is {count} nudges in a row; Fireline stays quiet until the next update.")
-    quiet = fmt_duration((ctx.now() - last).total_seconds())
     svc.announce(ctx, incident, Reply(
-        f":mega: #{incident.id} (SEV1) has had no status update for {quiet}.",
+        f":mega: #{incident.id} (SEV1) has had no status update for {quiet}.{drill}",
         lines=lines, buttons=[Button("Update", UPDATE_ACTION, str(incident.id), "primary"),
                               Button("No change", NO_CHANGE_ACTION, str(incident.id))]))
 

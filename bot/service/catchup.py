@@ -20,7 +20,7 @@ from bot.reply import Reply, escape, mention
 from bot.service import incidents as svc
 from bot.service.postmortem import followups
 from bot.status.providers import read_all, report_lines
-from playbooks.severity import SEVERITIES, describe
+from playbooks.severity import SEVERITIES
 
 ACTION = "incident_catchup"
 MAX_TRIED = 8  # the latest playbook runs; older ones are in `/incident show` and the postmortem
@@ -56,7 +56,8 @@ def summary(ctx: Context, incident: Incident) -> Reply:
     changes = [e for e in events if e.kind == "severity_changed"]
     first = changes[0].data.get("from") if changes else incident.severity
     path = " -> ".join([f"SEV{first}"] + [f"SEV{e.data.get('to')} ({fmt_utc(e.at)})" for e in changes])
-    lines.append(f"*Severity*: {describe(incident.severity)}: {SEVERITIES[incident.severity].description}"
+    described = ctx.app.settings.describe(incident.severity)
+    lines.append(f"*Severity*: {described}: {SEVERITIES[incident.severity].description}"
                  + (f" (changes: {path})" if changes else " (unchanged since declared)"))
     age = fmt_duration((as_utc(now) - as_utc(incident.declared_at)).total_seconds())
     lines.append(f"*State*: {incident.status}, declared {fmt_utc(incident.declared_at)} ({age} ago)"

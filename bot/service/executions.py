@@ -54,7 +54,7 @@ from bot.service import jobs, lookups
 from bot.service.playbook_env import build_env, close_env
 from bot.service.playbook_views import Actions, button_value, dry_run_words, nothing_sent, plan_reply, progress_reply
 from bot.service.responders import describe_responders, may_confirm
-from playbooks.framework import Blocked, Plan, Playbook, Refused, ServiceError, StepResult
+from playbooks.framework import Blocked, Plan, Playbook, Refused, ServiceError, StepResult, recorded_steps
 
 log = logging.getLogger(__name__)
 
@@ -353,10 +353,9 @@ def _start(ctx: Context, execution: PlaybookExecution, playbook: Playbook, plan:
         jobs.enqueue(session, EXECUTE_JOB, {"execution_id": execution.id}, now=ctx.now(),
                      dedup_key=f"playbook:{execution.id}:start")
         audit(session, ctx.user_id, "confirmed", plan.title, execution=execution, at=ctx.now())
-        steps = [f"{n}. {s.title}" for n, s in enumerate(plan.steps, start=1)]
         _timeline(session, execution, "playbook_confirmed", ctx.user_id,
                   ("[dry run] " if execution.dry_run else "") + f"Confirmed: {plan.title} (execution {execution.id})",
-                  {"plan": plan.lines[:20], "steps": steps[:60]}, at=ctx.now())
+                  {"plan": plan.lines[:20], "steps": recorded_steps(plan)[:60]}, at=ctx.now())
     return True
 
 
@@ -650,9 +649,7 @@ def finish(ctx: Context, execution: PlaybookExecution, playbook: Playbook, outco
         calls = [c for r in results for c in r.get("calls", []) if c.get("request_id")]
         _timeline(session, execution, "playbook_finished", execution.confirmed_by or "fireline",
                   ("[dry run] " if execution.dry_run else "") + outcome_text,
-                  {"status": outcome, "steps": [{"title": s.title, "status": r.get("status"),
-                                                 "summary": r.get("summary", "")}
-                                                for s, r in zip(plan.steps, results, strict=False)],
+                  {"status": outcome, "steps": recorded_steps(plan, results)[:len(results)],
                    "request_ids": [c["request_id"] for c in calls][:200]}, at=ctx.now())
     metrics.playbook_run(execution.playbook, ok=outcome not in ("failed", "interrupted"))  # stopped by a person: ok
     execution.status, execution.results, execution.finished_at = outcome, results, ctx.now()

@@ -36,7 +36,7 @@ from bot.service.lookups import (
     target_incident,
     visible_to,
 )
-from playbooks.severity import SEVERITIES, describe
+from playbooks.severity import SEVERITIES
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def slugify(title: str, number: int) -> str:
 
 def card(ctx: Context, incident: Incident) -> Reply:
     """The incident card posted in its channel and in #incidents, updated on every change."""
-    sev = SEVERITIES[incident.severity]
+    sev = ctx.app.settings.severity(incident.severity)
     icon = ":rotating_light:" if incident.severity <= 2 else ":fire:"
     channel = f"<#{incident.channel_id}|{incident.channel_name}>" if incident.channel_id else "-"
     if ctx.is_console and incident.channel_name:
@@ -211,7 +211,7 @@ def declare(ctx: Context, title: str, level: int, reason: str, *,
                             last_update_at=ctx.now(), private=private, drill=drill)
         session.add(incident)
         session.flush()
-        record(session, incident, "declared", ctx.user_id, f"Declared as {describe(level)}: {title}",
+        record(session, incident, "declared", ctx.user_id, f"Declared as {ctx.app.settings.describe(level)}: {title}",
                {"severity": level, "reason": reason, **({"source": source} if source else {})}, at=ctx.now())
     problems: list[str] = []
     try:
@@ -298,15 +298,17 @@ def change(ctx: Context, incident_id: int, hook: Hooks, verb: Callable[[Incident
 
 
 def change_severity(ctx: Context, incident_id: int, level: int) -> tuple[Incident, int]:
+    words = ctx.app.settings.describe(level)
+
     def verb(incident: Incident) -> Change:
         old = incident.severity
         if old == level:
-            raise UserError(f"#{incident.id} is already {describe(level)}.")
+            raise UserError(f"#{incident.id} is already {words}.")
         incident.severity = level
         incident.severity_reason = f"set by {person(ctx.chat, ctx.user_id)} (was SEV{old})"
         return Change("severity_changed", f"Severity SEV{old} -> SEV{level}", {"from": old, "to": level},
                       hook={"old": old, "new": level}, everywhere=True,
-                      announce=Reply(f"Severity of #{incident.id} changed SEV{old} -> {describe(level)} by "
+                      announce=Reply(f"Severity of #{incident.id} changed SEV{old} -> {words} by "
                                      f"{mention(ctx.user_id)}."))
 
     incident, done = change(ctx, incident_id, Hooks.INCIDENT_SEVERITY_CHANGED, verb)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from bot.chat import person
 from bot.clock import as_utc, fmt_utc
 from bot.container import Container
 from bot.context import Context
@@ -95,7 +96,9 @@ def render(container: Container, session: Session, incident: Incident, *, now: d
         IncidentRole.incident_id == incident.id)).all()}
     role_rows = [(r.label, held[r.key]) for r in definitions(container.settings) if held.get(r.key)]
     names = {**names, **names_for(container, set(held.values()) - set(names))}
-    doc = pm.build(incident, events, items, generated_at=now, due=due, owed=is_owed, names=names, roles=role_rows)
+    table = {level: container.settings.severity(level) for level in (1, 2, 3, 4)}  # SEV_RESPONSE_MINUTES applied
+    doc = pm.build(incident, events, items, generated_at=now, due=due, owed=is_owed, names=names, roles=role_rows,
+                   table=table)
     result = pm.render(doc, container.settings.postmortem_template)
     return Draft(incident, result.markdown, result.warning, len(doc.timeline), result.markdown.count("_TODO:"), due,
                  is_owed)
@@ -226,8 +229,9 @@ def remind(ctx: Context, incident_id: int, due_text: str) -> bool:
             return False
         if as_utc(row.due_at).isoformat() != due_text or incident.is_open:
             return False
+        lead_name = person(ctx.chat, incident.lead_id) if incident.lead_id else "nobody"  # a name, not an id
         svc.record(session, incident, "postmortem_reminded", "fireline",
-                   f"Reminded {incident.lead_id or 'nobody'}: postmortem due {fmt_utc(row.due_at)}",
+                   f"Reminded {lead_name}: postmortem due {fmt_utc(row.due_at)}",
                    {"lead": incident.lead_id, "due_at": due_text}, at=ctx.now())
     reply = Reply(f":alarm_clock: The postmortem of *#{incident.id}* ({escape(incident.title)}) is due "
                   f"{fmt_utc(row.due_at)}, in 24 hours.",

@@ -49,8 +49,8 @@ def _text(text: str, limit: int = 75) -> dict[str, Any]:
     return {"type": "plain_text", "text": text[:limit]}
 
 
-def sev_option(level: int) -> dict[str, Any]:
-    sev = SEVERITIES[level]
+def sev_option(level: int, settings) -> dict[str, Any]:
+    sev = settings.severity(level)  # the response time as configured (SEV_RESPONSE_MINUTES)
     return {"text": _text(f"{sev.label}: {sev.description} ({sev.respond})"), "value": str(level)}
 
 
@@ -90,9 +90,9 @@ def declare_view(ctx, *, title: str = "", level: int | None = None, channel_id: 
         title_element["initial_value"] = title[:MAX_TITLE]
     sev_element: dict[str, Any] = {"type": "static_select", "action_id": "v",
                                    "placeholder": _text("Leave empty: Fireline picks one and says why"),
-                                   "options": [sev_option(n) for n in sorted(SEVERITIES)]}
+                                   "options": [sev_option(n, ctx.app.settings) for n in sorted(SEVERITIES)]}
     if level is not None:
-        sev_element["initial_option"] = sev_option(level)
+        sev_element["initial_option"] = sev_option(level, ctx.app.settings)
     blocks: list[dict[str, Any]] = [
         {"type": "input", "block_id": "title", "label": _text("Title"), "element": title_element},
         {"type": "input", "block_id": "severity", "label": _text("Severity"), "optional": True,

@@ -33,6 +33,7 @@ from bot.models import (
     StatusUpdate,
     TimelineEvent,
 )
+from playbooks.framework import read_steps
 
 if TYPE_CHECKING:
     from bot.web.auth import Visible
@@ -175,7 +176,7 @@ def incident_page(container: Container, number: int) -> dict[str, Any] | None:
     for event in events:
         data = event.data or {}
         timeline.append({"at": as_utc(event.at), "kind": event.kind.replace("_", " "), "who": name(event.actor),
-                         "text": event.text, "steps": data.get("steps") if isinstance(data.get("steps"), list) else [],
+                         "text": event.text, "steps": read_steps(data.get("steps")),
                          "request_ids": [str(r) for r in data.get("request_ids") or []][:50]})
     playbooks = []
     for run in runs:

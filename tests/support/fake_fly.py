@@ -176,6 +176,8 @@ class FakeFly:
         if not match:
             return 404, {"error": "not found"}, {}
         app, machine_id, action = match.groups()
+        if machine_id is None and method == "GET" and app not in self.apps:  # as Fly answers for an unknown app
+            return 404, {"error": "app not found"}, {}
         fleet = self.apps.setdefault(app, {})
         if machine_id is None:
             if method == "GET":
