@@ -72,10 +72,8 @@ def classify_alert(container: Container, incoming: IncomingAlert, signals: Signa
                     rules=rules(container))
 
 
-def _linked_incident(session: Session, key: str, incoming: IncomingAlert,
-                     viewer: Context | None = None) -> Incident | None:
-    """An open incident this alert belongs to: one declared from (or linked to) the same key, or named in it;
-    for an alert a person typed or pasted (`viewer`), only one they may see."""
+def _linked_incident(session: Session, key: str, incoming: IncomingAlert) -> Incident | None:
+    """An open incident this alert belongs to: one declared from (or linked to) the same key, or named in it."""
     candidates: list[int] = []
     named = incoming.details.get("fireline_incident")
     if isinstance(named, int):
@@ -86,7 +84,7 @@ def _linked_incident(session: Session, key: str, incoming: IncomingAlert,
     candidates += [row for row in rows if row is not None]
     for incident_id in candidates:
         incident = session.get(Incident, incident_id)
-        if incident is not None and incident.is_open and (viewer is None or svc.sees(viewer, session, incident.id)):
+        if incident is not None and incident.is_open:
             return incident
     return None
 
@@ -145,7 +143,9 @@ def _receive_once(container: Container, session: Session, incoming: IncomingAler
                   signals=incoming.signals.as_dict(), details=incoming.details, first_seen_at=now,
                   last_seen_at=now, render_pending=True, own_root=incoming.root_ts is None,
                   channel=incoming.root_channel, root_ts=incoming.root_ts)
-    incident = _linked_incident(session, key, incoming, viewer)
+    incident = _linked_incident(session, key, incoming)
+    if incident is not None and viewer is not None and not svc.sees(viewer, session, incident.id):
+        incident = None  # a person's alert names an incident they may not see (`fireline_incident`): no link
     if incident is not None:
         alert.status, alert.incident_id = "linked", incident.id
     try:

@@ -160,8 +160,7 @@ def rearm_on_reopen(ctx: Context, incident: Incident, old: str, new: str) -> Non
 
 
 # -- the clock's buttons ----------------------------------------------------------------------------------------
-def press_update(ctx: Context, incident: Incident) -> Reply:
-    number = incident.id
+def press_update(ctx: Context, number: int) -> Reply:
     return Reply(f"Post the update for #{number} with `/incident update <what changed, what is next> #{number}`.",
                  lines=["It goes to the incident channel and under the card in #"
                         f"{ctx.app.settings.incidents_channel_name}, and resets the nudge."])
@@ -236,7 +235,7 @@ def register(registry: Registry) -> None:
     registry.job(clock.ACK_JOB)(clock.ack_deadline)
     registry.job(clock.REMIND_JOB)(clock.ack_reminder)
     registry.job(clock.NUDGE_JOB)(clock.update_nudge)
-    registry.action(clock.UPDATE_ACTION, press_update, value="incident", incident="any")
+    registry.action(clock.UPDATE_ACTION, press_update, value="incident")
     registry.action(clock.NO_CHANGE_ACTION, press_no_change, value="incident", incident="open")
 
     incident_cmd.sub("escalate", "escalate <area>", "bring in the area's contact from the guide's Emergency "

@@ -55,8 +55,7 @@ def get_incident(session: Session, number: int, *, lock: bool = False) -> Incide
     return incident
 
 
-def incident_for(ctx: Context, session: Session, number: int, *, lock: bool = False,
-                 missing: UserError | None = None) -> Incident:
+def incident_for(ctx: Context, session: Session, number: int, *, missing: UserError | None = None) -> Incident:
     """THE way a number from a person becomes an incident: commands, buttons, modals and the console all come here.
 
     A private incident `ctx`'s person may not see (`may_see`) raises exactly what a number that does not
@@ -64,7 +63,7 @@ def incident_for(ctx: Context, session: Session, number: int, *, lock: bool = Fa
     timeline line can tell a non-member that it exists. `missing`: the error when the number came inside
     something else (a draft, an alert, a deploy watch) whose own "no such ..." answer is the one to give.
     """
-    incident = _row(session, number, lock)
+    incident = session.get(Incident, number)
     if incident is None or not may_see(ctx, session, incident):
         raise missing or no_such_incident(number)
     log_context.bind_incident(incident.id)
@@ -106,11 +105,8 @@ def sees(ctx: Context, session: Session, number: int | None) -> bool:
     what a person may not see rather than refuse (alerts of a private incident, a follow-up on App Home)."""
     if number is None:
         return True
-    try:
-        incident_for(ctx, session, number)
-    except UserError:
-        return False
-    return True
+    incident = session.get(Incident, number)
+    return incident is not None and may_see(ctx, session, incident)
 
 
 def named_incident(ctx: Context, session: Session, args: Args) -> Incident | None:
