@@ -98,8 +98,14 @@ async def read_form(request) -> dict[str, str]:
 
 # -- signing -------------------------------------------------------------------------------------------
 def _key(settings, purpose: str) -> bytes:
-    secret = settings.web_session_secret or settings.slack_signing_secret
-    base = secret.get_secret_value().encode() if secret is not None else _PROCESS_KEY
+    """Never from an empty value (`SLACK_SIGNING_SECRET=` once keyed sessions anyone could forge): an empty
+    setting counts as unset, and with neither set the key is random and dies with the process."""
+    base = _PROCESS_KEY
+    for secret in (settings.web_session_secret, settings.slack_signing_secret):
+        value = secret.get_secret_value() if secret is not None else ""
+        if value.strip():
+            base = value.encode()
+            break
     return hmac.new(base, b"fireline-web/" + purpose.encode(), hashlib.sha256).digest()
 
 
