@@ -171,7 +171,7 @@ class Settings(BaseSettings):
     statuspage_components: str = Field("", description="Fireline component name = Statuspage component id, "
                                        "comma-separated (API=abc123,Payments=def456).")
     status_page_url: str = Field("", description="Public address of the status page, for links in its feed "
-                                 "and JSON; empty: the address the request came to.")
+                                 "and JSON; empty: WEB_BASE_URL, else relative links (never the request's Host).")
 
     # The team's signed-in web view (served by `fireline serve` under /team/; bot/web/team.py)
     web_base_url: str = Field("", description="Public address of Fireline for the team pages' links (one-time "

@@ -442,3 +442,42 @@ def test_a_publish_value_that_is_not_a_draft_and_revision_is_refused_in_words(rs
         answer = slack.reply_text()
         assert "Published on the status page" not in answer and "Traceback" not in answer, value
     assert _draft_rows(slack.container)[0].state == "draft"
+
+
+def test_every_public_route_sends_security_headers_and_never_reflects_the_host(rslack, db_url, recorder, clock):
+    """A forged Host header must not end up in a publicly cached answer, and no public answer may be framed,
+    sniffed or run a script. The routes are read from bot.web.public, so a new one is checked too."""
+    from starlette.testclient import TestClient
+
+    from bot.server import build_http_app
+    from bot.slack.app import build_bolt_app
+    from bot.web import public
+
+    slack = rslack
+    slack.command("declare Checkout broken sev2")
+    slack.command("statuspage Payments", channel_id="CINC0001")
+    [draft] = _draft_rows(slack.container)
+    slack.press("status_publish", publish_value(draft))
+    paths = [route.path for route in public.routes()]
+    assert {"/", "/history.atom", "/api/v2/summary.json"} <= set(paths)
+    for path in paths:
+        for headers in ({}, {"Host": "evil.example"}, {"X-Forwarded-Host": "evil.example"}):
+            response = slack.client.get(path, headers=headers)
+            assert response.status_code == 200, (path, headers)
+            assert "evil.example" not in response.text, (path, headers)
+            csp = response.headers["content-security-policy"]
+            assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "script-src" not in csp
+            assert response.headers["x-frame-options"] == "DENY", path
+            assert response.headers["x-content-type-options"] == "nosniff", path
+            again = slack.client.get(path, headers={"If-None-Match": response.headers["etag"], **headers})
+            assert again.status_code == 304 and again.headers["x-frame-options"] == "DENY", path
+    assert 'href="/history.atom"' in slack.client.get("/", headers={"Host": "evil.example"}).text
+    # with a configured origin, links use it whatever the Host says
+    container = build_container(make_settings(db_url, recorder, status_page_url="https://status.example.com/"),
+                                clock=clock)
+    client = TestClient(build_http_app(container, build_bolt_app(container)))
+    summary = client.get("/api/v2/summary.json", headers={"Host": "evil.example"}).json()
+    assert summary["page"]["url"] == "https://status.example.com"
+    feed = client.get("/history.atom", headers={"Host": "evil.example"}).text
+    assert "https://status.example.com/history.atom" in feed and "evil.example" not in feed
+    container.engine.dispose()
