@@ -416,6 +416,7 @@ def test_only_responders_change_or_discard_a_waiting_draft(rslack):
                       "application/x-www-form-urlencoded").status_code == 200
     slack.run_jobs()
     slack.press("status_edit", str(draft.id), user_id="U0EVE", channel_id="CINC0001")
+    assert not slack.recorder.of("views.open") and "Only responders may change" in slack.reply_text()
     slack.press("status_discard", str(draft.id), user_id="U0EVE", channel_id="CINC0001")
     assert "Only responders may discard" in slack.reply_text()
     [row] = _draft_rows(slack.container)
