@@ -117,8 +117,19 @@ def check_sentry(settings: Settings) -> Status:
                                     f"(environment {settings.sentry_environment})")
 
 
+def check_secrets(settings: Settings) -> Status:
+    """The secrets that guard routes: an empty or short one is an error (`serve`, `socket` and `web` refuse it)."""
+    problems = settings.weak_route_secrets()
+    if problems:
+        return Status("secrets", "error", " ".join(problems))
+    guarded = [name.upper() for name in Settings.route_secrets() if getattr(settings, name) is not None]
+    return Status("secrets", "live" if guarded else "off",
+                  f"{', '.join(guarded)} long enough" if guarded else "no route-guarding secret is set")
+
+
 def register(registry: Registry) -> None:
     registry.check("slack")(check_slack)
+    registry.check("secrets")(check_secrets)
     registry.check("database")(check_database)
     registry.check("sentry")(check_sentry)
 

@@ -23,7 +23,7 @@ from bot.logging_setup import redact, setup_logging
 from bot.observability import init_sentry
 from bot.runtime import start_runtime
 from bot.service.jobs import Worker, reap_stale
-from bot.settings import Settings, SettingsError, load_settings, load_settings_or_exit
+from bot.settings import Settings, SettingsError, load_settings, load_settings_or_exit, refuse_weak_secrets
 from bot.worker_process import run_child, run_worker
 
 
@@ -62,6 +62,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace, registry: Registry) 
         print("fireline: SLACK_BOT_TOKEN is not set; `serve` needs the bot token (xoxb-..., Slack app > OAuth & "
               "Permissions) to post cards and replies, or try `fireline console`.", file=sys.stderr)
         return 2
+    if refuse_weak_secrets(settings, "serve"):
+        return 2
     port = args.port or settings.port
     if port != settings.port:  # what Fireline says its address is (the `/incident web` link) is the port served
         settings = settings.model_copy(update={"port": port})
@@ -86,6 +88,8 @@ def cmd_socket(settings: Settings, args: argparse.Namespace, registry: Registry)
         print("fireline: SLACK_APP_TOKEN is not an app-level token: those start with xapp- (the bot token, xoxb-, "
               "goes in SLACK_BOT_TOKEN). Create one under Slack app > Basic Information > App-Level Tokens with "
               "the connections:write scope.", file=sys.stderr)
+        return 2
+    if refuse_weak_secrets(settings, "socket"):  # an empty secret is a mistake wherever these settings are read
         return 2
     runtime = start_runtime(settings, open_container(settings, registry, mode=Mode.SOCKET),
                             worker_process=settings.worker_process)

@@ -251,10 +251,10 @@ def register(registry: Registry) -> None:
 
         async def metrics_endpoint(request: Request) -> Response:
             token = container.settings.metrics_token
-            if token is not None:
+            if token is not None:  # set but empty lets nobody in (`Bearer ` matched it; `serve` refuses it too)
                 given = request.headers.get("authorization", "")
                 expected = f"Bearer {token.get_secret_value()}"
-                if not hmac.compare_digest(given.encode(), expected.encode()):
+                if not token.get_secret_value().strip() or not hmac.compare_digest(given.encode(), expected.encode()):
                     return Response("metrics need Authorization: Bearer <METRICS_TOKEN>\n", status_code=401,
                                     headers={"WWW-Authenticate": "Bearer"})
             child_metrics = getattr(worker, "metrics_dir", None)  # set when jobs run in the worker child

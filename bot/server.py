@@ -122,7 +122,9 @@ def build_http_app(container: Container, bolt_app, worker=None) -> Starlette:
     async def slack_events(request: Request) -> Response:
         body = await request.body()  # at most MAX_BODY: BodyLimit stops anything longer
         headers = dict(request.headers)
-        if verifier is not None and not verifier.is_valid_request(body, headers):
+        if verifier is None:  # nothing to check a signature with: refuse, never accept unsigned
+            return Response("SLACK_SIGNING_SECRET is not set: Slack requests cannot be verified", status_code=503)
+        if not verifier.is_valid_request(body, headers):
             return Response("invalid or stale signature", status_code=401)
         try:
             bolt_request = BoltRequest(body=body.decode("utf-8", errors="replace"), query=request.query_params,

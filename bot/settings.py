@@ -38,6 +38,9 @@ def parse_response_minutes(value: str) -> dict[int, timedelta | None]:
     return found
 
 
+MIN_SECRET_LENGTH = 16  # Slack's signing secrets are 32 hex characters, PagerDuty's webhook secrets 64
+
+
 class Settings(BaseSettings):
     """All of Fireline's settings. Names are the environment variables (case-insensitive)."""
 
@@ -45,7 +48,8 @@ class Settings(BaseSettings):
 
     # Slack
     slack_bot_token: SecretStr | None = Field(None, description="Bot token (xoxb-...) for the Web API.")
-    slack_signing_secret: SecretStr | None = Field(None, description="Signs Slack's HTTP requests.")
+    slack_signing_secret: SecretStr | None = Field(None, description="Signs Slack's HTTP requests.",
+                                                   json_schema_extra={"guards": "/slack/events"})
     slack_app_token: SecretStr | None = Field(None, description="App-level token (xapp-...) for Socket Mode.")
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL.")
     incidents_channel: str = Field("incidents", description="Channel where incident cards are announced.")
@@ -67,7 +71,7 @@ class Settings(BaseSettings):
         "text", description="`text` for people, `json` for one JSON object per line (log shippers).")
     metrics_token: SecretStr | None = Field(
         None, description="When set, GET /metrics needs `Authorization: Bearer <token>`. "
-        "Leave unset for Fly's built-in scraper, which sends no token.")
+        "Leave unset for Fly's built-in scraper, which sends no token.", json_schema_extra={"guards": "/metrics"})
     console_user: str = Field("console", description="User name the console acts as.")
 
     # Sentry
@@ -111,7 +115,8 @@ class Settings(BaseSettings):
     pagerduty_escalation_policy_id: str = Field("", description="Escalation policy for /oncall and paging.")
     pagerduty_events_url: str = Field("https://events.pagerduty.com", description="Events API v2 base URL.")
     pagerduty_routing_key: SecretStr | None = Field(None, description="Events API v2 integration key.")
-    pagerduty_webhook_secret: SecretStr | None = Field(None, description="Secret of the v3 webhook subscription.")
+    pagerduty_webhook_secret: SecretStr | None = Field(None, description="Secret of the v3 webhook subscription.",
+                                                       json_schema_extra={"guards": "/webhooks/pagerduty"})
     update_nudge_minutes: int = Field(30, ge=1, description="Nudge an open SEV1 after this long without update.")
     sev_response_minutes: str = Field(
         "", description="Response times replacing the SEV table's, in minutes: `1=15,2=60,3=240,4=` (empty: none, "
@@ -128,10 +133,11 @@ class Settings(BaseSettings):
                                      "PagerDuty policy) for /incident escalate; default: the guide's table.")
 
     # Alerts, classification, postmortems, plug-ins
-    alerts_webhook_secret: SecretStr | None = Field(None, description="HMAC secret for POST /webhooks/alerts.")
+    alerts_webhook_secret: SecretStr | None = Field(None, description="HMAC secret for POST /webhooks/alerts.",
+                                                    json_schema_extra={"guards": "/webhooks/alerts"})
     alerts_source_tokens: SecretStr | None = Field(
         None, description="Per-source tokens for POST /webhooks/alerts/<source>: `alertmanager=tok1,tok2;"
-        "uptimerobot=tok3` (two values while rotating).")
+        "uptimerobot=tok3` (two values while rotating).", json_schema_extra={"guards": "/webhooks/alerts/<source>"})
     alerts_alertmanager_groups: bool = Field(False, description="One thread per Alertmanager notification group "
                                              "(groupKey) instead of one per alert fingerprint.")
     alerts_channel: str = Field("", description="Channel whose integration messages are treated as alerts.")
@@ -165,14 +171,14 @@ class Settings(BaseSettings):
     statuspage_components: str = Field("", description="Fireline component name = Statuspage component id, "
                                        "comma-separated (API=abc123,Payments=def456).")
     status_page_url: str = Field("", description="Public address of the status page, for links in its feed "
-                                 "and JSON; empty: the address the request came to.")
+                                 "and JSON; empty: WEB_BASE_URL, else relative links (never the request's Host).")
 
     # The team's signed-in web view (served by `fireline serve` under /team/; bot/web/team.py)
     web_base_url: str = Field("", description="Public address of Fireline for the team pages' links (one-time "
                               "sign-in links, the Sign in with Slack redirect); empty: http://127.0.0.1:PORT.")
     web_session_secret: SecretStr | None = Field(
         None, description="Signs the team pages' session cookies (32+ random characters); empty: derived from "
-        "SLACK_SIGNING_SECRET. Changing it signs everybody out.")
+        "SLACK_SIGNING_SECRET. Changing it signs everybody out.", json_schema_extra={"guards": "/team/"})
     web_session_hours: int = Field(12, ge=1, le=24 * 30, description="A team page sign-in lasts this many hours.")
     web_link_minutes: int = Field(10, ge=1, le=60, description="A one-time sign-in link from `/incident web` "
                                   "expires after this many minutes (and after its first use).")
@@ -287,6 +293,51 @@ class Settings(BaseSettings):
     def incidents_channel_name(self) -> str:
         return self.incidents_channel.lstrip("#")
 
+    @classmethod
+    def route_secrets(cls) -> dict[str, str]:
+        """Every secret setting that guards a route, and the route: the fields marked `guards`, so a new one is
+        checked by `weak_route_secrets` (and its test) without anyone remembering to add it."""
+        found = {}
+        for name, field in cls.model_fields.items():
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            if extra.get("guards"):
+                found[name] = str(extra["guards"])
+        return found
+
+    def weak_route_secrets(self, required: tuple[str, ...] = ()) -> list[str]:
+        """What is wrong with the secrets that guard routes, one sentence each naming the setting; [] when fine.
+
+        Unset is fine (that route is off, or for WEB_SESSION_SECRET derived from SLACK_SIGNING_SECRET) unless
+        `required`; set but empty or shorter than MIN_SECRET_LENGTH is never fine: an empty signing secret
+        turned request verification off, and an HMAC keyed with a guessable value is no check at all.
+        """
+        problems = []
+        for name, route in self.route_secrets().items():
+            value = getattr(self, name)
+            variable = name.upper()
+            if value is None:
+                if name in required:
+                    problems.append(f"{variable} is not set; it guards {route}.")
+                continue
+            secret = value.get_secret_value()
+            if name == "alerts_source_tokens":  # `source=tok1,tok2;...`: each token guards its source's route
+                pieces = [(part.partition("=")[0].strip(), t.strip()) for part in secret.replace("\n", ";").split(";")
+                          if part.strip() for t in part.partition("=")[2].split(",")]
+                short = sorted({source or "?" for source, token in pieces if len(token) < MIN_SECRET_LENGTH})
+                if not pieces:
+                    problems.append(f"{variable} is set but empty; it guards {route}. Remove it, or set "
+                                    f"source=<token of {MIN_SECRET_LENGTH}+ random characters>.")
+                elif short:
+                    problems.append(f"{variable}: the token of {', '.join(short)} is empty or shorter than "
+                                    f"{MIN_SECRET_LENGTH} characters; it guards {route}.")
+            elif not secret.strip():
+                problems.append(f"{variable} is set but empty; it guards {route}. Set it (at least "
+                                f"{MIN_SECRET_LENGTH} characters), or remove it from the environment.")
+            elif len(secret.strip()) < MIN_SECRET_LENGTH:
+                problems.append(f"{variable} is shorter than {MIN_SECRET_LENGTH} characters; it guards {route}. "
+                                "Use a long random value.")
+        return problems
+
     def secret_values(self) -> list[str]:
         """Every configured secret, so log and Sentry scrubbers can redact them.
 
@@ -329,6 +380,16 @@ def load_settings(**overrides: object) -> Settings:
         secret = variable == "DATABASE_URL" or (field is not None and "SecretStr" in str(field.annotation))
         shown = "" if secret else f" (got {first.get('input')!r})"
         raise SettingsError(f"{variable}: {reason}{shown}") from None
+
+
+def refuse_weak_secrets(settings: Settings, command: str, required: tuple[str, ...] = ()) -> bool:
+    """For the serving commands: print what is wrong with the route-guarding secrets; True when it refused."""
+    problems = settings.weak_route_secrets(required)
+    for problem in problems:
+        print(f"fireline {command}: {problem}", file=sys.stderr)
+    if problems:
+        print(f"fireline {command}: not starting; `fireline check` lists the same.", file=sys.stderr)
+    return bool(problems)
 
 
 def load_settings_or_exit(**overrides: object) -> Settings:

@@ -13,6 +13,7 @@ from bot.assembly import build_container
 from bot.console import run_console
 from bot.models import TimelineEvent
 from bot.models.status import StatusUpdate
+from bot.status.service import publish_value
 from tests.conftest import make_settings
 
 INTERNAL_TITLE = "pg-primary-7 OOM after Dave's migration 0042"
@@ -68,7 +69,7 @@ def test_publish_needs_a_responder_and_shows_only_public_words(slack, page, cloc
         [draft] = session.exec(select(StatusUpdate)).all()
     assert INTERNAL_TITLE not in draft.body and INTERNAL_TITLE not in draft.title
     # someone not in RESPONDERS cannot publish (RESPONDERS is empty in tests)
-    slack.press("status_publish", str(draft.id), user_id="U0RANDOM")
+    slack.press("status_publish", publish_value(draft), user_id="U0RANDOM")
     assert "Only responders may publish" in slack.reply_text()
     assert page.get("/api/v2/summary.json").json()["incidents"] == []
 
@@ -95,9 +96,9 @@ def test_published_update_is_on_the_page_once_and_in_the_timeline(rslack, clock)
     with Session(slack.container.engine) as session:
         [draft] = session.exec(select(StatusUpdate)).all()
     clock.advance(minutes=2)
-    slack.press("status_publish", str(draft.id))
+    slack.press("status_publish", publish_value(draft))
     assert "Published on the status page" in slack.reply_text()
-    slack.press("status_publish", str(draft.id))  # a double click
+    slack.press("status_publish", publish_value(draft))  # a double click
     assert "Already on the status page" in slack.reply_text()
     with Session(slack.container.engine) as session:
         public = [e for e in session.exec(select(TimelineEvent)) if e.kind == "public_update"]
@@ -135,14 +136,14 @@ def test_resolve_offers_the_closing_update_and_history_keeps_the_day(rslack, clo
     slack.command("statuspage Payments", channel_id="CINC0001")
     with Session(slack.container.engine) as session:
         [draft] = session.exec(select(StatusUpdate)).all()
-    slack.press("status_publish", str(draft.id))
+    slack.press("status_publish", publish_value(draft))
     clock.advance(hours=1)
     slack.command("resolve fixed the config", channel_id="CINC0001")
     offered = [r for r in [c.text() for c in slack.recorder.responses()] if "publish the closing update" in r]
     assert offered and "Resolved" in offered[-1] and "Payments: Operational" in offered[-1]
     with Session(slack.container.engine) as session:
         closing = session.exec(select(StatusUpdate).where(StatusUpdate.state == "draft")).one()
-    slack.press("status_publish", str(closing.id))
+    slack.press("status_publish", publish_value(closing))
     summary = slack.client.get("/api/v2/summary.json").json()
     assert summary["incidents"] == [] and summary["status"]["indicator"] == "none"
     [past] = slack.client.get("/api/v2/incidents.json").json()["incidents"]
@@ -196,7 +197,7 @@ def test_summary_json_has_statuspage_shape(rslack):
     slack.command("statuspage Uploads", channel_id="CINC0001")
     with Session(slack.container.engine) as session:
         [draft] = session.exec(select(StatusUpdate)).all()
-    slack.press("status_publish", str(draft.id))
+    slack.press("status_publish", publish_value(draft))
     body = json.loads(slack.client.get("/api/v2/summary.json").text)
     assert set(body) == {"page", "components", "incidents", "scheduled_maintenances", "status"}
     assert set(body["page"]) >= {"id", "name", "url", "time_zone", "updated_at"}
@@ -286,7 +287,8 @@ def view_submission_body(view: dict, values: dict, user_id: str = "U0LEAD") -> s
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
 
 
-def test_slack_edit_opens_a_modal_and_saving_it_changes_the_draft(slack):
+def test_slack_edit_opens_a_modal_and_saving_it_changes_the_draft(rslack):
+    slack = rslack
     slack.command("declare Checkout broken sev2")
     slack.command("statuspage Payments", channel_id="CINC0001")
     with Session(slack.container.engine) as session:
@@ -342,3 +344,141 @@ def test_a_mistyped_status_word_is_pointed_out():
     with pytest.raises(StatusProblem) as caught:
         parse_components("Paymnets", ["API", "Web app", "Payments"])
     assert "Did you mean `Payments`?" in str(caught.value)
+
+
+@pytest.fixture
+def two_responders(db_url, recorder, clock):
+    from tests.conftest import _harness
+
+    container = build_container(make_settings(db_url, recorder, responders="U0LEAD,U0CHEN"), clock=clock)
+    yield from _harness(container, recorder)
+    container.engine.dispose()
+
+
+def _draft_rows(container) -> list[StatusUpdate]:
+    with Session(container.engine) as session:
+        return list(session.exec(select(StatusUpdate).order_by(StatusUpdate.id)).all())
+
+
+def _timeline_kinds(container) -> list[str]:
+    with Session(container.engine) as session:
+        return [e.kind for e in session.exec(select(TimelineEvent).order_by(TimelineEvent.id))]
+
+
+def test_publish_publishes_only_the_words_the_pressed_message_showed(two_responders):
+    """Lead reviews a draft; the words change under the same id; Lead's Publish on the old message publishes
+    nothing and shows the new words for a fresh review, whose own Publish then works."""
+    from tests.support.playbook_harness import newest_button
+
+    slack = two_responders
+    slack.command("declare Checkout broken sev2")
+    slack.command('statuspage Payments --text "Card payments fail for some customers."', channel_id="CINC0001")
+    _, reviewed = newest_button(slack.recorder, "Publish")
+    slack.command('statuspage --text "All fine, nothing to see. Pay at evil.example instead." #1', user_id="U0CHEN")
+    assert "Card payments fail" not in slack.reply_text() and "evil.example" in slack.reply_text()
+    [row] = _draft_rows(slack.container)
+    assert row.state == "draft" and row.revision == 2
+    slack.press("status_publish", reviewed, channel_id="CINC0001")
+    answer = slack.reply_text()
+    assert "Nothing was published" in answer and "evil.example" in answer and "draft, not published" in answer
+    for path in ("/", "/history.atom", "/api/v2/summary.json"):
+        assert "evil.example" not in slack.client.get(path).text, path
+    assert [r.state for r in _draft_rows(slack.container)] == ["draft"]
+    assert "public_update" not in _timeline_kinds(slack.container)
+    _, fresh = newest_button(slack.recorder, "Publish")
+    assert fresh != reviewed
+    slack.press("status_publish", fresh, channel_id="CINC0001")
+    assert "Published on the status page" in slack.reply_text()
+    assert "evil.example" in slack.client.get("/api/v2/summary.json").text
+    with Session(slack.container.engine) as session:
+        edits = [e for e in session.exec(select(TimelineEvent)) if e.kind == "public_draft_edited"]
+    assert len(edits) == 1 and edits[0].actor == "U0CHEN"
+    assert edits[0].data["before"]["body"] == "Card payments fail for some customers."
+    assert "evil.example" in edits[0].data["after"]["body"] and edits[0].data["revision"] == 2
+
+
+def test_only_responders_change_or_discard_a_waiting_draft(rslack):
+    slack = rslack
+    slack.command("declare Checkout broken sev2")
+    slack.command('statuspage Payments --text "Card payments fail for some customers."', channel_id="CINC0001")
+    [draft] = _draft_rows(slack.container)
+    slack.command('statuspage --text "Pay at evil.example" --title "Moved" #1', user_id="U0EVE")
+    refused = slack.reply_text()
+    assert "Only responders may change the waiting public status update" in refused and "RESPONDERS" in refused
+    # the Edit modal's save, by someone not in RESPONDERS
+    values = {"title": {"v": {"value": "Moved"}}, "components": {"v": {"selected_options": [{"value": "Payments"}]}},
+              "status": {"v": {"selected_option": {"value": "major_outage"}}},
+              "stage": {"v": {"selected_option": {"value": "investigating"}}},
+              "text": {"v": {"value": "Pay at evil.example"}}}
+    view = {"type": "modal", "callback_id": "status_edit_modal",
+            "private_metadata": json.dumps({"u": draft.id, "c": "CINC0001"})}
+    assert slack.post(view_submission_body(view, values, user_id="U0EVE"),
+                      "application/x-www-form-urlencoded").status_code == 200
+    slack.run_jobs()
+    slack.press("status_edit", str(draft.id), user_id="U0EVE", channel_id="CINC0001")
+    assert not slack.recorder.of("views.open") and "Only responders may change" in slack.reply_text()
+    slack.press("status_discard", str(draft.id), user_id="U0EVE", channel_id="CINC0001")
+    assert "Only responders may discard" in slack.reply_text()
+    [row] = _draft_rows(slack.container)
+    assert (row.state, row.body, row.title, row.revision) == ("draft", "Card payments fail for some customers.",
+                                                              draft.title, 1)
+    assert "public_draft_edited" not in _timeline_kinds(slack.container)
+    # pressing the card's Status page button (anyone) shows the waiting draft without changing it
+    slack.press("status_draft", "1", user_id="U0EVE", channel_id="CINC0001")
+    assert "Card payments fail for some customers." in slack.reply_text()
+    assert _draft_rows(slack.container)[0].revision == 1
+    slack.press("status_discard", str(draft.id), channel_id="CINC0001")
+    assert "Draft discarded" in slack.reply_text()
+    kinds = _timeline_kinds(slack.container)
+    assert "public_draft" in kinds and "public_draft_discarded" in kinds
+
+
+def test_a_publish_value_that_is_not_a_draft_and_revision_is_refused_in_words(rslack):
+    slack = rslack
+    slack.command("declare Checkout broken sev2")
+    slack.command("statuspage Payments", channel_id="CINC0001")
+    [draft] = _draft_rows(slack.container)
+    for value in (str(draft.id), f"{draft.id}.x", "abc"):
+        slack.press("status_publish", value, channel_id="CINC0001")
+        answer = slack.reply_text()
+        assert "Published on the status page" not in answer and "Traceback" not in answer, value
+    assert _draft_rows(slack.container)[0].state == "draft"
+
+
+def test_every_public_route_sends_security_headers_and_never_reflects_the_host(rslack, db_url, recorder, clock):
+    """A forged Host header must not end up in a publicly cached answer, and no public answer may be framed,
+    sniffed or run a script. The routes are read from bot.web.public, so a new one is checked too."""
+    from starlette.testclient import TestClient
+
+    from bot.server import build_http_app
+    from bot.slack.app import build_bolt_app
+    from bot.web import public
+
+    slack = rslack
+    slack.command("declare Checkout broken sev2")
+    slack.command("statuspage Payments", channel_id="CINC0001")
+    [draft] = _draft_rows(slack.container)
+    slack.press("status_publish", publish_value(draft))
+    paths = [route.path for route in public.routes()]
+    assert {"/", "/history.atom", "/api/v2/summary.json"} <= set(paths)
+    for path in paths:
+        for headers in ({}, {"Host": "evil.example"}, {"X-Forwarded-Host": "evil.example"}):
+            response = slack.client.get(path, headers=headers)
+            assert response.status_code == 200, (path, headers)
+            assert "evil.example" not in response.text, (path, headers)
+            csp = response.headers["content-security-policy"]
+            assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "script-src" not in csp
+            assert response.headers["x-frame-options"] == "DENY", path
+            assert response.headers["x-content-type-options"] == "nosniff", path
+            again = slack.client.get(path, headers={"If-None-Match": response.headers["etag"], **headers})
+            assert again.status_code == 304 and again.headers["x-frame-options"] == "DENY", path
+    assert 'href="/history.atom"' in slack.client.get("/", headers={"Host": "evil.example"}).text
+    # with a configured origin, links use it whatever the Host says
+    container = build_container(make_settings(db_url, recorder, status_page_url="https://status.example.com/"),
+                                clock=clock)
+    client = TestClient(build_http_app(container, build_bolt_app(container)))
+    summary = client.get("/api/v2/summary.json", headers={"Host": "evil.example"}).json()
+    assert summary["page"]["url"] == "https://status.example.com"
+    feed = client.get("/history.atom", headers={"Host": "evil.example"}).text
+    assert "https://status.example.com/history.atom" in feed and "evil.example" not in feed
+    container.engine.dispose()

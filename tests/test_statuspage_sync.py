@@ -14,6 +14,7 @@ from bot.console import run_console
 from bot.errors import IntegrationError
 from bot.models import TimelineEvent
 from bot.status import statuspage_client
+from bot.status.service import publish_value
 from bot.status.statuspage_client import StatuspageClient
 from tests.conftest import make_settings
 
@@ -268,7 +269,7 @@ def test_from_signed_slack_requests_the_update_reaches_statuspage(prism, sqlite_
 
         with Session(container.engine) as session:
             [draft] = session.exec(select(StatusUpdate)).all()
-        slack.press("status_publish", str(draft.id), channel_id="CINC0001")
+        slack.press("status_publish", publish_value(draft), channel_id="CINC0001")
         summary = slack.client.get("/api/v2/summary.json").json()
         assert summary["status"]["indicator"] == "critical"
         [synced] = events(container, "statuspage")

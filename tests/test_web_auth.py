@@ -308,3 +308,74 @@ def test_the_link_names_the_port_fireline_serve_listens_on(sqlite_url, recorder)
     finally:
         server.terminate()
         server.wait(10)
+
+
+# -- sessions end, forms come from here, a sign-in works once ------------------------------------------
+def test_sign_out_ends_the_session_and_every_copy_of_its_cookie(web):
+    container, client = web
+    reader, value = auth.new_session(container.settings, "U0AISHA", "TFIRELINE1", "Aisha Khan")
+    _, other_browser = auth.new_session(container.settings, "U0AISHA", "TFIRELINE1", "Aisha Khan")
+    client.cookies.set("fireline_session", value, path="/team")
+    assert client.get("/team/").status_code == 200
+    assert client.post("/team/logout", data={"csrf": reader.csrf}).status_code == 303
+    for kept in (value, other_browser):  # a copied cookie, and the same person's other browser
+        client.cookies.set("fireline_session", kept, path="/team")
+        assert client.get("/team/").status_code == 303
+        client.cookies.clear()
+    answer = sign_in_with_slack(client)  # signing in again works, in the new generation
+    assert answer.status_code == 303 and client.get("/team/").status_code == 200
+
+
+def test_another_sites_form_cannot_sign_a_browser_in_with_a_link(linked):
+    harness, client = linked
+    token = parse_qs(urlparse(_link_from_dm(harness)).query)["t"][0]
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"},
+                    {"Sec-Fetch-Site": "same-site", "Origin": "https://other.fireline.example.com"}):
+        answer = client.post("/team/login/link", data={"t": token}, headers=headers)
+        assert answer.status_code == 403 and "not from this site" in answer.text, headers
+        assert "set-cookie" not in answer.headers
+    ours = client.post("/team/login/link", data={"t": token},
+                       headers={"Origin": "https://fireline.example.com", "Sec-Fetch-Site": "same-origin"})
+    assert ours.status_code == 303 and "fireline_session" in ours.headers["set-cookie"]  # the link was unspent
+
+
+def test_a_sign_in_state_and_its_flow_cookie_work_once(web, stand_in):
+    _, client = web
+    start = client.get("/team/login/slack")
+    flow = client.cookies.get("fireline_signin")
+    query = {k: v[0] for k, v in parse_qs(urlparse(start.headers["location"]).query).items()}
+    codes = [parse_qs(urlparse(httpx.post(f"{stand_in[1]}/authorize", data={**query, "name": "Aisha Khan"})
+                                .headers["location"]).query)["code"][0] for _ in range(2)]
+    assert client.get("/team/auth/callback", params={"code": codes[0], "state": query["state"]}).status_code == 303
+    client.cookies.clear()
+    client.cookies.set("fireline_signin", flow, path="/team/auth")  # kept by whoever saw it
+    replayed = client.get("/team/auth/callback", params={"code": codes[1], "state": query["state"]})
+    assert replayed.status_code == 403 and "already used" in replayed.text
+    assert "fireline_session" not in client.cookies
+
+
+@pytest.mark.parametrize("changes", [{"nonce": "someone-elses-nonce"}, {"nonce": None}, {"iss": "https://evil.example"},
+                                     {"aud": "another-app"}, {"exp": int(time.time()) - 5}, {"sub": "U0MALLORY"}],
+                         ids=["nonce", "no-nonce", "issuer", "audience", "expired", "subject"])
+def test_the_id_token_must_carry_our_nonce_slacks_issuer_our_audience_and_a_future_expiry(web, stand_in, changes):
+    _, client = web
+    stand_in[0].id_token_changes = changes
+    answer = sign_in_with_slack(client)
+    assert answer.status_code == 403 and "Start again" in answer.text
+    assert "fireline_session" not in client.cookies and client.get("/team/").status_code == 303
+
+
+def test_cookies_are_secure_under_fireline_serve_even_behind_plain_http(sqlite_url, recorder, clock, stand_in):
+    from bot.container import Mode
+
+    container = build_container(make_settings(sqlite_url, recorder, **oidc_settings(stand_in[1])), clock=clock,
+                                mode=Mode.SERVE)
+    client = TestClient(build_http_app(container, build_bolt_app(container)), follow_redirects=False)
+    try:
+        flow = client.get("/team/login/slack")
+        assert "Secure" in flow.headers["set-cookie"]
+        token = auth.issue_link(container.engine, container.settings, "U0AISHA", "Aisha Khan", clock())
+        signed = client.post("/team/login/link", data={"t": token})
+        assert signed.status_code == 303 and "Secure" in signed.headers["set-cookie"]
+    finally:
+        container.engine.dispose()

@@ -10,10 +10,10 @@ from bot.models.postmortem import FOLLOWUP_STATES, FollowUp, Postmortem
 from bot.models.private import IncidentMember
 from bot.models.roles import IncidentRole
 from bot.models.status import Maintenance, StatusUpdate
-from bot.models.web import WebLoginLink
+from bot.models.web import WebLoginLink, WebSessionGeneration
 
 __all__ = ["ALERT_STATES", "FOLLOWUP_STATES", "OPEN_STATES", "STATES", "Alert", "AlertRateSlot", "FollowUp",
            "DeployWatch", "HomeViewer", "Incident", "IncidentMember", "IncidentRole",
            "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution",
            "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate",
-           "TimelineEvent", "WebLoginLink"]
+           "TimelineEvent", "WebLoginLink", "WebSessionGeneration"]

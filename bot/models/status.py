@@ -37,6 +37,9 @@ class StatusUpdate(SQLModel, table=True):
     body: str = Field(sa_column=Column(sa.Text, nullable=False))
     components: dict[str, str] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
     drafted_by: str = Field(sa_column=Column(sa.String(64), nullable=False))
+    # One more on every change to the waiting draft: Publish names the revision it showed, so words changed
+    # after a responder read them are never published by that press.
+    revision: int = Field(default=1, sa_column=Column(sa.Integer, nullable=False, server_default="1"))
     drafted_at: datetime = Field(default_factory=utcnow, sa_column=_utc(nullable=False))
     published_by: str | None = Field(default=None, sa_column=Column(sa.String(64)))
     published_at: datetime | None = Field(default=None, sa_column=_utc(index=True))

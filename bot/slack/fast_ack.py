@@ -132,7 +132,7 @@ class SlashCommandLane:
         if body is None:
             return  # the client went away before sending it all: nobody to answer
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
-        if self.verifier is None or self.verifier.is_valid_request(body, headers):
+        if self.verifier is not None and self.verifier.is_valid_request(body, headers):
             if await self._answer(scope, send, body, headers):
                 return
         await app(scope, _replay(body, receive), send)

@@ -13,7 +13,9 @@ def check_status_page(settings: Settings) -> Status:
     names = component_names(settings)
     if not names:
         return Status("status-page", "error", "STATUS_COMPONENTS is empty: the public page would list nothing")
-    where = settings.status_page_url or "the address `fireline serve` is reached at"
+    where = settings.status_page_url or settings.web_base_url or ("the address `fireline serve` is reached at, "
+                                                                  "with relative links (set STATUS_PAGE_URL for "
+                                                                  "absolute ones in the feed and JSON)")
     return Status("status-page", "live", f"\"{settings.status_page_name}\" at {where} (/, /history.atom, "
                                          f"/api/v2/summary.json) with {len(names)} components: {', '.join(names)}")
 

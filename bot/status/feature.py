@@ -7,6 +7,7 @@ Resolving an incident that has public updates offers the closing update.
 
 from __future__ import annotations
 
+from bot.clock import fmt_utc
 from bot.commands.grammar import Args
 from bot.commands.registry import Registry
 from bot.context import Context
@@ -21,7 +22,7 @@ from bot.status.service import Outcome
 
 class StatusActions:
     DRAFT = "status_draft"  # the card's button: value is the incident number
-    PUBLISH = "status_publish"  # value: the draft's row id
+    PUBLISH = "status_publish"  # value: the draft's row id and the revision shown, `12.3`
     EDIT = "status_edit"
     DISCARD = "status_discard"
 
@@ -38,7 +39,7 @@ def plan_reply(update, incident_id: int, note: str = "") -> Reply:
     if note:
         lines.insert(0, note)
     return Reply(f"*Public status update for #{incident_id}* (draft, not published)", lines=lines,
-                 buttons=[Button("Publish", StatusActions.PUBLISH, value, "primary"),
+                 buttons=[Button("Publish", StatusActions.PUBLISH, service.publish_value(update), "primary"),
                           Button("Edit", StatusActions.EDIT, value),
                           Button("Discard", StatusActions.DISCARD, value, "danger")])
 
@@ -64,9 +65,14 @@ def visible_update(ctx: Context, update_id: int):
     return update
 
 
-def press_publish(ctx: Context, update_id: int) -> Reply:
+def press_publish(ctx: Context, value: str) -> Reply:
+    update_id, revision = service.parse_publish_value(value)
     visible_update(ctx, update_id)
-    outcome, update = service.publish(ctx, update_id)
+    outcome, update = service.publish(ctx, update_id, revision)
+    if outcome == Outcome.CHANGED:
+        return plan_reply(update, update.incident_id, f":warning: Nothing was published: the draft was changed by "
+                          f"{mention(update.drafted_by)} at {fmt_utc(update.drafted_at)} after the message you "
+                          "pressed. Read this version and press *Publish* on it if it is right.")
     if outcome == Outcome.ALREADY:
         return Reply(f"Already on the status page: {service.published_line(update)}")
     if outcome == Outcome.DISCARDED:
@@ -80,7 +86,8 @@ def press_publish(ctx: Context, update_id: int) -> Reply:
 
 
 def press_edit(ctx: Context, update_id: int) -> Reply:
-    update = visible_update(ctx, update_id)
+    update = visible_update(ctx, update_id)  # a private incident's draft: as if it did not exist, before any other rule
+    service.check_may_edit(ctx)
     if update.state != "draft":
         raise UserError("That draft is no longer waiting.", "Draft a new one with `/incident statuspage`.")
     return Reply(f"*Edit the draft for #{update.incident_id}*", lines=[
@@ -103,7 +110,7 @@ def offer_closing_update(ctx: Context, incident: Incident, **_: object) -> None:
         done = service.published(session, incident.id)
     if not done or done[-1].stage == "resolved":
         return
-    update = service.draft(ctx, incident, service.Request(stage="resolved"))
+    update = service.draft(ctx, incident, service.Request(stage="resolved"), suggested=True)
     ctx.respond(plan_reply(update, incident.id, "The public page still shows this incident as "
                            f"{done[-1].stage}: publish the closing update?"))
 
@@ -159,8 +166,6 @@ def maintenance(ctx: Context, args: Args) -> Reply:
     if ends <= ctx.now():
         raise UserError("That maintenance would already be over.", f"For example {MAINTENANCE_EXAMPLE}.")
     row = service.schedule_maintenance(ctx, request.title, starts, ends, request.components, request.text or "")
-    from bot.clock import fmt_utc
-
     return Reply(f":calendar: Scheduled maintenance on the status page: {escape(row.title)}",
                  lines=[f"{fmt_utc(row.starts_at)} to {fmt_utc(row.ends_at)}; {', '.join(row.components)} show "
                         "as under maintenance meanwhile."])
@@ -172,7 +177,7 @@ def register(registry: Registry) -> None:
                  statuspage, incident="any")
     incident.sub("maintenance", MAINTENANCE_USAGE, "schedule maintenance on the public status page")(maintenance)
     registry.action(StatusActions.DRAFT, press_draft, value="incident", incident="any")
-    registry.action(StatusActions.PUBLISH, press_publish, value=int)
+    registry.action(StatusActions.PUBLISH, press_publish)
     registry.action(StatusActions.EDIT, press_edit, value=int)
     registry.action(StatusActions.DISCARD, press_discard, value=int)
     registry.card_button("Status page", StatusActions.DRAFT)

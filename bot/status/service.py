@@ -99,8 +99,28 @@ def open_draft(session: Session, incident_id: int) -> StatusUpdate | None:
                         .order_by(col(StatusUpdate.id).desc())).first()
 
 
-def draft(ctx: Context, incident: Incident, request: Request) -> StatusUpdate:
-    """Create the incident's draft, or change the one waiting; suggestions fill what was not said."""
+def _refuse_unless_responder(ctx: Context, what: str) -> str:
+    """Public words are changed or thrown away by the people who may publish them, nobody else."""
+    decision = may_confirm(ctx)
+    if not decision.allowed:
+        raise UserError(f"Only responders may {what} the waiting public status update: {decision.why}.",
+                        "Ask someone in RESPONDERS to do it, or add yourself to RESPONDERS.")
+    return decision.why
+
+
+def _words(update: StatusUpdate) -> dict:
+    return {"stage": update.stage, "title": update.title, "body": update.body,
+            "components": dict(update.components)}
+
+
+def draft(ctx: Context, incident: Incident, request: Request, *, suggested: bool = False) -> StatusUpdate:
+    """Create the incident's draft, or change the one waiting; suggestions fill what was not said.
+
+    Anyone may start a draft (nothing is public until a responder publishes it); changing a waiting one takes a
+    responder, unless Fireline itself suggests the words (`suggested`: the closing update on resolve). Every
+    change adds one to the draft's revision by a conditional UPDATE and goes in the timeline with the words
+    before and after, so a Publish button showing older words publishes nothing (see `publish`).
+    """
     known = component_names(ctx.app.settings)
     with ctx.session() as session:
         incident = svc.get_incident(session, incident.id)
@@ -123,18 +143,38 @@ def draft(ctx: Context, incident: Incident, request: Request) -> StatusUpdate:
         status = request.status or (previous_status if previous_status not in (None, "operational") else None) \
             or sp.SEVERITY_STATUS.get(incident.severity, "degraded_performance")
         statuses = {c: ("operational" if stage == "resolved" else status) for c in components}
-        title = request.title or (latest.title if latest else None) or (current.title if current else None) \
+        title = request.title or (current.title if current else None) or (latest.title if latest else None) \
             or sp.draft_title(components, status)
         changed = current is None or request.components or request.status or request.stage
         body = request.text or (sp.draft_body(components, stage, status) if changed else current.body)
+        words = {"stage": stage, "title": title, "body": body, "components": statuses}
         if current is None:
             current = StatusUpdate(incident_id=incident.id, public_id=latest.public_id if latest else new_key(),
                                    update_key=new_key(), stage=stage, title=title, body=body, components=statuses,
                                    drafted_by=ctx.user_id, drafted_at=ctx.now())
-        else:
-            current.stage, current.title, current.body, current.components = stage, title, body, statuses
-            current.drafted_by, current.drafted_at = ctx.user_id, ctx.now()
-        session.add(current)
+            session.add(current)
+            session.flush()
+            svc.record(session, incident, "public_draft", ctx.user_id,
+                       f"Drafted a public status update ({sp.STAGE_WORDS[stage]}): {body}",
+                       {"update": current.update_key, "revision": 1, **words}, at=ctx.now())
+        elif words != _words(current):
+            if not suggested:
+                _refuse_unless_responder(ctx, "change")
+            before = _words(current)
+            changed_rows = session.execute(
+                sa.update(StatusUpdate).where(StatusUpdate.id == current.id, StatusUpdate.state == "draft",
+                                              StatusUpdate.revision == current.revision)
+                .values(**words, drafted_by=ctx.user_id, drafted_at=ctx.now(),
+                        revision=current.revision + 1)).rowcount
+            if changed_rows != 1:
+                raise UserError("Someone published, discarded or changed that draft at the same moment; "
+                                "nothing was changed.", "Look at the newest draft message, or draft again "
+                                f"with `/incident statuspage #{incident.id}`.")
+            session.refresh(current)
+            svc.record(session, incident, "public_draft_edited", ctx.user_id,
+                       f"Changed the public status update draft (revision {current.revision}): {body}",
+                       {"update": current.update_key, "revision": current.revision, "before": before,
+                        "after": words}, at=ctx.now())
         session.flush()
         session.refresh(current)
         session.expunge(current)
@@ -145,32 +185,56 @@ class Outcome:
     PUBLISHED = "published"
     ALREADY = "already"
     DISCARDED = "discarded"
+    CHANGED = "changed"  # the draft is still waiting, but not in the revision the pressed button showed
 
 
-def publish(ctx: Context, update_id: int) -> tuple[str, StatusUpdate]:
-    """Publish a draft once: a conditional UPDATE, so a double click or two people publish it one time."""
+def publish_value(update: StatusUpdate) -> str:
+    """The Publish button's value: the draft and the revision the message shows (`12.3`)."""
+    return f"{update.id}.{update.revision}"
+
+
+def parse_publish_value(value: str) -> tuple[int, int | None]:
+    """`12.3` -> (12, 3); a bare `12` (a message from before drafts had revisions) -> (12, None)."""
+    number, _, revision = str(value).strip().partition(".")
+    if not (number.isascii() and number.isdigit() and len(number) < 12) or \
+            (revision and not (revision.isascii() and revision.isdigit() and len(revision) < 12)):
+        raise UserError("That Publish button could not be read; nothing was published.",
+                        "Show the draft again with `/incident statuspage` in the incident's channel.")
+    return int(number), (int(revision) if revision else None)
+
+
+def publish(ctx: Context, update_id: int, revision: int | None) -> tuple[str, StatusUpdate]:
+    """Publish a draft once, and only in the revision the pressed message showed.
+
+    A conditional UPDATE on (draft, revision): a double click or two people publish it one time, and words
+    changed after the message was shown are not published by it (Outcome.CHANGED: show the new words).
+    """
     decision = may_confirm(ctx)
     if not decision.allowed:
         raise UserError(f"Only responders may publish to the public status page: {decision.why}.",
                         "Ask someone in RESPONDERS to press Publish, or add yourself to RESPONDERS.")
     now = ctx.now()
     with ctx.session() as session:
-        claimed = session.execute(
-            sa.update(StatusUpdate).where(StatusUpdate.id == update_id, StatusUpdate.state == "draft")
-            .values(state="published", published_by=ctx.user_id, published_at=now)).rowcount
+        claimed = 0
+        if revision is not None:
+            claimed = session.execute(
+                sa.update(StatusUpdate).where(StatusUpdate.id == update_id, StatusUpdate.state == "draft",
+                                              StatusUpdate.revision == revision)
+                .values(state="published", published_by=ctx.user_id, published_at=now)).rowcount
         update = session.get(StatusUpdate, update_id)
         if update is None:
             raise UserError("That draft no longer exists.", "Draft a new one with `/incident statuspage`.")
         session.refresh(update)
         if claimed != 1:
             session.expunge(update)
-            return (Outcome.DISCARDED if update.state == "discarded" else Outcome.ALREADY), update
+            outcome = {"discarded": Outcome.DISCARDED, "draft": Outcome.CHANGED}.get(update.state, Outcome.ALREADY)
+            return outcome, update
         incident = svc.get_incident(session, update.incident_id)
         svc.record(session, incident, "public_update", ctx.user_id,
                    f"Published on the status page ({sp.STAGE_WORDS[update.stage]}): {update.body}",
                    {"update": update.update_key, "public_id": update.public_id, "stage": update.stage,
                     "body": update.body, "title": update.title, "components": dict(update.components),
-                    "allowed": decision.why},
+                    "revision": update.revision, "allowed": decision.why},
                    at=now)
         session.expunge(update)
     ctx.app.registry.emit(Hooks.STATUS_PUBLISHED, ctx, incident=incident, update=update)
@@ -178,10 +242,23 @@ def publish(ctx: Context, update_id: int) -> tuple[str, StatusUpdate]:
 
 
 def discard(ctx: Context, update_id: int) -> bool:
+    """Throw the waiting draft away (responders only), once, with a timeline entry."""
+    _refuse_unless_responder(ctx, "discard")
     with ctx.session() as session:
-        return session.execute(sa.update(StatusUpdate).where(StatusUpdate.id == update_id,
+        done = session.execute(sa.update(StatusUpdate).where(StatusUpdate.id == update_id,
                                                              StatusUpdate.state == "draft")
                                .values(state="discarded")).rowcount == 1
+        update = session.get(StatusUpdate, update_id) if done else None
+        if update is not None:
+            incident = svc.get_incident(session, update.incident_id)
+            svc.record(session, incident, "public_draft_discarded", ctx.user_id,
+                       f"Discarded the public status update draft: {update.body}",
+                       {"update": update.update_key, "revision": update.revision}, at=ctx.now())
+        return done
+
+
+def check_may_edit(ctx: Context) -> None:
+    _refuse_unless_responder(ctx, "change")
 
 
 def get_update(ctx: Context, update_id: int) -> StatusUpdate:

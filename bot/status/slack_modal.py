@@ -170,6 +170,8 @@ def install(app, container) -> None:
                         seen = sees(presser, session, update.incident_id)
                 if update is None or update.state != "draft" or not seen:
                     return next()  # the press answers "no longer waiting" (or "no longer exists") as usual
+                if not may_be_responder((body.get("user") or {}).get("id", "")):
+                    return next()  # the press answers "only responders may change" in words
                 client.views_open(trigger_id=body.get("trigger_id"),
                                   view=modal(update, service.component_names(container.settings), channel))
             except Exception as exc:  # no modal: the usual answer (how to edit by typing) still comes
@@ -190,6 +192,12 @@ def install(app, container) -> None:
                              f"{body['view'].get('hash')}"[:200], now=container.clock())
             return BoltResponse(status=200, body="")
         return next()
+
+    def may_be_responder(user_id: str) -> bool:
+        """Whether the form is worth opening, without asking Slack before the ack: listed, or maybe in a listed
+        user group (saving checks the whole rule, bot.service.responders.may_confirm)."""
+        entries = container.settings.responder_list
+        return user_id in entries or any(not (e.startswith(("U", "W")) and e.isalnum()) for e in entries)
 
     def next_edit(body: dict[str, Any]) -> dict[str, Any] | None:
         for action in body.get("actions") or []:

@@ -10,10 +10,16 @@
   so a replayed or raced link signs in at most once, on SQLite and PostgreSQL. Opening the link shows a
   Continue button (a POST): a chat's link preview fetching the URL does not spend it.
 
-A session is a signed cookie (HMAC-SHA256, stdlib; HttpOnly, SameSite=Lax, Secure on https, with its
-expiry inside the signed part), so reading a page costs no database write. The session carries a
-random CSRF token that every POST form sends back. Keys are derived per purpose from
-WEB_SESSION_SECRET (or SLACK_SIGNING_SECRET), so a cookie of one kind is never accepted as another.
+A session is a signed cookie (HMAC-SHA256, stdlib; HttpOnly, SameSite=Lax, Secure on https and always
+under `fireline serve`, with its expiry inside the signed part), so reading a page costs no database write.
+It carries the person's sign-in generation (`web_session_generations`, one primary-key read per page):
+signing out adds one, so that cookie and every copy of it stop working. The session carries a random CSRF
+token that every POST form sends back. Keys are derived per purpose from WEB_SESSION_SECRET (or
+SLACK_SIGNING_SECRET), so a cookie of one kind is never accepted as another.
+
+Sign in with Slack's `state` is spent once on the server (a `processed_requests` row), so a kept flow cookie
+and callback URL cannot be replayed, and the id_token Slack's token endpoint returns must carry the nonce we
+sent, Slack's issuer, our client id as audience and an expiry still ahead.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from bot.models import WebLoginLink
 SESSION_COOKIE = "fireline_session"
 FLOW_COOKIE = "fireline_signin"
 FLOW_SECONDS = 600  # a Sign in with Slack round trip must finish within 10 minutes
+SLACK_ISSUER = "https://slack.com"  # the `iss` of Slack's OpenID Connect id_tokens
 _PROCESS_KEY = secrets.token_bytes(32)  # only when no secret is configured: sessions end with the process
 
 
@@ -54,6 +61,7 @@ class Reader:
     name: str
     csrf: str
     expires: int  # unix seconds
+    generation: int = 0  # the person's sign-in generation when this session was made
 
 
 @dataclass(frozen=True)
@@ -98,8 +106,14 @@ async def read_form(request) -> dict[str, str]:
 
 # -- signing -------------------------------------------------------------------------------------------
 def _key(settings, purpose: str) -> bytes:
-    secret = settings.web_session_secret or settings.slack_signing_secret
-    base = secret.get_secret_value().encode() if secret is not None else _PROCESS_KEY
+    """Never from an empty value (`SLACK_SIGNING_SECRET=` once keyed sessions anyone could forge): an empty
+    setting counts as unset, and with neither set the key is random and dies with the process."""
+    base = _PROCESS_KEY
+    for secret in (settings.web_session_secret, settings.slack_signing_secret):
+        value = secret.get_secret_value() if secret is not None else ""
+        if value.strip():
+            base = value.encode()
+            break
     return hmac.new(base, b"fireline-web/" + purpose.encode(), hashlib.sha256).digest()
 
 
@@ -136,11 +150,13 @@ def unsign(settings, purpose: str, value: str | None, now: float | None = None) 
     return payload
 
 
-def new_session(settings, user_id: str, team_id: str, name: str, now: float | None = None) -> tuple[Reader, str]:
+def new_session(settings, user_id: str, team_id: str, name: str, now: float | None = None,
+                generation: int = 0) -> tuple[Reader, str]:
     expires = int((time.time() if now is None else now) + settings.web_session_hours * 3600)
-    reader = Reader(user_id=user_id, team_id=team_id, name=name[:200], csrf=secrets.token_urlsafe(24), expires=expires)
+    reader = Reader(user_id=user_id, team_id=team_id, name=name[:200], csrf=secrets.token_urlsafe(24), expires=expires,
+                    generation=generation)
     value = sign(settings, "session", {"u": user_id, "t": team_id, "n": reader.name, "c": reader.csrf,
-                                       "exp": expires})
+                                       "g": generation, "exp": expires})
     return reader, value
 
 
@@ -149,10 +165,49 @@ def read_session(settings, value: str | None, now: float | None = None) -> Reade
     if payload is None:
         return None
     try:
+        generation = payload.get("g", 0)
+        if isinstance(generation, bool) or not isinstance(generation, int):
+            return None
         return Reader(user_id=str(payload["u"]), team_id=str(payload["t"]), name=str(payload["n"]),
-                      csrf=str(payload["c"]), expires=payload["exp"])
+                      csrf=str(payload["c"]), expires=payload["exp"], generation=generation)
     except KeyError:
         return None
+
+
+def generation_of(engine, user_id: str) -> int:
+    from bot.models import WebSessionGeneration
+
+    with session_scope(engine) as session:
+        row = session.get(WebSessionGeneration, user_id)
+        return row.generation if row is not None else 0
+
+
+def still_signed_in(engine, reader: Reader | None) -> Reader | None:
+    """The reader, unless they signed out since this session was made (their generation moved on)."""
+    if reader is None or generation_of(engine, reader.user_id) != reader.generation:
+        return None
+    return reader
+
+
+def sign_out_everywhere(engine, user_id: str, now: datetime) -> None:
+    """Add one to the person's generation (an UPDATE, or the first row): every session made before is over."""
+    from sqlalchemy.exc import IntegrityError
+
+    from bot.models import WebSessionGeneration
+
+    table = WebSessionGeneration.__table__
+    for _ in range(2):  # a first sign-out racing another inserts once; the loser updates
+        with session_scope(engine) as session:
+            moved = session.execute(update(table).where(table.c.user_id == user_id)
+                                    .values(generation=table.c.generation + 1, changed_at=now)).rowcount
+            if moved == 1:
+                return
+        try:
+            with session_scope(engine) as session:
+                session.add(WebSessionGeneration(user_id=user_id, generation=1, changed_at=now))
+            return
+        except IntegrityError:
+            continue
 
 
 def csrf_ok(reader: Reader | None, given: str | None) -> bool:
@@ -174,8 +229,48 @@ def start_oidc(settings, redirect_uri: str, next_path: str) -> tuple[str, str]:
     return f"{settings.slack_oidc_authorize_url}?{query}", flow
 
 
+def spend_state(engine, state: str, now: datetime) -> bool:
+    """True the first time this sign-in's state comes back, False ever after (across processes too)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from bot.models import ProcessedRequest
+
+    try:
+        with session_scope(engine) as session:
+            session.add(ProcessedRequest(key=f"oidc-state:{_hash(state)}", created_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _claims(id_token: object) -> dict:
+    """The id_token's claims. Its signature is not checked: it came from Slack over TLS, in answer to our client
+    secret (OpenID Connect Core 3.1.3.7 allows that for the code flow); its contents are."""
+    try:
+        payload = str(id_token).split(".")[1]
+        claims = json.loads(_unb64(payload))
+    except (IndexError, ValueError, TypeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def check_id_token(settings, id_token: object, nonce: str, now: float) -> None:
+    claims = _claims(id_token)
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    expires = claims.get("exp")
+    if not claims:
+        raise SignInRefused("Slack's answer had no readable id_token. Start again.")
+    if not isinstance(claims.get("nonce"), str) or not hmac.compare_digest(claims["nonce"].encode(), nonce.encode()):
+        raise SignInRefused("The sign-in's nonce does not match (a replayed or forged answer). Start again.")
+    if claims.get("iss") != SLACK_ISSUER or settings.slack_oidc_client_id not in audiences:
+        raise SignInRefused("That sign-in was not issued by Slack for this app. Start again.")
+    if isinstance(expires, bool) or not isinstance(expires, int | float) or expires <= now:
+        raise SignInRefused("That sign-in has expired. Start again.")
+
+
 def finish_oidc(settings, code: str | None, state: str | None, flow_cookie: str | None,
-                redirect_uri: str) -> tuple[dict, str]:
+                redirect_uri: str, engine, now: datetime) -> tuple[dict, str]:
     """Exchange the code and ask Slack who signed in: (profile, next path). Raises SignInRefused in words."""
     flow = unsign(settings, "oidc-flow", flow_cookie)
     if flow is None:
@@ -184,6 +279,8 @@ def finish_oidc(settings, code: str | None, state: str | None, flow_cookie: str 
         raise SignInRefused("The sign-in's state does not match (an old or forged link). Start again.")
     if not code or len(code) > 500:
         raise SignInRefused("Slack sent no sign-in code. Start again.")
+    if not spend_state(engine, state, now):
+        raise SignInRefused("This sign-in was already used. Start again.")
     api = settings.slack_oidc_api_url.rstrip("/") + "/"
     secret = settings.slack_oidc_client_secret.get_secret_value() if settings.slack_oidc_client_secret else ""
     try:
@@ -194,12 +291,15 @@ def finish_oidc(settings, code: str | None, state: str | None, flow_cookie: str 
         if not answer.get("ok") or not answer.get("access_token"):
             reason = str(answer.get("error") or token.status_code)[:60]
             raise SignInRefused(f"Slack did not accept the sign-in ({reason}). Start again.")
+        check_id_token(settings, answer.get("id_token"), str(flow.get("nonce") or ""), time.time())
         info = httpx.post(api + "openid.connect.userInfo", timeout=10,
                           headers={"Authorization": f"Bearer {answer['access_token']}"}).json()
     except (httpx.HTTPError, ValueError) as exc:
         raise SignInRefused(f"Could not reach Slack to finish the sign-in ({type(exc).__name__}). Try again.") from None
     if not info.get("ok") or not info.get("sub"):
         raise SignInRefused(f"Slack would not say who signed in ({str(info.get('error'))[:60]}). Start again.")
+    if str(info["sub"]) != str(_claims(answer.get("id_token")).get("sub")):
+        raise SignInRefused("Slack's answers disagree about who signed in. Start again.")
     team = info.get("https://slack.com/team_id")
     if team != settings.slack_team_id:
         raise SignInRefused("That Slack account is not in this workspace. Sign in with your account in the "

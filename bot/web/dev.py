@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from bot.commands.registry import Registry
 from bot.container import Container, Mode, open_container
-from bot.settings import Settings
+from bot.settings import Settings, refuse_weak_secrets
 from bot.web import dev_oidc, team
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -63,6 +63,8 @@ def cmd_web(settings: Settings, args: argparse.Namespace, registry: Registry) ->
         print("fireline web: the team pages are served by `fireline serve` at /team/ (sign in with Slack, or a "
               "one-time link from `/incident web`). For a local look with a development sign-in, run "
               "`fireline web --dev`.", file=sys.stderr)
+        return 2
+    if refuse_weak_secrets(settings, "web"):
         return 2
     if args.host not in LOOPBACK:
         print(f"fireline web: --dev lets anyone sign in as anybody, so it serves loopback only (127.0.0.1), not "

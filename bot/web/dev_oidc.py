@@ -9,8 +9,11 @@ it can sign in as anybody, which is why nothing but `fireline web --dev` and the
 
 from __future__ import annotations
 
+import base64
 import html
+import json
 import secrets
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -29,12 +32,26 @@ class StandIn:
     codes: dict[str, dict] = field(default_factory=dict)  # code -> profile (single use)
     tokens: dict[str, dict] = field(default_factory=dict)  # access token -> profile
     foreign_team: bool = False  # tests: answer as another workspace
+    id_token_changes: dict = field(default_factory=dict)  # tests: claims to put in (or take out, None) the id_token
 
 
 def _page(body: str) -> HTMLResponse:
     return HTMLResponse("<!doctype html><meta name=viewport content='width=device-width'>"
                         "<title>Development sign-in</title><body style='font-family:system-ui;max-width:30em;"
                         f"margin:2em auto;padding:0 1em'>{body}</body>")
+
+
+def id_token(stand_in: StandIn, profile: dict) -> str:
+    """An id_token with the claims Slack's carries (unsigned: bot/web/auth.py reads it from the token endpoint's
+    TLS answer and checks its nonce, issuer, audience and expiry, not a signature)."""
+    def b64(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    now = int(time.time())
+    claims = {"iss": "https://slack.com", "aud": stand_in.client_id, "sub": profile["sub"], "iat": now,
+              "exp": now + 300, "nonce": profile.get("nonce"), "https://slack.com/team_id": stand_in.team_id}
+    claims.update(stand_in.id_token_changes)
+    return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64({k: v for k, v in claims.items() if v is not None})}."
 
 
 def routes(stand_in: StandIn, prefix: str = "") -> list[Route]:
@@ -65,7 +82,8 @@ def routes(stand_in: StandIn, prefix: str = "") -> list[Route]:
             return JSONResponse({"ok": False, "error": "invalid_code"})
         access = secrets.token_urlsafe(16)
         stand_in.tokens[access] = profile
-        return JSONResponse({"ok": True, "access_token": access, "token_type": "Bearer", "id_token": "stand-in"})
+        return JSONResponse({"ok": True, "access_token": access, "token_type": "Bearer",
+                             "id_token": id_token(stand_in, profile)})
 
     async def user_info(request: Request) -> Response:
         profile = stand_in.tokens.get(request.headers.get("authorization", "").removeprefix("Bearer "))

@@ -9,6 +9,11 @@ Each answer is rendered once and kept (`Rendered`), keyed by what it shows and n
 string: 1,500 requests with a fresh `?x=` each rendered the page 1,500 times on the event loop and held
 a Slack ack for 5.8 s. A request now costs a one-row fingerprint of what is published (in the page
 threads, bot/web/pool.py), and the page is rendered again only when that changes.
+
+Because those answers are cached publicly, nothing in them comes from the request: links use the configured
+origin (STATUS_PAGE_URL, else WEB_BASE_URL), and without one they are relative (the feed's ids a `urn:`),
+never the Host header, which anyone can set and a shared cache would then serve to everybody. Every answer
+carries SECURITY_HEADERS: no scripts, no framing, no MIME sniffing.
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ from playbooks import statuspage as sp
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CACHE_CONTROL = "public, max-age=30"
+# The page has no script, form, frame or outside resource; one inline <style>.
+SECURITY_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                                               "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+                    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "strict-origin-when-cross-origin"}
 FEED_LIMIT = 50
 
 
@@ -58,7 +68,7 @@ def short_id(*parts: str) -> str:
 # -- Statuspage v2 JSON -------------------------------------------------------------------------------
 def page_json(settings, page: sp.Page, base_url: str) -> dict:
     return {"id": short_id("page", settings.status_page_name), "name": settings.status_page_name,
-            "url": base_url.rstrip("/"), "time_zone": "Etc/UTC", "updated_at": iso(page.updated_at or page.now)}
+            "url": base_url.rstrip("/") or "/", "time_zone": "Etc/UTC", "updated_at": iso(page.updated_at or page.now)}
 
 
 def component_json(settings, component: sp.Component, position: int) -> dict:
@@ -126,18 +136,19 @@ def atom(settings, page: sp.Page, base_url: str) -> str:
     base = base_url.rstrip("/")
     entries = sorted(((i, u) for i in page.recent_incidents for u in i.updates), key=lambda p: p[1].at,
                      reverse=True)[:FEED_LIMIT]
+    ids = base or f"urn:fireline:status:{short_id('page', settings.status_page_name)}"  # Atom ids are absolute
     parts = ['<?xml version="1.0" encoding="utf-8"?>',
              '<feed xmlns="http://www.w3.org/2005/Atom">',
              f"<title>{xml_escape(settings.status_page_name)}</title>",
              f'<link href="{xml_escape(base)}/" rel="alternate"/>',
              f'<link href="{xml_escape(base)}/history.atom" rel="self"/>',
-             f"<id>{xml_escape(base)}/history.atom</id>",
+             f"<id>{xml_escape(ids)}/history.atom</id>",
              f"<updated>{iso(page.updated_at or page.now)}</updated>"]
     for incident, update in entries:
         parts += ["<entry>",
                   f"<title>{xml_escape(incident.title)}: {sp.STAGE_WORDS[update.stage]}</title>",
                   f'<link href="{xml_escape(base)}/#incident-{incident.public_id}" rel="alternate"/>',
-                  f"<id>{xml_escape(base)}/incidents/{incident.public_id}/{update.key}</id>",
+                  f"<id>{xml_escape(ids)}/incidents/{incident.public_id}/{update.key}</id>",
                   f"<updated>{iso(update.at)}</updated>",
                   f"<author><name>{xml_escape(settings.status_page_name)}</name></author>",
                   f'<content type="text">{xml_escape(update.body)}</content>',
@@ -156,12 +167,13 @@ RENDERERS = {
 
 
 def base_url(request: Request) -> str:
-    configured = request.app.state.container.settings.status_page_url
-    return configured or str(request.base_url)
+    """The configured public origin, or "" (relative links): never the request's Host (see the module's doc)."""
+    settings = request.app.state.container.settings
+    return (settings.status_page_url or settings.web_base_url).rstrip("/")
 
 
 def answer(request: Request, body: bytes, etag: str, media_type: str) -> Response:
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding", **SECURITY_HEADERS}
     wanted = [tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")]
     if etag in wanted or "*" in wanted:
         return Response(status_code=304, headers=headers)
@@ -191,7 +203,7 @@ class Rendered:
     Checked against `fingerprint` on each request, so a published update shows on the next request on
     every replica; kept at most MAX_AGE seconds whatever the fingerprint says. One render at a time: a
     crowd arriving at a stale entry renders it once. At most MAX_ENTRIES base URLs (one, when
-    STATUS_PAGE_URL is set; otherwise from each request's Host), so odd Host headers cannot grow it.
+    STATUS_PAGE_URL or WEB_BASE_URL is set; "" otherwise: links are then relative), never the request's Host.
     """
 
     MAX_AGE = 60.0

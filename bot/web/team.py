@@ -11,7 +11,7 @@ reads; bot/insights.py computes; templates only show.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from starlette.requests import Request
@@ -63,14 +63,44 @@ def _safe_next(value: str | None) -> str:
     return "/team/"
 
 
-def reader_of(request: Request) -> auth.Reader | None:
-    return auth.read_session(request.app.state.container.settings, request.cookies.get(auth.SESSION_COOKIE))
+async def reader_of(request: Request) -> auth.Reader | None:
+    """The signed-in reader: a cookie this server signed, made since the person last signed out."""
+    container = request.app.state.container
+    reader = auth.read_session(container.settings, request.cookies.get(auth.SESSION_COOKIE))
+    if reader is None:
+        return None
+    return await pool.run(auth.still_signed_in, container.engine, reader)
+
+
+def same_site(request: Request) -> bool:
+    """A POST a page of ours sent, not another site's form (login CSRF: signing a victim in as the attacker).
+
+    Browsers say where a form came from in Sec-Fetch-Site (or at least Origin); a request with neither is
+    not a browser's cross-site form, and SameSite=Lax keeps the session cookie off those anyway.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    expected = urlsplit(base_url(request)).netloc if request.app.state.container.settings.web_base_url \
+        else request.headers.get("host", "")
+    return origin != "null" and urlsplit(origin).netloc == expected
+
+
+def secure_cookies(request: Request) -> bool:
+    """Always under `fireline serve` (TLS ends at Fly's proxy, so the request itself looks like http);
+    otherwise when the configured address is https."""
+    from bot.container import Mode
+
+    return request.app.state.container.mode in (Mode.SERVE, Mode.SOCKET) or base_url(request).startswith("https://")
 
 
 def signed_in(handler):
     """Wrap a page: no session, a redirect to the sign-in page that comes back here afterwards."""
     async def wrapped(request: Request) -> Response:
-        reader = reader_of(request)
+        reader = await reader_of(request)
         if reader is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse("/team/login?next=" + quote(_safe_next(target), safe=""), status_code=303,
@@ -81,11 +111,19 @@ def signed_in(handler):
     return wrapped
 
 
-def _set_session(request: Request, response: Response, user_id: str, team_id: str, name: str) -> None:
-    settings = request.app.state.container.settings
-    _, value = auth.new_session(settings, user_id, team_id, name)
+async def _set_session(request: Request, response: Response, user_id: str, team_id: str, name: str) -> None:
+    container = request.app.state.container
+    settings = container.settings
+    generation = await pool.run(auth.generation_of, container.engine, user_id)
+    _, value = auth.new_session(settings, user_id, team_id, name, generation=generation)
     response.set_cookie(auth.SESSION_COOKIE, value, max_age=settings.web_session_hours * 3600, path="/team",
-                        httponly=True, samesite="lax", secure=base_url(request).startswith("https://"))
+                        httponly=True, samesite="lax", secure=secure_cookies(request))
+
+
+async def _not_from_here(request: Request) -> Response:
+    return await pool.run(page, request, "login.html.j2", None, status=403, oidc=False, next="/team/",
+                          problem="That form was stale or not from this site; nothing was done. Reload the page "
+                                  "and try again.")
 
 
 # -- sign-in ---------------------------------------------------------------------------------------------
@@ -105,26 +143,28 @@ async def login_slack(request: Request) -> Response:
                                 _safe_next(request.query_params.get("next")))
     response = RedirectResponse(url, status_code=303, headers=HEADERS)
     response.set_cookie(auth.FLOW_COOKIE, flow, max_age=auth.FLOW_SECONDS, path="/team/auth", httponly=True,
-                        samesite="lax", secure=base_url(request).startswith("https://"))
+                        samesite="lax", secure=secure_cookies(request))
     return response
 
 
 async def callback(request: Request) -> Response:
-    settings = request.app.state.container.settings
+    container = request.app.state.container
+    settings = container.settings
     params = request.query_params
     try:
         if params.get("error"):
             raise auth.SignInRefused("Slack did not sign you in (" + params["error"][:40] + "). Start again.")
         profile, next_path = await pool.run(auth.finish_oidc, settings, params.get("code"), params.get("state"),
                                             request.cookies.get(auth.FLOW_COOKIE),
-                                            base_url(request) + "/team/auth/callback")
+                                            base_url(request) + "/team/auth/callback", container.engine,
+                                            container.clock())
     except auth.SignInRefused as refused:
         return await pool.run(page, request, "login.html.j2", None, status=403,
                               oidc=auth.oidc_configured(settings), next="/team/", problem=str(refused))
     response = RedirectResponse(_safe_next(next_path), status_code=303, headers=HEADERS)
     response.delete_cookie(auth.FLOW_COOKIE, path="/team/auth")
-    _set_session(request, response, str(profile["sub"]), settings.slack_team_id,
-                 str(profile.get("name") or profile["sub"]))
+    await _set_session(request, response, str(profile["sub"]), settings.slack_team_id,
+                       str(profile.get("name") or profile["sub"]))
     return response
 
 
@@ -136,6 +176,8 @@ async def link(request: Request) -> Response:
         state = await pool.run(auth.link_state, container.engine, token, container.clock())
         return await pool.run(page, request, "link.html.j2", None, status=200 if state == "ok" else 403,
                               state=state, token=token)
+    if not same_site(request):  # another site's form would sign this browser in as whoever owns the link
+        return await _not_from_here(request)
     spent = await pool.run(auth.redeem_link, container.engine, token, container.clock())
     if spent is not None and spent.team_id != container.settings.slack_team_id:
         spent = None  # issued for another workspace (SLACK_TEAM_ID changed since): like Sign in with Slack, refused
@@ -143,17 +185,18 @@ async def link(request: Request) -> Response:
         state = await pool.run(auth.link_state, container.engine, token, container.clock())
         return await pool.run(page, request, "link.html.j2", None, status=403, state=state, token=None)
     response = RedirectResponse("/team/", status_code=303, headers=HEADERS)
-    _set_session(request, response, spent.user_id, spent.team_id, spent.name)
+    await _set_session(request, response, spent.user_id, spent.team_id, spent.name)
     return response
 
 
 async def logout(request: Request) -> Response:
+    """Sign out everywhere: the person's generation moves on, so this cookie and any copy of it are over."""
+    container = request.app.state.container
     form = await auth.read_form(request)
-    reader = reader_of(request)
-    if not auth.csrf_ok(reader, form.get("csrf")):
-        return await pool.run(page, request, "login.html.j2", None, status=403, oidc=False, next="/team/",
-                              problem="That form was stale or not from this site; nothing was done. Reload the "
-                                      "page and try again.")
+    reader = await reader_of(request)
+    if not auth.csrf_ok(reader, form.get("csrf")) or not same_site(request):
+        return await _not_from_here(request)
+    await pool.run(auth.sign_out_everywhere, container.engine, reader.user_id, container.clock())
     response = RedirectResponse("/team/login", status_code=303, headers=HEADERS)
     response.delete_cookie(auth.SESSION_COOKIE, path="/team")
     return response
