@@ -13,7 +13,6 @@ resolves it. The request then stores a bounded number of alerts whatever the del
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 
 from bot.alerts.payloads import IncomingAlert
 from bot.alerts.sources import key
@@ -58,10 +57,10 @@ def most_severe(items: list[IncomingAlert], rules: RuleSet) -> IncomingAlert:
 
 def _group(items: list[IncomingAlert], rules: RuleSet, *, resolved: bool) -> IncomingAlert:
     lead = most_severe(items, rules) if not resolved else items[0]
-    titles = Counter(item.title for item in items)
-    common, _ = titles.most_common(1)[0]
-    what = "resolved" if resolved else "firing"
-    title = f"{len(items)} alerts {what}: {common}" + (f" and {len(titles) - 1} more kinds" if len(titles) > 1 else "")
+    others = len({item.title for item in items}) - 1
+    what = "resolved" if resolved else "firing, the most severe"
+    # the lead's title: the group is classified by its words and its severity
+    title = f"{len(items)} alerts {what}: {lead.title}" + (f" (and {others} other titles)" if others else "")
     shown = [item.title[:150] for item in items[:MEMBERS_SHOWN]]
     details = {"group_key": lead.details.get("group_key"), "member_count": len(items), "members": shown,
                "started_at": min((i.details.get("started_at") for i in items if i.details.get("started_at")),
