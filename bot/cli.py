@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from bot import entry_points
 from bot.assembly import assemble, feature_registry
 from bot.check import run_checks
 from bot.commands.registry import Registry
@@ -37,6 +38,7 @@ def register(registry: Registry) -> None:
                  _worker_args)(cmd_worker)
     registry.cli("check", "show each integration: live, dry-run or misconfigured")(cmd_check)
     registry.cli("db", "database migrations: `fireline db upgrade`, `fireline db current`", _db_args)(cmd_db)
+    entry_points.register(registry)  # `fireline commands`
 
 
 def cmd_console(settings: Settings, args: argparse.Namespace, registry: Registry) -> int:

@@ -157,8 +157,8 @@ def test_every_subcommand_and_check_comes_from_a_register_call():
 
     assert set(FEATURE_MODULES) | {"bot.alerts"} == FEATURES | {"bot.check", "bot.alerts.check"}
     registry = cli_registry(None)
-    assert list(registry.cli_commands) == ["console", "serve", "socket", "worker", "check", "db", "classify",
-                                           "postmortem", "report", "web", "drill"]
+    assert list(registry.cli_commands) == ["console", "serve", "socket", "worker", "check", "db", "commands",
+                                           "classify", "postmortem", "report", "web", "drill"]
     assert list(registry.checks) == ["slack", "secrets", "database", "sentry", "alerts", "roles", "fly", "health",
                                      "responders", "postmortem", "pagerduty", "status-page", "providers", "statuspage",
                                      "sentry-api",
