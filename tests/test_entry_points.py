@@ -47,7 +47,7 @@ def test_what_each_entry_declares_is_shown():
     assert found["/incident sev"].needs == 'incident="open"' and found["/incident sev"].usage == "/incident sev <1-4>"
     assert found["/incident show"].needs == 'incident="any"' and found["/incident list"].needs == ""
     assert found["incident_ack"].needs == 'value="incident", incident="open"'
-    assert found["status_publish"].needs == "value=int" and found["alert_declare"].needs == 'value="alert"'
+    assert found["status_edit"].needs == "value=int" and found["alert_declare"].needs == 'value="alert"'
     assert found["incident_catchup"].summary == 'the incident card\'s "Catch me up" button'
     assert found["/restart"].handler == "bot.commands.playbooks:playbook_command"
     assert found["/restart"].note == "with playbooks.restart:Restart"
