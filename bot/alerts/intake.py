@@ -4,22 +4,27 @@ The generic route (`/webhooks/alerts`, bot/alerts/webhook.py) stays for Fireline
 Sentry and PagerDuty. Here the source is in the URL, so the sender needs no Fireline-specific
 field: Alertmanager's `webhook_configs.url`, UptimeRobot's webhook alert contact, Datadog's webhook
 integration (with the README's template), Honeycomb's webhook recipient, Better Stack's webhook.
-Answers: 202 with one entry per alert; 401/403 from bot.alerts.auth; 404 for an unknown source;
-400 for a body that is not JSON; 422 naming the fields that source sends; 503 when the database
-cannot take it. Never waits on Slack.
+Answers: 202 with one entry per alert; 200 `ignored` for a sender's test notification; 401/403 from
+bot.alerts.auth; 404 for an unknown source; 400 for a body that is neither JSON nor a form; 422
+naming the fields that source sends; 503 when the database cannot take it. Never waits on Slack.
+A form-encoded body (UptimeRobot without *Send as JSON*, Datadog's *Encode as form*) is read as
+its fields: the sender's default should not be an error.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bot.alerts import auth, sources
-from bot.alerts.payloads import IncomingAlert, PayloadError, loads
+from bot.alerts.payloads import Ignored, IncomingAlert, PayloadError, loads
 from bot.alerts.resolution import Outcome, take
 from bot.container import Container
 from bot.webhook_guard import NESTED_TOO_DEEPLY, read_body, store_or_503, webhook_error
@@ -35,8 +40,55 @@ def options(container: Container, source: str) -> dict[str, Any]:
     return {}
 
 
+_FORM = re.compile(r"^[\w.%+\-*]+=[^&]*(?:&[\w.%+\-*]+=[^&]*)*$")
+JSON_HINTS = {"uptimerobot": " (in UptimeRobot's alert contact, tick *Send as JSON (application/json)* and paste the "
+                             "README's body)",
+              "datadog": " (in Datadog's webhook, paste the README's payload)"}
+
+
+def read_data(source: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+    """The delivery's fields: JSON, or a form (`application/x-www-form-urlencoded`, or a body shaped like one)."""
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "").lower()
+    text_body = body.decode("utf-8", "replace").strip()
+    if "application/x-www-form-urlencoded" in content_type or (_FORM.match(text_body) and "{" not in text_body[:1]):
+        fields = dict(parse_qsl(text_body, keep_blank_values=True))
+        if fields:
+            return fields
+    try:
+        return loads(body)
+    except PayloadError as exc:
+        raise PayloadError(str(exc) + JSON_HINTS.get(source, ""), exc.status) from None
+
+
 def take_all(container: Container, incoming: list[IncomingAlert]) -> list[Outcome]:
     return [take(container, item) for item in incoming]
+
+
+async def answer(container: Container, worker, source: str, read, headers: Mapping[str, str]) -> JSONResponse:
+    """Parse one delivery as `source` (`read()` gives its fields), store its alerts, and say what became of each.
+
+    Shared by the source routes and by the generic route when it recognises a sender by its fields.
+    """
+    try:
+        incoming = sources.parse(source, read(), headers, **options(container, source))
+    except PayloadError as exc:
+        return webhook_error(exc.status, str(exc))
+    except Ignored as exc:  # a test notification: the wiring works, nobody is paged
+        return JSONResponse({"status": "ignored", "reason": str(exc)})
+    except RecursionError:  # nested past what json can read: the sender's payload, said so (as the generic route)
+        return webhook_error(422, NESTED_TOO_DEEPLY)
+    except Exception:  # a parser tripped on an odd shape: the sender's payload, not a server fault
+        log.exception("could not read %s alert payload", sources.a(source))
+        return webhook_error(422, f"could not read this {source} payload; see the README's alert sources table")
+    if not incoming:
+        return JSONResponse({"status": "ignored", "reason": "the delivery carries no alerts"})
+    outcomes = await store_or_503(take_all, container, incoming, what="alert", log=log)
+    if isinstance(outcomes, JSONResponse):
+        return outcomes
+    if worker is not None:
+        worker.wake()
+    return JSONResponse({"status": "accepted", "source": source, "alerts": [o.as_dict() for o in outcomes]},
+                        status_code=202)
 
 
 def routes(container: Container, worker=None) -> list[Route]:
@@ -53,22 +105,6 @@ def routes(container: Container, worker=None) -> list[Route]:
         decision = auth.decide(container.settings, source, body, headers)
         if not decision.allowed:
             return webhook_error(decision.status, decision.reason)
-        try:
-            incoming = sources.parse(source, loads(body), headers, **options(container, source))
-        except PayloadError as exc:
-            return webhook_error(exc.status, str(exc))
-        except RecursionError:  # nested past what json can read: the sender's payload, said so (as the generic route)
-            return webhook_error(422, NESTED_TOO_DEEPLY)
-        except Exception:  # a parser tripped on an odd shape: the sender's payload, not a server fault
-            log.exception("could not read %s alert payload", sources.a(source))
-            return webhook_error(422, f"could not read this {source} payload; see the README's alert sources table")
-        if not incoming:
-            return JSONResponse({"status": "ignored", "reason": "the delivery carries no alerts"})
-        outcomes = await store_or_503(take_all, container, incoming, what="alert", log=log)
-        if isinstance(outcomes, JSONResponse):
-            return outcomes
-        if worker is not None:
-            worker.wake()
-        return JSONResponse({"status": "accepted", "alerts": [o.as_dict() for o in outcomes]}, status_code=202)
+        return await answer(container, worker, source, lambda: read_data(source, body, headers), headers)
 
     return [Route(PATH, source_webhook, methods=["POST"])]
