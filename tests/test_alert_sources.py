@@ -454,3 +454,20 @@ def test_the_rules_own_severity_is_not_outvoted_by_a_weak_word_and_sentrys_level
         "title": "ReferenceError: heck is not defined", "level": "error", "issue_id": "1"}}}, "event_alert", None)
     assert exception.signals.severity_hint is None and exception.details["level"] == "error"
     assert classify(exception.classify_text, exception.signals, source="sentry").level == 3
+
+
+def test_a_pasted_grafana_test_notification_is_read_as_the_webhook_reads_it(db_url, clock):
+    import io
+
+    from bot.console import run_console
+
+    container = build_container(make_settings(db_url), clock=clock)
+    test = json.dumps({"dashboardId": 1, "evalMatches": [], "message": "Someone is testing the alert notification "
+                       "within grafana.", "orgId": 0, "panelId": 1, "ruleId": 0, "ruleName": "Test rule",
+                       "ruleUrl": "http://localhost:3000/", "state": "alerting", "tags": {},
+                       "title": "[Alerting] Test notification"})
+    out = io.StringIO()
+    assert run_console(container, io.StringIO(f"/alert {test}\n"), out) == 0
+    assert "Nothing stored: Grafana's test notification" in out.getvalue(), out.getvalue()
+    assert alerts(container) == []
+    container.engine.dispose()
