@@ -19,6 +19,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -378,9 +379,21 @@ _SUCCESS_RATE = re.compile(r"\bsuccess rate (?:dropped |fell |down )?(?:to |at |
 
 
 # Links are addresses, not words about the alert: "https://wiki.example.com/runbooks/internal/instance-down"
-# read as scope "internal" capped a critical InstanceDown at SEV3. Host names written as words
-# ("api.cgraph.org returns 502") stay; only scheme-led URLs go.
+# read as scope "internal" capped a critical InstanceDown at SEV3. Below the title links go; in the title
+# (an uptime check names the URL it watches) only the host stays, "https://cgraph.org/health" read as
+# "cgraph.org". Host names written as words ("api.cgraph.org returns 502") are untouched.
 _URL = re.compile(r"\b(?:https?|ftp)://[^\s<>|)\]]+", re.IGNORECASE)
+
+
+def _without_links(text: str) -> str:
+    def host(match: re.Match[str]) -> str:
+        try:
+            return urlsplit(match.group(0)).hostname or " "
+        except ValueError:
+            return " "
+
+    title, newline, rest = text.partition("\n")
+    return _URL.sub(host, title) + newline + _URL.sub(" ", rest)
 
 
 def _number(text: str) -> float:
@@ -398,7 +411,7 @@ def classify(text: str, signals: Signals | None = None, *, source: str = "", rul
     """Classify an alert's text plus what is known live into SEV1-4, saying which rule or signal decided."""
     rules = rules or default_rules()
     signals = signals or Signals()
-    text = _URL.sub(" ", (text or "")[:MAX_TEXT])
+    text = _without_links((text or "")[:MAX_TEXT])
     source = (source or "").lower()
     evidence: list[_Evidence] = []
     for rule in rules.rules:

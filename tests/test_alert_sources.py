@@ -442,6 +442,9 @@ def test_words_inside_links_and_label_names_are_not_the_alerts_scope():
     result = classify(text, Signals(source_severity="critical"), source="alertmanager")
     assert result.level == 1, result.reasons
     assert not any("internal" in r or "region limits" in r for r in result.reasons), result.reasons
+    # a URL in the title is what is watched: its host still names the product
+    watched = classify("https://api.cgraph.org/health unreachable from all 4 locations")
+    assert watched.level == 1 and any("cgraph.org" in r for r in watched.reasons), watched.reasons
 
 
 def test_the_rules_own_severity_is_not_outvoted_by_a_weak_word_and_sentrys_level_is_not_a_severity():
