@@ -19,6 +19,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,7 @@ class SignalRules:
     all_machines_down: int = 1
     some_machines_down: int = 3
     severity_hint_weight: float = 0.6
+    source_severity_weight: float = 1.0
     severity_hints: Mapping[str, int] = field(default_factory=dict)
     pagerduty_urgency: Mapping[str, tuple[int, float]] = field(default_factory=dict)
     pagerduty_priority: Mapping[str, int] = field(default_factory=dict)
@@ -302,7 +304,11 @@ class Signals:
     health_ok: the app's health endpoint answered 2xx (False: it did not; None: not checked).
     machines_running / machines_total: from the Fly Machines API.
     pagerduty_urgency: "high" | "low"; pagerduty_priority: "P1".."P5" (the incident's priority).
-    severity_hint: the source's own word for severity ("critical", "warning", "sev2", "p1", ...).
+    severity_hint: a word for severity a sender puts on every event alike (a generic `severity`, a Slack
+    attachment's colour): a hint that needs company.
+    source_severity: the severity the team set on the alert rule itself (Alertmanager/Grafana
+    `labels.severity`, Datadog's monitor priority, a Sentry metric alert's critical/warning trigger):
+    it decides like PagerDuty's priority, so "critical" is not outvoted by a weak word such as "latency".
     error_count: errors in the alert's window; error_rate: failing share of requests, 0-1.
     """
 
@@ -314,6 +320,7 @@ class Signals:
     severity_hint: str | None = None
     error_count: int | None = None
     error_rate: float | None = None
+    source_severity: str | None = None
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> Signals:
@@ -333,7 +340,7 @@ class Signals:
         rate = data.get("error_rate")
         if isinstance(rate, int | float) and not isinstance(rate, bool) and 0 <= rate <= 100:
             values["error_rate"] = rate / 100 if rate > 1 else float(rate)
-        for name in ("pagerduty_urgency", "pagerduty_priority", "severity_hint"):
+        for name in ("pagerduty_urgency", "pagerduty_priority", "severity_hint", "source_severity"):
             value = data.get(name)
             if isinstance(value, str) and value.strip():
                 values[name] = value.strip()[:40]
@@ -390,6 +397,24 @@ _SUCCESS_RATE = re.compile(r"\bsuccess rate (?:dropped |fell |down )?(?:to |at |
                            re.IGNORECASE)
 
 
+# Links are addresses, not words about the alert: "https://wiki.example.com/runbooks/internal/instance-down"
+# read as scope "internal" capped a critical InstanceDown at SEV3. Below the title links go; in the title
+# (an uptime check names the URL it watches) only the host stays, "https://cgraph.org/health" read as
+# "cgraph.org". Host names written as words ("api.cgraph.org returns 502") are untouched.
+_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>|)\]]+", re.IGNORECASE)
+
+
+def _without_links(text: str) -> str:
+    def host(match: re.Match[str]) -> str:
+        try:
+            return urlsplit(match.group(0)).hostname or " "
+        except ValueError:
+            return " "
+
+    title, newline, rest = text.partition("\n")
+    return _URL.sub(host, title) + newline + _URL.sub(" ", rest)
+
+
 def _number(text: str) -> float:
     text = text.replace(",", "")
     return float(text[:-1]) * 1000 if text[-1:] in "kK" else float(text)
@@ -405,7 +430,7 @@ def classify(text: str, signals: Signals | None = None, *, source: str = "", rul
     """Classify an alert's text plus what is known live into SEV1-4, saying which rule or signal decided."""
     rules = rules or default_rules()
     signals = signals or Signals()
-    text = (text or "")[:MAX_TEXT]
+    text = _without_links((text or "")[:MAX_TEXT])
     source = (source or "").lower()
     evidence: list[_Evidence] = []
     for rule in rules.rules:
@@ -493,6 +518,11 @@ def classify(text: str, signals: Signals | None = None, *, source: str = "", rul
 def _hint_evidence(text: str, signals: Signals, config: SignalRules) -> list[_Evidence]:
     """Hints from the source's own words (severity field, PagerDuty urgency/priority) and the text's numbers."""
     out: list[_Evidence] = []
+    rule_severity = (signals.source_severity or "").strip().lower().replace(" ", "")
+    if rule_severity in config.severity_hints:
+        level = config.severity_hints[rule_severity]
+        out.append(_Evidence(level, config.source_severity_weight, "source-severity",
+                             f"the alert rule says “{_snippet(signals.source_severity or '')}” → SEV{level}"))
     hint = (signals.severity_hint or "").strip().lower().replace(" ", "")
     if hint in config.severity_hints:
         level = config.severity_hints[hint]
@@ -726,11 +756,12 @@ def _parse_signals(data: Any, base: SignalRules) -> SignalRules:
     for name in ("health_down", "all_machines_down", "some_machines_down"):
         if name in data:
             values[name] = _level(data[name], f"signals.{name}")
-    if "severity_hint_weight" in data:
-        weight = data["severity_hint_weight"]
-        if not isinstance(weight, int | float) or isinstance(weight, bool) or weight < 0:
-            raise ValueError("signals.severity_hint_weight: expected a number")
-        values["severity_hint_weight"] = float(weight)
+    for name in ("severity_hint_weight", "source_severity_weight"):
+        if name in data:
+            weight = data[name]
+            if not isinstance(weight, int | float) or isinstance(weight, bool) or weight < 0:
+                raise ValueError(f"signals.{name}: expected a number")
+            values[name] = float(weight)
     if "severity_hints" in data:
         hints = data["severity_hints"]
         if not isinstance(hints, dict):

@@ -82,16 +82,23 @@ _INSTANCE_NUMBER = re.compile(r"(\b(?:worker|node|shard|partition|replica|instan
                               r"(\d{1,6})\b(?![.,:%]\d|\s?%)")
 
 
+# A short number written onto a name is part of the name: hosts and machines ("web-12", "edge-7",
+# Fly's "cgraph-api-3", "cs30"), not a measurement. A version ("v42") is not an instance.
+_NAMED_NUMBER = re.compile(r"\b((?!v\d)[a-z](?:[a-z0-9]*[a-z])?(?:[-_][a-z](?:[a-z0-9]*[a-z])?)*[-_]?)(\d{1,4})\b"
+                           r"(?![.,:%]\d|\s?%)")
+
+
 def derive_key(source: str, title: str) -> str:
     """The default dedup key: the source plus the title with measurements, ids and URLs blurred.
 
     "CPU at 93% on 3d8d9e1b" and "CPU at 97% on 17811e9e" are the same alert; "Queue worker 3
-    lagging" and "Queue worker 4 lagging" are two (issue 18: twenty workers became one alert), so a
+    lagging" and "Queue worker 4 lagging" are two, and so are "web-12 OOM" and "web-13 OOM", so a
     number naming an instance is kept. A key from the source (fingerprint, monitor id) wins anyway.
     """
     text = re.sub(r"https?://\S+", "<url>", title.lower())
     text = re.sub(r"\b(?=[0-9a-f]*\d)[0-9a-f]{6,}\b", "#", text)
     text = _INSTANCE_NUMBER.sub(lambda m: f"{m.group(1)}<{m.group(2)}>", text)
+    text = _NAMED_NUMBER.sub(lambda m: f"{m.group(1)}<{m.group(2)}>", text)
     text = re.sub(r"(?<!<)\d+(?:[.,:]\d+)*(?!>)", "#", text)
     text = " ".join(text.split())
     return f"{source}:{text}"[:MAX_KEY]
@@ -182,16 +189,23 @@ def from_sentry(data: Mapping[str, Any], resource: str | None, request_id: str |
     if not isinstance(payload, dict):
         raise PayloadError("a Sentry webhook needs a `data` object")
     if resource == "metric_alert" or "metric_alert" in payload:
-        action = str(data.get("action") or "")
-        title = _string(payload, "description_title", MAX_TITLE) or "Sentry metric alert"
-        text = _string(payload, "description_text", MAX_TEXT) or ""
-        alert_rule = ((payload.get("metric_alert") or {}).get("alert_rule") or {}) if isinstance(
-            payload.get("metric_alert"), dict) else {}
-        rule_id = alert_rule.get("id") if isinstance(alert_rule, dict) else None
+        # `action` is the rule's trigger: critical and warning fire (the team's own thresholds, so they decide
+        # the SEV), resolved says it is over. One thread per alert rule, whatever the trigger.
+        action = str(data.get("action") or "").strip().lower()[:20]
+        raw_title = _string(payload, "description_title", MAX_TITLE) or "Sentry metric alert"
+        title = _METRIC_STATE.sub("", raw_title).strip() or raw_title
+        text = (_string(payload, "description_text", MAX_TEXT) or "").replace("\\n", "\n")
+        metric_alert = payload.get("metric_alert") if isinstance(payload.get("metric_alert"), dict) else {}
+        alert_rule = metric_alert.get("alert_rule") if isinstance(metric_alert.get("alert_rule"), dict) else {}
+        rule_id = alert_rule.get("id")
+        started = metric_alert.get("date_started") if isinstance(metric_alert.get("date_started"), str) else None
+        firing = action if action in ("critical", "warning") else None
         return IncomingAlert(source="sentry", title=title, text=text, link=_safe_link(payload.get("web_url")),
-                             severity_hint=action or None, dedup_key=f"sentry:metric:{rule_id}" if rule_id else None,
-                             signals=Signals(severity_hint=action or None),
-                             details={"resource": "metric_alert", "action": action}, delivery_id=request_id)
+                             severity_hint=firing, dedup_key=f"sentry:metric:{rule_id}" if rule_id else None,
+                             signals=Signals(source_severity=firing),
+                             details={"resource": "metric_alert", "action": action, "rule": alert_rule.get("name"),
+                                      "started_at": started},
+                             delivery_id=request_id, resolved=action == "resolved")
     if resource not in (None, "event_alert") and "event" not in payload:
         raise Ignored(f"Sentry `{resource}` webhooks are not alerts; Fireline takes issue alerts (event_alert)")
     event = payload.get("event")
@@ -209,15 +223,16 @@ def from_sentry(data: Mapping[str, Any], resource: str | None, request_id: str |
     rule = _string(payload, "triggered_rule", 200)
     if rule:
         lines.append(f"alert rule: {rule}")
+    # The event's `level` is not the alert's severity: every exception is "error", so it said SEV2 for
+    # every issue alert. Kept in the details; the words, the rule's name and live signals decide.
     level = _string(event, "level", 20)
     issue_id = _string(event, "issue_id", 60)
     project = event.get("project")
     return IncomingAlert(
         source="sentry", title=title, text="\n".join(lines), link=_safe_link(event.get("web_url")),
         severity_hint=level, dedup_key=f"sentry:issue:{issue_id}" if issue_id else None,
-        signals=Signals(severity_hint=level),
         details={"resource": "event_alert", "issue_id": issue_id, "project": project, "rule": rule,
-                 "environment": environment}, delivery_id=request_id)
+                 "environment": environment, "level": level}, delivery_id=request_id)
 
 
 def _tags(value: Any) -> dict[str, str]:
@@ -237,6 +252,8 @@ def _safe_link(value: Any) -> str | None:
     except PayloadError:
         return None
 
+
+_METRIC_STATE = re.compile(r"^\s*(?:critical|warning|resolved)\s*:\s*", re.IGNORECASE)
 
 FIRELINE_REF = re.compile(r"\bfireline[-:_/ ]?(?:incident[-:_/ ]?)?#?(\d{1,9})\b", re.IGNORECASE)
 

@@ -1,5 +1,8 @@
 """`POST /webhooks/alerts`: generic JSON alerts (firing or resolved), Sentry issue alerts, PagerDuty incident.triggered.
 
+A known sender's own payload posted here (Alertmanager's `groupKey`, Datadog's `transition`, ...) is
+recognised by its fields and read as its route would read it.
+
 Authenticated with ALERTS_WEBHOOK_SECRET: the sender signs the raw body with HMAC-SHA256 and sends
 `X-Fireline-Signature: sha256=<hex digest>`. Sentry's own `Sentry-Hook-Signature: <hex>` and
 PagerDuty's `X-PagerDuty-Signature: v1=<hex>` are accepted too (set ALERTS_WEBHOOK_SECRET to the
@@ -21,6 +24,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bot.alerts import auth
+from bot.alerts.intake import answer
+from bot.alerts.intake import routes as source_routes
 from bot.alerts.payloads import Ignored, PayloadError, parse_webhook
 from bot.alerts.resolution import resolve
 from bot.alerts.service import receive
@@ -76,6 +81,29 @@ def sentry_delivery_id(body: bytes) -> str:
     return f"{str(event_id)[:64]}:{digest}" if event_id else digest
 
 
+def recognise(body: bytes, headers: Mapping[str, str]) -> tuple[str, Mapping] | None:
+    """(source, fields) when the body is a known sender's payload rather than Fireline's own shape.
+
+    Sentry's and PagerDuty's envelopes stay with this route's own readers; anything else that
+    Alertmanager, Grafana, Datadog, UptimeRobot, Honeycomb or Better Stack would send is read as that
+    sender's route reads it, instead of as a generic alert with the sender's raw title (a Datadog
+    delivery here read "[Triggered] High tracking" as its title and keyed each notification apart).
+    """
+    from bot.alerts.sources import detect
+
+    if any(k.lower() == "sentry-hook-resource" for k in headers):
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    if not isinstance(data, Mapping) or ("action" in data and "installation" in data) \
+            or isinstance(data.get("event"), Mapping):
+        return None
+    source = detect(data)
+    return (source, data) if source else None
+
+
 async def resolved_answer(container: Container, incoming, worker=None) -> JSONResponse:
     """202 with the resolution (`resolved_after`, or `unchanged` when already resolved); 200 `ignored` for a key
     Fireline never saw, so the sender does not retry it."""
@@ -101,6 +129,10 @@ def routes(container: Container, worker=None) -> list[Route]:
         decision = auth.decide(container.settings, None, body, headers)  # one module decides for every route
         if not decision.allowed:
             return webhook_error(decision.status, decision.reason)
+        recognised = recognise(body, headers)
+        if recognised is not None:  # a sender's own payload: read as its route reads it (as `/alert {json}` does)
+            source, data = recognised
+            return await answer(container, worker, source, lambda: data, headers)
         try:
             incoming = parse_webhook(body, headers)
         except PayloadError as exc:
@@ -128,7 +160,5 @@ def routes(container: Container, worker=None) -> list[Route]:
         return JSONResponse({"status": "accepted", "alert": received.alert_id, "severity": received.level,
                              "thread": "new" if received.new else "updated", "count": received.count,
                              "incident": received.incident_id}, status_code=202)
-
-    from bot.alerts.intake import routes as source_routes
 
     return [Route(PATH, alerts_webhook, methods=["POST"]), *source_routes(container, worker)]

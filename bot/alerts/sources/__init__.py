@@ -7,16 +7,18 @@ several alerts (Alertmanager groups them), each with the sender's own key (finge
 id), which wins over a key derived from the title. `resolved=True` marks "it is over" deliveries.
 
 A body of the wrong shape raises `ShapeError` (422) naming the fields that source sends, so the
-person configuring the sender sees what Fireline expected.
+person configuring the sender sees what Fireline expected. A sender's test notification (Grafana's
+"Test" button on a contact point) raises `Ignored`: the sender is wired up, and nobody is paged.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from bot.alerts.payloads import MAX_KEY, MAX_TEXT, MAX_TITLE, IncomingAlert, PayloadError, _clean, _safe_link
+from bot.alerts.payloads import MAX_KEY, MAX_TEXT, MAX_TITLE, Ignored, IncomingAlert, PayloadError, _clean, _safe_link
 
 Parser = Callable[..., list[IncomingAlert]]  # (data, headers, **options) -> alerts
 
@@ -51,6 +53,30 @@ def first(*values: Any, limit: int = MAX_TITLE) -> str:
 
 def link(value: Any) -> str | None:
     return _safe_link(value)
+
+
+# What senders put before the alert's own name: Grafana's "[FIRING:2]", "[Alerting]", "[OK]", "[No Data]";
+# Datadog's "[Triggered on {host:web-1}]", "[P1] [Recovered]"; Honeycomb's "Triggered: "; Sentry's
+# "Critical: ". The thread shows the name; the state is the thread's status, not part of the title.
+_STATE_PREFIX = re.compile(
+    r"^\s*(?:\[(?:P[1-5]|firing(?::\d+)?|resolved(?::\d+)?|alerting|ok|no ?data|pending|paused|triggered|recovered|"
+    r"warn(?:ing)?|re-?triggered|re-?warn|renotify|recovered from (?:warn|no data))(?: on [^\]]*)?\]\s*"
+    r"|(?:triggered|resolved|ok|critical|warning|firing|recovered):\s+)+", re.IGNORECASE)
+
+
+def strip_state(title: str) -> str:
+    """`[FIRING:1] Disk full` -> `Disk full`; the title itself when nothing else is left."""
+    stripped = _STATE_PREFIX.sub("", title).strip()
+    return stripped or title.strip()
+
+
+def casefold_keys(value: Any) -> dict[str, Any]:
+    """A mapping with lower-case keys, the first spelling winning: rule files write `SUMMARY` as often as `summary`."""
+    out: dict[str, Any] = {}
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            out.setdefault(str(name).lower(), item)
+    return out
 
 
 def key(source: str, *parts: Any) -> str:
@@ -93,6 +119,7 @@ def parser(source: str) -> Parser | None:
 
 
 def parse(source: str, data: Mapping[str, Any], headers: Mapping[str, str], **options: Any) -> list[IncomingAlert]:
+    """The alerts in one delivery; `ShapeError` for a body of the wrong shape, `Ignored` for a test notification."""
     found = parser(source)
     if found is None:
         raise PayloadError(f"unknown alert source `{source}`; Fireline takes {', '.join(names())} at "
@@ -102,19 +129,27 @@ def parse(source: str, data: Mapping[str, Any], headers: Mapping[str, str], **op
     return found(data, {k.lower(): v for k, v in headers.items()}, **options)
 
 
+# Fields only Fireline's own shape has: a body carrying one of them is the generic alert, whatever else it holds.
+GENERIC_FIELDS = ("dedup_key", "signals", "source", "severity", "severity_hint")
+
+
 def detect(data: Mapping[str, Any]) -> str | None:
-    """The source a pasted payload (`/alert {json}`) most likely came from, by its distinctive fields."""
-    if "alerts" in data and ("groupKey" in data or "receiver" in data):
+    """The source a payload most likely came from, by its distinctive fields (`/alert {json}`, the generic route)."""
+    if any(name in data for name in GENERIC_FIELDS):
+        return None
+    if isinstance(data.get("alerts"), list) and ("groupKey" in data or "receiver" in data):
         return "grafana" if ("orgId" in data or "state" in data) else "alertmanager"
-    if "evalMatches" in data or "ruleName" in data:
+    if "evalMatches" in data or "ruleName" in data or ("ruleId" in data and "state" in data):
         return "grafana"
-    if "monitorID" in data or "alertTypeFriendlyName" in data:
+    if any(name in data for name in ("monitorID", "alertTypeFriendlyName", "monitor_id", "alert_type_friendly_name")):
         return "uptimerobot"
-    if "result_groups" in data or "trigger_url" in data or ("status" in data and "threshold" in data):
+    if "result_groups" in data or "trigger_url" in data or "result_groups_triggered" in data \
+            or ("status" in data and "threshold" in data):
         return "honeycomb"
     if isinstance(data.get("data"), Mapping) and isinstance(data["data"].get("attributes"), Mapping):
         return "betterstack"
-    if "alert_transition" in data or "transition" in data and "alert_id" in data:
+    if any(name in data for name in ("alert_transition", "transition", "aggregate", "alert_priority")) \
+            or ("event_type" in data and isinstance(data.get("org"), Mapping)):
         return "datadog"
     return None
 
@@ -133,5 +168,5 @@ def route_hint(body: bytes) -> str:
     return f" (this looks like {a(source)} payload: POST it to /webhooks/alerts/{source})"
 
 
-__all__ = ["MAX_TEXT", "IncomingAlert", "Parser", "ShapeError", "detect", "first", "key", "link", "lines", "names",
-           "parse", "parse_time", "parser", "route_hint", "text"]
+__all__ = ["MAX_TEXT", "Ignored", "IncomingAlert", "Parser", "ShapeError", "casefold_keys", "detect", "first", "key",
+           "link", "lines", "names", "parse", "parse_time", "parser", "route_hint", "strip_state", "text"]

@@ -5,7 +5,9 @@ receiver, groupLabels, commonLabels, commonAnnotations, externalURL, alerts: [{s
 annotations, startsAt, endsAt, generatorURL, fingerprint}]}. Alertmanager resends the whole group
 every `repeat_interval` and when any member changes, so each alert is keyed by its fingerprint
 (stable for a label set) and repeats count on its thread; `per_group=True` (ALERTS_ALERTMANAGER_GROUPS)
-keys by `groupKey` instead, one thread per notification group.
+keys by `groupKey` instead, one thread per notification group. Annotation names are read whatever
+their case (`SUMMARY` and `summary` alike), and `labels.severity` is the severity the rule's author
+chose, so it decides the SEV (it is not a mere hint).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.alerts.payloads import IncomingAlert
-from bot.alerts.sources import ShapeError, first, key, lines, link, parse_time, text
+from bot.alerts.sources import ShapeError, casefold_keys, first, key, lines, link, parse_time, strip_state, text
 from playbooks.severity import Signals
 
 EXPECTED = ("`version`, `groupKey`, `status` and `alerts[]`, each with `labels` (alertname, severity), "
@@ -46,13 +48,13 @@ def parse(data: Mapping[str, Any], headers: Mapping[str, str], *, per_group: boo
         if not isinstance(item, Mapping):
             raise ShapeError(source, expected, f"alerts[{index}] is not an object")
         labels = {**common, **_mapping(item.get("labels"))}
-        annotations = {**_mapping(data.get("commonAnnotations")), **_mapping(item.get("annotations"))}
+        annotations = {**casefold_keys(data.get("commonAnnotations")), **casefold_keys(item.get("annotations"))}
         title = first(annotations.get("summary"), annotations.get("title"), labels.get("alertname"),
-                      data.get("title"))
+                      strip_state(text(data.get("title"))))
         if not title:
             raise ShapeError(source, expected, f"alerts[{index}] has neither annotations.summary nor labels.alertname")
         status = text(item.get("status") or data.get("status"), 20).lower()
-        runbook = link(annotations.get("runbook_url") or annotations.get("runbookURL"))
+        runbook = link(annotations.get("runbook_url") or annotations.get("runbookurl"))
         fingerprint = text(item.get("fingerprint"), 100) or labels_key(labels)
         shown = ", ".join(f"{name}={text(labels[name], 100)}" for name in SHOWN_LABELS if text(labels.get(name)))
         started, ended = parse_time(item.get("startsAt")), parse_time(item.get("endsAt"))
@@ -65,7 +67,7 @@ def parse(data: Mapping[str, Any], headers: Mapping[str, str], *, per_group: boo
             link=link(item.get("generatorURL")) or link(data.get("externalURL")),
             severity_hint=severity, dedup_key=key(source, "group", group_key) if per_group and group_key
             else key(source, fingerprint),
-            signals=Signals(severity_hint=severity),
+            signals=Signals(source_severity=severity),
             details={"fingerprint": fingerprint, "labels": {k: text(v, 200) for k, v in labels.items()},
                      "runbook_url": runbook, "group_key": group_key or None,
                      "started_at": started.isoformat() if started else None,

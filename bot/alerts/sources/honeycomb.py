@@ -5,6 +5,8 @@ description, operator, threshold, result_url, trigger_url, result_groups,
 result_groups_triggered, is_test, shared_secret}. The recipient's secret arrives as
 `X-Honeycomb-Webhook-Token` (checked by bot.alerts.auth; `shared_secret` in the body is never
 stored or shown), and `X-Honeycomb-Webhook-Delivery-ID` stays the same across Honeycomb's retries.
+Older notifications carry no `id`; their trigger is then its `trigger_url`, else its name. The
+summary's "Triggered: " prefix is dropped from the title (the thread says it is firing).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.alerts.payloads import IncomingAlert
-from bot.alerts.sources import ShapeError, first, key, lines, link, text
+from bot.alerts.sources import ShapeError, first, key, lines, link, strip_state, text
 
 EXPECTED = ("Honeycomb's trigger payload: `id`, `name`, `status` (TRIGGERED or OK), and optionally `summary`, "
             "`description`, `threshold`, `operator`, `result_url`, `trigger_url`, `result_groups_triggered`")
@@ -32,14 +34,14 @@ def _groups(value: Any) -> str:
 
 
 def parse(data: Mapping[str, Any], headers: Mapping[str, str], **_: Any) -> list[IncomingAlert]:
-    trigger = first(data.get("id"), limit=80)
     status = first(data.get("status"), limit=20).upper()
     name = first(data.get("name"), data.get("summary"))
-    if not trigger or not status or not name:
-        missing = [n for n, v in (("id", trigger), ("status", status), ("name", name)) if not v]
+    trigger = first(data.get("id"), data.get("trigger_url"), name, limit=200)
+    if not status or not name:
+        missing = [n for n, v in (("status", status), ("name", name)) if not v]
         raise ShapeError("honeycomb", EXPECTED, f"missing {', '.join(missing)}")
     resolved = status in ("OK", "RESOLVED")
-    title = name if resolved else first(data.get("summary"), name)
+    title = name if resolved else strip_state(first(data.get("summary"), name))
     if data.get("is_test") is True:
         title = f"[test] {title}"
     threshold = ""

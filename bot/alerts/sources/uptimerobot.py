@@ -2,8 +2,11 @@
 
 UptimeRobot sends the variables its docs list (*monitorID*, *monitorURL*, *monitorFriendlyName*,
 *alertType*, *alertTypeFriendlyName*, *alertDetails*, *alertDuration*, *alertDateTime*) in the
-JSON you give it ("Send as JSON"; the README has the template). The key is the monitor id, so a
-monitor's Down and Up meet on one thread; `alertDuration` (seconds down) is how long it lasted.
+JSON you give it ("Send as JSON"; the README has the template), or as form fields when that box is
+left unticked (bot.alerts.intake reads both). Templates written with snake_case names
+(`monitor_url`, `alert_type`, as other integrations document them) are read too. The key is the
+monitor id (else its URL, else its name), so a monitor's Down and Up meet on one thread;
+`alertDuration` (seconds down) is how long it lasted.
 """
 
 from __future__ import annotations
@@ -18,15 +21,24 @@ EXPECTED = ("UptimeRobot's `monitorID`, `alertType` (1/Down, 2/Up) or `alertType
             "`monitorFriendlyName`, `monitorURL`, `alertDetails`, `alertDuration`")
 
 
+def _field(data: Mapping[str, Any], name: str) -> Any:
+    """`monitorURL` or `monitor_url`: the variable as UptimeRobot names it, or as a snake_case template does."""
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+    snake = snake.replace("_i_d", "_id").replace("_u_r_l", "_url")
+    return data.get(name) if data.get(name) not in (None, "") else data.get(snake)
+
+
 def parse(data: Mapping[str, Any], headers: Mapping[str, str], **_: Any) -> list[IncomingAlert]:
-    monitor = first(data.get("monitorID"), limit=40)
-    kind = first(data.get("alertTypeFriendlyName"), data.get("alertType"), limit=20).lower()
-    if not monitor or not kind:
-        raise ShapeError("uptimerobot", EXPECTED, "no `monitorID`" if not monitor else "no `alertType`")
+    monitor = first(_field(data, "monitorID"), limit=40)
+    url, friendly = first(_field(data, "monitorURL"), limit=200), first(_field(data, "monitorFriendlyName"))
+    kind = first(_field(data, "alertTypeFriendlyName"), _field(data, "alertType"), limit=20).lower()
+    named = bool(monitor or url or friendly)
+    if not named or not kind:
+        raise ShapeError("uptimerobot", EXPECTED, "no `alertType`" if named else "no `monitorID`")
     down = kind in ("1", "down")
     up = kind in ("2", "up")
-    name = first(data.get("monitorFriendlyName"), data.get("monitorURL"), monitor)
-    details_text = first(data.get("alertDetails"), limit=300)
+    name = first(friendly, url, monitor)
+    details_text = first(_field(data, "alertDetails"), limit=300)
     if up:
         title = f"Monitor is UP: {name}"
     elif down:
@@ -35,12 +47,13 @@ def parse(data: Mapping[str, Any], headers: Mapping[str, str], **_: Any) -> list
         title = f"Monitor {name}: {first(data.get('alertTypeFriendlyName'), kind)}" + \
             (f" ({details_text})" if details_text else "")
     try:
-        seconds = int(text(data.get("alertDuration"), 20) or "")
+        seconds = int(text(_field(data, "alertDuration"), 20) or "")
     except ValueError:
         seconds = None
+    monitor_key = key("uptimerobot", "monitor", monitor) if monitor else key("uptimerobot", "url", url or friendly)
     return [IncomingAlert(
         source="uptimerobot", title=title,
-        text=lines(("details", details_text), ("url", data.get("monitorURL")), ("at", data.get("alertDateTime"))),
-        link=link(data.get("monitorURL")), dedup_key=key("uptimerobot", "monitor", monitor),
+        text=lines(("details", details_text), ("url", url), ("at", _field(data, "alertDateTime"))),
+        link=link(url), dedup_key=monitor_key,
         details={"monitor_id": monitor, "alert_type": kind, "duration_s": seconds if up else None},
         resolved=up)]
