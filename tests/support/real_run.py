@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from bot.models import Incident, StatusUpdate
+from bot.status.service import publish_value
 from tests.support.fake_fly import FakeFly
 from tests.support.fly_fixtures import fly_container
 from tests.support.harness import FakeClock, SlackHarness
@@ -111,8 +112,8 @@ def make_incident(slack: SlackHarness, clock: FakeClock, title: str, *, severity
             draft = session.exec(select(StatusUpdate).where(StatusUpdate.incident_id == incident.id)
                                  .order_by(col(StatusUpdate.id).desc())).first()
         assert draft is not None, f"no status page draft: {slack.reply_text()}"
-        slack.press("status_publish", str(draft.id), user_id=declarer, channel_id=channel,
-                    action_ts=f"{incident.id}.2")
+        slack.press("status_publish", publish_value(draft), user_id=declarer, channel_id=channel,
+                    action_ts=f"{incident.id}.2")  # the value the draft's Publish button carries: id.revision
     clock.advance(minutes=9)
     slack.command("status monitoring", user_id=responder, channel_id=channel)
     followup = "Canary stage before every rollout"
