@@ -195,7 +195,8 @@ def test_a_forged_step_confirm_of_a_database_rollback_is_refused(guarded):
 
 
 # -- injection: nothing anyone types can ping, and channel names stay Slack's ------------------------------------
-HOSTILE = "<!channel> <!here> <@U123> <#C1> *bold* <http://x|y> <!subteam^S1>"
+# Slack's own markup (a real @channel, a mention, a link) and what Slack sends when someone types `<!channel>`.
+HOSTILE = "<!channel> <!here> <@U123> <#C1> *bold* <http://x|y> <!subteam^S1> &lt;!channel&gt;"
 RAW = ["<!channel>", "<!here>", "<@U123>", "<#C1>", "<http://x|y>", "<!subteam^S1>"]
 
 
