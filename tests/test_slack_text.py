@@ -171,3 +171,41 @@ def test_the_console_takes_text_as_typed(db_url, clock):
     assert incident(container).title == 'Fix &amp; <b> "now"'
     container.engine.dispose()
 
+
+def test_the_slack_stand_in_refuses_what_slack_would_and_says_why():
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    from tests.support.slack_recorder import SlackRecorder
+
+    recorder = SlackRecorder()
+    try:
+        client = WebClient(token="xoxb-test", base_url=recorder.api_url)
+        too_long = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
+        with pytest.raises(SlackApiError) as refused:
+            client.chat_postMessage(channel="C1", text="fallback", blocks=too_long)
+        assert refused.value.response["error"] == "invalid_blocks"
+        client.views_open(trigger_id="t", view={"type": "modal", "title": {"type": "plain_text", "text": "ok"},
+                                                "blocks": [{"type": "section", "text": {"type": "mrkdwn",
+                                                                                         "text": "fine"}}]})
+        with pytest.raises(AssertionError) as failed:
+            recorder.assert_valid()
+        assert "chat.postMessage.blocks[0].text of a section: 3001 characters, Slack allows 3000" in str(failed.value)
+        assert "views.open" not in str(failed.value)
+        recorder.assert_valid()  # said once
+    finally:
+        recorder.close()
+
+
+def test_a_long_answer_stays_within_slacks_fifty_blocks(slack):
+    from bot.db import session_scope
+    from bot.models import FollowUp
+
+    slack.command("declare Checkout slow sev3")
+    with session_scope(slack.container.engine) as session:
+        for n in range(200):
+            session.add(FollowUp(incident_id=1, text=f"{n} " + "x" * 990, owner="U0LEAD", created_by="U0LEAD"))
+    slack.command("followups", channel_id=CHANNEL)
+    [answer] = slack.recorder.responses()[-1:]
+    assert slack.recorder.problems == []
+    assert len(answer.data["blocks"]) == 50 and "more sections, not shown" in answer.text()
