@@ -85,7 +85,7 @@ def tokenize(text: str) -> list[Word]:
 
     A quote opens a group only at the start of a word (or after `=`, as in `--text="..."`) and only when it is
     closed later, so `don't` and a lone `"` are just characters. Each word keeps how it was typed: text (a
-    note, a title) is what was typed, quotes included (shlex dropped them: `said "restart it"` was stored as
+    note, a title) is what was typed, quotes included (a shell-style split would store `said "restart it"` as
     `said restart it`), while arguments (`statuspage "Web app"`, `--text "..."`) read the group's value.
     Cleaned first (bot.text); invisible characters count as space at the ends of words, and the spans of
     `Marked` text (a Slack mention shown as `@Dana Lead`) are one word each, with the id they name.
