@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -125,5 +126,30 @@ def clean_tree(value: Any) -> Any:
     return root[0]
 
 
-__all__ = ["BIDI_CONTROLS", "FULL_WIDTH_DIGITS", "ascii_digits", "clean", "clean_tree", "is_blank", "one_line",
-           "spaces_to_ascii", "strip_blank", "whole_number", "without_bidi", "words_of"]
+@dataclass(frozen=True)
+class Mark:
+    """A span of text that is one word however it reads (`@Dana Lead`), and whom or which channel it names."""
+
+    start: int
+    end: int
+    user: str | None = None
+    channel: str | None = None
+
+
+class Marked(str):
+    """Text as a person typed it, with the spans a chat front end knows more about (bot.slack.text).
+
+    The grammar keeps each span one word and hands its id to the command (`/incident lead @Dana Lead`
+    names a person by id, though the text reads as a name). A plain `str` (the console) has no marks.
+    """
+
+    marks: tuple[Mark, ...]
+
+    def __new__(cls, text: str, marks: Iterable[Mark] = ()) -> Marked:
+        made = super().__new__(cls, text)
+        made.marks = tuple(marks)
+        return made
+
+
+__all__ = ["BIDI_CONTROLS", "FULL_WIDTH_DIGITS", "Mark", "Marked", "ascii_digits", "clean", "clean_tree", "is_blank",
+           "one_line", "spaces_to_ascii", "strip_blank", "whole_number", "without_bidi", "words_of"]

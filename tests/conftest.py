@@ -82,9 +82,11 @@ def clock():
 
 @pytest.fixture
 def recorder():
+    """Slack's stand-in; at the end, the test fails if anything sent was something Slack would refuse or cut."""
     rec = SlackRecorder()
     yield rec
     rec.close()
+    rec.assert_valid()
 
 
 def make_settings(db_url: str, recorder: SlackRecorder | None = None, **overrides) -> Settings:

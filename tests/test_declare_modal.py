@@ -100,6 +100,7 @@ def test_modal_submission_answers_field_errors_then_declares_as_a_job(slack):
 
 
 def test_message_shortcut_prefills_suggests_and_pins_the_message_first(slack):
+    slack.recorder.add_message("CGENERAL", "1764900000.000100", "The site is down, every page returns 503")
     response = slack.post(shortcut("The site is down, every page returns 503"), "application/x-www-form-urlencoded")
     assert response.status_code == 200
     view = view_of(slack.recorder.of("views.open")[0])

@@ -70,10 +70,10 @@ def test_fly_text_in_a_plan_is_shown_as_it_is_in_the_console(db_url, recorder, c
 
 def test_a_playbook_refusal_quoting_what_was_typed_is_escaped_once_in_slack(fly_slack):
     slack = fly_slack
-    slack.command("count <!channel>&1", command="/scale")
+    slack.command("count &lt;!channel&gt;&amp;1", command="/scale")  # Slack's form of a typed "<!channel>&1"
     refusal = slack.recorder.responses()[-1].text()
     assert "`&lt;!channel&gt;&amp;1` is not a number of machines" in refusal and "<!channel>" not in refusal
-    slack.command("v41 <!here>", command="/rollback")
+    slack.command("v41 &lt;!here&gt;", command="/rollback")
     refusal = slack.recorder.responses()[-1].text()
     assert "does not understand `&lt;!here&gt;`" in refusal and "<!here>" not in refusal
     assert "--with-db-restore &lt;time&gt;" in refusal  # the usage hint is the playbook's plain text, escaped once

@@ -195,7 +195,9 @@ def test_a_forged_step_confirm_of_a_database_rollback_is_refused(guarded):
 
 
 # -- injection: nothing anyone types can ping, and channel names stay Slack's ------------------------------------
-HOSTILE = "<!channel> <!here> <@U123> <#C1> *bold* <http://x|y> <!subteam^S1>"
+# Slack's own markup (a real @channel, a mention, a link) and what Slack sends when someone types `<!channel>`.
+HOSTILE = "<!channel> <!here> <@U123> <#C1> *bold* <http://x|y> <!subteam^S1> &lt;!channel&gt;"
+SENT = HOSTILE.removesuffix(" &lt;!channel&gt;")  # as an alert sender writes it: plain text, nothing escaped
 RAW = ["<!channel>", "<!here>", "<@U123>", "<#C1>", "<http://x|y>", "<!subteam^S1>"]
 
 
@@ -232,8 +234,8 @@ def test_alert_text_cannot_ping(app):
 
     refused = post_alert(app.client, {"title": "CPU high", "link": "http://x|<!channel>"})
     assert refused.status_code == 422 and "`link` must be an http:// or https:// URL" in refused.json()["error"]
-    response = post_alert(app.client, {"title": f"{HOSTILE} CPU high", "text": f"details {HOSTILE}",
-                                       "source": f"<!here>{HOSTILE}", "link": "https://grafana.example/d/1?x=1&y=2"})
+    response = post_alert(app.client, {"title": f"{SENT} CPU high", "text": f"details {SENT}",
+                                       "source": f"<!here>{SENT}", "link": "https://grafana.example/d/1?x=1&y=2"})
     assert response.status_code == 202, response.text
     run_all(app, app.clock)
     assert app.recorder.of("chat.postMessage")

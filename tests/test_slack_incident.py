@@ -213,11 +213,13 @@ def test_channel_name_taken_gets_suffix(slack):
 
 
 def test_injection_in_title_cannot_ping(slack):
-    slack.command("declare <!channel> <@U999> *boom* site down sev1")
+    # Slack sends a real @channel as <!channel> and a typed "<!channel>" as &lt;!channel&gt;: neither pings.
+    slack.command("declare <!channel> <@U999> &lt;!here&gt; *boom* site down sev1")
     for call in slack.recorder.of("chat.postMessage"):
-        assert "<!channel>" not in call.text() and "<@U999>" not in call.text()
-        assert "&lt;!channel&gt;" in call.text()
-    assert incidents(slack.container)[0].channel_name.startswith("inc-1-channel-u999-boom-site-down")
+        assert "<!channel>" not in call.text() and "<@U999>" not in call.text() and "<!here>" not in call.text()
+        assert "@channel @U999 &lt;!here&gt;" in call.text()
+    assert incidents(slack.container)[0].title == "@channel @U999 <!here> *boom* site down"
+    assert incidents(slack.container)[0].channel_name.startswith("inc-1-channel-u999-here-boom-site-down")
 
 
 def test_healthz(slack):

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.slack.text import plain
 from bot.text import clean, one_line, strip_blank
 from playbooks.severity import Signals
 
@@ -305,26 +306,14 @@ def parse_webhook(body: bytes, headers: Mapping[str, str]) -> IncomingAlert:
 
 
 # -- Slack messages from other integrations ----------------------------------------------------------------------
-_SLACK_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
-_SLACK_BARE = re.compile(r"<(https?://[^|>]+)>")
-_SLACK_CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|([^>]*))?>")
-_SLACK_PERSON = re.compile(r"<@([A-Z0-9]+)(?:\|([^>]*))?>")
-_SLACK_BROADCAST = re.compile(r"<!(?:subteam\^[A-Z0-9]+\|@?([^>]+)|(here|channel|everyone)(?:\|[^>]*)?)>")
-_SLACK_OTHER = re.compile(r"<[#@!][^>]*>")
 _COLOR_HINTS = {"danger": "error", "warning": "warning", "good": "info", "#ff0000": "error"}
+_EMPHASIS = re.compile(r"(?<![\w*])[*_~]([^*_~\n]+)[*_~](?![\w*])")
 
 
 def slack_text(text: str) -> str:
-    """Slack mrkdwn -> words: links to their labels, mentions as the text they show (`#ops`, `@chen`, `@here`:
-    words, which never ping once escaped), no emphasis marks. Dropping mentions lost "in <#C1|prod-deploys>"."""
-    text = _SLACK_LINK.sub(r"\2", text)
-    text = _SLACK_BARE.sub(r"\1", text)
-    text = _SLACK_CHANNEL.sub(lambda m: f"#{m.group(2) or m.group(1)}", text)
-    text = _SLACK_PERSON.sub(lambda m: f"@{m.group(2) or m.group(1)}", text)
-    text = _SLACK_BROADCAST.sub(lambda m: f"@{m.group(1) or m.group(2)}", text)
-    text = _SLACK_OTHER.sub("", text)
-    text = re.sub(r"(?<![\w*])[*_~]([^*_~\n]+)[*_~](?![\w*])", r"\1", text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    """Slack mrkdwn -> words: Slack's one inbound rule (bot/slack/text.py: links to their labels, mentions as the
+    text they show, `#ops`, `@chen`, `@here`, words that never ping once escaped), then no emphasis marks."""
+    return _EMPHASIS.sub(r"\1", plain(text))
 
 
 def _block_texts(blocks: Any) -> list[str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.chat import person
 from bot.clock import fmt_utc
-from bot.commands.grammar import Args, parse_severity, parse_user
+from bot.commands.grammar import Args, parse_severity, parse_user, text_of
 from bot.commands.registry import Registry, button_number
 from bot.context import Context
 from bot.errors import UserError
@@ -38,7 +38,7 @@ def declare(ctx: Context, args: Args) -> Reply:
     if bad_sev:
         raise UserError(f"`{escape(bad_sev[0][:20])}` is not a severity.", SEVERITY_HINT,
                         "For example `/incident declare Checkout returns 502 sev1`.")
-    title = " ".join(words).strip()
+    title = text_of(words)
     if not title:
         raise UserError("A title is needed to declare an incident.",
                         "Type `/incident declare <what is broken> [sev1-4]`, for example "

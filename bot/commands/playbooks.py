@@ -11,7 +11,7 @@ import functools
 import logging
 from typing import Any
 
-from bot.commands.grammar import Args
+from bot.commands.grammar import Args, text_of
 from bot.commands.registry import Registry, button_number
 from bot.container import Container
 from bot.context import Context, job_context
@@ -74,7 +74,7 @@ def report_interrupted(ctx, container: Container) -> None:
 def scale_advice(ctx: Context, args: Args) -> Reply:
     from playbooks.scale import advice
 
-    symptom = " ".join([*args.words]).strip()
+    symptom = text_of(args.words)
     if not symptom:
         raise UserError("Say the symptom.", "For example `/scale advice high cpu across nodes` or "
                         "`/scale advice websocket fails`.")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from bot import log_context
 from bot.commands.grammar import Args, parse
 from bot.errors import INTERNAL, TRY_AGAIN, UserError
-from bot.reply import Button, Reply
+from bot.reply import Button, Reply, escape
 from bot.service import lookups
 from bot.text import clean, whole_number
 from playbooks.framework import Refused
@@ -303,7 +303,7 @@ class Registry:
         if sub is None:
             close = difflib.get_close_matches(parsed.sub, list(command.subcommands), n=1, cutoff=0.5)
             hint = f"Did you mean `/{command.name} {command.subcommands[close[0]].usage}`?" if close else None
-            return command.help_reply(f":warning: `{parsed.sub[:40]}` is not a `/{command.name}` subcommand."
+            return command.help_reply(f":warning: `{escape(parsed.sub[:40])}` is not a `/{command.name}` subcommand."
                                       + (f" {hint}" if hint else ""))
         return guarded(lambda: sub.run(ctx, parsed.args))
 
@@ -332,12 +332,8 @@ def guarded(run: Callable[[], Reply | None]) -> Reply | None:
     except UserError as exc:
         return Reply.error(exc.message, *exc.hints)
     except Refused as exc:  # a playbook's refusal is plain text (it may quote what was typed): escape it
-        from bot.reply import escape
-
         return Reply.error(escape(exc.message), *(escape(hint) for hint in exc.hints))
     except IntegrationError as exc:  # an outside service's words may hold `<`: never let them format or ping
-        from bot.reply import escape
-
         return Reply.error(escape(str(exc)))
     except (StoreUnavailable, OperationalError) as exc:
         log.warning("database unavailable: %s", type(exc).__name__)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.clock import as_utc, fmt_duration
-from bot.commands.grammar import Args, parse_user
+from bot.commands.grammar import Args, parse_user, text_of
 from bot.commands.registry import Registry
 from bot.commands.when import EXAMPLE, EXAMPLES, check_bounds, parse_when
 from bot.context import Context
@@ -29,7 +29,7 @@ def timeline(ctx: Context, args: Args, target: Incident) -> Reply:
     if not args.words:
         raise UserError("Say when it happened and what happened.", EXAMPLES, EXAMPLE)
     when, rest = parse_when(args.words, ctx.now())
-    text = " ".join(rest).strip()
+    text = text_of(rest)
     if not text:
         raise UserError("Say what happened after the time.", "For example `/incident timeline "
                         f"{args.words[0][:20]} Deploy v42 finished`.")
@@ -43,7 +43,7 @@ def timeline(ctx: Context, args: Args, target: Incident) -> Reply:
 
 def followup(ctx: Context, args: Args, target: Incident) -> Reply:
     words, owner = split_owner(list(args.words))
-    text = " ".join(words).strip()
+    text = text_of(words)
     if not text:
         raise UserError("Say what should be done.", "For example `/incident followup Add a canary stage "
                         "before full rollout @chen`.")

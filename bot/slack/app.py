@@ -37,6 +37,7 @@ from bot.slack.ack import (
 from bot.slack.chat import SlackChat, make_web_client, respond_via
 from bot.slack.modals import open_form
 from bot.slack.render import base_action_id
+from bot.slack.text import from_slack
 from bot.webhook_guard import slack_verifier
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
             return
         if answered_in_ack(registry, name, text):
             offline = ack_context(container, command.get("user_id", ""), command.get("channel_id", ""))
-            ack(**ack_payload(registry.dispatch(offline, name, text)))
+            ack(**ack_payload(registry.dispatch(offline, name, from_slack(text))))  # no name look-ups in the ack
             return
         payload, dedup_key = command_job(command, log_context.current_request_id())
         try:
@@ -282,7 +283,8 @@ def register_jobs(registry) -> None:
     @registry.job(COMMAND_JOB)
     def run_command(container: Container, payload: dict[str, Any], job=None) -> None:
         ctx = slack_context(container, payload)
-        reply = container.registry.dispatch(ctx, payload["command"], payload.get("text") or "")
+        text = from_slack(payload.get("text"), ctx.chat.display_name)  # Slack's text as typed, once, here
+        reply = container.registry.dispatch(ctx, payload["command"], text)
         ctx.respond(reply)
 
     @registry.job(ACTION_JOB)

@@ -32,6 +32,7 @@ from bot.hooks import Hooks
 from bot.service import jobs, lookups
 from bot.service.incidents import MAX_TITLE
 from bot.slack.render import base_action_id
+from bot.slack.text import plain
 from bot.text import clean
 from playbooks.severity import SEVERITIES
 
@@ -42,7 +43,6 @@ SHORTCUT = "declare_from_message"
 OPEN_ACTION = "declare_open"  # the App Home's "Declare incident" button
 DECLARE_JOB = "slack.declare"
 PRIVATE = "private"
-MESSAGE_TEXT = 2000  # of the shortcut's message, kept in the view's private_metadata (Slack allows 3000)
 
 
 def _text(text: str, limit: int = 75) -> dict[str, Any]:
@@ -116,9 +116,8 @@ def declare_view(ctx, *, title: str = "", level: int | None = None, channel_id: 
               "description": _text("Only invited people see it")}]}},
     ]
     meta: dict[str, Any] = {"c": channel_id}
-    if message:
-        meta["m"] = {k: message.get(k, "")[:200] for k in ("channel", "ts", "author")}
-        meta["m"]["text"] = message.get("text", "")[:MESSAGE_TEXT]
+    if message:  # a reference, never the text: JSON-escaped, 2,500 CJK characters were 11,296 of Slack's 3,000
+        meta["m"] = {k: message.get(k, "")[:40] for k in ("channel", "ts", "author")}
     return {"type": "modal", "callback_id": CALLBACK, "private_metadata": json.dumps(meta),
             "title": _text("Declare an incident", 24), "submit": _text("Declare"), "close": _text("Cancel"),
             "blocks": blocks}
@@ -185,6 +184,21 @@ def seen_channel(container: Container, user_id: str, channel: str) -> str:
         return channel if incident is None or lookups.sees(ctx, session, incident.id) else ""
 
 
+def message_text(ctx, message: dict[str, str]) -> str | None:
+    """The shortcut's message as its author typed it, read again from Slack by its reference (channel, ts)."""
+    from bot.errors import IntegrationError
+    from bot.slack.pins import fetch_message
+
+    if "text" in message:  # a modal opened before the view kept only the reference
+        return message["text"]
+    try:
+        found = fetch_message(ctx.chat.client, message.get("channel", ""), message.get("ts", ""))
+    except IntegrationError as exc:
+        log.info("the shortcut's message could not be read: %s", exc)
+        return None
+    return found.text if found else None
+
+
 def run_declare(container: Container, payload: dict[str, Any], job=None) -> None:
     """The submitted modal, declared like a typed declare; the answer is ephemeral where it was asked."""
     user = str(payload.get("user_id") or "")
@@ -193,7 +207,16 @@ def run_declare(container: Container, payload: dict[str, Any], job=None) -> None
     if data.get("message") and not seen_channel(container, user, str(data["message"].get("channel") or "")):
         data["message"] = None
     ctx = slack_context(container, {"user_id": user, "channel_id": channel})
-    reply = declare_form(ctx, form_of(data))
+    form = form_of(data)
+    unread = False
+    if form.message:
+        text = message_text(ctx, form.message)
+        unread = text is None
+        form.message["text"] = text or ""
+    reply = declare_form(ctx, form)
+    if unread:
+        reply.lines.append(":warning: Slack did not show Fireline the message's text (is Fireline in that "
+                           "channel?), so the timeline has only its link.")
     if channel:
         ctx.respond(reply)
     else:
@@ -216,12 +239,11 @@ def install(app, container: Container) -> None:
         if kind == "message_action" and body.get("callback_id") == SHORTCUT:
             message = body.get("message") if isinstance(body.get("message"), dict) else {}
             channel = (body.get("channel") or {}).get("id", "")
-            title = " ".join(clean(str(message.get("text") or "")).split())[:MAX_TITLE]
             ctx = ack_context(container, (body.get("user") or {}).get("id", ""), channel)
+            title = " ".join(plain(str(message.get("text") or ""), ctx.chat.display_name).split())[:MAX_TITLE]
             view = declare_view(ctx, title=title, channel_id=channel,
                                 message={"channel": channel, "ts": str(message.get("ts") or ""),
-                                         "author": str(message.get("user") or ""),
-                                         "text": str(message.get("text") or "")})
+                                         "author": str(message.get("user") or "")})
             try:
                 app.client.views_open(trigger_id=body.get("trigger_id"), view=view)
             except Exception as exc:

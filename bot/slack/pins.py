@@ -22,6 +22,8 @@ from bot.reply import Reply, mention
 from bot.service import jobs
 from bot.service.pins import SlackMessage, incident_and_seen, record_pin
 from bot.slack.chat import SlackChat, slack_client
+from bot.slack.people import display_name
+from bot.slack.text import plain
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +64,8 @@ def fetch_message(client, channel: str, ts: str) -> SlackMessage | None:
         return None
     author = found.get("user") or (found.get("bot_profile") or {}).get("name") or found.get("username") \
         or found.get("bot_id") or "unknown"
-    return SlackMessage(channel, ts, author, found.get("text") or "", found.get("thread_ts")
-                        if found.get("thread_ts") != ts else None)
+    text = plain(found.get("text"), lambda user: display_name(client, user))  # as its author typed it
+    return SlackMessage(channel, ts, author, text, found.get("thread_ts") if found.get("thread_ts") != ts else None)
 
 
 def _find(messages: list[dict[str, Any]], ts: str) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from bot.reply import Reply
 from bot.text import without_bidi
 
 SECTION_LIMIT = 2900
+MESSAGE_BLOCKS = 50  # Slack refuses a message of more (invalid_blocks), so a long reply's text is cut instead
 UNIQUE_SEPARATOR = "~"
 
 
@@ -33,14 +34,25 @@ def _chunks(lines: list[str], limit: int) -> list[str]:
 
 def blocks(reply: Reply) -> list[Block]:
     result: list[Block] = []
-    for chunk in _chunks([without_bidi(line) for line in (reply.text, *reply.lines)], SECTION_LIMIT):
-        result.append(SectionBlock(text=MarkdownTextObject(text=chunk)))
+    rest: list[Block] = []
     for start in range(0, len(reply.fields), 10):
         fields = [MarkdownTextObject(text=without_bidi(f"*{label}*\n{value}")[:1990])
                   for label, value in reply.fields[start:start + 10]]
-        result.append(SectionBlock(fields=fields))
+        rest.append(SectionBlock(fields=fields))
     if reply.footer:
-        result.append(ContextBlock(elements=[MarkdownTextObject(text=without_bidi(reply.footer)[:2900])]))
+        rest.append(ContextBlock(elements=[MarkdownTextObject(text=without_bidi(reply.footer)[:2900])]))
+    rest += _button_blocks(reply)
+    chunks = _chunks([without_bidi(line) for line in (reply.text, *reply.lines)], SECTION_LIMIT)
+    room = max(MESSAGE_BLOCKS - len(rest), 1)
+    if len(chunks) > room:
+        chunks = [*chunks[:room - 1], f"_...and {len(chunks) - room + 1} more sections, not shown._"]
+    for chunk in chunks:
+        result.append(SectionBlock(text=MarkdownTextObject(text=chunk)))
+    return (result + rest)[:MESSAGE_BLOCKS]
+
+
+def _button_blocks(reply: Reply) -> list[Block]:
+    result: list[Block] = []
     for start in range(0, len(reply.buttons), 25):
         elements = []
         for index, button in enumerate(reply.buttons[start:start + 25], start=start):

@@ -84,7 +84,7 @@ def press_pin(ctx: Context, value: str) -> Reply:
 
 
 def diagnose_lines(container, started=None) -> list[str]:
-    return providers.report_lines(providers.read_all(container), started)
+    return providers.report_lines(providers.read_all(container), started, plain=True)  # the report escapes
 
 
 def register(registry: Registry) -> None:

@@ -160,28 +160,38 @@ def near_start(incident: ProviderIncident, started: datetime | None) -> str:
     return f" :point_right: it started {when} this incident"
 
 
-def report_lines(reports: list[ProviderReport], started: datetime | None = None) -> list[str]:
-    """One line per provider (and one per open provider incident): for /diagnose and the incident channel."""
+def report_lines(reports: list[ProviderReport], started: datetime | None = None, *, plain: bool = False) -> list[str]:
+    """One line per provider (and one per open provider incident): for /diagnose and the incident channel.
+
+    Slack mrkdwn, the providers' words escaped; `plain=True`: plain text for a playbook's report, which its
+    front end escapes once (escaping here as well would show a provider's `<` as `&lt;` in Slack).
+    """
+    shown = _as_is if plain else escape
     lines = []
     for report in reports:
-        name = escape(report.name)
+        name = shown(report.name)
         if report.error:
-            lines.append(f":grey_question: *{name}*: could not read its status page ({escape(report.error)}); "
+            lines.append(f":grey_question: *{name}*: could not read its status page ({shown(report.error)}); "
                          f"this is not an all-clear: look at {report.url} yourself")
             continue
         if report.fine:
             lines.append(f":white_check_mark: *{name}*: all operational")
             continue
-        degraded = ", ".join(f"{escape(c)} ({words(s)})" for c, s in report.degraded[:6])
+        degraded = ", ".join(f"{shown(c)} ({words(s)})" for c, s in report.degraded[:6])
         more = f" and {len(report.degraded) - 6} more" if len(report.degraded) > 6 else ""
-        lines.append(f":warning: *{name}*: {escape(report.description or report.indicator)}"
+        lines.append(f":warning: *{name}*: {shown(report.description or report.indicator)}"
                      + (f"; degraded: {degraded}{more}" if degraded else ""))
         for incident in report.incidents[:3]:
             start = f", started {fmt_utc(incident.started_at)}" if incident.started_at else ""
-            latest = f": {escape(incident.latest)}" if incident.latest else ""
-            lines.append(f"    • {escape(incident.name)} ({incident.status}, {incident.impact} impact{start})"
-                         f"{latest} <{incident.link}|link>{near_start(incident, started)}")
+            latest = f": {shown(incident.latest)}" if incident.latest else ""
+            link = f" {incident.link}" if plain else f" <{incident.link}|link>"
+            lines.append(f"    • {shown(incident.name)} ({incident.status}, {incident.impact} impact{start})"
+                         f"{latest}{link}{near_start(incident, started)}")
     return lines
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def card_value(reports: list[ProviderReport]) -> str:

@@ -76,12 +76,13 @@ def parse_request(settings, words: list[str], text: str | None, title: str | Non
 def clean_text(value: str | None, limit: int, what: str) -> str | None:
     if value is None:
         return None
+    names = getattr(value, "names", False)  # a Slack mention in the words (bot.commands.grammar.Word)
     value = " ".join(value.split())
     if not value:
         raise UserError(f"The public {what} cannot be empty.", f'For example `--{what} "We are investigating."`.')
     if len(value) > limit:
         raise UserError(f"The public {what} is {len(value)} characters; the page takes {limit} at most.")
-    if _SLACK_REFERENCE.search(value):
+    if names or _SLACK_REFERENCE.search(value):
         raise UserError(f"The public {what} names a person or a channel; the status page is public.",
                         "Write it for customers, without @mentions or #channels.")
     return value

@@ -11,6 +11,10 @@ same as http_status for response_url answers.
 benches: every answer takes `latency` seconds, every new connection costs `connect_cost` once (a TLS
 handshake's order), connections are kept alive (HTTP/1.1, as Slack's) and `connections` counts them.
 `Call.answered` is when the answer left (the call's effect is visible to people from then on).
+
+Every message, modal and Home view is checked as Slack would (tests/support/block_kit.py: slack_sdk's Block
+Kit models and the documented limits). One Slack would refuse is answered as Slack answers it (`ok: false`,
+`invalid_blocks`) and kept in `problems`; the `recorder` fixture fails the test with them at its end.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from tests.support.block_kit import problems_of
 from tests.support.quiet_server import QuietHTTPServer
 
 
@@ -75,6 +80,7 @@ class SlackRecorder:
         self.usergroups: list[dict[str, Any]] = []  # what usergroups.list answers: {id, handle, users}
         self.emails: dict[str, str] = {}  # user id -> the email users.info shares (users:read.email)
         self.names: dict[str, str] = {}  # user id -> the display name users.info gives
+        self.problems: list[str] = []  # what Slack would have refused or cut (tests/support/block_kit.py)
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -204,6 +210,29 @@ class SlackRecorder:
         with self._lock:
             self.calls.clear()
 
+    def assert_valid(self) -> None:
+        """Fail with every message, modal or Home view Slack would have refused or cut, and why."""
+        problems, self.problems = self.problems, []
+        assert not problems, "Slack would refuse or cut what Fireline sent:\n  " + "\n  ".join(problems)
+
+    def _checked(self, method: str, data: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        """Slack's answer to a call it would refuse, else None (the problems are kept for the test's end)."""
+        try:
+            found = problems_of(method, data)
+        except Exception as exc:  # the check itself must never hide a call
+            found = [f"{method}: the Block Kit check failed: {type(exc).__name__}: {exc}"]
+        if not found:
+            return None
+        with self._lock:
+            self.problems.extend(found)
+        cut_only = all("Slack cuts" in problem for problem in found)
+        if cut_only:
+            return None  # Slack takes it, shortened
+        if method == "response_url":
+            return 400, {"ok": False, "error": "invalid_blocks"}
+        return 200, {"ok": False, "error": "invalid_arguments" if method.startswith("views.") else "invalid_blocks",
+                     "response_metadata": {"messages": found[:5]}}
+
     # -- answering -------------------------------------------------------------------------------------
     def handle(self, path: str, data: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
         if self.delay:
@@ -215,7 +244,8 @@ class SlackRecorder:
                 code = self.response_codes.pop(0) if self.response_codes else 200
             if self.delays.get("response_url"):
                 time.sleep(self.delays["response_url"])
-            return code, {"ok": code < 400}
+            refused = self._checked("response_url", data)
+            return refused if refused and code < 400 else (code, {"ok": code < 400})
         if path.startswith("/upload/"):
             with self._lock:
                 self._local.call = Call("file_upload", data, headers)
@@ -235,6 +265,10 @@ class SlackRecorder:
             error = failures.pop(0) if failures else None
             if error is not None:
                 return 200, {"ok": False, "error": error}
+        refused = self._checked(method, data)
+        if refused:
+            return refused
+        with self._lock:
             n = next(self._ids)
         ts = f"{1700000000 + n}.{n:06d}"
         if method == "conversations.create":
