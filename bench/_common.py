@@ -141,14 +141,7 @@ async def fire_raw(port: int, requests: list[bytes], concurrency: int) -> dict:
             for request in pending:
                 started = time.perf_counter()
                 writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head.split(b" ", 2)[1])
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                if length:
-                    await reader.readexactly(length)
+                status = await read_response(reader)
                 latencies.append((time.perf_counter() - started) * 1000)
                 if status != 200:
                     errors += 1
@@ -202,3 +195,15 @@ def recorder_process() -> tuple[int, subprocess.Popen]:
     """A recording Slack Web API in its own process, so serving Fireline's calls does not slow the client."""
     process = subprocess.Popen([sys.executable, "-c", RECORDER_SCRIPT, str(REPO)], stdout=subprocess.PIPE)
     return int(process.stdout.readline()), process
+
+
+async def read_response(reader) -> int:
+    """Read one HTTP/1.1 answer (head, then its Content-Length body) off a kept-alive connection; its status."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    if length:
+        await reader.readexactly(length)
+    return int(head.split(b" ", 2)[1])

@@ -29,7 +29,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import SECRET, database_url, percentile, recorder_process, signed_request, start_server, stop  # noqa: E402
+from _common import (  # noqa: E402
+    SECRET,
+    database_url,
+    percentile,
+    read_response,
+    recorder_process,
+    signed_request,
+    start_server,
+    stop,
+)
 
 from tests.support.signing import slash_body  # noqa: E402
 
@@ -68,14 +77,7 @@ async def _load(port: int, path: str, connections: int, per_connection: int, coo
                 target = path.format(n=next(counter))
                 writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: fireline_session={cookie}"
                              "\r\n\r\n".encode())
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                if length:
-                    await reader.readexactly(length)
-                if int(head.split(b" ", 2)[1]) == 200:
+                if await read_response(reader) == 200:
                     answered += 1
                 else:
                     errors += 1
