@@ -87,6 +87,18 @@ def test_webhook_alert_thread_says_sev_reasons_cause_fix_and_offers_buttons(app,
     assert buttons(reply) == [("alert_declare", "1"), ("playbook_diagnose", "-"), ("alert_dismiss", "1")]
 
 
+def test_the_thread_prints_the_configured_response_time(db_url, recorder, clock):
+    """SEV_RESPONSE_MINUTES reached the cards but the alert's thread still said the guide's `< 15 min`."""
+    container, client = make_app(db_url, recorder, clock, sev_response_minutes="1=10")
+    with client:
+        harness = SlackHarness(container, recorder, client)
+        post_alert(client, {"title": "api.cgraph.org returns 502 for every request", "source": "grafana"})
+        run_all(harness, clock)
+    [reply] = replies(recorder)
+    assert "Suggested SEV1* (Complete outage, respond < 10 min)" in reply.text() and "15 min" not in reply.text()
+    container.engine.dispose()
+
+
 def test_integration_message_in_alerts_channel_gets_a_threaded_answer(app, clock):
     event = integration_message("", attachments=[{
         "color": "danger", "title": "Redix.ConnectionError: connection refused (cgraph-redis.internal:6379)",

@@ -58,6 +58,11 @@ def rules(container: Container) -> RuleSet:
     return rules_for(container.settings.severity_rules or None)[0]
 
 
+def analysis_of(ctx: Context, alert: Alert, ruleset: RuleSet) -> Reply:
+    """The thread's analysis with the SEV's response time as configured (SEV_RESPONSE_MINUTES), as cards print it."""
+    return render.analysis(alert, ruleset, ctx.app.settings.severity(alert.level))
+
+
 def window(container: Container) -> timedelta:
     return timedelta(minutes=container.settings.alerts_dedup_minutes)
 
@@ -284,7 +289,7 @@ def _post_thread(container: Container, payload: dict[str, Any], done: dict[str, 
             svc.announce(ctx, incident, render.incident_post(alert))
             done["announced"] = True
         if alert.root_ts and not alert.reply_ts:  # an integration's message in ALERTS_CHANNEL: say where it went
-            ref = ctx.chat.post(alert.channel or "", render.analysis(alert, ruleset), thread_ts=alert.root_ts)
+            ref = ctx.chat.post(alert.channel or "", analysis_of(ctx, alert, ruleset), thread_ts=alert.root_ts)
             _save(container, alert.id, reply_ts=ref.ts)
         return
     if alert.reply_ts:  # posted in full by an earlier try
@@ -294,7 +299,7 @@ def _post_thread(container: Container, payload: dict[str, Any], done: dict[str, 
         root = ctx.chat.post(target, render.alert_message(alert))
         _save(container, alert.id, channel=root.channel, root_ts=root.ts)
         alert.channel, alert.root_ts = root.channel, root.ts
-    reply = ctx.chat.post(alert.channel or "", render.analysis(alert, ruleset), thread_ts=alert.root_ts)
+    reply = ctx.chat.post(alert.channel or "", analysis_of(ctx, alert, ruleset), thread_ts=alert.root_ts)
     _save(container, alert.id, reply_ts=reply.ts)
 
 
@@ -399,7 +404,7 @@ def update_messages(ctx: Context, alert: Alert, *, status_only: bool = False) ->
     if alert.own_root and alert.root_ts:
         targets.append((alert.root_ts, render.alert_message(alert)))
     if alert.reply_ts and (not status_only or not alert.own_root):
-        targets.append((alert.reply_ts, render.analysis(alert, rules(ctx.app))))
+        targets.append((alert.reply_ts, analysis_of(ctx, alert, rules(ctx.app))))
     for ts, reply in targets:
         try:
             ctx.chat.update(MessageRef(alert.channel, ts), reply)
