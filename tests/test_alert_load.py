@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
@@ -15,19 +14,13 @@ from bot.alerts.payloads import from_generic
 from bot.alerts.service import receive
 from bot.clock import as_utc
 from bot.models import Alert, Job
+from tests import test_alert_sources
 from tests.support.alerts import alerts, run_all
-from tests.support.harness import SlackHarness
-from tests.test_alert_sources import make, post_source
+from tests.test_alert_sources import post_source
+
+app = test_alert_sources.app  # the same app (alert secret and source tokens) as the sources' tests
 
 GROUP_KEY = '{}/{}:{alertname="NodeDown"}'
-
-
-@pytest.fixture
-def app(db_url, recorder, clock):
-    container, client = make(db_url, recorder, clock)
-    with client:
-        yield SlackHarness(container, recorder, client)
-    container.engine.dispose()
 
 
 def group(count: int, status: str = "firing", critical: int | None = None) -> dict:
