@@ -65,11 +65,6 @@ def strip_blank(text: str) -> str:
     return text[start:end]
 
 
-def words_of(words: Iterable[str]) -> list[str]:
-    """Each word trimmed by `strip_blank`; words of nothing but invisible characters dropped."""
-    return [trimmed for word in words if (trimmed := strip_blank(word))]
-
-
 def spaces_to_ascii(text: str) -> str:
     """Every Unicode space separator (NBSP, U+3000, ...) as an ASCII space, so words split where they look split."""
     return text if text.isascii() else _OTHER_SPACES.sub(" ", text)
@@ -152,4 +147,4 @@ class Marked(str):
 
 
 __all__ = ["BIDI_CONTROLS", "FULL_WIDTH_DIGITS", "Mark", "Marked", "ascii_digits", "clean", "clean_tree", "is_blank",
-           "one_line", "spaces_to_ascii", "strip_blank", "whole_number", "without_bidi", "words_of"]
+           "one_line", "spaces_to_ascii", "strip_blank", "whole_number", "without_bidi"]
