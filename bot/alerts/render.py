@@ -77,12 +77,11 @@ def alert_message(alert: Alert) -> Reply:
                  f"*{sev.label}*", lines=lines).public()
 
 
-def analysis(alert: Alert, rules: RuleSet, sev=None) -> Reply:
+def analysis(alert: Alert, rules: RuleSet, sev) -> Reply:
     """Fireline's answer in the alert's thread: the SEV with its reasons, the guide's row, and buttons.
 
     `sev`: the level as configured (`Settings.severity`, SEV_RESPONSE_MINUTES applied), as the cards print it.
     """
-    sev = sev or SEVERITIES[alert.level]
     lines = ["*Why:*"] + [f"• {escape(reason)}" for reason in alert.reasons[:6]]
     row = rules.rows.get(alert.guide_row) if alert.guide_row else None
     if row:
