@@ -166,9 +166,8 @@ RENDERERS = {
 }
 
 
-def base_url(request: Request) -> str:
+def base_url(settings) -> str:
     """The configured public origin, or "" (relative links): never the request's Host (see the module's doc)."""
-    settings = request.app.state.container.settings
     return (settings.status_page_url or settings.web_base_url).rstrip("/")
 
 
@@ -198,38 +197,34 @@ def fingerprint(container) -> tuple:
 
 
 class Rendered:
-    """The public answers as last rendered, per (kind, base URL): the query string is never part of the key.
+    """The public answers as last rendered, one per kind: nothing of the request (query string, Host) is in the key,
+    as nothing of it is in the answer (links come from `base_url(settings)`).
 
     Checked against `fingerprint` on each request, so a published update shows on the next request on
     every replica; kept at most MAX_AGE seconds whatever the fingerprint says. One render at a time: a
-    crowd arriving at a stale entry renders it once. At most MAX_ENTRIES base URLs (one, when
-    STATUS_PAGE_URL or WEB_BASE_URL is set; "" otherwise: links are then relative), never the request's Host.
+    crowd arriving at a stale entry renders it once.
     """
 
     MAX_AGE = 60.0
-    MAX_ENTRIES = 16
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], tuple[tuple, float, bytes, str]] = {}
+        self._entries: dict[str, tuple[tuple, float, bytes, str]] = {}
         self._lock = threading.Lock()
         self.renders = 0  # how many times a page was rendered (tests and the bench read it)
 
-    def get(self, container, kind: str, base: str) -> tuple[bytes, str]:
+    def get(self, container, kind: str) -> tuple[bytes, str]:
         """The body and its ETag; runs in a page thread (a database read, and a render when stale)."""
         from bot.status.service import page_state
 
         version = fingerprint(container)
-        key = (kind, base)
         with self._lock:
-            found = self._entries.get(key)
+            found = self._entries.get(kind)
             if found is not None and found[0] == version and time.monotonic() - found[1] < self.MAX_AGE:
                 return found[2], found[3]
             render, _media_type = RENDERERS[kind]
-            body = render(container.settings, page_state(container), base).encode()
+            body = render(container.settings, page_state(container), base_url(container.settings)).encode()
             etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-            if key not in self._entries and len(self._entries) >= self.MAX_ENTRIES:
-                self._entries.pop(next(iter(self._entries)))
-            self._entries[key] = (version, time.monotonic(), body, etag)
+            self._entries[kind] = (version, time.monotonic(), body, etag)
             self.renders += 1
             return body, etag
 
@@ -246,7 +241,7 @@ def endpoint(kind: str):
 
     async def serve(request: Request) -> Response:
         container = request.app.state.container
-        body, etag = await pool.run(rendered(container).get, container, kind, base_url(request))
+        body, etag = await pool.run(rendered(container).get, container, kind)
         return answer(request, body, etag, media_type)
 
     serve.__name__ = f"public_{kind}"
