@@ -50,7 +50,7 @@ def describe_responders(entries: list[str]) -> str:
     return ", ".join(shown) or "nobody"
 
 
-def _group_key(entry: str) -> str | None:
+def group_key(entry: str) -> str | None:
     """A user-group reference as `S123` or `handle`, or None for a user id."""
     subteam = _SUBTEAM.match(entry)
     if subteam:
@@ -97,7 +97,7 @@ def may_confirm(ctx: Context, who: str = RESPONDERS) -> Decision:
     if ctx.user_id in entries:
         return Decision(True, "listed in RESPONDERS")
     for entry in entries:
-        key = _group_key(entry)
+        key = group_key(entry)
         if key and ctx.user_id in group_members(ctx, key):
             return Decision(True, f"member of {describe_responders([entry])}")
     return Decision(False, f"not in RESPONDERS ({describe_responders(entries)})")

@@ -147,6 +147,7 @@ def install(app, container) -> None:
     from bot.models.status import StatusUpdate
     from bot.service import jobs
     from bot.service.lookups import sees
+    from bot.service.responders import group_key
     from bot.slack.app import ACTION_JOB
     from bot.slack.render import base_action_id
 
@@ -197,7 +198,7 @@ def install(app, container) -> None:
         """Whether the form is worth opening, without asking Slack before the ack: listed, or maybe in a listed
         user group (saving checks the whole rule, bot.service.responders.may_confirm)."""
         entries = container.settings.responder_list
-        return user_id in entries or any(not (e.startswith(("U", "W")) and e.isalnum()) for e in entries)
+        return user_id in entries or any(group_key(entry) for entry in entries)
 
     def next_edit(body: dict[str, Any]) -> dict[str, Any] | None:
         for action in body.get("actions") or []:
