@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -29,10 +28,9 @@ from starlette.routing import Route
 from bot.alerts import auth, sources, storm
 from bot.alerts.payloads import Ignored, IncomingAlert, PayloadError, loads
 from bot.alerts.resolution import Outcome, is_resolved, take
-from bot.alerts.service import rules
+from bot.alerts.service import latest_alert, rules
 from bot.container import Container
 from bot.db import session_scope
-from bot.models import Alert
 from bot.webhook_guard import NESTED_TOO_DEEPLY, read_body, store_or_503, webhook_error
 
 log = logging.getLogger(__name__)
@@ -82,8 +80,7 @@ def read(container: Container, source: str, fields: Callable[[], dict[str, Any]]
 def open_thread(container: Container, key: str) -> bool:
     """Whether the alert with this key is open (stored, not resolved): a group collapsed before."""
     with session_scope(container.engine) as session:
-        latest = session.exec(select(Alert).where(col(Alert.dedup_key) == key)
-                              .order_by(col(Alert.epoch).desc()).limit(1)).first()
+        latest = latest_alert(session, key)
         return latest is not None and not is_resolved(latest)
 
 

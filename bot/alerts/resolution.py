@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import col
 
 from bot.alerts import render
 from bot.alerts import service as alerts
@@ -98,8 +98,7 @@ def resolve(container: Container, incoming: IncomingAlert, viewer=None) -> Outco
     key = incoming.dedup_key or derive_key(incoming.source, incoming.title)
     with session_scope(container.engine) as session:
         key = alerts.person_key(session, key, viewer)
-        alert = session.exec(select(Alert).where(col(Alert.dedup_key) == key)
-                             .order_by(col(Alert.epoch).desc()).limit(1)).first()
+        alert = alerts.latest_alert(session, key)
         if alert is None:
             return Outcome("ignored", extra={"reason": "resolved, but Fireline has no alert with this key (it fired "
                                                        "before intake was set up, or was cleaned up)"})

@@ -58,6 +58,12 @@ def rules(container: Container) -> RuleSet:
     return rules_for(container.settings.severity_rules or None)[0]
 
 
+def latest_alert(session: Session, key: str) -> Alert | None:
+    """The newest alert stored under this dedup key (a key fires again as a new row once resolved)."""
+    return session.exec(select(Alert).where(col(Alert.dedup_key) == key)
+                        .order_by(col(Alert.epoch).desc()).limit(1)).first()
+
+
 def analysis_of(ctx: Context, alert: Alert, ruleset: RuleSet) -> Reply:
     """The thread's analysis with the SEV's response time as configured (SEV_RESPONSE_MINUTES), as cards print it."""
     return render.analysis(alert, ruleset, ctx.app.settings.severity(alert.level))
@@ -100,8 +106,7 @@ def person_key(session: Session, key: str, viewer: Context | None) -> str:
     exactly as a key nobody used before would, and never counts into, links to or posts in a private incident."""
     if viewer is None or viewer.is_console:
         return key
-    latest = session.exec(select(Alert).where(col(Alert.dedup_key) == key)
-                          .order_by(col(Alert.epoch).desc()).limit(1)).first()
+    latest = latest_alert(session, key)
     if latest is None or svc.sees(viewer, session, latest.incident_id):
         return key
     return f"{key}~{viewer.user_id}"[:200]
@@ -136,8 +141,7 @@ def _receive_once(container: Container, session: Session, incoming: IncomingAler
                   result: Classification, now: datetime, viewer: Context | None = None) -> Received:
     if incoming.delivery_id and not _first_delivery(session, incoming, now):
         return Received(None, False, result.level, duplicate=True)
-    latest = session.exec(select(Alert).where(col(Alert.dedup_key) == key)
-                          .order_by(col(Alert.epoch).desc()).limit(1)).first()
+    latest = latest_alert(session, key)
     if latest is not None and as_utc(latest.last_seen_at) >= now - window(container) \
             and not (latest.details or {}).get("resolved_at"):  # resolved: the next firing is a new thread
         return _repeat(container, session, latest, now)
