@@ -293,9 +293,9 @@ def from_pagerduty(data: Mapping[str, Any]) -> IncomingAlert:
         delivery_id=_string(event, "id", 200))
 
 
-def parse_webhook(body: bytes, headers: Mapping[str, str]) -> IncomingAlert:
-    """Pick the adapter from headers and shape: Sentry, PagerDuty v3, or the generic JSON alert."""
-    data = loads(body)
+def parse_webhook(data: dict[str, Any], headers: Mapping[str, str]) -> IncomingAlert:
+    """Pick the adapter from headers and shape (the body already read by `loads`): Sentry, PagerDuty v3, or the
+    generic JSON alert."""
     lowered = {k.lower(): v for k, v in headers.items()}
     resource = lowered.get("sentry-hook-resource")
     if resource or ("action" in data and "installation" in data):  # Sentry's integration-platform envelope

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from bot.alerts import auth
 from bot.alerts.intake import answer
 from bot.alerts.intake import routes as source_routes
-from bot.alerts.payloads import Ignored, PayloadError, parse_webhook
+from bot.alerts.payloads import Ignored, PayloadError, loads, parse_webhook
 from bot.alerts.resolution import resolve
 from bot.alerts.service import receive
 from bot.container import Container
@@ -81,8 +81,8 @@ def sentry_delivery_id(body: bytes) -> str:
     return f"{str(event_id)[:64]}:{digest}" if event_id else digest
 
 
-def recognise(body: bytes, headers: Mapping[str, str]) -> tuple[str, Mapping] | None:
-    """(source, fields) when the body is a known sender's payload rather than Fireline's own shape.
+def recognise(data: dict, headers: Mapping[str, str]) -> str | None:
+    """The source when the body is a known sender's payload rather than Fireline's own shape.
 
     Sentry's and PagerDuty's envelopes stay with this route's own readers; anything else that
     Alertmanager, Grafana, Datadog, UptimeRobot, Honeycomb or Better Stack would send is read as that
@@ -93,15 +93,9 @@ def recognise(body: bytes, headers: Mapping[str, str]) -> tuple[str, Mapping] | 
 
     if any(k.lower() == "sentry-hook-resource" for k in headers):
         return None
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+    if ("action" in data and "installation" in data) or isinstance(data.get("event"), Mapping):
         return None
-    if not isinstance(data, Mapping) or ("action" in data and "installation" in data) \
-            or isinstance(data.get("event"), Mapping):
-        return None
-    source = detect(data)
-    return (source, data) if source else None
+    return detect(data)
 
 
 async def resolved_answer(container: Container, incoming, worker=None) -> JSONResponse:
@@ -129,12 +123,10 @@ def routes(container: Container, worker=None) -> list[Route]:
         decision = auth.decide(container.settings, None, body, headers)  # one module decides for every route
         if not decision.allowed:
             return webhook_error(decision.status, decision.reason)
-        recognised = recognise(body, headers)
-        if recognised is not None:  # a sender's own payload: read as its route reads it (as `/alert {json}` does)
-            source, data = recognised
-            return await answer(container, worker, source, lambda: data, headers)
         try:
-            incoming = parse_webhook(body, headers)
+            data = loads(body)  # once: the sender's route and this route's own readers share it
+            source = recognise(data, headers)
+            incoming = None if source is not None else parse_webhook(data, headers)
         except PayloadError as exc:
             from bot.alerts.sources import route_hint
 
@@ -146,6 +138,8 @@ def routes(container: Container, worker=None) -> list[Route]:
         except Exception:  # an adapter tripped on an odd shape: the sender's payload, not a server fault
             log.exception("could not read an alert payload")
             return webhook_error(422, "could not read this alert payload; send the generic shape {title, text, source}")
+        if incoming is None:  # a sender's own payload: read as its route reads it (as `/alert {json}` does)
+            return await answer(container, worker, source, lambda: data, headers)
         if incoming.source == "sentry":
             incoming = replace(incoming, delivery_id=sentry_delivery_id(body))
         if incoming.resolved:  # `status: resolved` in the generic shape: the same path as the per-source routes
