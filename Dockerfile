@@ -1,7 +1,7 @@
 # Fireline's production image: `fireline serve` as a non-root user, runtime dependencies only.
 # The build stage installs the project (`pip install -c constraints.txt .`: the lock's versions, not editable)
 # into a venv; the final stage
-# copies only that venv, so no compiler, pip cache or source tree ships. tests/test_deploy.py builds the
+# copies only that venv, so no compiler, pip cache or source tree ships. tests/app/test_deploy.py builds the
 # same environment the same way (the COPY lines below are read by it) and runs `fireline check`.
 
 FROM python:3.11-slim AS build

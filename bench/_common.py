@@ -40,7 +40,7 @@ def start_server(kind: str, env: dict[str, str]) -> tuple[int, subprocess.Popen]
     """kind: "fireline" (`fireline serve`) or a baseline of bench/_baselines.py."""
     port = free_port()
     if kind == "fireline":
-        cmd = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        cmd = [sys.executable, "-m", "bot.app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     else:
         cmd = [sys.executable, str(REPO / "bench" / "_baselines.py"), kind, str(port)]
     process = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
@@ -160,8 +160,8 @@ def jobs_waiting(url: str) -> int:
     """Jobs due or running in a Fireline database (timers set for later do not count)."""
     import sqlalchemy as sa
 
-    from bot.clock import utcnow
-    from bot.models import Job
+    from bot.core.clock import utcnow
+    from bot.store.models import Job
 
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:

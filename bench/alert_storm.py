@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import SECRET, database_url, start_server, stop  # noqa: E402
 
-from bot.alerts.webhook import sign as sign_alert  # noqa: E402
+from bot.features.alerts.webhook import sign as sign_alert  # noqa: E402
 from tests.support.slack_recorder import SlackRecorder  # noqa: E402
 
 ALERT_SECRET = "bench-alert-secret"

@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.assembly import build_container  # noqa: E402
-from bot.chat import ConsoleChat  # noqa: E402
-from bot.clock import utcnow  # noqa: E402
-from bot.context import Context  # noqa: E402
-from bot.pagerduty import oncall  # noqa: E402
-from bot.pagerduty.config import rest_client  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.app.assembly import build_container  # noqa: E402
+from bot.core.chat import ConsoleChat  # noqa: E402
+from bot.core.clock import utcnow  # noqa: E402
+from bot.core.context import Context  # noqa: E402
+from bot.features.pagerduty import oncall  # noqa: E402
+from bot.features.pagerduty.config import rest_client  # noqa: E402
+from bot.core.settings import Settings  # noqa: E402
 
 BODY = (b'{"oncalls": [{"escalation_level": 1, "user": {"id": "PU1", "summary": "Chen Li"}, '
         b'"start": "2026-11-23T09:00:00Z", "end": "2030-11-30T09:00:00Z"}], "more": false}')

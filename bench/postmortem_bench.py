@@ -65,11 +65,11 @@ def baseline(events: list[SimpleNamespace]) -> str:
 
 def from_database(count: int, repeat: int) -> tuple[float, int]:
     """Store `count` events in a fresh SQLite database, then time the service's whole render."""
-    from bot.assembly import build_container
-    from bot.db import session_scope
-    from bot.models import Incident, TimelineEvent
-    from bot.service import postmortem as pm_svc
-    from bot.settings import Settings
+    from bot.app.assembly import build_container
+    from bot.store.db import session_scope
+    from bot.store.models import Incident, TimelineEvent
+    from bot.features.postmortem import service as pm_svc
+    from bot.core.settings import Settings
 
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(database_url=f"sqlite:///{folder}/bench.db", _env_file=None)

@@ -27,12 +27,13 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)  # the test clien
 from _common import database_url  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
-from bot.assembly import build_container  # noqa: E402
-from bot.db import session_scope  # noqa: E402
-from bot.models import PlaybookExecution  # noqa: E402
-from bot.service import executions, jobs  # noqa: E402
-from bot.service.playbook_views import button_value  # noqa: E402
-from bot.slack.app import slack_context  # noqa: E402
+from bot.app.assembly import build_container  # noqa: E402
+from bot.store.db import session_scope  # noqa: E402
+from bot.store.models import PlaybookExecution  # noqa: E402
+from bot.features.playbooks import executions  # noqa: E402
+from bot.service import jobs  # noqa: E402
+from bot.features.playbooks.render import button_value  # noqa: E402
+from bot.adapters.slack.bolt import slack_context  # noqa: E402
 from tests.support.fake_fly import FakeFly  # noqa: E402
 from tests.support.fly_fixtures import fly_settings  # noqa: E402
 from tests.support.slack_recorder import SlackRecorder  # noqa: E402

@@ -100,7 +100,7 @@ def serve_round(database: str, args: argparse.Namespace, tmp: str) -> dict[str, 
                 since = len(recorder.calls)
                 body = json.dumps({"title": f"Latency probe check {n} failed", "source": "checkly",
                                    "dedup_key": f"latency-{n}", "text": "probe"}).encode()
-                from bot.alerts.webhook import sign as sign_alert
+                from bot.features.alerts.webhook import sign as sign_alert
 
                 started = time.monotonic()
                 response = client.post("/webhooks/alerts", content=body, headers={
@@ -140,12 +140,13 @@ def restart_round(database: str, args: argparse.Namespace, tmp: str) -> dict[str
     from rolling_restart import CHAIN, REGIONS, SlowFly
     from sqlmodel import col, select
 
-    from bot.assembly import build_container
-    from bot.db import session_scope
-    from bot.models import PlaybookExecution
-    from bot.service import executions, jobs
-    from bot.service.playbook_views import button_value
-    from bot.slack.app import slack_context
+    from bot.app.assembly import build_container
+    from bot.store.db import session_scope
+    from bot.store.models import PlaybookExecution
+    from bot.features.playbooks import executions
+    from bot.service import jobs
+    from bot.features.playbooks.render import button_value
+    from bot.adapters.slack.bolt import slack_context
     from tests.support.fly_fixtures import fly_settings
 
     fake = SlowFly()

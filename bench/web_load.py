@@ -48,9 +48,9 @@ WEB_SECRET = "bench-web-secret-0123456789abcdef"
 def seed(url: str, incidents: int) -> str:
     """The schema and `incidents` incidents; returns a signed-in session cookie for /team/."""
     from bench.web_pages import seed as seed_incidents
-    from bot.assembly import build_container
-    from bot.settings import Settings
-    from bot.web import auth
+    from bot.app.assembly import build_container
+    from bot.core.settings import Settings
+    from bot.adapters.web import auth
 
     settings = Settings(database_url=url, slack_signing_secret=SECRET, slack_bot_token=None,
                         web_session_secret=WEB_SECRET, provider_status_pages="", _env_file=None)

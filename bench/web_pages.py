@@ -4,7 +4,7 @@ Seeds 10,000 incidents over 180 days (timeline events, pages for SEV1/SEV2, post
 then requests every team page through the real HTTP app (in process, signed in; no network in the way),
 and prints p50/p99 per page beside a baseline measured in the same run on the same app and database:
 `/healthz` (one `SELECT 1` and a small JSON answer), the floor any page pays. The insights page is
-measured cold (figures computed on every request) and cached (bot.insights keeps them a minute).
+measured cold (figures computed on every request) and cached (bot.features.insights.feature keeps them a minute).
 No timed assertions: the numbers are for a person to read, on the machine in front of them.
 
 Run: .venv/bin/python bench/web_pages.py [--incidents 10000] [--requests 200] [--only sqlite|postgres]
@@ -43,7 +43,7 @@ TITLES = ["Checkout returns 502", "Login broken", "Search is slow", "Uploads fai
 
 
 def seed(engine, count: int) -> None:
-    from bot.models import Incident, PagerDutyLink, PlaybookExecution, Postmortem, TimelineEvent
+    from bot.store.models import Incident, PagerDutyLink, PlaybookExecution, Postmortem, TimelineEvent
 
     rng = random.Random(20)
     incidents, events, pages, postmortems, runs = [], [], [], [], []
@@ -83,11 +83,11 @@ def seed(engine, count: int) -> None:
 def measure(url: str, count: int, requests: int) -> list[tuple[str, float, float]]:
     from starlette.testclient import TestClient
 
-    from bot.assembly import build_container
-    from bot.runtime import settle_heap
-    from bot.server import build_http_app
-    from bot.settings import Settings
-    from bot.web import auth
+    from bot.app.assembly import build_container
+    from bot.app.runtime import settle_heap
+    from bot.adapters.http.server import build_http_app
+    from bot.core.settings import Settings
+    from bot.adapters.web import auth
 
     settings = Settings(database_url=url, slack_signing_secret="bench-secret", slack_bot_token=None,
                         web_session_secret="bench-web-secret-0123456789abcdef", provider_status_pages="",

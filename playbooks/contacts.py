@@ -1,6 +1,6 @@
 """Escalation contacts: the guide's Emergency Contacts table as data, overridable by a team file.
 
-Pure data and lookups, no Slack: `/incident escalate <area>` (bot.pagerduty.feature) shows the
+Pure data and lookups, no Slack: `/incident escalate <area>` (bot.features.pagerduty.feature) shows the
 contact and, where a PagerDuty escalation policy is configured for the area, pages it.
 """
 

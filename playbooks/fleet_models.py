@@ -1,7 +1,7 @@
 """What Fly tells us, as small typed values the playbooks read (no I/O here).
 
 They live in playbooks/ because the playbooks reason about them; bot's Fly client builds them and
-`bot/fly/models.py` re-exports them (bot may import playbooks, never the reverse).
+`bot/clients/fly/models.py` re-exports them (bot may import playbooks, never the reverse).
 
 Parsing is forgiving: Fly adds fields over time and omits empty ones, so every field has a
 default and unknown fields are ignored. The raw machine config is kept whole, because updates

@@ -2,7 +2,7 @@
 
 A playbook never talks to Slack or the database. `plan()` reads the world through `Env` (the Fly
 client, live or simulated for a dry run; releases; health probes) and returns a `Plan`: plain
-words and a list of `Step`s. Fireline's execution service (`bot/service/executions.py`) stores
+words and a list of `Step`s. Fireline's execution service (`bot/features/playbooks/executions.py`) stores
 the plan, shows it with Confirm/Cancel, checks who pressed Confirm, then calls `run_step()` for
 each step in turn, storing every result, and stops at the first failure.
 
@@ -11,7 +11,7 @@ escapes it for Slack, so an image tag or an error from Fly can never format or p
 `*bold*` and `` `code` `` freely. To add a playbook, subclass `Playbook`, fill in the class attributes,
 implement `plan` and `run_step`, and register an instance (see docs/playbooks.md).
 
-Nothing here imports `bot/` (tests/test_playbooks_independent.py checks): a playbook gets its words
+Nothing here imports `bot/` (tests/playbooks/test_independent.py checks): a playbook gets its words
 as `PlaybookArgs`, refuses with `Refused`, and sees an outside service fail as `ServiceError`, which
 Fireline's own errors subclass or its error mapping knows.
 """
@@ -55,7 +55,7 @@ class Refused(Exception):
 class ServiceError(Exception):
     """An outside service (Fly, a health URL) failed; `str()` is safe to show a person once escaped.
 
-    Fireline's Fly client raises a subclass (bot.errors.IntegrationError is one), so a playbook catches
+    Fireline's Fly client raises a subclass (bot.core.errors.IntegrationError is one), so a playbook catches
     this to say "could not read the machines" and go on, without knowing the client.
     """
 
@@ -188,9 +188,9 @@ class Env:
     """Everything a playbook may use. Built by the service per plan and per execution."""
 
     app: str
-    fly: Any  # bot.fly.client.FlyClient, or bot.fly.simulated.SimulatedFly in a dry run
-    releases: Any  # bot.fly.releases.ReleaseHistory (or the simulated one)
-    health: Any  # bot.fly.health.HealthProbe
+    fly: Any  # bot.clients.fly.client.FlyClient, or bot.clients.fly.simulated.SimulatedFly in a dry run
+    releases: Any  # bot.clients.fly.releases.ReleaseHistory (or the simulated one)
+    health: Any  # bot.clients.fly.health.HealthProbe
     now: Callable[[], datetime]
     sleep: Callable[[float], None]
     db_app: str = ""
@@ -204,10 +204,10 @@ class Env:
     limits: Limits = field(default_factory=Limits)
     incident_title: str = ""  # the incident the playbook runs for, if any (diagnose matches it)
     reference: str = ""  # "#12" or "standalone", written on leases so `fly` users see who holds them
-    # The providers' status pages (bot.status.providers): called with the incident's start, returns report lines.
+    # The providers' status pages (bot.features.providers.service): called with the incident's start, returns report lines.
     providers: Callable[[datetime | None], list[str]] | None = None
     incident_started: datetime | None = None
-    # Sentry's error count now against the hour before, as one line (bot.deploy_watch.sentry); None: not asked.
+    # Sentry's error count now against the hour before, as one line (bot.features.deploy_watch.sentry); None: not asked.
     sentry: Callable[[], str] | None = None
 
 

@@ -1,6 +1,6 @@
 """Response figures across incidents, computed once: what the web view, `fireline report` and CSV all show.
 
-Pure: plain records in, plain figures out (no database, no Slack). `bot.insights` reads the records
+Pure: plain records in, plain figures out (no database, no Slack). `bot.features.insights.feature` reads the records
 with a few indexed queries and hands them here, so the same numbers reach every reader.
 
 Definitions (kept where a reader of the numbers can find them):
@@ -33,7 +33,7 @@ FAILED = ("failed", "interrupted")
 class IncidentSpan(NamedTuple):
     """One incident as the figures need it: its UTC day and its durations in minutes, measured by the reader.
 
-    The database measures them (bot.insights asks SQLite's julianday / PostgreSQL's epoch), because
+    The database measures them (bot.features.insights.feature asks SQLite's julianday / PostgreSQL's epoch), because
     turning 40,000 stored timestamps into datetimes was half of a cold insights page with 10,000
     incidents (bench/web_pages.py, a year: p50 95 ms, p99 134 ms on SQLite; now 65 and 75 ms);
     `measure` is the same definition in Python.
@@ -152,7 +152,7 @@ def _minutes(start: datetime, end: datetime | None) -> float | None:
 
 
 def measure(incident: IncidentTimes, now: datetime) -> IncidentSpan:
-    """The definitions of the durations, in Python: what bot.insights' SQL computes in the database."""
+    """The definitions of the durations, in Python: what bot.features.insights.feature' SQL computes in the database."""
     start = incident.declared_at
     return IncidentSpan(incident.id, incident.severity, f"{_utc(start):%Y-%m-%d}",
                         _minutes(start, incident.acknowledged_at), _minutes(start, incident.mitigated_at),

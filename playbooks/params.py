@@ -14,7 +14,7 @@ from playbooks.framework import PlaybookArgs, Refused
 REGION = re.compile(r"[a-z]{3}")  # Fly region codes: iad, lhr, fra, ...
 
 
-# The digits rule of bot.text (playbooks import nothing from bot/, so it is restated here; a test holds the two
+# The digits rule of bot.core.text (playbooks import nothing from bot/, so it is restated here; a test holds the two
 # together): full-width digits read as 0-9, nothing else is a digit (`"²".isdigit()` is true, `int("٢")` is 2).
 FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 

@@ -1,6 +1,6 @@
 """Incident roles as data: the built-in three (commander, communications, scribe) and the team's own.
 
-Pure: the role table and how a typed role name reads; who holds what is stored by bot/service/roles.py.
+Pure: the role table and how a typed role name reads; who holds what is stored by bot/features/roles/service.py.
 The commander is the incident's lead (the one `/incident lead` has always set), so old words keep working.
 A team adds roles with INCIDENT_ROLES, `key:Label` pairs separated by commas
 (`liaison:Customer liaison,db:Database owner`).

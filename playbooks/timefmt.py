@@ -1,6 +1,6 @@
 """Time arithmetic the playbooks and the postmortem need, with no clock and no I/O.
 
-`bot/clock.py` re-exports these (bot may import playbooks, never the reverse), so a front end and a
+`bot/core/clock.py` re-exports these (bot may import playbooks, never the reverse), so a front end and a
 playbook read a duration or a naive database time the same way.
 """
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.assembly import build_container
-from bot.container import Container
-from bot.settings import Settings
+from bot.app.assembly import build_container
+from bot.core.container import Container
+from bot.core.settings import Settings
 from tests.support.harness import FakeClock, SlackHarness
 from tests.support.signing import SIGNING_SECRET
 from tests.support.slack_recorder import SlackRecorder
@@ -117,8 +117,8 @@ def _harness(container: Container, recorder):
     """The real Bolt app behind the real HTTP app, driven with signed requests."""
     from starlette.testclient import TestClient
 
-    from bot.server import build_http_app
-    from bot.slack.app import build_bolt_app
+    from bot.adapters.http.server import build_http_app
+    from bot.adapters.slack.bolt import build_bolt_app
 
     bolt_app = build_bolt_app(container)
     with TestClient(build_http_app(container, bolt_app), raise_server_exceptions=False) as client:
@@ -164,7 +164,7 @@ def _log_scope():
     """Each test is one unit of work, as each request and job is in production: what a handler called
     directly binds to the log context (the incident it touched) ends with the test instead of showing up
     in the next test's log lines and Sentry tags."""
-    from bot import log_context
+    from bot.core import log_context
 
     tokens = (log_context._request_id.set(None), log_context._incident.set(None))
     yield
@@ -175,7 +175,7 @@ def _log_scope():
 @pytest.fixture(autouse=True)
 def _forget_names():
     """Slack names are cached per process by API URL; a new recorder may reuse an old one's port."""
-    from bot.slack import people
+    from bot.adapters.slack import people
 
     people.forget_all()
     yield
@@ -183,7 +183,7 @@ def _forget_names():
 
 @pytest.fixture(autouse=True)
 def _logging_restored():
-    """A test that runs `fireline ...` (bot.cli.main) configures logging onto pytest's captured stdout, which
+    """A test that runs `fireline ...` (bot.app.cli.main) configures logging onto pytest's captured stdout, which
     is closed after that test; the root logger's handlers and level are put back so later tests do not log
     into a closed file (which broke the Sentry event of a later test under xdist)."""
     import logging

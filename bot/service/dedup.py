@@ -8,9 +8,9 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from bot.container import Container
-from bot.db import session_scope
-from bot.models import ProcessedRequest
+from bot.core.container import Container
+from bot.store.db import session_scope
+from bot.store.models import ProcessedRequest
 
 
 def first_time(container: Container, key: str) -> bool:

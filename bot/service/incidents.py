@@ -17,14 +17,14 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot import log_context
-from bot.chat import MessageRef, person
-from bot.clock import as_utc, fmt_duration, fmt_utc
-from bot.context import Context
-from bot.errors import IntegrationError, UserError
-from bot.hooks import Hooks
-from bot.models import OPEN_STATES, STATES, Incident, TimelineEvent
-from bot.reply import Button, Reply, escape, mention
+from bot.core import log_context
+from bot.core.chat import MessageRef, person
+from bot.core.clock import as_utc, fmt_duration, fmt_utc
+from bot.core.context import Context
+from bot.core.errors import IntegrationError, UserError
+from bot.core.hooks import Hooks
+from bot.store.models import OPEN_STATES, STATES, Incident, TimelineEvent
+from bot.core.reply import Button, Reply, escape, mention
 from bot.service.lookups import (
     ensure_open,
     get_incident,
@@ -199,8 +199,8 @@ def declare(ctx: Context, title: str, level: int, reason: str, *,
             source: dict | None = None, private: bool = False, drill: bool = False) -> tuple[Incident, list[str]]:
     """Store the incident first, then make its channel and post its card in both places.
 
-    `private`: a private channel and no card in #incidents (bot/service/private.py); `drill`: a game-day
-    drill's incident (bot/drill.py), marked as such everywhere it is shown.
+    `private`: a private channel and no card in #incidents (bot/features/private/feature.py); `drill`: a game-day
+    drill's incident (bot/features/drill/feature.py), marked as such everywhere it is shown.
 
     Returns the incident and what could not be done in Slack, in words (the incident stands anyway).
     """

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from bot.models import Job
+from bot.store.models import Job
 
 COLUMNS = ("kind", "payload", "run_at", "status", "attempts", "dedup_key", "created_at")
 APPLICATION_NAME = "fireline-intake"  # how this connection shows in pg_stat_activity

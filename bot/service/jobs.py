@@ -19,10 +19,10 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
-from bot import log_context
-from bot.container import Container
-from bot.db import session_scope
-from bot.models import Job
+from bot.core import log_context
+from bot.core.container import Container
+from bot.store.db import session_scope
+from bot.store.models import Job
 
 log = logging.getLogger(__name__)
 

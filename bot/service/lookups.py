@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import false, or_, true, update
 from sqlmodel import Session, col, select
 
-from bot import log_context
-from bot.commands.grammar import Args
-from bot.errors import UserError
-from bot.models import Incident, IncidentMember
+from bot.core import log_context
+from bot.core.grammar import Args
+from bot.core.errors import UserError
+from bot.store.models import Incident, IncidentMember
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.core.context import Context
 
 
 def _row(session: Session, number: int, lock: bool) -> Incident | None:
@@ -93,7 +93,7 @@ def shown_title(incident: Incident) -> str:
 
 
 def may_see(ctx: Context, session: Session, incident: Incident) -> bool:
-    """THE rule for private incidents (bot/service/private.py): members only; the console's operator and
+    """THE rule for private incidents (bot/features/private/feature.py): members only; the console's operator and
     Fireline's own jobs see everything."""
     if not incident.private or ctx.is_console or ctx.user_id == "fireline":
         return True

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from sqlmodel import select
 
-from bot.container import Container
-from bot.db import session_scope
-from bot.models import Incident, TimelineEvent
+from bot.core.container import Container
+from bot.store.db import session_scope
+from bot.store.models import Incident, TimelineEvent
 from bot.service import incidents as svc
 
 MAX_TEXT = 4000

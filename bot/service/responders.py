@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.context import Context, Source
-from bot.reply import mention
+from bot.core.context import Context, Source
+from bot.core.reply import mention
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ _SUBTEAM = re.compile(r"^<!subteam\^([A-Z0-9]+)(?:\|@?([^>]*))?>$")
 
 
 RESPONDERS, ANYONE = "responders", "anyone"
-WHO = (RESPONDERS, ANYONE)  # what a playbook's `who` may say (bot.plugins refuses anything else)
+WHO = (RESPONDERS, ANYONE)  # what a playbook's `who` may say (bot.app.plugins refuses anything else)
 
 
 @dataclass(frozen=True)

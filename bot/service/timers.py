@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from bot.models import Job
+from bot.store.models import Job
 from bot.service import jobs
 
 

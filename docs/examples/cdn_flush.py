@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.errors import UserError
+from bot.core.errors import UserError
 from playbooks.framework import Env, Param, Plan, Playbook, Step, StepResult
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from bot.models import Alert, Incident, Job, ProcessedRequest, TimelineEvent
+from bot.store.models import Alert, Incident, Job, ProcessedRequest, TimelineEvent
 
 ALERT_SECRET = "alert-secret-0123456789abcdef"
 ALERTS_CHANNEL = "CALERTS"
@@ -56,13 +56,13 @@ def stored_nothing(container) -> bool:
 
 def run_all(harness, clock, *, limit: int = 5000) -> int:
     """Run every queued job, moving the clock to each paced slot as a worker would wait for it."""
-    from bot.clock import as_utc
+    from bot.core.clock import as_utc
 
     ran = 0
     for _ in range(limit):
         ran += harness.run_jobs()
         with Session(harness.container.engine) as session:
-            # The response clock's timers (bot/pagerduty/clock.py) are not paced slots: leave them pending.
+            # The response clock's timers (bot/features/pagerduty/response_clock.py) are not paced slots: leave them pending.
             pending = session.exec(select(Job).where(Job.status == "pending", ~Job.kind.startswith("pagerduty."))
                                    .order_by(Job.run_at)).first()
         if pending is None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from bot.assembly import build_container
-from bot.server import build_http_app
-from bot.slack.app import build_bolt_app
+from bot.app.assembly import build_container
+from bot.adapters.http.server import build_http_app
+from bot.adapters.slack.bolt import build_bolt_app
 from playbooks.framework import Limits
 from tests.conftest import make_settings
 from tests.support.fake_fly import APP, DB_APP, FakeFly

@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from bot.container import Container
+from bot.core.container import Container
 from bot.service import jobs
 from tests.support.signing import SIGNING_SECRET, action_body, event_body, sign, slash_body
 from tests.support.slack_recorder import SlackRecorder

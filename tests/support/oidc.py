@@ -1,4 +1,4 @@
-"""The development OIDC stand-in (bot/web/dev_oidc.py) served by uvicorn on a loopback port, for tests."""
+"""The development OIDC stand-in (bot/adapters/web/dev_oidc.py) served by uvicorn on a loopback port, for tests."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.applications import Starlette
 
-from bot.web.dev_oidc import StandIn, routes
+from bot.adapters.web.dev_oidc import StandIn, routes
 
 TEAM_ID = "TFIRELINE1"
 CLIENT_ID = "1234.5678"

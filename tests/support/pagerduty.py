@@ -17,9 +17,9 @@ import httpx
 import pytest
 import respx
 
-from bot.assembly import build_container
-from bot.container import Container
-from bot.pagerduty.client import EventsClient, RestClient
+from bot.app.assembly import build_container
+from bot.core.container import Container
+from bot.clients.pagerduty import EventsClient, RestClient
 from tests.support.harness import SlackHarness
 
 API = "https://pagerduty.test"
@@ -61,8 +61,8 @@ def install_clients(container: Container, sleeps: list[float] | None = None, *,
 def harness(container: Container, recorder) -> Iterator[SlackHarness]:
     from starlette.testclient import TestClient
 
-    from bot.server import build_http_app
-    from bot.slack.app import build_bolt_app
+    from bot.adapters.http.server import build_http_app
+    from bot.adapters.slack.bolt import build_bolt_app
 
     bolt_app = build_bolt_app(container)
     with TestClient(build_http_app(container, bolt_app), raise_server_exceptions=False) as client:
@@ -227,7 +227,7 @@ class FakePagerDuty:
 @contextlib.contextmanager
 def fake_pagerduty() -> Iterator[FakePagerDuty]:
     with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
-        # Slack's calls go through httpx too (bot/http_pool.py): the loopback Slack stand-in is real.
+        # Slack's calls go through httpx too (bot/core/http_pool.py): the loopback Slack stand-in is real.
         router.route(host="127.0.0.1").pass_through()
         yield FakePagerDuty(router)
 

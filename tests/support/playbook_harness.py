@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from bot.models import PlaybookAudit, PlaybookExecution, TimelineEvent
+from bot.store.models import PlaybookAudit, PlaybookExecution, TimelineEvent
 from tests.support.slack_recorder import SlackRecorder
 
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from bot.models import Incident, StatusUpdate
-from bot.status.service import publish_value
+from bot.store.models import Incident, StatusUpdate
+from bot.features.status.service import publish_value
 from tests.support.fake_fly import FakeFly
 from tests.support.fly_fixtures import fly_container
 from tests.support.harness import FakeClock, SlackHarness
@@ -130,7 +130,7 @@ def team_client(slack: SlackHarness, reader: str = "U0BEN"):
     """A TestClient on the same HTTP app, signed in to the team pages as `reader` (a session cookie)."""
     from starlette.testclient import TestClient
 
-    from bot.web import auth
+    from bot.adapters.web import auth
 
     client = TestClient(slack.client.app, raise_server_exceptions=False, follow_redirects=False)
     _, value = auth.new_session(slack.container.settings, reader, "T1", NAMES.get(reader, reader))

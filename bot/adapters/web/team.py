@@ -1,0 +1,327 @@
+"""The team's routes under /team/: sign-in, incidents, one incident, postmortems, insights. Signed in only.
+
+Kept apart from bot/adapters/web/public.py (the status page) so a reviewer sees at a glance what is public:
+nothing here answers without a session from bot/adapters/web/auth.py except the sign-in pages themselves.
+Every answer is `Cache-Control: no-store` (a shared computer's back button shows nothing) with a strict
+Content-Security-Policy (no scripts at all: the pages have none) and `Referrer-Policy: no-referrer`
+(a one-time link's token never leaves in a Referer). Routes parse and check; bot/adapters/web/team_views.py
+reads; bot/features/insights/feature.py computes; templates only show.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from bot.features.insights import feature as insights
+from bot.core.chat import person
+from bot.core.grammar import Args
+from bot.core.registry import Registry
+from bot.core.context import Context
+from bot.core.hooks import Hooks
+from bot.core.reply import Reply
+from bot.adapters.web import auth, charts, pool, team_views
+from playbooks import insights as pure
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+           "X-Content-Type-Options": "nosniff",
+           "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                                      "form-action 'self' https://slack.com; frame-ancestors 'none'; base-uri 'none'"}
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+    env.filters["short"] = lambda value: value.strftime("%b %-d %H:%M") if value else ""
+    return env
+
+
+_ENV = _environment()
+
+
+def base_url(request: Request) -> str:
+    settings = request.app.state.container.settings
+    return (settings.web_base_url or str(request.base_url)).rstrip("/")
+
+
+def page(request: Request, template: str, reader: auth.Reader | None, status: int = 200, **values) -> Response:
+    body = _ENV.get_template(f"team/{template}").render(reader=reader, **values)
+    return HTMLResponse(body, status_code=status, headers=HEADERS)
+
+
+def _safe_next(value: str | None) -> str:
+    """Only our own team pages: never `//evil.example` or an absolute URL (an open redirect)."""
+    if value and value.startswith("/team/") and "//" not in value and "\\" not in value and len(value) < 500:
+        return value
+    return "/team/"
+
+
+async def reader_of(request: Request) -> auth.Reader | None:
+    """The signed-in reader: a cookie this server signed, made since the person last signed out."""
+    container = request.app.state.container
+    reader = auth.read_session(container.settings, request.cookies.get(auth.SESSION_COOKIE))
+    if reader is None:
+        return None
+    return await pool.run(auth.still_signed_in, container.engine, reader)
+
+
+def same_site(request: Request) -> bool:
+    """A POST a page of ours sent, not another site's form (login CSRF: signing a victim in as the attacker).
+
+    Browsers say where a form came from in Sec-Fetch-Site (or at least Origin); a request with neither is
+    not a browser's cross-site form, and SameSite=Lax keeps the session cookie off those anyway.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    expected = urlsplit(base_url(request)).netloc if request.app.state.container.settings.web_base_url \
+        else request.headers.get("host", "")
+    return origin != "null" and urlsplit(origin).netloc == expected
+
+
+def secure_cookies(request: Request) -> bool:
+    """Always under `fireline serve` (TLS ends at Fly's proxy, so the request itself looks like http);
+    otherwise when the configured address is https."""
+    from bot.core.container import Mode
+
+    return request.app.state.container.mode in (Mode.SERVE, Mode.SOCKET) or base_url(request).startswith("https://")
+
+
+def signed_in(handler):
+    """Wrap a page: no session, a redirect to the sign-in page that comes back here afterwards."""
+    async def wrapped(request: Request) -> Response:
+        reader = await reader_of(request)
+        if reader is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse("/team/login?next=" + quote(_safe_next(target), safe=""), status_code=303,
+                                    headers=HEADERS)
+        return await handler(request, reader)
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+async def _set_session(request: Request, response: Response, user_id: str, team_id: str, name: str) -> None:
+    container = request.app.state.container
+    settings = container.settings
+    generation = await pool.run(auth.generation_of, container.engine, user_id)
+    _, value = auth.new_session(settings, user_id, team_id, name, generation=generation)
+    response.set_cookie(auth.SESSION_COOKIE, value, max_age=settings.web_session_hours * 3600, path="/team",
+                        httponly=True, samesite="lax", secure=secure_cookies(request))
+
+
+async def _not_from_here(request: Request) -> Response:
+    return await pool.run(page, request, "login.html.j2", None, status=403, oidc=False, next="/team/",
+                          problem="That form was stale or not from this site; nothing was done. Reload the page "
+                                  "and try again.")
+
+
+# -- sign-in ---------------------------------------------------------------------------------------------
+async def login(request: Request) -> Response:
+    settings = request.app.state.container.settings
+    return await pool.run(page, request, "login.html.j2", None, oidc=auth.oidc_configured(settings),
+                          next=_safe_next(request.query_params.get("next")), problem=None)
+
+
+async def login_slack(request: Request) -> Response:
+    settings = request.app.state.container.settings
+    if not auth.oidc_configured(settings):
+        return await pool.run(page, request, "login.html.j2", None, status=400, oidc=False, next="/team/",
+                              problem="Sign in with Slack is not set up here: type /incident web in Slack for a "
+                                      "one-time link.")
+    url, flow = auth.start_oidc(settings, base_url(request) + "/team/auth/callback",
+                                _safe_next(request.query_params.get("next")))
+    response = RedirectResponse(url, status_code=303, headers=HEADERS)
+    response.set_cookie(auth.FLOW_COOKIE, flow, max_age=auth.FLOW_SECONDS, path="/team/auth", httponly=True,
+                        samesite="lax", secure=secure_cookies(request))
+    return response
+
+
+async def callback(request: Request) -> Response:
+    container = request.app.state.container
+    settings = container.settings
+    params = request.query_params
+    try:
+        if params.get("error"):
+            raise auth.SignInRefused("Slack did not sign you in (" + params["error"][:40] + "). Start again.")
+        profile, next_path = await pool.run(auth.finish_oidc, settings, params.get("code"), params.get("state"),
+                                            request.cookies.get(auth.FLOW_COOKIE),
+                                            base_url(request) + "/team/auth/callback", container.engine,
+                                            container.clock())
+    except auth.SignInRefused as refused:
+        return await pool.run(page, request, "login.html.j2", None, status=403,
+                              oidc=auth.oidc_configured(settings), next="/team/", problem=str(refused))
+    response = RedirectResponse(_safe_next(next_path), status_code=303, headers=HEADERS)
+    response.delete_cookie(auth.FLOW_COOKIE, path="/team/auth")
+    await _set_session(request, response, str(profile["sub"]), settings.slack_team_id,
+                       str(profile.get("name") or profile["sub"]))
+    return response
+
+
+async def link(request: Request) -> Response:
+    container = request.app.state.container
+    token = request.query_params.get("t") if request.method == "GET" else (await auth.read_form(request)).get("t")
+    token = str(token) if token else None
+    if request.method == "GET":
+        state = await pool.run(auth.link_state, container.engine, token, container.clock())
+        return await pool.run(page, request, "link.html.j2", None, status=200 if state == "ok" else 403,
+                              state=state, token=token)
+    if not same_site(request):  # another site's form would sign this browser in as whoever owns the link
+        return await _not_from_here(request)
+    spent = await pool.run(auth.redeem_link, container.engine, token, container.clock())
+    if spent is not None and spent.team_id != container.settings.slack_team_id:
+        spent = None  # issued for another workspace (SLACK_TEAM_ID changed since): like Sign in with Slack, refused
+    if spent is None:
+        state = await pool.run(auth.link_state, container.engine, token, container.clock())
+        return await pool.run(page, request, "link.html.j2", None, status=403, state=state, token=None)
+    response = RedirectResponse("/team/", status_code=303, headers=HEADERS)
+    await _set_session(request, response, spent.user_id, spent.team_id, spent.name)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    """Sign out everywhere: the person's generation moves on, so this cookie and any copy of it are over."""
+    container = request.app.state.container
+    form = await auth.read_form(request)
+    reader = await reader_of(request)
+    if not auth.csrf_ok(reader, form.get("csrf")) or not same_site(request):
+        return await _not_from_here(request)
+    await pool.run(auth.sign_out_everywhere, container.engine, reader.user_id, container.clock())
+    response = RedirectResponse("/team/login", status_code=303, headers=HEADERS)
+    response.delete_cookie(auth.SESSION_COOKIE, path="/team")
+    return response
+
+
+# -- pages -----------------------------------------------------------------------------------------------
+# Each page parses on the event loop and does the rest (who may see what, the queries, the figures, the
+# template) in one call into the page threads (bot/adapters/web/pool.py): none of it delays Slack's acks.
+@signed_in
+async def incidents_page(request: Request, reader: auth.Reader) -> Response:
+    container = request.app.state.container
+    filters = team_views.parse_filters(dict(request.query_params), reader.user_id)
+    query = {k: v for k, v in request.query_params.items() if k != "before"}
+    return await pool.run(_incidents_page, request, container, reader, filters, query)
+
+
+def _incidents_page(request: Request, container, reader: auth.Reader, filters, query: dict) -> Response:
+    items, next_before = team_views.incident_list(container, filters, auth.visible_to(reader, container.engine))
+    return page(request, "incidents.html.j2", reader, items=items, filters=filters, query=query,
+                next_before=next_before, states=("open", "declared", "investigating", "mitigating", "monitoring",
+                                                 "resolved"))
+
+
+@signed_in
+async def incident_page(request: Request, reader: auth.Reader) -> Response:
+    raw = request.path_params["number"]
+    number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
+    return await pool.run(_incident_page, request, request.app.state.container, reader, raw, number)
+
+
+def _incident_page(request: Request, container, reader: auth.Reader, raw: str, number: int | None) -> Response:
+    found = None
+    if number is not None and number in auth.visible_to(reader, container.engine):
+        found = team_views.incident_page(container, number)
+    if found is None:
+        return page(request, "missing.html.j2", reader, status=404,
+                    what=f"There is no incident #{raw[:12]} you can see. The list has every one you can.")
+    return page(request, "incident.html.j2", reader, **found)
+
+
+@signed_in
+async def postmortems_page(request: Request, reader: auth.Reader) -> Response:
+    return await pool.run(_postmortems_page, request, request.app.state.container, reader)
+
+
+def _postmortems_page(request: Request, container, reader: auth.Reader) -> Response:
+    items = team_views.postmortem_list(container, container.clock(), auth.visible_to(reader, container.engine))
+    return page(request, "postmortems.html.j2", reader, items=items)
+
+
+@signed_in
+async def insights_page(request: Request, reader: auth.Reader) -> Response:
+    since_text = request.query_params.get("since") or "90d"
+    problem = None
+    try:
+        span = insights.parse_since(since_text)
+    except ValueError as exc:
+        problem, since_text, span = f"Period: {exc}; showing 90d.", "90d", insights.parse_since("90d")
+    return await pool.run(_insights_page, request, request.app.state.container, reader, since_text, span, problem)
+
+
+def _insights_page(request: Request, container, reader: auth.Reader, since_text: str, span, problem) -> Response:
+    found = insights.figures(container, container.clock() - span, visible=auth.visible_to(reader, container.engine),
+                             cached=True)
+    return page(request, "insights.html.j2", reader, figures=found, since=since_text, problem=problem,
+                tables=pure.tables(found), charts=insight_charts(found))
+
+
+def insight_charts(found: pure.Figures) -> dict:
+    """The SVGs, each matching one of `pure.tables` (shown beside it)."""
+    latest: dict[int, pure.Row] = {}
+    for row in found.rows:  # the period's last month per severity, for the headline chart
+        latest[row.severity] = row
+    labels = {f"SEV{level}": latest[level] for level in sorted(latest)}
+    return {
+        "Response by severity and month": charts.bars(
+            "Median minutes to acknowledge (latest month), with the SEV target as a tick",
+            [(label, row.tta_median) for label, row in labels.items()], unit=" min",
+            marks={label: row.target_minutes for label, row in labels.items()}),
+        "Incidents per week": charts.bars("Incidents per week", [(w, n) for w, n in found.incidents_per_week[-12:]]),
+        "Pages per week": charts.bars("Pages per week", [(w, n) for w, n in found.pages_per_week[-12:]]),
+        "Pages per person": charts.bars("Pages per person", found.pages_per_person[:12]),
+        "Postmortems within 48 h": charts.bars("Postmortems", [("on time", found.postmortems_on_time),
+                                                              ("late", found.postmortems_late),
+                                                              ("overdue", found.postmortems_overdue)]),
+        "Playbooks most run": charts.bars("Playbook runs", [(p.playbook, p.runs) for p in found.playbooks[:10]]),
+    }
+
+
+def routes(container=None, worker=None) -> list[Route]:
+    return [Route("/team/login", login, methods=["GET"]),
+            Route("/team/login/slack", login_slack, methods=["GET"]),
+            Route("/team/auth/callback", callback, methods=["GET"]),
+            Route("/team/login/link", link, methods=["GET", "POST"]),
+            Route("/team/logout", logout, methods=["POST"]),
+            Route("/team/", incidents_page, methods=["GET"]),
+            Route("/team/incidents/{number}", incident_page, methods=["GET"]),
+            Route("/team/postmortems", postmortems_page, methods=["GET"]),
+            Route("/team/insights", insights_page, methods=["GET"])]
+
+
+# -- `/incident web` --------------------------------------------------------------------------------------
+def web_link(ctx: Context, args: Args) -> Reply:
+    """A one-time sign-in link for the person who asked, sent to them alone (a DM in Slack)."""
+    settings = ctx.app.settings
+    base = (settings.web_base_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    name = person(ctx.chat, ctx.user_id)
+    token = auth.issue_link(ctx.app.engine, settings, ctx.user_id, name, ctx.now())
+    url = f"{base}/team/login/link?t={token}"
+    words = (f"Your sign-in link for Fireline's team pages (works once, for {settings.web_link_minutes} minutes; "
+             "do not share it):")
+    if ctx.is_console:
+        return Reply(words, lines=[url])
+    ctx.chat.post(ctx.user_id, Reply(words, lines=[url]))  # the app's DM with this person: nobody else sees it
+    return Reply(f"Sent you a one-time sign-in link in a DM from Fireline (valid {settings.web_link_minutes} "
+                 "minutes).")
+
+
+def team_routes(container, worker=None) -> list[Route]:
+    return routes(container, worker)
+
+
+def register(registry: Registry) -> None:
+    registry.command("incident", "declare and run incidents").sub(
+        "web", "web", "a one-time link to sign in to the team's web pages (incidents, postmortems, insights)",
+        web_link)
+    registry.on(Hooks.HTTP_ROUTES)(team_routes)
+

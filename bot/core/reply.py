@@ -1,0 +1,70 @@
+"""What a command answers, independent of where it is shown (Slack Block Kit or the console).
+
+All text here is Slack mrkdwn that is already safe: anything a person or an alert typed goes
+through `escape()` first, so `<!channel>` or `<@U123>` in a title is shown, never pings, and an RTL
+override (U+202E) is dropped from what is shown. Each renderer drops bidi controls from its output too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bot.core.text import without_bidi
+
+
+def escape(text: str) -> str:
+    """Neutralise Slack control sequences (mentions, links, broadcasts) and bidi controls in untrusted text."""
+    return without_bidi(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention(user_id: str | None) -> str:
+    """A user mention for ids we trust (from Slack's own payloads); the console shows @name."""
+    if not user_id:
+        return "nobody"
+    if user_id.startswith(("U", "W")) and user_id[1:].isalnum() and user_id.isupper():
+        return f"<@{user_id}>"
+    if user_id.startswith("pagerduty:"):  # an agent named by a PagerDuty webhook
+        return f"{escape(user_id.split(':', 1)[1].strip() or 'someone')} (PagerDuty)"
+    return "@" + escape(user_id)
+
+
+class Visibility(StrEnum):
+    EPHEMERAL = "ephemeral"  # only the person who asked sees it
+    CHANNEL = "channel"  # everyone in the channel
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    action_id: str
+    value: str = ""
+    style: str | None = None  # "primary" | "danger" | None
+
+
+@dataclass
+class Reply:
+    """A message: a title line, body lines, label/value fields and buttons."""
+
+    text: str
+    lines: list[str] = field(default_factory=list)
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    buttons: list[Button] = field(default_factory=list)
+    visibility: Visibility = Visibility.EPHEMERAL
+    footer: str | None = None
+
+    @classmethod
+    def error(cls, text: str, *hints: str) -> Reply:
+        return cls(text=f":warning: {text}", lines=list(hints))
+
+    def public(self) -> Reply:
+        self.visibility = Visibility.CHANNEL
+        return self
+
+    def plain_text(self) -> str:
+        """Fallback text for notifications and the console: all parts, one per line."""
+        parts = [self.text, *self.lines]
+        parts += [f"{label}: {value}" for label, value in self.fields]
+        if self.footer:
+            parts.append(self.footer)
+        return "\n".join(parts)

@@ -1,0 +1,378 @@
+"""Turn what arrives (generic JSON, Sentry issue alerts, PagerDuty v3 events, Slack messages) into one shape.
+
+Pure parsing: no database, no Slack. Anything wrong with a body raises `PayloadError` with a reason
+a sender can act on; things that are valid but not alerts (a Sentry installation hook, a PagerDuty
+`incident.acknowledged`) raise `Ignored`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.adapters.slack.text import plain
+from bot.core.text import clean, one_line, strip_blank
+from playbooks.severity import Signals
+
+MAX_TITLE = 300
+MAX_TEXT = 10_000
+MAX_KEY = 200
+
+# Sources we know by name; anything else is kept as given (lower-case, trimmed).
+KNOWN_SOURCES = ("sentry", "pagerduty", "fly", "grafana", "cloudflare", "stripe", "resend", "expo", "uptimerobot",
+                 "betterstack", "checkly", "github", "upstash", "datadog", "prometheus", "pingdom")
+
+
+class PayloadError(ValueError):
+    """The body is not a usable alert; `str()` says why (answered with a 4xx)."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Ignored(Exception):
+    """A valid delivery that is not an alert (answered 200 so the sender does not retry)."""
+
+
+@dataclass
+class IncomingAlert:
+    source: str
+    title: str
+    text: str = ""
+    link: str | None = None
+    severity_hint: str | None = None
+    dedup_key: str | None = None
+    signals: Signals = field(default_factory=Signals)
+    details: dict[str, Any] = field(default_factory=dict)
+    delivery_id: str | None = None  # the sender's id of this delivery: replays are dropped
+    root_channel: str | None = None  # for Slack messages: the message that is the alert
+    root_ts: str | None = None
+    resolved: bool = False  # the source says it is over (Alertmanager `resolved`, UptimeRobot Up, ...)
+
+    def __post_init__(self) -> None:
+        # One line, from every adapter: a newline in a title faked extra lines in the alert's Slack message
+        # (":white_check_mark: Resolved by ...") and in the timeline. The text keeps its lines.
+        self.title = one_line(self.title)[:MAX_TITLE]
+
+    @property
+    def classify_text(self) -> str:
+        return f"{self.title}\n{self.text}" if self.text and self.text != self.title else self.title
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+def _clean(text: str, limit: int) -> str:
+    return strip_blank(clean(text))[:limit]
+
+
+def normalize_source(value: str) -> str:
+    lowered = re.sub(r"[^a-z0-9.]+", "-", value.lower()).strip("-")
+    squashed = lowered.replace("-", "").replace(".", "")
+    for known in KNOWN_SOURCES:
+        if known in squashed:
+            return known
+    return (lowered or "webhook")[:40]
+
+
+# A number right after one of these words names an instance ("worker 7", "shard 3", "#12"): it stays in the key.
+_INSTANCE_NUMBER = re.compile(r"(\b(?:worker|node|shard|partition|replica|instance|queue|pod|consumer|server|host|"
+                              r"region|zone|db|database|cluster|job|pool|disk|volume|core|cpu|gpu|port|no\.?)[ _#-]?|#)"
+                              r"(\d{1,6})\b(?![.,:%]\d|\s?%)")
+
+
+# A short number written onto a name is part of the name: hosts and machines ("web-12", "edge-7",
+# Fly's "cgraph-api-3", "cs30"), not a measurement. A version ("v42") is not an instance.
+_NAMED_NUMBER = re.compile(r"\b((?!v\d)[a-z](?:[a-z0-9]*[a-z])?(?:[-_][a-z](?:[a-z0-9]*[a-z])?)*[-_]?)(\d{1,4})\b"
+                           r"(?![.,:%]\d|\s?%)")
+
+
+def derive_key(source: str, title: str) -> str:
+    """The default dedup key: the source plus the title with measurements, ids and URLs blurred.
+
+    "CPU at 93% on 3d8d9e1b" and "CPU at 97% on 17811e9e" are the same alert; "Queue worker 3
+    lagging" and "Queue worker 4 lagging" are two, and so are "web-12 OOM" and "web-13 OOM", so a
+    number naming an instance is kept. A key from the source (fingerprint, monitor id) wins anyway.
+    """
+    text = re.sub(r"https?://\S+", "<url>", title.lower())
+    text = re.sub(r"\b(?=[0-9a-f]*\d)[0-9a-f]{6,}\b", "#", text)
+    text = _INSTANCE_NUMBER.sub(lambda m: f"{m.group(1)}<{m.group(2)}>", text)
+    text = _NAMED_NUMBER.sub(lambda m: f"{m.group(1)}<{m.group(2)}>", text)
+    text = re.sub(r"(?<!<)\d+(?:[.,:]\d+)*(?!>)", "#", text)
+    text = " ".join(text.split())
+    return f"{source}:{text}"[:MAX_KEY]
+
+
+def _string(data: Mapping[str, Any], name: str, limit: int, *, required: bool = False) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise PayloadError(f"`{name}` is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise PayloadError(f"`{name}` must be a string, got {type(value).__name__}")
+    return _clean(str(value), limit)
+
+
+def _link(value: Any, name: str = "link") -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not re.match(r"^https?://[^\s<>|]+$", value.strip()) or len(value) > 1000:
+        raise PayloadError(f"`{name}` must be an http:// or https:// URL of at most 1000 characters")
+    return value.strip()
+
+
+def loads(body: bytes) -> dict[str, Any]:
+    """JSON object from the raw body, or PayloadError(400) saying where it broke."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PayloadError("the body is not UTF-8 text", 400) from None
+    except json.JSONDecodeError as exc:
+        raise PayloadError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", 400) from None
+    if not isinstance(data, dict):
+        raise PayloadError(f"expected a JSON object, got {type(data).__name__}", 400)
+    return data
+
+
+# -- adapters ------------------------------------------------------------------------------------------------
+def _resolved(data: Mapping[str, Any]) -> bool:
+    """`"status": "resolved"` or `"resolved": true`: the sender says the alert is over.
+
+    Any other `status` (`firing`, `triggered`, ...) is a firing alert, as it was before the generic
+    shape understood resolutions, so senders that already put a status there are read as before.
+    """
+    flag = data.get("resolved")
+    if flag is not None and not isinstance(flag, bool):
+        raise PayloadError("`resolved` must be true or false")
+    status = data.get("status")
+    if status is not None and not isinstance(status, str):
+        raise PayloadError("`status` must be a string (`firing` or `resolved`)")
+    return bool(flag) or (status or "").strip().lower() == "resolved"
+
+
+def from_generic(data: Mapping[str, Any]) -> IncomingAlert:
+    """Fireline's own shape: {title, text, source, severity, dedup_key, link, signals, id, status}."""
+    title = _string(data, "title", MAX_TITLE)
+    text = _string(data, "text", MAX_TEXT) or ""
+    resolved = _resolved(data)
+    if resolved and not title and not text:  # a resolution names the alert by its key; it needs no words
+        key = _string(data, "dedup_key", MAX_KEY)
+        if not key:
+            raise PayloadError("a resolution needs the `dedup_key` of the alert it resolves (or its `title`), for "
+                               "example {\"dedup_key\": \"api-502\", \"status\": \"resolved\"}")
+        return IncomingAlert(source=normalize_source(_string(data, "source", 40) or "webhook"), title=key,
+                             dedup_key=key, delivery_id=_string(data, "id", 200), resolved=True)
+    if not title and not text:
+        raise PayloadError("an alert needs a `title` or a `text` (for example {\"title\": \"API 5xx rate 12%\", "
+                           "\"source\": \"grafana\"})")
+    if not title:
+        title = text.splitlines()[0][:MAX_TITLE]
+    source = normalize_source(_string(data, "source", 40) or "webhook")
+    hint = _string(data, "severity", 40) or _string(data, "severity_hint", 40)
+    key = _string(data, "dedup_key", MAX_KEY)
+    signals_data = data.get("signals")
+    if signals_data is not None and not isinstance(signals_data, dict):
+        raise PayloadError("`signals` must be an object like {\"health_ok\": false, \"error_count\": 1200}")
+    signals = Signals.from_mapping(signals_data)
+    if hint:
+        signals = Signals(**{**signals.__dict__, "severity_hint": hint})
+    return IncomingAlert(source=source, title=title, text=text if text != title else "",
+                         link=_link(data.get("link")), severity_hint=hint,
+                         dedup_key=key, signals=signals, delivery_id=_string(data, "id", 200), resolved=resolved)
+
+
+def from_sentry(data: Mapping[str, Any], resource: str | None, request_id: str | None) -> IncomingAlert:
+    """Sentry integration-platform webhooks: issue alerts (`event_alert`) and metric alerts."""
+    payload = data.get("data")
+    if not isinstance(payload, dict):
+        raise PayloadError("a Sentry webhook needs a `data` object")
+    if resource == "metric_alert" or "metric_alert" in payload:
+        # `action` is the rule's trigger: critical and warning fire (the team's own thresholds, so they decide
+        # the SEV), resolved says it is over. One thread per alert rule, whatever the trigger.
+        action = str(data.get("action") or "").strip().lower()[:20]
+        raw_title = _string(payload, "description_title", MAX_TITLE) or "Sentry metric alert"
+        title = _METRIC_STATE.sub("", raw_title).strip() or raw_title
+        text = (_string(payload, "description_text", MAX_TEXT) or "").replace("\\n", "\n")
+        metric_alert = payload.get("metric_alert") if isinstance(payload.get("metric_alert"), dict) else {}
+        alert_rule = metric_alert.get("alert_rule") if isinstance(metric_alert.get("alert_rule"), dict) else {}
+        rule_id = alert_rule.get("id")
+        started = metric_alert.get("date_started") if isinstance(metric_alert.get("date_started"), str) else None
+        firing = action if action in ("critical", "warning") else None
+        return IncomingAlert(source="sentry", title=title, text=text, link=_safe_link(payload.get("web_url")),
+                             severity_hint=firing, dedup_key=f"sentry:metric:{rule_id}" if rule_id else None,
+                             signals=Signals(source_severity=firing),
+                             details={"resource": "metric_alert", "action": action, "rule": alert_rule.get("name"),
+                                      "started_at": started},
+                             delivery_id=request_id, resolved=action == "resolved")
+    if resource not in (None, "event_alert") and "event" not in payload:
+        raise Ignored(f"Sentry `{resource}` webhooks are not alerts; Fireline takes issue alerts (event_alert)")
+    event = payload.get("event")
+    if not isinstance(event, dict):
+        raise PayloadError("a Sentry issue alert needs `data.event` (the event that triggered the alert rule)")
+    title = _string(event, "title", MAX_TITLE) or _string(event, "message", MAX_TITLE) or "Sentry issue"
+    lines = []
+    culprit = _string(event, "culprit", 300)
+    if culprit:
+        lines.append(f"culprit: {culprit}")
+    tags = _tags(event.get("tags"))
+    environment = _string(event, "environment", 60) or tags.get("environment")
+    if environment:
+        lines.append(f"environment: {environment}")
+    rule = _string(payload, "triggered_rule", 200)
+    if rule:
+        lines.append(f"alert rule: {rule}")
+    # The event's `level` is not the alert's severity: every exception is "error", so it said SEV2 for
+    # every issue alert. Kept in the details; the words, the rule's name and live signals decide.
+    level = _string(event, "level", 20)
+    issue_id = _string(event, "issue_id", 60)
+    project = event.get("project")
+    return IncomingAlert(
+        source="sentry", title=title, text="\n".join(lines), link=_safe_link(event.get("web_url")),
+        severity_hint=level, dedup_key=f"sentry:issue:{issue_id}" if issue_id else None,
+        details={"resource": "event_alert", "issue_id": issue_id, "project": project, "rule": rule,
+                 "environment": environment, "level": level}, delivery_id=request_id)
+
+
+def _tags(value: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, list | tuple) and len(item) == 2:
+                out[str(item[0])] = str(item[1])
+            elif isinstance(item, dict) and "key" in item:
+                out[str(item["key"])] = str(item.get("value"))
+    return out
+
+
+def _safe_link(value: Any) -> str | None:
+    try:
+        return _link(value)
+    except PayloadError:
+        return None
+
+
+_METRIC_STATE = re.compile(r"^\s*(?:critical|warning|resolved)\s*:\s*", re.IGNORECASE)
+
+FIRELINE_REF = re.compile(r"\bfireline[-:_/ ]?(?:incident[-:_/ ]?)?#?(\d{1,9})\b", re.IGNORECASE)
+
+
+def from_pagerduty(data: Mapping[str, Any]) -> IncomingAlert:
+    """PagerDuty v3 webhooks: `incident.triggered` is an alert; other event types are ignored."""
+    event = data.get("event")
+    if not isinstance(event, dict):
+        raise PayloadError("a PagerDuty v3 webhook needs an `event` object")
+    event_type = event.get("event_type")
+    if event_type != "incident.triggered":
+        raise Ignored(f"PagerDuty `{event_type}` events are not new alerts; Fireline takes incident.triggered")
+    incident = event.get("data")
+    if not isinstance(incident, dict):
+        raise PayloadError("a PagerDuty incident.triggered event needs `event.data` (the incident)")
+    title = _string(incident, "title", MAX_TITLE) or _string(incident, "summary", MAX_TITLE) or "PagerDuty incident"
+    number = incident.get("number")
+    urgency = _string(incident, "urgency", 20)
+    priority_obj = incident.get("priority")
+    priority = _string(priority_obj, "summary", 20) if isinstance(priority_obj, dict) else None
+    service_obj = incident.get("service")
+    service = _string(service_obj, "summary", 200) if isinstance(service_obj, dict) else None
+    lines = [f"service: {service}"] if service else []
+    if priority:
+        lines.append(f"priority: {priority}")
+    key = _string(incident, "incident_key", 160) or _string(incident, "id", 60)
+    shown_title = f"[#{number}] {title}" if isinstance(number, int) else title
+    fireline = FIRELINE_REF.search(f"{key or ''} {title}")
+    return IncomingAlert(
+        source="pagerduty", title=shown_title[:MAX_TITLE], text="\n".join(lines),
+        link=_safe_link(incident.get("html_url")), severity_hint=priority or urgency,
+        dedup_key=f"pagerduty:{key}" if key else None,
+        signals=Signals(pagerduty_urgency=urgency, pagerduty_priority=priority),
+        details={"pagerduty_id": incident.get("id"), "number": number, "urgency": urgency, "priority": priority,
+                 "service": service, "fireline_incident": int(fireline.group(1)) if fireline else None},
+        delivery_id=_string(event, "id", 200))
+
+
+def parse_webhook(data: dict[str, Any], headers: Mapping[str, str]) -> IncomingAlert:
+    """Pick the adapter from headers and shape (the body already read by `loads`): Sentry, PagerDuty v3, or the
+    generic JSON alert."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    resource = lowered.get("sentry-hook-resource")
+    if resource or ("action" in data and "installation" in data):  # Sentry's integration-platform envelope
+        return from_sentry(data, resource, lowered.get("request-id"))
+    if isinstance(data.get("event"), dict) and "event_type" in data["event"]:
+        return from_pagerduty(data)
+    return from_generic(data)
+
+
+# -- Slack messages from other integrations ----------------------------------------------------------------------
+_COLOR_HINTS = {"danger": "error", "warning": "warning", "good": "info", "#ff0000": "error"}
+_EMPHASIS = re.compile(r"(?<![\w*])[*_~]([^*_~\n]+)[*_~](?![\w*])")
+
+
+def slack_text(text: str) -> str:
+    """Slack mrkdwn -> words: Slack's one inbound rule (bot/adapters/slack/text.py: links to their labels, mentions as the
+    text they show, `#ops`, `@chen`, `@here`, words that never ping once escaped), then no emphasis marks."""
+    return _EMPHASIS.sub(r"\1", plain(text))
+
+
+def _block_texts(blocks: Any) -> list[str]:
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("mrkdwn", "plain_text", "text") and isinstance(node.get("text"), str):
+                out.append(node["text"])
+                return
+            for key in ("text", "fields", "elements", "blocks"):
+                if key in node:
+                    walk(node[key])
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(blocks)
+    return out
+
+
+def from_slack_message(event: Mapping[str, Any]) -> IncomingAlert | None:
+    """An integration's message (its text, attachments and blocks) as an alert; None if it has no words."""
+    parts: list[str] = []
+    first_link: str | None = None
+    hint = None
+    for attachment in event.get("attachments") or []:
+        if not isinstance(attachment, dict):
+            continue
+        for key in ("pretext", "title", "text"):
+            if isinstance(attachment.get(key), str):
+                parts.append(attachment[key])
+        for item in attachment.get("fields") or []:
+            if isinstance(item, dict) and item.get("title") and item.get("value"):
+                parts.append(f"{item['title']}: {item['value']}")
+        first_link = first_link or _safe_link(attachment.get("title_link"))
+        hint = hint or _COLOR_HINTS.get(str(attachment.get("color", "")).lower())
+    text = event.get("text") if isinstance(event.get("text"), str) else ""
+    block_parts = _block_texts(event.get("blocks")) if not text else []
+    words = clean("\n".join(slack_text(p) for p in [text, *block_parts, *parts] if p)).strip()
+    if not words:
+        return None
+    lines = [line for line in map(strip_blank, words.splitlines()) if line]
+    title = lines[0][:MAX_TITLE]
+    profile = event.get("bot_profile") if isinstance(event.get("bot_profile"), dict) else {}
+    name = str(profile.get("name") or event.get("username") or event.get("bot_id") or "integration")
+    source = normalize_source(name)
+    return IncomingAlert(source=source, title=title, text="\n".join(lines[1:])[:MAX_TEXT], link=first_link,
+                         severity_hint=hint, dedup_key=derive_key(source, title),
+                         signals=Signals(severity_hint=hint), details={"bot": name[:80]},
+                         delivery_id=f"slack:{event.get('channel')}:{event.get('ts')}",
+                         root_channel=str(event.get("channel") or ""), root_ts=str(event.get("ts") or ""))
+
+
+def from_console(text: str, source: str = "console") -> IncomingAlert:
+    """`/alert <text>`: a person pasting an alert."""
+    text = _clean(text, MAX_TEXT)
+    if not text:
+        raise PayloadError("the alert needs some text")
+    lines = text.splitlines()
+    title = lines[0][:MAX_TITLE]
+    return IncomingAlert(source=source, title=title, text="\n".join(lines[1:]), dedup_key=derive_key(source, title))

@@ -1,0 +1,278 @@
+"""Postmortem drafts: render from the store, keep the latest in the database, post it, remind the lead.
+
+The draft is stored before Slack hears of it, and the reminder is a timer row written in the same
+transaction as the draft job, so a restart loses neither.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from bot.core.chat import person
+from bot.core.clock import as_utc, fmt_utc
+from bot.core.container import Container
+from bot.core.context import Context
+from bot.core.errors import UserError
+from bot.core.hooks import Hooks
+from bot.store.models import FollowUp, Incident, Postmortem, TimelineEvent
+from bot.core.reply import Reply, escape, mention
+from bot.service import incidents as svc
+from bot.service import jobs
+from playbooks import postmortem as pm
+
+log = logging.getLogger(__name__)
+
+DRAFT_JOB = "postmortem.draft"
+REMINDER_JOB = "postmortem.reminder"
+
+
+@dataclass
+class Draft:
+    incident: Incident
+    markdown: str
+    warning: str | None
+    events: int
+    todos: int
+    due_at: datetime | None
+    owed: bool
+
+
+# -- reading --------------------------------------------------------------------------------------------
+def followups(session: Session, incident_id: int) -> list[FollowUp]:
+    query = select(FollowUp).where(FollowUp.incident_id == incident_id).order_by(col(FollowUp.id))
+    return list(session.exec(query).all())
+
+
+def timeline_rows(session: Session, incident_id: int) -> list[Any]:
+    """The timeline as plain rows (at, kind, actor, text, data) in time order.
+
+    Only the columns the draft needs, without building ORM objects: for a 5,000-event incident this
+    is the larger part of the time to a draft (see bench/postmortem_bench.py).
+    """
+    query = select(TimelineEvent.at, TimelineEvent.kind, TimelineEvent.actor, TimelineEvent.text,
+                   TimelineEvent.data).where(TimelineEvent.incident_id == incident_id)
+    return list(session.exec(query.order_by(col(TimelineEvent.at), col(TimelineEvent.id))).all())
+
+
+def stored(session: Session, incident_id: int) -> Postmortem | None:
+    return session.exec(select(Postmortem).where(Postmortem.incident_id == incident_id)).first()
+
+
+def owed(container: Container, incident: Incident, events: list[Any]) -> bool:
+    """Whether this incident owes a postmortem by a due date (the most severe level it reached counts)."""
+    return pm.owes_postmortem(pm.peak_level(incident, events), container.settings.postmortem_required_severity)
+
+
+def names_for(container: Container, users: set[str]) -> dict[str, str]:
+    """How the draft shows each person: Slack display names (users.info, cached), agents, Fireline."""
+    from bot.core.chat import person
+    from bot.core.context import job_context
+
+    chat = job_context(container).chat
+    return {user: person(chat, user) for user in sorted(users)}
+
+
+def render(container: Container, session: Session, incident: Incident, *, now: datetime,
+           due: datetime | None = None) -> Draft:
+    """Render the draft from what is stored now (nothing is written)."""
+    events = timeline_rows(session, incident.id)
+    row = stored(session, incident.id)
+    is_owed = owed(container, incident, events)
+    if due is None and row is not None:
+        due = as_utc(row.due_at)
+    if due is None and is_owed and incident.resolved_at:
+        due = pm.due_at(incident.resolved_at)
+    items = followups(session, incident.id)
+    names = names_for(container, pm.people_ids(incident, events, items))
+    from bot.store.models import IncidentRole
+    from bot.features.roles.service import definitions
+
+    held = {r.role: r.user_id for r in session.exec(select(IncidentRole).where(
+        IncidentRole.incident_id == incident.id)).all()}
+    role_rows = [(r.label, held[r.key]) for r in definitions(container.settings) if held.get(r.key)]
+    names = {**names, **names_for(container, set(held.values()) - set(names))}
+    table = {level: container.settings.severity(level) for level in (1, 2, 3, 4)}  # SEV_RESPONSE_MINUTES applied
+    doc = pm.build(incident, events, items, generated_at=now, due=due, owed=is_owed, names=names, roles=role_rows,
+                   table=table)
+    result = pm.render(doc, container.settings.postmortem_template)
+    return Draft(incident, result.markdown, result.warning, len(doc.timeline), result.markdown.count("_TODO:"), due,
+                 is_owed)
+
+
+def _row(session: Session, incident_id: int) -> Postmortem:
+    """The incident's postmortem row, created if missing (one per incident: a unique column)."""
+    row = stored(session, incident_id)
+    if row is None:
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with session.begin_nested():
+                row = Postmortem(incident_id=incident_id)
+                session.add(row)
+                session.flush()
+        except IntegrityError:  # another worker created it first
+            row = stored(session, incident_id)
+    return row
+
+
+def generate(container: Container, incident_id: int) -> Draft:
+    """Render and store the draft (replacing the previous one)."""
+    now = container.clock()
+    from bot.store.db import session_scope
+
+    with session_scope(container.engine) as session:
+        incident = svc.get_incident(session, incident_id)
+        draft = render(container, session, incident, now=now)
+        row = _row(session, incident_id)
+        row.markdown, row.generated_at, row.warning = draft.markdown, now, draft.warning
+        session.add(row)
+    return draft
+
+
+# -- on resolve -------------------------------------------------------------------------------------------
+def reminder_key(incident_id: int, due: datetime) -> str:
+    return f"postmortem-reminder:{incident_id}:{as_utc(due).strftime('%Y%m%dT%H%M%S')}"
+
+
+def schedule(ctx: Context, incident: Incident) -> None:
+    """At resolution: queue the draft, set the due date and the reminder timer, in one transaction."""
+    with ctx.session() as session:
+        incident = svc.get_incident(session, incident.id)
+        events = timeline_rows(session, incident.id)
+        row = _row(session, incident.id)
+        resolved = as_utc(incident.resolved_at) or ctx.now()
+        jobs.enqueue(session, DRAFT_JOB, {"incident_id": incident.id, "user_id": ctx.user_id},
+                     dedup_key=f"postmortem-draft:{incident.id}:{resolved.isoformat()}", now=ctx.now())
+        if row.done_at is not None:
+            return
+        if row.due_at is not None:  # resolved before, then reopened: the old reminder no longer applies
+            jobs.cancel(session, reminder_key(incident.id, row.due_at))
+        if not owed(ctx.app, incident, events):
+            row.due_at = None
+            session.add(row)
+            return
+        row.due_at = pm.due_at(resolved)
+        session.add(row)
+        jobs.enqueue(session, REMINDER_JOB, {"incident_id": incident.id, "due_at": row.due_at.isoformat()},
+                     run_at=pm.remind_at(row.due_at), dedup_key=reminder_key(incident.id, row.due_at), now=ctx.now())
+
+
+# -- telling people -------------------------------------------------------------------------------------
+def _where(incident: Incident) -> str | None:
+    """The incident channel; without one, the channel of its card in #incidents (an id uploads need)."""
+    if incident.channel_id:
+        return incident.channel_id
+    return next((card["channel"] for card in incident.cards or []), None)
+
+
+def channel_label(ctx: Context, incident: Incident) -> str:
+    if not incident.channel_id:
+        return f"#{ctx.app.settings.incidents_channel_name}"
+    if ctx.is_console:
+        return f"#{incident.channel_name}"
+    return f"<#{incident.channel_id}|{incident.channel_name}>"
+
+
+def filename(incident: Incident) -> str:
+    return f"postmortem-incident-{incident.id}.md"
+
+
+def publish(ctx: Context, draft: Draft) -> list[str]:
+    """Post the draft in the incident's channel as a Markdown file. Returns what failed, in words."""
+    incident = draft.incident
+    channel = _where(incident)
+    if channel is None:
+        return ["the incident has no channel to post the draft in; export it with "
+                f"`fireline postmortem {incident.id}`"]
+    lines = [f"{draft.todos} places marked _TODO_ need the people who were there; Fireline wrote only what it "
+             "recorded."]
+    if draft.owed and draft.due_at:
+        lines.append(f"Due {fmt_utc(draft.due_at)} (48 h after resolution); {mention(incident.lead_id)} gets a "
+                     "reminder 24 h before.")
+    elif not draft.owed:
+        lines.append("Not required at this severity; share it if there is a lesson in it.")
+    lines.append("`/postmortem` regenerates it; `/postmortem done <link>` records the published version.")
+    if draft.warning:
+        lines.append(f":warning: {escape(draft.warning)}")
+    problems = []
+    try:
+        ctx.chat.post(channel, Reply(f":memo: *Postmortem draft for #{incident.id}*: {escape(incident.title)}",
+                                     lines=lines).public())
+    except Exception as exc:
+        problems.append(f"could not post in the incident channel ({exc})")
+    try:
+        ctx.chat.upload(channel, filename(incident), draft.markdown,
+                        f"Postmortem draft: #{incident.id} {incident.title}")
+    except Exception as exc:
+        log.warning("could not upload the postmortem of #%s: %s", incident.id, exc)
+        problems.append(f"could not attach the draft file ({exc}); it is saved: `/postmortem` tries again, "
+                        f"`fireline postmortem {incident.id}` exports it")
+        try:
+            ctx.chat.post(channel, Reply(f":warning: The postmortem draft of #{incident.id} is saved but could not be "
+                                         "attached here.", lines=[escape(problems[-1])]).public())
+        except Exception:
+            log.warning("could not tell #%s about the failed upload", incident.id)
+    return problems
+
+
+def remind(ctx: Context, incident_id: int, due_text: str) -> bool:
+    """The reminder timer: tell the lead, unless the postmortem is done or the due date moved."""
+    with ctx.session() as session:
+        incident = svc.get_incident(session, incident_id)
+        row = stored(session, incident_id)
+        if row is None or row.done_at is not None or row.due_at is None:
+            return False
+        if as_utc(row.due_at).isoformat() != due_text or incident.is_open:
+            return False
+        lead_name = person(ctx.chat, incident.lead_id) if incident.lead_id else "nobody"  # a name, not an id
+        svc.record(session, incident, "postmortem_reminded", "fireline",
+                   f"Reminded {lead_name}: postmortem due {fmt_utc(row.due_at)}",
+                   {"lead": incident.lead_id, "due_at": due_text}, at=ctx.now())
+    reply = Reply(f":alarm_clock: The postmortem of *#{incident.id}* ({escape(incident.title)}) is due "
+                  f"{fmt_utc(row.due_at)}, in 24 hours.",
+                  lines=[f"{mention(incident.lead_id)}, you lead it. The draft is in {channel_label(ctx, incident)}; "
+                         "when the final version is published, type "
+                         f"`/postmortem done <link> #{incident.id}`."]).public()
+    lead = incident.lead_id or ""
+    if lead.startswith(("U", "W")) and not ctx.is_console:
+        try:
+            ctx.chat.post(lead, reply)  # a direct message from the app
+            return True
+        except Exception as exc:
+            log.warning("could not message the lead of #%s directly (%s); posting in the channel", incident.id, exc)
+    channel = _where(incident)
+    if channel:
+        ctx.chat.post(channel, reply)
+    return True
+
+
+def mark_done(ctx: Context, incident_id: int, link: str) -> tuple[Incident, bool]:
+    """Record where the published postmortem lives; stops the reminder. Returns (incident, was_done_before)."""
+    with ctx.session() as session:
+        incident = svc.get_incident(session, incident_id)
+        if incident.is_open:
+            raise UserError(f"#{incident.id} is still open, so its postmortem cannot be done yet.",
+                            f"Resolve it first with `/incident resolve #{incident.id}`.")
+        row = _row(session, incident.id)
+        before = row.done_at is not None
+        if row.due_at is not None:
+            jobs.cancel(session, reminder_key(incident.id, row.due_at))
+        row.done_link, row.done_at, row.done_by = link, ctx.now(), ctx.user_id
+        session.add(row)
+        verb = "link updated" if before else "published"
+        svc.record(session, incident, "postmortem_done", ctx.user_id, f"Postmortem {verb}: {link}",
+                   {"link": link}, at=ctx.now())
+    svc.announce(ctx, incident, Reply(f":white_check_mark: The postmortem of #{incident.id} is "
+                                      f"{'updated' if before else 'done'}: {escape(link)} "
+                                      f"(recorded by {mention(ctx.user_id)})."))
+    ctx.app.registry.emit(Hooks.POSTMORTEM_DONE, ctx, incident=incident, link=link, first=not before)
+    return incident, before
+
+
+__all__ = ["DRAFT_JOB", "REMINDER_JOB", "Draft", "followups", "generate", "mark_done", "publish", "remind", "render",
+           "reminder_key", "schedule", "stored"]

@@ -1,1 +1,0 @@
-"""Reading Sentry's data (error counts per release); reporting Fireline's own errors is bot.observability."""

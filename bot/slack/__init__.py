@@ -1,1 +1,0 @@
-"""Slack front end: the Bolt app, Block Kit rendering and the Slack side of the chat port."""

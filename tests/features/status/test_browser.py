@@ -1,0 +1,137 @@
+"""The public status page in a real browser (headless Chromium over CDP), served by uvicorn on loopback.
+
+Skips, with the reason, where Chromium is absent; `.ci/run` installs it. With FIRELINE_UPDATE_SCREENSHOT=1
+the screenshot is written to docs/status-page.png (the one the README shows).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.app.assembly import build_container
+from bot.adapters.console import run_console
+from tests.conftest import make_settings
+from tests.support.browser import Browser, missing_reason
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(autouse=True)
+def needs_a_browser():
+    reason = missing_reason()
+    if reason and os.environ.get("FIRELINE_REQUIRE_BROWSER"):  # .ci/run installs Chromium: never skip there
+        pytest.fail(f"the browser tests are required but cannot run: {reason}")
+    if reason:
+        pytest.skip(reason)
+
+
+CONTRAST_PAIRS = """
+(() => {
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = getComputedStyle(el).backgroundColor;
+      if (c && c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent') return c;
+    }
+    return 'rgb(255, 255, 255)';
+  };
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (!node.textContent.trim() || !node.parentElement.offsetParent) continue;
+    const el = node.parentElement;
+    out.push([node.textContent.trim().slice(0, 40), getComputedStyle(el).color, background(el)]);
+  }
+  return out;
+})()
+"""
+
+
+def _luminance(css: str) -> float:
+    r, g, b = (int(v) / 255 for v in css[css.index("(") + 1:css.index(")")].split(",")[:3])
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def ratio(fg: str, bg: str) -> float:
+    light, dark = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return round((light + 0.05) / (dark + 0.05), 2)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def served(sqlite_url, clock):
+    """`fireline serve`'s HTTP app on a real uvicorn, with a SEV1 whose update was published from the console."""
+    import uvicorn
+
+    from bot.adapters.http.server import build_http_app
+    from bot.adapters.slack.bolt import build_bolt_app
+
+    container = build_container(make_settings(sqlite_url), clock=clock)
+    out = io.StringIO()
+    run_console(container, io.StringIO("\n".join([
+        "/incident declare Primary database pg-7 out of memory sev1",
+        "/incident note Dave is restarting pg-7",
+        '/incident statuspage API, Payments --text "Payments and API requests are failing for many customers. '
+        'We are investigating."',
+        "!Publish",
+    ]) + "\n"), out)
+    assert "Published on the status page" in out.getvalue(), out.getvalue()
+    port = _free_port()
+    app = build_http_app(container, build_bolt_app(container))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(5)
+    container.engine.dispose()
+
+
+def test_a_person_sees_the_open_incident_and_component_statuses(served, tmp_path):
+    assert httpx.get(f"{served}/api/v2/status.json").json()["status"]["indicator"] == "critical"
+    with Browser(width=420, height=900) as browser:
+        browser.open(f"{served}/")
+        text = browser.text()
+        assert browser.evaluate("document.title") == "Service status: Major System Outage"
+        assert "Major System Outage" in text
+        assert "Current incidents" in text and "Outage: API and Payments" in text
+        assert "Investigating: Payments and API requests are failing for many customers. We are investigating." in text
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        for name, status in (("API", "Major outage"), ("Payments", "Major outage"), ("Web app", "Operational"),
+                             ("Realtime", "Operational"), ("Uploads", "Operational")):
+            at = lines.index(name)
+            assert lines[at + 1] == status, lines[at:at + 3]
+        for internal in ("pg-7", "Dave", "SEV", "inc-1", "console"):
+            assert internal not in text
+        # readable on a phone: nothing wider than the screen, headings in order
+        assert browser.evaluate("document.documentElement.scrollWidth") <= 420
+        assert browser.evaluate("[...document.querySelectorAll('h1,h2,h3')].map(h => h.tagName).join(' ')") \
+            .startswith("H1 H2 H3 H2")
+        assert browser.evaluate("document.querySelectorAll('script').length") == 0
+        # contrast: every piece of text against its effective background meets WCAG AA (4.5:1)
+        pairs = browser.evaluate(CONTRAST_PAIRS)
+        assert len(pairs) > 20
+        low = [(text, ratio(fg, bg)) for text, fg, bg in pairs if ratio(fg, bg) < 4.5]
+        assert low == []
+        target = REPO / "docs" / "status-page.png" if os.environ.get("FIRELINE_UPDATE_SCREENSHOT") \
+            else tmp_path / "status-page.png"
+        png = browser.screenshot(target)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 420
