@@ -109,8 +109,10 @@ def test_docs_commands_md_is_current():
     docs = (REPO / "docs" / "commands.md").read_text()
     assert docs == markdown(entries(cli_registry(None))), f"regenerate it: {DOCS_COMMAND} (without PLAYBOOKS_PATH)"
     assert DOCS_COMMAND in docs.splitlines()[2]
-    readme = (REPO / "README.md").read_text().split("## The `fireline` command", 1)[1].split("\n## ", 1)[0]
-    assert "](docs/commands.md)" in readme and "| `fireline commands" in readme
+    operations = (REPO / "docs" / "operations.md").read_text().split("## The `fireline` command", 1)[1]
+    table = operations.split("\n## ", 1)[0]
+    assert "](commands.md)" in table and "| `fireline commands" in table
+    assert "](docs/commands.md)" in (REPO / "README.md").read_text()
 
 
 def test_fireline_commands(tmp_path, monkeypatch, capsys):

@@ -478,9 +478,9 @@ def test_a_plugin_without_its_own_words_gets_a_dry_run_text_that_names_no_servic
     container.engine.dispose()
 
 
-def test_readme_plugin_example_sets_every_variable_the_plugin_needs():
-    readme = (REPO / "README.md").read_text()
-    start = readme.index("### Your own playbooks (plug-ins)")
-    block = readme[readme.index("```bash", start):readme.index("```\n", readme.index("```bash", start) + 7)]
+def test_docs_plugin_example_sets_every_variable_the_plugin_needs():
+    guide = (REPO / "docs" / "playbooks.md").read_text()
+    start = guide.index("## Your own playbooks (plug-ins)")
+    block = guide[guide.index("```bash", start):guide.index("```\n", guide.index("```bash", start) + 7)]
     for variable in ("PLAYBOOKS_PATH=", "CDN_PURGE_URL=", "CDN_API_TOKEN="):
         assert variable in block, block

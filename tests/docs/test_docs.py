@@ -1,4 +1,7 @@
-"""The docs cannot drift: every setting documented with its real default, and nothing that does not exist."""
+"""The docs cannot drift: every setting documented with its real default, and nothing that does not exist.
+
+The manual is the MkDocs site in docs/ (tests/docs/test_site.py builds it); README.md is its landing page.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,14 @@ from bot.core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 ROW = re.compile(r"^\|\s*`([A-Z0-9_]+)`\s*\|\s*(.*?)\s*\|\s*(.*?)\s*\|\s*$")
+
+
+def section(page: str, heading: str) -> str:
+    """The text under `heading` in docs/`page`, up to the next heading of the same level or higher."""
+    text = (REPO / "docs" / page).read_text()
+    level = heading.split(" ", 1)[0]
+    body = text.split(f"\n{heading}\n", 1)[1] if not text.startswith(f"{heading}\n") else text[len(heading) + 1:]
+    return re.split(rf"\n#{{1,{len(level)}}} ", body, maxsplit=1)[0]
 
 
 def documented() -> dict[str, tuple[str, str]]:
@@ -62,6 +73,9 @@ def test_readme_points_to_the_docs_and_keeps_the_two_commands():
     readme = (REPO / "README.md").read_text()
     for link in ("docs/configuration.md", "docs/playbooks.md"):
         assert f"]({link})" in readme and (REPO / link).exists()
+    pages = sorted(path.relative_to(REPO).as_posix() for path in (REPO / "docs").rglob("*.md"))
+    assert [page for page in pages if f"]({page})" not in readme] == [], "add these to the README's map of the docs"
+    assert len(readme.splitlines()) <= 200, "the README is a landing page: the manual goes in docs/"
     # the first two code blocks are the two commands: try it, test it
     blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
     install = "python3 -m venv .venv && .venv/bin/pip install -q -c constraints.txt"
@@ -70,14 +84,14 @@ def test_readme_points_to_the_docs_and_keeps_the_two_commands():
 
 
 def test_every_playbook_command_and_option_is_in_the_manifest_and_the_docs():
-    """The Slack manifest's usage hints, the README's Fly section and docs/playbooks.md follow the code."""
+    """The Slack manifest's usage hints, the playbooks' command table and docs/playbooks.md follow the code."""
     import yaml
 
     from playbooks.catalog import BUILT_IN
 
     hints = {c["command"]: c.get("usage_hint", "") for c in
              yaml.safe_load((REPO / "slack-manifest.yml").read_text())["features"]["slash_commands"]}
-    readme = (REPO / "README.md").read_text().split("## Fly.io playbooks", 1)[1].split("\n## ", 1)[0]
+    readme = section("playbooks.md", "## Commands")  # the command table, then the whole guide
     guide = (REPO / "docs" / "playbooks.md").read_text()
     for playbook in (cls() for cls in BUILT_IN):
         usage = f"{playbook.subcommand or ''} {playbook.usage}".strip()
@@ -91,8 +105,8 @@ def test_every_playbook_command_and_option_is_in_the_manifest_and_the_docs():
     assert "advice <symptom>" in hints["/scale"] and "/scale advice <symptom>" in readme
 
 
-def test_every_incident_subcommand_has_a_readme_row_and_is_in_the_manifest_hint():
-    """`/incident help` lists what is registered; the README's command tables and Slack's usage hint must too.
+def test_every_incident_subcommand_has_a_docs_row_and_is_in_the_manifest_hint():
+    """`/incident help` lists what is registered; the manual's command tables and Slack's usage hint must too.
 
     Before: `statuspage`, `maintenance` and `playbooks` had no row anywhere, and the manifest's hint named
     neither the status page nor maintenance (a new user typing `/incident` in Slack never saw them).
@@ -102,9 +116,9 @@ def test_every_incident_subcommand_has_a_readme_row_and_is_in_the_manifest_hint(
     from bot.app.assembly import feature_registry
 
     registered = set(feature_registry().commands["incident"].subcommands)
-    readme = (REPO / "README.md").read_text()
-    rows = set(re.findall(r"^\|\s*`/incident (\w+)", readme, re.M))
-    assert sorted(registered - rows) == [], "add a row for these to a README command table"
+    written = [path.read_text() for path in (REPO / "docs").glob("*.md") if path.name != "commands.md"]  # generated
+    rows = {row for text in written for row in re.findall(r"^\|\s*`/incident (\w+)", text, re.M)}
+    assert sorted(registered - rows) == [], "add a row for these to a command table in docs/"
     hint = {c["command"]: c.get("usage_hint", "") for c in
             yaml.safe_load((REPO / "slack-manifest.yml").read_text())["features"]["slash_commands"]}["/incident"]
     named = set(re.findall(r"(?:^|\| )(\w+)", hint))
@@ -112,11 +126,11 @@ def test_every_incident_subcommand_has_a_readme_row_and_is_in_the_manifest_hint(
     assert len(hint) <= 1000  # Slack's manifest limit for usage_hint
 
 
-def test_every_fireline_subcommand_has_a_row_in_the_readme():
-    """`fireline --help` lists `classify`, but README's `fireline` table had no row for it."""
+def test_every_fireline_subcommand_has_a_row_in_the_docs():
+    """`fireline --help` lists every subcommand; docs/operations.md's `fireline` table has a row for each."""
     from bot.app.cli import cli_registry
 
-    table = (REPO / "README.md").read_text().split("## The `fireline` command", 1)[1].split("\n## ", 1)[0]
+    table = section("operations.md", "## The `fireline` command")
     rows = set(re.findall(r"^\|\s*`fireline (\w+)", table, re.M))
     assert sorted(set(cli_registry(None).cli_commands) - rows) == []
 
@@ -124,7 +138,7 @@ def test_every_fireline_subcommand_has_a_row_in_the_readme():
 def test_the_web_view_section_tells_how_private_incidents_are_shown():
     """It said the pages let every member see every incident ("private incidents are not in this schema yet")
     after the pages had started hiding them from non-members; and `fireline report` names its choice."""
-    readme = (REPO / "README.md").read_text()
-    assert "not in this schema yet" not in readme
-    section = readme.split("## Web view and insights", 1)[1].split("\n## ", 1)[0]
-    assert "only for its members" in section and "`--include-private`" in section
+    web = (REPO / "docs" / "web.md").read_text()
+    assert "not in this schema yet" not in web
+    assert "only for its members" in web
+    assert "`--include-private`" in section("postmortems.md", "## Insights: the same figures for scripts")

@@ -568,8 +568,8 @@ def modal_submission(private_metadata: str) -> str:
 
 
 def test_an_exception_in_a_bolt_listener_is_counted_with_the_500s(web, monkeypatch):
-    """Bolt's error handler answered Slack 200 and logged, but the fault never reached /metrics (README: "every
-    exception nobody handled, of any cause" is counted)."""
+    """Bolt's error handler answered Slack 200 and logged, but the fault never reached /metrics
+    (docs/operations.md: "every exception nobody handled, of any cause" is counted)."""
     import bot.features.status.slack_modal as modal
 
     def broken(view):

@@ -143,7 +143,7 @@ def test_console_declare_without_title_prompts_for_title_and_sev(db_url, clock):
     container.engine.dispose()
 
 
-def test_manifest_and_readme_declare_the_shortcut_and_home_tab():
+def test_manifest_and_docs_declare_the_shortcut_and_home_tab():
     from pathlib import Path
 
     import yaml
@@ -157,5 +157,5 @@ def test_manifest_and_readme_declare_the_shortcut_and_home_tab():
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
     assert {"commands", "chat:write"} <= set(manifest["oauth_config"]["scopes"]["bot"])
-    readme = (repo / "README.md").read_text()
-    assert "**Declare incident**" in readme and "The declare modal" in readme
+    incidents = (repo / "docs" / "incidents.md").read_text()
+    assert "**Declare incident**" in incidents and "The declare modal" in incidents

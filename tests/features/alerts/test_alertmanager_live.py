@@ -1,6 +1,6 @@
 """A real Alertmanager (Debian's prometheus-alertmanager) notifying a real Fireline server on loopback.
 
-Configured as the README's alert sources table says (`webhook_configs` with `send_resolved: true`
+Configured as docs/alerts.md's alert sources table says (`webhook_configs` with `send_resolved: true`
 and a bearer token), it is given a firing alert through its own API (`POST /api/v2/alerts`), then
 the same alert ended: Fireline must open the alert's thread, then resolve it, from Alertmanager's
 own deliveries rather than shapes we wrote. Skips, saying why, where the binary is absent (fails
@@ -71,7 +71,7 @@ def fireline(sqlite_url, recorder):
 
 @pytest.fixture
 def alertmanager(fireline, tmp_path):
-    """Alertmanager on 127.0.0.1 with the README's receiver; its API's base URL."""
+    """Alertmanager on 127.0.0.1 with docs/alerts.md's receiver; its API's base URL."""
     if BINARY is None:
         pytest.fail(MISSING)
     _, fireline_port = fireline

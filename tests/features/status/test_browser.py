@@ -1,7 +1,7 @@
 """The public status page in a real browser (headless Chromium over CDP), served by uvicorn on loopback.
 
 Skips, with the reason, where Chromium is absent; `.ci/run` installs it. With FIRELINE_UPDATE_SCREENSHOT=1
-the screenshot is written to docs/status-page.png (the one the README shows).
+the screenshot is written to docs/status-page.png (the one the README and docs/status-page.md show).
 """
 
 from __future__ import annotations

@@ -210,7 +210,7 @@ def test_summary_json_has_statuspage_shape(rslack):
 
 
 def test_readme_console_walkthrough(db_url, clock):
-    """The README's walkthrough, line by line: publish, see it on the page, resolve, close, postmortem."""
+    """docs/status-page.md's walkthrough, line by line: publish, see it on the page, resolve, close, postmortem."""
     from starlette.testclient import TestClient
 
     from bot.adapters.http.server import build_http_app
