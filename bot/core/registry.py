@@ -74,8 +74,8 @@ class Subcommand:
     def run(self, ctx: Context, args: Args) -> Reply:
         if self.incident is None:
             return self.handler(ctx, args)
-        target = lookups.find_incident(ctx, args, self.usage, open_only=self.incident == "open",
-                                       command=self.command)
+        target = lookups.find_incident(ctx, args.incident_ref, args.channel_ref, self.usage,
+                                       open_only=self.incident == "open", command=self.command)
         return self.handler(ctx, args, target)
 
 
