@@ -4,8 +4,8 @@ refusal for a resolved incident.
 Plain values in (a number, a channel id), not the grammar's parsed words: buttons, modals and the console
 have a number and no words, so the one visibility rule takes what all of them have; a feature's handler
 reads `#N` and `<#C...>` off what was typed (tests/service/test_plain_values.py keeps the grammar out).
-Its own module (models and errors only) so the registry can resolve a handler's declared `incident=`
-precondition without importing the incident service, which needs the container, which needs the registry.
+The registry resolves a handler's declared `incident=` precondition with `find_incident` and
+`incident_by_number`, which `register` hands it at assembly: the core imports no service.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from bot.core import log_context
 from bot.core.errors import UserError
+from bot.core.registry import IncidentResolver, Registry
 from bot.store.models import Incident, IncidentMember
 
 if TYPE_CHECKING:
@@ -165,6 +166,11 @@ def incident_by_number(ctx: Context, number: int, *, open_only: bool) -> Inciden
     return ensure_open(incident) if open_only else incident
 
 
+def register(registry: Registry) -> None:
+    """Give the registry the one way a handler's `incident=` precondition becomes an Incident."""
+    registry.incident_resolver = IncidentResolver(by_words=find_incident, by_number=incident_by_number)
+
+
 __all__ = ["ensure_open", "may_see", "shown_title", "visible_to",
            "find_incident", "get_incident", "incident_by_number", "incident_for", "incident_for_channel",
-           "named_incident", "no_such_incident", "resolved_refusal", "sees", "target_incident"]
+           "named_incident", "no_such_incident", "register", "resolved_refusal", "sees", "target_incident"]
