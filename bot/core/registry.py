@@ -40,6 +40,11 @@ CardField = Callable[["Context", Any], "tuple[str, str] | None"]
 CliRun = Callable[["Settings", "argparse.Namespace", "Registry"], int]
 CliArguments = Callable[["argparse.ArgumentParser"], None]
 CheckFn = Callable[["Settings"], "Status"]
+# `(container, *args)`: a piece of a playbook's Env, bound to the container by the playbooks feature's build_env.
+EnvPiece = Callable[..., Any]
+# The Env fields (playbooks.framework.Env) features fill: "providers" (started -> the providers' report lines),
+# "sentry" (() -> one line of Sentry's error rate). The other fields are the playbooks feature's own.
+ENV_PIECES = ("providers", "sentry")
 
 # A handler's incident precondition: "any" = the incident it names (`#N`, or the incident channel it runs in),
 # "open" = the same, refused with the one "is resolved" answer when it is resolved.
@@ -183,6 +188,8 @@ class Registry:
     - `action(action_id)`, `view(callback_id)`, `placeholder(...)`: buttons and modals;
     - `job(kind)`, `on(hook)`: durable jobs and hooks;
     - `card_button(...)`, `card_field(fn)`: what every incident card shows;
+    - `env_piece(name)(fn)`: a named piece of a playbook's Env (`ENV_PIECES`), e.g. deploy_watch's Sentry line,
+      so the playbooks feature builds the Env without importing the features that know those things;
     - `cli(name)`, `check(name)`: `fireline` subcommands and `fireline check` lines;
     - `incident_resolver`: how `incident=` becomes an Incident, set by the service (bot.service.lookups.register).
     """
@@ -202,6 +209,8 @@ class Registry:
         self.placeholders: dict[str, str] = {}
         # Modals (callback_id -> what it is) whose submissions a feature handles in its `slack.app` listener.
         self.views: dict[str, str] = {}
+        # Named pieces of a playbook's Env (`env_piece`); a piece no feature gave is left out of the Env.
+        self.env_pieces: dict[str, EnvPiece] = {}
         # Set by bot.service.lookups.register; without it a handler declared with `incident=` cannot run.
         self.incident_resolver: IncidentResolver | None = None
         self._init_cli_and_checks()
@@ -271,6 +280,21 @@ class Registry:
         """Add a (label, value) field to every incident card, e.g. its PagerDuty page; None shows nothing."""
         self.card_fields.append(fn)
         return fn
+
+    def env_piece(self, name: str) -> Callable[[EnvPiece], EnvPiece]:
+        """A piece of every playbook's Env: `fn(container, *args)` becomes the Env's field `name` (one of
+        `ENV_PIECES`), bound to the container. One feature per piece: a second is refused, like a check line."""
+        if name not in ENV_PIECES:
+            raise ValueError(f"{name!r} is not a piece of a playbook's Env; the pieces are {', '.join(ENV_PIECES)}")
+
+        def decorate(fn: EnvPiece) -> EnvPiece:
+            if name in self.env_pieces:
+                raise ValueError(f"The playbook Env's {name!r} piece is already given by "
+                                 f"{getattr(self.env_pieces[name], '__module__', 'another feature')}.")
+            self.env_pieces[name] = fn
+            return fn
+
+        return decorate
 
     # -- `fireline` subcommands and `fireline check` lines ---------------------------------------
     def _init_cli_and_checks(self) -> None:
