@@ -30,6 +30,7 @@ import bot.features.drill.feature
 import bot.clients.fly.check
 import bot.features.insights.feature
 import bot.core.metrics
+import bot.service.lookups
 import bot.features.pagerduty.feature
 import bot.features.pagerduty.handoff
 import bot.app.plugins
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 # Every built-in feature, in the order of help texts (and of `fireline check` lines after the core ones).
 FEATURES: list[Callable[[Registry], None]] = [
     bot.core.check.register,  # the core `fireline check` lines: slack, database, sentry
+    bot.service.lookups.register,  # how a handler's `incident=` becomes an Incident (visibility applied)
     bot.features.alerts.check.register,
     bot.features.incident.feature.register,
     bot.features.roles.feature.register,  # commander (the lead), comms, scribe, INCIDENT_ROLES

@@ -18,7 +18,6 @@ from bot.core import log_context
 from bot.core.grammar import Args, parse
 from bot.core.errors import INTERNAL, TRY_AGAIN, UserError
 from bot.core.reply import Button, Reply, escape
-from bot.service import lookups
 from bot.core.text import clean, whole_number
 from playbooks.framework import Refused
 
@@ -41,6 +40,11 @@ CardField = Callable[["Context", Any], "tuple[str, str] | None"]
 CliRun = Callable[["Settings", "argparse.Namespace", "Registry"], int]
 CliArguments = Callable[["argparse.ArgumentParser"], None]
 CheckFn = Callable[["Settings"], "Status"]
+# `(container, *args)`: a piece of a playbook's Env, bound to the container by the playbooks feature's build_env.
+EnvPiece = Callable[..., Any]
+# The Env fields (playbooks.framework.Env) features fill: "providers" (started -> the providers' report lines),
+# "sentry" (() -> one line of Sentry's error rate). The other fields are the playbooks feature's own.
+ENV_PIECES = ("providers", "sentry")
 
 # A handler's incident precondition: "any" = the incident it names (`#N`, or the incident channel it runs in),
 # "open" = the same, refused with the one "is resolved" answer when it is resolved.
@@ -63,6 +67,23 @@ def button_number(value: str, names: str = "an incident") -> int:
 
 
 @dataclass
+class IncidentResolver:
+    """How a handler's `incident=` precondition becomes an Incident: the service's lookups, which apply the
+    visibility rule, handed over at assembly (`bot.service.lookups.register`), so the core imports no service."""
+
+    # (ctx, number, channel, usage, *, open_only, command): `#N`, else `<#C...>`, else the channel typed in.
+    by_words: Callable[..., Any]
+    # (ctx, number, *, open_only): a button's incident number.
+    by_number: Callable[..., Any]
+
+
+def _resolver(resolver: IncidentResolver | None) -> IncidentResolver:
+    if resolver is None:  # a registry assembled without bot.service.lookups.register
+        raise RuntimeError("incident= needs an incident resolver: register bot.service.lookups on this registry")
+    return resolver
+
+
+@dataclass
 class Subcommand:
     name: str
     handler: Handler
@@ -71,11 +92,11 @@ class Subcommand:
     incident: IncidentNeed | None = None
     command: str = ""
 
-    def run(self, ctx: Context, args: Args) -> Reply:
+    def run(self, ctx: Context, args: Args, resolver: IncidentResolver | None = None) -> Reply:
         if self.incident is None:
             return self.handler(ctx, args)
-        target = lookups.find_incident(ctx, args, self.usage, open_only=self.incident == "open",
-                                       command=self.command)
+        target = _resolver(resolver).by_words(ctx, args.incident_ref, args.channel_ref, self.usage,
+                                              open_only=self.incident == "open", command=self.command)
         return self.handler(ctx, args, target)
 
 
@@ -88,12 +109,12 @@ class Action:
     value: ValueKind = str
     incident: IncidentNeed | None = None
 
-    def run(self, ctx: Context, raw: str) -> Reply | None:
+    def run(self, ctx: Context, raw: str, resolver: IncidentResolver | None = None) -> Reply | None:
         if self.value is str:
             return self.handler(ctx, raw)
         number = button_number(raw, _VALUE_NAMES[self.value])
         if self.incident is not None:
-            return self.handler(ctx, lookups.incident_by_number(ctx, number, open_only=self.incident == "open"))
+            return self.handler(ctx, _resolver(resolver).by_number(ctx, number, open_only=self.incident == "open"))
         return self.handler(ctx, number)
 
 
@@ -161,6 +182,18 @@ class CardButton:
 
 
 class Registry:
+    """What the features registered, by kind; each kind has its one way in:
+
+    - `command(name)` / `.sub(...)`, `simple_command(...)`: slash commands and subcommands;
+    - `action(action_id)`, `view(callback_id)`, `placeholder(...)`: buttons and modals;
+    - `job(kind)`, `on(hook)`: durable jobs and hooks;
+    - `card_button(...)`, `card_field(fn)`: what every incident card shows;
+    - `env_piece(name)(fn)`: a named piece of a playbook's Env (`ENV_PIECES`), e.g. deploy_watch's Sentry line,
+      so the playbooks feature builds the Env without importing the features that know those things;
+    - `cli(name)`, `check(name)`: `fireline` subcommands and `fireline check` lines;
+    - `incident_resolver`: how `incident=` becomes an Incident, set by the service (bot.service.lookups.register).
+    """
+
     def __init__(self) -> None:
         self.commands: dict[str, Command] = {}
         self.actions: dict[str, Action] = {}
@@ -176,6 +209,10 @@ class Registry:
         self.placeholders: dict[str, str] = {}
         # Modals (callback_id -> what it is) whose submissions a feature handles in its `slack.app` listener.
         self.views: dict[str, str] = {}
+        # Named pieces of a playbook's Env (`env_piece`); a piece no feature gave is left out of the Env.
+        self.env_pieces: dict[str, EnvPiece] = {}
+        # Set by bot.service.lookups.register; without it a handler declared with `incident=` cannot run.
+        self.incident_resolver: IncidentResolver | None = None
         self._init_cli_and_checks()
 
     # -- registration -------------------------------------------------------------------------
@@ -244,6 +281,21 @@ class Registry:
         self.card_fields.append(fn)
         return fn
 
+    def env_piece(self, name: str) -> Callable[[EnvPiece], EnvPiece]:
+        """A piece of every playbook's Env: `fn(container, *args)` becomes the Env's field `name` (one of
+        `ENV_PIECES`), bound to the container. One feature per piece: a second is refused, like a check line."""
+        if name not in ENV_PIECES:
+            raise ValueError(f"{name!r} is not a piece of a playbook's Env; the pieces are {', '.join(ENV_PIECES)}")
+
+        def decorate(fn: EnvPiece) -> EnvPiece:
+            if name in self.env_pieces:
+                raise ValueError(f"The playbook Env's {name!r} piece is already given by "
+                                 f"{getattr(self.env_pieces[name], '__module__', 'another feature')}.")
+            self.env_pieces[name] = fn
+            return fn
+
+        return decorate
+
     # -- `fireline` subcommands and `fireline check` lines ---------------------------------------
     def _init_cli_and_checks(self) -> None:
         self.cli_commands: dict[str, CliCommand] = {}  # `fireline NAME`, in the order of `fireline --help`
@@ -305,7 +357,7 @@ class Registry:
             hint = f"Did you mean `/{command.name} {command.subcommands[close[0]].usage}`?" if close else None
             return command.help_reply(f":warning: `{escape(parsed.sub[:40])}` is not a `/{command.name}` subcommand."
                                       + (f" {hint}" if hint else ""))
-        return guarded(lambda: sub.run(ctx, parsed.args))
+        return guarded(lambda: sub.run(ctx, parsed.args, self.incident_resolver))
 
     def press(self, ctx: Context, action_id: str, value: str) -> Reply | None:
         """Handle a button press (from Slack or `!Label` in the console)."""
@@ -315,7 +367,7 @@ class Registry:
             return Reply.error(self.placeholders[action_id])
         if action is None:
             return Reply.error("That button is no longer supported; run the command again.")
-        return guarded(lambda: action.run(ctx, value))
+        return guarded(lambda: action.run(ctx, value, self.incident_resolver))
 
     def all_buttons(self) -> list[Button]:
         return [Button(b.label, b.action_id, style=b.style) for b in self.card_buttons]

@@ -1,9 +1,11 @@
 """Which incident a command, a button, a modal or the console means (members only for a private one), and the one
 refusal for a resolved incident.
 
-Its own module (models, errors and the grammar only) so the registry can resolve a handler's
-declared `incident=` precondition without importing the incident service, which needs the
-container, which needs the registry.
+Plain values in (a number, a channel id), not the grammar's parsed words: buttons, modals and the console
+have a number and no words, so the one visibility rule takes what all of them have; a feature's handler
+reads `#N` and `<#C...>` off what was typed (tests/service/test_plain_values.py keeps the grammar out).
+The registry resolves a handler's declared `incident=` precondition with `find_incident` and
+`incident_by_number`, which `register` hands it at assembly: the core imports no service.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from sqlalchemy import false, or_, true, update
 from sqlmodel import Session, col, select
 
 from bot.core import log_context
-from bot.core.grammar import Args
 from bot.core.errors import UserError
+from bot.core.registry import IncidentResolver, Registry
 from bot.store.models import Incident, IncidentMember
 
 if TYPE_CHECKING:
@@ -109,25 +111,27 @@ def sees(ctx: Context, session: Session, number: int | None) -> bool:
     return incident is not None and may_see(ctx, session, incident)
 
 
-def named_incident(ctx: Context, session: Session, args: Args) -> Incident | None:
-    """The incident the words name (`#N`, `<#channel>`) or the incident channel they are typed in, else None.
+def named_incident(ctx: Context, session: Session, number: int | None, channel: str | None) -> Incident | None:
+    """The incident `number` (`#N`), else the one whose channel is `channel` (`<#C...>`) or the channel `ctx` is
+    in, else None.
 
     Every one is resolved through the visibility rule: `#N` of a private incident is, for a non-member, a number
     that does not exist, and its channel (named as `<#C...>`, or typed in after they left it) a channel that is
     no incident's.
     """
-    if args.incident_ref is not None:
-        return incident_for(ctx, session, args.incident_ref)
-    for channel in (args.channel_ref, ctx.channel_id):
-        incident = incident_for_channel(session, channel or "")
+    if number is not None:
+        return incident_for(ctx, session, number)
+    for channel_id in (channel, ctx.channel_id):
+        incident = incident_for_channel(session, channel_id or "")
         if incident is not None and sees(ctx, session, incident.id):
             return incident
     return None
 
 
-def target_incident(ctx: Context, session: Session, args: Args, usage: str, command: str = "incident") -> Incident:
+def target_incident(ctx: Context, session: Session, number: int | None, channel: str | None, usage: str,
+                    command: str = "incident") -> Incident:
     """`#N` wins; inside an incident channel, that incident; elsewhere ask for `#N`. Private ones: members only."""
-    incident = named_incident(ctx, session, args)
+    incident = named_incident(ctx, session, number, channel)
     if incident is None:
         typed = " ".join([f"/{command}", *(word for word in usage.split() if word != "[#N]"), "#N"])
         raise UserError("This channel isn't an incident channel, so say which incident you mean.",
@@ -147,10 +151,11 @@ def ensure_open(incident: Incident, *more_hints: str) -> Incident:
     return incident
 
 
-def find_incident(ctx: Context, args: Args, usage: str, *, open_only: bool, command: str = "incident") -> Incident:
+def find_incident(ctx: Context, number: int | None, channel: str | None, usage: str, *, open_only: bool,
+                  command: str = "incident") -> Incident:
     """What the registry does for a handler declared with `incident="any"` or `incident="open"`."""
     with ctx.session() as session:
-        incident = target_incident(ctx, session, args, usage, command)
+        incident = target_incident(ctx, session, number, channel, usage, command)
     return ensure_open(incident) if open_only else incident
 
 
@@ -161,6 +166,11 @@ def incident_by_number(ctx: Context, number: int, *, open_only: bool) -> Inciden
     return ensure_open(incident) if open_only else incident
 
 
+def register(registry: Registry) -> None:
+    """Give the registry the one way a handler's `incident=` precondition becomes an Incident."""
+    registry.incident_resolver = IncidentResolver(by_words=find_incident, by_number=incident_by_number)
+
+
 __all__ = ["ensure_open", "may_see", "shown_title", "visible_to",
            "find_incident", "get_incident", "incident_by_number", "incident_for", "incident_for_channel",
-           "named_incident", "no_such_incident", "resolved_refusal", "sees", "target_incident"]
+           "named_incident", "no_such_incident", "register", "resolved_refusal", "sees", "target_incident"]

@@ -27,7 +27,7 @@ from bot.core.registry import Registry
 from bot.core.container import Container
 from bot.core.context import Context, job_context
 from bot.store.db import session_scope
-from bot.features.deploy_watch.sentry import check_sentry_api, sentry_client
+from bot.features.deploy_watch.sentry import check_sentry_api, error_rate_line, sentry_client
 from bot.core.errors import UserError
 from bot.clients.fly.health import HealthProbe
 from bot.core.hooks import Hooks
@@ -345,3 +345,4 @@ def register(registry: Registry) -> None:
     registry.action(DECLARE_ACTION, press_declare, value=int)
     registry.on(Hooks.RUNTIME_STARTED)(start_polling)
     registry.check("sentry-api")(check_sentry_api)
+    registry.env_piece("sentry")(error_rate_line)  # /diagnose's "Sentry errors" line

@@ -3,14 +3,19 @@
 A new Env (and new clients) per plan and per execution, so each execution's journal of Fly calls
 is its own. Tests set `container.knobs.sleep` so health gates and retries never wait, and
 `container.knobs.fly_timeout` (seconds per call, default 15) to see a slow Fly time out.
+
+What other features know (the providers' status pages, Sentry's error rate) comes in as the registry's
+env pieces (`registry.env_piece`), so this module imports none of them; a piece no feature gave is left
+None on the Env, which the playbooks read as "not asked" and show nothing for.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 from bot.core.container import Container
-from bot.features.deploy_watch.sentry import error_rate_line
 from bot.core.errors import UserError
 from bot.clients.fly.client import FlyClient
 from bot.clients.fly.health import HealthProbe
@@ -40,9 +45,7 @@ def build_env(container: Container, *, dry_run: bool | None = None, incident_tit
     common = dict(health=HealthProbe(), now=container.clock, sleep=sleep, health_url=settings.health_url,
                   health_origin_url=settings.health_origin_url, min_machines=settings.fly_min_machines,
                   max_machines=settings.fly_max_machines, limits=limits, incident_title=incident_title,
-                  reference=reference, incident_started=incident_started,
-                  providers=lambda started: provider_lines(container, started),
-                  sentry=lambda: sentry_line(container))
+                  reference=reference, incident_started=incident_started, **env_pieces(container))
     if dry:
         fly = SimulatedFly(settings.fly_app, settings.fly_db_app, container.clock)
         why = NO_TOKEN if not is_live(container) else "this execution was confirmed as a dry run"
@@ -62,14 +65,9 @@ def build_env(container: Container, *, dry_run: bool | None = None, incident_tit
                **common)
 
 
-def provider_lines(container: Container, started) -> list[str]:
-    from bot.features.providers.feature import diagnose_lines
-
-    return diagnose_lines(container, started)
-
-
-def sentry_line(container: Container) -> str:
-    return error_rate_line(container)
+def env_pieces(container: Container) -> dict[str, Callable[..., Any]]:
+    """The registry's env pieces, each bound to this container (`providers(started)`, `sentry()`)."""
+    return {name: functools.partial(fn, container) for name, fn in container.registry.env_pieces.items()}
 
 
 def close_env(env: Env) -> None:

@@ -40,7 +40,6 @@ from sqlmodel import Session, col, select
 from bot.core import metrics
 from bot.core.chat import MessageRef, person
 from bot.core.clock import as_utc, fmt_duration, fmt_utc
-from bot.core.grammar import Args
 from bot.core.container import Container
 from bot.core.context import Context, job_context
 from bot.store.db import session_scope
@@ -83,14 +82,15 @@ def worker_label() -> str:
     return f"{host}:{pid}:{token}"
 
 
-def attached_incident(ctx: Context, args: Args) -> Incident | None:
-    """`#N` wins; in an incident channel, that incident; elsewhere none (standalone, said in the plan).
+def attached_incident(ctx: Context, number: int | None, channel: str | None) -> Incident | None:
+    """`#N` (`number`) wins; in an incident channel (`channel` as named, or the one typed in), that incident;
+    elsewhere none (standalone, said in the plan).
 
     Resolved by the one rule (bot/service/lookups.py): a private incident is, for a non-member, a number that
     does not exist, before "is resolved" or anything else could say otherwise.
     """
     with ctx.session() as session:
-        incident = svc.named_incident(ctx, session, args)
+        incident = svc.named_incident(ctx, session, number, channel)
     if incident is not None:
         svc.ensure_open(incident, "Or run the command outside an incident channel to run it standalone.")
     return incident

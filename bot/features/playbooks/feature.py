@@ -129,7 +129,7 @@ def run_playbook_command(ctx: Context, playbook: Playbook, args: Args, *, typed:
     if args.words and args.words[0].lower() in ("help", "--help", "-h"):
         return playbook_help(playbook)
     params = playbook.parse(args)
-    incident = executions.attached_incident(ctx, args)
+    incident = executions.attached_incident(ctx, args.incident_ref, args.channel_ref)
     if not playbook.destructive:
         plan, results, _ = executions.run_now(ctx, playbook, params, incident)
         report = report_reply(ctx, playbook, plan, results, incident)

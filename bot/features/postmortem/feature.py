@@ -40,7 +40,7 @@ def parse_link(word: str) -> str:
 
 def target(ctx: Context, args: Args) -> Incident:
     with ctx.session() as session:
-        return svc.target_incident(ctx, session, args, "", command="postmortem")
+        return svc.target_incident(ctx, session, args.incident_ref, args.channel_ref, "", command="postmortem")
 
 
 def postmortem(ctx: Context, args: Args) -> Reply:

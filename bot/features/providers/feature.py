@@ -2,7 +2,7 @@
 
 Declaring (or raising to) SEV1/SEV2 queues one job that reads the providers' pages (never on Slack's ack
 path), refreshes the card, whose field reads only the one-minute cache, and posts the details in the
-incident channel. `/diagnose` reads them itself (bot.features.playbooks.env passes `env.providers`).
+incident channel. `/diagnose` reads them itself: `diagnose_lines` is the playbook Env's `providers` piece.
 """
 
 from __future__ import annotations
@@ -93,3 +93,4 @@ def register(registry: Registry) -> None:
     registry.on(Hooks.INCIDENT_SEVERITY_CHANGED)(queue_check)
     registry.job(PROVIDERS_JOB)(check_providers)
     registry.action(PIN_ACTION)(press_pin)
+    registry.env_piece("providers")(diagnose_lines)
