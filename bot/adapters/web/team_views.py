@@ -1,7 +1,8 @@
 """What the team pages read: incidents by filter, one incident with everything about it, postmortems.
 
-Plain reads with a LIMIT over indexed columns (declared_at, status, incident_id; migration
-0011_web_sessions), returning plain values the templates show as they are. People are names here
+Read for the signed-in reader through bot/service/reads.py, which leaves out the private incidents they
+are not a member of (plain reads with a LIMIT over indexed columns: declared_at, status, incident_id;
+migration 0011_web_sessions); shaped here into plain values the templates show as they are. People are names here
 (`bot.core.chat.person`), never Slack ids. The Markdown of a postmortem is rendered by markdown-it-py with
 raw HTML off (it is escaped, so a `<script>` in a pasted log line is text) and its link check on
 (`javascript:` and `data:` links are dropped).
