@@ -11,8 +11,6 @@ import sys
 from collections.abc import Iterator
 from typing import TextIO
 
-from sqlmodel import select
-
 from bot.core import log_context
 from bot.core.chat import ConsoleChat, render_text
 from bot.core.grammar import parse_severity
@@ -22,9 +20,8 @@ from bot.core.container import Container, Mode
 from bot.core.context import Context, console_context
 from bot.store.db import session_scope
 from bot.core.hooks import Hooks
-from bot.store.models import Incident
 from bot.core.reply import Reply, escape
-from bot.service import jobs
+from bot.service import jobs, reads
 from bot.adapters.slack.modals import wants_form
 from bot.core.text import clean
 
@@ -50,9 +47,8 @@ class Console:
     def _load_known_channels(self) -> None:
         """Incident channels from earlier console runs on the same database stay reachable."""
         with session_scope(self.container.engine) as session:
-            for channel_id, name in session.exec(select(Incident.channel_id, Incident.channel_name)):
-                if channel_id and name:
-                    self.chat.channels[channel_id] = name
+            for channel_id, name in reads.incident_channels(session, None):  # the console's operator sees all
+                self.chat.channels[channel_id] = name
 
     def context(self) -> Context:
         return console_context(self.container, self.chat, user_id=self.user, channel_id=self.channel_id,

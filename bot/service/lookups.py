@@ -97,9 +97,7 @@ def shown_title(incident: Incident) -> str:
 def may_see(ctx: Context, session: Session, incident: Incident) -> bool:
     """THE rule for private incidents (bot/features/private/feature.py): members only; the console's operator and
     Fireline's own jobs see everything."""
-    if not incident.private or ctx.is_console or ctx.user_id == "fireline":
-        return True
-    return session.get(IncidentMember, (incident.id, ctx.user_id)) is not None
+    return ctx.is_console or person_may_see(session, incident, ctx.user_id)
 
 
 def sees(ctx: Context, session: Session, number: int | None) -> bool:
@@ -166,6 +164,14 @@ def incident_by_number(ctx: Context, number: int, *, open_only: bool) -> Inciden
     return ensure_open(incident) if open_only else incident
 
 
+def person_may_see(session: Session, incident: Incident, user_id: str | None) -> bool:
+    """`may_see` for a person known only by their Slack id (App Home's reader, a team page's reader): the same
+    rule without a context, so the read functions (bot/service/reads.py) apply it and no front end restates it."""
+    if not incident.private or user_id == "fireline":
+        return True
+    return session.get(IncidentMember, (incident.id, user_id)) is not None
+
+
 def register(registry: Registry) -> None:
     """Give the registry the one way a handler's `incident=` precondition becomes an Incident."""
     registry.incident_resolver = IncidentResolver(by_words=find_incident, by_number=incident_by_number)
@@ -173,4 +179,5 @@ def register(registry: Registry) -> None:
 
 __all__ = ["ensure_open", "may_see", "shown_title", "visible_to",
            "find_incident", "get_incident", "incident_by_number", "incident_for", "incident_for_channel",
-           "named_incident", "no_such_incident", "register", "resolved_refusal", "sees", "target_incident"]
+           "named_incident", "no_such_incident", "person_may_see", "register", "resolved_refusal", "sees",
+           "target_incident"]

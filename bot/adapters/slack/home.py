@@ -18,12 +18,8 @@ The console (and Slack, as a reply) shows the same content with `/incident home`
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import update
-from sqlmodel import Session, col, select
+from typing import TYPE_CHECKING, Any
 
 from bot.core.chat import person
 from bot.core.clock import as_utc, fmt_utc
@@ -33,12 +29,15 @@ from bot.core.container import Container
 from bot.core.context import Context, job_context
 from bot.store.db import session_scope
 from bot.core.hooks import Hooks
-from bot.store.models import FollowUp, HomeViewer, Incident, OnCallSnapshot, Postmortem
 from bot.core.reply import Reply, escape
+from bot.service import home_viewers, jobs, reads
 from bot.service import incidents as svc
-from bot.service import jobs
+from bot.features.pagerduty.oncall import snapshot as oncall_snapshot
 from bot.features.roles.service import rows as role_rows
 from playbooks.severity import SEVERITIES
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +59,9 @@ def sections(ctx: Context, user_id: str) -> list[Reply]:
     """The tab's content as neutral replies: one renderer for Slack (blocks), one for the console."""
     chat = ctx.chat
     out: list[Reply] = []
+    viewer = None if ctx.is_console else user_id  # the tab's reader, not the job that publishes it
     with ctx.session() as session:
-        shown = svc.open_incidents(session, limit=MAX_INCIDENTS,  # private ones: their members only
-                                   viewer=None if ctx.is_console else user_id)
+        shown = svc.open_incidents(session, limit=MAX_INCIDENTS, viewer=viewer)  # private ones: their members only
         by_level: dict[int, list[str]] = {}
         for incident in shown:
             roles = [f"{label} {escape(person(chat, user))}" for label, user in role_rows(ctx, session, incident)]
@@ -81,20 +80,13 @@ def sections(ctx: Context, user_id: str) -> list[Reply]:
         else:
             out.append(Reply(":white_check_mark: *No open incidents.*"))
         out.append(_oncall(ctx, session))
-        mine = session.exec(select(FollowUp).where(FollowUp.owner == user_id, FollowUp.status == "open")
-                            .order_by(col(FollowUp.incident_id), col(FollowUp.id)).limit(20)).all()
-        viewer = replace(ctx, user_id=user_id)  # the tab's reader, not the job that publishes it
-        mine = [f for f in mine if ctx.is_console or svc.sees(viewer, session, f.incident_id)]  # left a private one
+        mine = reads.open_followups_of(session, user_id, viewer=viewer, limit=20)  # less a private one they left
         out.append(Reply("*My follow-ups*", lines=[f"#{f.incident_id}: {escape(f.text[:200])}" for f in mine]
                          or ["None open."]))
-        owed = session.exec(select(Postmortem, Incident).join(Incident, col(Incident.id) == Postmortem.incident_id)
-                            .where(Incident.lead_id == user_id, col(Postmortem.due_at).is_not(None),
-                                   col(Postmortem.done_at).is_(None))
-                            .order_by(col(Postmortem.due_at)).limit(20)).all()
+        owed = reads.postmortems_owed(session, user_id, viewer=viewer, limit=20)
         now = ctx.now()
         lines = [f"#{incident.id} {escape(incident.title)}: due {fmt_utc(row.due_at)}"
-                 + (" (overdue)" if as_utc(row.due_at) < now else "") for row, incident in owed
-                 if ctx.is_console or svc.sees(viewer, session, incident.id)]
+                 + (" (overdue)" if as_utc(row.due_at) < now else "") for row, incident in owed]
         out.append(Reply("*Postmortems I owe*", lines=lines or ["None."],
                          footer="`/postmortem done <link> #N` when it is written." if lines else None))
     return out
@@ -102,7 +94,7 @@ def sections(ctx: Context, user_id: str) -> list[Reply]:
 
 def _oncall(ctx: Context, session: Session) -> Reply:
     policy = ctx.app.settings.pagerduty_escalation_policy_id
-    row = session.exec(select(OnCallSnapshot).where(OnCallSnapshot.policy_id == policy)).first() if policy else None
+    row = oncall_snapshot(session, policy)
     if row is None or row.fetched_at is None:
         return Reply(":pager: *On call now*", lines=["Not known yet: `/oncall` asks PagerDuty."
                                                      if policy else "PagerDuty is not configured."])
@@ -138,13 +130,7 @@ def request(container: Container, session: Session, user_id: str, now: datetime)
 def opened(container: Container, user_id: str) -> None:
     now = container.clock()
     with session_scope(container.engine) as session:
-        viewer = session.get(HomeViewer, user_id)
-        if viewer is None:
-            session.add(HomeViewer(user_id=user_id, opened_at=now))
-            session.flush()
-        else:
-            viewer.opened_at = now
-            session.add(viewer)
+        home_viewers.opened(session, user_id, now)
         request(container, session, user_id, now)
 
 
@@ -153,9 +139,7 @@ def on_change(ctx: Context, **_: Any) -> None:
     container = ctx.app
     now = container.clock()
     with session_scope(container.engine) as session:
-        viewers = session.exec(select(HomeViewer.user_id).where(col(HomeViewer.opened_at) >= now - VIEWERS_WITHIN)
-                               .order_by(col(HomeViewer.opened_at).desc()).limit(MAX_VIEWERS)).all()
-        for user_id in viewers:
+        for user_id in home_viewers.recent(session, now - VIEWERS_WITHIN, MAX_VIEWERS):
             request(container, session, user_id, now)
 
 
@@ -164,14 +148,10 @@ def publish_job(container: Container, payload: dict[str, Any], job=None) -> None
     now = container.clock()
     n = seconds(container)
     with session_scope(container.engine) as session:
-        claimed = session.execute(update(HomeViewer).where(
-            col(HomeViewer.user_id) == user_id,
-            (col(HomeViewer.published_at).is_(None)) | (col(HomeViewer.published_at) <= now - timedelta(seconds=n)))
-            .values(published_at=now)).rowcount
+        claimed, last = home_viewers.claim_publish(session, user_id, now, timedelta(seconds=n))
         if not claimed:
-            viewer = session.get(HomeViewer, user_id)
-            if viewer is not None and viewer.published_at is not None:
-                at = as_utc(viewer.published_at) + timedelta(seconds=n)
+            if last is not None:
+                at = as_utc(last) + timedelta(seconds=n)
                 jobs.enqueue(session, HOME_JOB, {"user_id": user_id}, run_at=at,
                              dedup_key=f"home:{user_id}:after:{int(at.timestamp())}", now=now)
             return

@@ -34,12 +34,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-import httpx
-from sqlalchemy import select, update
+from typing import TYPE_CHECKING
 
-from bot.core.clock import as_utc
+import httpx
+
+from bot.service import reads, web_sessions
+from bot.service.reads import Visible
 from bot.store.db import session_scope
-from bot.store.models import WebLoginLink
+
+if TYPE_CHECKING:
+    from bot.store.models import WebLoginLink
 
 SESSION_COOKIE = "fireline_session"
 FLOW_COOKIE = "fireline_signin"
@@ -64,33 +68,11 @@ class Reader:
     generation: int = 0  # the person's sign-in generation when this session was made
 
 
-@dataclass(frozen=True)
-class Visible:
-    """The incidents a reader may see: all of them but the private incidents they are not a member of.
-
-    Held as the few it hides (private incidents are rare), so a list of 10,000 incidents needs no
-    10,000-id IN clause; `number in visible` and `hidden` are what the pages and the figures ask.
-    """
-
-    hidden: frozenset[int]
-
-    def __contains__(self, incident_id: object) -> bool:
-        return incident_id not in self.hidden
-
-
 def visible_to(reader: Reader, engine) -> Visible:
-    """Which incidents this reader may see, by THE rule of private incidents (bot/service/lookups.py:
-    public ones, and the private ones whose members include `reader.user_id`). Every team page and the
-    insights figures ask this function and nothing else."""
-    from sqlalchemy import not_
-    from sqlmodel import Session, select
-
-    from bot.store.models import Incident
-    from bot.service.lookups import visible_to as members_clause
-
-    with Session(engine) as session:
-        hidden = session.exec(select(Incident.id).where(not_(members_clause(reader.user_id)))).all()
-    return Visible(frozenset(hidden))
+    """Which incidents this reader may see, by THE rule of private incidents (bot/service/lookups.py: public
+    ones, and the private ones whose members include `reader.user_id`): what the insights figures leave out."""
+    with session_scope(engine) as session:
+        return reads.visible(session, reader.user_id)
 
 
 async def read_form(request) -> dict[str, str]:
@@ -175,11 +157,7 @@ def read_session(settings, value: str | None, now: float | None = None) -> Reade
 
 
 def generation_of(engine, user_id: str) -> int:
-    from bot.store.models import WebSessionGeneration
-
-    with session_scope(engine) as session:
-        row = session.get(WebSessionGeneration, user_id)
-        return row.generation if row is not None else 0
+    return web_sessions.generation_of(engine, user_id)
 
 
 def still_signed_in(engine, reader: Reader | None) -> Reader | None:
@@ -190,24 +168,8 @@ def still_signed_in(engine, reader: Reader | None) -> Reader | None:
 
 
 def sign_out_everywhere(engine, user_id: str, now: datetime) -> None:
-    """Add one to the person's generation (an UPDATE, or the first row): every session made before is over."""
-    from sqlalchemy.exc import IntegrityError
-
-    from bot.store.models import WebSessionGeneration
-
-    table = WebSessionGeneration.__table__
-    for _ in range(2):  # a first sign-out racing another inserts once; the loser updates
-        with session_scope(engine) as session:
-            moved = session.execute(update(table).where(table.c.user_id == user_id)
-                                    .values(generation=table.c.generation + 1, changed_at=now)).rowcount
-            if moved == 1:
-                return
-        try:
-            with session_scope(engine) as session:
-                session.add(WebSessionGeneration(user_id=user_id, generation=1, changed_at=now))
-            return
-        except IntegrityError:
-            continue
+    """Add one to the person's generation: every session made before is over."""
+    web_sessions.next_generation(engine, user_id, now)
 
 
 def csrf_ok(reader: Reader | None, given: str | None) -> bool:
@@ -231,16 +193,7 @@ def start_oidc(settings, redirect_uri: str, next_path: str) -> tuple[str, str]:
 
 def spend_state(engine, state: str, now: datetime) -> bool:
     """True the first time this sign-in's state comes back, False ever after (across processes too)."""
-    from sqlalchemy.exc import IntegrityError
-
-    from bot.store.models import ProcessedRequest
-
-    try:
-        with session_scope(engine) as session:
-            session.add(ProcessedRequest(key=f"oidc-state:{_hash(state)}", created_at=now))
-    except IntegrityError:
-        return False
-    return True
+    return web_sessions.spend_key(engine, f"oidc-state:{_hash(state)}", now)
 
 
 def _claims(id_token: object) -> dict:
@@ -315,10 +268,8 @@ def _hash(token: str) -> str:
 def issue_link(engine, settings, user_id: str, name: str, now: datetime) -> str:
     """A new one-time token for `user_id` (the caller builds the URL); only its hash is stored."""
     token = secrets.token_urlsafe(32)
-    with session_scope(engine) as session:
-        session.add(WebLoginLink(token_hash=_hash(token), user_id=user_id, team_id=settings.slack_team_id,
-                                 name=name[:200], created_at=now,
-                                 expires_at=now + timedelta(minutes=settings.web_link_minutes)))
+    web_sessions.add_link(engine, token_hash=_hash(token), user_id=user_id, team_id=settings.slack_team_id,
+                          name=name[:200], now=now, expires_at=now + timedelta(minutes=settings.web_link_minutes))
     return token
 
 
@@ -326,27 +277,11 @@ def redeem_link(engine, token: str | None, now: datetime) -> WebLoginLink | None
     """Spend a link: exactly once, before it expires (a conditional UPDATE decides); None when it may not."""
     if not token or len(token) > 200:
         return None
-    digest = _hash(token)
-    with session_scope(engine) as session:
-        spent = session.execute(update(WebLoginLink)
-                                .where(WebLoginLink.token_hash == digest, WebLoginLink.used_at.is_(None),
-                                       WebLoginLink.expires_at > now)
-                                .values(used_at=now))
-        if spent.rowcount != 1:
-            return None
-        row = session.execute(select(WebLoginLink).where(WebLoginLink.token_hash == digest)).scalar_one()
-        session.expunge(row)
-        return row
+    return web_sessions.spend_link(engine, _hash(token), now)
 
 
 def link_state(engine, token: str | None, now: datetime) -> str:
     """`ok`, `used`, `expired` or `unknown`: what the Continue page says before anything is spent."""
     if not token or len(token) > 200:
         return "unknown"
-    with session_scope(engine) as session:
-        row = session.execute(select(WebLoginLink).where(WebLoginLink.token_hash == _hash(token))).scalar_one_or_none()
-        if row is None:
-            return "unknown"
-        if row.used_at is not None:
-            return "used"
-        return "expired" if as_utc(row.expires_at) <= now else "ok"
+    return web_sessions.link_state(engine, _hash(token), now)

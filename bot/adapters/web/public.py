@@ -182,18 +182,13 @@ def answer(request: Request, body: bytes, etag: str, media_type: str) -> Respons
 def fingerprint(container) -> tuple:
     """What the public answers depend on, in one cheap query: the published updates, the maintenance rows
     and the minute (maintenance starts and ends, and history days pass, with time alone)."""
-    from sqlalchemy import case, func
-    from sqlmodel import Session, col, select
+    from bot.service.reads import public_fingerprint
+    from bot.store.db import session_scope
 
-    from bot.store.models.status import Maintenance, StatusUpdate
-
-    with Session(container.engine) as session:
-        published = session.exec(select(func.count(), func.max(StatusUpdate.id), func.max(StatusUpdate.published_at))
-                                  .where(col(StatusUpdate.state) == "published")).one()
-        planned = session.exec(select(func.count(), func.max(Maintenance.id),
-                                      func.sum(case((col(Maintenance.cancelled).is_(True), 1), else_=0)))).one()
+    with session_scope(container.engine) as session:
+        stored = public_fingerprint(session)
     minute = int(container.clock().timestamp() // 60)
-    return (*(str(value) for value in (*published, *planned)), minute)
+    return (*(str(value) for value in stored), minute)
 
 
 class Rendered:

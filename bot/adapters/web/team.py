@@ -214,7 +214,7 @@ async def incidents_page(request: Request, reader: auth.Reader) -> Response:
 
 
 def _incidents_page(request: Request, container, reader: auth.Reader, filters, query: dict) -> Response:
-    items, next_before = team_views.incident_list(container, filters, auth.visible_to(reader, container.engine))
+    items, next_before = team_views.incident_list(container, filters, reader.user_id)
     return page(request, "incidents.html.j2", reader, items=items, filters=filters, query=query,
                 next_before=next_before, states=("open", "declared", "investigating", "mitigating", "monitoring",
                                                  "resolved"))
@@ -228,9 +228,7 @@ async def incident_page(request: Request, reader: auth.Reader) -> Response:
 
 
 def _incident_page(request: Request, container, reader: auth.Reader, raw: str, number: int | None) -> Response:
-    found = None
-    if number is not None and number in auth.visible_to(reader, container.engine):
-        found = team_views.incident_page(container, number)
+    found = team_views.incident_page(container, number, reader.user_id) if number is not None else None
     if found is None:
         return page(request, "missing.html.j2", reader, status=404,
                     what=f"There is no incident #{raw[:12]} you can see. The list has every one you can.")
@@ -243,7 +241,7 @@ async def postmortems_page(request: Request, reader: auth.Reader) -> Response:
 
 
 def _postmortems_page(request: Request, container, reader: auth.Reader) -> Response:
-    items = team_views.postmortem_list(container, container.clock(), auth.visible_to(reader, container.engine))
+    items = team_views.postmortem_list(container, container.clock(), reader.user_id)
     return page(request, "postmortems.html.j2", reader, items=items)
 
 

@@ -1,7 +1,8 @@
 """What the team pages read: incidents by filter, one incident with everything about it, postmortems.
 
-Plain reads with a LIMIT over indexed columns (declared_at, status, incident_id; migration
-0011_web_sessions), returning plain values the templates show as they are. People are names here
+Read for the signed-in reader through bot/service/reads.py, which leaves out the private incidents they
+are not a member of (plain reads with a LIMIT over indexed columns: declared_at, status, incident_id;
+migration 0011_web_sessions); shaped here into plain values the templates show as they are. People are names here
 (`bot.core.chat.person`), never Slack ids. The Markdown of a postmortem is rendered by markdown-it-py with
 raw HTML off (it is escaped, so a `<script>` in a pasted log line is text) and its link check on
 (`javascript:` and `data:` links are dropped).
@@ -12,31 +13,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markupsafe import Markup
-from sqlalchemy import func, or_, select
 
 from bot.core.chat import person
 from bot.core.clock import as_utc
 from bot.core.container import Container
+from bot.service import reads
+from bot.service.reads import STATES, Viewer
 from bot.store.db import session_scope
-from bot.store.models import (
-    OPEN_STATES,
-    STATES,
-    FollowUp,
-    Incident,
-    PagerDutyLink,
-    PlaybookExecution,
-    Postmortem,
-    StatusUpdate,
-    TimelineEvent,
-)
 from playbooks.framework import read_steps
-
-if TYPE_CHECKING:
-    from bot.adapters.web.auth import Visible
 
 PAGE_SIZE = 50
 TIMELINE_LIMIT = 2000
@@ -108,32 +96,13 @@ def parse_filters(query: dict[str, str], reader_id: str) -> Filters:
     return found
 
 
-def incident_list(container: Container, filters: Filters, visible: Visible | None) -> tuple[list[dict], int | None]:
-    """One page of incidents, newest first, and the number to continue before (None: the last page)."""
-    query = select(Incident.id, Incident.title, Incident.severity, Incident.status, Incident.lead_id,
-                   Incident.declared_at, Incident.acknowledged_at, Incident.resolved_at)
-    if filters.state == "open":
-        query = query.where(Incident.status.in_(OPEN_STATES))
-    elif filters.state:
-        query = query.where(Incident.status == filters.state)
-    if filters.severity:
-        query = query.where(Incident.severity == filters.severity)
-    if filters.since:
-        query = query.where(Incident.declared_at >= filters.since)
-    if filters.until:
-        query = query.where(Incident.declared_at < filters.until)
-    if filters.lead:
-        query = query.where(Incident.lead_id == filters.lead)
-    if filters.text:
-        pattern = "%" + filters.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(func.lower(Incident.title).like(pattern, escape="\\"),
-                                func.lower(Incident.summary).like(pattern, escape="\\")))
-    if filters.before:
-        query = query.where(Incident.id < filters.before)
-    if visible is not None and visible.hidden:
-        query = query.where(Incident.id.not_in(visible.hidden))
+def incident_list(container: Container, filters: Filters, viewer: Viewer) -> tuple[list[dict], int | None]:
+    """One page of the incidents `viewer` may see, newest first, and the number to continue before (None: the
+    last page)."""
     with session_scope(container.engine) as session:
-        rows = session.execute(query.order_by(Incident.id.desc()).limit(PAGE_SIZE + 1)).all()
+        rows = reads.incidents_for(session, viewer, limit=PAGE_SIZE + 1, state=filters.state,
+                                   severity=filters.severity, since=filters.since, until=filters.until,
+                                   lead=filters.lead, text=filters.text, before=filters.before)
     name = namer(container)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
@@ -151,26 +120,15 @@ def _minutes(start: datetime | None, end: datetime | None) -> str:
     return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
 
 
-def incident_page(container: Container, number: int) -> dict[str, Any] | None:
+def incident_page(container: Container, number: int, viewer: Viewer) -> dict[str, Any] | None:
+    """Everything the incident page shows; None when there is no incident `number` that `viewer` may see."""
     name = namer(container)
     with session_scope(container.engine) as session:
-        incident = session.get(Incident, number)
-        if incident is None:
-            return None
-        events = session.execute(select(TimelineEvent).where(TimelineEvent.incident_id == number)
-                                 .order_by(TimelineEvent.at, TimelineEvent.id).limit(TIMELINE_LIMIT)).scalars().all()
-        runs = session.execute(select(PlaybookExecution).where(PlaybookExecution.incident_id == number)
-                               .order_by(PlaybookExecution.id)).scalars().all()
-        page = session.get(PagerDutyLink, number)
-        public = session.execute(select(StatusUpdate).where(StatusUpdate.incident_id == number,
-                                                            StatusUpdate.published_at.is_not(None))
-                                 .order_by(StatusUpdate.published_at)).scalars().all()
-        followups = session.execute(select(FollowUp).where(FollowUp.incident_id == number)
-                                    .order_by(FollowUp.id)).scalars().all()
-        postmortem = session.execute(select(Postmortem).where(Postmortem.incident_id == number)).scalar_one_or_none()
-        for row in (incident, *events, *runs, *public, *followups, *([page] if page else []),
-                    *([postmortem] if postmortem else [])):
-            session.expunge(row)
+        record = reads.incident_record(session, viewer, number, timeline_limit=TIMELINE_LIMIT)
+    if record is None:
+        return None
+    incident, events, runs, page = record.incident, record.events, record.runs, record.page
+    public, followups, postmortem = record.public, record.followups, record.postmortem
     target = container.settings.sev_response(incident.severity)
     timeline = []
     for event in events:
@@ -209,15 +167,9 @@ def incident_page(container: Container, number: int) -> dict[str, Any] | None:
     }
 
 
-def postmortem_list(container: Container, now: datetime, visible: Visible | None) -> list[dict]:
-    query = (select(Postmortem.incident_id, Postmortem.due_at, Postmortem.done_at, Postmortem.done_link,
-                    Postmortem.generated_at, Incident.title, Incident.severity, Incident.lead_id)
-             .join(Incident, Incident.id == Postmortem.incident_id)
-             .order_by(Postmortem.incident_id.desc()).limit(200))
-    if visible is not None and visible.hidden:
-        query = query.where(Postmortem.incident_id.not_in(visible.hidden))
+def postmortem_list(container: Container, now: datetime, viewer: Viewer) -> list[dict]:
     with session_scope(container.engine) as session:
-        rows = session.execute(query).all()
+        rows = reads.postmortems_for(session, viewer, limit=200)
     name = namer(container)
     items = []
     for r in rows:

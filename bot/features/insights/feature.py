@@ -47,7 +47,7 @@ FRESH_SECONDS = 60.0  # the insights page's figures may be a minute old; `fireli
 
 
 def figures(container: Container, since: datetime, *, visible=None, cached: bool = False) -> pure.Figures:
-    """Every figure from `since` to now. `visible`: the incidents a reader may see (bot.adapters.web.auth.Visible; None: all).
+    """Every figure from `since` to now. `visible`: the incidents a reader may see (bot.service.reads.Visible; None: all).
 
     `cached` (the web page): the same period and scope within FRESH_SECONDS answers from memory. With
     10,000 incidents, a year's page computed afresh takes 65 ms at p50 (bench/web_pages.py) and a cached
@@ -145,7 +145,7 @@ def private_scope(container: Container, since: datetime, include: bool):
     A report is read by people who are not members of every private incident, so by default it counts
     what the insights page shows a non-member; every private incident is hidden (its pages, postmortem and
     runs with it), and the count says how many of them were declared in the period."""
-    from bot.adapters.web.auth import Visible
+    from bot.service.reads import Visible
 
     with container.engine.connect() as connection:
         rows = connection.execute(select(Incident.__table__.c.id, Incident.__table__.c.declared_at)

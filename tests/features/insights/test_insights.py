@@ -148,7 +148,7 @@ def test_the_web_page_reuses_figures_for_a_minute_and_the_report_never_does(sqli
         key = next(iter(container.caches.insights))
         container.caches.insights[key] = (0.0, first)  # the minute is over
         assert sum(r.incidents for r in figures(container, since, cached=True).rows) == 5
-        from bot.adapters.web.auth import Visible
+        from bot.service.reads import Visible
 
         hide_one = Visible(frozenset({1}))  # a reader who may not see #1 (a private incident)
         assert figures(container, since, cached=True, visible=hide_one).rows != first.rows  # another scope, own entry
