@@ -94,7 +94,7 @@ class Settings(BaseSettings):
                                        "image tag), {version} (Fly's number, 43) or {image} (the whole image ref).")
     deploy_channel: str = Field("", description="Channel for deploy verdicts; empty: INCIDENTS_CHANNEL.")
     deploy_thresholds: str = Field("", description="Verdict thresholds replacing the defaults: "
-                                   "`error_ratio_bad=5,p95_bad_ms=5000` (names in the README).")
+                                   "`error_ratio_bad=5,p95_bad_ms=5000` (names in docs/deploy-watch.md).")
 
     # Fly.io
     fly_api_url: str = Field("https://api.machines.dev", description="Fly Machines API base URL.")

@@ -3,7 +3,7 @@
 The generic route (`/webhooks/alerts`, bot/features/alerts/webhook.py) stays for Fireline's own shape,
 Sentry and PagerDuty. Here the source is in the URL, so the sender needs no Fireline-specific
 field: Alertmanager's `webhook_configs.url`, UptimeRobot's webhook alert contact, Datadog's webhook
-integration (with the README's template), Honeycomb's webhook recipient, Better Stack's webhook.
+integration (with the template in docs/alerts.md), Honeycomb's webhook recipient, Better Stack's webhook.
 Answers: 202 with one entry per alert; 200 `ignored` for a sender's test notification; 401/403 from
 bot.features.alerts.auth; 404 for an unknown source; 400 for a body that is neither JSON nor a form; 422
 naming the fields that source sends; 503 when the database cannot take it. Never waits on Slack, nor
@@ -46,8 +46,8 @@ def options(container: Container, source: str) -> dict[str, Any]:
 
 _FORM = re.compile(r"^[\w.%+\-*]+=[^&]*(?:&[\w.%+\-*]+=[^&]*)*$")
 JSON_HINTS = {"uptimerobot": " (in UptimeRobot's alert contact, tick *Send as JSON (application/json)* and paste the "
-                             "README's body)",
-              "datadog": " (in Datadog's webhook, paste the README's payload)"}
+                             "body in docs/alerts.md)",
+              "datadog": " (in Datadog's webhook, paste the payload in docs/alerts.md)"}
 
 
 def read_data(source: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
@@ -105,7 +105,7 @@ async def answer(container: Container, worker, source: str, fields: Callable[[],
         return webhook_error(422, NESTED_TOO_DEEPLY)
     except Exception:  # a parser tripped on an odd shape: the sender's payload, not a server fault
         log.exception("could not read %s alert payload", sources.a(source))
-        return webhook_error(422, f"could not read this {source} payload; see the README's alert sources table")
+        return webhook_error(422, f"could not read this {source} payload; see the alert sources table in docs/alerts.md")
     if not incoming:
         return JSONResponse({"status": "ignored", "reason": "the delivery carries no alerts"})
     outcomes = await store_or_503(take_all, container, incoming, what="alert", log=log)

@@ -247,7 +247,7 @@ def render(watch: DeployWatch, verdict: Verdict | None, now: datetime, *, finish
     if verdict is not None:
         lines.append(f"Verdict: *{verdict.level}*, the worst of:")
         lines += [f"• {escape(line)}" for line in verdict.lines()]
-        lines.append("Thresholds: the defaults, or DEPLOY_THRESHOLDS (see the README's Deploy watch section).")
+        lines.append("Thresholds: the defaults, or DEPLOY_THRESHOLDS (see docs/deploy-watch.md).")
     buttons = []
     if level == "bad":
         buttons = [Button("Roll back", ROLLBACK_ACTION, str(watch.id), "danger"),

@@ -175,7 +175,7 @@ def not_configured(container: Container) -> Reply:
                                      ("PAGERDUTY_ESCALATION_POLICY_ID",
                                       bool(container.settings.pagerduty_escalation_policy_id))) if not ok]
     return Reply("Dry-run: PagerDuty is not configured, so Fireline cannot say who is on call.",
-                 lines=[f"Set {' and '.join(missing)} (see the README's PagerDuty section).",
+                 lines=[f"Set {' and '.join(missing)} (see docs/pagerduty.md).",
                         "The deployment guide's rotation is weekly: @chen, @marcus, @aisha; PagerDuty has the "
                         "current one."])
 

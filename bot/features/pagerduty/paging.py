@@ -81,7 +81,7 @@ def queue_sync(ctx: Context, incident: Incident, action: str, text: str = "") ->
         if link is None or link.mode == DRY_RUN:
             return
         if action in ("note", "urgency") and link.mode == EVENTS:
-            return  # the Events API has no notes or urgency; the README says so
+            return  # the Events API has no notes or urgency; docs/pagerduty.md says so
         # No dedup key: each change is its own job (the lifecycle already refuses a double ack or resolve),
         # and the job skips what PagerDuty already shows.
         jobs.enqueue(session, SYNC_JOB, {"incident_id": incident.id, "action": action, "text": text[:5000],

@@ -1,7 +1,7 @@
 """Alert sources: pure functions from a sender's own payload to a list of normalized alerts.
 
 Each module here knows one sender's documented webhook shape (Alertmanager v4, Grafana unified and
-legacy, Datadog with the template in the README, UptimeRobot, Honeycomb triggers, Better Stack
+legacy, Datadog with the template in docs/alerts.md, UptimeRobot, Honeycomb triggers, Better Stack
 incidents) and returns `IncomingAlert`s: no database, no Slack, no network. One delivery can carry
 several alerts (Alertmanager groups them), each with the sender's own key (fingerprint, monitor
 id), which wins over a key derived from the title. `resolved=True` marks "it is over" deliveries.

@@ -1,6 +1,6 @@
 """Datadog's webhook integration: the payload template Fireline documents, or Datadog's default payload.
 
-Datadog sends whatever JSON the webhook's payload template says; the README gives the template to
+Datadog sends whatever JSON the webhook's payload template says; docs/alerts.md gives the template to
 paste, built from Datadog's template variables: {"title": "$EVENT_TITLE", "text": "$EVENT_MSG",
 "priority": "$ALERT_PRIORITY", "transition": "$ALERT_TRANSITION", "alert_id": "$ALERT_ID", "scope":
 "$ALERT_SCOPE", "link": "$LINK", "event_id": "$ID", "alert_type": "$ALERT_TYPE", "date": "$DATE"}.
@@ -25,7 +25,7 @@ from bot.features.alerts.payloads import IncomingAlert, derive_key
 from bot.features.alerts.sources import ShapeError, first, key, lines, link, strip_state, text
 from playbooks.severity import Signals
 
-EXPECTED = ("the README's Datadog template: `title` ($EVENT_TITLE), `transition` ($ALERT_TRANSITION), `alert_id` "
+EXPECTED = ("the Datadog template in docs/alerts.md: `title` ($EVENT_TITLE), `transition` ($ALERT_TRANSITION), `alert_id` "
             "($ALERT_ID), and optionally `text`, `priority`, `scope`, `link`, `event_id`, `alert_type`; or Datadog's "
             "default payload (`id`, `title`, `body`, `event_type`, `org`)")
 # "[P1] [Triggered on {host:web-1,env:prod}] CPU high": the priority, the transition, the scope.

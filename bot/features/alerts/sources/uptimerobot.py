@@ -2,7 +2,7 @@
 
 UptimeRobot sends the variables its docs list (*monitorID*, *monitorURL*, *monitorFriendlyName*,
 *alertType*, *alertTypeFriendlyName*, *alertDetails*, *alertDuration*, *alertDateTime*) in the
-JSON you give it ("Send as JSON"; the README has the template), or as form fields when that box is
+JSON you give it ("Send as JSON"; docs/alerts.md has the template), or as form fields when that box is
 left unticked (bot.features.alerts.route reads both). Templates written with snake_case names
 (`monitor_url`, `alert_type`, as other integrations document them) are read too. The key is the
 monitor id (else its URL, else its name), so a monitor's Down and Up meet on one thread;
