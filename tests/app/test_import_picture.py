@@ -18,9 +18,10 @@ BOT = ROOT / "bot"
 # The built-in features (bot.app.assembly.FEATURES registers them; test_every_... checks the two agree).
 FEATURES = {"bot.features.incident.feature", "bot.features.playbooks.feature", "bot.adapters.slack.bolt", "bot.features.timeline.feature",
             "bot.adapters.slack.modals", "bot.features.roles.feature", "bot.adapters.slack.home",
-            "bot.features.postmortem.feature", "bot.features.postmortem.cli", "bot.adapters.slack.pins", "bot.core.metrics", "bot.features.alerts",
-            "bot.features.alerts.feature",
-            "bot.features.alerts.cli", "bot.features.pagerduty.feature", "bot.app.plugins", "bot.clients.fly.check", "bot.features.status",
+            "bot.features.postmortem.feature", "bot.features.postmortem.cli", "bot.adapters.slack.pins", "bot.core.metrics", "bot.features.alerts.feature",
+            "bot.features.alerts.cli", "bot.features.pagerduty.feature", "bot.app.plugins", "bot.clients.fly.check",
+            "bot.features.status.check", "bot.features.status.feature", "bot.features.status.slack_modal",
+            "bot.features.providers.feature", "bot.features.status.sync", "bot.adapters.web.public",
             "bot.features.deploy_watch.feature", "bot.features.undo.feature", "bot.features.insights.feature", "bot.adapters.web.team", "bot.adapters.web.dev",
             "bot.features.catchup.feature", "bot.features.archive.feature", "bot.features.pagerduty.handoff", "bot.features.private.feature",
             "bot.features.drill.feature"}
@@ -155,7 +156,7 @@ def test_every_subcommand_and_check_comes_from_a_register_call():
     from bot.app.assembly import FEATURE_MODULES
     from bot.app.cli import cli_registry
 
-    assert set(FEATURE_MODULES) | {"bot.features.alerts"} == FEATURES | {"bot.core.check", "bot.features.alerts.check"}
+    assert set(FEATURE_MODULES) == FEATURES | {"bot.core.check", "bot.features.alerts.check"}
     registry = cli_registry(None)
     assert list(registry.cli_commands) == ["console", "serve", "socket", "worker", "check", "db", "commands",
                                            "classify", "postmortem", "report", "web", "drill"]

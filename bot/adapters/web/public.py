@@ -32,6 +32,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.adapters.web import pool
+from bot.core.hooks import Hooks
+from bot.core.registry import Registry
+from bot.features.status import service as status_service
+from bot.store.models.status import Maintenance, StatusUpdate
 from playbooks import statuspage as sp
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -185,8 +189,6 @@ def fingerprint(container) -> tuple:
     from sqlalchemy import case, func
     from sqlmodel import Session, col, select
 
-    from bot.store.models.status import Maintenance, StatusUpdate
-
     with Session(container.engine) as session:
         published = session.exec(select(func.count(), func.max(StatusUpdate.id), func.max(StatusUpdate.published_at))
                                   .where(col(StatusUpdate.state) == "published")).one()
@@ -214,15 +216,13 @@ class Rendered:
 
     def get(self, container, kind: str) -> tuple[bytes, str]:
         """The body and its ETag; runs in a page thread (a database read, and a render when stale)."""
-        from bot.features.status.service import page_state
-
         version = fingerprint(container)
         with self._lock:
             found = self._entries.get(kind)
             if found is not None and found[0] == version and time.monotonic() - found[1] < self.MAX_AGE:
                 return found[2], found[3]
             render, _media_type = RENDERERS[kind]
-            body = render(container.settings, page_state(container), base_url(container.settings)).encode()
+            body = render(container.settings, status_service.page_state(container), base_url(container.settings)).encode()
             etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
             self._entries[kind] = (version, time.monotonic(), body, etag)
             self.renders += 1
@@ -255,3 +255,8 @@ def routes(container=None, worker=None) -> list[Route]:
             Route("/api/v2/summary.json", endpoint("summary"), methods=["GET", "HEAD"]),
             Route("/api/v2/status.json", endpoint("status"), methods=["GET", "HEAD"]),
             Route("/api/v2/incidents.json", endpoint("incidents"), methods=["GET", "HEAD"])]
+
+
+def register(registry: Registry) -> None:
+    """The public page's routes on `fireline serve` (the status feature drafts and publishes; this serves)."""
+    registry.on(Hooks.HTTP_ROUTES)(routes)
