@@ -35,10 +35,12 @@ from bot.store.db import session_scope
 from bot.core.hooks import Hooks
 from bot.store.models import FollowUp, HomeViewer, Incident, OnCallSnapshot, Postmortem
 from bot.core.reply import Reply, escape
-from bot.service import incidents as svc
-from bot.service import jobs
+from bot.service import incidents as svc, jobs
 from bot.features.roles.service import rows as role_rows
 from playbooks.severity import SEVERITIES
+from bot.adapters.slack.modals import OPEN_ACTION
+from bot.adapters.slack.render import blocks_json
+from bot.adapters.slack.slack_chat import slack_client
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +114,6 @@ def _oncall(ctx: Context, session: Session) -> Reply:
 
 
 def home_view(ctx: Context, user_id: str) -> dict[str, Any]:
-    from bot.adapters.slack.modals import OPEN_ACTION
-    from bot.adapters.slack.render import blocks_json
-
     blocks: list[dict[str, Any]] = [{"type": "actions", "elements": [
         {"type": "button", "action_id": OPEN_ACTION, "style": "danger",
          "text": {"type": "plain_text", "text": "Declare incident"}}]}]
@@ -176,7 +175,6 @@ def publish_job(container: Container, payload: dict[str, Any], job=None) -> None
                              dedup_key=f"home:{user_id}:after:{int(at.timestamp())}", now=now)
             return
     ctx = job_context(container)
-    from bot.adapters.slack.slack_chat import slack_client
 
     slack_client(container).views_publish(user_id=user_id, view=home_view(ctx, user_id))
 

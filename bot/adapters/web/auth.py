@@ -39,7 +39,8 @@ from sqlalchemy import select, update
 
 from bot.core.clock import as_utc
 from bot.store.db import session_scope
-from bot.store.models import WebLoginLink
+from bot.store.models import Incident, ProcessedRequest, WebLoginLink, WebSessionGeneration
+from bot.service.lookups import visible_to as members_clause
 
 SESSION_COOKIE = "fireline_session"
 FLOW_COOKIE = "fireline_signin"
@@ -84,9 +85,6 @@ def visible_to(reader: Reader, engine) -> Visible:
     insights figures ask this function and nothing else."""
     from sqlalchemy import not_
     from sqlmodel import Session, select
-
-    from bot.store.models import Incident
-    from bot.service.lookups import visible_to as members_clause
 
     with Session(engine) as session:
         hidden = session.exec(select(Incident.id).where(not_(members_clause(reader.user_id)))).all()
@@ -175,8 +173,6 @@ def read_session(settings, value: str | None, now: float | None = None) -> Reade
 
 
 def generation_of(engine, user_id: str) -> int:
-    from bot.store.models import WebSessionGeneration
-
     with session_scope(engine) as session:
         row = session.get(WebSessionGeneration, user_id)
         return row.generation if row is not None else 0
@@ -192,8 +188,6 @@ def still_signed_in(engine, reader: Reader | None) -> Reader | None:
 def sign_out_everywhere(engine, user_id: str, now: datetime) -> None:
     """Add one to the person's generation (an UPDATE, or the first row): every session made before is over."""
     from sqlalchemy.exc import IntegrityError
-
-    from bot.store.models import WebSessionGeneration
 
     table = WebSessionGeneration.__table__
     for _ in range(2):  # a first sign-out racing another inserts once; the loser updates
@@ -232,8 +226,6 @@ def start_oidc(settings, redirect_uri: str, next_path: str) -> tuple[str, str]:
 def spend_state(engine, state: str, now: datetime) -> bool:
     """True the first time this sign-in's state comes back, False ever after (across processes too)."""
     from sqlalchemy.exc import IntegrityError
-
-    from bot.store.models import ProcessedRequest
 
     try:
         with session_scope(engine) as session:

@@ -34,6 +34,7 @@ from bot.store.models import (
     TimelineEvent,
 )
 from playbooks.framework import read_steps
+from bot.adapters.slack.slack_chat import SlackChat, slack_client
 
 if TYPE_CHECKING:
     from bot.adapters.web.auth import Visible
@@ -51,8 +52,6 @@ def namer(container: Container) -> Callable[[str | None], str]:
     """Slack ids to names through the shared users.info cache (bot/adapters/slack/people.py); ids only if Slack is silent."""
     chat = None
     if container.settings.slack_bot_token is not None:
-        from bot.adapters.slack.slack_chat import SlackChat, slack_client
-
         chat = SlackChat(slack_client(container))
     known: dict[str | None, str] = {}
 

@@ -17,6 +17,7 @@ from bot.clients.fly.health import HealthProbe
 from bot.clients.fly.releases import FlyGraphQL, ReleaseHistory
 from bot.clients.fly.simulated import EXAMPLE_APP, SimulatedFly, SimulatedReleases
 from playbooks.framework import Env, Limits
+from bot.features.providers.feature import diagnose_lines
 
 NO_TOKEN = "FLY_API_TOKEN is not set"
 
@@ -63,8 +64,6 @@ def build_env(container: Container, *, dry_run: bool | None = None, incident_tit
 
 
 def provider_lines(container: Container, started) -> list[str]:
-    from bot.features.providers.feature import diagnose_lines
-
     return diagnose_lines(container, started)
 
 
