@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-import bot.features.alerts
 import bot.features.alerts.check
 import bot.features.alerts.cli
+import bot.features.alerts.feature
 import bot.core.check
 import bot.features.incident.feature
 import bot.features.playbooks.feature
@@ -41,7 +41,12 @@ import bot.adapters.slack.bolt
 import bot.adapters.slack.home
 import bot.adapters.slack.modals
 import bot.adapters.slack.pins
-import bot.features.status
+import bot.features.providers.feature
+import bot.features.status.check
+import bot.features.status.feature
+import bot.features.status.slack_modal
+import bot.features.status.sync
+import bot.adapters.web.public
 import bot.features.undo.feature
 import bot.adapters.web.dev
 import bot.adapters.web.team
@@ -74,11 +79,16 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.features.postmortem.feature.register_check,
     bot.adapters.slack.pins.register,
     bot.core.metrics.register,
-    bot.features.alerts.register,
+    bot.features.alerts.feature.register,
     bot.features.pagerduty.feature.register,
     bot.features.pagerduty.feature.register_check,
     bot.features.pagerduty.handoff.register,  # the on-call handoff digest at each shift change
-    bot.features.status.register,
+    bot.features.status.check.register,  # the public status page: drafts, `/incident statuspage`, its modal
+    bot.features.status.feature.register,
+    bot.features.status.slack_modal.register,
+    bot.features.providers.feature.register,  # provider status (Statuspage feeds of the services we use)
+    bot.features.status.sync.register,
+    bot.adapters.web.public.register,  # the public page's routes
     bot.features.deploy_watch.feature.register,
     bot.features.undo.feature.register,
     bot.adapters.web.team.register,  # the signed-in team pages under /team/ and `/incident web`

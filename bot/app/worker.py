@@ -30,6 +30,7 @@ from bot.core.registry import Registry
 from bot.core.container import Mode, open_container
 from bot.app.observability import init_sentry
 from bot.service.jobs import Worker
+from bot.core import metrics
 
 if TYPE_CHECKING:
     from bot.core.container import Container
@@ -196,8 +197,6 @@ def run_child(settings, parent_pid: int, registry: Registry) -> int:
 def run_forked_child(container: Container, parent_pid: int, pipe: int, metrics_dir: str) -> int:
     """In a child forked from `fireline serve`: count into the multiprocess files, then work jobs."""
     from prometheus_client import values
-
-    from bot.core import metrics
 
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     values.ValueClass = values.get_value_class()  # counters made from now on go to the shared files

@@ -42,6 +42,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from bot.core.hooks import Hooks
+from bot.store.models import OPEN_STATES, Incident, Job
 
 if TYPE_CHECKING:
     from bot.core.registry import Registry
@@ -158,8 +159,6 @@ class DatabaseCollector(Collector):
     def collect(self):
         from sqlalchemy import func
         from sqlmodel import Session, col, select
-
-        from bot.store.models import OPEN_STATES, Incident, Job
 
         open_incidents = GaugeMetricFamily("fireline_open_incidents", "Incidents not yet resolved, by severity.",
                                            labels=["severity"])

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from playbooks.deploy_verdict import parse_thresholds
+from playbooks.severity import SEVERITIES, describe, with_target
 
 
 class SettingsError(Exception):
@@ -233,8 +235,6 @@ class Settings(BaseSettings):
     @field_validator("deploy_thresholds")
     @classmethod
     def _check_deploy_thresholds(cls, value: str) -> str:
-        from playbooks.deploy_verdict import parse_thresholds
-
         parse_thresholds(value)
         return value
 
@@ -267,22 +267,16 @@ class Settings(BaseSettings):
 
     def sev_response(self, level: int) -> timedelta | None:
         """The response time of a SEV level: SEV_RESPONSE_MINUTES if it names the level, else the SEV table's."""
-        from playbooks.severity import SEVERITIES
-
         overrides = parse_response_minutes(self.sev_response_minutes)
         return overrides[level] if level in overrides else SEVERITIES[level].response_target
 
     def severity(self, level: int):
         """The SEV table's level with its response time as configured, for everything people read (cards,
         declare and severity messages, catch-up, the modal): the clock and insights time against the same."""
-        from playbooks.severity import with_target
-
         return with_target(level, self.sev_response(level))
 
     def describe(self, level: int) -> str:
         """`SEV1 (Complete outage, respond < 10 min)` with SEV_RESPONSE_MINUTES applied."""
-        from playbooks.severity import describe
-
         return describe(level, self.severity(level))
 
     @property

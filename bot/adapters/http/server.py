@@ -34,6 +34,7 @@ from bot.core.hooks import Hooks
 from bot.adapters.http.guard import BodyLimit, ServerErrors, limit_body
 from bot.adapters.slack.fast_ack import FastCommandAck, SlashCommandLane
 from bot.core.webhook_guard import slack_verifier
+from bot.store.db import applied_revisions, head_revisions
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,6 @@ def database_ok(container: Container) -> tuple[bool, str]:
 
 def schema_state(container: Container) -> tuple[bool, dict[str, object]]:
     """Is the database reachable and at this code's migration heads? (for /readyz)"""
-    from bot.store.db import applied_revisions, head_revisions
-
     try:
         applied = applied_revisions(container.engine)
     except Exception as exc:

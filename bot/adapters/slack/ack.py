@@ -20,6 +20,7 @@ from bot.core.errors import INTERNAL, TRY_AGAIN
 from bot.core.reply import Reply
 from bot.service.queue import IntakeTimeout
 from bot.adapters.slack.render import blocks_json, fallback_text
+from bot.adapters.slack.modals import wants_form
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,6 @@ def answered_in_ack(registry: Registry, name: str, text: str) -> bool:
 
 def opens_form(name: str, text: str) -> bool:
     """`/incident` alone or `/incident declare` without a title: the ack opens the declare modal (bot.adapters.slack.modals)."""
-    from bot.adapters.slack.modals import wants_form
-
     return wants_form(name, text)
 
 

@@ -35,6 +35,9 @@ from bot.service import incidents as svc
 from bot.features.pagerduty.oncall import snapshot as oncall_snapshot
 from bot.features.roles.service import rows as role_rows
 from playbooks.severity import SEVERITIES
+from bot.adapters.slack.modals import OPEN_ACTION
+from bot.adapters.slack.render import blocks_json
+from bot.adapters.slack.slack_chat import slack_client
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -104,9 +107,6 @@ def _oncall(ctx: Context, session: Session) -> Reply:
 
 
 def home_view(ctx: Context, user_id: str) -> dict[str, Any]:
-    from bot.adapters.slack.modals import OPEN_ACTION
-    from bot.adapters.slack.render import blocks_json
-
     blocks: list[dict[str, Any]] = [{"type": "actions", "elements": [
         {"type": "button", "action_id": OPEN_ACTION, "style": "danger",
          "text": {"type": "plain_text", "text": "Declare incident"}}]}]
@@ -156,7 +156,6 @@ def publish_job(container: Container, payload: dict[str, Any], job=None) -> None
                              dedup_key=f"home:{user_id}:after:{int(at.timestamp())}", now=now)
             return
     ctx = job_context(container)
-    from bot.adapters.slack.slack_chat import slack_client
 
     slack_client(container).views_publish(user_id=user_id, view=home_view(ctx, user_id))
 

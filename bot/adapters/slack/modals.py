@@ -35,6 +35,9 @@ from bot.adapters.slack.render import base_action_id
 from bot.adapters.slack.text import plain
 from bot.core.text import clean
 from playbooks.severity import SEVERITIES
+from bot.core.grammar import parse_severity
+from bot.core.errors import IntegrationError
+from bot.adapters.slack.pins import fetch_message
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +74,6 @@ def wants_form(name: str, text: str) -> bool:
 
 
 def _sev_word(word: str) -> int | None:
-    from bot.core.grammar import parse_severity
-
     return parse_severity(word) if word.lower().startswith(("sev", "p")) else None
 
 
@@ -186,9 +187,6 @@ def seen_channel(container: Container, user_id: str, channel: str) -> str:
 
 def message_text(ctx, message: dict[str, str]) -> str | None:
     """The shortcut's message as its author typed it, read again from Slack by its reference (channel, ts)."""
-    from bot.core.errors import IntegrationError
-    from bot.adapters.slack.pins import fetch_message
-
     if "text" in message:  # a modal opened before the view kept only the reference
         return message["text"]
     try:

@@ -35,6 +35,7 @@ from bot.core.http_pool import shared_transport
 from bot.core.reply import Reply, Visibility
 from bot.core.settings import Settings
 from bot.adapters.slack.render import blocks_json, fallback_text
+from bot.adapters.slack.people import display_name
 
 if TYPE_CHECKING:
     from bot.core.container import Container
@@ -336,8 +337,6 @@ class SlackChat:
 
     def display_name(self, user_id: str) -> str | None:
         """From users.info, cached per process (bot/adapters/slack/people.py)."""
-        from bot.adapters.slack.people import display_name
-
         return display_name(self.client, user_id)
 
 

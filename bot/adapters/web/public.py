@@ -32,6 +32,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.adapters.web import pool
+from bot.core.hooks import Hooks
+from bot.core.registry import Registry
+from bot.features.status import service as status_service
+from bot.service.reads import public_fingerprint
+from bot.store.db import session_scope
 from playbooks import statuspage as sp
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -182,9 +187,6 @@ def answer(request: Request, body: bytes, etag: str, media_type: str) -> Respons
 def fingerprint(container) -> tuple:
     """What the public answers depend on, in one cheap query: the published updates, the maintenance rows
     and the minute (maintenance starts and ends, and history days pass, with time alone)."""
-    from bot.service.reads import public_fingerprint
-    from bot.store.db import session_scope
-
     with session_scope(container.engine) as session:
         stored = public_fingerprint(session)
     minute = int(container.clock().timestamp() // 60)
@@ -209,15 +211,13 @@ class Rendered:
 
     def get(self, container, kind: str) -> tuple[bytes, str]:
         """The body and its ETag; runs in a page thread (a database read, and a render when stale)."""
-        from bot.features.status.service import page_state
-
         version = fingerprint(container)
         with self._lock:
             found = self._entries.get(kind)
             if found is not None and found[0] == version and time.monotonic() - found[1] < self.MAX_AGE:
                 return found[2], found[3]
             render, _media_type = RENDERERS[kind]
-            body = render(container.settings, page_state(container), base_url(container.settings)).encode()
+            body = render(container.settings, status_service.page_state(container), base_url(container.settings)).encode()
             etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
             self._entries[kind] = (version, time.monotonic(), body, etag)
             self.renders += 1
@@ -250,3 +250,8 @@ def routes(container=None, worker=None) -> list[Route]:
             Route("/api/v2/summary.json", endpoint("summary"), methods=["GET", "HEAD"]),
             Route("/api/v2/status.json", endpoint("status"), methods=["GET", "HEAD"]),
             Route("/api/v2/incidents.json", endpoint("incidents"), methods=["GET", "HEAD"])]
+
+
+def register(registry: Registry) -> None:
+    """The public page's routes on `fireline serve` (the status feature drafts and publishes; this serves)."""
+    registry.on(Hooks.HTTP_ROUTES)(routes)

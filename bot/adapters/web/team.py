@@ -27,6 +27,7 @@ from bot.core.hooks import Hooks
 from bot.core.reply import Reply
 from bot.adapters.web import auth, charts, pool, team_views
 from playbooks import insights as pure
+from bot.core.container import Mode
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
@@ -92,8 +93,6 @@ def same_site(request: Request) -> bool:
 def secure_cookies(request: Request) -> bool:
     """Always under `fireline serve` (TLS ends at Fly's proxy, so the request itself looks like http);
     otherwise when the configured address is https."""
-    from bot.core.container import Mode
-
     return request.app.state.container.mode in (Mode.SERVE, Mode.SOCKET) or base_url(request).startswith("https://")
 
 

@@ -25,6 +25,7 @@ from bot.service import reads
 from bot.service.reads import STATES, Viewer
 from bot.store.db import session_scope
 from playbooks.framework import read_steps
+from bot.adapters.slack.slack_chat import SlackChat, slack_client
 
 PAGE_SIZE = 50
 TIMELINE_LIMIT = 2000
@@ -39,8 +40,6 @@ def namer(container: Container) -> Callable[[str | None], str]:
     """Slack ids to names through the shared users.info cache (bot/adapters/slack/people.py); ids only if Slack is silent."""
     chat = None
     if container.settings.slack_bot_token is not None:
-        from bot.adapters.slack.slack_chat import SlackChat, slack_client
-
         chat = SlackChat(slack_client(container))
     known: dict[str | None, str] = {}
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.core.settings import Settings
+from bot.core.webhook_guard import digest_matches
 
 TOKEN_HEADER = "x-honeycomb-webhook-token"
 
@@ -95,13 +97,41 @@ def _matches(offered: list[str], tokens: tuple[str, ...]) -> bool:
     return found
 
 
+SIGNATURE_HEADER = "X-Fireline-Signature"
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The header value a sender computes: `sha256=<hex HMAC-SHA256 of the raw body>`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def check_signature(body: bytes, headers: Mapping[str, str], secret: str) -> str | None:
+    """None when one of the accepted signature headers matches; otherwise why not, in words."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    offered: list[str] = []
+    ours = lowered.get(SIGNATURE_HEADER.lower())
+    if ours:
+        offered.append(ours.strip().removeprefix("sha256="))
+    sentry = lowered.get("sentry-hook-signature")
+    if sentry:
+        offered.append(sentry.strip())
+    pagerduty = lowered.get("x-pagerduty-signature")
+    if pagerduty:
+        offered += [part.strip().removeprefix("v1=") for part in pagerduty.split(",") if part.strip()]
+    if not offered:
+        return (f"missing signature: send {SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body, keyed with "
+                "ALERTS_WEBHOOK_SECRET>")
+    if any([digest_matches(expected, candidate) for candidate in offered]):  # each compared: no early exit
+        return None
+    return "signature does not match the body (HMAC-SHA256 of the raw body with ALERTS_WEBHOOK_SECRET)"
+
+
 def decide(settings: Settings, source: str | None, body: bytes, headers: Mapping[str, str]) -> Decision:
     """Allowed, 401 (wrong or missing credentials) or 403 (intake for this route is off), with a reason.
 
     `source` None is the generic route /webhooks/alerts (HMAC only, as before).
     """
-    from bot.features.alerts.webhook import SIGNATURE_HEADER, check_signature
-
     secret = settings.alerts_webhook_secret
     hmac_secret = secret.get_secret_value() if secret is not None else ""
     tokens = tokens_for(settings, source) if source else ()

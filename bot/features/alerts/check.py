@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from bot.core.check import Status
 from bot.core.settings import Settings
 from playbooks.severity import RulesError, load_rules
+from bot.features.alerts.auth import TokensError, parse_tokens
 
 if TYPE_CHECKING:
     from bot.core.registry import Registry
@@ -27,8 +28,6 @@ def check_alerts(settings: Settings) -> Status:
     if settings.alerts_webhook_secret:
         parts.append("POST /webhooks/alerts on (X-Fireline-Signature)")
     if settings.alerts_source_tokens and settings.alerts_source_tokens.get_secret_value().strip():
-        from bot.features.alerts.auth import TokensError, parse_tokens
-
         try:
             named = sorted(parse_tokens(settings.alerts_source_tokens.get_secret_value()))
         except TokensError as exc:  # says where, never the value

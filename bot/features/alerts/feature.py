@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from bot.features.alerts import pasted, render, resolution
-from bot.features.alerts import service as alerts
+from bot.features.alerts import pasted, render, resolution, service as alerts
 from bot.features.alerts.payloads import PayloadError, from_console
 from bot.core.clock import fmt_utc
 from bot.core.grammar import Args
@@ -13,6 +12,8 @@ from bot.core.errors import UserError
 from bot.core.hooks import Hooks
 from bot.core.reply import Reply, escape
 from bot.service import incidents as svc
+from bot.features.alerts.listener import install
+from bot.features.alerts.webhook import routes
 
 USAGE = "<alert text> | list"
 
@@ -59,14 +60,10 @@ def press_dismiss(ctx: Context, alert_id: int) -> Reply:
 
 
 def add_listener(app, container) -> None:
-    from bot.features.alerts.listener import install
-
     install(app, container)
 
 
 def add_routes(container, worker=None):
-    from bot.features.alerts.webhook import routes
-
     return routes(container, worker)
 
 

@@ -27,9 +27,9 @@ from bot.store.db import session_scope
 from bot.core.errors import IntegrationError, UserError
 from bot.store.models import Alert, Incident, ProcessedRequest
 from bot.core.reply import Reply, escape, mention
-from bot.service import incidents as svc
-from bot.service import jobs
+from bot.service import incidents as svc, jobs
 from playbooks.severity import Classification, RuleSet, Signals, classify, rules_for
+from bot.features.alerts.signals import live_signals
 
 log = logging.getLogger(__name__)
 
@@ -349,8 +349,6 @@ def post_digest(container: Container, payload: dict[str, Any], job=None) -> None
 
 def _with_live_signals(container: Container, alert: Alert) -> Alert:
     """Re-classify with what is true right now (health endpoint, machines); keep the alert's own signals."""
-    from bot.features.alerts.signals import live_signals
-
     live = live_signals(container).as_dict()
     if not live:
         return alert

@@ -13,6 +13,8 @@ import time
 
 from bot.core.container import Container
 from playbooks.severity import Signals
+from bot.clients.fly.health import HealthProbe
+from bot.clients.fly.client import FlyClient
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,6 @@ def _health(container: Container) -> bool | None:
     url = container.settings.health_url
     if not url:
         return None
-    from bot.clients.fly.health import HealthProbe
 
     probe = HealthProbe(timeout=TIMEOUT_SECONDS)
     try:
@@ -52,7 +53,6 @@ def _machines(container: Container) -> dict[str, int]:
     settings = container.settings
     if not (settings.fly_api_token and settings.fly_app):
         return {}
-    from bot.clients.fly.client import FlyClient
 
     try:
         with FlyClient(settings.fly_api_url, settings.fly_api_token, settings.fly_app, timeout=TIMEOUT_SECONDS,

@@ -17,6 +17,8 @@ from bot.service import incidents as svc
 from bot.service.incidents import Actions
 from playbooks.checklist import SEV1_PLAYBOOK, step_by_number
 from playbooks.severity import SEVERITIES, classify_title, rules_for
+from bot.service.pins import SlackMessage, record_pin
+from bot.features.roles.service import comms_name
 
 MAX_DESCRIPTION = 3000  # a declare's description, kept as its first timeline note
 LIST_LIMIT = 25  # a Slack message stays readable; the most severe come first
@@ -103,8 +105,6 @@ def declare_form(ctx: Context, form: DeclareForm) -> Reply:
 
 def pin_message(ctx: Context, incident: Incident, message: dict[str, str]) -> str | None:
     """The shortcut's message as the incident's first timeline event (at its own time), with a permalink."""
-    from bot.service.pins import SlackMessage, record_pin
-
     channel, ts = message.get("channel", ""), message.get("ts", "")
     if not channel or not ts:
         return None
@@ -257,7 +257,6 @@ def checklist_reply(ctx: Context, incident_id: int) -> Reply:
         incident = svc.get_incident(session, incident_id)
         done = checked_steps(session, incident_id)
     lines, buttons = [], []
-    from bot.features.roles.service import comms_name
 
     comms = comms_name(ctx, incident_id)
     for number, step in enumerate(SEV1_PLAYBOOK, start=1):

@@ -25,6 +25,7 @@ from bot.core.registry import Registry
 from bot.core.container import Container, Mode, open_container
 from bot.store.models import Incident, PagerDutyLink, PlaybookExecution, Postmortem
 from bot.core.settings import Settings
+from bot.service.reads import Visible
 from playbooks import insights as pure
 from playbooks.severity import SEVERITIES
 
@@ -145,8 +146,6 @@ def private_scope(container: Container, since: datetime, include: bool):
     A report is read by people who are not members of every private incident, so by default it counts
     what the insights page shows a non-member; every private incident is hidden (its pages, postmortem and
     runs with it), and the count says how many of them were declared in the period."""
-    from bot.service.reads import Visible
-
     with container.engine.connect() as connection:
         rows = connection.execute(select(Incident.__table__.c.id, Incident.__table__.c.declared_at)
                                   .where(Incident.__table__.c.private.is_(True))).all()

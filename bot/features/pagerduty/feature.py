@@ -19,12 +19,14 @@ from bot.core.errors import UserError
 from bot.core.hooks import Hooks
 from bot.store.models import Incident
 from bot.features.pagerduty import response_clock as clock, handoff, oncall, paging
-from bot.features.pagerduty.config import DRY_RUN, EVENTS, REST, config
+from bot.features.pagerduty.config import DRY_RUN, EVENTS, PagerDutyConfig, REST, config
 from bot.core.reply import Reply, escape, mention
 from bot.service import incidents as svc
 from bot.core.settings import Settings
 from playbooks.contacts import ContactsError, load_contacts
 from playbooks.severity import SEVERITIES
+from bot.features.pagerduty.webhook import APPLY_JOB, apply_job, routes
+from bot.clients.pagerduty import PagerDutyError, RestClient, RetryPolicy
 
 _POLICY_ID = re.compile(r"^P[A-Z0-9]{5,13}$")
 PAGE_USAGE = "page [@user | policy-id]"
@@ -205,14 +207,10 @@ def escalate(ctx: Context, args: Args, incident: Incident) -> Reply:
 
 
 def add_routes(container, worker=None):
-    from bot.features.pagerduty.webhook import routes
-
     return routes(container, worker)
 
 
 def register(registry: Registry) -> None:
-    from bot.features.pagerduty.webhook import APPLY_JOB, apply_job
-
     registry.simple_command("oncall", "", "who is on call now in PagerDuty, each level, and when shifts hand over")(
         oncall_command)
     registry.job(oncall.REFRESH_JOB)(refresh_job)
@@ -251,8 +249,6 @@ def register_check(registry: Registry) -> None:
 
 def check_pagerduty(settings: Settings) -> Status:
     """Paging mode, on-call reachability (a live read), webhook and escalation contacts."""
-    from bot.clients.pagerduty import PagerDutyError, RestClient, RetryPolicy
-
     pd = config_for(settings)
     parts = []
     try:
@@ -292,6 +288,4 @@ def check_pagerduty(settings: Settings) -> Status:
 
 
 def config_for(settings: Settings):
-    from bot.features.pagerduty.config import PagerDutyConfig
-
     return PagerDutyConfig(settings)

@@ -23,12 +23,12 @@ from bot.core.reply import Reply, escape
 from bot.features.playbooks import executions
 from bot.features.playbooks.render import Actions, dry_banner
 from playbooks.framework import Playbook
+from playbooks.catalog import BUILT_IN
+from playbooks.scale import advice
 
 log = logging.getLogger(__name__)
 
 def builtin_playbooks() -> list[Playbook]:
-    from playbooks.catalog import BUILT_IN
-
     return [cls() for cls in BUILT_IN]
 
 
@@ -72,8 +72,6 @@ def report_interrupted(ctx, container: Container) -> None:
 
 
 def scale_advice(ctx: Context, args: Args) -> Reply:
-    from playbooks.scale import advice
-
     symptom = text_of(args.words)
     if not symptom:
         raise UserError("Say the symptom.", "For example `/scale advice high cpu across nodes` or "

@@ -16,14 +16,15 @@ from sqlmodel import Session, col, select
 from bot.core.chat import person
 from bot.core.clock import as_utc, fmt_utc
 from bot.core.container import Container
-from bot.core.context import Context
+from bot.core.context import Context, job_context
 from bot.core.errors import UserError
 from bot.core.hooks import Hooks
-from bot.store.models import FollowUp, Incident, Postmortem, TimelineEvent
+from bot.store.models import FollowUp, Incident, IncidentRole, Postmortem, TimelineEvent
 from bot.core.reply import Reply, escape, mention
-from bot.service import incidents as svc
-from bot.service import jobs
+from bot.service import incidents as svc, jobs
 from playbooks import postmortem as pm
+from bot.features.roles.service import definitions
+from bot.store.db import session_scope
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,6 @@ def owed(container: Container, incident: Incident, events: list[Any]) -> bool:
 
 def names_for(container: Container, users: set[str]) -> dict[str, str]:
     """How the draft shows each person: Slack display names (users.info, cached), agents, Fireline."""
-    from bot.core.chat import person
-    from bot.core.context import job_context
-
     chat = job_context(container).chat
     return {user: person(chat, user) for user in sorted(users)}
 
@@ -89,8 +87,6 @@ def render(container: Container, session: Session, incident: Incident, *, now: d
         due = pm.due_at(incident.resolved_at)
     items = followups(session, incident.id)
     names = names_for(container, pm.people_ids(incident, events, items))
-    from bot.store.models import IncidentRole
-    from bot.features.roles.service import definitions
 
     held = {r.role: r.user_id for r in session.exec(select(IncidentRole).where(
         IncidentRole.incident_id == incident.id)).all()}
@@ -123,7 +119,6 @@ def _row(session: Session, incident_id: int) -> Postmortem:
 def generate(container: Container, incident_id: int) -> Draft:
     """Render and store the draft (replacing the previous one)."""
     now = container.clock()
-    from bot.store.db import session_scope
 
     with session_scope(container.engine) as session:
         incident = svc.get_incident(session, incident_id)

@@ -11,13 +11,12 @@ import json
 from typing import Any
 
 from bot.core.registry import Registry
-from bot.core.context import Context
+from bot.core.context import Context, job_context
 from bot.core.errors import UserError
 from bot.core.hooks import Hooks
 from bot.store.models import Incident
 from bot.core.reply import Button, Reply, escape
-from bot.service import incidents as svc
-from bot.service import jobs
+from bot.service import incidents as svc, jobs
 from bot.features.providers import service as providers
 
 PROVIDERS_JOB = "status.providers"
@@ -41,8 +40,6 @@ def queue_check(ctx: Context, incident: Incident, **_: Any) -> None:
 
 
 def check_providers(container, payload: dict[str, Any], job=None) -> None:
-    from bot.core.context import job_context
-
     ctx = job_context(container)
     with ctx.session() as session:
         incident = svc.get_incident(session, int(payload["incident_id"]))

@@ -5,11 +5,13 @@ from __future__ import annotations
 from bot.core.check import Status
 from bot.core.registry import Registry
 from bot.core.settings import Settings
+from bot.features.status.service import component_names
+from bot.features.providers import service as providers
+from bot.clients.statuspage import StatuspageClient, StatuspageError
+from bot.features.status.sync import component_map
 
 
 def check_status_page(settings: Settings) -> Status:
-    from bot.features.status.service import component_names
-
     names = component_names(settings)
     if not names:
         return Status("status-page", "error", "STATUS_COMPONENTS is empty: the public page would list nothing")
@@ -37,8 +39,6 @@ def check_providers(settings: Settings) -> Status:
 
     import httpx
 
-    from bot.features.providers import service as providers
-
     pages = providers.parse_pages(settings.provider_status_pages)
     if not pages:
         return Status("providers", "off", "PROVIDER_STATUS_PAGES is empty: /diagnose and SEV1/SEV2 cards do "
@@ -59,10 +59,6 @@ def check_providers(settings: Settings) -> Status:
 
 def check_statuspage(settings: Settings) -> Status:
     """With a key, asks Statuspage for the page (GET /pages/{id}): a key merely set said "live" when revoked."""
-    from bot.features.status.service import component_names
-    from bot.clients.statuspage import StatuspageClient, StatuspageError
-    from bot.features.status.sync import component_map
-
     mapping = component_map(settings)
     unknown = sorted(set(mapping) - set(component_names(settings)))
     if unknown:

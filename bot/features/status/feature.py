@@ -18,6 +18,8 @@ from bot.core.reply import Button, Reply, escape, mention
 from bot.service import incidents as svc
 from bot.features.status import service
 from bot.features.status.service import Outcome
+from bot.features.postmortem import service as postmortem
+from bot.service.responders import may_confirm
 
 
 class StatusActions:
@@ -117,8 +119,6 @@ def offer_closing_update(ctx: Context, incident: Incident, **_: object) -> None:
 
 def refresh_postmortem(ctx: Context, incident: Incident, **_: object) -> None:
     """A public update published after resolution (the closing one) belongs in the postmortem draft already made."""
-    from bot.features.postmortem import service as postmortem
-
     if incident.is_open:
         return
     with ctx.session() as session:
@@ -150,8 +150,6 @@ def parse_utc(value: str | None, what: str):
 
 def maintenance(ctx: Context, args: Args) -> Reply:
     """Scheduled maintenance is public words too: only someone in RESPONDERS may put it on the page."""
-    from bot.service.responders import may_confirm
-
     start, end = args.flag("start"), args.flag("end")
     title, text = args.flag("title"), args.flag("text")
     decision = may_confirm(ctx)

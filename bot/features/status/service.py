@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from bot.core.clock import fmt_utc
+from bot.core.clock import as_utc, fmt_utc
 from bot.core.context import Context
 from bot.core.errors import UserError
 from bot.core.hooks import Hooks
@@ -25,6 +25,7 @@ from bot.core.reply import escape, mention
 from bot.service import incidents as svc
 from bot.service.responders import may_confirm
 from playbooks import statuspage as sp
+from bot.store.db import session_scope
 
 MAX_BODY = 2000
 MAX_TITLE = 200
@@ -290,8 +291,6 @@ def schedule_maintenance(ctx: Context, title: str, starts_at: datetime, ends_at:
 
 def page_state(container, now: datetime | None = None) -> sp.Page:
     """Everything the public page shows, from published rows only."""
-    from bot.store.db import session_scope
-
     now = now or container.clock()
     since = now - timedelta(days=sp.HISTORY_DAYS + 1)
     with session_scope(container.engine) as session:
@@ -308,8 +307,6 @@ def page_state(container, now: datetime | None = None) -> sp.Page:
 
 
 def _aware(value: datetime) -> datetime:
-    from bot.core.clock import as_utc
-
     return as_utc(value)
 
 

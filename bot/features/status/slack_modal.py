@@ -16,13 +16,18 @@ from typing import Any
 from slack_bolt import BoltResponse
 
 from bot.core.registry import Registry
-from bot.core.context import Context
+from bot.core.context import Context, ack_context
 from bot.core.errors import UserError
 from bot.core.hooks import Hooks
 from bot.core.reply import Reply
 from bot.features.status import service
 from bot.features.status.feature import StatusActions, plan_reply, visible_update
 from playbooks import statuspage as sp
+from bot.service import incidents as svc, jobs
+from bot.store.db import session_scope
+from bot.store.models.status import StatusUpdate
+from bot.service.lookups import sees
+from bot.service.responders import group_key
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +138,6 @@ def press_save(ctx: Context, value: str) -> Reply:
         stage=data.get("stage") if data.get("stage") in sp.STAGES else None,
         text=service.clean_text(data.get("text"), service.MAX_BODY, "text"),
         title=service.clean_text(data.get("title"), service.MAX_TITLE, "title"))
-    from bot.service import incidents as svc
 
     with ctx.session() as session:
         incident = svc.incident_for(ctx, session, current.incident_id)
@@ -142,12 +146,6 @@ def press_save(ctx: Context, value: str) -> Reply:
 
 
 def install(app, container) -> None:
-    from bot.core.context import ack_context
-    from bot.store.db import session_scope
-    from bot.store.models.status import StatusUpdate
-    from bot.service import jobs
-    from bot.service.lookups import sees
-    from bot.service.responders import group_key
     from bot.adapters.slack.bolt import ACTION_JOB
     from bot.adapters.slack.render import base_action_id
 

@@ -15,15 +15,15 @@ from typing import Any
 from sqlmodel import col, select
 
 from bot.core.registry import Registry
-from bot.core.context import Context
+from bot.core.context import Context, job_context
 from bot.core.errors import IntegrationError
 from bot.core.hooks import Hooks
 from bot.store.models import Incident
 from bot.store.models.status import StatusUpdate
 from bot.core.reply import Reply, escape
-from bot.service import incidents as svc
-from bot.service import jobs
+from bot.service import incidents as svc, jobs
 from playbooks import statuspage as sp
+from bot.clients.statuspage import StatuspageClient
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,6 @@ def queue_sync(ctx: Context, incident: Incident, update: StatusUpdate, **_: Any)
 
 
 def make_client(container):
-    from bot.clients.statuspage import StatuspageClient
-
     settings = container.settings
     factory = container.knobs.statuspage_client
     if factory is not None:  # tests: a client on a loopback transport
@@ -64,8 +62,6 @@ def make_client(container):
 
 
 def sync(container, payload: dict[str, Any], job=None) -> None:
-    from bot.core.context import job_context
-
     ctx = job_context(container)
     settings = container.settings
     with ctx.session() as session:

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-from bot.core.clock import utcnow
+from bot.store.models.incident import utcnow
 
 ALERT_STATES = ("open", "linked", "declaring", "declared", "dismissed")
 

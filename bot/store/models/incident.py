@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-from bot.core.clock import utcnow
-
 OPEN_STATES = ("declared", "investigating", "mitigating", "monitoring")
 STATES = (*OPEN_STATES, "resolved")
+
+
+def utcnow() -> datetime:
+    """The time columns' default, here rather than bot.core.clock's: the schema imports nothing of bot."""
+    return datetime.now(UTC)
 
 
 def _utc_column(**kwargs: Any) -> Column:

@@ -14,8 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-from bot.core.clock import utcnow
-from bot.store.models.incident import _utc_column
+from bot.store.models.incident import _utc_column, utcnow
 
 # proposed -> queued -> running (<-> waiting for a step's Confirm) -> succeeded | failed | stopped | interrupted
 # proposed -> cancelled | expired

@@ -7,8 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-from bot.core.clock import utcnow
-from bot.store.models.incident import _utc_column
+from bot.store.models.incident import _utc_column, utcnow
 
 
 class IncidentMember(SQLModel, table=True):

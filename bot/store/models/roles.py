@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-from bot.core.clock import utcnow
+from bot.store.models.incident import utcnow
 
 
 class IncidentRole(SQLModel, table=True):

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-from bot.core.clock import utcnow
+from bot.store.models.incident import utcnow
 
 
 def _utc(**kwargs: Any) -> Column:

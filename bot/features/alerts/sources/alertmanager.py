@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.features.alerts.payloads import IncomingAlert
-from bot.features.alerts.sources import ShapeError, casefold_keys, first, key, lines, link, parse_time, strip_state, text
+from bot.features.alerts.sources.shape import (ShapeError, casefold_keys, first, key, lines, link, parse_time,
+                                              strip_state, text)
 from playbooks.severity import Signals
 
 EXPECTED = ("`version`, `groupKey`, `status` and `alerts[]`, each with `labels` (alertname, severity), "

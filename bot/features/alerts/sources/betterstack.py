@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.features.alerts.payloads import IncomingAlert
-from bot.features.alerts.sources import ShapeError, first, key, lines, link, parse_time, text
+from bot.features.alerts.sources.shape import ShapeError, first, key, lines, link, parse_time, text
 
 EXPECTED = ("Better Stack's incident: `data.id` and `data.attributes` with `name`, `status` (Started, "
             "Acknowledged, Resolved), and optionally `cause`, `url`, `started_at`, `resolved_at`, `regions`")

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.features.alerts.payloads import IncomingAlert, derive_key
-from bot.features.alerts.sources import ShapeError, first, key, lines, link, strip_state, text
+from bot.features.alerts.sources.shape import ShapeError, first, key, lines, link, strip_state, text
 from playbooks.severity import Signals
 
 EXPECTED = ("the Datadog template in docs/alerts.md: `title` ($EVENT_TITLE), `transition` ($ALERT_TRANSITION), `alert_id` "

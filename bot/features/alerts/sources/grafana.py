@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.features.alerts.payloads import Ignored, IncomingAlert
-from bot.features.alerts.sources import ShapeError, alertmanager, first, key, lines, link, strip_state, text
+from bot.features.alerts.sources import alertmanager
+from bot.features.alerts.sources.shape import ShapeError, first, key, lines, link, strip_state, text
 from playbooks.severity import Signals
 
 EXPECTED = ("Grafana unified alerting's `status`, `alerts[]` (labels, annotations, fingerprint, values, "

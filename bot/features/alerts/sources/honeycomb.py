@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.features.alerts.payloads import IncomingAlert
-from bot.features.alerts.sources import ShapeError, first, key, lines, link, strip_state, text
+from bot.features.alerts.sources.shape import ShapeError, first, key, lines, link, strip_state, text
 
 EXPECTED = ("Honeycomb's trigger payload: `id`, `name`, `status` (TRIGGERED or OK), and optionally `summary`, "
             "`description`, `threshold`, `operator`, `result_url`, `trigger_url`, `result_groups_triggered`")

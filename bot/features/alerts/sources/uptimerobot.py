@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.features.alerts.payloads import IncomingAlert
-from bot.features.alerts.sources import ShapeError, first, key, lines, link, text
+from bot.features.alerts.sources.shape import ShapeError, first, key, lines, link, text
 
 EXPECTED = ("UptimeRobot's `monitorID`, `alertType` (1/Down, 2/Up) or `alertTypeFriendlyName`, and optionally "
             "`monitorFriendlyName`, `monitorURL`, `alertDetails`, `alertDuration`")
