@@ -25,7 +25,7 @@ from bot.core.check import run_checks
 from bot.adapters.console import Console
 from bot.adapters.http.server import build_http_app
 from bot.adapters.slack.bolt import build_bolt_app
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.harness import SlackHarness
 from tests.support.playbook_harness import audit_rows, executions, newest_button, timeline
 

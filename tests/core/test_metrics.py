@@ -10,7 +10,7 @@ from bot.core import metrics
 from bot.app.assembly import build_container
 from bot.adapters.http.server import build_http_app
 from bot.adapters.slack.bolt import build_bolt_app
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 
 
 def scrape(client, **headers) -> dict[tuple[str, tuple], float]:

@@ -17,7 +17,7 @@ from bot.adapters.http.server import build_http_app
 from bot.features.playbooks import executions as ex
 from bot.adapters.slack.bolt import build_bolt_app
 from playbooks.framework import Param, Plan, Playbook, Step, StepResult
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.harness import SlackHarness
 from tests.support.playbook_harness import audit_rows, executions, newest_button, timeline
 

@@ -20,7 +20,7 @@ from bot.store.models import Incident
 from bot.adapters.http.server import build_http_app
 from bot.adapters.slack.bolt import build_bolt_app
 from bot.adapters.slack.slack_chat import make_web_client, retry_after
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.harness import SlackHarness
 from tests.support.playbook_harness import executions, newest_button
 

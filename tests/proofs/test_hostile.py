@@ -22,7 +22,7 @@ from bot.store.models import Alert, Job
 from bot.adapters.http.server import build_http_app
 from bot.service.incidents import slugify
 from bot.adapters.slack.bolt import build_bolt_app
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.alerts import ALERT_SECRET, incidents, post_alert
 from tests.support.fly_fixtures import fly_container
 from tests.support.harness import SlackHarness

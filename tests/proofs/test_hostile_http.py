@@ -26,7 +26,7 @@ from bot.app.assembly import build_container
 from bot.store.models import Alert, Job
 from bot.adapters.http.server import MAX_BODY, build_http_app
 from bot.adapters.slack.bolt import build_bolt_app
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.alerts import ALERT_SECRET, post_alert, sentry_alert
 from tests.support.signing import action_body, sign, slash_body
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from bot.features.alerts import pacing
 from bot.app.assembly import build_container
 from bot.store.db import session_scope
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 
 
 def test_concurrent_requests_never_share_a_slack_slot(db_url, recorder, clock):

@@ -14,7 +14,7 @@ from bot.store.models.web import WebLoginLink
 from bot.adapters.http.server import build_http_app
 from bot.adapters.slack.bolt import build_bolt_app
 from bot.adapters.slack.home import sections
-from tests.conftest import _harness, make_settings
+from tests.support.factories import make_settings, slack_harness
 from tests.support.signing import action_body, slash_body
 from tests.adapters.slack.test_home import home_opened, published
 from tests.core.test_metrics import scrape
@@ -118,7 +118,7 @@ def test_open_metrics_leave_private_incidents_out_and_a_token_puts_them_back(sla
 # -- another workspace -------------------------------------------------------------------------------------------
 def _one_workspace(sqlite_url, recorder, clock):
     container = build_container(make_settings(sqlite_url, recorder, slack_team_id="T1"), clock=clock)
-    return container, _harness(container, recorder)
+    return container, slack_harness(container, recorder)
 
 
 def test_requests_from_another_workspace_are_refused_everywhere(sqlite_url, recorder, clock):

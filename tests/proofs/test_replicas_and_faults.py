@@ -11,7 +11,7 @@ from bot.app.assembly import build_container
 from bot.store.db import session_scope
 from bot.store.models import Incident, Job
 from bot.service import jobs
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 
 
 def two_replicas(db_url, recorder, clock):

@@ -15,7 +15,7 @@ from bot.app.assembly import build_container
 from bot.store.models import TimelineEvent
 from bot.adapters.http.server import build_http_app
 from bot.adapters.slack.bolt import build_bolt_app
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.alerts import ALERT_SECRET, ALERTS_CHANNEL, incidents
 from tests.support.harness import SlackHarness
 

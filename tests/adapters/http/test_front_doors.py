@@ -19,7 +19,7 @@ from bot.app.assembly import build_container
 from bot.adapters.console import run_console
 from bot.store.models import Incident, Job, TimelineEvent
 from bot.core.settings import SettingsError, load_settings
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.signing import SIGNING_SECRET, sign, slash_body
 
 REPO = Path(__file__).resolve().parents[3]
@@ -135,10 +135,10 @@ def test_check_fails_when_database_unreachable(capsys, monkeypatch, tmp_path):
     assert "unreachable" in capsys.readouterr().out
 
 
-def test_db_upgrade_is_repeatable(db_url, capsys, monkeypatch):
+def test_db_upgrade_is_repeatable(empty_db_url, capsys, monkeypatch):
     from bot.app.cli import main
 
-    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("DATABASE_URL", empty_db_url)
     assert main(["db", "upgrade"]) == 0
     assert main(["db", "upgrade"]) == 0
     assert main(["db", "current"]) == 0

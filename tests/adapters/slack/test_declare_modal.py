@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from bot.app.assembly import build_container
 from bot.adapters.console import run_console
 from bot.store.models import Incident, TimelineEvent
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 
 
 def view_of(call) -> dict:

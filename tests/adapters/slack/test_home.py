@@ -7,7 +7,7 @@ import json
 
 from bot.app.assembly import build_container
 from bot.adapters.console import run_console
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 
 CHANNEL = "CINC0001"
 

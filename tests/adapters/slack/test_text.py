@@ -163,7 +163,7 @@ def test_the_console_takes_text_as_typed(db_url, clock):
 
     from bot.app.assembly import build_container
     from bot.adapters.console import run_console
-    from tests.conftest import make_settings
+    from tests.support.factories import make_settings
 
     container = build_container(make_settings(db_url), clock=clock)
     out = io.StringIO()

@@ -20,7 +20,7 @@ from bot.store.models import WebLoginLink
 from bot.adapters.http.server import build_http_app
 from bot.adapters.slack.bolt import build_bolt_app
 from bot.adapters.web import auth
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.harness import SlackHarness
 from tests.support.oidc import oidc_settings, oidc_stand_in
 

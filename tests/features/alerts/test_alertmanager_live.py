@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.app.assembly import build_container
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.alerts import alerts
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")

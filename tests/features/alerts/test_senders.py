@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from bot.app.assembly import build_container
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.alerts import ALERT_SECRET, alerts
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "senders"

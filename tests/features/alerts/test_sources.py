@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.app.assembly import build_container
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.alerts import ALERT_SECRET, alerts, post_alert, run_all, signature, stored_nothing, timeline
 from tests.support.harness import SlackHarness
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from bot.app.assembly import build_container
 from bot.core.clock import as_utc
 from bot.store.models import Job
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.alerts import (
     ALERT_SECRET,
     ALERTS_CHANNEL,

@@ -12,7 +12,7 @@ from bot.app.assembly import build_container
 from bot.adapters.console import Console
 from bot.store.models import Job, TimelineEvent
 from bot.service import jobs
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.harness import SlackHarness
 
 LINK = "https://wiki.example.com/postmortems/1"

@@ -18,7 +18,7 @@ from bot.store.db import session_scope
 from bot.features.insights.feature import figures, parse_since
 from bot.store.models import Incident, PagerDutyLink, PlaybookExecution, Postmortem
 from playbooks import insights as pure
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
 NOW = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ import respx
 from bot.app.assembly import build_container
 from bot.adapters.console import run_console
 from bot.features.pagerduty.feature import check_pagerduty
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.pagerduty import API, EVENTS_SETTINGS, POLICY, REST_SETTINGS, TOKEN
 
 

@@ -10,7 +10,7 @@ from bot.adapters.console import run_console
 from bot.clients.fly.models import HealthResult, Machine, MachineEvent, Release
 from playbooks.diagnose import Diagnose, Findings
 from playbooks.framework import Env
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.playbook_harness import executions, timeline
 
 

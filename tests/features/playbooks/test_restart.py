@@ -10,7 +10,7 @@ from sqlmodel import Session
 from bot.app.assembly import build_container
 from bot.adapters.console import run_console
 from bot.store.models import Incident
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.fake_fly import replay_against
 from tests.support.playbook_harness import executions, newest_button, timeline
 

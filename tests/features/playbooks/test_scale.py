@@ -9,7 +9,7 @@ import pytest
 
 from bot.app.assembly import build_container
 from bot.adapters.console import run_console
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.fake_fly import replay_against
 from tests.support.fly_fixtures import fly_container
 from tests.support.playbook_harness import audit_rows, executions, newest_button, timeline

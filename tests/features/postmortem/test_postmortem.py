@@ -422,7 +422,7 @@ def test_console_drafts_reminds_and_closes_as_slack_does(db_url, clock):
 
     from bot.app.assembly import build_container
     from bot.adapters.console import run_console
-    from tests.conftest import make_settings
+    from tests.support.factories import make_settings
 
     container = build_container(make_settings(db_url), clock=clock)
     try:

@@ -18,7 +18,7 @@ import pytest
 
 from bot.app.assembly import build_container
 from bot.adapters.console import run_console
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.browser import Browser, missing_reason
 
 REPO = Path(__file__).resolve().parents[3]

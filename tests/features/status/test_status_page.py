@@ -14,7 +14,7 @@ from bot.adapters.console import run_console
 from bot.store.models import TimelineEvent
 from bot.store.models.status import StatusUpdate
 from bot.features.status.service import publish_value
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 
 INTERNAL_TITLE = "pg-primary-7 OOM after Dave's migration 0042"
 
@@ -80,10 +80,10 @@ def responders_app(db_url, recorder, clock, **overrides):
 
 @pytest.fixture
 def rslack(db_url, recorder, clock):
-    from tests.conftest import _harness
+    from tests.support.factories import slack_harness
 
     container = responders_app(db_url, recorder, clock)
-    yield from _harness(container, recorder)
+    yield from slack_harness(container, recorder)
     container.engine.dispose()
 
 
@@ -348,10 +348,10 @@ def test_a_mistyped_status_word_is_pointed_out():
 
 @pytest.fixture
 def two_responders(db_url, recorder, clock):
-    from tests.conftest import _harness
+    from tests.support.factories import slack_harness
 
     container = build_container(make_settings(db_url, recorder, responders="U0LEAD,U0CHEN"), clock=clock)
-    yield from _harness(container, recorder)
+    yield from slack_harness(container, recorder)
     container.engine.dispose()
 
 

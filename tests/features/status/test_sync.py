@@ -16,7 +16,7 @@ from bot.store.models import TimelineEvent
 from bot.clients import statuspage as statuspage_client
 from bot.features.status.service import publish_value
 from bot.clients.statuspage import StatuspageClient
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 
 KEY = "sp-test-key-0123456789abcdef"
 BASE = "http://statuspage.test/v1"
@@ -255,14 +255,14 @@ def test_check_never_prints_the_statuspage_key(sqlite_url):
 
 @pytest.mark.prism
 def test_from_signed_slack_requests_the_update_reaches_statuspage(prism, sqlite_url, recorder, clock):
-    from tests.conftest import _harness
+    from tests.support.factories import slack_harness
 
     container = build_container(make_settings(
         sqlite_url, recorder, responders="U0LEAD", statuspage_api_url=prism("statuspage"), statuspage_api_key=KEY,
         statuspage_page_id="pg1abc", statuspage_components="API=cmpapi01,Web app=cmpweb02"), clock=clock)
     container.knobs.statuspage_client = lambda s: StatuspageClient(
         s.statuspage_api_url, s.statuspage_api_key.get_secret_value(), s.statuspage_page_id, sleep=lambda _: None)
-    for slack in _harness(container, recorder):
+    for slack in slack_harness(container, recorder):
         slack.command("declare Login fails for everyone sev1")
         slack.command('statuspage API, "Web app"', channel_id="CINC0001")
         from bot.store.models.status import StatusUpdate
