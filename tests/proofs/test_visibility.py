@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from bot.store.models import Alert, Incident, PlaybookExecution, TimelineEvent
 from bot.store.models.deploy import DeployWatch
-from tests.support.factories import slack_harness
+from tests.support.factories import make_container, slack_harness
 from tests.support.signing import SIGNING_SECRET, sign
 
 TITLE = "Payroll export leaks salaries"
@@ -229,10 +229,8 @@ def _state(slack) -> tuple:
 
 
 def test_every_command_and_subcommand_is_exercised():
-    from bot.app.assembly import build_container
-    from tests.support.factories import make_settings
 
-    container = build_container(make_settings("sqlite://"))
+    container = make_container("sqlite://")
     registered = {f"/{name} {sub}" if sub else f"/{name}"
                   for name, command in container.registry.commands.items()
                   for sub in (command.subcommands or [""])}

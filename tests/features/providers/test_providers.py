@@ -136,12 +136,11 @@ def test_provider_incident_long_before_ours_is_not_pointed_out(pages, clock):
 
 @pytest.fixture
 def provider_slack(db_url, recorder, clock, pages):
-    from bot.app.assembly import build_container
-    from tests.support.factories import make_settings, slack_harness
+    from tests.support.factories import make_container, slack_harness
 
     listed = (f"Fly.io={pages.serve('/fly', degraded('2026-11-25T13:55:00.000Z'))},"
               f"Cloudflare={pages.serve('/cf', OPERATIONAL)}")
-    container = build_container(make_settings(db_url, recorder, provider_status_pages=listed), clock=clock)
+    container = make_container(db_url, recorder, provider_status_pages=listed, clock=clock)
     yield from slack_harness(container, recorder)
     container.engine.dispose()
 
