@@ -5,74 +5,87 @@ from __future__ import annotations
 import json
 import logging
 import os
-import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from bot.app.assembly import build_container
 from bot.core.container import Container
 from bot.core.settings import Settings
-from tests.support.harness import FakeClock, SlackHarness
-from tests.support.signing import SIGNING_SECRET
+from tests.support import factories
+from tests.support.databases import (
+    POSTGRES_URL,
+    PostgresTemplate,
+    SqliteTemplate,
+    drop_postgres_schema,
+    empty_postgres_schema,
+    postgres_problem,
+)
+from tests.support.factories import container_for, make_settings, slack_harness
+from tests.support.harness import FakeClock
+from tests.support.paths import specs_dir
 from tests.support.slack_recorder import SlackRecorder
 
 pytest_plugins = ["tests.support.fly_fixtures", "tests.support.pagerduty"]
 
-REPO = Path(__file__).resolve().parents[1]
-POSTGRES_URL = os.environ.get("FIRELINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> SqliteTemplate:
+    """This process's migrated SQLite file (tests/support/databases.py says why)."""
+    return SqliteTemplate(tmp_path_factory.mktemp("template"))
 
 
-def specs_dir() -> Path:
-    """The official API specs: ../shared/specs next to the checkout, or FIRELINE_SPECS_DIR."""
-    return Path(os.environ.get("FIRELINE_SPECS_DIR", REPO.parent / "shared" / "specs"))
+@pytest.fixture(scope="session")
+def _postgres_template():
+    """This process's migrated PostgreSQL database, made by the first test that needs one."""
+    made: list[PostgresTemplate] = []
+
+    def template() -> PostgresTemplate:
+        if not made:
+            made.append(PostgresTemplate())
+        return made[0]
+
+    yield template
+    if made:
+        made[0].close()
 
 
-def _postgres_available() -> str | None:
-    import psycopg
-
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
-            return None
-    except Exception as exc:  # pragma: no cover - depends on the machine
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-
-
-_PG_PROBLEM: list[str | None] = []
-
-
-def postgres_problem() -> str | None:
-    if not _PG_PROBLEM:
-        _PG_PROBLEM.append(_postgres_available())
-    return _PG_PROBLEM[0]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request, tmp_path):
-    """A fresh empty database: a SQLite file, or a new schema on the real PostgreSQL server."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fireline.db'}"
-        return
+def _require_postgres() -> None:
     problem = postgres_problem()
     if problem:
         if os.environ.get("FIRELINE_REQUIRE_POSTGRES"):
             pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required but unreachable: {problem}")
         pytest.skip(f"no PostgreSQL at {POSTGRES_URL} ({problem}); set FIRELINE_TEST_POSTGRES_URL")
-    import psycopg
 
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path, _sqlite_template, _postgres_template):
+    """A fresh database with the schema at head: a SQLite file, or a new database on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        yield _sqlite_template.copy(tmp_path)
+        return
+    _require_postgres()
+    template = _postgres_template()
+    url = template.create()
+    yield url
+    template.drop(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_db_url(request, tmp_path):
+    """A fresh empty database (no schema), for tests of the migrations themselves."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fireline.db'}"
+        return
+    _require_postgres()
+    url, schema = empty_postgres_schema()
+    yield url
+    drop_postgres_schema(schema)
 
 
 @pytest.fixture
-def sqlite_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'fireline.db'}"
+def sqlite_url(tmp_path, _sqlite_template):
+    """A fresh SQLite database with the schema at head."""
+    return _sqlite_template.copy(tmp_path)
 
 
 @pytest.fixture
@@ -89,16 +102,6 @@ def recorder():
     rec.assert_valid()
 
 
-def make_settings(db_url: str, recorder: SlackRecorder | None = None, **overrides) -> Settings:
-    values = dict(database_url=db_url, slack_signing_secret=SIGNING_SECRET, slack_bot_token="xoxb-test-token-abc",
-                  slack_api_url=recorder.api_url if recorder else "http://127.0.0.1:9/api/",
-                  incidents_channel="incidents", fly_api_url="http://127.0.0.1:9", pagerduty_api_url=
-                  "http://127.0.0.1:9", pagerduty_events_url="http://127.0.0.1:9",
-                  fly_graphql_url="http://127.0.0.1:9/graphql", provider_status_pages="", _env_file=None)
-    values.update(overrides)
-    return Settings(**values)
-
-
 @pytest.fixture
 def settings_factory(recorder):
     def factory(db_url: str, **overrides) -> Settings:
@@ -108,21 +111,9 @@ def settings_factory(recorder):
 
 
 def _built(url: str, recorder, clock):
-    built = build_container(make_settings(url, recorder), clock=clock)
+    built = container_for(make_settings(url, recorder), clock)
     yield built
     built.engine.dispose()
-
-
-def _harness(container: Container, recorder):
-    """The real Bolt app behind the real HTTP app, driven with signed requests."""
-    from starlette.testclient import TestClient
-
-    from bot.adapters.http.server import build_http_app
-    from bot.adapters.slack.bolt import build_bolt_app
-
-    bolt_app = build_bolt_app(container)
-    with TestClient(build_http_app(container, bolt_app), raise_server_exceptions=False) as client:
-        yield SlackHarness(container, recorder, client)
 
 
 @pytest.fixture
@@ -133,7 +124,7 @@ def container(db_url, recorder, clock) -> Container:
 @pytest.fixture
 def slack(container, recorder):
     """The real Bolt app behind the real HTTP app, driven with signed requests."""
-    yield from _harness(container, recorder)
+    yield from slack_harness(container, recorder)
 
 
 @pytest.fixture(scope="session")
@@ -153,10 +144,44 @@ def sqlite_container(sqlite_url, recorder, clock) -> Container:
 @pytest.fixture
 def fuzz_slack(sqlite_container, recorder):
     """The Slack harness on SQLite with one declared incident, for fuzzing (one app for many examples)."""
-    for harness in _harness(sqlite_container, recorder):
+    for harness in slack_harness(sqlite_container, recorder):
         harness.command("declare Fuzz target sev3")
         recorder.reset()
         yield harness
+
+
+@pytest.fixture
+def make_container(tmp_path, _sqlite_template, recorder, clock):
+    """`make_container(url=None, recorder=..., clock=..., **settings)` -> a wired container, disposed at the end.
+
+    Without `url`, a fresh SQLite database at head (the first one in tmp_path, then numbered); Slack is the
+    test's recorder unless `recorder=None` is passed.
+    """
+    made: list[Container] = []
+
+    def make(url: str | None = None, *, recorder: SlackRecorder | None = recorder, clock=clock,
+             **overrides) -> Container:
+        if url is None:
+            url = _sqlite_template.copy(tmp_path, f"fireline{len(made) or ''}.db")
+        made.append(factories.make_container(url, recorder, clock, **overrides))
+        return made[-1]
+
+    yield make
+    for built in made:
+        built.engine.dispose()
+
+
+@pytest.fixture
+def make_incident():
+    """`make_incident(container, title=..., level=3, user_id=..., **declare_kwargs)` -> the stored incident,
+    declared through the service as a front end declares one."""
+    return factories.make_incident
+
+
+@pytest.fixture
+def signed_request():
+    """`signed_request("command", "declare X sev2", user_id=...)` -> (body, headers) signed as Slack signs."""
+    return factories.signed_request
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from bot.app.cli import build_parser
-from tests.conftest import POSTGRES_URL, REPO, postgres_problem
+from tests.support.databases import POSTGRES_URL, postgres_problem
+from tests.support.paths import REPO
 
 DOCKERFILE = (REPO / "Dockerfile").read_text()
 FLY = tomllib.loads((REPO / "fly.toml").read_text())

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import warnings
 
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 
 
 def test_starlette_testclient_imports_without_a_deprecation():

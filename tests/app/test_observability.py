@@ -7,7 +7,7 @@ import logging
 
 from bot.core import log_context
 from bot.app.observability import init_sentry, make_before_send, release_name, scrub
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 
 BOT_TOKEN = "xoxb-1111-2222-abcdefSECRET"
 SIGNING = "signing-secret-7f3a9c0d"

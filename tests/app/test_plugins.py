@@ -20,12 +20,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from bot.core import metrics
-from bot.app.assembly import build_container, feature_registry
+from bot.app.assembly import feature_registry
 from bot.core.check import run_checks
 from bot.adapters.console import Console
 from bot.adapters.http.server import build_http_app
 from bot.adapters.slack.bolt import build_bolt_app
-from tests.conftest import make_settings
+from tests.support.factories import make_container, make_settings
 from tests.support.harness import SlackHarness
 from tests.support.playbook_harness import audit_rows, executions, newest_button, timeline
 
@@ -89,7 +89,7 @@ def plugin_dir(tmp_path) -> Path:
 def build(db_url, recorder, clock, plugin_dir, **overrides):
     values = dict(playbooks_path=str(plugin_dir), responders="U0LEAD")
     values.update(overrides)
-    container = build_container(make_settings(db_url, recorder, **values), clock=clock)
+    container = make_container(db_url, recorder, **values, clock=clock)
     container.knobs.sleep = lambda seconds: None
     return container
 

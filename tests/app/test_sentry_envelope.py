@@ -18,7 +18,7 @@ from sentry_sdk.envelope import Envelope
 
 from bot.features.incident import feature as incident_commands
 from bot.app.observability import init_sentry
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.quiet_server import QuietHTTPServer
 from tests.support.signing import SIGNING_SECRET
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from bot.clients.pagerduty import EventsClient, PagerDutyError, RestClient
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.pagerduty import API, EVENTS, EVENTS_SETTINGS, FROM, REST_SETTINGS, ROUTING_KEY, TOKEN
 
 

@@ -13,7 +13,7 @@ from bot.core import log_context
 from bot.core.logging_setup import make_handler
 from bot.service import jobs
 from bot.core.settings import SettingsError, load_settings
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 
 
 @pytest.fixture

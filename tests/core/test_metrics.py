@@ -7,10 +7,9 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from bot.core import metrics
-from bot.app.assembly import build_container
 from bot.adapters.http.server import build_http_app
 from bot.adapters.slack.bolt import build_bolt_app
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 
 
 def scrape(client, **headers) -> dict[tuple[str, tuple], float]:
@@ -109,7 +108,7 @@ def test_playbook_runs_and_failures(slack):
 
 
 def test_metrics_token_guards_the_endpoint(sqlite_url, recorder, clock):
-    container = build_container(make_settings(sqlite_url, recorder, metrics_token="scrape-me-123"), clock=clock)
+    container = make_container(sqlite_url, recorder, metrics_token="scrape-me-123", clock=clock)
     client = TestClient(build_http_app(container, build_bolt_app(container)))
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -122,7 +121,7 @@ def test_many_apps_in_one_process_each_report_their_own_database(tmp_path, recor
     """No global registry: a second app neither fails with duplicate metrics nor sees the first's incidents."""
     apps = []
     for n in range(2):
-        container = build_container(make_settings(f"sqlite:///{tmp_path}/app{n}.db", recorder), clock=clock)
+        container = make_container(f"sqlite:///{tmp_path}/app{n}.db", recorder, clock=clock)
         apps.append((container, TestClient(build_http_app(container, build_bolt_app(container)))))
     from bot.adapters.console import Console
 

@@ -9,7 +9,6 @@ import pytest
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from bot.app.assembly import build_container
 from bot.features.playbooks.feature import add_playbook
 from bot.adapters.console import run_console
 from bot.store.models import Incident, Job, MitigationLock, PlaybookExecution
@@ -17,7 +16,7 @@ from bot.adapters.http.server import build_http_app
 from bot.features.playbooks import executions as ex
 from bot.adapters.slack.bolt import build_bolt_app
 from playbooks.framework import Param, Plan, Playbook, Step, StepResult
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 from tests.support.harness import SlackHarness
 from tests.support.playbook_harness import audit_rows, executions, newest_button, timeline
 
@@ -68,7 +67,7 @@ class Poke(Playbook):
 def build(db_url, recorder, clock, **overrides):
     values = dict(fly_api_token="fly-test-token", fly_app="cgraph-api", responders="U0LEAD,@oncall")
     values.update(overrides)
-    container = build_container(make_settings(db_url, recorder, **values), clock=clock)
+    container = make_container(db_url, recorder, **values, clock=clock)
     container.knobs.sleep = lambda seconds: None
     poke = Poke()
     add_playbook(container.registry, poke)
@@ -396,7 +395,7 @@ def test_number_attaches_elsewhere_and_resolved_incidents_refuse(harness):
 
 
 def test_console_plan_confirm_and_execution(db_url, clock):
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     poke = Poke()
     add_playbook(container.registry, poke)
     out = io.StringIO()

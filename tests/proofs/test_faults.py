@@ -15,12 +15,11 @@ import pytest
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from bot.app.assembly import build_container
 from bot.store.models import Incident
 from bot.adapters.http.server import build_http_app
 from bot.adapters.slack.bolt import build_bolt_app
 from bot.adapters.slack.slack_chat import make_web_client, retry_after
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 from tests.support.harness import SlackHarness
 from tests.support.playbook_harness import executions, newest_button
 
@@ -30,7 +29,7 @@ M1, M2, M3, M4 = "m1aaaaaaaaaaaa", "m2bbbbbbbbbbbb", "m3cccccccccccc", "m4dddddd
 @pytest.fixture
 def flaky_slack(db_url, recorder, clock):
     """The Slack harness with a Web API client whose retry sleeps are recorded and whose timeout is short."""
-    container = build_container(make_settings(db_url, recorder), clock=clock)
+    container = make_container(db_url, recorder, clock=clock)
     sleeps: list[float] = []
     client = make_web_client(container.settings, timeout=0.5, sleep=sleeps.append)
     with TestClient(build_http_app(container, build_bolt_app(container, client=client)),

@@ -17,12 +17,11 @@ from hypothesis import strategies as st
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from bot.app.assembly import build_container
 from bot.store.models import Alert, Job
 from bot.adapters.http.server import build_http_app
 from bot.service.incidents import slugify
 from bot.adapters.slack.bolt import build_bolt_app
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 from tests.support.alerts import ALERT_SECRET, incidents, post_alert
 from tests.support.fly_fixtures import fly_container
 from tests.support.harness import SlackHarness
@@ -37,7 +36,7 @@ EXAMPLE = REPO / "docs" / "examples" / "cdn_flush.py"
 @pytest.fixture
 def app(db_url, recorder, clock):
     """The app with alert intake on (ALERTS_WEBHOOK_SECRET); `.clock` moves paced jobs along."""
-    container = build_container(make_settings(db_url, recorder, alerts_webhook_secret=ALERT_SECRET), clock=clock)
+    container = make_container(db_url, recorder, alerts_webhook_secret=ALERT_SECRET, clock=clock)
     with TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False) as client:
         harness = SlackHarness(container, recorder, client)
         harness.clock = clock  # type: ignore[attr-defined]

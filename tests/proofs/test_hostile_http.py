@@ -26,7 +26,7 @@ from bot.app.assembly import build_container
 from bot.store.models import Alert, Job
 from bot.adapters.http.server import MAX_BODY, build_http_app
 from bot.adapters.slack.bolt import build_bolt_app
-from tests.conftest import make_settings
+from tests.support.factories import make_container, make_settings
 from tests.support.alerts import ALERT_SECRET, post_alert, sentry_alert
 from tests.support.signing import action_body, sign, slash_body
 
@@ -166,7 +166,7 @@ def test_a_route_added_later_is_guarded_too(sqlite_url, recorder, clock):
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    container = build_container(make_settings(sqlite_url, recorder), clock=clock)
+    container = make_container(sqlite_url, recorder, clock=clock)
 
     async def echo_length(request):
         return PlainTextResponse(str(len(await request.body())))

@@ -11,15 +11,14 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from bot.features.alerts import pacing
-from bot.app.assembly import build_container
 from bot.store.db import session_scope
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 
 
 def test_concurrent_requests_never_share_a_slack_slot(db_url, recorder, clock):
     """Found by bench/alert_storm.py: on SQLite two requests read the same free slot and both took it, so
     100 alert threads got 33 distinct posting moments (bursts Slack answers with 429)."""
-    container = build_container(make_settings(db_url, recorder), clock=clock)
+    container = make_container(db_url, recorder, clock=clock)
     start = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
     threads_n, each = 8, 6
     barrier = threading.Barrier(threads_n)
@@ -96,7 +95,7 @@ def test_a_delivery_that_loses_the_race_to_open_a_window_is_counted_not_dropped(
     from bot.features.alerts.payloads import from_generic
     from tests.support.alerts import alerts
 
-    container = build_container(make_settings(db_url, recorder), clock=clock)
+    container = make_container(db_url, recorder, clock=clock)
     real = service._linked_incident
     other_answer: list = []
     other = threading.Thread(target=lambda: other_answer.append(service.receive(container, from_generic(

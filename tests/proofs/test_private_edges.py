@@ -8,13 +8,12 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from bot.features.alerts.payloads import from_generic
-from bot.app.assembly import build_container
 from bot.store.models import Alert, Incident, IncidentMember, Job, TimelineEvent
 from bot.store.models.web import WebLoginLink
 from bot.adapters.http.server import build_http_app
 from bot.adapters.slack.bolt import build_bolt_app
 from bot.adapters.slack.home import sections
-from tests.conftest import _harness, make_settings
+from tests.support.factories import make_container, slack_harness
 from tests.support.signing import action_body, slash_body
 from tests.adapters.slack.test_home import home_opened, published
 from tests.core.test_metrics import scrape
@@ -107,8 +106,8 @@ def test_open_metrics_leave_private_incidents_out_and_a_token_puts_them_back(sla
     slack.command("declare Checkout returns 502 sev2")
     samples = scrape(slack.client)
     assert samples[("fireline_open_incidents", (("severity", "2"),))] == 1  # the public one only
-    with_token = build_container(make_settings(slack.container.settings.database_url, recorder,
-                                               metrics_token="scrape-me-123"), clock=clock)
+    with_token = make_container(slack.container.settings.database_url, recorder,
+                                               metrics_token="scrape-me-123", clock=clock)
     client = TestClient(build_http_app(with_token, build_bolt_app(with_token)))
     samples = scrape(client, Authorization="Bearer scrape-me-123")
     assert samples[("fireline_open_incidents", (("severity", "2"),))] == 2
@@ -117,8 +116,8 @@ def test_open_metrics_leave_private_incidents_out_and_a_token_puts_them_back(sla
 
 # -- another workspace -------------------------------------------------------------------------------------------
 def _one_workspace(sqlite_url, recorder, clock):
-    container = build_container(make_settings(sqlite_url, recorder, slack_team_id="T1"), clock=clock)
-    return container, _harness(container, recorder)
+    container = make_container(sqlite_url, recorder, slack_team_id="T1", clock=clock)
+    return container, slack_harness(container, recorder)
 
 
 def test_requests_from_another_workspace_are_refused_everywhere(sqlite_url, recorder, clock):

@@ -11,11 +11,11 @@ from bot.app.assembly import build_container
 from bot.store.db import session_scope
 from bot.store.models import Incident, Job
 from bot.service import jobs
-from tests.conftest import make_settings
+from tests.support.factories import make_container, make_settings
 
 
 def two_replicas(db_url, recorder, clock):
-    first = build_container(make_settings(db_url, recorder), clock=clock)
+    first = make_container(db_url, recorder, clock=clock)
     second = build_container(make_settings(db_url, recorder), clock=clock, migrate=False)
     return first, second
 

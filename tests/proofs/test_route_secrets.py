@@ -17,13 +17,12 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import Session, select
 
-from bot.app.assembly import build_container
 from bot.core.check import run_checks
 from bot.app.cli import cli_registry, cmd_check, cmd_serve, cmd_socket
 from bot.store.models import Incident
 from bot.core.settings import MIN_SECRET_LENGTH, Settings
 from bot.adapters.web.dev import cmd_web
-from tests.conftest import make_settings
+from tests.support.factories import make_container, make_settings
 from tests.support.signing import slash_body
 
 # Credentials Fireline sends to someone else; they guard none of its routes.
@@ -75,11 +74,11 @@ def test_check_names_the_route_secrets_that_are_fine(sqlite_url):
 @pytest.fixture
 def open_secret_app(sqlite_url, recorder, clock):
     """The real HTTP app, started the way `SLACK_SIGNING_SECRET= fireline serve` would have started it."""
-    from tests.conftest import _harness
+    from tests.support.factories import slack_harness
 
-    container = build_container(make_settings(sqlite_url, recorder, slack_signing_secret="",
-                                              metrics_token=""), clock=clock)
-    yield from _harness(container, recorder)
+    container = make_container(sqlite_url, recorder, slack_signing_secret="",
+                                              metrics_token="", clock=clock)
+    yield from slack_harness(container, recorder)
     container.engine.dispose()
 
 

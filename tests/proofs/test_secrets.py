@@ -22,7 +22,7 @@ from bot.adapters.http.server import build_http_app
 from bot.core.settings import Settings
 from bot.adapters.slack.bolt import build_bolt_app
 from playbooks.framework import Limits
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.fake_fly import APP, DB_APP
 from tests.support.harness import SlackHarness
 from tests.support.playbook_harness import newest_button

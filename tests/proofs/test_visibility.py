@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from bot.store.models import Alert, Incident, PlaybookExecution, TimelineEvent
 from bot.store.models.deploy import DeployWatch
-from tests.conftest import _harness
+from tests.support.factories import make_container, slack_harness
 from tests.support.signing import SIGNING_SECRET, sign
 
 TITLE = "Payroll export leaks salaries"
@@ -144,7 +144,7 @@ VIEWS: dict[str, Callable[[Ids], dict]] = {
 @pytest.fixture(params=["open", "resolved"])
 def world(request, sqlite_container, recorder):
     """A private incident #1 with a status draft, a linked alert, a proposed plan and a deploy watch."""
-    for slack in _harness(sqlite_container, recorder):
+    for slack in slack_harness(sqlite_container, recorder):
         slack.command(f"declare --private {TITLE} sev2")
         slack.command("statuspage API partial_outage #1", channel_id=PRIVATE_CHANNEL)
         now = sqlite_container.clock()
@@ -229,10 +229,8 @@ def _state(slack) -> tuple:
 
 
 def test_every_command_and_subcommand_is_exercised():
-    from bot.app.assembly import build_container
-    from tests.conftest import make_settings
 
-    container = build_container(make_settings("sqlite://"))
+    container = make_container("sqlite://")
     registered = {f"/{name} {sub}" if sub else f"/{name}"
                   for name, command in container.registry.commands.items()
                   for sub in (command.subcommands or [""])}

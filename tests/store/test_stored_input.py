@@ -11,11 +11,10 @@ import pytest
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from bot.app.assembly import build_container
 from bot.store.models import TimelineEvent
 from bot.adapters.http.server import build_http_app
 from bot.adapters.slack.bolt import build_bolt_app
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 from tests.support.alerts import ALERT_SECRET, ALERTS_CHANNEL, incidents
 from tests.support.harness import SlackHarness
 
@@ -23,8 +22,8 @@ from tests.support.harness import SlackHarness
 @pytest.fixture
 def alerting(db_url, recorder, clock):
     """The app with alert intake on (ALERTS_WEBHOOK_SECRET); `.clock` moves paced jobs along."""
-    container = build_container(make_settings(db_url, recorder, alerts_webhook_secret=ALERT_SECRET,
-                                              alerts_channel=ALERTS_CHANNEL), clock=clock)
+    container = make_container(db_url, recorder, alerts_webhook_secret=ALERT_SECRET,
+                                              alerts_channel=ALERTS_CHANNEL, clock=clock)
     with TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False) as client:
         harness = SlackHarness(container, recorder, client)
         harness.clock = clock  # type: ignore[attr-defined]

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from bot.app.assembly import build_container
 from bot.adapters.http.server import build_http_app
 from bot.adapters.slack.bolt import build_bolt_app
 from playbooks.framework import Limits
-from tests.conftest import make_settings
+from tests.support.factories import container_for, make_settings
 from tests.support.fake_fly import APP, DB_APP, FakeFly
 from tests.support.harness import SlackHarness
 
@@ -32,7 +31,7 @@ def fly_settings(db_url, recorder, fake: FakeFly, **overrides):
 
 
 def fly_container(db_url, recorder, clock, fake: FakeFly, **overrides):
-    container = build_container(fly_settings(db_url, recorder, fake, **overrides), clock=clock)
+    container = container_for(fly_settings(db_url, recorder, fake, **overrides), clock)
     sleeps: list[float] = []
     container.knobs.sleep = sleeps.append
     container.knobs.sleeps = sleeps

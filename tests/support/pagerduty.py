@@ -17,9 +17,9 @@ import httpx
 import pytest
 import respx
 
-from bot.app.assembly import build_container
-from bot.core.container import Container
 from bot.clients.pagerduty import EventsClient, RestClient
+from bot.core.container import Container
+from tests.support.factories import make_container
 from tests.support.harness import SlackHarness
 
 API = "https://pagerduty.test"
@@ -39,9 +39,7 @@ EVENTS_SETTINGS = dict(pagerduty_routing_key=ROUTING_KEY, pagerduty_events_url=E
 
 
 def build(db_url: str, recorder, clock, **overrides: Any) -> Container:
-    from tests.conftest import make_settings
-
-    return build_container(make_settings(db_url, recorder, **overrides), clock=clock)
+    return make_container(db_url, recorder, clock, **overrides)
 
 
 def install_clients(container: Container, sleeps: list[float] | None = None, *,

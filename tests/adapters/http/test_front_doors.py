@@ -19,7 +19,7 @@ from bot.app.assembly import build_container
 from bot.adapters.console import run_console
 from bot.store.models import Incident, Job, TimelineEvent
 from bot.core.settings import SettingsError, load_settings
-from tests.conftest import make_settings
+from tests.support.factories import make_container, make_settings
 from tests.support.signing import SIGNING_SECRET, sign, slash_body
 
 REPO = Path(__file__).resolve().parents[3]
@@ -32,7 +32,7 @@ def console_run(container, script: str) -> str:
 
 
 def test_console_runs_the_lifecycle_with_buttons(db_url, clock):
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     out = console_run(container, "\n".join([
         "/incident declare Site is down for everyone",
         "!Acknowledge",
@@ -61,7 +61,7 @@ def test_console_runs_the_lifecycle_with_buttons(db_url, clock):
 
 
 def test_console_remembers_channels_across_runs(sqlite_url):
-    container = build_container(make_settings(sqlite_url))
+    container = make_container(sqlite_url)
     console_run(container, "declare Login broken sev2\n")
     out = console_run(container, ":channel inc-1-login-broken\nack\ndeclare Slow search\n")
     assert "you are now in #inc-1-login-broken" in out
@@ -135,10 +135,10 @@ def test_check_fails_when_database_unreachable(capsys, monkeypatch, tmp_path):
     assert "unreachable" in capsys.readouterr().out
 
 
-def test_db_upgrade_is_repeatable(db_url, capsys, monkeypatch):
+def test_db_upgrade_is_repeatable(empty_db_url, capsys, monkeypatch):
     from bot.app.cli import main
 
-    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("DATABASE_URL", empty_db_url)
     assert main(["db", "upgrade"]) == 0
     assert main(["db", "upgrade"]) == 0
     assert main(["db", "current"]) == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.check import check_slack
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 
 
 def test_a_working_token_is_live_and_says_who_the_bot_is(sqlite_url, recorder):

@@ -8,10 +8,9 @@ import urllib.parse
 
 from sqlmodel import Session, select
 
-from bot.app.assembly import build_container
 from bot.adapters.console import run_console
 from bot.store.models import Incident, TimelineEvent
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 
 
 def view_of(call) -> dict:
@@ -130,7 +129,7 @@ def test_modal_refused_by_slack_answers_with_the_typed_form(slack):
 
 
 def test_console_declare_without_title_prompts_for_title_and_sev(db_url, clock):
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     out = io.StringIO()
     script = "/incident declare\nLogin broken for EU users\n\n/incident declare\nTypo on the pricing page\n4\n"
     assert run_console(container, io.StringIO(script), out) == 0

@@ -106,13 +106,13 @@ def test_a_slow_database_says_it_may_not_have_been_taken(slack, monkeypatch):
 def test_a_write_lock_held_past_the_writers_patience_says_try_again(sqlite_container, recorder, monkeypatch):
     import sqlite3
 
-    from tests.conftest import _harness
+    from tests.support.factories import slack_harness
 
     monkeypatch.setattr("bot.service.job_writers.SqliteJobWriter.LOCK_TIMEOUT_SECONDS", 0.3)
     holder = sqlite3.connect(sqlite_container.engine.url.database, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        for slack in _harness(sqlite_container, recorder):
+        for slack in slack_harness(sqlite_container, recorder):
             response = slack.command("declare Locked out sev2", run=False)
             assert "can't reach its database" in json.loads(response.text)["text"]
     finally:

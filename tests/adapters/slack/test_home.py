@@ -5,9 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from bot.app.assembly import build_container
 from bot.adapters.console import run_console
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 
 CHANNEL = "CINC0001"
 
@@ -80,7 +79,7 @@ def test_home_refresh_on_change_is_rate_limited_and_never_a_minute_stale(slack, 
 
 
 def test_console_home(db_url, clock):
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     out = io.StringIO()
     assert run_console(container, io.StringIO("/incident declare Site is down sev1\n/incident home\n"), out) == 0
     text = out.getvalue().split("Fireline home", 1)[1]

@@ -33,7 +33,7 @@ def section(markdown: str, title: str) -> str:
 
 def test_names_come_from_users_info_once_then_from_the_cache_until_they_expire(recorder):
     from bot.adapters.slack.slack_chat import make_web_client
-    from tests.conftest import make_settings
+    from tests.support.factories import make_settings
 
     recorder.names.update(NAMES)
     client = make_web_client(make_settings("sqlite://", recorder))

@@ -161,11 +161,10 @@ def test_the_shortcut_stores_the_message_as_typed(slack):
 def test_the_console_takes_text_as_typed(db_url, clock):
     import io
 
-    from bot.app.assembly import build_container
     from bot.adapters.console import run_console
-    from tests.conftest import make_settings
+    from tests.support.factories import make_container
 
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     out = io.StringIO()
     run_console(container, io.StringIO('/incident declare Fix &amp; <b> "now" sev3\n'), out)
     assert incident(container).title == 'Fix &amp; <b> "now"'

@@ -20,7 +20,7 @@ from bot.store.models import WebLoginLink
 from bot.adapters.http.server import build_http_app
 from bot.adapters.slack.bolt import build_bolt_app
 from bot.adapters.web import auth
-from tests.conftest import make_settings
+from tests.support.factories import make_container, make_settings
 from tests.support.harness import SlackHarness
 from tests.support.oidc import oidc_settings, oidc_stand_in
 
@@ -32,7 +32,7 @@ def stand_in():
 
 
 def _web(url, recorder, clock, **overrides):
-    container = build_container(make_settings(url, recorder, **overrides), clock=clock)
+    container = make_container(url, recorder, **overrides, clock=clock)
     client = TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False,
                         follow_redirects=False)
     return container, client
@@ -198,7 +198,7 @@ def test_expired_and_forged_links_are_refused(linked, clock):
 
 
 def test_a_link_is_spent_once_even_when_raced(db_url, recorder, clock):
-    container = build_container(make_settings(db_url, recorder), clock=clock)
+    container = make_container(db_url, recorder, clock=clock)
     try:
         token = auth.issue_link(container.engine, container.settings, "U1", "Ana", clock())
         results = [auth.redeem_link(container.engine, token, clock()) for _ in range(3)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.clients.fly.check import check_fly, check_health, check_responders
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.fly_fixtures import fly_settings
 
 

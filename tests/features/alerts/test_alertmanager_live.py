@@ -21,8 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.app.assembly import build_container
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 from tests.support.alerts import alerts
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -56,7 +55,7 @@ def fireline(sqlite_url, recorder):
     from bot.adapters.http.server import build_http_app
     from bot.adapters.slack.bolt import build_bolt_app
 
-    container = build_container(make_settings(sqlite_url, recorder, alerts_source_tokens=f"alertmanager={TOKEN}"))
+    container = make_container(sqlite_url, recorder, alerts_source_tokens=f"alertmanager={TOKEN}")
     server = uvicorn.Server(uvicorn.Config(build_http_app(container, build_bolt_app(container)), host="127.0.0.1",
                                            port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)

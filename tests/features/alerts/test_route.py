@@ -7,9 +7,8 @@ import json
 import pytest
 from sqlmodel import Session, select
 
-from bot.app.assembly import build_container
 from bot.store.models import Job
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 from tests.support.alerts import (
     ALERT_SECRET,
     ALERTS_CHANNEL,
@@ -30,8 +29,8 @@ def app(db_url, recorder, clock):
     from bot.adapters.http.server import build_http_app
     from bot.adapters.slack.bolt import build_bolt_app
 
-    container = build_container(make_settings(db_url, recorder, alerts_webhook_secret=ALERT_SECRET,
-                                              alerts_channel=ALERTS_CHANNEL), clock=clock)
+    container = make_container(db_url, recorder, alerts_webhook_secret=ALERT_SECRET,
+                                              alerts_channel=ALERTS_CHANNEL, clock=clock)
     with TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False) as client:
         yield SlackHarness(container, recorder, client)
     container.engine.dispose()
@@ -200,7 +199,7 @@ def test_intake_is_off_without_a_secret(db_url, recorder, clock):
     from bot.adapters.http.server import build_http_app
     from bot.adapters.slack.bolt import build_bolt_app
 
-    container = build_container(make_settings(db_url, recorder), clock=clock)
+    container = make_container(db_url, recorder, clock=clock)
     with TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False) as client:
         response = post_alert(client, {"title": "Site is down"})
         assert response.status_code == 403 and "ALERTS_WEBHOOK_SECRET" in response.json()["error"]

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.app.assembly import build_container
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 from tests.support.alerts import ALERT_SECRET, alerts
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "senders"
@@ -35,8 +34,8 @@ def make(db_url, recorder, clock):
     from bot.adapters.slack.bolt import build_bolt_app
 
     tokens = ";".join(f"{source}={token}" for source, token in TOKENS.items())
-    container = build_container(make_settings(db_url, recorder, alerts_webhook_secret=ALERT_SECRET,
-                                              alerts_source_tokens=tokens), clock=clock)
+    container = make_container(db_url, recorder, alerts_webhook_secret=ALERT_SECRET,
+                                              alerts_source_tokens=tokens, clock=clock)
     return container, TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False)
 
 

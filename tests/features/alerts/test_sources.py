@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.assembly import build_container
-from tests.conftest import make_settings
+from tests.support.factories import make_container, make_settings
 from tests.support.alerts import ALERT_SECRET, alerts, post_alert, run_all, signature, stored_nothing, timeline
 from tests.support.harness import SlackHarness
 
@@ -34,7 +33,7 @@ def make(db_url, recorder, clock, **overrides):
     from bot.adapters.slack.bolt import build_bolt_app
 
     values = {"alerts_webhook_secret": ALERT_SECRET, "alerts_source_tokens": TOKENS, **overrides}
-    container = build_container(make_settings(db_url, recorder, **values), clock=clock)
+    container = make_container(db_url, recorder, **values, clock=clock)
     return container, TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False)
 
 
@@ -307,7 +306,7 @@ def test_console_alert_accepts_a_pasted_payload_firing_then_resolved(db_url, clo
 
     from bot.adapters.console import run_console
 
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     firing = json.dumps(sample("uptimerobot_down.json"))
     up = json.dumps(sample("uptimerobot_up.json"))
     out = io.StringIO()
@@ -464,7 +463,7 @@ def test_a_pasted_grafana_test_notification_is_read_as_the_webhook_reads_it(db_u
 
     from bot.adapters.console import run_console
 
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     test = json.dumps({"dashboardId": 1, "evalMatches": [], "message": "Someone is testing the alert notification "
                        "within grafana.", "orgId": 0, "panelId": 1, "ruleId": 0, "ruleName": "Test rule",
                        "ruleUrl": "http://localhost:3000/", "state": "alerting", "tags": {},

@@ -9,10 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from bot.app.assembly import build_container
 from bot.core.clock import as_utc
 from bot.store.models import Job
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 from tests.support.alerts import (
     ALERT_SECRET,
     ALERTS_CHANNEL,
@@ -35,7 +34,7 @@ def make_app(db_url, recorder, clock, **overrides):
     from bot.adapters.slack.bolt import build_bolt_app
 
     values = {"alerts_webhook_secret": ALERT_SECRET, "alerts_channel": ALERTS_CHANNEL, **overrides}
-    container = build_container(make_settings(db_url, recorder, **values), clock=clock)
+    container = make_container(db_url, recorder, **values, clock=clock)
     client = TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False)
     return container, client
 

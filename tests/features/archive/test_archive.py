@@ -8,11 +8,10 @@ import io
 import pytest
 from sqlmodel import Session, select
 
-from bot.app.assembly import build_container
 from bot.adapters.console import Console
 from bot.store.models import Job, TimelineEvent
 from bot.service import jobs
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 from tests.support.harness import SlackHarness
 
 LINK = "https://wiki.example.com/postmortems/1"
@@ -81,7 +80,7 @@ def test_reopened_incident_keeps_its_channel(slack, clock):
 
 @pytest.mark.parametrize("days", [0])
 def test_zero_days_never_archives(sqlite_url, recorder, clock, days):
-    container = build_container(make_settings(sqlite_url, recorder, archive_after_days=days), clock=clock)
+    container = make_container(sqlite_url, recorder, archive_after_days=days, clock=clock)
     try:
         console = Console(container, io.StringIO())
         for line in ("/incident declare Search slow sev3", "/incident resolve fixed",

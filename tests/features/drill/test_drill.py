@@ -11,7 +11,7 @@ from bot.app.assembly import assemble
 from bot.clients.fly import client as fly_client
 from bot.store.models import Incident, Postmortem, TimelineEvent
 from bot.features.playbooks import env as playbook_env
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.pagerduty import REST_SETTINGS, ROUTING_KEY
 
 

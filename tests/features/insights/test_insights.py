@@ -13,12 +13,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.app.assembly import build_container
 from bot.store.db import session_scope
 from bot.features.insights.feature import figures, parse_since
 from bot.store.models import Incident, PagerDutyLink, PlaybookExecution, Postmortem
 from playbooks import insights as pure
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
 NOW = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
@@ -111,7 +110,7 @@ def _seed(container):
 
 
 def test_figures_from_the_database(db_url, recorder, clock):
-    container = build_container(make_settings(db_url, recorder), clock=clock)
+    container = make_container(db_url, recorder, clock=clock)
     try:
         _seed(container)
         found = figures(container, NOW - timedelta(days=90))
@@ -126,7 +125,7 @@ def test_figures_from_the_database(db_url, recorder, clock):
 
 
 def test_sev_response_minutes_moves_the_target(sqlite_url, recorder, clock):
-    container = build_container(make_settings(sqlite_url, recorder, sev_response_minutes="1=60"), clock=clock)
+    container = make_container(sqlite_url, recorder, sev_response_minutes="1=60", clock=clock)
     try:
         _seed(container)
         sev1 = next(r for r in figures(container, NOW - timedelta(days=90)).rows if r.severity == 1)
@@ -136,7 +135,7 @@ def test_sev_response_minutes_moves_the_target(sqlite_url, recorder, clock):
 
 
 def test_the_web_page_reuses_figures_for_a_minute_and_the_report_never_does(sqlite_url, recorder, clock):
-    container = build_container(make_settings(sqlite_url, recorder), clock=clock)
+    container = make_container(sqlite_url, recorder, clock=clock)
     try:
         _seed(container)
         since = NOW - timedelta(days=90)
@@ -171,7 +170,7 @@ def test_the_database_measures_as_the_python_definitions_do(db_url, recorder, cl
     ]
     pm_cases = [(1, T0, T0), (2, T0, T0 + timedelta(microseconds=1)), (3, NOW - timedelta(seconds=1), None),
                 (4, NOW + timedelta(hours=1), None)]
-    container = build_container(make_settings(db_url, recorder), clock=lambda: NOW)
+    container = make_container(db_url, recorder, clock=lambda: NOW)
     try:
         with session_scope(container.engine) as session:
             for i, sev, declared, ack, mitigated, resolved in cases:

@@ -10,7 +10,7 @@ import respx
 from bot.app.assembly import build_container
 from bot.adapters.console import run_console
 from bot.features.pagerduty.feature import check_pagerduty
-from tests.conftest import make_settings
+from tests.support.factories import make_container, make_settings
 from tests.support.pagerduty import API, EVENTS_SETTINGS, POLICY, REST_SETTINGS, TOKEN
 
 
@@ -53,7 +53,7 @@ def test_check_events_mode_and_a_broken_contacts_file(sqlite_url, tmp_path):
 
 
 def test_console_dry_run_as_a_new_user_would(sqlite_url, clock):
-    container = build_container(make_settings(sqlite_url), clock=clock)
+    container = make_container(sqlite_url, clock=clock)
     out = console_run(container, "\n".join([
         "/oncall",
         "/incident declare Site is down for everyone sev1",

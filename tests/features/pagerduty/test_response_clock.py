@@ -8,7 +8,7 @@ import pytest
 
 from bot.features.pagerduty import response_clock as pd_clock
 from bot.core.settings import SettingsError, load_settings
-from tests.conftest import make_settings
+from tests.support.factories import make_settings
 from tests.support.pagerduty import build, escalations, harness, incident_posts, install_clients
 
 CHANNEL = "CINC0001"

@@ -12,7 +12,7 @@ from bot.store.models.pagerduty import PagerDutyLink
 from bot.features.pagerduty import response_clock as pd_clock
 from bot.service import incidents as svc
 from bot.service import jobs
-from tests.conftest import POSTGRES_URL, postgres_problem
+from tests.support.databases import POSTGRES_URL, postgres_problem
 from tests.support.pagerduty import (
     REST_SETTINGS,
     build,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
-from bot.app.assembly import build_container
 from bot.adapters.console import run_console
 from bot.clients.fly.models import HealthResult, Machine, MachineEvent, Release
 from playbooks.diagnose import Diagnose, Findings
 from playbooks.framework import Env
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 from tests.support.playbook_harness import executions, timeline
 
 
@@ -132,7 +131,7 @@ def test_dry_run_without_a_token_uses_the_example_fleet(slack):
 
 
 def test_console(db_url, clock):
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     out = io.StringIO()
     run_console(container, io.StringIO("declare Site down sev1\n!Diagnose\n/diagnose\n"), out)
     text = out.getvalue()

@@ -7,10 +7,9 @@ import io
 import pytest
 from sqlmodel import Session
 
-from bot.app.assembly import build_container
 from bot.adapters.console import run_console
 from bot.store.models import Incident
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 from tests.support.fake_fly import replay_against
 from tests.support.playbook_harness import executions, newest_button, timeline
 
@@ -175,7 +174,7 @@ def test_every_request_of_a_rolling_restart_is_accepted_by_the_official_spec(fly
 
 
 def test_console_dry_run(db_url, clock):
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     out = io.StringIO()
     run_console(container, io.StringIO("declare Site down sev1\n/restart --batch 2\n!Confirm\n"), out)
     text = out.getvalue()

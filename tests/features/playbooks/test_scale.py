@@ -7,9 +7,8 @@ import re
 
 import pytest
 
-from bot.app.assembly import build_container
 from bot.adapters.console import run_console
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 from tests.support.fake_fly import replay_against
 from tests.support.fly_fixtures import fly_container
 from tests.support.playbook_harness import audit_rows, executions, newest_button, timeline
@@ -166,7 +165,7 @@ def test_every_request_of_scaling_is_accepted_by_the_official_spec(fly_slack, pr
 
 
 def test_console_dry_run(db_url, clock):
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     out = io.StringIO()
     run_console(container, io.StringIO("/scale count 1\n/scale count 3\n!Confirm\n/scale advice redis\n"), out)
     text = out.getvalue()

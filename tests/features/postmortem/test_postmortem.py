@@ -420,11 +420,10 @@ def test_console_drafts_reminds_and_closes_as_slack_does(db_url, clock):
     """The terminal gets the same draft and reminder through the console's chat (queued jobs print there)."""
     import io
 
-    from bot.app.assembly import build_container
     from bot.adapters.console import run_console
-    from tests.conftest import make_settings
+    from tests.support.factories import make_container
 
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     try:
         out = io.StringIO()
         script = ["/incident declare Checkout returns 502 sev1", "/incident timeline -5m Deploy v42 finished",

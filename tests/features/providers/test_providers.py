@@ -86,7 +86,7 @@ class App:
 
 
 def test_reports_say_fine_degraded_and_could_not_read_never_fine(pages, clock, monkeypatch):
-    from tests.conftest import make_settings
+    from tests.support.factories import make_settings
 
     monkeypatch.setattr(providers, "TIMEOUT", 0.5)
     listed = ",".join([f"Cloudflare={pages.serve('/cf', OPERATIONAL)}",
@@ -126,7 +126,7 @@ def test_reports_say_fine_degraded_and_could_not_read_never_fine(pages, clock, m
 
 
 def test_provider_incident_long_before_ours_is_not_pointed_out(pages, clock):
-    from tests.conftest import make_settings
+    from tests.support.factories import make_settings
 
     app = App(make_settings("sqlite://", provider_status_pages=
                             f"Fly.io={pages.serve('/fly', degraded('2026-11-24T08:00:00.000Z'))}"), clock)
@@ -136,13 +136,12 @@ def test_provider_incident_long_before_ours_is_not_pointed_out(pages, clock):
 
 @pytest.fixture
 def provider_slack(db_url, recorder, clock, pages):
-    from bot.app.assembly import build_container
-    from tests.conftest import _harness, make_settings
+    from tests.support.factories import make_container, slack_harness
 
     listed = (f"Fly.io={pages.serve('/fly', degraded('2026-11-25T13:55:00.000Z'))},"
               f"Cloudflare={pages.serve('/cf', OPERATIONAL)}")
-    container = build_container(make_settings(db_url, recorder, provider_status_pages=listed), clock=clock)
-    yield from _harness(container, recorder)
+    container = make_container(db_url, recorder, provider_status_pages=listed, clock=clock)
+    yield from slack_harness(container, recorder)
     container.engine.dispose()
 
 

@@ -6,12 +6,11 @@ import io
 
 from sqlmodel import Session, select
 
-from bot.app.assembly import build_container
 from bot.adapters.console import run_console
 from bot.core.context import pagerduty_context
 from bot.store.models import Incident, IncidentRole, TimelineEvent
 from bot.service import incidents as svc
-from tests.conftest import make_settings
+from tests.support.factories import make_container, make_settings
 
 CHANNEL = "CINC0001"
 
@@ -57,12 +56,11 @@ def test_lead_stays_an_alias_and_role_commander_sets_the_lead(slack):
 
 
 def test_unknown_role_lists_the_roles_and_team_roles_come_from_settings(db_url, recorder, clock):
-    from tests.conftest import _harness
+    from tests.support.factories import slack_harness
 
-    container = build_container(make_settings(db_url, recorder, incident_roles="liaison:Customer liaison"),
-                                clock=clock)
+    container = make_container(db_url, recorder, incident_roles="liaison:Customer liaison", clock=clock)
     try:
-        for harness in _harness(container, recorder):
+        for harness in slack_harness(container, recorder):
             harness.command("declare Checkout returns 502 sev2")
             harness.command("role juggler <@U0ANA|ana>", channel_id=CHANNEL)
             refused = harness.reply_text()
@@ -113,7 +111,7 @@ def test_pagerduty_responder_becomes_commander_only_when_nobody_took_it(containe
 
 
 def test_console_assigns_roles(db_url, clock):
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     out = io.StringIO()
     script = "/incident declare Checkout returns 502 sev2\n/incident role scribe @ana\n/incident roles\n"
     assert run_console(container, io.StringIO(script), out) == 0

@@ -16,9 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.app.assembly import build_container
 from bot.adapters.console import run_console
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 from tests.support.browser import Browser, missing_reason
 
 REPO = Path(__file__).resolve().parents[3]
@@ -80,7 +79,7 @@ def served(sqlite_url, clock):
     from bot.adapters.http.server import build_http_app
     from bot.adapters.slack.bolt import build_bolt_app
 
-    container = build_container(make_settings(sqlite_url), clock=clock)
+    container = make_container(sqlite_url, clock=clock)
     out = io.StringIO()
     run_console(container, io.StringIO("\n".join([
         "/incident declare Primary database pg-7 out of memory sev1",

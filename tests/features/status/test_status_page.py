@@ -9,12 +9,11 @@ import re
 import pytest
 from sqlmodel import Session, select
 
-from bot.app.assembly import build_container
 from bot.adapters.console import run_console
 from bot.store.models import TimelineEvent
 from bot.store.models.status import StatusUpdate
 from bot.features.status.service import publish_value
-from tests.conftest import make_settings
+from tests.support.factories import make_container
 
 INTERNAL_TITLE = "pg-primary-7 OOM after Dave's migration 0042"
 
@@ -75,15 +74,15 @@ def test_publish_needs_a_responder_and_shows_only_public_words(slack, page, cloc
 
 
 def responders_app(db_url, recorder, clock, **overrides):
-    return build_container(make_settings(db_url, recorder, responders="U0LEAD", **overrides), clock=clock)
+    return make_container(db_url, recorder, responders="U0LEAD", **overrides, clock=clock)
 
 
 @pytest.fixture
 def rslack(db_url, recorder, clock):
-    from tests.conftest import _harness
+    from tests.support.factories import slack_harness
 
     container = responders_app(db_url, recorder, clock)
-    yield from _harness(container, recorder)
+    yield from slack_harness(container, recorder)
     container.engine.dispose()
 
 
@@ -164,7 +163,7 @@ def test_resolve_offers_the_closing_update_and_history_keeps_the_day(rslack, clo
 
 
 def test_console_publishes_edits_and_refuses_unknown_components(db_url, clock):
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     out = console_run(container, "\n".join([
         "/incident declare Site is down for everyone sev1",
         "/incident statuspage Billing",
@@ -216,7 +215,7 @@ def test_readme_console_walkthrough(db_url, clock):
     from bot.adapters.http.server import build_http_app
     from bot.adapters.slack.bolt import build_bolt_app
 
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     client = TestClient(build_http_app(container, build_bolt_app(container)))
     out = console_run(container, "/incident declare Checkout returns 502 for everyone sev1\n"
                                  "/incident statuspage API, Payments\n!Publish\n")
@@ -247,7 +246,7 @@ def test_scheduled_maintenance_is_announced_then_shown_while_it_runs(db_url, clo
     from bot.adapters.http.server import build_http_app
     from bot.adapters.slack.bolt import build_bolt_app
 
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     page = TestClient(build_http_app(container, build_bolt_app(container)))
     out = console_run(container, "\n".join([
         '/incident maintenance Realtime --start 2026-11-25T16:00 --end 2026-11-25T17:00 --title "Database upgrade"'
@@ -325,7 +324,7 @@ def test_slack_edit_opens_a_modal_and_saving_it_changes_the_draft(rslack):
 
 def test_maintenance_that_ends_before_it_starts_says_what_to_type(db_url, clock):
     """Every refusal says what to type instead; "Maintenance must end after it starts." said only what was wrong."""
-    container = build_container(make_settings(db_url), clock=clock)
+    container = make_container(db_url, clock=clock)
     out = console_run(container, '/incident maintenance API --start 2026-11-25T17:00 --end 2026-11-25T16:00 '
                                  '--title "Database upgrade"\n')
     assert "Maintenance must end after it starts" in out
@@ -348,10 +347,10 @@ def test_a_mistyped_status_word_is_pointed_out():
 
 @pytest.fixture
 def two_responders(db_url, recorder, clock):
-    from tests.conftest import _harness
+    from tests.support.factories import slack_harness
 
-    container = build_container(make_settings(db_url, recorder, responders="U0LEAD,U0CHEN"), clock=clock)
-    yield from _harness(container, recorder)
+    container = make_container(db_url, recorder, responders="U0LEAD,U0CHEN", clock=clock)
+    yield from slack_harness(container, recorder)
     container.engine.dispose()
 
 
@@ -474,8 +473,7 @@ def test_every_public_route_sends_security_headers_and_never_reflects_the_host(r
             assert again.status_code == 304 and again.headers["x-frame-options"] == "DENY", path
     assert 'href="/history.atom"' in slack.client.get("/", headers={"Host": "evil.example"}).text
     # with a configured origin, links use it whatever the Host says
-    container = build_container(make_settings(db_url, recorder, status_page_url="https://status.example.com/"),
-                                clock=clock)
+    container = make_container(db_url, recorder, status_page_url="https://status.example.com/", clock=clock)
     client = TestClient(build_http_app(container, build_bolt_app(container)))
     summary = client.get("/api/v2/summary.json", headers={"Host": "evil.example"}).json()
     assert summary["page"]["url"] == "https://status.example.com"

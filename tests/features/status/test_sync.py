@@ -9,14 +9,13 @@ import pytest
 import respx
 from sqlmodel import Session, select
 
-from bot.app.assembly import build_container
 from bot.adapters.console import run_console
 from bot.core.errors import IntegrationError
 from bot.store.models import TimelineEvent
 from bot.clients import statuspage as statuspage_client
 from bot.features.status.service import publish_value
 from bot.clients.statuspage import StatuspageClient
-from tests.conftest import make_settings
+from tests.support.factories import make_container, make_settings
 
 KEY = "sp-test-key-0123456789abcdef"
 BASE = "http://statuspage.test/v1"
@@ -43,9 +42,9 @@ def walkthrough(container) -> str:
 @pytest.mark.prism
 def test_published_updates_reach_statuspage_through_the_official_spec(prism, sqlite_url, clock):
     url = prism("statuspage")
-    container = build_container(make_settings(
+    container = make_container(
         sqlite_url, statuspage_api_url=url, statuspage_api_key=KEY, statuspage_page_id="pg1abc",
-        statuspage_components="API=cmpapi01,Payments=cmppay02"), clock=clock)
+        statuspage_components="API=cmpapi01,Payments=cmppay02", clock=clock)
     container.knobs.statuspage_client = lambda s: StatuspageClient(
         s.statuspage_api_url, s.statuspage_api_key.get_secret_value(), s.statuspage_page_id, sleep=lambda _: None)
     out = walkthrough(container)
@@ -59,8 +58,8 @@ def test_published_updates_reach_statuspage_through_the_official_spec(prism, sql
 
 
 def test_without_a_key_it_is_a_dry_run_that_says_what_it_would_send(sqlite_url, clock):
-    container = build_container(make_settings(sqlite_url, statuspage_page_id="pg1abc",
-                                              statuspage_components="API=cmpapi01"), clock=clock)
+    container = make_container(sqlite_url, statuspage_page_id="pg1abc",
+                                              statuspage_components="API=cmpapi01", clock=clock)
     walkthrough(container)
     dry = events(container, "statuspage")
     assert [e.kind for e in dry] == ["statuspage_dry_run", "statuspage_dry_run"]
@@ -69,7 +68,7 @@ def test_without_a_key_it_is_a_dry_run_that_says_what_it_would_send(sqlite_url, 
 
 
 def test_nothing_is_sent_or_recorded_when_statuspage_is_not_configured(sqlite_url, clock):
-    container = build_container(make_settings(sqlite_url), clock=clock)
+    container = make_container(sqlite_url, clock=clock)
     walkthrough(container)
     assert events(container, "statuspage") == []
 
@@ -149,9 +148,9 @@ def test_refusals_say_which_setting_to_check(client):
 
 
 def test_a_failed_sync_is_said_in_the_channel_and_the_page_keeps_the_update(sqlite_url, clock):
-    container = build_container(make_settings(
+    container = make_container(
         sqlite_url, statuspage_api_url=BASE, statuspage_api_key=KEY, statuspage_page_id="pg1",
-        statuspage_components="API=c1,Payments=c2"), clock=clock)
+        statuspage_components="API=c1,Payments=c2", clock=clock)
     container.knobs.statuspage_client = lambda s: StatuspageClient(BASE, KEY, "pg1", sleep=lambda _: None)
     statuspage_client._next_slot.clear()
     with respx.mock:
@@ -255,14 +254,14 @@ def test_check_never_prints_the_statuspage_key(sqlite_url):
 
 @pytest.mark.prism
 def test_from_signed_slack_requests_the_update_reaches_statuspage(prism, sqlite_url, recorder, clock):
-    from tests.conftest import _harness
+    from tests.support.factories import slack_harness
 
-    container = build_container(make_settings(
+    container = make_container(
         sqlite_url, recorder, responders="U0LEAD", statuspage_api_url=prism("statuspage"), statuspage_api_key=KEY,
-        statuspage_page_id="pg1abc", statuspage_components="API=cmpapi01,Web app=cmpweb02"), clock=clock)
+        statuspage_page_id="pg1abc", statuspage_components="API=cmpapi01,Web app=cmpweb02", clock=clock)
     container.knobs.statuspage_client = lambda s: StatuspageClient(
         s.statuspage_api_url, s.statuspage_api_key.get_secret_value(), s.statuspage_page_id, sleep=lambda _: None)
-    for slack in _harness(container, recorder):
+    for slack in slack_harness(container, recorder):
         slack.command("declare Login fails for everyone sev1")
         slack.command('statuspage API, "Web app"', channel_id="CINC0001")
         from bot.store.models.status import StatusUpdate
