@@ -4,7 +4,7 @@
 
 Sets: tests/data/alerts_labelled.yaml (the seed rules were tuned on it) and tests/data/alerts_holdout.yaml
 (written after tuning, never tuned on: the honest figure), and tests/data/alerts_holdout_v2.yaml (131 alerts
-written for issue 18 before the structural model existed, committed before it, never tuned on).
+written before the structural model existed, committed before it, never tuned on).
 Baselines: "always SEV3" (the default a declared incident gets) and "keywords" (the foundation's
 first classifier: eleven regexes, most severe match wins). Times are per alert, in microseconds,
 measured on this machine with perf_counter_ns.
@@ -30,7 +30,7 @@ from playbooks.severity import Signals, classify, load_rules  # noqa: E402
 
 SETS = {"labelled (tuned on)": REPO / "tests" / "data" / "alerts_labelled.yaml",
         "held out (never tuned on)": REPO / "tests" / "data" / "alerts_holdout.yaml",
-        "held out v2 (issue 18, written before the structural model)":
+        "held out v2 (written before the structural model)":
             REPO / "tests" / "data" / "alerts_holdout_v2.yaml"}
 
 # The foundation's first classifier, kept here as the baseline it was.

@@ -1,4 +1,4 @@
-"""What each team page costs with 10,000 incidents, on SQLite and PostgreSQL (issue 20: p99 under 100 ms).
+"""What each team page costs with 10,000 incidents, on SQLite and PostgreSQL (target: p99 under 100 ms).
 
 Seeds 10,000 incidents over 180 days (timeline events, pages for SEV1/SEV2, postmortems, playbook runs),
 then requests every team page through the real HTTP app (in process, signed in; no network in the way),

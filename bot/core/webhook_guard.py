@@ -37,7 +37,7 @@ class SlackSignatureVerifier(SignatureVerifier):
 
     Why: slack_sdk's `is_valid` runs `int(timestamp)` (`abc`, empty, `1e9`, 5,000 digits raise),
     `compare_digest` on str (a non-ASCII signature raises) and `body.decode("utf-8")` (a byte 0xff
-    raises), so an unsigned request answered 500, logged a traceback and sent a Sentry event (issue 15).
+    raises), so an unsigned request answered 500, logged a traceback and sent a Sentry event.
     Slack's timestamps are whole seconds in ASCII digits and its bodies UTF-8; anything else is refused
     before any arithmetic. The HMAC is over the exact bytes received.
     """

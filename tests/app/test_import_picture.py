@@ -1,8 +1,7 @@
 """The import picture: the container and the context are types, not the way into every feature.
 
-Before issue 14, bot.core.container imported every feature (to register it) and every feature imported
-bot.core.container, a 14-module circle that held together only because imports sat inside functions.
-These tests read the imports (top-level and inside functions alike: both run) with `ast`, so a new
+The container and the context are what every feature imports; if either imported a feature (to register
+it), every feature would sit on one import circle. These tests read the imports (top-level and inside functions alike: both run) with `ast`, so a new
 import that closes the circle again fails here rather than at some first call in production.
 """
 

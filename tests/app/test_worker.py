@@ -171,7 +171,7 @@ def proportional_mb(pid: int) -> tuple[float, float]:
 
 
 def test_the_worker_child_shares_the_servers_memory(sqlite_url, recorder):
-    """Forked after start-up, the child does not hold its own copy of every module (issue 21: footprint)."""
+    """Forked after start-up, the child does not hold its own copy of every module."""
     if not Path("/proc/self/smaps_rollup").exists():
         import pytest
 

@@ -1,4 +1,4 @@
-"""Issue 14, handlers: module-level handlers with their preconditions declared on registration, button
+"""Handlers: module-level handlers with their preconditions declared on registration, button
 values parsed in one place, one "is resolved" answer, one state-change helper, hook names as constants."""
 
 from __future__ import annotations

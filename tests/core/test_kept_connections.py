@@ -1,4 +1,4 @@
-"""Slack's calls (and response_url answers) reuse one kept-alive connection per process (issue 21)."""
+"""Slack's calls (and response_url answers) reuse one kept-alive connection per process."""
 
 from __future__ import annotations
 

@@ -299,7 +299,7 @@ def test_labelled_playbooks():
     assert agree / len(items) >= 0.9
 
 
-# -- the structural model and hold-out v2 (issue 18) ------------------------------------------------------------------
+# -- the structural model and hold-out v2 ------------------------------------------------------------------
 HOLDOUT_V2_FLOOR = 0.90  # measured 119/131 (90.8%); the seed keyword rules alone scored 68/131 (51.9%)
 LABELLED_NO_DROP = 109  # of 110: what the seed rules scored before the structural model
 

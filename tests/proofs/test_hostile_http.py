@@ -1,4 +1,4 @@
-"""Hostile input at the HTTP layer (issue 15): bodies over the limit, malformed headers, odd signed payloads.
+"""Hostile input at the HTTP layer: bodies over the limit, malformed headers, odd signed payloads.
 
 The successor of tests/proofs/test_hostile.py for everything before a handler's own logic: the real
 HTTP app (and its Bolt app) with every webhook on, Sentry initialised for real with a transport that

@@ -1,4 +1,4 @@
-"""Issue 19: what people read names people by their display name; ids stay only inside Slack mentions."""
+"""What people read names people by their display name; ids stay only inside Slack mentions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What gets stored and shown from odd but signed input (issue 15): NUL bytes, invisible and bidi characters,
+"""What gets stored and shown from odd but signed input: NUL bytes, invisible and bidi characters,
 time travel on the timeline, alert titles that fake lines or lose channel references, digits from other scripts.
 
 Everything goes through a real front end: signed Slack requests into the real Bolt/HTTP app, the alert

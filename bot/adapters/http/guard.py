@@ -5,7 +5,7 @@
 that lies) as soon as the bytes received pass the limit (413, and the connection is closed so the rest
 is never read). A Content-Length that is not a whole number of bytes is a 400. Why one guard in front
 of everything: each handler used to read the whole body and only then compare it with its limit; an
-unsigned request streaming 400 MB took the server from 115 MB to 857 MB before its 413 (issue 15).
+unsigned request streaming 400 MB took the server from 115 MB to 857 MB before its 413.
 The limits are per route (`limit_body(route, n)`; Slack's endpoint 1 MB, anything else
 `DEFAULT_MAX_BODY`), so a route added later is covered without doing anything.
 

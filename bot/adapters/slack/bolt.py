@@ -187,7 +187,7 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
 
 
 # What Bolt's listener matchers read from each payload type (body["view"]["type"], body["actions"][0],
-# body["callback_id"], ...): a signed payload without it raised KeyError inside Bolt (issue 15).
+# body["callback_id"], ...): a signed payload without it raised KeyError inside Bolt.
 _NEEDS: dict[str, tuple[tuple[str, type], ...]] = {
     "block_actions": (("actions", list),),
     "interactive_message": (("actions", list), ("callback_id", str)),

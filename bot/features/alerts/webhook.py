@@ -39,7 +39,7 @@ def sentry_delivery_id(body: bytes) -> str:
     """A Sentry delivery's identity from what its signature covers: the event id and the body's hash.
 
     Why not Sentry's `Request-ID` header: the signature does not cover it, so a captured delivery sent
-    again with a new one was a new alert (issue 15). Sentry's own retry resends the same bytes, so it
+    again with a new one was a new alert. Sentry's own retry resends the same bytes, so it
     is still recognised as a repeat.
     """
     digest = hashlib.sha256(body).hexdigest()[:32]

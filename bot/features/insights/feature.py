@@ -1,4 +1,4 @@
-"""Response figures across incidents (issue 20): read with indexed queries, computed by playbooks.insights.
+"""Response figures across incidents: read with indexed queries, computed by playbooks.insights.
 
 The same `figures(container, since)` feeds the web view's insights page and `fireline report`, so
 the numbers a person sees and the numbers a script reads cannot drift. Each query reads only the

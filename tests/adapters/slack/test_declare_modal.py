@@ -1,4 +1,4 @@
-"""Issue 19: declaring through a modal, from a message shortcut, and the console's prompts."""
+"""Declaring through a modal, from a message shortcut, and the console's prompts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 19: the App Home tab, published through the recording stub, rate limited, and `/incident home`."""
+"""The App Home tab, published through the recording stub, rate limited, and `/incident home`."""
 
 from __future__ import annotations
 

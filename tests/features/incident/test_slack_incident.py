@@ -91,7 +91,7 @@ def test_outside_incident_channel_needs_number(slack):
 def test_errors_are_ephemeral_and_change_nothing(slack):
     slack.command("declare Site is down sev1")
     before = [e.id for e in events(slack.container, 1)]
-    # issue 19: `declare` without a title opens the modal; when Slack refuses it, the ack says what to type
+    # `declare` without a title opens the modal; when Slack refuses it, the ack says what to type
     slack.recorder.fail("views.open", "expired_trigger_id")
     refused = slack.ack_json(slack.command("declare"))
     assert refused["response_type"] == "ephemeral" and "title is needed" in refused["text"]

@@ -1,4 +1,4 @@
-"""Issue 20's figures: time to acknowledge against the SEV targets, pages, postmortems on time, playbooks.
+"""The insights figures: time to acknowledge against the SEV targets, pages, postmortems on time, playbooks.
 
 The pure arithmetic is checked against hand-made cases; the database path on SQLite and PostgreSQL, from
 timestamps a real run could not make (an acknowledgement before the declare, a declare just before midnight).

@@ -146,7 +146,7 @@ def test_sev1_without_updates_is_nudged_and_each_update_rearms(slack, clock):
     assert "/incident update" in slack.reply_text()
     slack.command("resolve", channel_id=CHANNEL)
     slack.press(pd_clock.NO_CHANGE_ACTION, "1", channel_id=CHANNEL)  # an old nudge's button
-    # the one "is resolved" answer (issue 14), which says what to type to reopen it
+    # the one "is resolved" answer, which says what to type to reopen it
     assert "#1 is resolved." in slack.reply_text() and "status investigating #1" in slack.reply_text()
 
 

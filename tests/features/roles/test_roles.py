@@ -1,4 +1,4 @@
-"""Issue 19: incident roles (commander = the lead, comms, scribe, team roles) through Slack and the console."""
+"""Incident roles (commander = the lead, comms, scribe, team roles) through Slack and the console."""
 
 from __future__ import annotations
 
