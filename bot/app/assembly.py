@@ -19,6 +19,8 @@ import bot.features.alerts
 import bot.features.alerts.check
 import bot.features.alerts.cli
 import bot.core.check
+import bot.adapters.slack.check
+import bot.app.observability
 import bot.features.incident.feature
 import bot.features.playbooks.feature
 import bot.features.postmortem.feature
@@ -55,7 +57,9 @@ log = logging.getLogger(__name__)
 
 # Every built-in feature, in the order of help texts (and of `fireline check` lines after the core ones).
 FEATURES: list[Callable[[Registry], None]] = [
-    bot.core.check.register,  # the core `fireline check` lines: slack, database, sentry
+    bot.adapters.slack.check.register,  # the first `fireline check` line: slack
+    bot.core.check.register,  # the core `fireline check` lines: secrets, database
+    bot.app.observability.register_check,  # `fireline check`'s sentry line
     bot.features.alerts.check.register,
     bot.features.incident.feature.register,
     bot.features.roles.feature.register,  # commander (the lead), comms, scribe, INCIDENT_ROLES

@@ -155,7 +155,8 @@ def test_every_subcommand_and_check_comes_from_a_register_call():
     from bot.app.assembly import FEATURE_MODULES
     from bot.app.cli import cli_registry
 
-    assert set(FEATURE_MODULES) | {"bot.features.alerts"} == FEATURES | {"bot.core.check", "bot.features.alerts.check"}
+    assert set(FEATURE_MODULES) | {"bot.features.alerts"} == FEATURES | {"bot.core.check", "bot.features.alerts.check",
+                                                                   "bot.adapters.slack.check", "bot.app.observability"}
     registry = cli_registry(None)
     assert list(registry.cli_commands) == ["console", "serve", "socket", "worker", "check", "db", "commands",
                                            "classify", "postmortem", "report", "web", "drill"]
