@@ -176,6 +176,9 @@ class Registry:
         self.placeholders: dict[str, str] = {}
         # Modals (callback_id -> what it is) whose submissions a feature handles in its `slack.app` listener.
         self.views: dict[str, str] = {}
+        # The chat for work nobody is waiting on, `fn(container) -> Chat`: the front end that answers later
+        # work registers it (bot.adapters.slack.slack_chat); each Container takes it (bot.core.context.job_context).
+        self.job_chat: Callable[[Any], Any] | None = None
         self._init_cli_and_checks()
 
     # -- registration -------------------------------------------------------------------------
@@ -242,6 +245,11 @@ class Registry:
     def card_field(self, fn: CardField) -> CardField:
         """Add a (label, value) field to every incident card, e.g. its PagerDuty page; None shows nothing."""
         self.card_fields.append(fn)
+        return fn
+
+    def chat_for_jobs(self, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """Where later work (timers, queued jobs, webhooks) posts: `fn(container)` returns the Chat. One front end."""
+        self.job_chat = fn
         return fn
 
     # -- `fireline` subcommands and `fireline check` lines ---------------------------------------

@@ -14,12 +14,14 @@ from typing import Any
 
 from bot.features.alerts.payloads import from_slack_message
 from bot.features.alerts.service import receive
-from bot.core.container import Container
+from bot.core.container import Container, Part
 
 log = logging.getLogger(__name__)
 
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{4,}$")
 _names_lock = threading.Lock()
+# Channel id -> its name (None: could not be read), looked up once per channel.
+CHANNEL_NAMES: Part[dict[str, str | None]] = Part("alerts.channel_names", lambda container: {})
 
 
 def is_integration_message(event: dict[str, Any], own_bot_id: str | None, own_user_id: str | None) -> bool:
@@ -44,7 +46,7 @@ def is_alerts_channel(container: Container, channel_id: str, client) -> bool:
     if _CHANNEL_ID.match(wanted):
         return channel_id == wanted
     with _names_lock:
-        names = container.caches.alert_channel_names
+        names = container.parts.get(CHANNEL_NAMES)
         if channel_id in names:
             return names[channel_id] == wanted
     name = None

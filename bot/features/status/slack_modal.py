@@ -142,7 +142,7 @@ def press_save(ctx: Context, value: str) -> Reply:
 
 
 def install(app, container) -> None:
-    from bot.core.context import ack_context
+    from bot.adapters.slack.context import ack_context
     from bot.store.db import session_scope
     from bot.store.models.status import StatusUpdate
     from bot.service import jobs
