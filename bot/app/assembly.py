@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 import bot.features.alerts
+import bot.adapters.slack.alerts
 import bot.features.alerts.check
 import bot.features.alerts.cli
 import bot.core.check
@@ -43,6 +44,7 @@ import bot.adapters.slack.home
 import bot.adapters.slack.modals
 import bot.adapters.slack.pins
 import bot.features.status
+import bot.adapters.slack.status_modal
 import bot.features.undo.feature
 import bot.adapters.web.dev
 import bot.adapters.web.team
@@ -77,10 +79,12 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.adapters.slack.pins.register,
     bot.core.metrics.register,
     bot.features.alerts.register,
+    bot.adapters.slack.alerts.register,  # integration messages in ALERTS_CHANNEL are alerts
     bot.features.pagerduty.feature.register,
     bot.features.pagerduty.feature.register_check,
     bot.features.pagerduty.handoff.register,  # the on-call handoff digest at each shift change
     bot.features.status.register,
+    bot.adapters.slack.status_modal.register,  # the status draft's Edit modal on Slack
     bot.features.deploy_watch.feature.register,
     bot.features.undo.feature.register,
     bot.adapters.web.team.register,  # the signed-in team pages under /team/ and `/incident web`

@@ -337,6 +337,10 @@ class SlackChat:
             return None
         return profile.get("email") or None
 
+    def user_by_email(self, email: str) -> str | None:
+        """The Slack user with this email (users.lookupByEmail), or None; Slack's refusals raise."""
+        return (self.client.users_lookupByEmail(email=email).get("user") or {}).get("id")
+
     def display_name(self, user_id: str) -> str | None:
         """From users.info, cached per process (bot/adapters/slack/people.py)."""
         from bot.adapters.slack.people import display_name

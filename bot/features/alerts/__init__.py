@@ -1,7 +1,7 @@
 """Alert threads and explainable SEV classification (issue 5).
 
 Alerts arrive by webhook (`bot.features.alerts.webhook`), as integration messages in ALERTS_CHANNEL
-(`bot.features.alerts.listener`) or by `/alert` (`bot.features.alerts.feature`); `bot.features.alerts.service` stores them
+(`bot.adapters.slack.alerts`) or by `/alert` (`bot.features.alerts.feature`); `bot.features.alerts.service` stores them
 with dedup windows and answers each in a thread; `playbooks.severity` decides the SEV and says why.
 """
 

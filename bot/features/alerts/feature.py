@@ -58,12 +58,6 @@ def press_dismiss(ctx: Context, alert_id: int) -> Reply:
     return alerts.dismiss(ctx, visible_alert(ctx, alert_id))
 
 
-def add_listener(app, container) -> None:
-    from bot.features.alerts.listener import install
-
-    install(app, container)
-
-
 def add_routes(container, worker=None):
     from bot.features.alerts.webhook import routes
 
@@ -80,7 +74,6 @@ def register(registry: Registry) -> None:
     registry.job(alerts.POST_JOB)(alerts.post_thread)
     registry.job(alerts.REFRESH_JOB)(alerts.refresh_thread)
     registry.job(alerts.DIGEST_JOB)(alerts.post_digest)
-    registry.on(Hooks.SLACK_APP)(add_listener)
     registry.on(Hooks.HTTP_ROUTES)(add_routes)
     registry.job(resolution.RESOLVED_JOB)(resolution.announce_resolved)
 
