@@ -29,7 +29,7 @@ import bot.features.postmortem.cli
 import bot.features.roles.feature
 import bot.features.timeline.feature
 import bot.features.deploy_watch.feature
-import bot.features.drill.feature
+import bot.adapters.drill
 import bot.clients.fly.check
 import bot.features.insights.feature
 import bot.core.metrics
@@ -93,7 +93,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.features.postmortem.cli.register,  # `fireline postmortem`
     bot.features.insights.feature.register,  # `fireline report`
     bot.adapters.web.dev.register,  # `fireline web --dev`
-    bot.features.drill.feature.register,  # `fireline drill sev1`
+    bot.adapters.drill.register,  # `fireline drill sev1`
 ]
 # The modules those come from (what tests/app/test_import_picture.py keeps out of bot.core.container and bot.core.context).
 FEATURE_MODULES = list(dict.fromkeys(fn.__module__ for fn in FEATURES))

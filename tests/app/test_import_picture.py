@@ -23,7 +23,7 @@ FEATURES = {"bot.features.incident.feature", "bot.features.playbooks.feature", "
             "bot.features.alerts.cli", "bot.features.pagerduty.feature", "bot.app.plugins", "bot.clients.fly.check", "bot.features.status",
             "bot.features.deploy_watch.feature", "bot.features.undo.feature", "bot.features.insights.feature", "bot.adapters.web.team", "bot.adapters.web.dev",
             "bot.features.catchup.feature", "bot.features.archive.feature", "bot.features.pagerduty.handoff", "bot.features.private.feature",
-            "bot.features.drill.feature", "bot.adapters.slack.status_modal",
+            "bot.adapters.drill", "bot.adapters.slack.status_modal",
             "bot.adapters.slack.alerts"}
 
 
