@@ -8,19 +8,20 @@ label, `:channel NAME` moves to another channel. Exits 0 at the end of input.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from bot.core import log_context
-from bot.core.chat import ConsoleChat, render_text
+from bot.adapters.console_chat import ConsoleChat, render_text
 from bot.core.grammar import parse_severity
 from bot.features.incident.feature import DeclareForm, declare_form, suggest
 from bot.core.registry import guarded
 from bot.core.container import Container, Mode
-from bot.core.context import Context, console_context
+from bot.core.context import Context, Source
 from bot.store.db import session_scope
 from bot.core.hooks import Hooks
 from bot.core.reply import Reply, escape
+from bot.core.chat import Chat
 from bot.service import jobs, reads
 from bot.adapters.slack.modals import wants_form
 from bot.core.text import clean
@@ -29,13 +30,25 @@ BANNER = ("Fireline console. Type `/incident help`, `/incident declare <title> [
           "`!Label` to press a button, `:channel NAME` to switch channel, Ctrl-D to quit.")
 
 
+def _no_answer(reply: Reply | None) -> None:
+    return None
+
+
+def console_context(container: Container, chat: Chat, *, user_id: str, channel_id: str, channel_name: str = "",
+                    respond: Callable[[Reply], None] = _no_answer) -> Context:
+    """A line typed at `fireline console`: its person may confirm a playbook like a person in Slack."""
+    return Context(container, chat=chat, user_id=user_id, channel_id=channel_id, channel_name=channel_name,
+                   respond=respond, source=Source.CONSOLE)
+
+
 class Console:
     def __init__(self, container: Container, out: TextIO) -> None:
         self.container = container
         self.out = out
         self.chat = ConsoleChat(out)
         container.mode = Mode.CONSOLE
-        container.console_chat = self.chat  # timers and queued jobs print here too (bot.core.context.job_context)
+        chat = self.chat
+        container.chat_for_jobs = lambda _: chat  # timers and queued jobs print here too (bot.core.context.job_context)
         incidents = container.settings.incidents_channel_name
         self.channel_id = f"#{incidents}"
         self.chat.channels[self.channel_id] = incidents

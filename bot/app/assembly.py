@@ -15,10 +15,13 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+import bot.adapters.slack.alerts
 import bot.features.alerts.check
 import bot.features.alerts.cli
 import bot.features.alerts.feature
 import bot.core.check
+import bot.adapters.slack.check
+import bot.app.observability
 import bot.features.incident.feature
 import bot.features.playbooks.feature
 import bot.features.postmortem.feature
@@ -26,7 +29,7 @@ import bot.features.postmortem.cli
 import bot.features.roles.feature
 import bot.features.timeline.feature
 import bot.features.deploy_watch.feature
-import bot.features.drill.feature
+import bot.adapters.drill
 import bot.clients.fly.check
 import bot.features.insights.feature
 import bot.core.metrics
@@ -47,6 +50,7 @@ import bot.features.status.feature
 import bot.features.status.slack_modal
 import bot.features.status.sync
 import bot.adapters.web.public
+import bot.adapters.slack.status_modal
 import bot.features.undo.feature
 import bot.adapters.web.dev
 import bot.adapters.web.team
@@ -61,8 +65,10 @@ log = logging.getLogger(__name__)
 
 # Every built-in feature, in the order of help texts (and of `fireline check` lines after the core ones).
 FEATURES: list[Callable[[Registry], None]] = [
-    bot.core.check.register,  # the core `fireline check` lines: slack, database, sentry
     bot.service.lookups.register,  # how a handler's `incident=` becomes an Incident (visibility applied)
+    bot.adapters.slack.check.register,  # the first `fireline check` line: slack
+    bot.core.check.register,  # the core `fireline check` lines: secrets, database
+    bot.app.observability.register_check,  # `fireline check`'s sentry line
     bot.features.alerts.check.register,
     bot.features.incident.feature.register,
     bot.features.roles.feature.register,  # commander (the lead), comms, scribe, INCIDENT_ROLES
@@ -80,6 +86,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.adapters.slack.pins.register,
     bot.core.metrics.register,
     bot.features.alerts.feature.register,
+    bot.adapters.slack.alerts.register,  # integration messages in ALERTS_CHANNEL are alerts
     bot.features.pagerduty.feature.register,
     bot.features.pagerduty.feature.register_check,
     bot.features.pagerduty.handoff.register,  # the on-call handoff digest at each shift change
@@ -89,6 +96,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.features.providers.feature.register,  # provider status (Statuspage feeds of the services we use)
     bot.features.status.sync.register,
     bot.adapters.web.public.register,  # the public page's routes
+    bot.adapters.slack.status_modal.register,  # the status draft's Edit modal on Slack
     bot.features.deploy_watch.feature.register,
     bot.features.undo.feature.register,
     bot.adapters.web.team.register,  # the signed-in team pages under /team/ and `/incident web`
@@ -97,7 +105,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.features.postmortem.cli.register,  # `fireline postmortem`
     bot.features.insights.feature.register,  # `fireline report`
     bot.adapters.web.dev.register,  # `fireline web --dev`
-    bot.features.drill.feature.register,  # `fireline drill sev1`
+    bot.adapters.drill.register,  # `fireline drill sev1`
 ]
 # The modules those come from (what tests/app/test_import_picture.py keeps out of bot.core.container and bot.core.context).
 FEATURE_MODULES = list(dict.fromkeys(fn.__module__ for fn in FEATURES))

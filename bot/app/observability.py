@@ -7,12 +7,15 @@ Slack response URLs plain, form-encoded or JSON-escaped as Slack writes them), t
 `response_url` field inside any text (a raw form body in a frame variable, whatever the variable's name,
 JSON inside it, a repr), every URL in breadcrumbs of slack_sdk's webhook client, and the value of any key
 that names a credential (Authorization, *token*, *secret*, *signature*, cookie, ...). Events are
-tagged with the incident number and request id.
+tagged with the incident number and request id. `fireline check`'s `sentry` line (`check_sentry`) is
+here too, beside what the DSN is for.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from importlib import metadata
 from typing import Any
 
@@ -20,7 +23,9 @@ from starlette.requests import ClientDisconnect
 
 from bot.core import log_context
 from bot.adapters.http.guard import BodyTooLarge
+from bot.core.check import Status
 from bot.core.logging_setup import WEBHOOK_LOGGERS, redact, redact_record
+from bot.core.registry import Registry
 from bot.core.settings import Settings
 
 REDACTED = "[redacted]"
@@ -137,3 +142,47 @@ def init_sentry(settings: Settings, **options: Any) -> bool:
 
     sentry_sdk.init(dsn=settings.sentry_dsn.get_secret_value(), **{**sentry_options(settings), **options})
     return True
+
+
+# -- `fireline check`'s `sentry` line ---------------------------------------------------------------------------
+def check_sentry(settings: Settings) -> Status:
+    """Parses SENTRY_DSN and sends Sentry one envelope: "live" only when Sentry accepted it.
+
+    A DSN that was merely set said "live" while a mistyped one dropped every event. The envelope holds a client
+    report (what the SDK sends about events it discarded) with nothing discarded: Sentry answers it like any
+    event, checking the key and project, and it adds no issue to anybody's list. The DSN is never echoed.
+    """
+    if not settings.sentry_dsn:
+        return Status("sentry", "off", "SENTRY_DSN not set: errors are only logged")
+    import httpx
+    from sentry_sdk.consts import VERSION
+    from sentry_sdk.utils import BadDsn, Dsn
+
+    try:
+        auth = Dsn(settings.sentry_dsn.get_secret_value()).to_auth(client=f"fireline-check/{VERSION}")
+    except BadDsn as exc:
+        return Status("sentry", "error", f"SENTRY_DSN is not a DSN ({exc}): copy it from Sentry's project "
+                                         "settings, Client Keys (DSN), as https://<key>@<host>/<project>")
+    url = auth.get_api_url()
+    report = json.dumps({"timestamp": time.time(), "discarded_events": []})
+    envelope = f"{{}}\n{json.dumps({'type': 'client_report', 'length': len(report)})}\n{report}\n"
+    where = f"{auth.host}, project {auth.project_id}"
+    try:
+        answer = httpx.post(url, content=envelope.encode(), timeout=8,
+                            headers={"X-Sentry-Auth": auth.to_header(),
+                                     "Content-Type": "application/x-sentry-envelope"})
+    except httpx.HTTPError as exc:
+        return Status("sentry", "error", f"could not reach Sentry at {where} ({type(exc).__name__}): check "
+                                         "SENTRY_DSN's host and that this machine can reach it")
+    if answer.status_code in (401, 403):
+        return Status("sentry", "error", f"Sentry at {where} refused the DSN's key (HTTP {answer.status_code}): "
+                                         "the key was revoked or belongs to another project; copy the DSN again")
+    if answer.status_code >= 300:
+        return Status("sentry", "error", f"Sentry at {where} answered HTTP {answer.status_code} to an envelope: "
+                                         "check SENTRY_DSN's project id")
+    return Status("sentry", "live", f"an envelope accepted by {where}; errors reported "
+                                    f"(environment {settings.sentry_environment})")
+
+
+def register_check(registry: Registry) -> None:
+    registry.check("sentry")(check_sentry)

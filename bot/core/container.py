@@ -1,24 +1,23 @@
-"""The app's parts as one typed value: settings, database, registry, clock, and what is made on first use.
+"""The app's parts as one typed value: settings, database, registry, clock, mode, knobs, the chat for later work,
+and one place for what a feature makes on first use.
 
 Only the type lives here. Assembling it (the feature list, plug-ins, migrations) is `bot.app.assembly`'s
-job, so importing the container imports no feature: before the split this module imported every
-feature and every feature imported it, a 14-module circle that imports inside functions (88 in
-bot/, 59 of them of Fireline's own modules) kept from failing at import time. With the circle gone,
-41 of those 59 are at the top of their modules or gone with the code that needed them
-(tests/app/test_import_picture.py keeps the circle broken).
-
-Everything a feature used to keep under a string key in `extras` is a typed field: a client made on
-first use is an optional field its feature fills (`bot.adapters.slack.slack_chat.slack_client`, `intake_for`, ...), and
-the knobs tests turn are one `Knobs` value with production defaults.
+job, so importing the container imports no feature and no front end (tests/app/test_import_picture.py
+keeps it so). What one feature or front end makes on first use (an API client, the ack-time queue, a
+cache) is not a field: the module that needs it declares a `Part` key with its factory, and
+`container.parts.get(KEY)` makes it once and keeps it for the container's life. A field per client made
+this module name, and import under TYPE_CHECKING, every feature that had one; a key keeps the type with
+its owner and the container knows none of them.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy.engine import Engine
 
@@ -29,13 +28,9 @@ from bot.store.db import make_engine, upgrade
 from bot.core.settings import Settings
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-    from slack_sdk import WebClient
-
-    from bot.clients.pagerduty import EventsClient, RestClient
-    from bot.service.queue import Intake
     from playbooks.framework import Limits
-    from playbooks.severity import Signals
+
+T = TypeVar("T")
 
 
 class Mode(StrEnum):
@@ -62,23 +57,69 @@ class Knobs:
     fly_timeout: float = 15.0  # seconds per Fly API call
     playbook_limits: Limits | None = None  # None: playbooks.framework.Limits()
     progress_live_seconds: float | None = None  # None: bot.features.playbooks.executions.LIVE_EDIT_SECONDS
-    # tests: makes the hosted Statuspage client (on a loopback transport) from the settings
-    statuspage_client: Callable[[Settings], object] | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Part(Generic[T]):
+    """The key of one thing a module makes on first use and keeps for the container's life.
+
+    Declared once, at module level, by the module that owns the thing (`PAGERDUTY_REST` in
+    bot.features.pagerduty.config, `SLACK_CLIENT` in bot.adapters.slack.slack_chat, ...); two keys
+    with the same name are still two parts, so no feature can take another's by typing its name.
+    `make` builds it from the container; a test that needs its own puts it first (`parts.put`).
+    """
+
+    name: str
+    make: Callable[[Container], T]
+
+    def __repr__(self) -> str:
+        return f"Part({self.name!r})"
+
+
+class Parts:
+    """What features made on first use, by their `Part` keys: one place instead of a field per feature."""
+
+    def __init__(self, container: Any) -> None:
+        self._container = container
+        self._made: dict[Part[Any], Any] = {}
+        self._lock = threading.RLock()  # two first uses at once make one client, not two
+
+    def get(self, key: Part[T]) -> T:
+        """The part, made by `key.make` on first use."""
+        try:
+            return self._made[key]
+        except KeyError:
+            pass
+        with self._lock:
+            if key not in self._made:
+                self._made[key] = key.make(self._container)
+            return self._made[key]
+
+    def put(self, key: Part[T], value: T) -> T:
+        """Use `value` from now on (the Bolt app's own Web API client; a test's client on a loopback transport)."""
+        with self._lock:
+            self._made[key] = value
+        return value
+
+    def peek(self, key: Part[T]) -> T | None:
+        """The part if it was made, without making it."""
+        return self._made.get(key)
 
 
 @dataclass
 class Caches:
-    """Short-lived answers from outside services, shared by every request of this app."""
+    """Rendered answers of the public status page, keyed without query strings (bot.adapters.web.public.Rendered).
 
-    responder_groups: dict[str, tuple] = field(default_factory=dict)  # user group -> (until, members)
-    alert_signals: tuple[float, Signals] | None = None  # (monotonic time, live signals)
-    alert_channel_names: dict[str, str | None] = field(default_factory=dict)
-    # providers' status pages (bot.features.providers.service): page URL -> (fresh until, report)
-    provider_status: dict[str, tuple] = field(default_factory=dict)
-    # the insights figures (bot.features.insights.feature): (since day, period, readers' scope) -> (fresh until, figures)
-    insights: dict[tuple, tuple] = field(default_factory=dict)
-    # the status page's rendered answers, keyed without query strings (bot.adapters.web.public.Rendered)
+    The one cache still a field: bot.adapters.web.public is being reworked elsewhere; it moves to a `Part`
+    there. Every other cache is its feature's `Part`.
+    """
+
     public_pages: Any = None
+
+
+def _no_chat_for_jobs(container: Container) -> Chat:
+    raise RuntimeError("no chat for later work: no front end installed one (the Slack adapter's register does, "
+                       "the console installs its printer)")
 
 
 @dataclass
@@ -88,16 +129,17 @@ class Container:
     registry: Registry
     clock: Clock = field(default=utcnow)
     mode: Mode = Mode.TEST
-    # The console's terminal printer: timers and queued jobs print there too (bot.core.context.job_context).
-    console_chat: Chat | None = None
-    # Made on first use by the feature that needs them.
-    slack_client: WebClient | None = None
-    intake: Intake | None = None
-    metrics_registry: CollectorRegistry | None = None
-    pagerduty_rest: RestClient | None = None
-    pagerduty_events: EventsClient | None = None
-    caches: Caches = field(default_factory=Caches)
+    # The outbound chat for work nobody is waiting on (timers, queued jobs, webhooks): bot.core.context.job_context.
+    # From the registry (the Slack adapter registers Slack's); the console installs its printer.
+    chat_for_jobs: Callable[[Container], Chat] = field(default=_no_chat_for_jobs)
     knobs: Knobs = field(default_factory=Knobs)
+    caches: Caches = field(default_factory=Caches)
+    parts: Parts = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.parts = Parts(self)
+        if self.chat_for_jobs is _no_chat_for_jobs and self.registry.job_chat is not None:
+            self.chat_for_jobs = self.registry.job_chat
 
 
 def open_container(settings: Settings, registry: Registry, *, engine: Engine | None = None, clock: Clock | None = None,

@@ -1,10 +1,11 @@
-"""Who is asking, where, and with which app: what every handler receives, and the one place it is built.
+"""Who is asking, where, and with which app: what every handler receives.
 
-Each front end has its factory here: `slack_context` (a slash command or button, run by the worker
-from its job), `ack_context` (a command answered inside Slack's ack), `console_context`,
-`pagerduty_context` (a PagerDuty webhook's event), `webhook_context` (an alert) and `job_context`
-(timers and queued work nobody is waiting on). A Context is frozen: what a handler may do depends
-on `source`, so nothing may change it half-way (the PagerDuty webhook used to overwrite it).
+Each front end builds its Contexts: `slack_context` and `ack_context` in bot.adapters.slack.context,
+`console_context` in bot.adapters.console. The core keeps `job_context` (timers and queued work nobody
+is waiting on) and its two thin forms, `pagerduty_context` (a PagerDuty webhook's event) and
+`webhook_context` (an alert): their chat is the container's `chat_for_jobs`, which the front end that
+answers later work installed, so the core never imports one. A Context is frozen: what a handler may
+do depends on `source`, so nothing may change it half-way (the PagerDuty webhook used to overwrite it).
 
 Who may confirm a destructive playbook is decided from a Context, in `bot.service.responders.may_confirm`.
 """
@@ -15,12 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.core.chat import Chat
 from bot.store.db import session_scope
 from bot.core.reply import Reply
-from bot.adapters.slack.slack_chat import SlackChat, respond_via, slack_client
 
 if TYPE_CHECKING:
     from bot.core.container import Container
@@ -62,40 +62,21 @@ class Context:
         return session_scope(self.app.engine)
 
 
-# -- the factories, one per front end -------------------------------------------------------------------------
-def slack_context(container: Container, payload: dict[str, Any], source: Source = Source.SLACK) -> Context:
-    """A slash command or button press, as the worker runs it from its job's payload."""
-    chat = SlackChat(slack_client(container))
-    user_id, channel_id = payload.get("user_id") or "", payload.get("channel_id") or ""
-    return Context(container, chat=chat, user_id=user_id, channel_id=channel_id,
-                   channel_name=payload.get("channel_name") or "",
-                   respond=respond_via(payload.get("response_url"), chat, channel_id, user_id), source=source)
-
-
-def ack_context(container: Container, user_id: str, channel_id: str) -> Context:
-    """A command answered inside Slack's 3-second ack (help, usage): its reply is the ack's body."""
-    return Context(container, chat=SlackChat(slack_client(container)), user_id=user_id, channel_id=channel_id)
-
-
-def console_context(container: Container, chat: Chat, *, user_id: str, channel_id: str, channel_name: str = "",
-                    respond: Callable[[Reply], None] = _no_answer) -> Context:
-    return Context(container, chat=chat, user_id=user_id, channel_id=channel_id, channel_name=channel_name,
-                   respond=respond, source=Source.CONSOLE)
-
-
+# -- later work, for every front end ------------------------------------------------------------------------
 def job_context(container: Container, *, user_id: str = "fireline", channel_id: str = "",
                 source: Source = Source.JOB, chat: Chat | None = None) -> Context:
     """Work that runs later with nobody's request to answer.
 
-    In the console the chat is the terminal printer the console gave the container; elsewhere it is
-    Slack, through the same Web API client the Bolt app uses. `chat`: one the caller already holds
-    (recovering interrupted playbooks at start-up), used as given.
+    The chat is the container's `chat_for_jobs`: Slack's, through the same Web API client the Bolt app
+    uses, or in the console the terminal printer, where the work is the console's own (source CONSOLE).
+    `chat`: one the caller already holds (recovering interrupted playbooks at start-up), used as given.
     """
     if chat is not None:
         return Context(container, chat=chat, user_id=user_id, channel_id=channel_id, source=source)
-    if container.console_chat is not None:
-        return console_context(container, container.console_chat, user_id=user_id, channel_id=channel_id)
-    return slack_context(container, {"user_id": user_id, "channel_id": channel_id}, source=source)
+    if container.mode.is_console:
+        source = Source.CONSOLE
+    return Context(container, chat=container.chat_for_jobs(container), user_id=user_id, channel_id=channel_id,
+                   source=source)
 
 
 def pagerduty_context(container: Container, *, user_id: str) -> Context:

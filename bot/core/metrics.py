@@ -41,6 +41,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from bot.core.container import Part
 from bot.core.hooks import Hooks
 from bot.store.models import OPEN_STATES, Incident, Job
 
@@ -228,12 +229,18 @@ def registry_for(container: Container, child_metrics: str | None = None) -> Coll
         registry.register(_WithChild(_collectors(), child_metrics))
         registry.register(DatabaseCollector(container))
         return registry
-    if container.metrics_registry is None:
-        registry = CollectorRegistry(auto_describe=False)
-        for collector in [*_collectors(), DatabaseCollector(container)]:
-            registry.register(collector)
-        container.metrics_registry = registry
-    return container.metrics_registry
+    return container.parts.get(METRICS_REGISTRY)
+
+
+def _app_registry(container: Container) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    for collector in [*_collectors(), DatabaseCollector(container)]:
+        registry.register(collector)
+    return registry
+
+
+# This app's /metrics registry, built once per app (registry_for).
+METRICS_REGISTRY: Part[CollectorRegistry] = Part("metrics.registry", _app_registry)
 
 
 def render(container: Container, child_metrics: str | None = None) -> bytes:

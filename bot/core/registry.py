@@ -14,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from sqlalchemy.exc import DBAPIError, OperationalError
+
 from bot.core import log_context
 from bot.core.grammar import Args, parse
-from bot.core.errors import INTERNAL, TRY_AGAIN, UserError
+from bot.core.errors import INTERNAL, TRY_AGAIN, IntegrationError, StoreUnavailable, UserError
 from bot.core.reply import Button, Reply, escape
 from bot.core.text import clean, whole_number
 from playbooks.framework import Refused
@@ -213,6 +215,9 @@ class Registry:
         self.env_pieces: dict[str, EnvPiece] = {}
         # Set by bot.service.lookups.register; without it a handler declared with `incident=` cannot run.
         self.incident_resolver: IncidentResolver | None = None
+        # The chat for work nobody is waiting on, `fn(container) -> Chat`: the front end that answers later
+        # work registers it (bot.adapters.slack.slack_chat); each Container takes it (bot.core.context.job_context).
+        self.job_chat: Callable[[Any], Any] | None = None
         self._init_cli_and_checks()
 
     # -- registration -------------------------------------------------------------------------
@@ -295,6 +300,10 @@ class Registry:
             return fn
 
         return decorate
+    def chat_for_jobs(self, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """Where later work (timers, queued jobs, webhooks) posts: `fn(container)` returns the Chat. One front end."""
+        self.job_chat = fn
+        return fn
 
     # -- `fireline` subcommands and `fireline check` lines ---------------------------------------
     def _init_cli_and_checks(self) -> None:
@@ -375,10 +384,6 @@ class Registry:
 
 def guarded(run: Callable[[], Reply | None]) -> Reply | None:
     """The one mapping from errors to what a user sees."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
-    from bot.core.errors import IntegrationError, StoreUnavailable
-
     try:
         return run()
     except UserError as exc:

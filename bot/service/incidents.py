@@ -200,7 +200,7 @@ def declare(ctx: Context, title: str, level: int, reason: str, *,
     """Store the incident first, then make its channel and post its card in both places.
 
     `private`: a private channel and no card in #incidents (bot/features/private/feature.py); `drill`: a game-day
-    drill's incident (bot/features/drill/feature.py), marked as such everywhere it is shown.
+    drill's incident (bot.adapters.drill.py), marked as such everywhere it is shown.
 
     Returns the incident and what could not be done in Slack, in words (the incident stands anyway).
     """

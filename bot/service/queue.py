@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.container import Container
+from bot.core.container import Container, Part
 from bot.store.models import Job
 from bot.service.job_writers import JobWriter, writer_for
 
@@ -225,8 +225,10 @@ class Intake:
             writer.close()
 
 
+# The container's ack-time queue, made on first use.
+INTAKE: Part[Intake] = Part("service.intake", Intake)
+
+
 def intake_for(container: Container) -> Intake:
     """The container's intake, made on first use."""
-    if container.intake is None:
-        container.intake = Intake(container)
-    return container.intake
+    return container.parts.get(INTAKE)

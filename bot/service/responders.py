@@ -18,12 +18,15 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.core.container import Part
 from bot.core.context import Context, Source
 from bot.core.reply import mention
 
 log = logging.getLogger(__name__)
 
 GROUP_CACHE = timedelta(minutes=1)
+# A user group's members as Slack last said: group key -> (fresh until, members).
+GROUPS: Part[dict[str, tuple]] = Part("responders.groups", lambda container: {})
 _SUBTEAM = re.compile(r"^<!subteam\^([A-Z0-9]+)(?:\|@?([^>]*))?>$")
 
 
@@ -63,7 +66,7 @@ def group_key(entry: str) -> str | None:
 
 
 def group_members(ctx: Context, key: str) -> set[str]:
-    cache = ctx.app.caches.responder_groups
+    cache = ctx.app.parts.get(GROUPS)
     cached = cache.get(key)
     if cached and cached[0] > ctx.now():
         return cached[1]

@@ -25,31 +25,6 @@ _spec = importlib.util.spec_from_file_location("import_graph", ROOT / "docs" / "
 import_graph = sys.modules.setdefault("import_graph", importlib.util.module_from_spec(_spec))
 _spec.loader.exec_module(import_graph)
 
-# Imports across layers that still exist, each with why it is still there. The test fails when one goes away,
-# so this list only shrinks: delete the entry in the commit that removes the import.
-KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
-    ("bot.core.check", "bot.adapters.slack.slack_chat"):
-        "the core `fireline check` slack line reuses SlackChat's error mapping; moving to the Slack adapter",
-    ("bot.core.context", "bot.adapters.slack.slack_chat"):
-        "Context builds SlackChat for Slack contexts; the factories are moving into the Slack adapter",
-    ("bot.features.alerts.payloads", "bot.adapters.slack.text"):
-        "pasted Slack messages are read with the Slack adapter's inbound text rule; moving below features",
-    ("bot.features.drill.feature", "bot.adapters.console"):
-        "`fireline drill` runs the drill through the console front end; the CLI part is moving to adapters",
-    ("bot.features.pagerduty.handoff", "bot.adapters.slack.slack_chat"):
-        "the handoff digest posts through SlackChat instead of the Chat port; moving to the port",
-    ("bot.features.status.slack_modal", "bot.adapters.slack.bolt"):
-        "the status modal installs Bolt listeners itself (ACTION_JOB); moving to the Slack adapter",
-    ("bot.features.status.slack_modal", "bot.adapters.slack.render"):
-        "the status modal builds Slack action ids itself (base_action_id); moving to the Slack adapter",
-}
-
-# Function-level imports of our modules without a reason, in files other people are editing right now (hoist or
-# explain them once those edits land). Same rule as above: the test fails when an entry no longer occurs.
-KNOWN_UNEXPLAINED: dict[tuple[str, str], str] = {
-    ("bot/core/registry.py", "bot.core.errors"): "bot/core/registry.py is being edited in parallel",
-}
-
 # What a reason for a function-level import looks like: an optional dependency, or a start-up cost with the figure
 # that was measured. Breaking an import cycle is not one: the graph counts function-level imports anyway.
 REASON = re.compile(r"optional|\d+(\.\d+)?\s?(ms|s|µs|us|MB|KB|kB|%)\b", re.IGNORECASE)
@@ -66,7 +41,7 @@ def _unexplained(found) -> dict[tuple[str, str], list[str]]:
     bad: dict[tuple[str, str], list[str]] = {}
     comments: dict[Path, dict[int, str]] = {}
     for imp in found:
-        if not imp.in_function or all((imp.module, target) in KNOWN_VIOLATIONS for target in imp.targets):
+        if not imp.in_function:
             continue
         if imp.path not in comments:
             comments[imp.path] = _comments(imp.path)
@@ -88,20 +63,14 @@ def test_function_level_imports_of_our_modules_say_why():
     """A function-level import hides an edge from whoever reads the top of the file; it stays only with a comment
     on its line or the line above naming an optional dependency or a measured start-up cost."""
     bad = _unexplained(import_graph.imports())
-    new = {key: where for key, where in bad.items() if key not in KNOWN_UNEXPLAINED}
-    assert new == {}, "function-level imports without a reason (hoist them, or say why on the line above):\n" + \
-        "\n".join(f"  {', '.join(where)} imports {target}" for (_file, target), where in sorted(new.items()))
-    gone = set(KNOWN_UNEXPLAINED) - set(bad)
-    assert gone == set(), f"no longer there, delete from KNOWN_UNEXPLAINED: {sorted(gone)}"
+    assert bad == {}, "function-level imports without a reason (hoist them, or say why on the line above):\n" + \
+        "\n".join(f"  {', '.join(where)} imports {target}" for (_file, target), where in sorted(bad.items()))
 
 
 def test_each_layer_imports_only_its_own_or_lower_layers():
     found = import_graph.violations(import_graph.imports())
-    new = found - set(KNOWN_VIOLATIONS)
-    assert new == set(), "imports a layer may not make:\n" + "\n".join(
-        f"  {a} ({import_graph.layer(a)}) -> {b} ({import_graph.layer(b)})" for a, b in sorted(new))
-    gone = set(KNOWN_VIOLATIONS) - found
-    assert gone == set(), f"no longer there, delete from KNOWN_VIOLATIONS: {sorted(gone)}"
+    assert found == set(), "imports a layer may not make:\n" + "\n".join(
+        f"  {a} ({import_graph.layer(a)}) -> {b} ({import_graph.layer(b)})" for a, b in sorted(found))
 
 
 def test_the_store_and_the_playbooks_import_nothing_of_bot():

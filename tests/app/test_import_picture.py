@@ -23,7 +23,8 @@ FEATURES = {"bot.features.incident.feature", "bot.features.playbooks.feature", "
             "bot.features.providers.feature", "bot.features.status.sync", "bot.adapters.web.public",
             "bot.features.deploy_watch.feature", "bot.features.undo.feature", "bot.features.insights.feature", "bot.adapters.web.team", "bot.adapters.web.dev",
             "bot.features.catchup.feature", "bot.features.archive.feature", "bot.features.pagerduty.handoff", "bot.features.private.feature",
-            "bot.features.drill.feature"}
+            "bot.adapters.drill", "bot.adapters.slack.status_modal",
+            "bot.adapters.slack.alerts"}
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -70,7 +71,8 @@ def test_every_subcommand_and_check_comes_from_a_register_call():
     from bot.app.assembly import FEATURE_MODULES
     from bot.app.cli import cli_registry
 
-    assert set(FEATURE_MODULES) == FEATURES | {"bot.core.check", "bot.features.alerts.check", "bot.service.lookups"}
+    assert set(FEATURE_MODULES) == FEATURES | {"bot.core.check", "bot.features.alerts.check", "bot.service.lookups",
+                                             "bot.adapters.slack.check", "bot.app.observability"}
     registry = cli_registry(None)
     assert list(registry.cli_commands) == ["console", "serve", "socket", "worker", "check", "db", "commands",
                                            "classify", "postmortem", "report", "web", "drill"]

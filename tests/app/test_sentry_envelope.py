@@ -124,7 +124,7 @@ def test_a_failed_command_reaches_sentry_with_its_stack_and_without_secrets(slac
 
 
 def test_check_says_live_only_after_sentry_accepted_an_envelope(sentry_stand_in):
-    from bot.core.check import check_sentry
+    from bot.app.observability import check_sentry
 
     settings = make_settings("sqlite://", sentry_dsn=sentry_stand_in.dsn)
     status = check_sentry(settings)
@@ -140,7 +140,7 @@ def test_check_says_live_only_after_sentry_accepted_an_envelope(sentry_stand_in)
 
 
 def test_check_names_a_dsn_that_does_not_parse_or_answer():
-    from bot.core.check import check_sentry
+    from bot.app.observability import check_sentry
 
     broken = check_sentry(make_settings("sqlite://", sentry_dsn="https://sentry.example.com/1"))
     assert broken.state == "error" and broken.detail.startswith("SENTRY_DSN is not a DSN")

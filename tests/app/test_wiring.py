@@ -1,4 +1,4 @@
-"""The typed wiring: one module builds every Context (frozen, with a Source), the container says its mode,
+"""The typed wiring: each front end builds its Contexts (frozen, with a Source), the container says its mode,
 and who may confirm follows from the context's source alone."""
 
 from __future__ import annotations
@@ -9,18 +9,12 @@ import io
 import pytest
 
 from bot.features.alerts.service import paced
-from bot.core.chat import ConsoleChat
-from bot.adapters.console import Console
+from bot.adapters.console import Console, console_context
+from bot.adapters.console_chat import ConsoleChat
+from bot.adapters.slack.context import ack_context, slack_context
+from bot.adapters.slack.slack_chat import SLACK_CLIENT
 from bot.core.container import Container, Mode
-from bot.core.context import (
-    Source,
-    ack_context,
-    console_context,
-    job_context,
-    pagerduty_context,
-    slack_context,
-    webhook_context,
-)
+from bot.core.context import Source, job_context, pagerduty_context, webhook_context
 from bot.service.responders import may_confirm
 from bot.adapters.slack.slack_chat import SlackChat
 
@@ -28,8 +22,10 @@ from bot.adapters.slack.slack_chat import SlackChat
 def test_the_container_has_typed_fields_and_no_extras(sqlite_container):
     names = {f.name for f in dataclasses.fields(Container)}
     assert "extras" not in names and not hasattr(sqlite_container, "extras")
-    assert {"mode", "console_chat", "slack_client", "intake", "metrics_registry", "pagerduty_rest",
-            "pagerduty_events", "caches", "knobs"} <= names
+    assert {"mode", "chat_for_jobs", "parts", "knobs"} <= names
+    # what one feature or front end makes is its own Part, never a field of the container
+    assert not names & {"console_chat", "slack_client", "intake", "metrics_registry", "pagerduty_rest",
+                        "pagerduty_events"}
     assert sqlite_container.mode is Mode.TEST and sqlite_container.knobs.fly_timeout == 15.0
 
 
@@ -43,7 +39,7 @@ def test_each_front_end_has_its_factory_and_source(sqlite_container):
     slack = slack_context(sqlite_container, {"user_id": "U0LEAD", "channel_id": "C1", "channel_name": "inc-1"})
     assert (slack.source, slack.user_id, slack.channel_id, slack.channel_name) == (Source.SLACK, "U0LEAD", "C1",
                                                                                    "inc-1")
-    assert isinstance(slack.chat, SlackChat) and sqlite_container.slack_client is slack.chat.client
+    assert isinstance(slack.chat, SlackChat) and sqlite_container.parts.get(SLACK_CLIENT) is slack.chat.client
     assert ack_context(sqlite_container, "U1", "C1").source is Source.SLACK
     assert job_context(sqlite_container).source is Source.JOB and job_context(sqlite_container).user_id == "fireline"
     assert pagerduty_context(sqlite_container, user_id="pagerduty").source is Source.PAGERDUTY

@@ -10,9 +10,9 @@ import urllib.parse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.adapters.console import console_context
+from bot.adapters.console_chat import ConsoleChat
 from bot.core import log_context
-from bot.core.chat import ConsoleChat
-from bot.core.context import console_context
 from bot.core.reply import Reply
 from tests.support.signing import action_body
 

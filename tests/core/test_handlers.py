@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import Session, select
 
 import bot
-from bot.core.chat import ConsoleChat
+from bot.adapters.console_chat import ConsoleChat
 from bot.core.grammar import Args
 from bot.core.context import Context
 from bot.core.errors import UserError

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from bot.app.assembly import feature_registry
-from bot.core.context import ack_context
+from bot.adapters.slack.context import ack_context
 from bot.core.errors import INTERNAL
 from bot.core.registry import ENV_PIECES, Registry
 from bot.core.reply import Reply

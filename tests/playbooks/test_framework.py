@@ -11,10 +11,10 @@ from starlette.testclient import TestClient
 
 from bot.features.playbooks.feature import add_playbook
 from bot.adapters.console import run_console
-from bot.store.models import Incident, Job, MitigationLock, PlaybookExecution
 from bot.adapters.http.server import build_http_app
-from bot.features.playbooks import executions as ex
 from bot.adapters.slack.bolt import build_bolt_app
+from bot.features.playbooks import executions as ex
+from bot.store.models import Incident, Job, MitigationLock, PlaybookExecution
 from playbooks.framework import Param, Plan, Playbook, Step, StepResult
 from tests.support.factories import make_container
 from tests.support.harness import SlackHarness
@@ -256,8 +256,8 @@ def test_stop_after_current_step(harness):
 
 def test_stop_requested_while_running_stops_before_the_next_step(db_url, recorder, clock):
     container, poke = build(db_url, recorder, clock)
-    from bot.core.chat import ConsoleChat
-    from bot.core.context import console_context
+    from bot.adapters.console import console_context
+    from bot.adapters.console_chat import ConsoleChat
 
     ctx = console_context(container, ConsoleChat(io.StringIO()), user_id="console", channel_id="#incidents")
     execution, _ = ex.propose(ctx, poke, {"steps": 3}, None)
@@ -417,8 +417,8 @@ def test_concurrent_confirms_start_it_once(db_url, recorder, clock):
     """Two presses racing in two threads: the conditional UPDATE lets exactly one through."""
     import threading
 
-    from bot.core.chat import ConsoleChat
-    from bot.core.context import console_context
+    from bot.adapters.console import console_context
+    from bot.adapters.console_chat import ConsoleChat
 
     container, poke = build(db_url, recorder, clock)
     ctx = console_context(container, ConsoleChat(io.StringIO()), user_id="console", channel_id="#incidents")

@@ -219,15 +219,15 @@ def test_running_services_fall_back_to_builtin_rules_on_a_bad_file(tmp_path, cap
 
 
 def test_declare_uses_the_team_rules_file(tmp_path, sqlite_url, settings_factory):
+    from bot.adapters.console import console_context
     from bot.app.assembly import build_container
-    from bot.core.context import console_context
     from tests.support.harness import FakeClock
 
     path = tmp_path / "rules.yaml"
     path.write_text("rules:\n  - {name: checkout, level: 1, keywords: [checkout], from: 'team: money'}\n")
     container = build_container(settings_factory(sqlite_url, severity_rules=str(path)), clock=FakeClock(
         __import__("datetime").datetime(2026, 1, 1, tzinfo=__import__("datetime").UTC)))
-    from bot.core.chat import ConsoleChat
+    from bot.adapters.console_chat import ConsoleChat
 
     out = __import__("io").StringIO()
     ctx = console_context(container, ConsoleChat(out), user_id="console", channel_id="#incidents")

@@ -93,7 +93,7 @@ def test_home_shows_no_follow_up_or_postmortem_of_a_private_incident_to_a_non_me
 def test_home_of_a_member_still_shows_them(slack):
     _declare(slack)
     slack.command("followup rotate the keys <@U0LEAD|lead> #1", channel_id="CINC0001")
-    from bot.core.context import ack_context
+    from bot.adapters.slack.context import ack_context
 
     text = "\n".join(line for reply in sections(ack_context(slack.container, "U0LEAD", ""), "U0LEAD")
                      for line in [reply.text, *reply.lines])

@@ -8,9 +8,9 @@ from collections import Counter
 from sqlmodel import Session, select
 
 from bot.app.assembly import build_container
+from bot.service import jobs
 from bot.store.db import session_scope
 from bot.store.models import Incident, Job
-from bot.service import jobs
 from tests.support.factories import make_container, make_settings
 
 
@@ -70,8 +70,8 @@ def test_timers_fire_once_and_only_when_due(db_url, recorder, clock):
 
 
 def test_concurrent_declares_on_two_replicas_get_distinct_numbers(db_url, recorder, clock):
-    from bot.core.chat import ConsoleChat
-    from bot.core.context import console_context
+    from bot.adapters.console import console_context
+    from bot.adapters.console_chat import ConsoleChat
     from bot.service import incidents as svc
 
     first, second = two_replicas(db_url, recorder, clock)

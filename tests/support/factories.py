@@ -64,8 +64,8 @@ def make_incident(container: Container, title: str = "Checkout returns 502", lev
     `chat`: another Chat (a SlackChat on the recorder, say); `kwargs` go to `declare` (private, drill, source).
     Returns the stored incident.
     """
-    from bot.core.chat import ConsoleChat
-    from bot.core.context import console_context
+    from bot.adapters.console_chat import ConsoleChat
+    from bot.adapters.console import console_context
     from bot.service import incidents
 
     ctx = console_context(container, chat or ConsoleChat(io.StringIO()), user_id=user_id, channel_id="#incidents")

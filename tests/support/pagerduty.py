@@ -20,6 +20,7 @@ import respx
 from bot.clients.pagerduty import EventsClient, RestClient
 from bot.core.container import Container
 from tests.support.factories import make_container
+from bot.features.pagerduty.config import PAGERDUTY_EVENTS, PAGERDUTY_REST
 from tests.support.harness import SlackHarness
 
 API = "https://pagerduty.test"
@@ -49,9 +50,10 @@ def install_clients(container: Container, sleeps: list[float] | None = None, *,
     sleeps = [] if sleeps is None else sleeps
     settings = container.settings
     if settings.pagerduty_api_token is not None:
-        container.pagerduty_rest = RestClient(settings, transport=rest_transport, sleep=sleeps.append)
+        container.parts.put(PAGERDUTY_REST, RestClient(settings, transport=rest_transport, sleep=sleeps.append))
     if settings.pagerduty_routing_key is not None:
-        container.pagerduty_events = EventsClient(settings, transport=events_transport, sleep=sleeps.append)
+        container.parts.put(PAGERDUTY_EVENTS, EventsClient(settings, transport=events_transport,
+                                                         sleep=sleeps.append))
     return sleeps
 
 

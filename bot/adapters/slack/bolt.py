@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 
 from bot.core import log_context, metrics
 from bot.core.container import Container
-from bot.core.context import ack_context, slack_context
+from bot.adapters.slack.context import ack_context, slack_chat, slack_context
 from bot.core.errors import TRY_AGAIN
 from bot.core.hooks import Hooks
 from bot.core.reply import Reply
@@ -34,7 +34,7 @@ from bot.adapters.slack.ack import (
     opens_form,
     store_failed_reply,
 )
-from bot.adapters.slack.slack_chat import SlackChat, make_web_client, respond_via
+from bot.adapters.slack.slack_chat import SLACK_CLIENT, SlackChat, make_web_client, respond_via
 from bot.adapters.slack.modals import open_form
 from bot.adapters.slack.render import base_action_id
 from bot.adapters.slack.text import from_slack
@@ -182,7 +182,7 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
         hook(app=app, container=container)
     _acknowledge_the_rest(app)
     app._fireline_client = client  # noqa: SLF001 - jobs reuse the same client
-    container.slack_client = client
+    container.parts.put(SLACK_CLIENT, client)
     return app
 
 
@@ -295,4 +295,7 @@ def register_jobs(registry) -> None:
             ctx.respond(reply)
 
 
-register = register_jobs
+def register(registry) -> None:
+    """Slack's jobs (a command or press the worker runs), and Slack as the chat later work posts through."""
+    register_jobs(registry)
+    registry.chat_for_jobs(slack_chat)

@@ -26,7 +26,7 @@ from slack_bolt import BoltResponse
 from bot.features.incident.feature import MAX_DESCRIPTION, DeclareForm, declare_form, suggest
 from bot.core.registry import Registry
 from bot.core.container import Container
-from bot.core.context import ack_context, slack_context
+from bot.adapters.slack.context import ack_context, slack_context
 from bot.store.db import session_scope
 from bot.core.hooks import Hooks
 from bot.service import jobs, lookups

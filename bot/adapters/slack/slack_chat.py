@@ -30,6 +30,7 @@ from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from bot.core.chat import MessageRef
+from bot.core.container import Part
 from bot.core.errors import IntegrationError
 from bot.core.http_pool import shared_transport
 from bot.core.reply import Reply, Visibility
@@ -191,11 +192,13 @@ def make_web_client(settings: Settings, *, timeout: float = TIMEOUT, sleep: Slee
     return client
 
 
+# The app's Web API client: the Bolt app's when it has one (`build_bolt_app` puts it), else made on first use.
+SLACK_CLIENT: Part[WebClient] = Part("slack.client", lambda container: make_web_client(container.settings))
+
+
 def slack_client(container: Container) -> WebClient:
-    """The app's Web API client: the Bolt app's when it has one (`build_bolt_app` sets it), else made once."""
-    if container.slack_client is None:
-        container.slack_client = make_web_client(container.settings)
-    return container.slack_client
+    """The app's Web API client: the Bolt app's when it has one (`build_bolt_app` puts it), else made once."""
+    return container.parts.get(SLACK_CLIENT)
 
 
 def _slack_error(method: str, exc: SlackApiError) -> IntegrationError:
@@ -334,6 +337,10 @@ class SlackChat:
         except (SlackApiError, *TRANSPORT_ERRORS):
             return None
         return profile.get("email") or None
+
+    def user_by_email(self, email: str) -> str | None:
+        """The Slack user with this email (users.lookupByEmail), or None; Slack's refusals raise."""
+        return (self.client.users_lookupByEmail(email=email).get("user") or {}).get("id")
 
     def display_name(self, user_id: str) -> str | None:
         """From users.info, cached per process (bot/adapters/slack/people.py)."""

@@ -12,7 +12,6 @@ from bot.core.errors import UserError
 from bot.core.hooks import Hooks
 from bot.core.reply import Reply, escape
 from bot.service import incidents as svc
-from bot.features.alerts.listener import install
 from bot.features.alerts.webhook import routes
 
 USAGE = "<alert text> | list"
@@ -59,10 +58,6 @@ def press_dismiss(ctx: Context, alert_id: int) -> Reply:
     return alerts.dismiss(ctx, visible_alert(ctx, alert_id))
 
 
-def add_listener(app, container) -> None:
-    install(app, container)
-
-
 def add_routes(container, worker=None):
     return routes(container, worker)
 
@@ -77,7 +72,6 @@ def register(registry: Registry) -> None:
     registry.job(alerts.POST_JOB)(alerts.post_thread)
     registry.job(alerts.REFRESH_JOB)(alerts.refresh_thread)
     registry.job(alerts.DIGEST_JOB)(alerts.post_digest)
-    registry.on(Hooks.SLACK_APP)(add_listener)
     registry.on(Hooks.HTTP_ROUTES)(add_routes)
     registry.job(resolution.RESOLVED_JOB)(resolution.announce_resolved)
 

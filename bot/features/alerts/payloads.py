@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.adapters.slack.text import plain
 from bot.core.text import clean, one_line, strip_blank
 from playbooks.severity import Signals
 
@@ -303,69 +302,6 @@ def parse_webhook(data: dict[str, Any], headers: Mapping[str, str]) -> IncomingA
     if isinstance(data.get("event"), dict) and "event_type" in data["event"]:
         return from_pagerduty(data)
     return from_generic(data)
-
-
-# -- Slack messages from other integrations ----------------------------------------------------------------------
-_COLOR_HINTS = {"danger": "error", "warning": "warning", "good": "info", "#ff0000": "error"}
-_EMPHASIS = re.compile(r"(?<![\w*])[*_~]([^*_~\n]+)[*_~](?![\w*])")
-
-
-def slack_text(text: str) -> str:
-    """Slack mrkdwn -> words: Slack's one inbound rule (bot/adapters/slack/text.py: links to their labels, mentions as the
-    text they show, `#ops`, `@chen`, `@here`, words that never ping once escaped), then no emphasis marks."""
-    return _EMPHASIS.sub(r"\1", plain(text))
-
-
-def _block_texts(blocks: Any) -> list[str]:
-    out: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") in ("mrkdwn", "plain_text", "text") and isinstance(node.get("text"), str):
-                out.append(node["text"])
-                return
-            for key in ("text", "fields", "elements", "blocks"):
-                if key in node:
-                    walk(node[key])
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(blocks)
-    return out
-
-
-def from_slack_message(event: Mapping[str, Any]) -> IncomingAlert | None:
-    """An integration's message (its text, attachments and blocks) as an alert; None if it has no words."""
-    parts: list[str] = []
-    first_link: str | None = None
-    hint = None
-    for attachment in event.get("attachments") or []:
-        if not isinstance(attachment, dict):
-            continue
-        for key in ("pretext", "title", "text"):
-            if isinstance(attachment.get(key), str):
-                parts.append(attachment[key])
-        for item in attachment.get("fields") or []:
-            if isinstance(item, dict) and item.get("title") and item.get("value"):
-                parts.append(f"{item['title']}: {item['value']}")
-        first_link = first_link or _safe_link(attachment.get("title_link"))
-        hint = hint or _COLOR_HINTS.get(str(attachment.get("color", "")).lower())
-    text = event.get("text") if isinstance(event.get("text"), str) else ""
-    block_parts = _block_texts(event.get("blocks")) if not text else []
-    words = clean("\n".join(slack_text(p) for p in [text, *block_parts, *parts] if p)).strip()
-    if not words:
-        return None
-    lines = [line for line in map(strip_blank, words.splitlines()) if line]
-    title = lines[0][:MAX_TITLE]
-    profile = event.get("bot_profile") if isinstance(event.get("bot_profile"), dict) else {}
-    name = str(profile.get("name") or event.get("username") or event.get("bot_id") or "integration")
-    source = normalize_source(name)
-    return IncomingAlert(source=source, title=title, text="\n".join(lines[1:])[:MAX_TEXT], link=first_link,
-                         severity_hint=hint, dedup_key=derive_key(source, title),
-                         signals=Signals(severity_hint=hint), details={"bot": name[:80]},
-                         delivery_id=f"slack:{event.get('channel')}:{event.get('ts')}",
-                         root_channel=str(event.get("channel") or ""), root_ts=str(event.get("ts") or ""))
 
 
 def from_console(text: str, source: str = "console") -> IncomingAlert:

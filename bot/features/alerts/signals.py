@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 
-from bot.core.container import Container
+from bot.core.container import Container, Part
 from playbooks.severity import Signals
 from bot.clients.fly.health import HealthProbe
 from bot.clients.fly.client import FlyClient
@@ -21,16 +21,18 @@ log = logging.getLogger(__name__)
 CACHE_SECONDS = 30.0
 TIMEOUT_SECONDS = 3.0
 _lock = threading.Lock()
+# The latest live signals, (monotonic time, signals), in a one-item list: None until first gathered.
+SIGNALS: Part[list[tuple[float, Signals] | None]] = Part("alerts.signals", lambda container: [None])
 
 
 def live_signals(container: Container) -> Signals:
     with _lock:
-        cached = container.caches.alert_signals
+        cached = container.parts.get(SIGNALS)[0]
         if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
             return cached[1]
     signals = Signals(health_ok=_health(container), **_machines(container))
     with _lock:
-        container.caches.alert_signals = (time.monotonic(), signals)
+        container.parts.get(SIGNALS)[0] = (time.monotonic(), signals)
     return signals
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import DateTime, Float, case, cast, extract, func, literal, sele
 
 from bot.core.clock import as_utc
 from bot.core.registry import Registry
-from bot.core.container import Container, Mode, open_container
+from bot.core.container import Container, Mode, Part, open_container
 from bot.store.models import Incident, PagerDutyLink, PlaybookExecution, Postmortem
 from bot.core.settings import Settings
 from bot.service.reads import Visible
@@ -45,6 +45,8 @@ def parse_since(text: str) -> timedelta:
 
 
 FRESH_SECONDS = 60.0  # the insights page's figures may be a minute old; `fireline report` always computes
+# The page's figures: (since day, readers' scope) -> (fresh until, figures).
+FIGURES: Part[dict[tuple, tuple]] = Part("insights.figures", lambda container: {})
 
 
 def figures(container: Container, since: datetime, *, visible=None, cached: bool = False) -> pure.Figures:
@@ -55,15 +57,16 @@ def figures(container: Container, since: datetime, *, visible=None, cached: bool
     one 3 ms; a team refreshing the page during a review pays the 65 once a minute.
     """
     key = (since.replace(second=0, microsecond=0), None if visible is None else visible.hidden)
+    cache = container.parts.get(FIGURES)
     if cached:
-        hit = container.caches.insights.get(key)
+        hit = cache.get(key)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
     found = _compute(container, since, visible)
     if cached:
-        if len(container.caches.insights) > 64:  # a handful of periods and scopes; never grows without bound
-            container.caches.insights.clear()
-        container.caches.insights[key] = (time.monotonic() + FRESH_SECONDS, found)
+        if len(cache) > 64:  # a handful of periods and scopes; never grows without bound
+            cache.clear()
+        cache[key] = (time.monotonic() + FRESH_SECONDS, found)
     return found
 
 

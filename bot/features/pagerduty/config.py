@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.core.container import Container
+from bot.core.container import Container, Part
 from bot.clients.pagerduty import EventsClient, RestClient
 from bot.core.settings import Settings
 
@@ -69,14 +69,15 @@ def config(container: Container) -> PagerDutyConfig:
     return PagerDutyConfig(container.settings)
 
 
+# The PagerDuty clients, made on first use; tests put their own (`container.parts.put(PAGERDUTY_REST, ...)`).
+PAGERDUTY_REST: Part[RestClient] = Part("pagerduty.rest", lambda container: RestClient(container.settings))
+PAGERDUTY_EVENTS: Part[EventsClient] = Part("pagerduty.events", lambda container: EventsClient(container.settings))
+
+
 def rest_client(container: Container) -> RestClient:
-    """The REST client, made on first use; tests put their own in `container.pagerduty_rest`."""
-    if container.pagerduty_rest is None:
-        container.pagerduty_rest = RestClient(container.settings)
-    return container.pagerduty_rest
+    """The REST client, made on first use; tests put their own under `PAGERDUTY_REST`."""
+    return container.parts.get(PAGERDUTY_REST)
 
 
 def events_client(container: Container) -> EventsClient:
-    if container.pagerduty_events is None:
-        container.pagerduty_events = EventsClient(container.settings)
-    return container.pagerduty_events
+    return container.parts.get(PAGERDUTY_EVENTS)

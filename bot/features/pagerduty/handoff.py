@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from bot.core.chat import Chat
 from bot.core.clock import as_utc, fmt_utc
 from bot.core.registry import Registry
 from bot.core.container import Container
@@ -31,7 +32,6 @@ from bot.core.reply import Reply, escape
 from bot.service import incidents as svc
 from bot.service import timers
 from bot.service.lookups import shown_title
-from bot.adapters.slack.slack_chat import slack_client
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +126,13 @@ def _incoming(container: Container, payload: dict[str, Any]) -> list[dict[str, A
     return entries
 
 
-def _slack_user(container: Container, email: str) -> str | None:
-    if not email:
+def _slack_user(chat: Chat, email: str) -> str | None:
+    """The chat's user with this email, when the chat can look people up by email (Slack can; the console cannot)."""
+    lookup = getattr(chat, "user_by_email", None)
+    if not email or lookup is None:
         return None
     try:
-        return (slack_client(container).users_lookupByEmail(email=email).get("user") or {}).get("id")
+        return lookup(email)
     except Exception:
         log.info("no Slack user for an on-call email")
         return None
@@ -149,7 +151,7 @@ def handoff_job(container: Container, payload: dict[str, Any], job=None) -> None
     people = [*(payload.get("outgoing") or []), *incoming]
     sent = 0
     for person in people:
-        user = _slack_user(container, person.get("email") or "")
+        user = _slack_user(ctx.chat, person.get("email") or "")
         if user is None:
             continue
         try:

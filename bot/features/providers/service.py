@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from bot.core.clock import as_utc, fmt_utc
+from bot.core.container import Part
 from bot.core.http_pool import shared_transport
 from bot.core.reply import escape
 
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = 4.0
 CACHE_FOR = timedelta(minutes=1)
+# The providers' status pages: page URL -> (fresh until, report), shared by every request of this app.
+REPORTS: Part[dict[str, tuple[datetime, ProviderReport]]] = Part("providers.reports", lambda container: {})
 NEAR = timedelta(minutes=60)  # a provider incident this close to ours is worth a look
 MAX_BODY = 2_000_000
 
@@ -127,7 +130,7 @@ def fetch(name: str, url: str, client: httpx.Client) -> ProviderReport:
 def read_all(container, *, cached_only: bool = False) -> list[ProviderReport]:
     """Every configured page, from the one-minute cache where fresh; `cached_only` never touches the network."""
     pages = parse_pages(container.settings.provider_status_pages)
-    cache: dict[str, tuple[datetime, ProviderReport]] = container.caches.provider_status
+    cache = container.parts.get(REPORTS)
     now = container.clock()
     fresh = {url: entry[1] for url, entry in cache.items() if entry[0] > now}
     if cached_only:

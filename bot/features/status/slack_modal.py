@@ -4,32 +4,24 @@ Slack's `trigger_id` lives 3 seconds, so the modal is opened while the press is 
 draft, one `views.open`), not from the queued job. Saving checks the words at once (a wrong text shows
 under its field, in the modal) and queues the edit as a button press (`status_edit_save`), so it runs
 like every other press: durable, after the ack, answered with the new plan. The console edits with
-`/incident statuspage --text "..."` instead.
+`/incident statuspage --text "..."` instead. This module builds the form and reads it back; opening it on
+the press and queueing the save is Slack's middleware, bot.adapters.slack.status_modal.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
-from slack_bolt import BoltResponse
-
 from bot.core.registry import Registry
-from bot.core.context import Context, ack_context
+from bot.core.context import Context
 from bot.core.errors import UserError
-from bot.core.hooks import Hooks
 from bot.core.reply import Reply
 from bot.features.status import service
-from bot.features.status.feature import StatusActions, plan_reply, visible_update
+from bot.features.status.feature import plan_reply, visible_update
 from playbooks import statuspage as sp
-from bot.service import incidents as svc, jobs
-from bot.store.db import session_scope
-from bot.store.models.status import StatusUpdate
-from bot.service.lookups import sees
-from bot.service.responders import group_key
+from bot.service import incidents as svc
 
-log = logging.getLogger(__name__)
 
 CALLBACK = "status_edit_modal"
 SAVE_ACTION = "status_edit_save"
@@ -145,71 +137,5 @@ def press_save(ctx: Context, value: str) -> Reply:
     return plan_reply(update, update.incident_id, "Draft saved from the form.")
 
 
-def install(app, container) -> None:
-    from bot.adapters.slack.bolt import ACTION_JOB
-    from bot.adapters.slack.render import base_action_id
-
-    client = app.client
-
-    @app.middleware
-    def status_edit_modal(req, resp, next, body):  # noqa: A002 - Bolt injects by name
-        if not isinstance(body, dict):
-            return next()
-        if body.get("type") == "block_actions":
-            action = next_edit(body)
-            if action is None:
-                return next()
-            try:
-                channel = (body.get("channel") or {}).get("id", "")
-                presser = ack_context(container, (body.get("user") or {}).get("id", ""), channel)
-                with session_scope(container.engine) as session:
-                    update = session.get(StatusUpdate, int(action.get("value") or 0))
-                    if update is not None:
-                        session.expunge(update)
-                        seen = sees(presser, session, update.incident_id)
-                if update is None or update.state != "draft" or not seen:
-                    return next()  # the press answers "no longer waiting" (or "no longer exists") as usual
-                if not may_be_responder((body.get("user") or {}).get("id", "")):
-                    return next()  # the press answers "only responders may change" in words
-                client.views_open(trigger_id=body.get("trigger_id"),
-                                  view=modal(update, service.component_names(container.settings), channel))
-            except Exception as exc:  # no modal: the usual answer (how to edit by typing) still comes
-                log.warning("could not open the edit modal: %s", type(exc).__name__)
-                return next()
-            return BoltResponse(status=200, body="")
-        if body.get("type") == "view_submission" and (body.get("view") or {}).get("callback_id") == CALLBACK:
-            data = submitted(body["view"])
-            errors = problems(data)
-            if errors:
-                return BoltResponse(status=200, body=json.dumps({"response_action": "errors", "errors": errors}),
-                                    headers={"content-type": "application/json"})
-            user = (body.get("user") or {}).get("id", "")
-            payload = {"action_id": SAVE_ACTION, "value": json.dumps(data), "user_id": user,
-                       "channel_id": data["c"], "response_url": None, "message_ts": None}
-            with session_scope(container.engine) as session:
-                jobs.enqueue(session, ACTION_JOB, payload, dedup_key=f"status-edit:{body['view'].get('id')}:"
-                             f"{body['view'].get('hash')}"[:200], now=container.clock())
-            return BoltResponse(status=200, body="")
-        return next()
-
-    def may_be_responder(user_id: str) -> bool:
-        """Whether the form is worth opening, without asking Slack before the ack: listed, or maybe in a listed
-        user group (saving checks the whole rule, bot.service.responders.may_confirm)."""
-        entries = container.settings.responder_list
-        return user_id in entries or any(group_key(entry) for entry in entries)
-
-    def next_edit(body: dict[str, Any]) -> dict[str, Any] | None:
-        for action in body.get("actions") or []:
-            if base_action_id(action.get("action_id", "")) == StatusActions.EDIT:
-                return action
-        return None
-
-
-def install_hook(app=None, container=None, **_: Any) -> None:
-    install(app, container)
-
-
 def register(registry: Registry) -> None:
-    registry.view(CALLBACK, "the status page draft's Edit modal")
-    registry.action(SAVE_ACTION)(press_save)
-    registry.on(Hooks.SLACK_APP)(install_hook)
+    registry.action(SAVE_ACTION)(press_save)  # the modal itself is Slack's: bot.adapters.slack.status_modal

@@ -10,11 +10,13 @@ Fireline's own page already has the update.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import col, select
 
 from bot.core.registry import Registry
+from bot.core.container import Part
 from bot.core.context import Context, job_context
 from bot.core.errors import IntegrationError
 from bot.core.hooks import Hooks
@@ -52,13 +54,18 @@ def queue_sync(ctx: Context, incident: Incident, update: StatusUpdate, **_: Any)
                      now=ctx.now())
 
 
-def make_client(container):
-    settings = container.settings
-    factory = container.knobs.statuspage_client
-    if factory is not None:  # tests: a client on a loopback transport
-        return factory(settings)
+def hosted_client(settings):
+    """The hosted Statuspage's client, from the settings."""
     return StatuspageClient(settings.statuspage_api_url, settings.statuspage_api_key.get_secret_value(),
                             settings.statuspage_page_id)
+
+
+# How a sync makes its client from the settings: `hosted_client`; a test puts one on a loopback transport.
+CLIENT_FACTORY: Part[Callable[[Any], Any]] = Part("status.statuspage_client", lambda container: hosted_client)
+
+
+def make_client(container):
+    return container.parts.get(CLIENT_FACTORY)(container.settings)
 
 
 def sync(container, payload: dict[str, Any], job=None) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.core.check import check_slack
+from bot.adapters.slack.check import check_slack
 from tests.support.factories import make_settings
 
 

@@ -276,7 +276,7 @@ def test_dismiss_once(app, clock):
 
 def test_diagnose_without_the_fly_playbook_says_so(app, clock):
     from bot.core.registry import Registry
-    from bot.core.context import ack_context
+    from bot.adapters.slack.context import ack_context
 
     registry = Registry()
     __import__("bot.features.alerts.feature", fromlist=["register"]).register(registry)

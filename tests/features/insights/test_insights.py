@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.store.db import session_scope
-from bot.features.insights.feature import figures, parse_since
+from bot.features.insights.feature import FIGURES, figures, parse_since
 from bot.store.models import Incident, PagerDutyLink, PlaybookExecution, Postmortem
 from playbooks import insights as pure
 from tests.support.factories import make_container
@@ -144,8 +144,9 @@ def test_the_web_page_reuses_figures_for_a_minute_and_the_report_never_does(sqli
             session.add(Incident(id=20, title="new", severity=2, declared_by="U1", declared_at=T0))
         assert figures(container, since, cached=True) is first  # the page, within the minute
         assert sum(r.incidents for r in figures(container, since).rows) == 5  # the report: always fresh
-        key = next(iter(container.caches.insights))
-        container.caches.insights[key] = (0.0, first)  # the minute is over
+        cache = container.parts.get(FIGURES)
+        key = next(iter(cache))
+        cache[key] = (0.0, first)  # the minute is over
         assert sum(r.incidents for r in figures(container, since, cached=True).rows) == 5
         from bot.service.reads import Visible
 

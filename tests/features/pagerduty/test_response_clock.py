@@ -108,7 +108,7 @@ def test_cards_and_messages_print_the_configured_response_times(sqlite_url, reco
 
 
 def test_a_drill_incidents_nudge_says_drill_at_any_speed(sqlite_url, recorder, clock):
-    """A game-day drill's incident (marked as bot/features/drill/feature.py marks it) is named a drill by the nudge at 1x too."""
+    """A game-day drill's incident (marked as bot.adapters.drill.py marks it) is named a drill by the nudge at 1x too."""
     from sqlalchemy import update
 
     from bot.store.db import session_scope

@@ -77,12 +77,12 @@ def pages():
 
 
 class App:
-    """What providers.read_all reads of a container: settings, clock and the caches."""
+    """What providers.read_all reads of a container: settings, clock and its parts (the reports' cache)."""
 
     def __init__(self, settings, clock) -> None:
-        from bot.core.container import Caches
+        from bot.core.container import Parts
 
-        self.settings, self.clock, self.caches = settings, clock, Caches()
+        self.settings, self.clock, self.parts = settings, clock, Parts(self)
 
 
 def test_reports_say_fine_degraded_and_could_not_read_never_fine(pages, clock, monkeypatch):

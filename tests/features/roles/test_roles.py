@@ -8,8 +8,8 @@ from sqlmodel import Session, select
 
 from bot.adapters.console import run_console
 from bot.core.context import pagerduty_context
-from bot.store.models import Incident, IncidentRole, TimelineEvent
 from bot.service import incidents as svc
+from bot.store.models import Incident, IncidentRole, TimelineEvent
 from tests.support.factories import make_container, make_settings
 
 CHANNEL = "CINC0001"
@@ -95,8 +95,8 @@ def test_postmortem_has_a_row_per_role_by_name(slack):
 
 
 def test_pagerduty_responder_becomes_commander_only_when_nobody_took_it(container, clock):
-    from bot.core.chat import ConsoleChat
-    from bot.core.context import console_context
+    from bot.adapters.console import console_context
+    from bot.adapters.console_chat import ConsoleChat
 
     ctx = console_context(container, ConsoleChat(io.StringIO()), user_id="U0LEAD", channel_id="#incidents")
     first, _ = svc.declare(ctx, "Checkout returns 502", 2, "test")

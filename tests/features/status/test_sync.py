@@ -13,6 +13,7 @@ from bot.adapters.console import run_console
 from bot.core.errors import IntegrationError
 from bot.store.models import TimelineEvent
 from bot.clients import statuspage as statuspage_client
+from bot.features.status import sync
 from bot.features.status.service import publish_value
 from bot.clients.statuspage import StatuspageClient
 from tests.support.factories import make_container, make_settings
@@ -45,8 +46,8 @@ def test_published_updates_reach_statuspage_through_the_official_spec(prism, sql
     container = make_container(
         sqlite_url, statuspage_api_url=url, statuspage_api_key=KEY, statuspage_page_id="pg1abc",
         statuspage_components="API=cmpapi01,Payments=cmppay02", clock=clock)
-    container.knobs.statuspage_client = lambda s: StatuspageClient(
-        s.statuspage_api_url, s.statuspage_api_key.get_secret_value(), s.statuspage_page_id, sleep=lambda _: None)
+    container.parts.put(sync.CLIENT_FACTORY, lambda s: StatuspageClient(
+        s.statuspage_api_url, s.statuspage_api_key.get_secret_value(), s.statuspage_page_id, sleep=lambda _: None))
     out = walkthrough(container)
     assert "Traceback" not in out and "not on Statuspage" not in out, out
     synced = events(container, "statuspage")
@@ -151,7 +152,7 @@ def test_a_failed_sync_is_said_in_the_channel_and_the_page_keeps_the_update(sqli
     container = make_container(
         sqlite_url, statuspage_api_url=BASE, statuspage_api_key=KEY, statuspage_page_id="pg1",
         statuspage_components="API=c1,Payments=c2", clock=clock)
-    container.knobs.statuspage_client = lambda s: StatuspageClient(BASE, KEY, "pg1", sleep=lambda _: None)
+    container.parts.put(sync.CLIENT_FACTORY, lambda s: StatuspageClient(BASE, KEY, "pg1", sleep=lambda _: None))
     statuspage_client._next_slot.clear()
     with respx.mock:
         respx.post(f"{BASE}/pages/pg1/incidents").respond(500)
@@ -259,8 +260,8 @@ def test_from_signed_slack_requests_the_update_reaches_statuspage(prism, sqlite_
     container = make_container(
         sqlite_url, recorder, responders="U0LEAD", statuspage_api_url=prism("statuspage"), statuspage_api_key=KEY,
         statuspage_page_id="pg1abc", statuspage_components="API=cmpapi01,Web app=cmpweb02", clock=clock)
-    container.knobs.statuspage_client = lambda s: StatuspageClient(
-        s.statuspage_api_url, s.statuspage_api_key.get_secret_value(), s.statuspage_page_id, sleep=lambda _: None)
+    container.parts.put(sync.CLIENT_FACTORY, lambda s: StatuspageClient(
+        s.statuspage_api_url, s.statuspage_api_key.get_secret_value(), s.statuspage_page_id, sleep=lambda _: None))
     for slack in slack_harness(container, recorder):
         slack.command("declare Login fails for everyone sev1")
         slack.command('statuspage API, "Web app"', channel_id="CINC0001")

@@ -36,7 +36,7 @@ def _settings(db_url, recorder, **overrides):
 
 
 def test_drill_runs_the_playbook_scores_and_leaves_a_drill_incident(sqlite_url, recorder, pd, no_real_fly):
-    from bot.features.drill.feature import run_drill
+    from bot.adapters.drill import run_drill
 
     settings = _settings(sqlite_url, recorder)
     out = io.StringIO()
@@ -63,7 +63,7 @@ def test_drill_runs_the_playbook_scores_and_leaves_a_drill_incident(sqlite_url, 
 
 
 def test_a_slow_responder_misses_the_scaled_targets(sqlite_url, recorder, pd, no_real_fly):
-    from bot.features.drill.feature import run_drill
+    from bot.adapters.drill import run_drill
 
     settings = _settings(sqlite_url, recorder)
     out = io.StringIO()
@@ -96,7 +96,7 @@ def fake_sentry():
 
 def test_the_drill_never_reads_sentry(sqlite_url, recorder, pd, no_real_fly, fake_sentry):
     """SENTRY_API_TOKEN (/diagnose reads error rates with it) is outward like the DSN: a drill never uses it."""
-    from bot.features.drill.feature import run_drill
+    from bot.adapters.drill import run_drill
 
     settings = _settings(sqlite_url, recorder, **fake_sentry.settings())
     out = io.StringIO()
@@ -110,7 +110,7 @@ def test_every_outward_setting_is_dropped_and_only_inbound_secrets_stay(sqlite_u
     (a secret added to Settings later is dropped unless it is named inbound), and no outward address."""
     from pydantic import SecretStr
 
-    from bot.features.drill.feature import INBOUND, drill_settings
+    from bot.adapters.drill import INBOUND, drill_settings
     from bot.core.settings import Settings
 
     secrets = [name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)]

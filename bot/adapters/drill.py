@@ -1,5 +1,7 @@
 """`fireline drill sev1`: a game-day drill of the guide's SEV1 playbook against the simulated Fly fleet.
 
+The console, scripted: it types into bot.adapters.console as a responder would, so it lives beside it.
+
 The drill plays the console lines a responder would type (declare, acknowledge, diagnose, restart,
 confirm, monitoring, resolve) against the example fleet of bot/clients/fly/simulated.py, whose injected fault
 is the guide's most common one: a machine crash-looping after the latest release. Between lines the
@@ -13,7 +15,7 @@ Why a drill clock and not the wall clock: a scripted drill types in microseconds
 would score every drill perfect; the drill clock advances by the think time per line, so a
 `--think 20` drill misses SEV1's 15-second acknowledgement at 60x as a slow responder would.
 
-Safety, asserted by tests/features/drill/test_drill.py: the drill's settings drop every credential that reaches
+Safety, asserted by tests/adapters/test_drill.py: the drill's settings drop every credential that reaches
 outside (Fly, PagerDuty, Slack, Statuspage, Sentry's DSN and its read API, provider pages, the health
 endpoints), so nothing is paged, no real Fly app is touched or read, Sentry is never asked, and the
 answers print in this terminal only.
