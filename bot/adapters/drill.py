@@ -29,15 +29,12 @@ import sys
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import update
-from sqlmodel import col, select
-
 from bot.core.clock import as_utc, fmt_duration, utcnow
 from bot.core.registry import Registry
 from bot.adapters.console import Console
 from bot.core.container import Mode, open_container
 from bot.store.db import session_scope
-from bot.store.models import Incident, TimelineEvent
+from bot.service import incidents, reads
 from bot.core.settings import Settings
 
 DEFAULT_SPEED = 60.0
@@ -107,8 +104,8 @@ def run_drill(settings: Settings, registry: Registry, *, level: int = 1, speed: 
         print(f"== Game-day drill: SEV{level}, fault: {FAULT}; the clock runs {speed:g}x fast ==", file=out)
         console.run_line(f"/incident declare [DRILL] Site is down: {FAULT} sev{level}")
         with session_scope(container.engine) as session:
-            number = session.exec(select(Incident.id).order_by(col(Incident.id).desc())).first()
-            session.execute(update(Incident).where(col(Incident.id) == number).values(drill=True))
+            number = reads.newest_incident_number(session)
+            incidents.mark_drill(session, number)
         for line in SCRIPT:
             clock.think(think)
             print(f"> {line}", file=out)
@@ -123,9 +120,8 @@ def run_drill(settings: Settings, registry: Registry, *, level: int = 1, speed: 
 def score(container, number: int, level: int, speed: float) -> list[Mark]:
     base = container.settings.sev_response(level) or timedelta(minutes=15)  # the SEV table's (SEV_RESPONSE_MINUTES)
     with session_scope(container.engine) as session:
-        incident = session.get(Incident, number)
-        events = session.exec(select(TimelineEvent).where(TimelineEvent.incident_id == number)
-                              .order_by(col(TimelineEvent.at), col(TimelineEvent.id))).all()
+        record = reads.incident_record(session, None, number, timeline_limit=10_000)
+        incident, events = record.incident, record.events
         start = as_utc(incident.declared_at)
 
         def since(at) -> float | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -438,9 +439,14 @@ def valid_state(word: str) -> str:
     return state
 
 
+def mark_drill(session, number: int) -> None:
+    """Mark incident `number` as a game-day drill's (`fireline drill` declares through the console as a person would,
+    then marks it), so every place that shows it says DRILL."""
+    session.execute(update(Incident).where(col(Incident.id) == number).values(drill=True))
+
 __all__ = ["Actions", "Change", "IntegrationError", "acknowledge", "add_note", "card", "change", "change_severity",
            "declare", "ensure_open", "get_incident", "incident_for", "incident_for_channel",
            "named_incident", "open_incidents",
            "post_update", "record",
-           "refresh_cards", "resolve", "resolved_refusal", "sees", "set_lead", "set_status", "target_incident",
+           "mark_drill", "refresh_cards", "resolve", "resolved_refusal", "sees", "set_lead", "set_status", "target_incident",
            "timeline"]

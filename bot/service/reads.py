@@ -129,6 +129,11 @@ def incident_record(session: Session, viewer: Viewer, number: int, *, timeline_l
     return IncidentRecord(incident, list(events), list(runs), page, list(public), list(followups), postmortem)
 
 
+def newest_incident_number(session: Session) -> int | None:
+    """The number of the incident declared last (what `fireline drill` just declared through the console)."""
+    return session.execute(select(Incident.id).order_by(col(Incident.id).desc()).limit(1)).scalar_one_or_none()
+
+
 def postmortems_for(session: Session, viewer: Viewer, *, limit: int = 200) -> list[Any]:
     """Postmortems newest incident first, with their incident's title, severity and lead, as rows."""
     query = (select(Postmortem.incident_id, Postmortem.due_at, Postmortem.done_at, Postmortem.done_link,

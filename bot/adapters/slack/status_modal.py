@@ -22,10 +22,8 @@ from bot.core.registry import Registry
 from bot.features.status import service, slack_modal
 from bot.features.status.feature import StatusActions
 from bot.service import jobs
-from bot.service.lookups import sees
 from bot.service.responders import group_key
 from bot.store.db import session_scope
-from bot.store.models.status import StatusUpdate
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +42,8 @@ def install(app, container) -> None:
             try:
                 channel = (body.get("channel") or {}).get("id", "")
                 presser = ack_context(container, (body.get("user") or {}).get("id", ""), channel)
-                with session_scope(container.engine) as session:
-                    update = session.get(StatusUpdate, int(action.get("value") or 0))
-                    if update is not None:
-                        session.expunge(update)
-                        seen = sees(presser, session, update.incident_id)
-                if update is None or update.state != "draft" or not seen:
+                update = service.editable_draft(presser, int(action.get("value") or 0))
+                if update is None:
                     return next()  # the press answers "no longer waiting" (or "no longer exists") as usual
                 if not may_be_responder((body.get("user") or {}).get("id", "")):
                     return next()  # the press answers "only responders may change" in words

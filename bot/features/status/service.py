@@ -272,6 +272,18 @@ def get_update(ctx: Context, update_id: int) -> StatusUpdate:
         return update
 
 
+def editable_draft(ctx: Context, update_id: int) -> StatusUpdate | None:
+    """The draft `update_id` if the person in `ctx` may open its form: it exists, is still a draft, and is of an
+    incident they may see (a private incident's draft is its members'). None otherwise, so the press goes on to the
+    answer in words ("no longer waiting", "no longer exists")."""
+    with ctx.session() as session:
+        update = session.get(StatusUpdate, update_id)
+        if update is None or update.state != "draft" or not svc.sees(ctx, session, update.incident_id):
+            return None
+        session.expunge(update)
+        return update
+
+
 def schedule_maintenance(ctx: Context, title: str, starts_at: datetime, ends_at: datetime,
                          components: list[str], body: str = "") -> Maintenance:
     if ends_at <= starts_at:
