@@ -265,28 +265,30 @@ def plugin_source(registry: Registry, playbook: Any) -> str | None:
     return None
 
 
-def register(registry: Registry) -> None:
+def list_playbooks(ctx, args) -> Reply:
     """`/incident playbooks`: every playbook, built in or plug-in, with how to run it and who may confirm."""
-    incident = registry.command("incident", "declare and run incidents")
+    registry = ctx.app.registry
+    if not registry.playbooks:
+        return Reply("No playbooks are installed.", lines=["Teams add their own with PLAYBOOKS_PATH: see "
+                                                           "docs/playbooks.md."])
+    lines = []
+    for playbook in registry.playbooks.values():
+        usage = f"`{playbook.invocation} {playbook.usage}`".replace(" `", "`")
+        if not playbook.destructive:
+            how = "read-only, runs at once"
+        elif playbook.who == ANYONE:
+            how = "plan, then anyone may Confirm"
+        else:
+            how = "plan, then Confirm by RESPONDERS"
+        source = plugin_source(registry, playbook)
+        lines.append(f"{usage}  {escape(playbook.help)} ({how}" + (f"; plug-in {escape(source)})" if source
+                                                                     else ")"))
+    failed = [p for p in registry.plugins if p.error]
+    if failed:
+        lines.append(f":warning: {len(failed)} plug-in(s) did not load; `fireline check` says why.")
+    return Reply("*Playbooks*", lines=lines)
 
-    @incident.sub("playbooks", "playbooks", "every playbook you can run (built in and your team's plug-ins)")
-    def list_playbooks(ctx, args) -> Reply:
-        if not registry.playbooks:
-            return Reply("No playbooks are installed.", lines=["Teams add their own with PLAYBOOKS_PATH: see "
-                                                               "docs/playbooks.md."])
-        lines = []
-        for playbook in registry.playbooks.values():
-            usage = f"`{playbook.invocation} {playbook.usage}`".replace(" `", "`")
-            if not playbook.destructive:
-                how = "read-only, runs at once"
-            elif playbook.who == ANYONE:
-                how = "plan, then anyone may Confirm"
-            else:
-                how = "plan, then Confirm by RESPONDERS"
-            source = plugin_source(registry, playbook)
-            lines.append(f"{usage}  {escape(playbook.help)} ({how}" + (f"; plug-in {escape(source)})" if source
-                                                                         else ")"))
-        failed = [p for p in registry.plugins if p.error]
-        if failed:
-            lines.append(f":warning: {len(failed)} plug-in(s) did not load; `fireline check` says why.")
-        return Reply("*Playbooks*", lines=lines)
+
+def register(registry: Registry) -> None:
+    registry.command("incident", "declare and run incidents").sub(
+        "playbooks", "playbooks", "every playbook you can run (built in and your team's plug-ins)", list_playbooks)
