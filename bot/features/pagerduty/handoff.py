@@ -41,15 +41,6 @@ DEFAULT_SHIFT = timedelta(hours=24)  # the "last shift" when PagerDuty gave no s
 MAX_LINES = 15  # per section; the rest is counted
 
 
-def _time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-    except ValueError:
-        return None
-
-
 def arm_from(container: Container, session: Session, row: OnCallSnapshot | None) -> int:
     """Arm a handoff at the end of each level-1 shift in the snapshot; returns how many boundaries are pending."""
     if row is None:
@@ -57,7 +48,7 @@ def arm_from(container: Container, session: Session, row: OnCallSnapshot | None)
     now = container.clock()
     boundaries: dict[tuple[str, datetime], dict[str, Any]] = {}
     for entry in row.entries or []:
-        end = _time(entry.get("end"))
+        end = oncall.parse_time(entry.get("end"))
         if entry.get("level") != 1 or end is None or end <= as_utc(now):
             continue
         schedule = entry.get("schedule") or "level 1"
@@ -78,8 +69,8 @@ def _more(rows: list, shown: list[str]) -> list[str]:
 
 
 def digest(container: Container, payload: dict[str, Any], incoming: list[str]) -> Reply:
-    boundary = _time(payload.get("boundary")) or container.clock()
-    start = _time(payload.get("start")) or boundary - DEFAULT_SHIFT
+    boundary = oncall.parse_time(payload.get("boundary")) or container.clock()
+    start = oncall.parse_time(payload.get("start")) or boundary - DEFAULT_SHIFT
     outgoing = [p.get("user") or "unknown" for p in payload.get("outgoing") or []]
     with session_scope(container.engine) as session:
         incidents = list(session.exec(select(Incident).where(col(Incident.status).in_(OPEN_STATES))

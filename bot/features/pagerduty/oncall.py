@@ -115,7 +115,8 @@ def refresh(container: Container, policy_id: str | None = None) -> OnCallSnapsho
 
 
 # -- what people see ---------------------------------------------------------------------------------------------
-def _parse_time(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
+    """PagerDuty's ISO time (`...Z`) as an aware UTC datetime; None when absent or unreadable."""
     if not value:
         return None
     try:
@@ -125,7 +126,7 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 def _handover(entry: dict[str, Any], now: datetime) -> str:
-    end = _parse_time(entry.get("end"))
+    end = parse_time(entry.get("end"))
     if end is None:
         return "always on call at this level"
     left = (end - now).total_seconds()
