@@ -5,11 +5,16 @@ nothing here answers without a session from bot/adapters/web/auth.py except the 
 Every answer is `Cache-Control: no-store` (a shared computer's back button shows nothing) with a strict
 Content-Security-Policy (no scripts at all: the pages have none) and `Referrer-Policy: no-referrer`
 (a one-time link's token never leaves in a Referer). Routes parse and check; bot/adapters/web/team_views.py
-reads; bot/features/insights/feature.py computes; templates only show.
+reads; bot/features/insights/feature.py computes; templates only show. A page that fails is the site's own
+error page (`styled`): what happened and what to do, in the layout, never a traceback; an address under /team/
+that is no page is the same page's 404.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -27,7 +32,10 @@ from bot.core.hooks import Hooks
 from bot.core.reply import Reply
 from bot.adapters.web import auth, charts, pool, team_views
 from playbooks import insights as pure
+from bot.core import metrics
 from bot.core.container import Mode
+
+log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
@@ -41,7 +49,18 @@ def _environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
     env.filters["short"] = lambda value: value.strftime("%b %-d %H:%M") if value else ""
+    env.filters["day"] = lambda value: value.strftime("%-d %b %Y, %H:%M") if value else ""
+    env.filters["moment"] = moment
+    env.filters["linkify"] = team_views.linkify
     return env
+
+
+def moment(value: datetime | None, today: date) -> str:
+    """A time in a timeline: the hour alone today, the date and year with it any other day (a reader of an
+    old incident, or of one that ran past midnight, must not guess the day)."""
+    if value is None:
+        return ""
+    return value.strftime("%H:%M") if value.date() == today else value.strftime("%-d %b %Y, %H:%M")
 
 
 _ENV = _environment()
@@ -55,6 +74,34 @@ def base_url(request: Request) -> str:
 def page(request: Request, template: str, reader: auth.Reader | None, status: int = 200, **values) -> Response:
     body = _ENV.get_template(f"team/{template}").render(reader=reader, **values)
     return HTMLResponse(body, status_code=status, headers=HEADERS)
+
+
+def styled(handler, endpoint: str):
+    """A team page that raised: the 500 page in the site's layout (what happened, what to do, a reference to
+    quote), logged once with its traceback and counted like any other 500; the traceback never reaches the page."""
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Exception:
+            reference = uuid.uuid4().hex[:8]
+            log.exception("team page %s failed (reference %s)", endpoint, reference)
+            metrics.server_error(endpoint)
+            try:
+                return page(request, "error.html.j2", None, status=500, reference=reference)
+            except Exception:  # the template itself is broken: still no traceback
+                log.exception("the error page failed too (reference %s)", reference)
+                return HTMLResponse(f"<!doctype html><title>Error</title><p>Something went wrong on our side. "
+                                    f"Try again in a minute; reference {reference}.</p>", status_code=500,
+                                    headers=HEADERS)
+
+    wrapped.__name__ = getattr(handler, "__name__", "page")
+    return wrapped
+
+
+async def not_found(request: Request) -> Response:
+    reader = await reader_of(request)
+    return await pool.run(page, request, "missing.html.j2", reader, status=404,
+                          what="There is no page at this address.")
 
 
 def _safe_next(value: str | None) -> str:
@@ -213,9 +260,9 @@ async def incidents_page(request: Request, reader: auth.Reader) -> Response:
 
 
 def _incidents_page(request: Request, container, reader: auth.Reader, filters, query: dict) -> Response:
-    items, next_before = team_views.incident_list(container, filters, reader.user_id)
-    return page(request, "incidents.html.j2", reader, items=items, filters=filters, query=query,
-                next_before=next_before, states=("open", "declared", "investigating", "mitigating", "monitoring",
+    opened, items, next_before = team_views.incident_list(container, filters, reader.user_id)
+    return page(request, "incidents.html.j2", reader, opened=opened, items=items, filters=filters, query=query,
+                next_before=next_before, filtering=bool(query) or bool(filters.problems), states=("open", "declared", "investigating", "mitigating", "monitoring",
                                                  "resolved"))
 
 
@@ -231,7 +278,23 @@ def _incident_page(request: Request, container, reader: auth.Reader, raw: str, n
     if found is None:
         return page(request, "missing.html.j2", reader, status=404,
                     what=f"There is no incident #{raw[:12]} you can see. The list has every one you can.")
-    return page(request, "incident.html.j2", reader, **found)
+    return page(request, "incident.html.j2", reader, today=container.clock().date(), **found)
+
+
+@signed_in
+async def postmortem_page(request: Request, reader: auth.Reader) -> Response:
+    raw = request.path_params["number"]
+    number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
+    return await pool.run(_postmortem_page, request, request.app.state.container, reader, raw, number)
+
+
+def _postmortem_page(request: Request, container, reader: auth.Reader, raw: str, number: int | None) -> Response:
+    found = team_views.incident_page(container, number, reader.user_id) if number is not None else None
+    if found is None or found["postmortem"] is None:
+        what = (f"There is no incident #{raw[:12]} you can see." if found is None else
+                f"Incident #{number} has no postmortem draft yet: one is made when it is resolved.")
+        return page(request, "missing.html.j2", reader, status=404, what=what)
+    return page(request, "postmortem.html.j2", reader, **found)
 
 
 @signed_in
@@ -284,15 +347,13 @@ def insight_charts(found: pure.Figures) -> dict:
 
 
 def routes(container=None, worker=None) -> list[Route]:
-    return [Route("/team/login", login, methods=["GET"]),
-            Route("/team/login/slack", login_slack, methods=["GET"]),
-            Route("/team/auth/callback", callback, methods=["GET"]),
-            Route("/team/login/link", link, methods=["GET", "POST"]),
-            Route("/team/logout", logout, methods=["POST"]),
-            Route("/team/", incidents_page, methods=["GET"]),
-            Route("/team/incidents/{number}", incident_page, methods=["GET"]),
-            Route("/team/postmortems", postmortems_page, methods=["GET"]),
-            Route("/team/insights", insights_page, methods=["GET"])]
+    pages = [("/team/login", login, ["GET"]), ("/team/login/slack", login_slack, ["GET"]),
+             ("/team/auth/callback", callback, ["GET"]), ("/team/login/link", link, ["GET", "POST"]),
+             ("/team/logout", logout, ["POST"]), ("/team/", incidents_page, ["GET"]),
+             ("/team/incidents/{number}", incident_page, ["GET"]),
+             ("/team/incidents/{number}/postmortem", postmortem_page, ["GET"]),
+             ("/team/postmortems", postmortems_page, ["GET"]), ("/team/insights", insights_page, ["GET"])]
+    return [Route(path, styled(endpoint, path), methods=methods) for path, endpoint, methods in pages]
 
 
 # -- `/incident web` --------------------------------------------------------------------------------------
@@ -313,7 +374,10 @@ def web_link(ctx: Context, args: Args) -> Reply:
 
 
 def team_routes(container, worker=None) -> list[Route]:
-    return routes(container, worker)
+    """The pages, then the 404 page for any other address under /team/ (last, so it shadows none of them;
+    `fireline web --dev` adds its sign-in stand-in under /team/ and so takes `routes` without it)."""
+    return [*routes(container, worker), Route("/team/{rest:path}", styled(not_found, "/team/{rest:path}"),
+                                              methods=["GET"])]
 
 
 def register(registry: Registry) -> None:

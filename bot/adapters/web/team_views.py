@@ -4,19 +4,22 @@ Read for the signed-in reader through bot/service/reads.py, which leaves out the
 are not a member of (plain reads with a LIMIT over indexed columns: declared_at, status, incident_id;
 migration 0011_web_sessions); shaped here into plain values the templates show as they are. People are names here
 (`bot.core.chat.person`), never Slack ids. The Markdown of a postmortem is rendered by markdown-it-py with
-raw HTML off (it is escaped, so a `<script>` in a pasted log line is text) and its link check on
-(`javascript:` and `data:` links are dropped).
+raw HTML off (it is escaped, so a `<script>` in a pasted log line is text), its link check on
+(`javascript:` and `data:` links are dropped) and its table rule on: the draft's summary, Impact, Timeline and
+"Response against the SEV targets" are GFM tables, which CommonMark alone leaves as `| --- |` text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+import re
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from bot.core.chat import person
 from bot.core.clock import as_utc
@@ -28,12 +31,62 @@ from playbooks.framework import read_steps
 from bot.adapters.slack.slack_chat import SlackChat, slack_client
 
 PAGE_SIZE = 50
+OPEN_LIMIT = 200  # open incidents shown at the top; a team with more has bigger problems than this list
 TIMELINE_LIMIT = 2000
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+_URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+_TRAILING = ".,;:!?'\""
 
 
 def render_markdown(text: str) -> Markup:
     return Markup(_MARKDOWN.render(text or ""))
+
+
+def _url_end(url: str) -> str:
+    """A URL as a person meant it in a sentence: without the full stop after it or the `)` closing a bracket
+    opened before it (`(see https://x/y)`, `[runbook](https://x/y)`), keeping a `)` the URL itself opened."""
+    while url:
+        if url[-1] in _TRAILING:
+            url = url[:-1]
+        elif url[-1] == ")" and url.count(")") > url.count("("):
+            url = url[:-1]
+        else:
+            return url
+    return url
+
+
+def linkify(text: str | None) -> Markup:
+    """Plain text (a note, an update) escaped, its http(s) URLs made links; nothing else becomes a link, so a
+    `javascript:` pasted into a note stays text. `rel="noopener"`: the page opened cannot reach back into ours."""
+    text = text or ""
+    parts: list[Markup] = []
+    last = 0
+    for match in _URL.finditer(text):
+        url = _url_end(match.group(0))
+        if match.start() < last or not urlsplit(url).netloc:
+            continue
+        parts.append(escape(text[last:match.start()]))
+        parts.append(Markup('<a href="{0}" rel="noopener">{0}</a>').format(url))
+        last = match.start() + len(url)
+    parts.append(escape(text[last:]))
+    return Markup("").join(parts)
+
+
+# What an event says when its text alone would not (a note's text is only what was typed); the rest of the
+# kinds are recorded with a sentence that already starts with what happened ("Acknowledged after 6m").
+_SAID = {"update": "Update", "note": "Note", "pinned": "Pinned message", "message": "Message",
+         "timeline": "Added to the timeline"}
+
+
+def event_words(kind: str, text: str, data: dict[str, Any]) -> tuple[str, str]:
+    """An event as a person says it: (a short lead-in or "", the sentence); never the raw kind."""
+    if kind == "status_changed" and data.get("from") and data.get("to"):
+        return "", f"State changed from {data['from']} to {data['to']}"
+    if kind in _SAID:
+        return _SAID[kind], text
+    if text:
+        return "", text
+    return "", kind.replace("_", " ").capitalize()
 
 
 def namer(container: Container) -> Callable[[str | None], str]:
@@ -95,21 +148,41 @@ def parse_filters(query: dict[str, str], reader_id: str) -> Filters:
     return found
 
 
-def incident_list(container: Container, filters: Filters, viewer: Viewer) -> tuple[list[dict], int | None]:
-    """One page of the incidents `viewer` may see, newest first, and the number to continue before (None: the
-    last page)."""
+def _list_rows(container: Container, filters: Filters, viewer: Viewer, *, state: str, limit: int,
+               before: int | None) -> list[Any]:
     with session_scope(container.engine) as session:
-        rows = reads.incidents_for(session, viewer, limit=PAGE_SIZE + 1, state=filters.state,
-                                   severity=filters.severity, since=filters.since, until=filters.until,
-                                   lead=filters.lead, text=filters.text, before=filters.before)
+        return reads.incidents_for(session, viewer, limit=limit, state=state, severity=filters.severity,
+                                   since=filters.since, until=filters.until, lead=filters.lead, text=filters.text,
+                                   before=before)
+
+
+def incident_list(container: Container, filters: Filters,
+                  viewer: Viewer) -> tuple[list[dict], list[dict], int | None]:
+    """The list as the reader takes it in: (the open incidents matching the filters, most severe first; one
+    page of the other incidents, newest first; the number to continue before, None on the last page).
+
+    The open ones are read on their own (up to OPEN_LIMIT, on the first page only) so an open SEV1 older than
+    the fifty newest is still at the top, not on page two among the resolved."""
+    open_state = filters.state if filters.state in ("open", *reads.OPEN_STATES) else ("open" if not filters.state
+                                                                                      else None)
+    opened = []
+    if open_state and filters.before is None:
+        opened = _list_rows(container, filters, viewer, state=open_state, limit=OPEN_LIMIT, before=None)
+    rows = _list_rows(container, filters, viewer, state=filters.state, limit=PAGE_SIZE + 1, before=filters.before)
     name = namer(container)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    items = [{"id": r.id, "title": r.title, "severity": r.severity, "status": r.status, "lead": name(r.lead_id)
-              if r.lead_id else "", "declared_at": as_utc(r.declared_at),
-              "acknowledged_at": as_utc(r.acknowledged_at) if r.acknowledged_at else None,
-              "resolved_at": as_utc(r.resolved_at) if r.resolved_at else None} for r in rows]
-    return items, (rows[-1].id if more and rows else None)
+
+    def item(r) -> dict:
+        return {"id": r.id, "title": r.title, "severity": r.severity, "status": r.status, "lead": name(r.lead_id)
+                if r.lead_id else "", "declared_at": as_utc(r.declared_at),
+                "acknowledged_at": as_utc(r.acknowledged_at) if r.acknowledged_at else None,
+                "resolved_at": as_utc(r.resolved_at) if r.resolved_at else None,
+                "open": r.status in reads.OPEN_STATES}
+
+    open_items = sorted((item(r) for r in opened), key=lambda i: (i["severity"], -i["id"]))
+    rest = [item(r) for r in rows if r.status not in reads.OPEN_STATES]
+    return open_items, rest, (rows[-1].id if more and rows else None)
 
 
 def _minutes(start: datetime | None, end: datetime | None) -> str:
@@ -132,8 +205,9 @@ def incident_page(container: Container, number: int, viewer: Viewer) -> dict[str
     timeline = []
     for event in events:
         data = event.data or {}
-        timeline.append({"at": as_utc(event.at), "kind": event.kind.replace("_", " "), "who": name(event.actor),
-                         "text": event.text, "steps": read_steps(data.get("steps")),
+        lead_in, words = event_words(event.kind, event.text or "", data)
+        timeline.append({"at": as_utc(event.at), "lead_in": lead_in, "words": linkify(words),
+                         "who": name(event.actor), "steps": read_steps(data.get("steps")),
                          "request_ids": [str(r) for r in data.get("request_ids") or []][:50]})
     playbooks = []
     for run in runs:
@@ -158,9 +232,9 @@ def incident_page(container: Container, number: int, viewer: Viewer) -> dict[str
         "page": {"status": page.status, "paged_at": as_utc(page.paged_at), "assignees": page.assignees,
                  "mode": page.mode, "url": page.html_url if (page.html_url or "").startswith("https://") else None}
         if page else None,
-        "public": [{"at": as_utc(u.published_at), "stage": u.stage, "title": u.title, "body": u.body,
+        "public": [{"at": as_utc(u.published_at), "stage": u.stage, "title": u.title, "body": linkify(u.body),
                     "by": name(u.published_by)} for u in public],
-        "followups": [{"text": f.text, "owner": name(f.owner) if f.owner else "nobody yet", "status": f.status}
+        "followups": [{"text": linkify(f.text), "owner": name(f.owner) if f.owner else "nobody yet", "status": f.status}
                       for f in followups],
         "postmortem": postmortem, "postmortem_html": render_markdown(postmortem.markdown) if postmortem else None,
     }

@@ -89,19 +89,42 @@ def test_bad_filters_say_what_to_write(site):
         assert page.status_code == 200 and words in page.text and numbers(page.text) == ["3", "2", "1"], query
 
 
-def test_the_list_pages_fifty_at_a_time(site):
-    """56 more declared in `fireline console` (a front end on the same database): 59 in all, 50 a page."""
+def declare_in_console(site, *titles: str) -> None:
+    """Declare incidents in `fireline console` (a front end on the same database), e.g. "Disk full sev2"."""
     from bot.app.assembly import build_container
 
     console = build_container(site.container.settings, clock=site.container.clock)
     out = io.StringIO()
-    lines = "".join(f"/incident declare Noise {i} sev4\n:channel incidents\n" for i in range(4, 60))
-    assert run_console(console, io.StringIO(lines), out) == 0 and "Declared #59" in out.getvalue()
+    lines = "".join(f"/incident declare {title}\n:channel incidents\n" for title in titles)
+    assert run_console(console, io.StringIO(lines), out) == 0 and "Declared #" in out.getvalue(), out.getvalue()
     console.engine.dispose()
+
+
+def test_the_list_pages_fifty_at_a_time(site):
+    """56 more declared in `fireline console`: 59 in all. The 57 open ones are all at the top of the first page
+    (most severe first: all SEV4 here, so newest first); the resolved ones page 50 incidents at a time."""
+    declare_in_console(site, *(f"Noise {i} sev4" for i in range(4, 60)))
     first = site.client.get("/team/")
-    assert len(numbers(first.text)) == 50 and numbers(first.text)[0] == "59"
+    assert numbers(first.text) == [str(i) for i in range(59, 2, -1)]
     older = re.search(r'href="(/team/\?[^"]*before=\d+)"', first.text).group(1).replace("&amp;", "&")
-    assert numbers(site.client.get(older).text) == [str(i) for i in range(9, 0, -1)]
+    assert older.endswith("before=10")
+    assert numbers(site.client.get(older).text) == ["2", "1"]  # open ones are not repeated below
+
+
+def test_the_list_puts_open_incidents_first_most_severe_first(site):
+    """An open SEV2 declared after the SEV4 comes first; the resolved follow, newest first; each row has its state
+    as a badge and its date with the year."""
+    declare_in_console(site, "Disk full on db-2 sev2")
+    page = site.client.get("/team/").text
+    assert numbers(page) == ["4", "3", "2", "1"]
+    open_part, resolved_part = page.split('id="resolved"')
+    assert 'id="open">Open (2)' in open_part and numbers(open_part) == ["4", "3"]
+    assert numbers(resolved_part) == ["2", "1"]
+    assert 'class="pill sev2"' in open_part and 'class="pill state-open" title="State">declared<' in open_part
+    assert 'class="pill state-resolved" title="State">resolved<' in resolved_part
+    assert "22 Nov 2026, 14:00" in resolved_part  # #1, declared three days ago: the year is there
+    assert "<details" in page and "<details class=\"filters\" open" not in page  # filters folded away
+    assert '<details class="filters" open' in site.client.get("/team/?severity=2").text  # unless in use
 
 
 def test_an_incident_page_shows_everything_by_name(site):
@@ -184,3 +207,69 @@ def test_a_private_incident_is_only_on_its_members_pages(site, clock):
     page = member.get("/team/incidents/4")
     assert page.status_code == 200 and "Batch 1: Restart m1aaaaaaaaaaaa (iad): planned" in page.text
     assert "Payroll export leaks salaries" in member.get("/team/postmortems").text
+
+
+def test_the_timeline_says_each_event_in_words_with_its_day_and_clickable_links(site):
+    page = site.client.get("/team/incidents/1").text
+    timeline = page[page.index("<h2>Timeline</h2>"):page.index("<h2>Playbooks</h2>")]
+    for raw in ("status_changed", "status changed", "playbook_confirmed", "public_update", ">note<"):
+        assert raw not in timeline, raw
+    assert "State changed from investigating to mitigating" in timeline
+    assert '<time datetime="2026-11-22T14:06:00+00:00">22 Nov 2026, 14:06</time>' in timeline  # not today: dated
+    assert "<b>Chen Li</b> · Acknowledged after 6m" in timeline
+    assert ('<span class="lead-in">Note:</span> Pasted from the log: &lt;script&gt;' in timeline)
+    assert '<a href="https://runbooks.example.com/checkout" rel="noopener">https://runbooks.example.com/checkout</a>)' \
+        in timeline  # the `)` closing the Markdown link stays outside the address
+    assert '<a href="https://acme.pagerduty.com/incidents/PINC101" rel="noopener">' in timeline
+    assert 'href="javascript:' not in page
+    assert '<p class="pills"><span class="pill sev1" title="Severity">SEV1</span> ' \
+           '<span class="pill state-resolved" title="State">resolved</span></p>' in page
+
+
+def test_links_are_made_of_http_urls_only_and_escaped():
+    from bot.adapters.web.team_views import linkify
+
+    assert linkify('see https://x.example/a?b=1&c="2" now.') == (
+        'see <a href="https://x.example/a?b=1&amp;c=" rel="noopener">https://x.example/a?b=1&amp;c=</a>&#34;2&#34; now.')
+    assert linkify("javascript:alert(1) data:text/html,x ftp://f.example") == \
+        "javascript:alert(1) data:text/html,x ftp://f.example"
+    assert linkify("(https://en.example/wiki/A_(b))") == \
+        '(<a href="https://en.example/wiki/A_(b)" rel="noopener">https://en.example/wiki/A_(b)</a>)'
+    assert linkify("http:// and <b>") == "http:// and &lt;b&gt;"
+
+
+def test_a_postmortem_shows_its_tables_as_tables(site):
+    """The draft a resolve made (through the front ends) is Markdown with GFM tables: the web shows tables."""
+    for path in ("/team/incidents/1", "/team/incidents/1/postmortem"):
+        page = site.client.get(path)
+        assert page.status_code == 200, path
+        html = page.text[page.text.index('<div class="postmortem">'):]
+        assert "| --- |" not in html and "|---|" not in html, path
+        for heading, first_header in (("Impact", "Point"), ("Timeline", "Time (UTC)"),
+                                      ("Response against the SEV targets", "Measure")):
+            section = html[html.index(f"<h2>{heading}</h2>"):]
+            assert section.index("<table>") < section.index(f"<th>{first_header}</th>") < section.index("</table>")
+        assert "<td>Time to acknowledge</td>" in html and "&lt;script&gt;" in html and "<script>" not in html
+    assert site.client.get("/team/incidents/3/postmortem").status_code == 404  # open: no draft yet
+
+
+def test_a_failing_page_is_the_sites_error_page_without_a_traceback(site, monkeypatch, caplog):
+    from bot.adapters.web import team_views
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database exploded: secret-detail")
+
+    monkeypatch.setattr(team_views, "incident_page", broken)
+    page = site.client.get("/team/incidents/1")
+    assert page.status_code == 500
+    assert "Something went wrong" in page.text and "What to do" in page.text and "<header>" in page.text
+    assert "Traceback" not in page.text and "secret-detail" not in page.text and "RuntimeError" not in page.text
+    reference = re.search(r"<code>([0-9a-f]{8})</code>", page.text).group(1)
+    assert any(reference in r.getMessage() and r.exc_info for r in caplog.records)  # findable in the log
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+def test_an_address_under_team_that_is_no_page_is_the_sites_404(site):
+    page = site.client.get("/team/no/such/page")
+    assert page.status_code == 404 and "Not found" in page.text and "What to do" in page.text
+    assert "Ben Ortiz" in page.text  # in the layout, signed in
