@@ -4,7 +4,7 @@
 Incidents are made through the front ends (tests/support/real_run.py: declared, acknowledged, a restart confirmed
 against the fake Fly, paged, published, resolved), so the incident page shows a confirmed playbook. Skips, with
 the reason, where Chromium is absent (`.ci/run` installs it and sets FIRELINE_REQUIRE_BROWSER=1). With
-FIRELINE_UPDATE_SCREENSHOT=1 the screenshots are written to docs/web-incidents.png and docs/web-insights.png.
+FIRELINE_UPDATE_SCREENSHOT=1 the screenshot is written to docs/web-incidents.png (insights: test_insights_browser.py).
 """
 
 from __future__ import annotations
@@ -80,7 +80,6 @@ def test_a_person_signs_in_and_reads_incidents_and_insights(site, tmp_path):
         assert "Response by severity and month" in text and "Incidents per week" in text
         assert browser.evaluate("document.querySelectorAll('svg.chart').length") == 6
         assert browser.evaluate("document.documentElement.scrollWidth") <= WIDTH
-        _shot(browser, "web-insights.png", tmp_path)
 
         browser.click("header button[type=submit]")  # sign out (a POST with the CSRF token)
         assert "/team/login" in browser.url()
