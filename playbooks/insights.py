@@ -15,6 +15,8 @@ Definitions (kept where a reader of the numbers can find them):
   one not yet due is neither on time nor late.
 - playbook failure rate: failed + interrupted over runs that finished (succeeded, failed, stopped,
   interrupted); proposals nobody confirmed are not runs.
+- pages: what PagerDuty was asked to send. A dry-run "page" (PagerDuty not configured) woke nobody, so it is
+  not a page; the figures count them apart (`dry_run_pages`) so a team trying Fireline sees why pages are 0.
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ class Figures:
     postmortems_late: int
     postmortems_overdue: int
     playbooks: list[PlaybookFigure] = field(default_factory=list)
+    dry_run_pages: int = 0  # left out of every page figure: nobody was paged
 
     @property
     def postmortems_share(self) -> float | None:
@@ -195,8 +198,9 @@ def week_of(day: str) -> str:
 
 def compute(incidents: Iterable[IncidentSpan], pages: Iterable[PageDay], postmortems: Iterable[PostmortemOutcome],
             runs: Iterable[RunRecord], targets: Mapping[int, timedelta | None], since: datetime,
-            now: datetime) -> Figures:
-    """Every figure in one pass per record kind, from durations already measured (no datetime per row)."""
+            now: datetime, dry_run_pages: int = 0) -> Figures:
+    """Every figure in one pass per record kind, from durations already measured (no datetime per row).
+    `pages` are real pages only; the reader counts dry-runs apart and passes `dry_run_pages` through."""
     # (tta, ttm, ttr, age) per incident, grouped by (month, severity); the reader clamps negative durations to 0
     groups: dict[tuple[str, int], list[tuple[float | None, float | None, float | None, float]]] = defaultdict(list)
     days: Counter[str] = Counter()
@@ -248,7 +252,7 @@ def compute(incidents: Iterable[IncidentSpan], pages: Iterable[PageDay], postmor
                    pages_per_week=_weekly(page_days),
                    pages_per_person=sorted(people.items(), key=lambda item: (-item[1], item[0])),
                    postmortems_owed=owed, postmortems_on_time=on_time, postmortems_late=late,
-                   postmortems_overdue=overdue, playbooks=playbooks)
+                   postmortems_overdue=overdue, playbooks=playbooks, dry_run_pages=dry_run_pages)
 
 
 def _weekly(days: Counter[str]) -> list[tuple[str, int]]:

@@ -4,11 +4,14 @@
   incident's title, notes or people, because those are written for the team (hostnames, names, guesses).
 - `page()` folds published updates and maintenance into what the page shows now, its indicator and
   90 days of history per component, in Statuspage's vocabulary so its widgets and monitors read ours.
+- `uptime()` turns the published updates' impact windows into the share of the window a component was up,
+  weighted as Statuspage weighs them (DOWNTIME_WEIGHT), so the figure reads as on the status pages people know.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -19,6 +22,9 @@ COMPONENT_STATUSES = ("operational", "under_maintenance", "degraded_performance"
 RANK = {status: rank for rank, status in enumerate(COMPONENT_STATUSES)}
 STAGES = ("investigating", "identified", "monitoring", "resolved")
 HISTORY_DAYS = 90
+# How much of a minute in each status counts as down, as Atlassian Statuspage counts it by default: a major
+# outage is down, a partial outage 30% down; slower-than-usual and announced maintenance are up.
+DOWNTIME_WEIGHT = {"major_outage": 1.0, "partial_outage": 0.3}
 
 STATUS_WORDS = {
     "operational": "Operational",
@@ -180,6 +186,11 @@ class Component:
     status: str
     updated_at: datetime | None
     history: list[Day] = field(default_factory=list)  # oldest first, HISTORY_DAYS of them
+    uptime: float = 1.0  # share of the history window up, weighted by DOWNTIME_WEIGHT (`uptime()`)
+
+    @property
+    def uptime_text(self) -> str:
+        return uptime_text(self.uptime)
 
     @property
     def bad_days(self) -> list[Day]:
@@ -234,6 +245,38 @@ def _intervals(incident: PublicIncident, now: datetime) -> list[tuple[datetime, 
     return spans
 
 
+Span = tuple[datetime, datetime, dict[str, str], str]  # (from, to, statuses while it held, incident title)
+
+
+def uptime(spans: Iterable[Span], name: str, start: datetime, end: datetime) -> float:
+    """The share of [start, end) that `name` was up: 1 - weighted downtime / window, in 0..1.
+
+    Overlapping incidents are not counted twice: at each moment the worst status any published update
+    gave the component counts, once. Spans are clipped to the window; an empty window is all up.
+    """
+    start, end = _utc(start), _utc(end)
+    window = (end - start).total_seconds()
+    if window <= 0:
+        return 1.0
+    pieces = [(max(_utc(a), start), min(_utc(b), end), statuses[name]) for a, b, statuses, _ in spans
+              if name in statuses and DOWNTIME_WEIGHT.get(statuses[name], 0.0) > 0]
+    pieces = [p for p in pieces if p[0] < p[1]]
+    cuts = sorted({t for a, b, _ in pieces for t in (a, b)})
+    down = 0.0
+    for left, right in zip(cuts, cuts[1:]):
+        weights = [DOWNTIME_WEIGHT[s] for a, b, s in pieces if a < right and b > left]
+        down += max(weights, default=0.0) * (right - left).total_seconds()
+    return max(0.0, 1.0 - down / window)
+
+
+def uptime_text(share: float) -> str:
+    """99.95% with two decimals, rounded down: a component that was down at all never reads 100.00%."""
+    hundredths = math.floor(share * 10_000 + 1e-9)
+    if hundredths >= 10_000 and share < 1.0:
+        hundredths = 9_999
+    return f"{hundredths // 100}.{hundredths % 100:02d}%"
+
+
 def page(components: Sequence[str], updates: Iterable[UpdateLike], maintenance: Iterable[MaintenanceLike],
          now: datetime, days: int = HISTORY_DAYS) -> Page:
     now = _utc(now)
@@ -257,7 +300,8 @@ def page(components: Sequence[str], updates: Iterable[UpdateLike], maintenance: 
             hits = [(s[2][name], s[3]) for s in spans if name in s[2] and s[0] < end and s[1] > start]
             status = worst(h[0] for h in hits)
             history.append(Day(day, status, tuple(dict.fromkeys(h[1] for h in hits if h[0] != "operational"))))
-        shown.append(Component(name, current, max(touched, default=None), history))
+        up = uptime(spans, name, datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC), now)
+        shown.append(Component(name, current, max(touched, default=None), history, up))
     overall = worst(c.status for c in shown)
     indicator, description = INDICATORS[overall]
     window_start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)

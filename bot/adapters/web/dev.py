@@ -1,7 +1,11 @@
-"""`fireline web --dev`: the team pages on 127.0.0.1 with the development sign-in stand-in. DEVELOPMENT ONLY.
+"""`fireline web --dev`: the team pages and the public status page on 127.0.0.1, with the development sign-in
+stand-in. DEVELOPMENT ONLY.
 
-For a newcomer after `fireline console`: one command, then open http://127.0.0.1:3000/team/ and sign in
-through bot/adapters/web/dev_oidc.py, which runs the real Sign in with Slack code against a local stand-in. Anyone
+For a newcomer after `fireline console`, with no Slack: one command, then open http://127.0.0.1:3000/ (the
+status page, as customers would see what the console published) and /team/, signing in through
+bot/adapters/web/dev_oidc.py, which runs the real Sign in with Slack code against a local stand-in. Its
+default name signs in as CONSOLE_USER, the user the console acts as, so the incidents the console made,
+private ones included, read as they would to the person who made them (same DATABASE_URL). Anyone
 who can reach the stand-in can sign in as anybody, so this binds to loopback only and refuses any other
 host; production serves the team pages from `fireline serve` with Slack's real OpenID Connect or
 one-time links (`/incident web`).
@@ -15,13 +19,11 @@ import sys
 
 from pydantic import SecretStr
 from starlette.applications import Starlette
-from starlette.responses import RedirectResponse
-from starlette.routing import Route
 
 from bot.core.registry import Registry
 from bot.core.container import Container, Mode, open_container
 from bot.core.settings import Settings, refuse_weak_secrets
-from bot.adapters.web import dev_oidc, team
+from bot.adapters.web import dev_oidc, public, team
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEV_PREFIX = "/team/dev-oidc"
@@ -41,13 +43,10 @@ def dev_app(settings: Settings, registry: Registry, port: int) -> tuple[Starlett
     settings = dev_settings(settings, port)
     secret = settings.slack_oidc_client_secret.get_secret_value() if settings.slack_oidc_client_secret else ""
     stand_in = dev_oidc.StandIn(team_id=settings.slack_team_id, client_id=settings.slack_oidc_client_id,
-                                client_secret=secret)
+                                client_secret=secret, default_user=settings.console_user,
+                                default_name=settings.console_user)
     container = open_container(settings, registry, mode=Mode.CLI)
-
-    async def home(request):
-        return RedirectResponse("/team/", status_code=303)
-
-    app = Starlette(routes=[Route("/", home), *team.routes(container), *dev_oidc.routes(stand_in, DEV_PREFIX)])
+    app = Starlette(routes=[*public.routes(container), *team.routes(container), *dev_oidc.routes(stand_in, DEV_PREFIX)])
     app.state.container = container
     return app, container
 
@@ -74,8 +73,9 @@ def cmd_web(settings: Settings, args: argparse.Namespace, registry: Registry) ->
 
     port = args.port or settings.port
     app, container = dev_app(settings, registry, port)
-    print(f"DEVELOPMENT ONLY: open http://127.0.0.1:{port}/team/ and sign in with the development stand-in "
-          "(any name). Ctrl-C stops it.", file=sys.stderr)
+    print(f"DEVELOPMENT ONLY: the status page is http://127.0.0.1:{port}/ and the team pages "
+          f"http://127.0.0.1:{port}/team/ (sign in with the development stand-in: keep the name "
+          f"{settings.console_user!r} to read as the console's user). Ctrl-C stops it.", file=sys.stderr)
     try:
         uvicorn.run(app, host=args.host, port=port, log_level="warning", access_log=False)
     finally:
@@ -84,5 +84,5 @@ def cmd_web(settings: Settings, args: argparse.Namespace, registry: Registry) ->
 
 
 def register(registry: Registry) -> None:
-    registry.cli("web", "the team pages on 127.0.0.1 with a development sign-in: `fireline web --dev`",
+    registry.cli("web", "the status page and team pages on 127.0.0.1 with a development sign-in: `fireline web --dev`",
                  _args)(cmd_web)

@@ -33,6 +33,10 @@ class StandIn:
     tokens: dict[str, dict] = field(default_factory=dict)  # access token -> profile
     foreign_team: bool = False  # tests: answer as another workspace
     id_token_changes: dict = field(default_factory=dict)  # tests: claims to put in (or take out, None) the id_token
+    # `fireline web --dev`: signing in under this name is signing in as this user id (the console's CONSOLE_USER),
+    # so the private incidents the console declared, and its name on the timeline, are the reader's own.
+    default_user: str | None = None
+    default_name: str = "Dev Person"
 
 
 def _page(body: str) -> HTMLResponse:
@@ -63,11 +67,16 @@ def routes(stand_in: StandIn, prefix: str = "") -> list[Route]:
             hidden = "".join(f"<input type=hidden name='{html.escape(k)}' value='{html.escape(v)}'>"
                              for k, v in params.items() if k in ("client_id", "redirect_uri", "state", "nonce"))
             return _page("<h1>Development sign-in</h1><p>A stand-in for Slack, for development only. Sign in as:</p>"
-                         f"<form method=post>{hidden}<label>Name <input name=name value='Dev Person' required "
-                         "maxlength=80></label> <button type=submit>Sign in</button></form>")
-        name = " ".join(str(params.get("name") or "Dev Person").split())[:80] or "Dev Person"
+                         f"<form method=post>{hidden}<label>Name <input name=name "
+                         f"value='{html.escape(stand_in.default_name)}' required maxlength=80></label> "
+                         "<button type=submit>Sign in</button></form>" + (
+                             f"<p>Keep <b>{html.escape(stand_in.default_name)}</b> to read as the console's user "
+                             "(what <code>fireline console</code> made, private incidents included); any other "
+                             "name is a new person.</p>" if stand_in.default_user else ""))
+        default = stand_in.default_name
+        name = " ".join(str(params.get("name") or default).split())[:80] or default
         code = secrets.token_urlsafe(16)
-        user = "U" + secrets.token_hex(4).upper() if name != "Dev Person" else "UDEV00001"
+        user = "U" + secrets.token_hex(4).upper() if name != default else (stand_in.default_user or "UDEV00001")
         stand_in.codes[code] = {"sub": user, "name": name, "redirect_uri": params["redirect_uri"],
                                 "nonce": params.get("nonce")}
         query = urlencode({"code": code, "state": params.get("state", "")})

@@ -30,8 +30,7 @@ from bot.core.registry import Registry
 from bot.core.context import Context
 from bot.core.hooks import Hooks
 from bot.core.reply import Reply
-from bot.adapters.web import auth, charts, pool, team_views
-from playbooks import insights as pure
+from bot.adapters.web import auth, insights_view, pool, team_views
 from bot.core import metrics
 from bot.core.container import Mode
 
@@ -322,28 +321,7 @@ def _insights_page(request: Request, container, reader: auth.Reader, since_text:
     found = insights.figures(container, container.clock() - span, visible=auth.visible_to(reader, container.engine),
                              cached=True)
     return page(request, "insights.html.j2", reader, figures=found, since=since_text, problem=problem,
-                tables=pure.tables(found), charts=insight_charts(found))
-
-
-def insight_charts(found: pure.Figures) -> dict:
-    """The SVGs, each matching one of `pure.tables` (shown beside it)."""
-    latest: dict[int, pure.Row] = {}
-    for row in found.rows:  # the period's last month per severity, for the headline chart
-        latest[row.severity] = row
-    labels = {f"SEV{level}": latest[level] for level in sorted(latest)}
-    return {
-        "Response by severity and month": charts.bars(
-            "Median minutes to acknowledge (latest month), with the SEV target as a tick",
-            [(label, row.tta_median) for label, row in labels.items()], unit=" min",
-            marks={label: row.target_minutes for label, row in labels.items()}),
-        "Incidents per week": charts.bars("Incidents per week", [(w, n) for w, n in found.incidents_per_week[-12:]]),
-        "Pages per week": charts.bars("Pages per week", [(w, n) for w, n in found.pages_per_week[-12:]]),
-        "Pages per person": charts.bars("Pages per person", found.pages_per_person[:12]),
-        "Postmortems within 48 h": charts.bars("Postmortems", [("on time", found.postmortems_on_time),
-                                                              ("late", found.postmortems_late),
-                                                              ("overdue", found.postmortems_overdue)]),
-        "Playbooks most run": charts.bars("Playbook runs", [(p.playbook, p.runs) for p in found.playbooks[:10]]),
-    }
+                tables=insights_view.tables(found))
 
 
 def routes(container=None, worker=None) -> list[Route]:

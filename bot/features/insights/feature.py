@@ -23,6 +23,7 @@ from sqlalchemy import DateTime, Float, case, cast, extract, func, literal, sele
 from bot.core.clock import as_utc
 from bot.core.registry import Registry
 from bot.core.container import Container, Mode, Part, open_container
+from bot.features.pagerduty.config import DRY_RUN
 from bot.store.models import Incident, PagerDutyLink, PlaybookExecution, Postmortem
 from bot.core.settings import Settings
 from bot.service.reads import Visible
@@ -105,7 +106,8 @@ def _compute(container: Container, since: datetime, visible) -> pure.Figures:
                    _minutes(dialect, declared, incidents.mitigated_at),
                    _minutes(dialect, declared, incidents.resolved_at), _minutes(dialect, declared, at_now))
             .where(declared >= since)).all()
-        page_rows = connection.execute(select(links.incident_id, _day(dialect, links.paged_at), links.assignees)
+        page_rows = connection.execute(select(links.incident_id, _day(dialect, links.paged_at), links.assignees,
+                                              links.mode == DRY_RUN)
                                        .where(links.paged_at >= since)).all()
         postmortem_rows = connection.execute(
             select(postmortems.incident_id, postmortems.done_at.is_not(None),
@@ -122,10 +124,10 @@ def _compute(container: Container, since: datetime, visible) -> pure.Figures:
             keep(incident_rows), keep(page_rows), keep(postmortem_rows), keep(run_rows))
     return pure.compute(
         incidents=[pure.IncidentSpan._make(row) for row in incident_rows],
-        pages=[pure.PageDay(day, tuple(people or ())) for _, day, people in page_rows],
+        pages=[pure.PageDay(day, tuple(people or ())) for _, day, people, dry in page_rows if not dry],
         postmortems=[pure.PostmortemOutcome(bool(done), bool(late)) for _, done, late in postmortem_rows],
         runs=[pure.RunRecord(playbook, status) for _, playbook, status in run_rows],
-        targets=targets, since=since, now=now)
+        targets=targets, since=since, now=now, dry_run_pages=sum(1 for row in page_rows if row[3]))
 
 
 # -- `fireline report` --------------------------------------------------------------------------------

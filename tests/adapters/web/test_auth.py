@@ -226,10 +226,14 @@ def test_fireline_web_dev_signs_in_through_its_stand_in_on_loopback(sqlite_url, 
     app, container = dev_app(settings, assemble(settings), port)
     try:
         with serve_app(app, port) as base, httpx.Client(base_url=base, follow_redirects=True) as browser:
-            login = browser.get("/")
+            status = browser.get("/")  # the public status page, as `fireline serve` answers it
+            assert status.status_code == 200 and "All Systems Operational" in status.text
+            assert browser.get("/history.atom").headers["content-type"].startswith("application/atom+xml")
+            login = browser.get("/team/")
             assert login.url.path == "/team/login" and "Sign in with Slack" in login.text
             authorize = browser.get("/team/login/slack")
             assert "Development sign-in" in authorize.text and "development only" in authorize.text
+            assert "value='console'" in authorize.text and "the console's user" in authorize.text
             query = dict(authorize.url.params)
             landed = browser.post("/team/dev-oidc/authorize", data={**query, "name": "New Person"})
             assert landed.url.path == "/team/" and "New Person" in landed.text and "Incidents" in landed.text

@@ -4,8 +4,8 @@
 Incidents are made through the front ends (tests/support/real_run.py: declared, acknowledged, a restart confirmed
 against the fake Fly, paged, published, resolved), so the incident page shows a confirmed playbook. Skips, with
 the reason, where Chromium is absent (`.ci/run` installs it and sets FIRELINE_REQUIRE_BROWSER=1). With
-FIRELINE_UPDATE_SCREENSHOT=1 the insights screenshot is written to docs/web-insights.png (the incident pages'
-are tests/adapters/web/test_browser_incidents.py's).
+The screenshots are written by tests/adapters/web/test_browser_incidents.py (the incident pages) and
+test_insights_browser.py (insights), with FIRELINE_UPDATE_SCREENSHOT=1.
 """
 
 from __future__ import annotations
@@ -79,7 +79,6 @@ def test_a_person_signs_in_and_reads_incidents_and_insights(site, tmp_path):
         assert "Response by severity and month" in text and "Incidents per week" in text
         assert browser.evaluate("document.querySelectorAll('svg.chart').length") == 6
         assert browser.evaluate("document.documentElement.scrollWidth") <= WIDTH
-        _shot(browser, "web-insights.png", tmp_path)
 
         browser.click("header button[type=submit]")  # sign out (a POST with the CSRF token)
         assert "/team/login" in browser.url()

@@ -165,8 +165,14 @@ def test_insights_page_shows_charts_beside_the_same_numbers_as_the_report(site, 
     found = figures(container, clock() - timedelta(days=30))
     sev1 = next(r for r in found.rows if r.severity == 1)
     assert sev1.tta_median == 6.0
-    assert "<td>6.0</td>" in page.text and "<td>100%</td>" in page.text
+    assert "<td>6.0 min</td>" in page.text and "<td>100% (1 of 1)</td>" in page.text
     assert 'class="value">6.0 min</text>' in page.text  # the chart's bar reads as the table's cell
+    # headers in words, the median beside the p90, and the chart's caption and legend in the page's HTML
+    for words in ("Time to acknowledge", "Median", "90th percentile", "Within target", "Median time to",
+                  "Mitigate", "Resolve", "<figcaption>Minutes to acknowledge", "SEV target</li>"):
+        assert words in page.text, words
+    for jargon in ("tta", "ttm", "ttr", "_min"):
+        assert jargon not in page.text.split("fireline report --since 30d</code>")[1], jargon
     assert "Chen Li" in page.text  # pages per person: PagerDuty assigned both pages to Chen
     assert "restart" in page.text
     bad = client.get("/team/insights?since=forever")

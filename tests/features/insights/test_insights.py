@@ -104,6 +104,7 @@ def _seed(container):
                              status="resolved"))
         session.flush()
         session.add(PagerDutyLink(incident_id=1, incident_key="k1", mode="rest", paged_at=T0, assignees=["Ana Ops"]))
+        session.add(PagerDutyLink(incident_id=2, incident_key="k2", mode="dry-run", paged_at=T0, assignees=[]))
         session.add(Postmortem(incident_id=1, due_at=T0 + timedelta(hours=50), done_at=T0 + timedelta(hours=10)))
         session.add(PlaybookExecution(playbook="restart", app="web", incident_id=1, status="failed", nonce="n",
                                       proposed_by="U1", proposed_at=T0))
@@ -120,6 +121,8 @@ def test_figures_from_the_database(db_url, recorder, clock):
     sev1 = next(r for r in found.rows if r.severity == 1)
     assert (sev1.tta_median, sev1.within, sev1.judged) == (17.5, 1, 2)
     assert found.pages_per_person == [("Ana Ops", 1)]
+    # a dry-run page (PagerDuty not configured) woke nobody: counted apart, never as a page
+    assert found.pages_per_week == [("2026-W45", 1)] and found.dry_run_pages == 1
     assert found.postmortems_on_time == 1
     assert [(p.playbook, p.runs, p.failed) for p in found.playbooks] == [("restart", 1, 1)]
 
