@@ -3,8 +3,8 @@
 
 Incidents are made through the front ends (tests/support/real_run.py: declared, acknowledged, a restart confirmed
 against the fake Fly, paged, published, resolved), so the incident page shows a confirmed playbook. Skips, with
-the reason, where Chromium is absent (`.ci/run` installs it and sets FIRELINE_REQUIRE_BROWSER=1). With
-The screenshots are written by tests/adapters/web/test_browser_incidents.py (the incident pages) and
+the reason, where Chromium is absent (`.ci/run` installs it and sets FIRELINE_REQUIRE_BROWSER=1). The
+screenshots are written by tests/adapters/web/test_browser_incidents.py (the incident pages) and
 test_insights_browser.py (insights), with FIRELINE_UPDATE_SCREENSHOT=1.
 """
 
@@ -45,11 +45,6 @@ def site(sqlite_url, recorder, clock, fake_fly, pd):
         with serve_app(app, port) as base:
             yield base
         web_container.engine.dispose()
-
-
-def _shot(browser: Browser, name: str, tmp_path: Path) -> bytes:
-    target = REPO / "docs" / name if os.environ.get("FIRELINE_UPDATE_SCREENSHOT") else tmp_path / name
-    return browser.screenshot(target)
 
 
 def test_a_person_signs_in_and_reads_incidents_and_insights(site, tmp_path):
