@@ -106,6 +106,7 @@ class Plan:
     app: str
     title: str
     lines: list[str] = field(default_factory=list)  # what happens, which machines, capacity left
+    facts: list[tuple[str, str]] = field(default_factory=list)  # (label, value) a reader checks at a glance
     steps: list[Step] = field(default_factory=list)
     risks: list[str] = field(default_factory=list)  # what could go wrong
     params: dict[str, Any] = field(default_factory=dict)

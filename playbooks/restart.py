@@ -84,6 +84,12 @@ class Restart(Playbook):
         capacity, risk = capacity_line(len(started), out_at_once, env.min_machines)
         where = f" in {params['region']}" if params.get("region") else ""
         plan.title = f"Rolling restart of {len(ordered)} machine{'s' if len(ordered) != 1 else ''} of {env.app}{where}"
+        serving = max(0, len(started) - out_at_once)
+        plan.facts = [
+            ("Machines", f"{len(ordered)} of {len(machines)}" + (f" in {params['region']}" if where else "")),
+            ("Batches", f"{len(groups)}, {batch} machine{'s' if batch != 1 else ''} at a time"),
+            ("Capacity left during it", f"{serving} of {len(started)} serving" if started else "none serving now"),
+        ]
         plan.lines = [
             f"Now: {region_summary(machines)} (process group `{group}`).",
             f"Restarts {len(ordered)} machine(s), {batch} at a time, crashed ones first, alternating regions: "

@@ -69,7 +69,7 @@ class Console:
 
     def show(self, reply: Reply | None) -> None:
         if reply is not None:
-            self.chat.buttons.extend(reply.buttons)
+            self.chat.buttons.extend(reply.actions)
             print(render_text(reply), file=self.out)
 
     def run_line(self, line: str) -> None:

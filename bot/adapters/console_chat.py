@@ -12,13 +12,24 @@ from bot.core.text import without_bidi
 
 
 def render_text(reply: Reply) -> str:
-    """Slack mrkdwn -> readable terminal text: mentions as @id, entities decoded, buttons as [Label]."""
-    out = [reply.text, *("  " + line for line in reply.lines)]
-    out += [f"  {label}: {value}" for label, value in reply.fields]
+    """Slack mrkdwn -> readable terminal text: mentions as @id, entities decoded, buttons as [Label].
+
+    A header is the first line and its fields follow it, as
+    Slack shows them; the menu's actions come after `more:`, and `!Label` presses them like buttons.
+    """
+    if reply.header:
+        head = [reply.header, *(f"  {label}: {value}" for label, value in reply.fields)]
+        out = [*head, *("  " + line for line in reply.lines)]
+    else:
+        out = [reply.text, *("  " + line for line in reply.lines)]
+        out += [f"  {label}: {value}" for label, value in reply.fields]
     if reply.footer:
         out.append(f"  ({reply.footer})")
-    if reply.buttons:
-        out.append("  " + " ".join(f"[{b.label}]" for b in reply.buttons))
+    if reply.buttons or reply.overflow:
+        shown = " ".join(f"[{b.label}]" for b in reply.buttons)
+        if reply.overflow:
+            shown += ("  " if shown else "") + "more: " + " ".join(f"[{b.label}]" for b in reply.overflow)
+        out.append("  " + shown)
     text = "\n".join(out)
     text = re.sub(r"<@([A-Z0-9]+)(?:\|[^>]*)?>", r"@\1", text)
     text = re.sub(r"<#[A-Z0-9]+\|([^>]*)>", r"#\1", text)
@@ -39,7 +50,7 @@ class ConsoleChat:
         self._ts = itertools.count(1)
 
     def _show(self, where: str, reply: Reply) -> None:
-        self.buttons.extend(reply.buttons)
+        self.buttons.extend(reply.actions)
         body = render_text(reply)
         if where:
             body = f"[{where}]\n  " + body.replace("\n", "\n  ")
@@ -69,7 +80,7 @@ class ConsoleChat:
 
     def update(self, ref: MessageRef, reply: Reply) -> None:
         self.messages[ref.ts] = reply
-        self.buttons.extend(reply.buttons)
+        self.buttons.extend(reply.actions)
 
     def post_ephemeral(self, channel: str, user_id: str, reply: Reply) -> None:
         self._show("", reply)

@@ -181,6 +181,7 @@ class CardButton:
     label: str
     action_id: str
     style: str | None = None
+    likely: bool = False  # shown as a button; the others wait in the card's "more" menu
 
 
 class Registry:
@@ -278,8 +279,9 @@ class Registry:
         """What pressing `action_id` says while no feature has registered it (e.g. Diagnose before Fly)."""
         self.placeholders[action_id] = message
 
-    def card_button(self, label: str, action_id: str, style: str | None = None) -> None:
-        self.card_buttons.append(CardButton(label, action_id, style))
+    def card_button(self, label: str, action_id: str, style: str | None = None, *, likely: bool = False) -> None:
+        """A button on every incident card; `likely` ones are shown, the rest are in its menu of more actions."""
+        self.card_buttons.append(CardButton(label, action_id, style, likely))
 
     def card_field(self, fn: CardField) -> CardField:
         """Add a (label, value) field to every incident card, e.g. its PagerDuty page; None shows nothing."""

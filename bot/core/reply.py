@@ -44,7 +44,13 @@ class Button:
 
 @dataclass
 class Reply:
-    """A message: a title line, body lines, label/value fields and buttons."""
+    """A message: a title line, body lines, label/value fields, buttons and a menu of secondary actions.
+
+    `header`, when set, is the message's headline (Slack draws it large, as a header block) and `text`
+    is then only what a notification shows: the headline already says it. `overflow` holds the actions
+    few people need at that moment; Slack folds them into one "more" menu, so the two or three likely
+    buttons stand out instead of a row of equal ones (Slack's own guidance for app messages).
+    """
 
     text: str
     lines: list[str] = field(default_factory=list)
@@ -52,10 +58,17 @@ class Reply:
     buttons: list[Button] = field(default_factory=list)
     visibility: Visibility = Visibility.EPHEMERAL
     footer: str | None = None
+    header: str | None = None
+    overflow: list[Button] = field(default_factory=list)
 
     @classmethod
     def error(cls, text: str, *hints: str) -> Reply:
         return cls(text=f":warning: {text}", lines=list(hints))
+
+    @property
+    def actions(self) -> list[Button]:
+        """Every action a person can take on this message: the buttons, then the menu's."""
+        return [*self.buttons, *self.overflow]
 
     def public(self) -> Reply:
         self.visibility = Visibility.CHANNEL
@@ -63,7 +76,7 @@ class Reply:
 
     def plain_text(self) -> str:
         """Fallback text for notifications and the console: all parts, one per line."""
-        parts = [self.text, *self.lines]
+        parts = [self.header or self.text, *self.lines]
         parts += [f"{label}: {value}" for label, value in self.fields]
         if self.footer:
             parts.append(self.footer)

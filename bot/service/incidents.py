@@ -101,24 +101,35 @@ def slugify(title: str, number: int) -> str:
 
 
 def card(ctx: Context, incident: Incident) -> Reply:
-    """The incident card posted in its channel and in #incidents, updated on every change."""
+    """The incident card posted in its channel and in #incidents, updated on every change.
+
+    A header (severity and title), the facts a responder looks for first as fields, and the two or
+    three likely actions as buttons with Acknowledge primary; the rest wait in the "more" menu. Six
+    equal buttons in a row made people read every label before pressing the one they came for.
+    A resolved card drops the siren and says how long the incident lasted.
+    """
     sev = ctx.app.settings.severity(incident.severity)
-    icon = ":rotating_light:" if incident.severity <= 2 else ":fire:"
+    resolved = incident.resolved_at is not None and not incident.is_open
+    icon = ":white_check_mark:" if resolved else ":rotating_light:" if incident.severity <= 2 else ":fire:"
     channel = f"<#{incident.channel_id}|{incident.channel_name}>" if incident.channel_id else "-"
     if ctx.is_console and incident.channel_name:
         channel = f"#{incident.channel_name}"
     fields = [
-        ("Severity", f"{sev.label}: {sev.description} ({sev.respond})"),
         ("State", incident.status),
         ("Lead", mention(incident.lead_id)),
+        ("Severity", f"{sev.label}: {sev.description} ({sev.respond})"),
         ("Channel", channel),
         ("Declared", f"{fmt_utc(incident.declared_at)} by {mention(incident.declared_by)}"),
     ]
     if incident.acknowledged_at:
         fields.append(("Acknowledged", f"{fmt_utc(incident.acknowledged_at)} by "
                                        f"{mention(incident.acknowledged_by)}"))
+    lasted = ""
     if incident.resolved_at:
         fields.append(("Resolved", fmt_utc(incident.resolved_at)))
+        lasted = fmt_duration((as_utc(incident.resolved_at) - as_utc(incident.declared_at)).total_seconds())
+        if resolved:
+            fields.append(("Lasted", lasted))
     for extra in ctx.app.registry.card_fields:
         try:
             field = extra(ctx, incident)
@@ -127,18 +138,27 @@ def card(ctx: Context, incident: Incident) -> Reply:
             continue
         if field:
             fields.append(field)
-    buttons = []
+    buttons, more = [], []
     if incident.is_open:
         value = str(incident.id)
         if not incident.acknowledged_at:
             buttons.append(Button("Acknowledge", Actions.ACK, value, "primary"))
         buttons.append(Button("I'm lead", Actions.LEAD, value))
-        buttons.append(Button("Show playbook", Actions.PLAYBOOK, value))
-        buttons += [Button(b.label, b.action_id, value, b.style) for b in ctx.app.registry.card_buttons]
+        more.append(Button("Show playbook", Actions.PLAYBOOK, value))
+        for extra_button in ctx.app.registry.card_buttons:
+            (buttons if extra_button.likely else more).append(
+                Button(extra_button.label, extra_button.action_id, value, extra_button.style))
     footer = f"SEV chosen: {escape(incident.severity_reason)}" if incident.severity_reason else None
     marks = (" :lock: private" if incident.private else "") + (" :test_tube: DRILL" if incident.drill else "")
-    return Reply(text=f"{icon} *Incident #{incident.id}: {escape(incident.title)}*{marks}", fields=fields,
-                 buttons=buttons, footer=footer).public()
+    title = f"Incident #{incident.id}: {escape(incident.title)}"
+    if resolved:
+        header = f"{icon} Resolved · {sev.label} · {title}"
+        text = f"{icon} *{title}* resolved after {lasted}{marks}"
+    else:
+        header = f"{icon} {sev.label} · {title}"
+        text = f"{icon} *{title}*{marks}"
+    header += marks
+    return Reply(text=text, header=header, fields=fields, buttons=buttons, overflow=more, footer=footer).public()
 
 
 def refresh_cards(ctx: Context, incident: Incident) -> None:

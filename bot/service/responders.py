@@ -83,8 +83,11 @@ def group_members(ctx: Context, key: str) -> set[str]:
 
 
 def who_may_confirm(who: str, responders: str) -> str:
-    """The rule in words, for a plan's footer (`responders`: `describe_responders` of RESPONDERS)."""
-    return "anyone" if who == ANYONE else f"RESPONDERS ({responders}) or the console user"
+    """The rule in words, for a plan's footer (`responders`: `describe_responders` of RESPONDERS).
+
+    The console's own user may always confirm too, but the plan is read in Slack, where that user is nobody.
+    """
+    return "anyone" if who == ANYONE else f"RESPONDERS ({responders})"
 
 
 def may_confirm(ctx: Context, who: str = RESPONDERS) -> Decision:

@@ -11,7 +11,11 @@ from tests.support.slack_recorder import SlackRecorder
 
 
 def buttons_in(data: Any) -> list[tuple[str, str, str]]:
-    """(label, action_id, value) of every button in a recorded Slack payload."""
+    """(label, action_id, value) of every button in a recorded Slack payload, and of every overflow menu option.
+
+    A menu option is given as the action it stands for, so pressing it as a button runs the same handler
+    (the card's test chooses one through a real overflow payload).
+    """
     found: list[tuple[str, str, str]] = []
 
     def walk(node: Any) -> None:
@@ -19,6 +23,10 @@ def buttons_in(data: Any) -> list[tuple[str, str, str]]:
             if node.get("type") == "button" and "action_id" in node:
                 label = node.get("text", {}).get("text", "") if isinstance(node.get("text"), dict) else ""
                 found.append((label, node["action_id"], node.get("value", "")))
+            if node.get("type") == "overflow":
+                for option in node.get("options") or []:
+                    action_id, _, value = str(option.get("value", "")).partition(" ")
+                    found.append((option.get("text", {}).get("text", ""), action_id, value))
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):

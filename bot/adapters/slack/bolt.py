@@ -36,7 +36,7 @@ from bot.adapters.slack.ack import (
 )
 from bot.adapters.slack.slack_chat import SLACK_CLIENT, SlackChat, make_web_client, respond_via
 from bot.adapters.slack.modals import open_form
-from bot.adapters.slack.render import base_action_id
+from bot.adapters.slack.render import pressed
 from bot.adapters.slack.text import from_slack
 from bot.core.webhook_guard import slack_verifier
 
@@ -152,9 +152,10 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
     @app.action(re.compile(".*"))
     def on_action(ack, body, action):
         ack()
+        action_id, value = pressed(action)
         payload = {
-            "action_id": base_action_id(action.get("action_id", "")),
-            "value": action.get("value", ""),
+            "action_id": action_id,
+            "value": value,
             "user_id": (body.get("user") or {}).get("id", ""),
             "channel_id": (body.get("channel") or {}).get("id", ""),
             "response_url": body.get("response_url"),

@@ -7,16 +7,25 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ContextBlock,
+    HeaderBlock,
     MarkdownTextObject,
+    Option,
+    OverflowMenuElement,
+    PlainTextObject,
     SectionBlock,
 )
 
-from bot.core.reply import Reply
+from bot.core.reply import Button, Reply
 from bot.core.text import without_bidi
 
 SECTION_LIMIT = 2900
 MESSAGE_BLOCKS = 50  # Slack refuses a message of more (invalid_blocks), so a long reply's text is cut instead
 UNIQUE_SEPARATOR = "~"
+HEADER_LIMIT = 150  # a header block's plain text
+OVERFLOW_MIN, OVERFLOW_MAX = 2, 5  # Slack refuses an overflow menu of fewer or more options
+OVERFLOW_ACTION = "more"
+OVERFLOW_SEPARATOR = " "  # an option's value is `<action_id> <value>`: action ids have no spaces
+OPTION_VALUE = 150
 
 
 def _chunks(lines: list[str], limit: int) -> list[str]:
@@ -33,35 +42,88 @@ def _chunks(lines: list[str], limit: int) -> list[str]:
 
 
 def blocks(reply: Reply) -> list[Block]:
-    result: list[Block] = []
-    rest: list[Block] = []
+    """Header, then (under a header) the fields as its summary, the text, footer and actions.
+
+    Without a header the text comes first and the fields after it, as they always have.
+    """
+    head: list[Block] = []
+    if reply.header:
+        head.append(HeaderBlock(text=PlainTextObject(text=_cut(without_bidi(reply.header), HEADER_LIMIT),
+                                                     emoji=True)))
+    fields: list[Block] = []
     for start in range(0, len(reply.fields), 10):
-        fields = [MarkdownTextObject(text=without_bidi(f"*{label}*\n{value}")[:1990])
-                  for label, value in reply.fields[start:start + 10]]
-        rest.append(SectionBlock(fields=fields))
+        texts = [MarkdownTextObject(text=without_bidi(f"*{label}*\n{value}")[:1990])
+                 for label, value in reply.fields[start:start + 10]]
+        fields.append(SectionBlock(fields=texts))
+    rest: list[Block] = []
     if reply.footer:
         rest.append(ContextBlock(elements=[MarkdownTextObject(text=without_bidi(reply.footer)[:2900])]))
     rest += _button_blocks(reply)
-    chunks = _chunks([without_bidi(line) for line in (reply.text, *reply.lines)], SECTION_LIMIT)
-    room = max(MESSAGE_BLOCKS - len(rest), 1)
+    if reply.header:
+        head += fields
+    else:
+        rest = fields + rest
+    body = [*reply.lines] if reply.header else [reply.text, *reply.lines]  # the header already says `text`
+    chunks = _chunks([without_bidi(line) for line in body], SECTION_LIMIT)
+    room = max(MESSAGE_BLOCKS - len(rest) - len(head), 1)
     if len(chunks) > room:
         chunks = [*chunks[:room - 1], f"_...and {len(chunks) - room + 1} more sections, not shown._"]
-    for chunk in chunks:
-        result.append(SectionBlock(text=MarkdownTextObject(text=chunk)))
-    return (result + rest)[:MESSAGE_BLOCKS]
+    sections: list[Block] = [SectionBlock(text=MarkdownTextObject(text=chunk)) for chunk in chunks]
+    return (head + sections + rest)[:MESSAGE_BLOCKS]
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+def _in_menu(reply: Reply) -> list[Button]:
+    """The overflow's options, or none when Slack would refuse the menu: then they are shown as buttons.
+
+    Slack takes 2 to 5 options; one option is a button anyway, and past five (or with a value too long
+    for an option's 150 characters) every action stays visible rather than some being dropped.
+    """
+    menu = reply.overflow
+    if not OVERFLOW_MIN <= len(menu) <= OVERFLOW_MAX:
+        return []
+    if any(len(_option_value(b)) > OPTION_VALUE for b in menu):
+        return []
+    return menu
+
+
+def _option_value(button: Button) -> str:
+    return f"{button.action_id}{OVERFLOW_SEPARATOR}{button.value or '-'}"
 
 
 def _button_blocks(reply: Reply) -> list[Block]:
     result: list[Block] = []
-    for start in range(0, len(reply.buttons), 25):
-        elements = []
-        for index, button in enumerate(reply.buttons[start:start + 25], start=start):
+    menu = _in_menu(reply)
+    shown = reply.buttons + [b for b in reply.overflow if not menu]
+    for start in range(0, len(shown), 25):
+        elements: list = []
+        for index, button in enumerate(shown[start:start + 25], start=start):
             # Slack wants action ids unique within a message; the suffix is stripped on the way back.
             elements.append(ButtonElement(text=without_bidi(button.label)[:75], action_id=f"{button.action_id}"
                                           f"{UNIQUE_SEPARATOR}{index}", value=button.value[:2000] or "-",
                                           style=button.style))
         result.append(ActionsBlock(elements=elements))
+    if menu:
+        overflow = OverflowMenuElement(action_id=OVERFLOW_ACTION, options=[
+            Option(text=PlainTextObject(text=without_bidi(b.label)[:75], emoji=True), value=_option_value(b))
+            for b in menu])
+        if result and len(result[-1].elements) < 25:
+            result[-1] = ActionsBlock(elements=[*result[-1].elements, overflow])
+        else:
+            result.append(ActionsBlock(elements=[overflow]))
     return result
+
+
+def pressed(action: dict) -> tuple[str, str]:
+    """(action id, value) of a pressed button or of the chosen option of the overflow menu."""
+    if action.get("type") == "overflow" or base_action_id(action.get("action_id", "")) == OVERFLOW_ACTION:
+        chosen = str((action.get("selected_option") or {}).get("value") or "")
+        action_id, _, value = chosen.partition(OVERFLOW_SEPARATOR)
+        return action_id, value
+    return base_action_id(action.get("action_id", "")), action.get("value", "")
 
 
 def blocks_json(reply: Reply) -> list[dict]:

@@ -93,7 +93,7 @@ def register(registry: Registry) -> None:
     registry.job(executions.EXECUTE_JOB)(run_execution)
     registry.on(Hooks.RUNTIME_STARTED)(report_interrupted)
     if "diagnose" in registry.playbooks:
-        registry.card_button("Diagnose", Actions.DIAGNOSE)
+        registry.card_button("Diagnose", Actions.DIAGNOSE, likely=True)
 
 
 def register_extras(registry: Registry) -> None:

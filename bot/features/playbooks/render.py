@@ -98,7 +98,7 @@ def plan_reply(plan: Plan, playbook: Playbook, execution: PlaybookExecution | No
             lines.append(f"{number}. {escape(step.title)}{extra}")
     if plan.risks:
         lines.append("*What could go wrong*")
-        lines += [f"- {escape(risk)}" for risk in plan.risks]
+        lines += [f"\u2022 {escape(risk)}" for risk in plan.risks]
     lines.append(where(incident))
     buttons = []
     if execution is not None:
@@ -107,7 +107,10 @@ def plan_reply(plan: Plan, playbook: Playbook, execution: PlaybookExecution | No
                      f"minutes. Execution {execution.id}.")
         buttons = [Button("Confirm", Actions.CONFIRM, button_value(execution), "primary"),
                    Button("Cancel", Actions.CANCEL, button_value(execution))]
-    return Reply(f":clipboard: *Plan: {escape(plan.title)}*{tag}", lines=lines, buttons=buttons).public()
+    # A header and the plan's facts as fields: a ~1,700-character section was read as one wall of text.
+    facts = [(escape(str(label)), escape(str(value))) for label, value in plan.facts]
+    return Reply(f":clipboard: *Plan: {escape(plan.title)}*{tag}", lines=lines, buttons=buttons, fields=facts,
+                 header=f":clipboard: Plan: {escape(plan.title)}{tag}").public()
 
 
 def step_line(number: int, title: str, result: dict | None) -> str:

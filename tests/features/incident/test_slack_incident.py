@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.parse
 
 from sqlmodel import Session, select
 
@@ -239,3 +241,60 @@ def test_list_is_capped_and_counts_the_rest(slack):
     assert f"{LIST_LIMIT + 3} open incidents" in text
     assert "...and 3 more" in text
     assert "Site is down" in text  # the most severe is always shown
+
+
+def _blocks(call) -> list[dict]:
+    blocks = call.data["blocks"]
+    return json.loads(blocks) if isinstance(blocks, str) else blocks
+
+
+def _card_parts(blocks: list[dict]) -> tuple[str, dict[str, str], list[dict], list[dict]]:
+    """(header, fields by label, buttons, overflow menus) of a recorded card."""
+    header = next(b["text"]["text"] for b in blocks if b["type"] == "header")
+    fields = {}
+    for block in blocks:
+        for text in block.get("fields") or []:
+            label, _, value = text["text"].partition("\n")
+            fields[label.strip("*")] = value
+    elements = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    return (header, fields, [e for e in elements if e["type"] == "button"],
+            [e for e in elements if e["type"] == "overflow"])
+
+
+def test_declare_card_has_a_header_fields_and_the_likely_actions(slack, clock):
+    """As the on-call engineer reads it: what broke and how bad, who leads, Acknowledge first; the rest in a menu."""
+    slack.command("declare Checkout returns 502 sev1")
+    card = slack.recorder.of("chat.postMessage")[0]
+    header, fields, buttons, menus = _card_parts(_blocks(card))
+    assert header == ":rotating_light: SEV1 · Incident #1: Checkout returns 502"
+    assert fields["State"] == "declared" and fields["Lead"] == "<@U0LEAD>"
+    assert fields["Severity"].startswith("SEV1") and fields["Channel"] == "<#CINC0001|inc-1-checkout-returns-502>"
+    assert [(b["text"]["text"], b.get("style")) for b in buttons][0] == ("Acknowledge", "primary")
+    assert [b["text"]["text"] for b in buttons] == ["Acknowledge", "I'm lead", "Diagnose"]
+    [menu] = menus
+    assert [o["text"]["text"] for o in menu["options"]] == ["Show playbook", "Catch me up", "Status page"]
+    assert "Incident #1: Checkout returns 502" in card.data["text"]  # what a notification shows
+
+    # choosing "Show playbook" in the menu runs what the old button ran
+    option = menu["options"][0]
+    payload = {
+        "type": "block_actions", "team": {"id": "T1"}, "user": {"id": "U0LEAD", "name": "lead"},
+        "api_app_id": "A1", "token": "legacy", "trigger_id": "1.t",
+        "container": {"type": "message", "message_ts": "1700000001.000001", "channel_id": "CINC0001"},
+        "channel": {"id": "CINC0001", "name": "x"}, "response_url": slack.recorder.response_url("action"),
+        "actions": [{"type": "overflow", "action_id": menu["action_id"], "block_id": "b1",
+                     "selected_option": option, "action_ts": "2.2"}],
+    }
+    slack.post(urllib.parse.urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+    slack.run_jobs()
+    assert "Playbook for #1" in slack.reply_text()
+
+    clock.advance(minutes=42)
+    slack.command("ack", channel_id="CINC0001")
+    slack.command("resolve bad deploy", channel_id="CINC0001")
+    resolved = slack.recorder.of("chat.update")[-1]
+    header, fields, buttons, menus = _card_parts(_blocks(resolved))
+    assert header == ":white_check_mark: Resolved · SEV1 · Incident #1: Checkout returns 502"
+    assert ":rotating_light:" not in json.dumps(_blocks(resolved)) + resolved.data["text"]
+    assert fields["State"] == "resolved" and fields["Lasted"] == "42m" and "resolved after 42m" in resolved.data["text"]
+    assert buttons == [] and menus == []

@@ -200,3 +200,38 @@ def test_a_lease_refused_half_way_through_a_batch_says_what_was_restarted(fly_sl
     assert f"Restarted: {M1}" in outcome and f"Not restarted: {M3}, {M2}, {M4}" in outcome
     assert "Did not come back" not in outcome
     assert fake.calls("DELETE", f"{M1}/lease$")  # the lease it took is given back
+
+
+def test_restart_plan_in_slack_is_a_header_fields_risks_and_confirm(fly_slack):
+    """The plan as Block Kit: a header, the three facts as fields, the risks as a list, Confirm primary."""
+    import json
+
+    slack = fly_slack
+    slack.command("declare Checkout returns 502 sev1")
+    slack.command("", command="/restart", channel_id="CINC0001")
+    call = slack.recorder.responses()[-1]
+    blocks = call.data["blocks"]
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+    assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "emoji": True,
+                                                    "text": ":clipboard: Plan: Rolling restart of 4 machines of "
+                                                            "cgraph-api"}}
+    fields = [f["text"] for f in blocks[1]["fields"]]
+    assert fields == ["*Machines*\n4 of 4", "*Batches*\n4, 1 machine at a time",
+                      "*Capacity left during it*\n3 of 4 serving"]
+    text = json.dumps(blocks)
+    assert "\\u2022 Restarting drops the requests" in text and "\n- " not in text
+    assert "console user" not in text + call.data["text"]
+    [actions] = [b for b in blocks if b["type"] == "actions"]
+    assert [(e["text"]["text"], e.get("style")) for e in actions["elements"]] == [("Confirm", "primary"),
+                                                                                  ("Cancel", None)]
+
+
+def test_restart_plan_in_the_console_prints_the_same_parts(db_url, clock):
+    container = make_container(db_url, clock=clock)
+    out = io.StringIO()
+    run_console(container, io.StringIO("declare Site down sev1\n/restart --batch 2\n"), out)
+    text = out.getvalue()
+    plan = text[text.index("Plan: Rolling restart"):]
+    assert plan.startswith("Plan: Rolling restart of 4 machines of cgraph-api [DRY RUN]\n  Machines: 4 of 4\n"
+                           "  Batches: 2, 2 machines at a time\n  Capacity left during it: ")
+    assert "What could go wrong" in plan and "\u2022 Restarting drops" in plan and "[Confirm] [Cancel]" in plan
