@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -73,7 +75,12 @@ def blocks(reply: Reply) -> list[Block]:
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+    """At most `limit` characters, never ending inside an escaped `&amp;`/`&lt;`/`&gt;` or an `:emoji:` code
+    (Slack would show the broken half as typed)."""
+    if len(text) <= limit:
+        return text
+    head = re.sub(r"(&[a-z]{0,3}|:[a-z0-9_+-]*)$", "", text[:limit - 1])
+    return head + "\u2026"
 
 
 def _in_menu(reply: Reply) -> list[Button]:

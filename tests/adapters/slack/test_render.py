@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.adapters.slack.render import blocks_json, pressed
 from bot.core.reply import Button, Reply, escape
 from tests.support.block_kit import message_problems
@@ -57,3 +59,12 @@ def test_without_the_new_parts_a_message_is_drawn_as_before():
     reply = Reply("title", lines=["a"], fields=[("A", "1")], buttons=[Button("Go", "go", "1")], footer="f")
     assert [b["type"] for b in blocks_json(reply)] == ["section", "section", "context", "actions"]
     assert blocks_json(reply)[0]["text"]["text"] == "title\na"
+
+
+def test_a_cut_header_never_ends_inside_an_escape_or_an_emoji_code():
+    for tail in (" &amp; payments", " :rotating_light: down"):
+        for pad in range(140, 150):
+            header = blocks_json(Reply("t", header="x" * pad + tail))[0]["text"]["text"]
+            assert header.endswith("\u2026") and len(header) <= 150
+            ending = header[:-1].rstrip()
+            assert not re.search(r"&[a-z]{0,3}$", ending) and not re.search(r":[a-z_]+$", ending), header[-12:]
