@@ -282,8 +282,8 @@ def svg(root: Path = ROOT) -> str:
                    f'stroke="white" stroke-width="3" paint-order="stroke">{count}</text>')
     out.append(f'<text x="{width // 2}" y="{height - 26}" text-anchor="middle" fill="#444">Each arrow runs from the '
                'importing layer to the imported one, coloured by the importer; its number counts module pairs.</text>')
-    out.append(f'<text x="{width // 2}" y="{height - 10}" text-anchor="middle" fill="#444">Dashed red: imports the '
-               'layer rules forbid, still to be removed (tests/app/test_import_graph.py lists them).</text>')
+    out.append(f'<text x="{width // 2}" y="{height - 10}" text-anchor="middle" fill="#444">Dashed red would be an '
+               'import the layer rules forbid: tests/app/test_import_graph.py fails on one.</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
