@@ -184,6 +184,15 @@ def signed_request():
     return factories.signed_request
 
 
+@pytest.fixture
+def needs_a_browser():
+    """For browser tests (`pytestmark = pytest.mark.usefixtures("needs_a_browser")`): skips with the reason where
+    Chromium is absent, fails where CI requires it."""
+    from tests.support.browser import require_browser
+
+    require_browser()
+
+
 @pytest.fixture(autouse=True)
 def _log_scope():
     """Each test is one unit of work, as each request and job is in production: what a handler called

@@ -165,3 +165,24 @@ class Browser:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         return data
+
+
+def require_browser() -> None:
+    """Skip with the reason where Chromium cannot run here; fail instead where CI requires the browser tests
+    (FIRELINE_REQUIRE_BROWSER=1, set by .ci/run, which installs Chromium): they must never be skipped there."""
+    import pytest
+
+    reason = missing_reason()
+    if reason and os.environ.get("FIRELINE_REQUIRE_BROWSER"):
+        pytest.fail(f"the browser tests are required but cannot run: {reason}")
+    if reason:
+        pytest.skip(reason)
+
+
+def screenshot_for_docs(browser: Browser, name: str, tmp_path: Path) -> bytes:
+    """A screenshot, into docs/images/ with FIRELINE_UPDATE_SCREENSHOT=1 (to refresh the docs' pictures), else into
+    the test's own folder; the PNG's bytes either way."""
+    docs = Path(__file__).resolve().parents[2] / "docs" / "images"
+    png = browser.screenshot(docs / name if os.environ.get("FIRELINE_UPDATE_SCREENSHOT") else tmp_path / name)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", f"{name}: Chromium sent no PNG"
+    return png

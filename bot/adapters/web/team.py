@@ -265,11 +265,15 @@ def _incidents_page(request: Request, container, reader: auth.Reader, filters, q
                                                  "resolved"))
 
 
+def _number(raw: str) -> int | None:
+    """An incident number from the path: ASCII digits, at most 9 (a row id PostgreSQL's integer holds)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
+
+
 @signed_in
 async def incident_page(request: Request, reader: auth.Reader) -> Response:
     raw = request.path_params["number"]
-    number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
-    return await pool.run(_incident_page, request, request.app.state.container, reader, raw, number)
+    return await pool.run(_incident_page, request, request.app.state.container, reader, raw, _number(raw))
 
 
 def _incident_page(request: Request, container, reader: auth.Reader, raw: str, number: int | None) -> Response:
@@ -283,8 +287,7 @@ def _incident_page(request: Request, container, reader: auth.Reader, raw: str, n
 @signed_in
 async def postmortem_page(request: Request, reader: auth.Reader) -> Response:
     raw = request.path_params["number"]
-    number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
-    return await pool.run(_postmortem_page, request, request.app.state.container, reader, raw, number)
+    return await pool.run(_postmortem_page, request, request.app.state.container, reader, raw, _number(raw))
 
 
 def _postmortem_page(request: Request, container, reader: auth.Reader, raw: str, number: int | None) -> Response:

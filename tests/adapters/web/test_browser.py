@@ -10,14 +10,13 @@ test_insights_browser.py (insights), with FIRELINE_UPDATE_SCREENSHOT=1.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from bot.app.assembly import assemble
 from bot.adapters.web.dev import dev_app
-from tests.support.browser import Browser, missing_reason
+from tests.support.browser import Browser
 from tests.support.oidc import free_port, serve_app
 from tests.support.real_run import make_incident, real_site
 
@@ -25,13 +24,7 @@ REPO = Path(__file__).resolve().parents[3]
 WIDTH = 390  # a phone
 
 
-@pytest.fixture(autouse=True)
-def needs_a_browser():
-    reason = missing_reason()
-    if reason and os.environ.get("FIRELINE_REQUIRE_BROWSER"):
-        pytest.fail(f"the browser tests are required but cannot run: {reason}")
-    if reason:
-        pytest.skip(reason)
+pytestmark = pytest.mark.usefixtures("needs_a_browser")
 
 
 @pytest.fixture

@@ -9,14 +9,13 @@ go to docs/images/ (web-incident-*.png, web-incidents-*.png, web-postmortem-*.pn
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from bot.app.assembly import assemble
 from bot.adapters.web.dev import dev_app
-from tests.support.browser import Browser, missing_reason
+from tests.support.browser import Browser, screenshot_for_docs
 from tests.support.oidc import free_port, serve_app
 from tests.support.real_run import make_incident, real_site
 
@@ -25,18 +24,7 @@ SIZES = ((1280, 900), (390, 844))
 COLUMNS = ("#", "Title", "Severity", "State", "Lead", "Declared (UTC)")
 
 
-@pytest.fixture(autouse=True)
-def needs_a_browser():
-    reason = missing_reason()
-    if reason and os.environ.get("FIRELINE_REQUIRE_BROWSER"):
-        pytest.fail(f"the browser tests are required but cannot run: {reason}")
-    if reason:
-        pytest.skip(reason)
-
-
-def _shot(browser: Browser, name: str, tmp_path: Path) -> None:
-    target = REPO / "docs" / "images" / name if os.environ.get("FIRELINE_UPDATE_SCREENSHOT") else tmp_path / name
-    assert browser.screenshot(target)[:8] == b"\x89PNG\r\n\x1a\n"
+pytestmark = pytest.mark.usefixtures("needs_a_browser")
 
 
 def _no_sideways_scroll(browser: Browser, width: int, what: str) -> None:
@@ -93,7 +81,7 @@ def test_the_incident_pages_read_well_at_a_laptops_and_a_phones_width(sqlite_url
                     headers = _reachable(browser, "table.list thead th")[:len(COLUMNS)]
                     assert [h["text"] for h in headers] == list(COLUMNS) and all(h["inside"] for h in headers)
                 _no_sideways_scroll(browser, width, "the list")
-                _shot(browser, f"web-incidents-{width}.png", tmp_path)
+                screenshot_for_docs(browser, f"web-incidents-{width}.png", tmp_path)
 
                 # the incident: pills at the top, the timeline in words, links clickable
                 browser.click("a[href='/team/incidents/1']")
@@ -105,7 +93,7 @@ def test_the_incident_pages_read_well_at_a_laptops_and_a_phones_width(sqlite_url
                 links = browser.evaluate("Array.from(document.querySelectorAll('ol.events a')).map(a => a.href)")
                 assert "https://status.example.com/deploys/1402" in links
                 _no_sideways_scroll(browser, width, "the incident page")
-                _shot(browser, f"web-incident-{width}.png", tmp_path)
+                screenshot_for_docs(browser, f"web-incident-{width}.png", tmp_path)
 
                 # the postmortem: its tables are tables, each scrolling inside its own box at most
                 browser.click("a[href='/team/incidents/1/postmortem']")
@@ -115,6 +103,6 @@ def test_the_incident_pages_read_well_at_a_laptops_and_a_phones_width(sqlite_url
                 for header in ("Point", "Time (UTC)", "Measure"):
                     assert header in tables, (header, tables)
                 _no_sideways_scroll(browser, width, "the postmortem")
-                _shot(browser, f"web-postmortem-{width}.png", tmp_path)
+                screenshot_for_docs(browser, f"web-postmortem-{width}.png", tmp_path)
         finally:
             web_container.engine.dispose()

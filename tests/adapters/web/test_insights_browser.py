@@ -9,7 +9,6 @@ Chromium is absent. FIRELINE_UPDATE_SCREENSHOT=1 writes docs/images/insights-128
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from bot.adapters.web.charts import bars
 from bot.adapters.web.dev import dev_app
 from bot.app.assembly import assemble
-from tests.support.browser import Browser, missing_reason
+from tests.support.browser import Browser, screenshot_for_docs
 from tests.support.oidc import free_port, serve_app
 from tests.support.real_run import make_incident, real_site
 
@@ -25,20 +24,7 @@ REPO = Path(__file__).resolve().parents[3]
 SIZES = [(1280, 900), (390, 844)]
 
 
-@pytest.fixture(autouse=True)
-def needs_a_browser():
-    reason = missing_reason()
-    if reason and os.environ.get("FIRELINE_REQUIRE_BROWSER"):
-        pytest.fail(f"the browser tests are required but cannot run: {reason}")
-    if reason:
-        pytest.skip(reason)
-
-
-
-
-def _shot(browser: Browser, name: str, tmp_path: Path) -> bytes:
-    target = REPO / "docs" / "images" / name if os.environ.get("FIRELINE_UPDATE_SCREENSHOT") else tmp_path / name
-    return browser.screenshot(target)
+pytestmark = pytest.mark.usefixtures("needs_a_browser")
 
 
 # Boxes as drawn: every text of every chart against every target tick (widened by its 3-unit stroke) and
@@ -113,7 +99,7 @@ def _read_insights(browser: Browser, base: str, width: int, tmp_path: Path) -> N
     assert columns, "no tables"
     for title, shown, reachable in columns:
         assert shown if width >= 1280 else (shown or reachable), (width, title)
-    _shot(browser, f"insights-{width}.png", tmp_path)
+    screenshot_for_docs(browser, f"insights-{width}.png", tmp_path)
 
 
 def test_value_labels_never_touch_the_target_ticks_whatever_the_values(tmp_path):

@@ -22,18 +22,12 @@ import pytest
 
 from bot.adapters.console import run_console
 from tests.support.factories import make_container
-from tests.support.browser import Browser, missing_reason
+from tests.support.browser import Browser
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(autouse=True)
-def needs_a_browser():
-    reason = missing_reason()
-    if reason and os.environ.get("FIRELINE_REQUIRE_BROWSER"):  # .ci/run installs Chromium: never skip there
-        pytest.fail(f"the browser tests are required but cannot run: {reason}")
-    if reason:
-        pytest.skip(reason)
+pytestmark = pytest.mark.usefixtures("needs_a_browser")
 
 
 CONTRAST_PAIRS = """
