@@ -39,6 +39,22 @@ class Thresholds:
     restarts_suspicious: float = 2.0  # restarts in one region during the window
     crash_loops_bad: float = 1.0  # machines crash-looping in one region
 
+    def summary(self) -> str:
+        """The thresholds in force, in one line a person can check a verdict against (names as DEPLOY_THRESHOLDS
+        writes them), so the message needs no pointer to a manual page Slack cannot open."""
+        return (f"errors/min {_fmt(self.error_ratio_suspicious)}x the previous release's suspicious, "
+                f"{_fmt(self.error_ratio_bad)}x bad (from {_fmt(self.min_errors)} errors: min_errors); "
+                f"failed probes {self.health_fail_suspicious:.0%} suspicious, {self.health_fail_bad:.0%} bad; "
+                f"p95 {_fmt(self.p95_suspicious_ms)} ms suspicious, {_fmt(self.p95_bad_ms)} ms bad; "
+                f"{_fmt(self.restarts_suspicious)} restarts in a region suspicious; "
+                f"{_fmt(self.crash_loops_bad)} crash-looping machine bad")
+
+    def changed(self) -> list[str]:
+        """`name=value` of each threshold that differs from the default."""
+        default = Thresholds()
+        return [f"{f.name}={_fmt(getattr(self, f.name))}" for f in fields(self)
+                if getattr(self, f.name) != getattr(default, f.name)]
+
 
 def parse_thresholds(text: str) -> Thresholds:
     """`error_ratio_bad=4,p95_bad_ms=3000` -> Thresholds; raises ValueError saying what to write."""
@@ -105,6 +121,7 @@ class Reason:
     source: str  # "Sentry", "Health", "Fly"
     level: str  # healthy | suspicious | bad
     text: str
+    unjudged: str = ""  # "not configured" | "not checked": the source said nothing, so it is not labelled ok
 
 
 @dataclass
@@ -114,7 +131,7 @@ class Verdict:
 
     def lines(self) -> list[str]:
         marks = {"healthy": "ok", "suspicious": "suspicious", "bad": "BAD"}
-        return [f"{r.source} ({marks[r.level]}): {r.text}" for r in self.reasons]
+        return [f"{r.source} ({r.unjudged or marks[r.level]}): {r.text}" for r in self.reasons]
 
 
 def _worst(levels: list[str]) -> str:
@@ -134,8 +151,8 @@ def _fmt(value: float) -> str:
 def judge_errors(observed: Observations, limits: Thresholds) -> Reason:
     counts = observed.errors
     if counts is None:
-        return Reason("Sentry", "healthy", "Sentry is not configured (SENTRY_API_TOKEN, SENTRY_ORG, SENTRY_PROJECT), "
-                      "so error rates were not judged")
+        return Reason("Sentry", "healthy", "error rates were not judged: set SENTRY_API_TOKEN, SENTRY_ORG and "
+                      "SENTRY_PROJECT", unjudged="not configured")
     if counts.error or counts.new is None or counts.previous is None:
         return Reason("Sentry", "suspicious", f"could not read Sentry: {counts.error or 'no answer'}")
     new_rate = counts.new / max(counts.new_minutes, 1e-9)
@@ -163,7 +180,8 @@ def judge_errors(observed: Observations, limits: Thresholds) -> Reason:
 def judge_health(observed: Observations, limits: Thresholds) -> list[Reason]:
     probes = observed.probes
     if probes is None:
-        return [Reason("Health", "healthy", "HEALTH_URL is not set, so what users see was not judged")]
+        return [Reason("Health", "healthy", "what users see was not judged: set HEALTH_URL to a page Fireline "
+                       "can probe each minute", unjudged="not configured")]
     if not probes:
         return [Reason("Health", "suspicious", f"could not read HEALTH_URL: no probe of {observed.health_url or 'it'} "
                        "in the window yet")]
@@ -199,8 +217,8 @@ def judge_fly(observed: Observations, limits: Thresholds) -> list[Reason]:
         return [Reason("Fly", "suspicious", f"could not read Fly: {observed.fly_error or 'no answer'}")]
     reasons = []
     if observed.fly_error:  # read, but not the app's own machines (a dry run's example fleet)
-        reasons.append(Reason("Fly", "healthy", f"DRY RUN: {observed.fly_error}, so these are the example fleet's "
-                              "machines, not your app's"))
+        reasons.append(Reason("Fly", "healthy", f"DRY RUN: {observed.fly_error}, so the machines below are the "
+                              "example fleet's, not your app's", unjudged="not checked"))
     for region in observed.regions:
         figures = (f"{region.region}: {region.started} of {region.machines} started, {region.restarts} restarts, "
                    f"{region.crash_looping} crash-looping")

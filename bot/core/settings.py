@@ -280,6 +280,16 @@ class Settings(BaseSettings):
         return describe(level, self.severity(level))
 
     @property
+    def team_base_url(self) -> str:
+        """Where the team pages are reached: WEB_BASE_URL, else this machine (what `/incident web` links to)."""
+        return (self.web_base_url or f"http://127.0.0.1:{self.port}").rstrip("/")
+
+    def team_page_url(self, path: str) -> str | None:
+        """A team page's address for a message others read; None without WEB_BASE_URL, because the
+        127.0.0.1 fallback works only on the machine running Fireline and is a dead link in a channel."""
+        return f"{self.team_base_url}{path}" if self.web_base_url else None
+
+    @property
     def responder_list(self) -> list[str]:
         return [item.strip() for item in self.responders.split(",") if item.strip()]
 

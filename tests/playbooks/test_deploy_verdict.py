@@ -77,7 +77,13 @@ def test_an_unreadable_source_is_never_healthy():
 
 def test_not_configured_sources_are_said_and_nothing_read_is_not_healthy():
     verdict = judge(clean(errors=None), Thresholds())
-    assert verdict.level == "healthy" and any("Sentry is not configured" in line for line in verdict.lines())
+    assert verdict.level == "healthy"
+    assert "Sentry (not configured): error rates were not judged: set SENTRY_API_TOKEN, SENTRY_ORG and " \
+           "SENTRY_PROJECT" in verdict.lines()
+    unprobed = judge(clean(probes=None), Thresholds())
+    assert any(line.startswith("Health (not configured): ") and "set HEALTH_URL" in line for line in unprobed.lines())
+    assert not any(line.startswith("Sentry (ok)") for line in verdict.lines())
+    assert not any(line.startswith("Health (ok)") for line in unprobed.lines())
     nothing = judge(clean(errors=None, probes=None, regions=None), Thresholds())
     assert nothing.level != "healthy"
 
@@ -103,3 +109,12 @@ def test_crash_loops_and_restarts_per_region():
 def test_bad_threshold_text_says_what_to_write(text):
     with pytest.raises(ValueError, match="error_ratio_bad"):
         parse_thresholds(text)
+
+
+def test_thresholds_say_themselves_in_one_line():
+    assert Thresholds().summary() == (
+        "errors/min 2x the previous release's suspicious, 5x bad (from 10 errors: min_errors); failed probes 10% "
+        "suspicious, 50% bad; p95 1500 ms suspicious, 5000 ms bad; 2 restarts in a region suspicious; "
+        "1 crash-looping machine bad")
+    assert Thresholds().changed() == []
+    assert parse_thresholds("error_ratio_bad=4,p95_bad_ms=3000").changed() == ["error_ratio_bad=4", "p95_bad_ms=3000"]

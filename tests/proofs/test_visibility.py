@@ -89,6 +89,7 @@ ACTIONS: dict[str, Callable[[Ids], str]] = {
     "incident_playbook": lambda i: str(i.n),
     "incident_check": lambda i: f"{i.n}:1",
     "incident_catchup": lambda i: str(i.n),
+    "postmortem_done": lambda i: str(i.n),
     "pagerduty_no_change": lambda i: str(i.n),
     "pagerduty_update_help": lambda i: str(i.n),
     "status_draft": lambda i: str(i.n),

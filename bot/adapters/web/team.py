@@ -341,7 +341,7 @@ def routes(container=None, worker=None) -> list[Route]:
 def web_link(ctx: Context, args: Args) -> Reply:
     """A one-time sign-in link for the person who asked, sent to them alone (a DM in Slack)."""
     settings = ctx.app.settings
-    base = (settings.web_base_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    base = settings.team_base_url
     name = person(ctx.chat, ctx.user_id)
     token = auth.issue_link(ctx.app.engine, settings, ctx.user_id, name, ctx.now())
     url = f"{base}/team/login/link?t={token}"

@@ -20,7 +20,6 @@ from bot.core.reply import Reply, escape, mention
 from bot.service import incidents as svc
 from bot.features.postmortem.service import followups
 from bot.features.providers.service import read_all, report_lines
-from playbooks.severity import SEVERITIES
 
 ACTION = "incident_catchup"
 MAX_TRIED = 8  # the latest playbook runs; older ones are in `/incident show` and the postmortem
@@ -43,6 +42,27 @@ def roles(events: list) -> dict[str, str]:
     return held
 
 
+def severity_line(ctx: Context, incident: Incident, changes: list) -> str:
+    """The level now, described once (name, meaning, response time), then how it got there.
+
+    Each fact once: the level's meaning is in `describe()` already, the current level is not named again
+    at the end of its own history, and a change on the declaration day shows its time without the date
+    (the State line says the day).
+    """
+    line = f"*Severity*: {ctx.app.settings.describe(incident.severity)}"
+    if not changes:
+        return line + ", unchanged since declared"
+    day = as_utc(incident.declared_at).date()
+
+    def when(at) -> str:
+        return as_utc(at).strftime("%H:%M UTC") if as_utc(at).date() == day else fmt_utc(at)
+
+    *earlier, latest = changes
+    before = [f"SEV{changes[0].data.get('from')} when declared"] + [f"SEV{e.data.get('to')} at {when(e.at)}"
+                                                                    for e in earlier]
+    return line + f" since {when(latest.at)}; before: " + ", ".join(before)
+
+
 def summary(ctx: Context, incident: Incident) -> Reply:
     """The catch-up, as lines; every one from a stored row."""
     now = ctx.now()
@@ -53,12 +73,7 @@ def summary(ctx: Context, incident: Incident) -> Reply:
         items = followups(session, incident.id)
     lines: list[str] = []
     # severity and its changes
-    changes = [e for e in events if e.kind == "severity_changed"]
-    first = changes[0].data.get("from") if changes else incident.severity
-    path = " -> ".join([f"SEV{first}"] + [f"SEV{e.data.get('to')} ({fmt_utc(e.at)})" for e in changes])
-    described = ctx.app.settings.describe(incident.severity)
-    lines.append(f"*Severity*: {described}: {SEVERITIES[incident.severity].description}"
-                 + (f" (changes: {path})" if changes else " (unchanged since declared)"))
+    lines.append(severity_line(ctx, incident, [e for e in events if e.kind == "severity_changed"]))
     age = fmt_duration((as_utc(now) - as_utc(incident.declared_at)).total_seconds())
     lines.append(f"*State*: {incident.status}, declared {fmt_utc(incident.declared_at)} ({age} ago)"
                  + (f", acknowledged by {mention(incident.acknowledged_by)}" if incident.acknowledged_at else

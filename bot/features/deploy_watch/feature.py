@@ -38,7 +38,8 @@ from bot.features.playbooks import executions
 from bot.service import timers
 from bot.service import incidents as svc
 from bot.features.playbooks.env import build_env, close_env, is_live
-from playbooks.deploy_verdict import ErrorCounts, Observations, Probe, Verdict, judge, parse_thresholds, regions_from
+from playbooks.deploy_verdict import (ErrorCounts, Observations, Probe, Thresholds, Verdict, judge, parse_thresholds,
+                                     regions_from)
 from playbooks.fleet import in_group, main_group
 from playbooks.fleet_models import Release
 from playbooks.framework import ServiceError
@@ -206,7 +207,8 @@ def tick(container: Container, payload: dict[str, Any], job=None) -> None:
     sample = probe(container)
     if sample is not None:
         probes.append(sample)
-    verdict = judge(observe(container, watch, probes, now), parse_thresholds(container.settings.deploy_thresholds))
+    limits = parse_thresholds(container.settings.deploy_thresholds)
+    verdict = judge(observe(container, watch, probes, now), limits)
     finished = as_utc(now) >= as_utc(watch.ends_at)
     with session_scope(container.engine) as session:
         changed = session.execute(
@@ -221,7 +223,7 @@ def tick(container: Container, payload: dict[str, Any], job=None) -> None:
                        {"watch_id": watch_id}, now=now)
     watch.verdict = verdict.level
     ctx = job_context(container)
-    reply = render(watch, verdict, now, finished=finished)
+    reply = render(watch, verdict, now, finished=finished, limits=limits)
     if ctx.is_console:  # a terminal cannot edit what it printed: it prints the verdict when it is known
         if finished or verdict.level == "bad":
             ctx.chat.post(channel(container), reply)
@@ -234,7 +236,7 @@ ICONS = {"healthy": ":white_check_mark:", "suspicious": ":warning:", "bad": ":ro
 
 
 def render(watch: DeployWatch, verdict: Verdict | None, now: datetime, *, finished: bool = False,
-           automatic: bool = False) -> Reply:
+           automatic: bool = False, limits: Thresholds | None = None) -> Reply:
     minutes = int((as_utc(watch.ends_at) - as_utc(watch.started_at)).total_seconds() // 60)
     gone = min(minutes, int((as_utc(now) - as_utc(watch.started_at)).total_seconds() // 60))
     state = "finished" if finished else f"watching, {gone} of {minutes} min"
@@ -247,7 +249,10 @@ def render(watch: DeployWatch, verdict: Verdict | None, now: datetime, *, finish
     if verdict is not None:
         lines.append(f"Verdict: *{verdict.level}*, the worst of:")
         lines += [f"• {escape(line)}" for line in verdict.lines()]
-        lines.append("Thresholds: the defaults, or DEPLOY_THRESHOLDS (see docs/deploy-watch.md).")
+        limits = limits or Thresholds()
+        changed = limits.changed()
+        lines.append(f"Thresholds ({'DEPLOY_THRESHOLDS sets ' + ', '.join(changed) if changed else 'the defaults'}"
+                     f"; DEPLOY_THRESHOLDS changes them): {limits.summary()}.")
     buttons = []
     if level == "bad":
         buttons = [Button("Roll back", ROLLBACK_ACTION, str(watch.id), "danger"),

@@ -72,6 +72,23 @@ def postmortem(ctx: Context, args: Args) -> Reply:
     return reply
 
 
+def press_done(ctx: Context, incident: Incident) -> Reply:
+    """The draft's Done button: recording needs the published postmortem's address, which only the person
+    knows, so the button says what to type (or what is recorded already) instead of recording nothing."""
+    number = incident.id
+    if incident.is_open:
+        raise UserError(f"#{number} is still open, so its postmortem cannot be done yet.",
+                        f"Resolve it first with `/incident resolve #{number}`.")
+    with ctx.session() as session:
+        row = pm_svc.stored(session, number)
+    if row is not None and row.done_link:
+        return Reply(f"The postmortem of #{number} is recorded as done: {escape(row.done_link)}",
+                     lines=[f"To change the link, type `/postmortem done <new link> #{number}`."])
+    return Reply(f"Where is the published postmortem of #{number}? Type `/postmortem done <link> #{number}`",
+                 lines=[f"For example `/postmortem done https://wiki.example.com/postmortems/{number} #{number}`. "
+                        "That records it in the timeline and turns the due-date reminder off."])
+
+
 def on_resolved(ctx: Context, incident: Incident) -> None:
     pm_svc.schedule(ctx, incident)
 
@@ -90,6 +107,7 @@ def register(registry: Registry) -> None:
     registry.simple_command("postmortem", USAGE, "regenerate the postmortem draft, or record the published one")(
         postmortem)
     registry.on(Hooks.INCIDENT_RESOLVED)(on_resolved)
+    registry.action(pm_svc.DONE_ACTION, press_done, value="incident", incident="any")
     registry.job(pm_svc.DRAFT_JOB)(draft_job)
     registry.job(pm_svc.REMINDER_JOB)(reminder_job)
 

@@ -20,7 +20,7 @@ from bot.core.context import Context, job_context
 from bot.core.errors import UserError
 from bot.core.hooks import Hooks
 from bot.store.models import FollowUp, Incident, IncidentRole, Postmortem, TimelineEvent
-from bot.core.reply import Reply, escape, mention
+from bot.core.reply import Button, Reply, escape, mention
 from bot.service import incidents as svc, jobs
 from playbooks import postmortem as pm
 from bot.features.roles.service import definitions
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 DRAFT_JOB = "postmortem.draft"
 REMINDER_JOB = "postmortem.reminder"
+DONE_ACTION = "postmortem_done"
 
 
 @dataclass
@@ -191,13 +192,18 @@ def publish(ctx: Context, draft: Draft) -> list[str]:
                      "reminder 24 h before.")
     elif not draft.owed:
         lines.append("Not required at this severity; share it if there is a lesson in it.")
-    lines.append("`/postmortem` regenerates it; `/postmortem done <link>` records the published version.")
+    page = ctx.app.settings.team_page_url(f"/team/incidents/{incident.id}/postmortem")
+    if page:
+        lines.append(f"<{page}|Read it on the team pages> (sign in with `/incident web`).")
+    lines.append("`/postmortem` regenerates it. Once it is published, *Done* (or "
+                 f"`/postmortem done <link> #{incident.id}`) records where.")
     if draft.warning:
         lines.append(f":warning: {escape(draft.warning)}")
     problems = []
+    message = Reply(f":memo: *Postmortem draft for #{incident.id}*: {escape(incident.title)}", lines=lines,
+                    buttons=[Button("Done", DONE_ACTION, str(incident.id), style="primary")]).public()
     try:
-        ctx.chat.post(channel, Reply(f":memo: *Postmortem draft for #{incident.id}*: {escape(incident.title)}",
-                                     lines=lines).public())
+        ctx.chat.post(channel, message)
     except Exception as exc:
         problems.append(f"could not post in the incident channel ({exc})")
     try:
@@ -269,5 +275,5 @@ def mark_done(ctx: Context, incident_id: int, link: str) -> tuple[Incident, bool
     return incident, before
 
 
-__all__ = ["DRAFT_JOB", "REMINDER_JOB", "Draft", "followups", "generate", "mark_done", "publish", "remind", "render",
+__all__ = ["DONE_ACTION", "DRAFT_JOB", "REMINDER_JOB", "Draft", "followups", "generate", "mark_done", "publish", "remind", "render",
            "reminder_key", "schedule", "stored"]

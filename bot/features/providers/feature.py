@@ -2,7 +2,9 @@
 
 Declaring (or raising to) SEV1/SEV2 queues one job that reads the providers' pages (never on Slack's ack
 path), refreshes the card, whose field reads only the one-minute cache, and posts the details in the
-incident channel. `/diagnose` reads them itself: `diagnose_lines` is the playbook Env's `providers` piece.
+incident channel once per incident: the first post writes a timeline event with a per-incident dedup key,
+and a later raise (SEV3 -> SEV2 -> SEV1, or back up after a downgrade) that finds the event posts nothing.
+The claim is that row, not a flag in memory, so replicas and restarts agree. `/diagnose` reads them itself: `diagnose_lines` is the playbook Env's `providers` piece.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bot.features.providers import service as providers
 PROVIDERS_JOB = "status.providers"
 PIN_ACTION = "status_provider_pin"
 CARD_SEVERITIES = (1, 2)
+POSTED_KEY = "providers:posted"  # unique per incident in the timeline: the one "Is it them?" post
 
 
 def providers_field(ctx: Context, incident: Incident) -> tuple[str, str] | None:
@@ -46,6 +49,15 @@ def check_providers(container, payload: dict[str, Any], job=None) -> None:
     reports = providers.read_all(container)
     svc.refresh_cards(ctx, incident)
     if all(report.fine for report in reports):
+        return
+    not_fine = [report.name for report in reports if not report.fine]
+    with ctx.session() as session:
+        incident = svc.get_incident(session, incident.id)
+        claimed = svc.record(session, incident, "providers_checked", "fireline",
+                             "Is it them? Not all fine on the providers' status pages: " + ", ".join(not_fine),
+                             {"not_fine": not_fine, "severity": incident.severity}, at=ctx.now(),
+                             dedup_key=POSTED_KEY)
+    if claimed is None:  # posted before, at this or another severity: the channel has it
         return
     buttons = [Button(f"Add {report.name[:30]} incident to timeline", PIN_ACTION,
                       pin_value(incident.id, report.name, found))

@@ -36,7 +36,11 @@ def test_catchup_is_private_and_built_from_the_record(slack, clock):
     assert answer.data.get("response_type", "ephemeral") == "ephemeral"
     text = answer.text()
     assert "Catch-up on #1: Checkout returns 502" in text
-    assert "SEV2 -> SEV1" in text  # severity and its change
+    # severity and its change, each fact once: the level's meaning, the current level, the declaration day
+    assert ("*Severity*: SEV1 (Complete outage, respond < 15 min) since 14:02 UTC; before: SEV2 when declared"
+            in text)
+    assert text.count("Complete outage") == 1 and "Major degradation" not in text
+    assert text.count("2026-11-25") == 1  # in the State line only
     assert "investigating" in text and "acknowledged by <@U0LEAD>" in text
     assert "lead <@U0LEAD>" in text
     assert "restart on checkout-api: succeeded: 3 machines restarted, healthy" in text
@@ -51,7 +55,8 @@ def test_catchup_says_when_nothing_is_recorded(slack, clock):
     slack.command("catchup #1", user_id="U0LATE")
     text = slack.reply_text()
     assert "no playbook run yet" in text and "none posted yet" in text and "*Open follow-ups*: none" in text
-    assert "unchanged since declared" in text and "not acknowledged yet" in text
+    assert "*Severity*: SEV3 (Minor issue, respond < 4 hours), unchanged since declared" in text
+    assert text.count("Minor issue") == 1 and "not acknowledged yet" in text
 
 
 def test_catch_me_up_button_on_the_card(slack, clock):
@@ -61,7 +66,7 @@ def test_catch_me_up_button_on_the_card(slack, clock):
     slack.recorder.reset()
     slack.press(ACTION, "1", user_id="U0LATE", channel_id="CINC0001")
     text = slack.recorder.responses()[-1].text()
-    assert "Catch-up on #1" in text and "SEV2 -> SEV1" in text
+    assert "Catch-up on #1" in text and "SEV1 (Complete outage, respond < 15 min) since 14:02 UTC" in text
 
 
 def test_catchup_reads_roles_from_the_timeline(slack, clock):
@@ -87,3 +92,18 @@ def test_catchup_in_the_console(sqlite_container):
     console.run_line("/incident catchup")
     shown = out.getvalue()
     assert "Catch-up on #1: Login broken" in shown and "Looking at the auth service" in shown
+
+
+def test_catchup_tells_a_severity_history_of_several_changes_once(slack, clock):
+    slack.command("declare Checkout is slow sev3")
+    clock.advance(minutes=5)
+    slack.command("sev 2", channel_id="CINC0001")
+    clock.advance(minutes=15)
+    slack.command("sev 1", channel_id="CINC0001")
+    clock.advance(hours=10)  # the next day
+    slack.command("sev 2", channel_id="CINC0001")
+    slack.command("catchup #1", user_id="U0LATE")
+    text = slack.reply_text()
+    assert ("*Severity*: SEV2 (Major degradation, respond < 1 hour) since 2026-11-26 00:20 UTC; before: SEV3 when "
+            "declared, SEV2 at 14:05 UTC, SEV1 at 14:20 UTC") in text
+    assert text.count("Major degradation") == 1

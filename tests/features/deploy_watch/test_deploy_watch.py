@@ -144,3 +144,20 @@ def test_every_sentry_request_of_a_watch_is_accepted_by_the_official_spec(deploy
         for path, query in fake_sentry.requests:
             response = client.get(path, params=query)
             assert response.status_code == 200, (path, query, response.text[:300])
+
+
+@pytest.mark.parametrize("deploy_slack", [{"sentry_api_token": None, "health_url": "",
+                                           "deploy_thresholds": "error_ratio_bad=4"}], indirect=True)
+def test_sources_not_configured_are_said_so_never_ok_and_the_thresholds_are_inline(deploy_slack, clock):
+    slack = deploy_slack
+    slack.command("watch", command="/deploy")
+    run_window(slack, clock)
+    final = slack.recorder.of("chat.update")[-1].text()
+    assert "Sentry (not configured): error rates were not judged: set SENTRY_API_TOKEN, SENTRY_ORG and " \
+           "SENTRY_PROJECT" in final
+    assert "Health (not configured): what users see was not judged: set HEALTH_URL" in final
+    assert "Sentry (ok)" not in final and "Health (ok)" not in final
+    # the thresholds in force are in the message itself, the team's override named; no pointer to a manual
+    assert "Thresholds (DEPLOY_THRESHOLDS sets error_ratio_bad=4; DEPLOY_THRESHOLDS changes them): errors/min 2x " \
+           "the previous release's suspicious, 4x bad" in final
+    assert "README" not in final and "docs/" not in final

@@ -446,3 +446,47 @@ def test_console_drafts_reminds_and_closes_as_slack_does(db_url, clock):
         assert "| Add a canary stage | @chen | open |" in markdown and "Deploy v42 finished _(added later)_" in markdown
     finally:
         container.engine.dispose()
+
+
+def _draft_message(slack):
+    [message] = [c for c in slack.recorder.of("chat.postMessage") if "Postmortem draft for #1" in c.text()]
+    return message
+
+
+def _buttons(message) -> list[dict]:
+    return [element for block in message.data["blocks"] if block["type"] == "actions"
+            for element in block["elements"]]
+
+
+def test_draft_message_links_to_its_page_and_its_done_button_says_what_to_type(slack, clock):
+    slack.container.settings.web_base_url = "https://fireline.example.com"
+    slack.command("declare Site is down sev1")
+    slack.command("resolve", channel_id=CHANNEL)
+    message = _draft_message(slack)
+    assert "<https://fireline.example.com/team/incidents/1/postmortem|Read it on the team pages>" in message.text()
+    [done] = _buttons(message)
+    assert (done["text"]["text"], done["action_id"].split("~")[0], done["value"], done.get("style")) == (
+        "Done", "postmortem_done", "1", "primary")
+    # pressing it asks for the link in words: the exact command, with the incident's number
+    slack.press("postmortem_done", "1", user_id="U0CHEN", channel_id=CHANNEL)
+    asked = slack.reply_text()
+    assert "Type `/postmortem done <link> #1`" in asked and "https://wiki.example.com/postmortems/1 #1" in asked
+    assert stored(slack.container).done_at is None  # nothing recorded without a link
+    slack.command("done https://wiki.example.com/pm/1 #1", command="/postmortem", channel_id=CHANNEL)
+    slack.press("postmortem_done", "1", user_id="U0CHEN", channel_id=CHANNEL)
+    recorded = slack.reply_text()
+    assert "recorded as done: https://wiki.example.com/pm/1" in recorded
+    assert "`/postmortem done <new link> #1`" in recorded
+
+
+def test_draft_message_has_no_page_link_without_a_public_address(slack, clock):
+    """Without WEB_BASE_URL the team pages answer only on 127.0.0.1: a dead link for everyone in the channel."""
+    assert not slack.container.settings.web_base_url
+    slack.command("declare Site is down sev1")
+    slack.command("reopen", channel_id=CHANNEL)  # an open incident's Done says to resolve it first
+    slack.command("", command="/postmortem", channel_id=CHANNEL)
+    message = _draft_message(slack)
+    assert "/team/incidents" not in message.text() and "127.0.0.1" not in message.text()
+    assert [b["action_id"].split("~")[0] for b in _buttons(message)] == ["postmortem_done"]
+    slack.press("postmortem_done", "1", channel_id=CHANNEL)
+    assert "still open" in slack.reply_text() and "/incident resolve #1" in slack.reply_text()

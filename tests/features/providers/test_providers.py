@@ -181,3 +181,34 @@ def test_sev3_card_reads_no_provider(provider_slack, pages):
     assert not any("Providers" in c.text() for c in slack.recorder.of("chat.postMessage"))
     asked = [c.text() for c in slack.recorder.of("chat.postMessage") if "Is it them?" in c.text()]
     assert asked == []
+
+
+def test_is_it_them_is_posted_once_per_incident_whatever_the_raises(provider_slack, clock):
+    """Posted the first time an incident reaches SEV1/SEV2; later raises refresh the card but do not repost."""
+    from sqlmodel import Session, select
+
+    from bot.store.models import TimelineEvent
+
+    slack = provider_slack
+
+    def posts(incident: int) -> int:
+        return sum(c.data["channel"] == f"CINC000{incident}"
+                   for c in slack.recorder.of("chat.postMessage") if "Is it them?" in c.text())
+
+    slack.command("declare Machines will not start sev2")
+    assert posts(1) == 1
+    for level in (3, 2, 1):  # down, back up to where it was posted, then higher
+        clock.advance(minutes=2)  # past the one-minute cache: each raise reads the pages again
+        slack.command(f"sev {level}", channel_id="CINC0001")
+    assert posts(1) == 1
+    cards = [c.text() for c in slack.recorder.of("chat.update")]
+    assert sum("Fly.io: Partial System Outage" in c for c in cards) >= 2  # the card was refreshed on the raises
+    with Session(slack.container.engine) as session:
+        claims = [e for e in session.exec(select(TimelineEvent)) if e.kind == "providers_checked"]
+    assert [(e.incident_id, e.data["not_fine"], e.data["severity"]) for e in claims] == [(1, ["Fly.io"], 2)]
+    # another incident declared at SEV3 posts when it first reaches SEV2, once
+    slack.command("declare Checkout is slow sev3")
+    assert posts(2) == 0
+    slack.command("sev 2", channel_id="CINC0002")
+    slack.command("sev 1", channel_id="CINC0002")
+    assert posts(2) == 1
