@@ -225,6 +225,11 @@ class Playbook:
     who: str = "responders"  # who may confirm: "responders" (RESPONDERS + console) or "anyone"
     verb: str = "run"  # for messages: "restart", "roll back"
     done_word, failed_word, not_done_word = "Done", "Failed", "Not done"  # the closing summary's words
+    # What the steps' targets are, counted in the progress message ("machine": "Restarting: 4 of 9 machines,
+    # batch 2 of 3, 1m 40s"); empty: not counted. `doing_word` heads a running count, `done_word` a finished one.
+    counts: str = ""
+    doing_word: str = "Running"
+    step_word: str = "step"
     # A dry run in the playbook's own words. `sends_to`: where a live run's changes go ("the CDN"), named in
     # "nothing is sent to ..."; None: Fly when the plan acts on the Fly app (the built-ins), else unnamed.
     # `dry_run_text`: the banner over a dry-run plan, `{why}` standing for the reason ("FLY_API_TOKEN is

@@ -39,6 +39,7 @@ class Restart(Playbook):
               Param("--batch N", "machines restarted together (default 1)"))
     verb = "restart"
     done_word, failed_word, not_done_word = "Restarted", "Did not come back", "Not restarted"
+    counts, doing_word, step_word = "machine", "Restarting", "batch"
 
     def parse(self, args: PlaybookArgs) -> dict[str, Any]:
         params: dict[str, Any] = {"batch": parse_batch(args, self.command), "machines": parse_machines(args)}

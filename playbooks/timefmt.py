@@ -31,4 +31,18 @@ def fmt_duration(seconds: float) -> str:
     return f"{days}d {hours}h"
 
 
-__all__ = ["as_utc", "fmt_duration"]
+def fmt_elapsed(seconds: float) -> str:
+    """A running clock to the second: 45s, 1m 40s, 3m 05s, 1h 02m 05s.
+
+    `fmt_duration` rounds to the minute, which suits response figures; a rolling restart of a few machines
+    takes a few minutes, and "1m" for 1 min 59 s would hide most of what people watch it for.
+    """
+    seconds = int(max(0, seconds))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+__all__ = ["as_utc", "fmt_duration", "fmt_elapsed"]

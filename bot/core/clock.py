@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from playbooks.timefmt import as_utc, fmt_duration  # pure, so they live with the playbooks that use them
+from playbooks.timefmt import as_utc, fmt_duration, fmt_elapsed  # pure, so they live with the playbooks that use them
 
 Clock = Callable[[], datetime]
 
@@ -19,4 +19,4 @@ def fmt_utc(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
 
 
-__all__ = ["Clock", "as_utc", "fmt_duration", "fmt_utc", "utcnow"]
+__all__ = ["Clock", "as_utc", "fmt_duration", "fmt_elapsed", "fmt_utc", "utcnow"]

@@ -51,7 +51,15 @@ from bot.core.reply import Button, Reply, escape, mention
 from bot.service import incidents as svc
 from bot.service import jobs, lookups
 from bot.features.playbooks.env import build_env, close_env
-from bot.features.playbooks.render import Actions, button_value, dry_run_words, nothing_sent, plan_reply, progress_reply
+from bot.features.playbooks.render import (
+    Actions,
+    button_value,
+    dry_run_words,
+    nothing_sent,
+    plan_reply,
+    progress_reply,
+    tally,
+)
 from bot.service.responders import describe_responders, may_confirm
 from playbooks.framework import Blocked, Plan, Playbook, Refused, ServiceError, StepResult, recorded_steps
 
@@ -497,11 +505,12 @@ class Runner:
         with self._showing:
             if live and time.monotonic() - self._last_live < self._live_every:
                 return
-            reply = progress_reply(self.execution, self.plan, live)
-            text = reply.plain_text()
+            # Compared without the time: a new second alone is no reason to edit (see `tally`).
+            text = progress_reply(self.execution, self.plan, live, playbook=self.playbook).plain_text()
             if text == self._shown:
                 return
             self._shown = text
+            reply = progress_reply(self.execution, self.plan, live, playbook=self.playbook, now=self.ctx.now())
             if live:
                 self._last_live = time.monotonic()
             show_progress(self.ctx, self.execution, reply)
@@ -653,7 +662,9 @@ def finish(ctx: Context, execution: PlaybookExecution, playbook: Playbook, outco
                    "request_ids": [c["request_id"] for c in calls][:200]}, at=ctx.now())
     metrics.playbook_run(execution.playbook, ok=outcome not in ("failed", "interrupted"))  # stopped by a person: ok
     execution.status, execution.results, execution.finished_at = outcome, results, ctx.now()
-    show_progress(ctx, execution, progress_reply(execution, plan))
+    show_progress(ctx, execution, progress_reply(execution, plan, playbook=playbook, now=ctx.now()))
+    count = tally(execution, plan, playbook, ctx.now())
+    lines = ([f"{count}."] if count else []) + lines
     icon = {"succeeded": ":white_check_mark:", "failed": ":x:", "stopped": ":octagonal_sign:",
             "interrupted": ":warning:"}[outcome]
     tag = f" [DRY RUN: {nothing_sent(plan, past=True)}]" if execution.dry_run else ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.core.clock import as_utc, fmt_utc
+from bot.core.clock import as_utc, fmt_elapsed, fmt_utc
 from bot.store.models import Incident, PlaybookExecution
 from bot.core.reply import Button, Reply, escape, mention
 from bot.service.responders import who_may_confirm
@@ -122,13 +122,49 @@ def step_line(number: int, title: str, result: dict | None) -> str:
     return line
 
 
-def progress_reply(execution: PlaybookExecution, plan: Plan, live: str = "") -> Reply:
+RUNNING = ("queued", "running", "waiting")
+
+
+def tally(execution: PlaybookExecution, plan: Plan, playbook: Playbook | None, now: datetime | None) -> str:
+    """"Restarting: 4 of 9 machines, batch 2 of 3, 1m 40s", then "Restarted 9 of 9 machines in 3m 05s".
+
+    Counted from the execution as stored (each step's `done` targets) and its stored start and finish, so
+    every front end and every later edit says the same; `now` (the container's clock) only for a running one.
+    Without `now` a running count has no time: the runner compares texts without it, so the clock alone
+    never causes an edit. Empty for a playbook that counts nothing, or an execution that never started.
+    """
+    if playbook is None or not playbook.counts or execution.started_at is None:
+        return ""
+    total = sum(len(step.targets) for step in plan.steps)
+    done = sum(len(result.get("done") or []) for result in execution.results)
+    things = f"{done} of {total} {playbook.counts}{'s' if total != 1 else ''}"
+    steps = len(plan.steps)
+    if execution.status in RUNNING:
+        line = (f"{playbook.doing_word}: {things}, {playbook.step_word} {min(execution.current_step + 1, steps)} "
+                f"of {steps}")
+        return line + (f", {fmt_elapsed((as_utc(now) - as_utc(execution.started_at)).total_seconds())}" if now
+                       else "")
+    end = execution.finished_at or now
+    line = f"{playbook.done_word} {things}"
+    if end is not None:
+        line += f" in {fmt_elapsed((as_utc(end) - as_utc(execution.started_at)).total_seconds())}"
+    if execution.status != "succeeded":
+        line += f"; {HEADLINES.get(execution.status, execution.status)}"
+    return line
+
+
+def progress_reply(execution: PlaybookExecution, plan: Plan, live: str = "", *, playbook: Playbook | None = None,
+                   now: datetime | None = None) -> Reply:
+    """`playbook` and `now` add the count and the time taken (`tally`) as the first line."""
     tag = " [DRY RUN]" if execution.dry_run else ""
     headline = HEADLINES.get(execution.status, execution.status)
     if execution.status == "running":
-        headline = f"running step {min(execution.current_step + 1, len(plan.steps))} of {len(plan.steps)}"
-    lines = [f"Confirmed by {mention(execution.confirmed_by)} at {fmt_utc(execution.confirmed_at)}; execution "
-             f"{execution.id}" + (f", incident #{execution.incident_id}" if execution.incident_id else "") + "."]
+        step_word = playbook.step_word if playbook else "step"
+        headline = f"running {step_word} {min(execution.current_step + 1, len(plan.steps))} of {len(plan.steps)}"
+    count = tally(execution, plan, playbook, now)
+    lines = [f"*{escape(count)}*"] if count else []
+    lines.append(f"Confirmed by {mention(execution.confirmed_by)} at {fmt_utc(execution.confirmed_at)}; execution "
+                 f"{execution.id}" + (f", incident #{execution.incident_id}" if execution.incident_id else "") + ".")
     if execution.dry_run:
         lines.append(f":test_tube: *DRY RUN*: {nothing_sent(plan)} (FLY_API_TOKEN is not set).")
     for number, step in enumerate(plan.steps, start=1):

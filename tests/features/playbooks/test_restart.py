@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from sqlmodel import Session
@@ -181,6 +182,9 @@ def test_console_dry_run(db_url, clock):
     assert "Plan: Rolling restart of 4 machines of cgraph-api [DRY RUN]" in text
     assert "1. Batch 1: Start 91852e7a4d6008 (lhr); Restart 48ed6e5b2d1189 (iad)" in text
     assert "finished: all 2 steps done. [DRY RUN: nothing was sent to Fly]" in text
+    # the console prints the progress message once and the outcome: both count, by the same (test) clock
+    assert "Restarting: 0 of 4 machines, batch 1 of 2, 0s" in text
+    assert "Restarted 4 of 4 machines in 0s." in text
     with Session(container.engine) as session:
         [execution] = executions(container)
         details = execution.results[0]["details"]
@@ -235,3 +239,47 @@ def test_restart_plan_in_the_console_prints_the_same_parts(db_url, clock):
     assert plan.startswith("Plan: Rolling restart of 4 machines of cgraph-api [DRY RUN]\n  Machines: 4 of 4\n"
                            "  Batches: 2, 2 machines at a time\n  Capacity left during it: ")
     assert "What could go wrong" in plan and "\u2022 Restarting drops" in plan and "[Confirm] [Cancel]" in plan
+
+
+def test_progress_counts_machines_and_the_time_taken_by_the_test_clock(fly_slack, clock):
+    """Every edit of the one progress message says how far it is; the last says the total and the time taken."""
+    slack, fake = fly_slack, fly_slack.fake
+    answer = fake.handle
+
+    def slow_restart(method, path, *rest):
+        if path.endswith("/restart"):
+            clock.advance(seconds=25)  # each machine takes 25 s to restart, as Fly's wait would
+        return answer(method, path, *rest)
+
+    fake.handle = slow_restart
+    slack.command("declare Checkout returns 502 sev1")
+    slack.command("--batch 2", command="/restart", channel_id="CINC0001")
+    confirm(slack)
+    [execution] = executions(slack.container)
+    posted = [c for c in slack.recorder.of("chat.postMessage") if "Rolling restart" in c.text()]
+    edits = [c.text() for c in slack.recorder.of("chat.update") if "Rolling restart" in c.text()]
+    first = posted[0].text()
+    # As many edits as the same restart made before it counted (8): the count rides on edits already made.
+    assert len(slack.recorder.of("chat.update")) == 8
+    assert "Restarting: 0 of 4 machines, batch 1 of 2, 0s" in first
+    counts = [line for text in edits for line in text.split("\n") if line.startswith("*Restart")]
+    assert list(dict.fromkeys(counts)) == ["*Restarting: 0 of 4 machines, batch 1 of 2, 0s*",
+                      "*Restarting: 2 of 4 machines, batch 2 of 2, 50s*",
+                      "*Restarted 4 of 4 machines in 1m 40s*"]
+    blocks = slack.recorder.of("chat.update")[-1].data["blocks"]
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+    assert blocks[0]["text"]["text"].split("\n")[:2] == [  # right under the title: the first thing read
+        ":white_check_mark: *Rolling restart of 4 machines of cgraph-api*: finished", counts[-1]]
+    assert "Restarted 4 of 4 machines in 1m 40s." in posted[-1].text()  # the outcome in the thread says it too
+    seconds = (execution.finished_at - execution.started_at).total_seconds()
+    assert seconds == 100  # the stored times are the truth the message is counted from
+
+
+def test_progress_after_a_failure_counts_what_was_restarted(fly_slack, clock):
+    slack, fake = fly_slack, fly_slack.fake
+    fake.never_starts.add(M3)
+    slack.command("", command="/restart")
+    clock.advance(seconds=5)
+    confirm(slack, channel="CGENERAL")
+    final = slack.recorder.of("chat.update")[-1].text()
+    assert "*Restarted 1 of 4 machines in 0s; stopped at a failure*" in final
