@@ -116,7 +116,7 @@ def analysis(alert: Alert, rules: RuleSet, sev) -> Reply:
     if state:
         lines.append(state)
     names = rule_names(alert.reasons[:6])
-    footer = (f"Rules: {escape(', '.join(names))} (tune them in SEVERITY_RULES; `fireline classify` explains)"
+    footer = (f"Rules: {escape(', '.join(names))} · tune them in SEVERITY_RULES; `fireline classify` explains"
               if names else None)
     return Reply(f":mag: *Suggested {sev.label}* ({sev.description}, {sev.respond})",
                  lines=lines, buttons=actions(alert), footer=footer).public()
