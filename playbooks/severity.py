@@ -515,6 +515,54 @@ def classify(text: str, signals: Signals | None = None, *, source: str = "", rul
     return Classification(level, tuple(reasons), playbook, row, tuple(names))
 
 
+# -- reasons for people ---------------------------------------------------------------------------------
+# A reason names the rule that decided (`rule bad-gateway: ...`, `also matched: text-error-rate → SEV2`):
+# that is what a person tuning SEVERITY_RULES needs, and `fireline classify` prints it as it is. Someone
+# reading an alert in Slack needs what the rule stands for, so the thread shows `in_words()` and keeps the
+# ids to one context line (`rule_names()`). Alerts store the reasons as they were classified, so this
+# reads the reason's own wording rather than a second copy kept beside it.
+_RULE_NOTE = re.compile(r" \(rule ([^\s:()]+): ")
+_MODIFIER_NOTE = re.compile(r"; modifier ([^\s)]+)\)")
+_ALSO = "also matched: "
+_ALSO_ITEM = re.compile(r"([^\s,→]+) → (SEV\d)")
+EVIDENCE_WORDS = {  # evidence that is not a rule of the file, by its name in reasons
+    "structure": "the SEV table by impact, subject and scope",
+    "text-error-count": "an error count in the alert",
+    "text-error-rate": "an error rate in the alert",
+    "source-severity": "the severity on the alert rule",
+    "severity-hint": "the source's word for severity",
+    "pagerduty-urgency": "PagerDuty's urgency",
+    "pagerduty-priority": "PagerDuty's priority",
+}
+
+
+def _described(name: str, rules: RuleSet) -> str:
+    rule = rules.rule(name)
+    return rule.source if rule else EVIDENCE_WORDS.get(name, name.replace("-", " "))
+
+
+def in_words(reason: str, rules: RuleSet | None = None) -> str:
+    """A reason without rule ids: `(rule bad-gateway: common incidents: 502 errors)` reads
+    `(common incidents: 502 errors)`, and `also matched: text-error-rate → SEV2` names what matched."""
+    rules = rules or default_rules()
+    if reason.startswith(_ALSO):
+        items = _ALSO_ITEM.findall(reason[len(_ALSO):])
+        if items:
+            return _ALSO + " · ".join(f"{_described(name, rules)} → {level}" for name, level in items)
+    return _MODIFIER_NOTE.sub(")", _RULE_NOTE.sub(" (", reason))
+
+
+def rule_names(reasons: Iterable[str]) -> list[str]:
+    """The rule and evidence ids the reasons name, in order, once each: for the line that helps tune rules."""
+    names: list[str] = []
+    for reason in reasons:
+        found = _RULE_NOTE.findall(reason) + _MODIFIER_NOTE.findall(reason)
+        if reason.startswith(_ALSO):
+            found += [name for name, _ in _ALSO_ITEM.findall(reason[len(_ALSO):])]
+        names += [name for name in found if name not in names]
+    return names
+
+
 def _hint_evidence(text: str, signals: Signals, config: SignalRules) -> list[_Evidence]:
     """Hints from the source's own words (severity field, PagerDuty urgency/priority) and the text's numbers."""
     out: list[_Evidence] = []
@@ -901,5 +949,5 @@ def rules_for(path: str | None) -> tuple[RuleSet, str | None]:
 
 __all__ = ["PLAYBOOKS", "SEVERITIES", "Classification", "Reading", "Structure", "read_structure",
             "GuideRow", "Modifier", "Rule", "RuleSet", "RulesError",
-           "Severity", "Signals", "classify", "classify_title", "default_rules", "describe", "load_rules",
-           "parse_rules", "rules_for", "severity"]
+           "Severity", "Signals", "classify", "classify_title", "default_rules", "describe", "in_words", "load_rules",
+           "parse_rules", "rule_names", "rules_for", "severity"]

@@ -355,3 +355,18 @@ def test_replace_true_rules_run_without_the_structure(tmp_path):
     rules = load_rules(path)
     assert rules.structure is None
     assert classify("the site is down for everyone", rules=rules).level == 3
+
+
+def test_reasons_in_words_name_what_a_rule_stands_for_and_the_ids_stay_for_tuning():
+    from playbooks.severity import in_words, rule_names
+
+    result = classify("checkout slow, 3% of requests failing, high cpu")
+    worded = [in_words(reason) for reason in result.reasons]
+    assert "(SEV table: major degradation (customers cannot pay))" in worded[0] and "rule " not in " ".join(worded)
+    assert worded[-1] == ("also matched: when to scale: high CPU across nodes → SEV3 · SEV table: 'Slow response "
+                          "times'; common incidents: very slow → SEV3 · an error rate in the alert → SEV3")
+    assert rule_names(result.reasons) == ["payments-broken", "high-cpu", "slow", "text-error-rate"]
+    assert any("rule payments-broken" in reason for reason in result.reasons)  # `fireline classify` keeps the ids
+    recovered = classify("RESOLVED: api returns 502 for every request")
+    assert in_words(recovered.reasons[-1]) == "matched “RESOLVED” → SEV4 (the alert says it recovered)"
+    assert rule_names(recovered.reasons) == ["bad-gateway", "recovered"]

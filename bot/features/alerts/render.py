@@ -9,7 +9,7 @@ from __future__ import annotations
 from bot.core.clock import fmt_utc
 from bot.store.models import Alert
 from bot.core.reply import Button, Reply, escape, mention
-from playbooks.severity import SEVERITIES, RuleSet
+from playbooks.severity import SEVERITIES, RuleSet, in_words, rule_names
 
 DECLARE = "alert_declare"
 DISMISS = "alert_dismiss"
@@ -60,6 +60,24 @@ def state_line(alert: Alert) -> str | None:
     return None
 
 
+def actions(alert: Alert) -> list[Button]:
+    """What a person can do with the alert in its state: the same buttons on the alert and in its thread.
+
+    They sit on the alert itself because the alert is what people see in the channel; the thread has to be
+    opened first. A press on either reaches the same handler, which claims the alert once
+    (`service._claim`), so two buttons for one action still declare one incident.
+    """
+    buttons: list[Button] = []
+    if alert.status in ("open", "dismissed"):
+        buttons.append(Button("Declare incident", DECLARE, str(alert.id), "primary"))
+    if alert.status in ("open", "linked", "declared", "declaring"):
+        # Empty for a lone alert (diagnose the app); the incident's number once there is one.
+        buttons.append(Button("Diagnose", DIAGNOSE, str(alert.incident_id) if alert.incident_id else ""))
+    if alert.status == "open":
+        buttons.append(Button("Dismiss", DISMISS, str(alert.id)))
+    return buttons
+
+
 def alert_message(alert: Alert) -> Reply:
     """The alert itself, for alerts that arrived by webhook (Fireline posts them in INCIDENTS_CHANNEL)."""
     sev = SEVERITIES[alert.level]
@@ -74,15 +92,16 @@ def alert_message(alert: Alert) -> Reply:
     if state:
         lines.append(state)
     return Reply(f"{icon} *Alert from {source_name(alert.source)}*: {escape(alert.title)}  ·  suggested "
-                 f"*{sev.label}*", lines=lines).public()
+                 f"*{sev.label}*", lines=lines, buttons=actions(alert)).public()
 
 
 def analysis(alert: Alert, rules: RuleSet, sev) -> Reply:
     """Fireline's answer in the alert's thread: the SEV with its reasons, the guide's row, and buttons.
 
     `sev`: the level as configured (`Settings.severity`, SEV_RESPONSE_MINUTES applied), as the cards print it.
+    The reasons are in words; the ids of the rules that decided are in the footer, for whoever tunes them.
     """
-    lines = ["*Why:*"] + [f"• {escape(reason)}" for reason in alert.reasons[:6]]
+    lines = ["*Why:*"] + [f"• {escape(in_words(reason, rules))}" for reason in alert.reasons[:6]]
     row = rules.rows.get(alert.guide_row) if alert.guide_row else None
     if row:
         lines.append(f"*Likely cause:* {escape(row.likely_cause)} (guide, {escape(row.table)}: "
@@ -94,18 +113,13 @@ def analysis(alert: Alert, rules: RuleSet, sev) -> Reply:
     if not alert.own_root:
         lines.append(seen_line(alert))
     state = state_line(alert)
-    buttons: list[Button] = []
     if state:
         lines.append(state)
-    if alert.status in ("open", "dismissed"):
-        buttons.append(Button("Declare incident", DECLARE, str(alert.id), "primary"))
-    if alert.status in ("open", "linked", "declared", "declaring"):
-        # Empty for a lone alert (diagnose the app); the incident's number once there is one.
-        buttons.append(Button("Diagnose", DIAGNOSE, str(alert.incident_id) if alert.incident_id else ""))
-    if alert.status == "open":
-        buttons.append(Button("Dismiss", DISMISS, str(alert.id)))
+    names = rule_names(alert.reasons[:6])
+    footer = (f"Rules: {escape(', '.join(names))} · tune them in SEVERITY_RULES; `fireline classify` explains"
+              if names else None)
     return Reply(f":mag: *Suggested {sev.label}* ({sev.description}, {sev.respond})",
-                 lines=lines, buttons=buttons).public()
+                 lines=lines, buttons=actions(alert), footer=footer).public()
 
 
 def incident_post(alert: Alert) -> Reply:

@@ -28,7 +28,7 @@ from bot.core.errors import IntegrationError, UserError
 from bot.store.models import Alert, Incident, ProcessedRequest
 from bot.core.reply import Reply, escape, mention
 from bot.service import incidents as svc, jobs
-from playbooks.severity import Classification, RuleSet, Signals, classify, rules_for
+from playbooks.severity import Classification, RuleSet, Signals, classify, in_words, rules_for
 from bot.features.alerts.signals import live_signals
 
 log = logging.getLogger(__name__)
@@ -451,7 +451,8 @@ def declare_from_alert(ctx: Context, alert_id: int) -> Reply:
         before = get_alert(session, alert_id).status
     alert = _claim(ctx, alert_id, "declaring", ("open", "dismissed"))
     thread = {"channel": alert.channel, "ts": alert.root_ts or alert.reply_ts} if alert.channel else None
-    reason = f"suggested from alert #{alert.id} ({alert.source}): " + (alert.reasons[0] if alert.reasons else "")
+    said = in_words(alert.reasons[0], rules(ctx.app)) if alert.reasons else ""
+    reason = f"suggested from alert #{alert.id} ({alert.source}): {said}"
     try:
         incident, problems = svc.declare(ctx, alert.title, alert.level, reason,
                                          source={"alert_id": alert.id, "alert_source": alert.source,

@@ -80,10 +80,40 @@ def test_webhook_alert_thread_says_sev_reasons_cause_fix_and_offers_buttons(app,
     assert reply.data["thread_ts"] == "1700000001.000001" and reply.data["channel"] == "CINCIDENTS"
     text = reply.text()
     assert "Suggested SEV1* (Complete outage, respond < 15 min)" in text
-    assert "matched “502” → SEV1 (rule bad-gateway: common incidents: 502 errors (app crashed))" in text
+    assert "matched “502” → SEV1 (common incidents: 502 errors (app crashed))" in text and "(rule " not in text
+    assert "Rules: bad-gateway" in text  # the ids, once, in the context line: for whoever tunes the rules
     assert "*Likely cause:* App crashed (guide, common incidents: “502 errors”)" in text
     assert "*Quick fix:* `fly machines restart`" in text and "*Suggested playbook:* restart" in text
     assert buttons(reply) == [("alert_declare", "1"), ("playbook_diagnose", "-"), ("alert_dismiss", "1")]
+    assert buttons(root) == buttons(reply)  # the alert itself carries them: no need to open the thread
+
+
+def test_declare_on_the_alert_itself_declares_once_and_its_reasons_are_words(app, clock):
+    """The root post in #incidents carries Declare (primary), Diagnose and Dismiss; its reasons name no rule ids."""
+    post_alert(app.client, {"title": "api.cgraph.org returns 502 for every request, 5xx rate 12%", "source": "grafana"})
+    run_all(app, clock)
+    root, reply = app.recorder.of("chat.postMessage")
+    [actions] = [b for b in root.data["blocks"] if b["type"] == "actions"]
+    declare, diagnose, dismiss = actions["elements"]
+    assert (declare["text"]["text"], declare.get("style")) == ("Declare incident", "primary")
+    assert (diagnose["text"]["text"], dismiss["text"]["text"]) == ("Diagnose", "Dismiss")
+    why = "\n".join(b["text"]["text"] for b in reply.data["blocks"] if b["type"] == "section")
+    assert "also matched: an error rate in the alert → SEV2" in why, why
+    assert not any(name in why for name in ("rule ", "bad-gateway", "text-error-rate")), why
+    [context] = [b for b in reply.data["blocks"] if b["type"] == "context"]
+    assert "bad-gateway, text-error-rate" in context["elements"][0]["text"]
+    root_ts = app.recorder.of("chat.postMessage")[0].data.get("ts") or "1700000001.000001"
+    app.recorder.reset()
+    for who, at in (("U0CHEN", "3.1"), ("U0MARCUS", "3.2")):  # the same button pressed twice, by two people
+        app.press(declare["action_id"], declare["value"], user_id=who, channel_id="CINCIDENTS", message_ts=root_ts,
+                  action_ts=at)
+    [incident] = incidents(app.container)
+    assert incident.declared_by == "U0CHEN" and "rule " not in incident.severity_reason
+    assert "already part of incident #1" in app.recorder.responses()[-1].data["text"]
+    [alert] = alerts(app.container)
+    last_root = [u for u in app.recorder.of("chat.update") if u.data["ts"] == alert.root_ts][-1]
+    assert "Declared as incident #1" in last_root.text()
+    assert buttons(last_root) == [("playbook_diagnose", "1")]  # no Declare or Dismiss once declared
 
 
 def test_the_thread_prints_the_configured_response_time(db_url, recorder, clock):
@@ -107,7 +137,7 @@ def test_integration_message_in_alerts_channel_gets_a_threaded_answer(app, clock
     run_all(app, clock)
     [reply] = app.recorder.of("chat.postMessage")
     assert reply.data["channel"] == ALERTS_CHANNEL and reply.data["thread_ts"] == event["ts"]
-    assert "Suggested SEV2" in reply.text() and "rule redis-down" in reply.text()
+    assert "Suggested SEV2" in reply.text() and "Rules: redis-down" in reply.text()
     assert "Seen once" in reply.text()  # the count lives in our reply: the alert message is the integration's
     [alert] = alerts(app.container)
     assert (alert.source, alert.root_ts, alert.own_root, alert.link) == (
@@ -379,7 +409,7 @@ def test_team_rules_file_shows_in_the_thread(db_url, recorder, clock, tmp_path):
         harness = SlackHarness(container, recorder, client)
         post_alert(client, {"title": "Checkout errors rising"})
         run_all(harness, clock)
-        assert "rule checkout: team: checkout is money" in recorder.of("chat.postMessage")[1].text()
+        assert "(team: checkout is money)" in recorder.of("chat.postMessage")[1].text()
         path.write_text("rules: [broken")
         import os
         import time
