@@ -87,9 +87,7 @@ def incidents_for(session: Session, viewer: Viewer, *, limit: int, state: str = 
                                 func.lower(Incident.summary).like(pattern, escape="\\")))
     if before:
         query = query.where(col(Incident.id) < before)
-    hidden = visible(session, viewer).hidden if viewer is not None else frozenset()
-    if hidden:
-        query = query.where(col(Incident.id).not_in(hidden))
+    query = query.where(visible_to(viewer))
     return list(session.execute(query.order_by(col(Incident.id).desc()).limit(limit)).all())
 
 
@@ -139,10 +137,7 @@ def postmortems_for(session: Session, viewer: Viewer, *, limit: int = 200) -> li
     query = (select(Postmortem.incident_id, Postmortem.due_at, Postmortem.done_at, Postmortem.done_link,
                     Postmortem.generated_at, Incident.title, Incident.severity, Incident.lead_id)
              .join(Incident, col(Incident.id) == Postmortem.incident_id)
-             .order_by(col(Postmortem.incident_id).desc()).limit(limit))
-    hidden = visible(session, viewer).hidden if viewer is not None else frozenset()
-    if hidden:
-        query = query.where(col(Postmortem.incident_id).not_in(hidden))
+             .where(visible_to(viewer)).order_by(col(Postmortem.incident_id).desc()).limit(limit))
     return list(session.execute(query).all())
 
 

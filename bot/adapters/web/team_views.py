@@ -148,12 +148,10 @@ def parse_filters(query: dict[str, str], reader_id: str) -> Filters:
     return found
 
 
-def _list_rows(container: Container, filters: Filters, viewer: Viewer, *, state: str, limit: int,
-               before: int | None) -> list[Any]:
-    with session_scope(container.engine) as session:
-        return reads.incidents_for(session, viewer, limit=limit, state=state, severity=filters.severity,
-                                   since=filters.since, until=filters.until, lead=filters.lead, text=filters.text,
-                                   before=before)
+def _list_rows(session, filters: Filters, viewer: Viewer, *, state: str, limit: int, before: int | None) -> list[Any]:
+    return reads.incidents_for(session, viewer, limit=limit, state=state, severity=filters.severity,
+                               since=filters.since, until=filters.until, lead=filters.lead, text=filters.text,
+                               before=before)
 
 
 def incident_list(container: Container, filters: Filters,
@@ -166,9 +164,10 @@ def incident_list(container: Container, filters: Filters,
     open_state = filters.state if filters.state in ("open", *reads.OPEN_STATES) else ("open" if not filters.state
                                                                                       else None)
     opened = []
-    if open_state and filters.before is None:
-        opened = _list_rows(container, filters, viewer, state=open_state, limit=OPEN_LIMIT, before=None)
-    rows = _list_rows(container, filters, viewer, state=filters.state, limit=PAGE_SIZE + 1, before=filters.before)
+    with session_scope(container.engine) as session:
+        if open_state and filters.before is None:
+            opened = _list_rows(session, filters, viewer, state=open_state, limit=OPEN_LIMIT, before=None)
+        rows = _list_rows(session, filters, viewer, state=filters.state, limit=PAGE_SIZE + 1, before=filters.before)
     name = namer(container)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
