@@ -106,17 +106,6 @@ class Parts:
         return self._made.get(key)
 
 
-@dataclass
-class Caches:
-    """Rendered answers of the public status page, keyed without query strings (bot.adapters.web.public.Rendered).
-
-    The one cache still a field: bot.adapters.web.public is being reworked elsewhere; it moves to a `Part`
-    there. Every other cache is its feature's `Part`.
-    """
-
-    public_pages: Any = None
-
-
 def _no_chat_for_jobs(container: Container) -> Chat:
     raise RuntimeError("no chat for later work: no front end installed one (the Slack adapter's register does, "
                        "the console installs its printer)")
@@ -133,7 +122,6 @@ class Container:
     # From the registry (the Slack adapter registers Slack's); the console installs its printer.
     chat_for_jobs: Callable[[Container], Chat] = field(default=_no_chat_for_jobs)
     knobs: Knobs = field(default_factory=Knobs)
-    caches: Caches = field(default_factory=Caches)
     parts: Parts = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -32,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.adapters.web import pool
+from bot.core.container import Part
 from bot.core.hooks import Hooks
 from bot.core.registry import Registry
 from bot.features.status import service as status_service
@@ -224,11 +225,12 @@ class Rendered:
             return body, etag
 
 
+# The app's cache of public answers: one per container, since each app has its own database.
+RENDERED: Part[Rendered] = Part("web.public_pages", lambda container: Rendered())
+
+
 def rendered(container) -> Rendered:
-    """The app's cache of public answers (one per container: each app has its own database)."""
-    if container.caches.public_pages is None:
-        container.caches.public_pages = Rendered()
-    return container.caches.public_pages
+    return container.parts.get(RENDERED)
 
 
 def endpoint(kind: str):
