@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core.clock import as_utc
 from bot.store.db import session_scope
-from bot.store.models import ProcessedRequest, WebLoginLink, WebSessionGeneration
+from bot.store.models import WebLoginLink, WebSessionGeneration
 
 
 def generation_of(engine: Engine, user_id: str) -> int:
@@ -40,16 +40,6 @@ def next_generation(engine: Engine, user_id: str, now: datetime) -> None:
             return
         except IntegrityError:
             continue
-
-
-def spend_key(engine: Engine, key: str, now: datetime) -> bool:
-    """True the first time `key` is spent, False ever after (across processes too: a primary key decides)."""
-    try:
-        with session_scope(engine) as session:
-            session.add(ProcessedRequest(key=key, created_at=now))
-    except IntegrityError:
-        return False
-    return True
 
 
 def add_link(engine: Engine, *, token_hash: str, user_id: str, team_id: str | None, name: str, now: datetime,
@@ -84,4 +74,4 @@ def link_state(engine: Engine, token_hash: str, now: datetime) -> str:
         return "expired" if as_utc(row.expires_at) <= now else "ok"
 
 
-__all__ = ["add_link", "generation_of", "link_state", "next_generation", "spend_key", "spend_link"]
+__all__ = ["add_link", "generation_of", "link_state", "next_generation", "spend_link"]

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from bot.service import reads, web_sessions
+from bot.service import dedup, reads, web_sessions
 from bot.service.reads import Visible
 from bot.store.db import session_scope
 
@@ -193,7 +193,7 @@ def start_oidc(settings, redirect_uri: str, next_path: str) -> tuple[str, str]:
 
 def spend_state(engine, state: str, now: datetime) -> bool:
     """True the first time this sign-in's state comes back, False ever after (across processes too)."""
-    return web_sessions.spend_key(engine, f"oidc-state:{_hash(state)}", now)
+    return dedup.record_once(engine, f"oidc-state:{_hash(state)}", now)
 
 
 def _claims(id_token: object) -> dict:
