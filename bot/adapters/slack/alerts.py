@@ -23,7 +23,7 @@ from bot.features.alerts.payloads import (
     MAX_TEXT,
     MAX_TITLE,
     IncomingAlert,
-    _safe_link,
+    safe_link,
     derive_key,
     normalize_source,
 )
@@ -80,7 +80,7 @@ def from_slack_message(event: Mapping[str, Any]) -> IncomingAlert | None:
         for item in attachment.get("fields") or []:
             if isinstance(item, dict) and item.get("title") and item.get("value"):
                 parts.append(f"{item['title']}: {item['value']}")
-        first_link = first_link or _safe_link(attachment.get("title_link"))
+        first_link = first_link or safe_link(attachment.get("title_link"))
         hint = hint or _COLOR_HINTS.get(str(attachment.get("color", "")).lower())
     text = event.get("text") if isinstance(event.get("text"), str) else ""
     block_parts = _block_texts(event.get("blocks")) if not text else []

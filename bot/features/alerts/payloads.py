@@ -200,7 +200,7 @@ def from_sentry(data: Mapping[str, Any], resource: str | None, request_id: str |
         rule_id = alert_rule.get("id")
         started = metric_alert.get("date_started") if isinstance(metric_alert.get("date_started"), str) else None
         firing = action if action in ("critical", "warning") else None
-        return IncomingAlert(source="sentry", title=title, text=text, link=_safe_link(payload.get("web_url")),
+        return IncomingAlert(source="sentry", title=title, text=text, link=safe_link(payload.get("web_url")),
                              severity_hint=firing, dedup_key=f"sentry:metric:{rule_id}" if rule_id else None,
                              signals=Signals(source_severity=firing),
                              details={"resource": "metric_alert", "action": action, "rule": alert_rule.get("name"),
@@ -229,7 +229,7 @@ def from_sentry(data: Mapping[str, Any], resource: str | None, request_id: str |
     issue_id = _string(event, "issue_id", 60)
     project = event.get("project")
     return IncomingAlert(
-        source="sentry", title=title, text="\n".join(lines), link=_safe_link(event.get("web_url")),
+        source="sentry", title=title, text="\n".join(lines), link=safe_link(event.get("web_url")),
         severity_hint=level, dedup_key=f"sentry:issue:{issue_id}" if issue_id else None,
         details={"resource": "event_alert", "issue_id": issue_id, "project": project, "rule": rule,
                  "environment": environment, "level": level}, delivery_id=request_id)
@@ -246,7 +246,7 @@ def _tags(value: Any) -> dict[str, str]:
     return out
 
 
-def _safe_link(value: Any) -> str | None:
+def safe_link(value: Any) -> str | None:
     try:
         return _link(value)
     except PayloadError:
@@ -284,7 +284,7 @@ def from_pagerduty(data: Mapping[str, Any]) -> IncomingAlert:
     fireline = FIRELINE_REF.search(f"{key or ''} {title}")
     return IncomingAlert(
         source="pagerduty", title=shown_title[:MAX_TITLE], text="\n".join(lines),
-        link=_safe_link(incident.get("html_url")), severity_hint=priority or urgency,
+        link=safe_link(incident.get("html_url")), severity_hint=priority or urgency,
         dedup_key=f"pagerduty:{key}" if key else None,
         signals=Signals(pagerduty_urgency=urgency, pagerduty_priority=priority),
         details={"pagerduty_id": incident.get("id"), "number": number, "urgency": urgency, "priority": priority,

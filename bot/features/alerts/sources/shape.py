@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from bot.features.alerts.payloads import MAX_KEY, MAX_TEXT, MAX_TITLE, IncomingAlert, PayloadError, _clean, _safe_link
+from bot.features.alerts.payloads import MAX_KEY, MAX_TEXT, MAX_TITLE, IncomingAlert, PayloadError, _clean, safe_link
 
 Parser = Callable[..., list[IncomingAlert]]  # (data, headers, **options) -> alerts
 
@@ -41,7 +41,7 @@ def first(*values: Any, limit: int = MAX_TITLE) -> str:
 
 
 def link(value: Any) -> str | None:
-    return _safe_link(value)
+    return safe_link(value)
 
 
 # What senders put before the alert's own name: Grafana's "[FIRING:2]", "[Alerting]", "[OK]", "[No Data]";
