@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from bot.app.cli import build_parser
-from tests.support.databases import POSTGRES_URL, postgres_problem
+from tests.support.databases import POSTGRES_URL, libpq, postgres_problem
 from tests.support.paths import REPO
 
 DOCKERFILE = (REPO / "Dockerfile").read_text()
@@ -167,10 +167,10 @@ def pg_schema_url():
     import psycopg
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+    with psycopg.connect(libpq(POSTGRES_URL), autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
     yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+    with psycopg.connect(libpq(POSTGRES_URL), autocommit=True) as connection:
         connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 

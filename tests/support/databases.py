@@ -35,7 +35,7 @@ def _postgres_available() -> str | None:
     import psycopg
 
     try:
-        with psycopg.connect(_libpq(POSTGRES_URL), connect_timeout=3):
+        with psycopg.connect(libpq(POSTGRES_URL), connect_timeout=3):
             return None
     except Exception as exc:  # pragma: no cover - depends on the machine
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -51,7 +51,7 @@ def postgres_problem() -> str | None:
     return _PG_PROBLEM[0]
 
 
-def _libpq(url: str) -> str:
+def libpq(url: str) -> str:
     """psycopg takes `postgresql://`, not SQLAlchemy's `postgresql+psycopg://`."""
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
@@ -118,7 +118,7 @@ class PostgresTemplate:
             event.remove(Engine, "before_cursor_execute", record)
         import psycopg
 
-        with psycopg.connect(_libpq(POSTGRES_URL)) as connection:
+        with psycopg.connect(libpq(POSTGRES_URL)) as connection:
             cursor = psycopg.ClientCursor(connection)
             self.script = ";\n".join(cursor.mogrify(statement, params or None) for statement, params in recorded)
             connection.rollback()
@@ -131,14 +131,14 @@ class PostgresTemplate:
     def _execute(statement: str) -> None:
         import psycopg
 
-        with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as connection:
+        with psycopg.connect(libpq(POSTGRES_URL), autocommit=True) as connection:
             connection.execute(statement)
 
     def create(self) -> str:
         import psycopg
 
         schema = f"{self.prefix}_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(_libpq(POSTGRES_URL)) as connection:  # one transaction: all of it or nothing
+        with psycopg.connect(libpq(POSTGRES_URL)) as connection:  # one transaction: all of it or nothing
             connection.execute(f'SET LOCAL synchronous_commit = off; CREATE SCHEMA "{schema}"; '
                                f'SET LOCAL search_path TO "{schema}";\n{self.script}')
         if not self._checked:
@@ -195,7 +195,7 @@ def _shape(schema: str) -> list[str]:
         "JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = %(s)s ORDER BY 1, 2",
         "SELECT sequence_name FROM information_schema.sequences WHERE sequence_schema = %(s)s ORDER BY 1",
     ]
-    with psycopg.connect(_libpq(POSTGRES_URL)) as connection:
+    with psycopg.connect(libpq(POSTGRES_URL)) as connection:
         shape = [tuple(connection.execute(query, {"s": schema}).fetchall()) for query in queries]
         connection.execute(f'SET search_path TO "{schema}"')
         shape.append(tuple(connection.execute("SELECT version_num FROM alembic_version ORDER BY 1").fetchall()))
