@@ -233,12 +233,17 @@ class Reading:
     capped: bool = False
 
     def explain(self) -> str:
-        parts = []
-        for dim in DIMENSIONS:
-            value = getattr(self, dim)
-            if value:
-                parts.append(f"{dim} {value.replace('_', '-')} (“{_snippet(self.words[dim])}”)")
-        return ", ".join(parts)
+        return ", ".join(self._said(dim) for dim in DIMENSIONS if getattr(self, dim))
+
+    def limit(self) -> str:
+        """The dimension that caps the level, in the words of `explain` (a class name like
+        `non_production` is read by people, so it is written `scope non-production (“staging”)`)."""
+        return self._said("scope" if self.scope else "impact")
+
+    def _said(self, dim: str) -> str:
+        value = str(getattr(self, dim))
+        said = self.words.get(dim)
+        return f"{dim} {value.replace('_', '-')}" + (f" (“{_snippet(said)}”)" if said else "")
 
 
 def parse_structure(data: Any, origin: str = "structure") -> Structure:
@@ -477,7 +482,7 @@ def classify(text: str, signals: Signals | None = None, *, source: str = "", rul
     if reading.capped and reading.level is not None and reading.level != level:
         level = reading.level
         reasons = [e.reason for e in evidence if e.name == "structure"] + \
-            [f"{reading.scope or reading.impact} limits it to SEV{level} (rules said otherwise)"]
+            [f"{reading.limit()} limits it to SEV{level} (rules said otherwise)"]
         names = ["structure"]
         decided = [e for e in evidence if e.name == "structure"]
 

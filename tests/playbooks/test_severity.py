@@ -334,7 +334,14 @@ def test_a_limiting_scope_caps_what_a_keyword_rule_said():
     # the site-down rule says SEV1; only one region is affected, so the structure caps it at SEV2
     result = classify("cgraph.org unreachable from users in sjc; every other region healthy")
     assert result.level == 2, result.reason
-    assert "limits it to SEV2" in result.reason
+    assert "scope region (“in sjc”) limits it to SEV2" in result.reason
+
+
+def test_the_limiting_class_is_named_in_words_not_as_its_identifier():
+    result = classify("Checkout API down on staging, all requests failing")
+    assert result.level == 4, result.reason
+    assert "scope non-production (“staging”) limits it to SEV4" in result.reason
+    assert "non_production" not in result.reason
 
 
 def test_cosmetic_defects_that_are_not_typos_are_sev4():
