@@ -259,16 +259,18 @@ FIRELINE_REF = re.compile(r"\bfireline[-:_/ ]?(?:incident[-:_/ ]?)?#?(\d{1,9})\b
 
 
 def from_pagerduty(data: Mapping[str, Any]) -> IncomingAlert:
-    """PagerDuty v3 webhooks: `incident.triggered` is an alert; other event types are ignored."""
+    """PagerDuty v3 webhooks: `incident.triggered` is an alert and `incident.resolved` resolves the same one (its
+    thread says so, as every other sender's resolution does); the other event types are ignored."""
     event = data.get("event")
     if not isinstance(event, dict):
         raise PayloadError("a PagerDuty v3 webhook needs an `event` object")
     event_type = event.get("event_type")
-    if event_type != "incident.triggered":
-        raise Ignored(f"PagerDuty `{event_type}` events are not new alerts; Fireline takes incident.triggered")
+    if event_type not in ("incident.triggered", "incident.resolved"):
+        raise Ignored(f"PagerDuty `{event_type}` events are not new alerts; Fireline takes incident.triggered "
+                      "and incident.resolved")
     incident = event.get("data")
     if not isinstance(incident, dict):
-        raise PayloadError("a PagerDuty incident.triggered event needs `event.data` (the incident)")
+        raise PayloadError(f"a PagerDuty {event_type} event needs `event.data` (the incident)")
     title = _string(incident, "title", MAX_TITLE) or _string(incident, "summary", MAX_TITLE) or "PagerDuty incident"
     number = incident.get("number")
     urgency = _string(incident, "urgency", 20)
@@ -289,7 +291,7 @@ def from_pagerduty(data: Mapping[str, Any]) -> IncomingAlert:
         signals=Signals(pagerduty_urgency=urgency, pagerduty_priority=priority),
         details={"pagerduty_id": incident.get("id"), "number": number, "urgency": urgency, "priority": priority,
                  "service": service, "fireline_incident": int(fireline.group(1)) if fireline else None},
-        delivery_id=_string(event, "id", 200))
+        delivery_id=_string(event, "id", 200), resolved=event_type == "incident.resolved")
 
 
 def parse_webhook(data: dict[str, Any], headers: Mapping[str, str]) -> IncomingAlert:
