@@ -120,10 +120,11 @@ def condition_why_not(name: str, want: Any, conditions: Mapping[str, Any], event
             return None
         return \
             f"the incident is {inc.get('state')}, not {' or '.join(sorted(_names(want)))}"
-    if name in ("private", "acknowledged", "status_published"):
+    if name in ("private", "acknowledged", "status_published", "postmortem_done"):
         have = bool(inc.get(name))
         words = {"private": ("private", "public"), "acknowledged": ("acknowledged", "not acknowledged"),
-                 "status_published": ("on the status page", "not on the status page")}[name]
+                 "status_published": ("on the status page", "not on the status page"),
+                 "postmortem_done": ("past its postmortem", "still without its postmortem")}[name]
         return None if have == want else f"the incident is {words[0] if have else words[1]}"
     if name == "updated":
         have = bool((extra or {}).get("updated"))
