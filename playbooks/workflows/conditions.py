@@ -145,9 +145,9 @@ def condition_why_not(name: str, want: Any, conditions: Mapping[str, Any], event
                 return f"the alert's label {key} is {labels.get(str(key), 'absent')}, not {value}"
         return None
     if name == "components":
-        have = _names(inc.get("components") or ())
-        return None if have & _names(want) else \
-            f"the incident affects {', '.join(sorted(have)) or 'no component'}, not {', '.join(sorted(_names(want)))}"
+        have = list(inc.get("components") or ())
+        return None if _names(have) & _names(want) else \
+            f"the incident affects {', '.join(map(str, have)) or 'no component'}, not {', '.join(map(str, want))}"
     if name == "declared_by":
         return None if _names(inc.get("declared_by")) & _names(want) else \
             f"declared by {inc.get('declared_by') or 'nobody known'}"

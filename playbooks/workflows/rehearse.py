@@ -88,6 +88,9 @@ def describe_step(step: Step, event: Event, playbooks: Mapping[str, bool] | None
 
 
 def _plain(value: object) -> str:
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     if isinstance(value, (tuple, list)):
         return "[" + ", ".join(str(v) for v in value) + "]"
     if isinstance(value, Mapping):

@@ -138,6 +138,7 @@ def event_from(args: argparse.Namespace) -> Event:
             raise ValueError(f"--label wants K=V, for example env=production, not {item!r}")
         labels[key.strip()] = value.strip()
     state = args.state or "investigating"
+    at = _at(args.at, args.tz)
     incident: dict[str, Any] = {
         "number": args.number, "title": args.title, "severity": args.severity, "state": state,
         "private": args.private, "components": [c.strip() for c in args.components.split(",") if c.strip()],
@@ -161,7 +162,7 @@ def event_from(args: argparse.Namespace) -> Event:
     elif args.trigger == "no_update":
         detail = {"minutes": args.minutes}
     elif args.trigger == "postmortem_due":
-        detail = {"due": "in 48 hours", "overdue": False}
+        detail = {"due": at, "overdue": False}
     elif args.trigger == "playbook_finished":
         detail = {"playbook": args.playbook, "outcome": args.outcome}
-    return Event(args.trigger, incident, detail, _at(args.at, args.tz))
+    return Event(args.trigger, incident, detail, at)

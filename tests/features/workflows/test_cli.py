@@ -105,7 +105,7 @@ def test_test_prints_what_would_run_for_each_example(fireline):
                                         ["draft a status page update (components Payments, status major_outage, "
                                          "stage investigating)", "published only after a person confirms",
                                          "API status draft (docs/examples/workflows/status-drafts-per-component.yaml"
-                                         ":18) does not run: the incident affects payments, not api"]),
+                                         ":18) does not run: the incident affects Payments, not API"]),
         "postmortem-reminders": ("--trigger postmortem_due --severity 2 --state resolved",
                                  ["wait 1d; then stop if postmortem_done: true",
                                   "escalate to the backend contact"]),
