@@ -8,7 +8,7 @@ prints what would run, touching nothing. bot.features.workflows runs them.
 from __future__ import annotations
 
 from playbooks.workflows.conditions import matches, why_not
-from playbooks.workflows.loader import DEFAULT_FILE, default_workflows, load_files, load_text, parse_duration
+from playbooks.workflows.loader import DEFAULT_FILE, default_workflows, load_files, load_text, notes, parse_duration
 from playbooks.workflows.model import (
     INCIDENT_FIELDS,
     MAX_DEPTH,
@@ -27,5 +27,5 @@ from playbooks.workflows.template import TemplateRefused, render
 __all__ = [
     "DEFAULT_FILE", "INCIDENT_FIELDS", "MAX_DEPTH", "STEP_KINDS", "TRIGGERS", "TRIGGER_DETAIL", "Event", "Problem",
     "Step", "TemplateRefused", "Workflow", "WorkflowFileError", "default_workflows", "describe_step", "load_files",
-    "load_text", "matches", "parse_duration", "rehearse", "render", "why_not",
+    "load_text", "matches", "notes", "parse_duration", "rehearse", "render", "why_not",
 ]

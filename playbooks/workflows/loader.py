@@ -141,7 +141,7 @@ class _Reader:
         else:
             trigger, trigger_args = self.trigger(fields["on"][1])
         conditions: dict[str, Any] = {}
-        if "when" in fields:
+        if "when" in fields and not _is_null(fields["when"][1]):
             conditions = self.conditions(fields["when"][1], trigger, "`when:`")
         enabled = True
         if "enabled" in fields:
@@ -383,6 +383,19 @@ class _Reader:
         if len(self.problems) > before:
             return None
         return Step(kind=kind, args=MappingProxyType(args), line=node.start_mark.line + 1, index=index)
+
+
+def _is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")
+
+
+def notes(workflows: Sequence[Workflow], playbooks: Mapping[str, bool] | None = None) -> list[Problem]:
+    """What is allowed but worth saying at check time: a destructive playbook a workflow can only plan."""
+    known = {**schema.KNOWN_PLAYBOOKS, **(playbooks or {})}
+    return [Problem(wf.source, step.line, f"note: plan_playbook `{step.args['playbook']}` is destructive: plan only, "
+                                          "waits for Confirm by an authorised person")
+            for wf in workflows for step in wf.steps
+            if step.kind == "plan_playbook" and known.get(step.args["playbook"], True)]
 
 
 def _duplicates(workflows: Sequence[Workflow]) -> list[Problem]:

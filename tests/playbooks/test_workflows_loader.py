@@ -244,3 +244,19 @@ def test_any_text_either_loads_or_says_file_line_problems(text):
         load_text(text, "team.yaml")
     except WorkflowFileError as exc:
         assert exc.problems and all(str(p).startswith("team.yaml:") and p.message for p in exc.problems)
+
+
+def test_an_empty_list_turns_every_workflow_off_and_an_empty_when_is_no_condition():
+    assert load_text("workflows: []\n", "off.yaml") == ()
+    (wf,) = load_text("workflows:\n- name: a\n  on: declared\n  when:\n  steps: [{wait: 1m}]\n", "t")
+    assert dict(wf.conditions) == {}
+
+
+def test_check_notes_a_destructive_playbook_as_plan_only():
+    from playbooks.workflows import notes
+
+    workflows = load_text(GOOD, "team.yaml")
+    assert [str(n) for n in notes(workflows)] == [
+        "team.yaml:14: note: plan_playbook `restart` is destructive: plan only, waits for Confirm by an authorised "
+        "person"]
+    assert notes(load_text(GOOD.replace("restart", "diagnose"), "team.yaml")) == []

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.settings import Settings
-from playbooks.workflows import TRIGGERS, Event, WorkflowFileError, default_workflows, load_files, rehearse
+from playbooks.workflows import TRIGGERS, Event, WorkflowFileError, default_workflows, load_files, notes, rehearse
 
 if TYPE_CHECKING:
     from bot.core.registry import Registry
@@ -91,7 +91,7 @@ def cmd_workflows(settings: Settings, args: argparse.Namespace, registry: Regist
               "nothing loaded", file=sys.stderr)
         return 1
     if args.workflows_action == "check":
-        return _check(workflows, named)
+        return _check(workflows, named, _playbooks(registry))
     try:
         event = event_from(args)
     except ValueError as exc:
@@ -102,7 +102,7 @@ def cmd_workflows(settings: Settings, args: argparse.Namespace, registry: Regist
     return 0
 
 
-def _check(workflows: tuple, named: str) -> int:
+def _check(workflows: tuple, named: str, playbooks: dict[str, bool]) -> int:
     triggers = Counter(wf.trigger for wf in workflows)
     steps = sum(len(wf.steps) for wf in workflows)
     off = sum(1 for wf in workflows if not wf.enabled)
@@ -112,6 +112,8 @@ def _check(workflows: tuple, named: str) -> int:
     for wf in workflows:
         print(f"  {wf.where}  {wf.name}: on {wf.trigger}, {len(wf.steps)} step{'s' if len(wf.steps) != 1 else ''}"
               + ("" if wf.enabled else " (off)"))
+    for note in notes(workflows, playbooks):
+        print(note)
     return 0
 
 
