@@ -72,9 +72,14 @@ def _in_range(now: time, start: time, end: time) -> bool:
     return start <= now < end if start <= end else (now >= start or now < end)
 
 
+def _items(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+
+
 def _names(value: Any) -> set[str]:
-    items = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
-    return {str(v).strip().lower().lstrip("@#") for v in items if v is not None and str(v).strip()}
+    return {str(v).strip().lower().lstrip("@#") for v in _items(value) if v is not None and str(v).strip()}
 
 
 def trigger_why_not(wf: Workflow, event: Event) -> str | None:
@@ -83,7 +88,8 @@ def trigger_why_not(wf: Workflow, event: Event) -> str | None:
     args, d = wf.trigger_args, event.detail
     if wf.trigger == "severity_changed":
         old, new = d.get("old_severity"), d.get("new_severity")
-        direction = d.get("direction") or (None if old is None or new is None else "up" if new < old else "down")
+        numbers = isinstance(old, int) and isinstance(new, int)
+        direction = d.get("direction") or (("up" if new < old else "down") if numbers and old != new else None)
         if args.get("direction") and args["direction"] != direction:
             return f"the severity went {direction or 'nowhere'}, not {args['direction']}"
         if "from" in args and not severity_holds(args["from"], old):
@@ -139,13 +145,14 @@ def condition_why_not(name: str, want: Any, conditions: Mapping[str, Any], event
         return None if _names(d.get("alert_source")) & _names(want) else \
             f"the alert came from {d.get('alert_source') or 'no sender'}, not {', '.join(sorted(_names(want)))}"
     if name == "alert_labels":
-        labels = {str(k): str(v) for k, v in (d.get("alert_labels") or {}).items()}
+        given = d.get("alert_labels")
+        labels = {str(k): str(v) for k, v in given.items()} if isinstance(given, Mapping) else {}
         for key, value in want.items():
             if labels.get(str(key)) != str(value):
                 return f"the alert's label {key} is {labels.get(str(key), 'absent')}, not {value}"
         return None
     if name == "components":
-        have = list(inc.get("components") or ())
+        have = _items(inc.get("components"))
         return None if _names(have) & _names(want) else \
             f"the incident affects {', '.join(map(str, have)) or 'no component'}, not {', '.join(map(str, want))}"
     if name == "declared_by":

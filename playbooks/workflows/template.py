@@ -115,7 +115,8 @@ def namespace(event: Event) -> dict[str, Any]:
         values["role"] = {"name": d.get("role"), "person": d.get("person")}
     elif event.trigger == "alert_received":
         values["alert"] = {"source": d.get("alert_source"), "title": d.get("alert_title"),
-                           "text": d.get("alert_text"), "labels": _plain(d.get("alert_labels") or {})}
+                           "text": d.get("alert_text"),
+                           "labels": _plain(d["alert_labels"]) if isinstance(d.get("alert_labels"), Mapping) else {}}
     elif event.trigger == "no_update":
         values["silence"] = {"minutes": d.get("minutes")}
     elif event.trigger == "postmortem_due":

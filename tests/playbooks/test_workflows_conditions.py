@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from playbooks.workflows import Event, load_text, matches, why_not
+from playbooks.workflows import TRIGGERS, Event, default_workflows, load_files, load_text, matches, rehearse, why_not
 from playbooks.workflows.conditions import holds
 
 MONDAY_10_PARIS = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # 10:00 in Paris (CET)
@@ -131,3 +134,28 @@ def test_unless_reads_updated_from_the_runner():
     unless = wf.steps[0].args["unless"]
     assert holds(unless, ev(), {"updated": True})
     assert not holds(unless, ev(), {"updated": False})
+
+
+# -- whatever the runner hands over, deciding and rehearsing never raise ------------------------------------
+EVERY_FILE = default_workflows() + load_files(sorted((Path(__file__).resolve().parents[2] / "docs" / "examples" /
+                                                      "workflows").glob("*.yaml")))
+_value = st.one_of(st.none(), st.integers(-5, 10), st.text(max_size=20), st.booleans(),
+                   st.lists(st.text(max_size=8), max_size=3), st.dictionaries(st.text(max_size=5), st.text(max_size=5),
+                                                                              max_size=2))
+_incident = st.fixed_dictionaries({}, optional={k: _value for k in (
+    "number", "title", "severity", "state", "private", "components", "declared_by", "lead", "acknowledged",
+    "status_published", "postmortem_done")})
+_detail = st.fixed_dictionaries({}, optional={k: _value for k in (
+    "old_severity", "new_severity", "direction", "old_state", "new_state", "role", "person", "alert_source",
+    "alert_title", "alert_text", "alert_labels", "minutes", "playbook", "outcome", "due", "overdue")})
+
+
+@settings(max_examples=150, deadline=None)
+@given(trigger=st.sampled_from(sorted(TRIGGERS)), incident=_incident, detail=_detail,
+       at=st.one_of(st.none(), st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1))))
+def test_odd_events_are_decided_and_rehearsed_without_raising(trigger, incident, detail, at):
+    event = Event(trigger, incident, detail, at)
+    for wf in EVERY_FILE:
+        assert isinstance(matches(wf, event), bool)
+    lines = rehearse(EVERY_FILE, event)
+    assert lines[-1].endswith("This was a rehearsal: nothing was sent.")
