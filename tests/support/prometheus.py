@@ -65,6 +65,7 @@ class Fleet:
     hours: float = 3.0  # how far back the series go
     step: float = 60.0  # seconds between samples
     wobble: float = 0.0  # +- share of each figure, a slow sine, so the highest is not the mean
+    ahead: float = 0.0  # seconds of series after END (a deploy watch's ticks move the test clock past it)
     http: bool = True  # with the proxy's HTTP series (the 7-day fleet leaves them out: promtool's time is per day)
     host: str = "a1b2"
     extra: dict = field(default_factory=dict)
@@ -83,8 +84,11 @@ CANARY_SINCE = 30 * 60
 GOOD_CANARY = "c0ffee00000001"
 BAD_CANARY = "c0ffee00000002"
 FLEETS = (
-    # Healthy: three machines at 30% CPU and half their memory, p95 ~0.23 s, 0.2% 5xx, the same an hour ago.
-    Fleet("cgraph-api", _steady("cgraph-api", "148e", 3)),
+    # Healthy: the fake Fly's guide fleet (tests/support/fake_fly.py) at 30% CPU and half their memory, p95
+    # ~0.23 s, 0.2% 5xx, the same an hour ago.
+    Fleet("cgraph-api", tuple(Instance(mid, region, phases=(Phase(since=3 * 3600),)) for mid, region in (
+        ("m1aaaaaaaaaaaa", "iad"), ("m2bbbbbbbbbbbb", "iad"), ("m3cccccccccccc", "lhr"), ("m4dddddddddddd", "lhr"))),
+        ahead=20 * 60),
     # CPU high on every machine (88%), memory fine, latency up: more machines.
     Fleet("cgraph-busy", _steady("cgraph-busy", "2a8e", 2, cpu=0.88, memory=0.45, latency=SLOW)),
     # Memory high (93%), CPU fine: a bigger VM.
@@ -135,8 +139,8 @@ def series(fleets: tuple[Fleet, ...] = FLEETS, end: datetime = END) -> Iterator[
         lines.extend(f"{name}{labels} {_fmt(v)} {t:.0f}" for t, v in points)
 
     for f in fleets:
-        steps = int(f.hours * 3600 // f.step)
-        times = [stamp - (steps - k) * f.step for k in range(steps + 1)]
+        steps, extra = int(f.hours * 3600 // f.step), int(f.ahead // f.step)
+        times = [stamp - (steps - k) * f.step for k in range(steps + extra + 1)]
         for number, inst in enumerate(f.instances):
             base = dict(app=f.app, region=inst.region, host=f.host, instance=inst.id)
             alive = [(t, _phase(inst, stamp - t)) for t in times]

@@ -315,3 +315,14 @@ def single(samples: list[Sample]) -> float | None:
     """The one value of an aggregate, None when there was none (no series, or NaN: no traffic)."""
     values = [s.value for s in samples if not math.isnan(s.value)]
     return values[0] if values else None
+
+
+def cpu_count_by_instance(app: str) -> str:
+    """How many CPUs each instance has (distinct `cpu_id` of its series)."""
+    return f"count by (instance) (count by (instance, cpu_id) (fly_instance_cpu{_app(app)}))"
+
+
+def history_days(app: str, days: int = 7) -> str:
+    """How many days back each instance's series go, at most `days` (a machine younger than that has less)."""
+    return (f"(time() - min_over_time(timestamp(max by (instance) (fly_instance_memory_mem_total{_app(app)}))"
+            f"[{days}d:1h])) / 86400")
