@@ -38,6 +38,8 @@ class Thresholds:
     p95_bad_ms: float = 5000.0
     restarts_suspicious: float = 2.0  # restarts in one region during the window
     crash_loops_bad: float = 1.0  # machines crash-looping in one region
+    fly_5xx_suspicious: float = 0.01  # share of the app's responses that were 5xx since the deploy (Fly's metrics)
+    fly_5xx_bad: float = 0.05
 
     def summary(self) -> str:
         """The thresholds in force, in one line a person can check a verdict against (names as DEPLOY_THRESHOLDS
@@ -47,7 +49,8 @@ class Thresholds:
                 f"failed probes {self.health_fail_suspicious:.0%} suspicious, {self.health_fail_bad:.0%} bad; "
                 f"p95 {_fmt(self.p95_suspicious_ms)} ms suspicious, {_fmt(self.p95_bad_ms)} ms bad; "
                 f"{_fmt(self.restarts_suspicious)} restarts in a region suspicious; "
-                f"{_fmt(self.crash_loops_bad)} crash-looping machine bad")
+                f"{_fmt(self.crash_loops_bad)} crash-looping machine bad; "
+                f"Fly's 5xx share {self.fly_5xx_suspicious:.0%} suspicious, {self.fly_5xx_bad:.0%} bad")
 
     def changed(self) -> list[str]:
         """`name=value` of each threshold that differs from the default."""
@@ -89,6 +92,17 @@ class ErrorCounts:
 
 
 @dataclass(frozen=True)
+class TrafficChange:
+    """Fly's metrics of the app: p95 (s) and 5xx share before the deploy and since it."""
+
+    p95_before_s: float | None = None
+    p95_after_s: float | None = None
+    errors_before: float | None = None
+    errors_after: float | None = None
+    error: str = ""  # why Fly's metrics could not be read
+
+
+@dataclass(frozen=True)
 class Probe:
     ok: bool
     status: int | None
@@ -114,6 +128,7 @@ class Observations:
     regions: list[RegionState] | None = None  # None: Fly not read (see fly_error)
     fly_error: str = ""
     health_url: str = ""
+    traffic: TrafficChange | None = None  # None: Fly's metrics not configured
 
 
 @dataclass(frozen=True)
@@ -234,6 +249,49 @@ def judge_fly(observed: Observations, limits: Thresholds) -> list[Reason]:
     return reasons or [Reason("Fly", "suspicious", "could not read Fly: no machines in the app")]
 
 
+def _ms(seconds: float | None) -> str:
+    return "no traffic" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def _share(value: float | None) -> str:
+    return "no traffic" if value is None else f"{value * 100:.2f}%"
+
+
+def judge_traffic(observed: Observations, limits: Thresholds) -> list[Reason]:
+    """Fly's own view of the app's responses (its proxy's 5xx share and p95), after the deploy against before."""
+    change = observed.traffic
+    if change is None:
+        return [Reason("Fly metrics", "healthy", "response times and 5xx from Fly were not judged: set "
+                       "FLY_METRICS_TOKEN and FLY_ORG", unjudged="not configured")]
+    if change.error:
+        return [Reason("Fly metrics", "suspicious", f"could not read Fly's metrics: {change.error}")]
+    if change.p95_after_s is None and change.errors_after is None:
+        return [Reason("Fly metrics", "suspicious", "no responses through Fly's proxy since the deploy")]
+    reasons = []
+    errors = f"5xx {_share(change.errors_after)} since the deploy against {_share(change.errors_before)} before"
+    after = change.errors_after or 0.0
+    if after >= limits.fly_5xx_bad:
+        reasons.append(Reason("Fly metrics", "bad", f"{errors}: at or over fly_5xx_bad {limits.fly_5xx_bad:.0%}"))
+    elif after >= limits.fly_5xx_suspicious:
+        reasons.append(Reason("Fly metrics", "suspicious", f"{errors}: at or over fly_5xx_suspicious "
+                              f"{limits.fly_5xx_suspicious:.0%}"))
+    else:
+        reasons.append(Reason("Fly metrics", "healthy", f"{errors}: under fly_5xx_suspicious "
+                              f"{limits.fly_5xx_suspicious:.0%}"))
+    if change.p95_after_s is not None:
+        times = f"p95 {_ms(change.p95_after_s)} since the deploy against {_ms(change.p95_before_s)} before"
+        p95_ms = change.p95_after_s * 1000
+        if p95_ms >= limits.p95_bad_ms:
+            reasons.append(Reason("Fly metrics", "bad", f"{times}: at or over p95_bad_ms {_fmt(limits.p95_bad_ms)}"))
+        elif p95_ms >= limits.p95_suspicious_ms:
+            reasons.append(Reason("Fly metrics", "suspicious", f"{times}: at or over p95_suspicious_ms "
+                                  f"{_fmt(limits.p95_suspicious_ms)}"))
+        else:
+            reasons.append(Reason("Fly metrics", "healthy", f"{times}: under p95_suspicious_ms "
+                                  f"{_fmt(limits.p95_suspicious_ms)}"))
+    return reasons
+
+
 def regions_from(machines: list, since: datetime, now: datetime) -> list[RegionState]:
     """Fly's machines per region: started, crash-looping (diagnose's rule: 2 crashes in 30 min, or one with 3
     restarts) and restarts since the release went out (crashes Fly restarted it from)."""
@@ -252,15 +310,17 @@ def regions_from(machines: list, since: datetime, now: datetime) -> list[RegionS
 
 
 def judge(observed: Observations, limits: Thresholds) -> Verdict:
-    reasons = [judge_errors(observed, limits), *judge_health(observed, limits), *judge_fly(observed, limits)]
+    reasons = [judge_errors(observed, limits), *judge_health(observed, limits), *judge_fly(observed, limits),
+               *judge_traffic(observed, limits)]
     level = _worst([r.level for r in reasons])
     read_any = (observed.errors is not None and not observed.errors.error) or bool(observed.probes) or bool(
-        observed.regions)
+        observed.regions) or (observed.traffic is not None and not observed.traffic.error)
     if not read_any and level == "healthy":
         level = "suspicious"
         reasons.append(Reason("Watch", "suspicious", "nothing could be read, so nothing says the release is healthy"))
     return Verdict(level, reasons)
 
 
-__all__ = ["ErrorCounts", "Observations", "Probe", "Reason", "RegionState", "Thresholds", "Verdict", "judge",
+__all__ = ["ErrorCounts", "Observations", "Probe", "Reason", "RegionState", "Thresholds", "TrafficChange", "Verdict",
+           "judge",
            "parse_thresholds", "percentile", "regions_from"]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from playbooks.capacity import Decision, Usage, decide
 from playbooks.fleet import crashed, in_group, main_group, recent_crashes, region_summary
 from playbooks.fleet_models import HealthResult, Machine, Release
 from playbooks.framework import Env, Plan, Playbook, Progress, ServiceError, Step, StepResult
@@ -36,6 +37,7 @@ class Findings:
     releases_note: str = ""
     providers: list[str] = field(default_factory=list)  # "is it them?": the providers' status pages
     sentry: str = ""  # Sentry's error count now against the hour before, or why it could not be read
+    usage: Usage | None = None  # Fly's metrics: CPU and memory per machine, p95 and 5xx now and an hour ago
 
     @property
     def failures(self) -> bool:
@@ -123,6 +125,8 @@ class Diagnose(Playbook):
             found.providers = env.providers(env.incident_started)
         if env.sentry is not None:
             found.sentry = env.sentry()
+        if env.metrics is not None:
+            found.usage = env.metrics(env.app)
         return found
 
     # -- saying ---------------------------------------------------------------------------------------------
@@ -152,6 +156,9 @@ class Diagnose(Playbook):
         lines.append(self.health_line(found))
         if found.sentry:
             lines.append(f"*Sentry errors*: {found.sentry}")
+        if found.usage is not None:
+            labels = {m.id: m.label() for m in found.machines}
+            lines += found.usage.lines(lambda instance: labels.get(instance, instance[:8]))
         if env.db_app:
             if found.db_error:
                 lines.append(f"*Database* ({env.db_app}): could not read it: {found.db_error}")
@@ -207,6 +214,7 @@ class Diagnose(Playbook):
         overloaded = slow or (found.health is not None and found.health.status in (429, 503)
                               and not (found.crash_looping or found.down))
         cdn = found.health is not None and not found.health.ok and found.origin is not None and found.origin.ok
+        decision = decide(found.usage, len(found.machines) or None, env.max_machines) if found.usage else None
         if found.failures and recent and latest is not None:
             previous = next((r for r in found.releases[1:] if r.image and r.image != latest.image), None)
             target = f" (to {previous.label})" if previous else ""
@@ -231,6 +239,10 @@ class Diagnose(Playbook):
         elif cdn:
             text = "*no Fly playbook*: the app answers at its origin; check Cloudflare (DNS, CDN, WAF rules)."
             suggestion = {"playbook": "", "command": "", "why": "CDN problem"}
+        elif decision is not None:
+            suggestion = self.measured(found, decision)
+            text = suggestion["text"]
+            rows = rows or [r for r in COMMON_INCIDENTS if r.key == "slow"]
         elif overloaded:
             count = min(env.max_machines, len(found.machines) + 2)
             text = (f"*scale up*: every machine is up but the app answers slowly or refuses connections. Run "
@@ -247,6 +259,19 @@ class Diagnose(Playbook):
             suggestion = {"playbook": "", "command": "", "why": "nothing wrong on Fly"}
         suggestion["text"] = text
         return suggestion, rows
+
+    @staticmethod
+    def measured(found: Findings, decision: Decision) -> dict[str, str]:
+        """The guide's "When to Scale What" row that Fly's figures chose, with the figures."""
+        command = decision.command
+        if decision.key == "memory":
+            biggest = max((m.memory_mb for m in found.machines), default=0)
+            command = f"/scale memory {biggest * 2}" if biggest else command
+        run = f" Run `{command}`." if command else " No Fly playbook: look at the database's slow queries " \
+                                                   "and connections."
+        text = f"*{decision.fix}* (the guide's When to Scale What, \"{decision.symptom}\"): {decision.figures}.{run}"
+        playbook = {"cpu": "scale-count", "memory": "scale-memory"}.get(decision.key, "")
+        return {"playbook": playbook, "command": command, "why": f"Fly's metrics: {decision.figures}", "text": text}
 
 
 __all__ = ["Diagnose"]

@@ -210,6 +210,8 @@ class Env:
     incident_started: datetime | None = None
     # Sentry's error count now against the hour before, as one line (bot.features.deploy_watch.sentry); None: not asked.
     sentry: Callable[[], str] | None = None
+    # Fly's metrics of an app (bot.features.fly_metrics): called with the app, returns playbooks.capacity.Usage.
+    metrics: Callable[[str], Any] | None = None
 
 
 class Playbook:

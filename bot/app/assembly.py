@@ -22,6 +22,7 @@ import bot.features.alerts.feature
 import bot.core.check
 import bot.adapters.slack.check
 import bot.app.observability
+import bot.features.fly_metrics.feature
 import bot.features.incident.feature
 import bot.features.playbooks.feature
 import bot.features.postmortem.feature
@@ -98,6 +99,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.adapters.web.public.register,  # the public page's routes
     bot.adapters.slack.status_modal.register,  # the status draft's Edit modal on Slack
     bot.features.deploy_watch.feature.register,
+    bot.features.fly_metrics.feature.register,  # Fly's metrics: /diagnose's figures, `/scale advise`
     bot.features.undo.feature.register,
     bot.adapters.web.team.register,  # the signed-in team pages under /team/ and `/incident web`
     bot.app.plugins.register,

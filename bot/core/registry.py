@@ -46,7 +46,7 @@ CheckFn = Callable[["Settings"], "Status"]
 EnvPiece = Callable[..., Any]
 # The Env fields (playbooks.framework.Env) features fill: "providers" (started -> the providers' report lines),
 # "sentry" (() -> one line of Sentry's error rate). The other fields are the playbooks feature's own.
-ENV_PIECES = ("providers", "sentry")
+ENV_PIECES = ("providers", "sentry", "metrics")
 
 # A handler's incident precondition: "any" = the incident it names (`#N`, or the incident channel it runs in),
 # "open" = the same, refused with the one "is resolved" answer when it is resolved.

@@ -13,6 +13,7 @@ from bot.core.errors import INTERNAL
 from bot.core.registry import ENV_PIECES, Registry
 from bot.core.reply import Reply
 from bot.features.deploy_watch.sentry import error_rate_line
+from bot.features.fly_metrics.feature import metrics_piece
 from bot.features.playbooks.env import build_env, close_env
 from bot.features.providers.feature import diagnose_lines
 from bot.service import lookups
@@ -23,7 +24,7 @@ def test_assembly_gives_the_resolver_and_every_env_piece():
     assert registry.incident_resolver is not None
     assert registry.incident_resolver.by_words is lookups.find_incident
     assert registry.incident_resolver.by_number is lookups.incident_by_number
-    assert registry.env_pieces == {"providers": diagnose_lines, "sentry": error_rate_line}
+    assert registry.env_pieces == {"providers": diagnose_lines, "sentry": error_rate_line, "metrics": metrics_piece}
     assert set(registry.env_pieces) == set(ENV_PIECES)
 
 

@@ -115,6 +115,25 @@ def test_thresholds_say_themselves_in_one_line():
     assert Thresholds().summary() == (
         "errors/min 2x the previous release's suspicious, 5x bad (from 10 errors: min_errors); failed probes 10% "
         "suspicious, 50% bad; p95 1500 ms suspicious, 5000 ms bad; 2 restarts in a region suspicious; "
-        "1 crash-looping machine bad")
+        "1 crash-looping machine bad; Fly's 5xx share 1% suspicious, 5% bad")
     assert Thresholds().changed() == []
     assert parse_thresholds("error_ratio_bad=4,p95_bad_ms=3000").changed() == ["error_ratio_bad=4", "p95_bad_ms=3000"]
+
+
+# -- Fly's metrics: p95 and 5xx since the deploy against before ------------------------------------------------
+def test_fly_metrics_5xx_and_p95_are_judged_after_against_before():
+    from playbooks.deploy_verdict import TrafficChange
+
+    bad = judge(clean(traffic=TrafficChange(0.23, 4.06, 0.002, 0.15)), Thresholds())
+    assert bad.level == "bad"
+    assert "Fly metrics (BAD): 5xx 15.00% since the deploy against 0.20% before: at or over fly_5xx_bad 5%" in \
+        bad.lines()
+    assert any(line.startswith("Fly metrics (suspicious): p95 4060 ms since the deploy against 230 ms before")
+               for line in bad.lines())
+    fine = judge(clean(traffic=TrafficChange(0.23, 0.24, 0.002, 0.003)), Thresholds())
+    assert fine.level == "healthy" and "Fly metrics (ok): p95 240 ms since the deploy against 230 ms before: under " \
+        "p95_suspicious_ms 1500" in fine.lines()
+    unread = judge(clean(traffic=TrafficChange(error="Could not reach Fly's metrics")), Thresholds())
+    assert unread.level == "suspicious"
+    off = judge(clean(), Thresholds()).lines()
+    assert any(line.startswith("Fly metrics (not configured)") for line in off)

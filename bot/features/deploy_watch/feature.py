@@ -33,13 +33,14 @@ from bot.clients.fly.health import HealthProbe
 from bot.core.hooks import Hooks
 from bot.store.models import DeployWatch
 from bot.core.reply import Button, Reply, escape
+from bot.clients.fly.metrics import FlyMetrics, FlyMetricsError, error_rate_5xx, p95_seconds, single
 from bot.clients.sentry import SentryError
 from bot.features.playbooks import executions
 from bot.service import timers
 from bot.service import incidents as svc
 from bot.features.playbooks.env import build_env, close_env, is_live
-from playbooks.deploy_verdict import (ErrorCounts, Observations, Probe, Thresholds, Verdict, judge, parse_thresholds,
-                                     regions_from)
+from playbooks.deploy_verdict import (ErrorCounts, Observations, Probe, Thresholds, TrafficChange, Verdict, judge,
+                                     parse_thresholds, regions_from)
 from playbooks.fleet import in_group, main_group
 from playbooks.fleet_models import Release
 from playbooks.framework import ServiceError
@@ -169,6 +170,8 @@ def observe(container: Container, watch: DeployWatch, probes: list[dict[str, Any
                 observed.errors = ErrorCounts(error=str(exc))
     if container.settings.health_url:
         observed.probes = [Probe(bool(p["ok"]), p.get("status"), p.get("ms")) for p in probes]
+    if container.settings.fly_metrics_readable:
+        observed.traffic = traffic_change(container, watch.app, deployed, as_utc(now), span)
     env = build_env(container)
     try:
         machines = env.fly.list_machines()
@@ -181,6 +184,24 @@ def observe(container: Container, watch: DeployWatch, probes: list[dict[str, Any
     finally:
         close_env(env)
     return observed
+
+
+def traffic_change(container: Container, app: str, deployed: datetime, now: datetime,
+                   span: timedelta) -> TrafficChange:
+    """Fly's p95 and 5xx share of the app since the deploy (at least 2 minutes: two of Fly's 15 s scrapes apart
+    is the least a rate needs, with margin) against the same span before it."""
+    since = max(timedelta(minutes=2), min(span, now - deployed))
+    before = f"{int(span.total_seconds() // 60)}m"
+    after = f"{int(since.total_seconds() // 60)}m"
+    try:
+        with FlyMetrics.from_settings(container.settings, sleep=container.knobs.sleep) as metrics:
+            return TrafficChange(
+                single(metrics.query(p95_seconds(app, before), deployed)),
+                single(metrics.query(p95_seconds(app, after), now)),
+                single(metrics.query(error_rate_5xx(app, before), deployed)),
+                single(metrics.query(error_rate_5xx(app, after), now)))
+    except FlyMetricsError as exc:
+        return TrafficChange(error=str(exc))
 
 
 def probe(container: Container) -> dict[str, Any] | None:

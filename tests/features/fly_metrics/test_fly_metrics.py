@@ -1,0 +1,109 @@
+"""Fly's metrics in /diagnose and `/scale advise`: from Slack (signed HTTP) and the console, against a real
+Prometheus serving Fly-shaped series (tests/support/prometheus.py) and the fake Fly."""
+
+from __future__ import annotations
+
+import io
+
+from bot.adapters.console import run_console
+from tests.support import prometheus as prom
+from tests.support.factories import make_container
+from tests.support.fly_fixtures import fly_container
+from tests.support.harness import SlackHarness
+
+
+def console(container, *lines: str) -> str:
+    out = io.StringIO()
+    run_console(container, io.StringIO("".join(line + "\n" for line in lines)), out)
+    text = out.getvalue()
+    assert "Traceback" not in text
+    return text
+
+
+def slack_for(container, recorder):
+    from starlette.testclient import TestClient
+
+    from bot.adapters.http.server import build_http_app
+    from bot.adapters.slack.bolt import build_bolt_app
+
+    return TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False)
+
+
+def test_diagnose_from_slack_shows_cpu_memory_per_machine_and_responses_now_against_an_hour_ago(
+        db_url, recorder, clock, fake_fly, fly_prometheus):
+    container = fly_container(db_url, recorder, clock, fake_fly, **prom.settings_for(fly_prometheus))
+    with slack_for(container, recorder) as client:
+        slack = SlackHarness(container, recorder, client)
+        slack.command("", command="/diagnose")
+        text = slack.recorder.responses()[-1].text()
+    assert ("*CPU and memory* (Fly metrics, 5 min): m1aaaaaaaaaaaa (iad) CPU 30%, memory 50% · "
+            "m2bbbbbbbbbbbb (iad) CPU 30%, memory 50% · m3cccccccccccc (lhr) CPU 30%") in text
+    assert "p95 232 ms (an hour ago 232 ms), 5xx 0.20% (an hour ago 0.20%)" in text
+    assert "*no Fly playbook*: Fly looks healthy" in text  # healthy figures decide nothing
+    container.engine.dispose()
+
+
+def test_diagnose_on_the_console_takes_the_guides_row_from_the_figures(db_url, recorder, clock, fake_fly,
+                                                                       fly_prometheus):
+    found = {}
+    for app in ("cgraph-busy", "cgraph-memory", "cgraph-slow"):
+        for instance in prom.fleet(app).instances:
+            fake_fly.add(instance.id, instance.region, app=app)
+        container = fly_container(db_url, recorder, clock, fake_fly, fly_app=app, **prom.settings_for(fly_prometheus))
+        found[app] = console(container, "/diagnose")
+        container.engine.dispose()
+    busy = found["cgraph-busy"]
+    assert "2a8e0000000000 (iad) CPU 88%, memory 45%" in busy and "p95 4062 ms (an hour ago 4062 ms)" in busy
+    assert ('Suggested: Add more machines (the guide\'s When to Scale What, "High CPU across nodes"): CPU 88% on '
+            "average over 2 machines, at or over 80%; 3 machines bring it near 60%. Run `/scale count 3`.") in busy
+    assert ('Increase RAM (a bigger VM) (the guide\'s When to Scale What, "High memory on single node"): memory 93% '
+            "on 3b8e0000000000, at or over 85%, 2 machines. Run `/scale memory 2048`.") in found["cgraph-memory"]
+    slow = found["cgraph-slow"]
+    assert "p95 4062 ms (an hour ago 232 ms), 5xx 1.00% (an hour ago 0.20%)" in slow
+    assert ('Add read replica, optimize queries (the guide\'s When to Scale What, "Slow database queries"): p95 '
+            "4062 ms (an hour ago 232 ms), at or over 1500 ms, while CPU is 15%, under 50%") in slow
+    assert "No Fly playbook: look at the database" in slow
+
+
+def test_scale_advise_from_slack_names_the_smaller_size_and_the_monthly_saving(db_url, recorder, clock,
+                                                                             fly_prometheus):
+    container = make_container(db_url, recorder, clock=clock, **prom.settings_for(fly_prometheus))
+    with slack_for(container, recorder) as client:
+        slack = SlackHarness(container, recorder, client)
+        slack.command("advise cgraph-idle", command="/scale")
+        text = slack.recorder.responses()[-1].text()
+    assert ("Right-sizing cgraph-idle: 4 of 4 machines stayed low for 7 days; smaller sizes would save about "
+            "$47.80/month") in text
+    assert ("5d8e0000: 7-day highs: CPU 6%, memory 24% of shared-cpu-2x, 4096 MB: shared-cpu-1x with 1792 MB keeps "
+            "them under 50% CPU and 60% memory. Saves $11.95/month ($21.39 -&gt; $9.44).") in text
+    assert "`/scale vm shared-cpu-1x` then `/scale memory 1792`" in text and "changes nothing on its own" in text
+    assert "Priced from prices as of 2024-12" in text
+    container.engine.dispose()
+
+
+def test_scale_advise_keeps_busy_machines_and_says_why(db_url, clock, fly_prometheus):
+    container = make_container(db_url, clock=clock, **prom.settings_for(fly_prometheus))
+    text = console(container, "/scale advise cgraph-busy")
+    assert "Right-sizing cgraph-busy: no machine to downsize (2 read)" in text
+    assert "only 0.1 days of metrics, 7 needed" in text or "not under CPU 30%" in text
+    container.engine.dispose()
+
+
+def test_without_a_token_everything_says_fly_metrics_not_configured(db_url, clock):
+    container = make_container(db_url, clock=clock, fly_app="cgraph-api")
+    diagnose = console(container, "/diagnose")
+    advise = console(container, "/scale advise")
+    assert "Fly metrics: Fly metrics not configured: set FLY_METRICS_TOKEN" in diagnose
+    assert "Fly metrics not configured, so Fireline cannot see how much the machines use" in advise
+    assert "FLY_METRICS_TOKEN" in advise
+    container.engine.dispose()
+
+
+def test_metrics_that_cannot_be_read_are_said_and_the_rest_of_the_report_stands(db_url, clock):
+    container = make_container(db_url, clock=clock, fly_metrics_url="http://127.0.0.1:9/prometheus",
+                               fly_metrics_token="t", fly_org="o")
+    text = console(container, "/diagnose")
+    assert "Fly metrics: Could not reach Fly's metrics to read Fly's metrics (ConnectError); check " \
+           "FLY_METRICS_URL." in text
+    assert "Suggested:" in text
+    container.engine.dispose()
