@@ -23,6 +23,9 @@ any change is cold. Now a year reads at most 365 stored days plus the few rows t
 
 from __future__ import annotations
 
+import json
+import sys
+from array import array
 from datetime import UTC, date, datetime, time as clock_time, timedelta
 from typing import Any
 
@@ -155,6 +158,45 @@ def day_blobs(incident_rows, page_rows, postmortem_rows, run_rows) -> dict[str, 
     return days
 
 
+def encode(blob: dict[str, Any]) -> tuple[str, bytes]:
+    """A day -> (counts as JSON text, every float as packed little-endian doubles, in the order the counts say):
+    per severity (in key order) its ttas, ttms, ttrs and unacknowledged declare times, then pending postmortems'
+    due times. Exact floats; decoding a year is a copy, not a parse."""
+    floats = array("d")
+    incidents = {}
+    for severity in sorted(blob["incidents"]):
+        count, *lists = blob["incidents"][severity]
+        incidents[severity] = [count, *(len(values) for values in lists)]
+        for values in lists:
+            floats.extend(values)
+    pending = blob["postmortems"]["pending"]
+    floats.extend(pending)
+    counts = {"incidents": incidents, "pages": blob["pages"], "runs": blob["runs"],
+              "postmortems": {"on_time": blob["postmortems"]["on_time"], "late": blob["postmortems"]["late"],
+                              "pending": len(pending)}}
+    if sys.byteorder != "little":  # pragma: no cover - every platform Fireline ships on is little-endian
+        floats.byteswap()
+    return json.dumps(counts, separators=(",", ":"), sort_keys=True), floats.tobytes()
+
+
+def decode(counts: str, packed: bytes) -> dict[str, Any]:
+    floats = array("d")
+    floats.frombytes(packed)
+    if sys.byteorder != "little":  # pragma: no cover
+        floats.byteswap()
+    values = floats.tolist()
+    blob = json.loads(counts)
+    at = 0
+    for severity, (count, *sizes) in blob["incidents"].items():
+        lists = []
+        for size in sizes:
+            lists.append(values[at:at + size])
+            at += size
+        blob["incidents"][severity] = [count, *lists]
+    blob["postmortems"]["pending"] = values[at:at + blob["postmortems"]["pending"]]
+    return blob
+
+
 def add_day(found: pure.Tally, day: str, blob: dict[str, Any], at_ms: float) -> None:
     """One stored day into a Tally, its open items judged at `at_ms` (the time of reading)."""
     month = day[:7]
@@ -226,7 +268,8 @@ def refresh(engine: Engine) -> int:
             fresh.update((day, blob) for day, blob in found.items() if day in touched)
         connection.execute(delete(DAYS).where(DAYS.c.day.in_(touched)))
         if fresh:
-            connection.execute(insert(DAYS), [{"day": day, **blob} for day, blob in sorted(fresh.items())])
+            connection.execute(insert(DAYS), [dict(zip(("day", "counts", "durations"), (day, *encode(blob))))
+                                              for day, blob in sorted(fresh.items())])
         ids = [number for number, _ in marks]
         for start in range(0, len(ids), 5000):
             connection.execute(delete(DIRTY).where(DIRTY.c.id.in_(ids[start:start + 5000])))
@@ -243,11 +286,9 @@ def period(engine: Engine, since: datetime, now: datetime, hidden: frozenset[int
     at_ms = now_ms(now)
     found = pure.Tally()
     with engine.connect() as connection:
-        for day, incidents, pages, postmortems, runs in connection.execute(
-                select(DAYS.c.day, DAYS.c.incidents, DAYS.c.pages, DAYS.c.postmortems, DAYS.c.runs)
-                .where(DAYS.c.day >= first_full.isoformat())):
-            add_day(found, day, {"incidents": incidents, "pages": pages, "postmortems": postmortems, "runs": runs},
-                    at_ms)
+        for day, counts, packed in connection.execute(
+                select(DAYS.c.day, DAYS.c.counts, DAYS.c.durations).where(DAYS.c.day >= first_full.isoformat())):
+            add_day(found, day, decode(counts, packed), at_ms)
         partial = read_rows(connection, since, boundary)
         if hidden:
             partial = tuple([row for row in rows if row[0] is None or row[0] not in hidden] for rows in partial)

@@ -10,8 +10,6 @@ figure wrong for good.
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
@@ -20,11 +18,12 @@ class InsightDay(SQLModel, table=True):
     __tablename__ = "insight_days"
 
     day: str = Field(sa_column=Column(sa.String(10), primary_key=True))  # 2026-11-25, UTC
-    # {"severity": [count, sorted ttas, sorted ttms, sorted ttrs, declared epochs of the unacknowledged]}
-    incidents: dict[str, Any] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
-    pages: dict[str, Any] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
-    postmortems: dict[str, Any] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
-    runs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+    # JSON text, decoded by the feature: per severity how many values of each kind `durations` holds; pages,
+    # people, postmortem outcomes, playbook runs (bot.features.insights.rollup says the layout)
+    counts: str = Field(sa_column=Column(sa.Text, nullable=False))
+    # the day's durations and times as packed little-endian doubles: exact, and read with one copy (a year of
+    # 10,000 incidents as JSON floats took 24 ms of a cold page to parse)
+    durations: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
 
 
 class InsightDirty(SQLModel, table=True):

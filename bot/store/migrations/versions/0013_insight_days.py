@@ -76,10 +76,8 @@ def upgrade() -> None:
     op.create_table(
         "insight_days",
         sa.Column("day", sa.String(10), primary_key=True),
-        sa.Column("incidents", sa.JSON, nullable=False),
-        sa.Column("pages", sa.JSON, nullable=False),
-        sa.Column("postmortems", sa.JSON, nullable=False),
-        sa.Column("runs", sa.JSON, nullable=False),
+        sa.Column("counts", sa.Text, nullable=False),
+        sa.Column("durations", sa.LargeBinary, nullable=False),
     )
     op.create_table(
         "insight_dirty",
