@@ -8,6 +8,11 @@ The database measures each duration and UTC day itself and hands back floats and
 10,000 incidents over a year, building 40,000 datetimes and subtracting them in Python was half of
 the page (p99 134 ms on SQLite, 155 ms on PostgreSQL; now 75 and 80 ms, bench/web_pages.py, same
 machine). tests/features/insights/test_insights.py checks the database's measurements against `playbooks.insights.measure`.
+
+Since migration 0013_insight_days a page reads per-day figures instead (bot.features.insights.rollup): a year
+is at most 365 stored days whatever the history, and a change recomputes only the days it touched. The
+computation over every row above is kept as `compute_in_full`, the reference tests/features/insights/test_rollup.py
+compares the stored days with over random histories on both databases.
 """
 
 from __future__ import annotations
