@@ -1,6 +1,6 @@
-"""Resident memory of `fireline serve`: idle, after N stored incidents, and after listing them.
+"""Resident memory of `fireline serve`: idle, after each checkpoint of stored incidents, and after listing them.
 
-    python bench/memory.py [--incidents 10000] [--concurrency 10] [--database sqlite|postgres]
+    python bench/memory.py [--checkpoints 2000,10000] [--concurrency 10] [--database sqlite|postgres]
 
 Incidents are declared through the server itself (signed slash commands), so every one is stored
 with its timeline, channel and cards as in production. The baseline is the idle size of the same
@@ -26,22 +26,28 @@ from tests.support.signing import sign, slash_body  # noqa: E402
 from tests.support.slack_recorder import SlackRecorder  # noqa: E402
 
 
-def show(label: str, pid: int, idle: float | None = None, note: str = "") -> float:
-    """Print the server's and its worker child's resident sizes; returns the total."""
+ROWS: list[tuple[str, float, float, float, float]] = []  # (label, rss, pss, rss / idle, pss / idle)
+
+
+def show(label: str, pid: int, idle: tuple[float, float] | None = None, note: str = "") -> tuple[float, float]:
+    """Print the server's and its worker child's resident sizes; returns (RSS, PSS) totals."""
     server, worker = rss_tree_mb(pid)
     pss_server, pss_worker = pss_tree_mb(pid)
-    total = server + worker
-    ratio = f"  {total / idle:.2f}x idle" if idle else ""
+    total, pss = server + worker, pss_server + pss_worker
+    ratio = f"  {total / idle[0]:.2f}x idle" if idle else ""
     print(f"{label:<30}{total:7.1f} MB (server {server:.1f} + worker {worker:.1f}){ratio}"
           f"{'; ' + note if note else ''}")
-    print(f"{'':<30}{pss_server + pss_worker:7.1f} MB proportional (PSS: server {pss_server:.1f} + worker "
-          f"{pss_worker:.1f}; shared pages counted once)")
-    return total
+    pss_ratio = f"  {pss / idle[1]:.2f}x idle" if idle else ""
+    print(f"{'':<30}{pss:7.1f} MB proportional (PSS: server {pss_server:.1f} + worker "
+          f"{pss_worker:.1f}; shared pages counted once){pss_ratio}")
+    ROWS.append((label.rstrip(":"), total, pss, total / idle[0] if idle else 1.0, pss / idle[1] if idle else 1.0))
+    return total, pss
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--incidents", type=int, default=10_000)
+    parser.add_argument("--checkpoints", default="2000,10000",
+                        help="incident counts at which to measure, comma-separated (cumulative)")
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args()
@@ -61,15 +67,20 @@ def main() -> None:
         time.sleep(2)
         idle = show("idle:", process.pid)
         began = time.perf_counter()
-        with ThreadPoolExecutor(args.concurrency) as pool:
-            statuses = list(pool.map(send, (f"declare Memory probe {n} sev4" for n in range(args.incidents))))
-        while sum(1 for c in list(recorder.calls) if c.method == "conversations.create") < args.incidents:
-            time.sleep(0.2)
-            if time.perf_counter() - began > 1800:
-                break
-        errors = sum(1 for s in statuses if s != 200)
-        show(f"after {args.incidents} incidents:", process.pid, idle,
-             f"{time.perf_counter() - began:.0f} s, {errors} errors")
+        done = refused = 0  # a refused declare makes no channel: wait only for those accepted
+        for checkpoint in sorted(int(n) for n in args.checkpoints.split(",")):
+            with ThreadPoolExecutor(args.concurrency) as pool:
+                statuses = list(pool.map(send, (f"declare Memory probe {n} sev4" for n in range(done, checkpoint))))
+            refused += sum(1 for s in statuses if s != 200)
+            done = checkpoint
+            while sum(1 for c in list(recorder.calls) if c.method == "conversations.create") < done - refused:
+                time.sleep(0.2)
+                if time.perf_counter() - began > 3600:
+                    break
+            time.sleep(2)  # the worker's last jobs settle
+            errors = sum(1 for s in statuses if s != 200)
+            show(f"after {done:,} incidents:", process.pid, idle,
+                 f"{time.perf_counter() - began:.0f} s, {errors} errors")
         for _ in range(20):
             send("list")
         time.sleep(2)
@@ -77,6 +88,11 @@ def main() -> None:
     finally:
         stop([process])
         recorder.close()
+    print(f"\nMarkdown ({args.database}; `fireline serve` and its forked worker; ratios to idle in the same run):\n")
+    print("| state | RSS MB | PSS MB | RSS / idle | PSS / idle |")
+    print("|---|---|---|---|---|")
+    for label, rss, pss, rss_ratio, pss_ratio in ROWS:
+        print(f"| {label} | {rss:.1f} | {pss:.1f} | {rss_ratio:.2f}x | {pss_ratio:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,7 @@ def measure(url: str, count: int, requests: int) -> list[tuple[str, float, float
     from bot.adapters.http.server import build_http_app
     from bot.core.settings import Settings
     from bot.adapters.web import auth
+    from bot.features.insights.feature import FIGURES
 
     settings = Settings(database_url=url, slack_signing_secret="bench-secret", slack_bot_token=None,
                         web_session_secret="bench-web-secret-0123456789abcdef", provider_status_pages="",
@@ -108,7 +109,7 @@ def measure(url: str, count: int, requests: int) -> list[tuple[str, float, float
             times = []
             for _ in range(requests):
                 if "cold" in label:  # every request computes the figures (what the first one in a minute pays)
-                    container.caches.insights.clear()
+                    container.parts.get(FIGURES).clear()
                 started = time.perf_counter()
                 client.get(path)
                 times.append((time.perf_counter() - started) * 1000)
@@ -139,6 +140,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--only", choices=("sqlite", "postgres"))
     args = parser.parse_args()
+    tables: list[tuple[str, list]] = []
     for backend in ("sqlite", "postgres"):
         if args.only and backend != args.only:
             continue
@@ -157,11 +159,22 @@ def main() -> int:
         finally:
             if drop:
                 drop()
-        floor = results[0][1]
+        floor50, floor99 = results[0][1], results[0][2]
         print(f"\n{backend}: {args.incidents:,} incidents, {args.requests} requests per page (in process)")
-        print(f"{'page':<22} {'p50 ms':>8} {'p99 ms':>8} {'p50 / baseline':>15}")
+        print(f"{'page':<22} {'p50 ms':>8} {'p99 ms':>8} {'p50 / baseline':>15} {'p99 / baseline':>15}")
         for label, p50, p99 in results:
-            print(f"{label:<22} {p50:>8.1f} {p99:>8.1f} {p50 / floor:>14.1f}x")
+            print(f"{label:<22} {p50:>8.1f} {p99:>8.1f} {p50 / floor50:>14.1f}x {p99 / floor99:>14.1f}x")
+        tables.append((backend, results))
+    if tables:  # one table per run, ready to paste into docs/performance.md
+        print(f"\nMarkdown ({args.incidents:,} incidents, {args.requests} requests a page; ratios to /healthz):\n")
+        print("| page | " + " | ".join(f"{b} p50 / p99 ms | {b} p50 / p99 vs /healthz" for b, _ in tables) + " |")
+        print("|---|" + "---|---|" * len(tables))
+        for index, (label, *_rest) in enumerate(tables[0][1]):
+            cells = []
+            for _, results in tables:
+                _, p50, p99 = results[index]
+                cells += [f"{p50:.1f} / {p99:.1f}", f"{p50 / results[0][1]:.1f}x / {p99 / results[0][2]:.1f}x"]
+            print(f"| {label} | " + " | ".join(cells) + " |")
     return 0
 
 

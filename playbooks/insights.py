@@ -21,8 +21,9 @@ Definitions (kept where a reader of the numbers can find them):
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -196,63 +197,154 @@ def week_of(day: str) -> str:
     return f"{year}-W{week:02d}"
 
 
+@dataclass
+class Group:
+    """One severity in one month, before the figures: durations in minutes (any order), ages of the unacknowledged."""
+
+    count: int = 0
+    ttas: list[float] = field(default_factory=list)
+    ttms: list[float] = field(default_factory=list)
+    ttrs: list[float] = field(default_factory=list)
+    open_ages: list[float] = field(default_factory=list)  # declared -> now, of those not acknowledged
+
+
+class Stale(Exception):
+    """Taking records out of a Tally that does not hold them: the two were read from different states."""
+
+
+@dataclass
+class Tally:
+    """What the figures are made of, additive: one day's records or a year's sum the same way.
+
+    `compute` tallies records one by one; bot.features.insights.rollup adds up stored days (a year: 365 rows,
+    whatever the number of incidents) and takes out a reader's hidden incidents with `remove`. Both end in
+    `figures`, so the two paths share every definition below the tally. The durations are kept whole (exact
+    percentiles, not a histogram): a year of 10,000 incidents is 30,000 floats to sort, 2-3 ms.
+    """
+
+    groups: dict[tuple[str, int], Group] = field(default_factory=dict)
+    days: Counter[str] = field(default_factory=Counter)  # incidents declared per UTC day
+    page_days: Counter[str] = field(default_factory=Counter)
+    people: Counter[str] = field(default_factory=Counter)
+    dry_run_pages: int = 0
+    owed: int = 0
+    on_time: int = 0
+    late: int = 0
+    overdue: int = 0
+    ran: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+
+    def group(self, month: str, severity: int) -> Group:
+        found = self.groups.get((month, severity))
+        if found is None:
+            found = self.groups[(month, severity)] = Group()
+        return found
+
+    def remove(self, other: Tally) -> None:
+        """Take `other`'s records out (a reader's hidden incidents); Stale if they were not all in."""
+        for key, gone in other.groups.items():
+            group = self.groups.get(key)
+            if group is None or group.count < gone.count:
+                raise Stale(key)
+            group.count -= gone.count
+            for name in ("ttas", "ttms", "ttrs", "open_ages"):
+                if getattr(gone, name):
+                    setattr(group, name, _without(getattr(group, name), getattr(gone, name)))
+            if not group.count:
+                del self.groups[key]
+        for mine, theirs in ((self.days, other.days), (self.page_days, other.page_days),
+                             (self.people, other.people), (self.ran, other.ran), (self.failed, other.failed)):
+            for key, count in theirs.items():
+                if mine[key] < count:
+                    raise Stale(key)
+                mine[key] -= count
+                if not mine[key]:
+                    del mine[key]
+        for name in ("dry_run_pages", "owed", "on_time", "late", "overdue"):
+            left = getattr(self, name) - getattr(other, name)
+            if left < 0:
+                raise Stale(name)
+            setattr(self, name, left)
+
+
+def _without(values: list[float], gone: list[float]) -> list[float]:
+    left = Counter(gone)
+    kept = []
+    for value in values:
+        if left[value] > 0:
+            left[value] -= 1
+        else:
+            kept.append(value)
+    if +left:
+        raise Stale("a value not in the tally")
+    return kept
+
+
+def tally(incidents: Iterable[IncidentSpan], pages: Iterable[PageDay], postmortems: Iterable[PostmortemOutcome],
+          runs: Iterable[RunRecord], dry_run_pages: int = 0, into: Tally | None = None) -> Tally:
+    """Records -> a Tally (added to `into` when given). `pages` are real pages only; dry runs are counted apart."""
+    found = Tally() if into is None else into
+    for incident in incidents:
+        group = found.group(incident.day[:7], incident.severity)
+        group.count += 1
+        if incident.tta is None:
+            group.open_ages.append(incident.age)
+        else:
+            group.ttas.append(incident.tta)
+        if incident.ttm is not None:
+            group.ttms.append(incident.ttm)
+        if incident.ttr is not None:
+            group.ttrs.append(incident.ttr)
+        found.days[incident.day] += 1
+    for page in pages:
+        found.page_days[page.day] += 1
+        for person in dict.fromkeys(page.people):
+            found.people[person] += 1
+    for pm in postmortems:
+        found.owed += 1
+        if pm.done:
+            found.late += pm.late
+            found.on_time += not pm.late
+        else:
+            found.overdue += pm.late
+    for run in runs:
+        if run.status in RAN:
+            found.ran[run.playbook] += 1
+            found.failed[run.playbook] += run.status in FAILED
+    found.dry_run_pages += dry_run_pages
+    return found
+
+
 def compute(incidents: Iterable[IncidentSpan], pages: Iterable[PageDay], postmortems: Iterable[PostmortemOutcome],
             runs: Iterable[RunRecord], targets: Mapping[int, timedelta | None], since: datetime,
             now: datetime, dry_run_pages: int = 0) -> Figures:
     """Every figure in one pass per record kind, from durations already measured (no datetime per row).
     `pages` are real pages only; the reader counts dry-runs apart and passes `dry_run_pages` through."""
-    # (tta, ttm, ttr, age) per incident, grouped by (month, severity); the reader clamps negative durations to 0
-    groups: dict[tuple[str, int], list[tuple[float | None, float | None, float | None, float]]] = defaultdict(list)
-    days: Counter[str] = Counter()
-    for incident in incidents:
-        groups[(incident.day[:7], incident.severity)].append(incident[3:])  # (tta, ttm, ttr, age), by field order
-        days[incident.day] += 1
+    return figures(tally(incidents, pages, postmortems, runs, dry_run_pages), targets, since, now)
+
+
+def figures(found: Tally, targets: Mapping[int, timedelta | None], since: datetime, now: datetime) -> Figures:
+    """A Tally's figures: medians and the p90 over the exact durations, shares against the SEV targets."""
     rows = []
-    for (month, level), members in sorted(groups.items()):
+    for (month, level), group in sorted(found.groups.items()):
         target = targets.get(level)
-        ttas = [m[0] for m in members if m[0] is not None]
+        ttas = sorted(group.ttas)
         within = judged = 0
         limit = None
         if target is not None:
             limit = target.total_seconds() / 60
-            for tta, _, _, age in members:
-                if tta is not None:
-                    judged += 1
-                    within += tta <= limit
-                elif age > limit:
-                    judged += 1
-        rows.append(Row(month=month, severity=level, incidents=len(members), target_minutes=limit,
+            judged = len(ttas) + sum(1 for age in group.open_ages if age > limit)
+            within = bisect.bisect_right(ttas, limit)
+        rows.append(Row(month=month, severity=level, incidents=group.count, target_minutes=limit,
                         tta_median=median(ttas), tta_p90=percentile(ttas, 90), within=within, judged=judged,
-                        ttm_median=median(m[1] for m in members if m[1] is not None),
-                        ttr_median=median(m[2] for m in members if m[2] is not None)))
-    page_days: Counter[str] = Counter()
-    people: Counter[str] = Counter()
-    for page in pages:
-        page_days[page.day] += 1
-        for person in dict.fromkeys(page.people):
-            people[person] += 1
-    on_time = late = overdue = 0
-    owed = 0
-    for pm in postmortems:
-        owed += 1
-        if pm.done:
-            late += pm.late
-            on_time += not pm.late
-        else:
-            overdue += pm.late
-    ran: Counter[str] = Counter()
-    failed: Counter[str] = Counter()
-    for run in runs:
-        if run.status in RAN:
-            ran[run.playbook] += 1
-            failed[run.playbook] += run.status in FAILED
-    playbooks = [PlaybookFigure(name, count, failed[name])
-                 for name, count in sorted(ran.items(), key=lambda item: (-item[1], item[0]))]
-    return Figures(since=_utc(since), until=_utc(now), rows=rows, incidents_per_week=_weekly(days),
-                   pages_per_week=_weekly(page_days),
-                   pages_per_person=sorted(people.items(), key=lambda item: (-item[1], item[0])),
-                   postmortems_owed=owed, postmortems_on_time=on_time, postmortems_late=late,
-                   postmortems_overdue=overdue, playbooks=playbooks, dry_run_pages=dry_run_pages)
+                        ttm_median=median(group.ttms), ttr_median=median(group.ttrs)))
+    playbooks = [PlaybookFigure(name, count, found.failed[name])
+                 for name, count in sorted(found.ran.items(), key=lambda item: (-item[1], item[0]))]
+    return Figures(since=_utc(since), until=_utc(now), rows=rows, incidents_per_week=_weekly(found.days),
+                   pages_per_week=_weekly(found.page_days),
+                   pages_per_person=sorted(found.people.items(), key=lambda item: (-item[1], item[0])),
+                   postmortems_owed=found.owed, postmortems_on_time=found.on_time, postmortems_late=found.late,
+                   postmortems_overdue=found.overdue, playbooks=playbooks, dry_run_pages=found.dry_run_pages)
 
 
 def _weekly(days: Counter[str]) -> list[tuple[str, int]]:

@@ -13,7 +13,9 @@ import email.utils
 import logging
 import os
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.client import HTTPMessage
@@ -223,10 +225,23 @@ def _transport_error(method: str, exc: Exception) -> IntegrationError:
 TRANSPORT_ERRORS = (TimeoutError, URLError, ConnectionError, OSError)
 
 
+MAX_CHANNEL_NAMES = 512  # channel id -> name, most recent first; every incident makes a channel
+
+
 class SlackChat:
     def __init__(self, client: WebClient) -> None:
         self.client = client
-        self._names: dict[str, str] = {}
+        # Bounded: one entry per channel created was one per incident for the life of the process (10,000
+        # incidents: 10,000 entries kept in the server and again in its forked worker, bench/memory.py).
+        self._names: OrderedDict[str, str] = OrderedDict()
+        self._names_lock = threading.Lock()
+
+    def _remember(self, channel_id: str, name: str) -> None:
+        with self._names_lock:
+            self._names[channel_id] = name
+            self._names.move_to_end(channel_id)
+            while len(self._names) > MAX_CHANNEL_NAMES:
+                self._names.popitem(last=False)
 
     def create_channel(self, name: str, private: bool = False) -> tuple[str, str]:
         candidate = name
@@ -234,7 +249,7 @@ class SlackChat:
             try:
                 response = self.client.conversations_create(name=candidate, is_private=private)
                 channel = response["channel"]
-                self._names[channel["id"]] = channel["name"]
+                self._remember(channel["id"], channel["name"])
                 return channel["id"], channel["name"]
             except SlackApiError as exc:
                 if exc.response.get("error") != "name_taken":
@@ -323,12 +338,16 @@ class SlackChat:
             return None
 
     def channel_name(self, channel_id: str) -> str | None:
-        if channel_id not in self._names:
-            try:
-                self._names[channel_id] = self.client.conversations_info(channel=channel_id)["channel"]["name"]
-            except (SlackApiError, *TRANSPORT_ERRORS):
-                return None
-        return self._names[channel_id]
+        with self._names_lock:
+            known = self._names.get(channel_id)
+        if known is not None:
+            return known
+        try:
+            name = self.client.conversations_info(channel=channel_id)["channel"]["name"]
+        except (SlackApiError, *TRANSPORT_ERRORS):
+            return None
+        self._remember(channel_id, name)
+        return name
 
     def user_email(self, user_id: str) -> str | None:
         """Needs the users:read.email scope; without it Slack leaves the email out and this is None."""

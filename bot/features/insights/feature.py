@@ -8,6 +8,11 @@ The database measures each duration and UTC day itself and hands back floats and
 10,000 incidents over a year, building 40,000 datetimes and subtracting them in Python was half of
 the page (p99 134 ms on SQLite, 155 ms on PostgreSQL; now 75 and 80 ms, bench/web_pages.py, same
 machine). tests/features/insights/test_insights.py checks the database's measurements against `playbooks.insights.measure`.
+
+Since migration 0013_insight_days a page reads per-day figures instead (bot.features.insights.rollup): a year
+is at most 365 stored days whatever the history, and a change recomputes only the days it touched. The
+computation over every row above is kept as `compute_in_full`, the reference tests/features/insights/test_rollup.py
+compares the stored days with over random histories on both databases.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from sqlalchemy import DateTime, Float, case, cast, extract, func, literal, sele
 from bot.core.clock import as_utc
 from bot.core.registry import Registry
 from bot.core.container import Container, Mode, Part, open_container
+from bot.features.insights import rollup
 from bot.features.pagerduty.config import DRY_RUN
 from bot.store.models import Incident, PagerDutyLink, PlaybookExecution, Postmortem
 from bot.core.settings import Settings
@@ -91,6 +97,19 @@ def _day(dialect: str, column):
 
 
 def _compute(container: Container, since: datetime, visible) -> pure.Figures:
+    """From the stored days (bot.features.insights.rollup): a year is 365 rows, whatever the history."""
+    now = container.clock()
+    targets = {level: container.settings.sev_response(level) for level in SEVERITIES}
+    try:
+        found = rollup.period(container.engine, since, now, frozenset() if visible is None else visible.hidden)
+    except pure.Stale:  # a change landed between the two reads: this once, compute in full
+        return compute_in_full(container, since, visible)
+    return pure.figures(found, targets, since, now)
+
+
+def compute_in_full(container: Container, since: datetime, visible) -> pure.Figures:
+    """Every figure from every row in the period: the reference the stored days are checked against
+    (tests/features/insights/test_rollup.py), and the answer when the two reads of `_compute` disagree."""
     now = container.clock()
     dialect = container.engine.dialect.name
     at_now = literal(now, DateTime(timezone=True))

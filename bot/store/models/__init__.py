@@ -3,6 +3,7 @@
 from bot.store.models.alerts import ALERT_STATES, Alert, AlertRateSlot
 from bot.store.models.deploy import DeployWatch
 from bot.store.models.home import HomeViewer
+from bot.store.models.insights import InsightDay, InsightDirty
 from bot.store.models.incident import OPEN_STATES, STATES, Incident, Job, ProcessedRequest, TimelineEvent
 from bot.store.models.pagerduty import OnCallSnapshot, PagerDutyLink
 from bot.store.models.playbook import MitigationLock, PlaybookAudit, PlaybookExecution
@@ -13,7 +14,7 @@ from bot.store.models.status import Maintenance, StatusUpdate
 from bot.store.models.web import WebLoginLink, WebSessionGeneration
 
 __all__ = ["ALERT_STATES", "FOLLOWUP_STATES", "OPEN_STATES", "STATES", "Alert", "AlertRateSlot", "FollowUp",
-           "DeployWatch", "HomeViewer", "Incident", "IncidentMember", "IncidentRole",
+           "DeployWatch", "HomeViewer", "Incident", "IncidentMember", "InsightDay", "InsightDirty", "IncidentRole",
            "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution",
            "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate",
            "TimelineEvent", "WebLoginLink", "WebSessionGeneration"]
