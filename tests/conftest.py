@@ -136,6 +136,16 @@ def prism():
     prism_support.stop_all()
 
 
+@pytest.fixture(scope="session")
+def fly_prometheus(tmp_path_factory):
+    """A real Prometheus serving Fly-shaped series of the fleets in tests/support/prometheus.py."""
+    from tests.support import prometheus
+
+    running = prometheus.start(tmp_path_factory.mktemp("prometheus"))
+    yield running
+    running.stop()
+
+
 @pytest.fixture
 def sqlite_container(sqlite_url, recorder, clock) -> Container:
     yield from _built(sqlite_url, recorder, clock)

@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     fly_db_app: str = Field("", description="The Fly Postgres app of FLY_APP (optional).")
     fly_min_machines: int = Field(2, ge=0, description="Never scale below this (min_machines_running).")
     fly_max_machines: int = Field(20, ge=1, description="Never scale above this.")
+    fly_metrics_url: str = Field("https://api.fly.io/prometheus", description="Base of Fly's Prometheus query API; "
+                                 "Fireline asks <this>/<FLY_ORG>/api/v1/query.")
+    fly_metrics_token: SecretStr | None = Field(None, description="Fly access token that may read FLY_ORG's metrics "
+                                                "(`fly tokens create readonly`); empty: metrics off.")
+    fly_org: str = Field("personal", description="Slug of the Fly organisation whose metrics are read "
+                         "(`fly orgs list`).")
     health_url: str = Field("", description="The app's health endpoint, checked by diagnose and restart.")
     health_origin_url: str = Field("", description="Health endpoint on the origin behind the CDN.")
 
@@ -211,7 +217,8 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("slack_api_url", "fly_api_url", "pagerduty_api_url", "pagerduty_events_url", "fly_graphql_url",
-                     "statuspage_api_url", "sentry_api_url", "slack_oidc_authorize_url", "slack_oidc_api_url")
+                     "statuspage_api_url", "sentry_api_url", "fly_metrics_url", "slack_oidc_authorize_url",
+                     "slack_oidc_api_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -251,6 +258,11 @@ class Settings(BaseSettings):
         """Enough to read Sentry: a token, an organization and a project."""
         token = self.sentry_api_token.get_secret_value() if self.sentry_api_token else ""
         return bool(token and self.sentry_org and self.sentry_project)
+
+    @property
+    def fly_metrics_readable(self) -> bool:
+        """A token to read Fly's metrics with (FLY_ORG has a default)."""
+        return bool(self.fly_metrics_token and self.fly_metrics_token.get_secret_value().strip())
 
     @field_validator("log_level")
     @classmethod
