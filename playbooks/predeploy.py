@@ -46,7 +46,7 @@ KEYS = tuple(item.key for item in ITEMS)
 class Facts:
     """What Fireline read when the checklist was shown or refreshed."""
 
-    app: str
+    app: str = ""
     image: str = ""  # the image about to go out ("" when not given yet)
     oncall: tuple[str, ...] = ()  # names on call at level 1 now
     oncall_known: bool = False  # PagerDuty is configured and was read
