@@ -441,6 +441,9 @@ class CanaryPromote(Playbook):
                       "image, and the canary stays until Discard or a second Promote."]
         if risk:
             plan.risks.insert(0, risk)
+        if params.get("verdict") in ("bad", "suspicious"):
+            plan.risks.insert(0, f"The canary's watch judged it {params['verdict'].upper()}: promoting puts that image on "
+                                 "every machine. Discard is the usual answer; promote only if you know why.")
         for machine in drop:
             plan.steps.append(Step(f"Remove {machine.label()} (the canary takes its place)", "remove",
                                    {"id": machine.id, "started": machine.state == "started"}, targets=[machine.id]))

@@ -136,6 +136,8 @@ def propose_decision(ctx: Context, name: str, run: CanaryRun | None, words: list
     if run is not None:
         params.setdefault("canary", run.machine_id)
         params["run"] = run.id
+        if run.verdict:
+            params["verdict"] = run.verdict
         if run.dry_run:
             dry_run = True
             params["drill_canary"] = drill_machine(ctx.app, run)

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from bot.adapters.console import Console
 from bot.features.playbooks import executions as ex
+from bot.features.postmortem import service as postmortem
 from bot.service import jobs
 from playbooks import canary as canary_playbooks
 from playbooks import fleet
@@ -117,6 +118,11 @@ def test_a_bad_canary_is_judged_bad_on_fly_metrics_and_discarded(harness_for, cl
     assert "Declared #1" in slack.reply_text()
     kinds = [e.kind for e in timeline(slack.container, 1)]
     assert "canary" in kinds and "deploy_checklist" in kinds
+    draft = postmortem.generate(slack.container, 1).markdown  # the postmortem that follows shows both
+    assert "Pre-deploy checklist for the canary of deployment-v43: none was made" in draft
+    assert "5xx (BAD): canary 5xx 15.0%" in draft
+    press(slack, "Promote")  # offered, but its plan says what the watch found
+    assert "judged it BAD: promoting puts that image on every machine" in slack.reply_text()
     press(slack, "Discard")
     plan = slack.recorder.responses()[-1].text()
     assert "Discard the canary of deployment-v43" in plan and "keep `" in plan
@@ -126,8 +132,9 @@ def test_a_bad_canary_is_judged_bad_on_fly_metrics_and_discarded(harness_for, cl
     assert run_row(slack.container).status == "discarded"
     assert any("discarded: the canary is gone" in c.text() for c in slack.recorder.of("chat.postMessage"))
     runs = executions(slack.container)
-    assert [e.playbook for e in runs] == ["canary", "canary-discard"] and all(e.status == "succeeded" for e in runs)
-    assert runs[0].incident_id == 1 and runs[1].incident_id == 1
+    assert [(e.playbook, e.status) for e in runs] == [("canary", "succeeded"), ("canary-promote", "proposed"),
+                                                     ("canary-discard", "succeeded")]
+    assert {e.incident_id for e in runs} == {1}
     with Session(slack.container.engine) as session:
         assert session.exec(select(MitigationLock)).all() == []
     assert {"proposed", "confirmed", "succeeded"} <= {a.action for a in audit_rows(slack.container)}
@@ -269,3 +276,21 @@ def test_canary_thresholds_are_named_and_checked():
     assert limits.p95_ratio_bad == 3 and limits.error_share_bad == 0.1
     with pytest.raises(ValueError, match="names: error_share_suspicious"):
         parse_canary_thresholds("p95=3")
+
+
+def test_promote_keeping_the_canary_removes_one_old_machine_instead(db_url, clock):
+    container = make_container(db_url, clock=clock, deploy_canary_minutes=1)
+    out = io.StringIO()
+    console = Console(container, out)
+    console.run_line("/deploy canary registry.fly.io/cgraph-api:deployment-v43 --drill")
+    console.run_line("!Confirm")
+    for _ in range(2):
+        clock.advance(minutes=1)
+        jobs.run_due(container)
+    console.run_line("/deploy promote --keep-canary")
+    text = out.getvalue()
+    assert "Keeps the canary 5e000000000001 (iad) and removes 91852e7a4d6008 (lhr) instead" in text
+    assert "1. Remove 91852e7a4d6008 (lhr) (the canary takes its place)" in text
+    assert "Make the canary 5e000000000001 (iad) an ordinary machine" in text
+    console.run_line("!Confirm")
+    assert "promoted: every machine of cgraph-api runs" in out.getvalue()
