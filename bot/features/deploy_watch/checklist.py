@@ -61,10 +61,9 @@ def read_facts(container: Container, image: str, told: dict[str, str]) -> Facts:
     app = settings.fly_app
     try:
         releases, app = read_releases(container)
-        current = releases[0].image if releases else ""
-        # the release to go back to: the newest one that is not the image about to go out, nor the one running now
-        # when a new image is named (then the running one IS the way back)
-        back = [r for r in releases if r.image != image] if image else [r for r in releases[1:] if r.image != current]
+        # the way back is the newest release that is not the image about to go out: the one running now, or the
+        # one before it when the image already went out
+        back = [r for r in releases if r.image != image]
         if back:
             previous_release, previous_image = back[0].label, back[0].image
     except UserError as exc:
