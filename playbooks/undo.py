@@ -11,7 +11,9 @@ step results) and the fleet as Fly shows it now:
 - a VM size or memory raised (`scale-vm`, `scale-memory`): still in place on the machines whose guest is
   what it set; the undo is the same playbook back to the size recorded before (`before` in its steps);
 - machines stopped or cordoned by a rollback that did not finish bringing them back: said, with the
-  command to start them (Fireline has no playbook that only starts machines).
+  command to start them (Fireline has no playbook that only starts machines);
+- a canary still running (`canary`): the undo is Discard; an image promoted from a canary (`canary-promote`)
+  still on every machine: the undo is `/rollback <the image before>`.
 
 Anything someone changed since (another count, another size) is said as "changed since" and offered
 no undo: Fireline never overwrites a person's later decision with its own earlier one.
@@ -123,6 +125,33 @@ def _stopped(record: ExecutionRecord, machines: list[Machine]) -> Leftover | Non
                     f"{commands} (then `fly machine uncordon`)")
 
 
+def _canary(record: ExecutionRecord, machines: list[Machine]) -> Leftover | None:
+    """A canary still running: its undo is Discard (the other machines never changed)."""
+    made = [r.get("canary") for r in record.results if r and r.get("canary")]
+    alive = [m for m in machines if m.id in made]
+    if not alive:
+        return None
+    machine = alive[0]
+    return Leftover(record.id, f"the canary {machine.id} ({machine.region}) on `{machine.image}` from #{record.id} is "
+                    "still running", ("canary-discard", [machine.id]), "Discard canary")
+
+
+def _promotion(record: ExecutionRecord, machines: list[Machine]) -> Leftover | None:
+    """A promoted image still on the machines: its undo is the rollback to the image before (its own plan)."""
+    params = record.plan.get("params") or {}
+    image, previous = params.get("image"), params.get("previous")
+    if not image or not previous or not any(r and r.get("status") == "ok" for r in record.results):
+        return None
+    on_it = [m for m in machines if m.image == image]
+    if not on_it:
+        return None
+    if len(on_it) != len(machines):
+        return Leftover(record.id, f"{len(on_it)} of {len(machines)} machines run `{image}` promoted by #{record.id}; "
+                        "the rest changed since, so it is not undone")
+    return Leftover(record.id, f"`{image}` promoted by #{record.id} runs on all {len(machines)} machines (it was "
+                    f"`{previous}`)", ("rollback", [previous]), "Roll back the promotion")
+
+
 def leftovers(records: list[ExecutionRecord], machines: list[Machine]) -> list[Leftover]:
     """What the records' playbooks left in place, newest execution first (the one to undo first)."""
     fleet = in_group(machines, main_group(machines)) if machines else []
@@ -134,6 +163,10 @@ def leftovers(records: list[ExecutionRecord], machines: list[Machine]) -> list[L
             item = _guest(record, fleet)
         elif record.playbook == "rollback":
             item = _stopped(record, fleet)
+        elif record.playbook == "canary":
+            item = _canary(record, fleet)
+        elif record.playbook == "canary-promote":
+            item = _promotion(record, fleet)
         else:
             item = None
         if item is not None:

@@ -29,6 +29,7 @@ import bot.features.postmortem.feature
 import bot.features.postmortem.cli
 import bot.features.roles.feature
 import bot.features.timeline.feature
+import bot.features.canary.feature
 import bot.features.deploy_watch.feature
 import bot.adapters.drill
 import bot.clients.fly.check
@@ -100,6 +101,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.adapters.slack.status_modal.register,  # the status draft's Edit modal on Slack
     bot.features.deploy_watch.feature.register,
     bot.features.fly_metrics.feature.register,  # Fly's metrics: /diagnose's figures, `/scale advise`
+    bot.features.canary.feature.register,  # `/deploy canary`, its watch, Promote and Discard
     bot.features.undo.feature.register,
     bot.adapters.web.team.register,  # the signed-in team pages under /team/ and `/incident web`
     bot.app.plugins.register,

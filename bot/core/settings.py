@@ -97,6 +97,14 @@ class Settings(BaseSettings):
     deploy_channel: str = Field("", description="Channel for deploy verdicts; empty: INCIDENTS_CHANNEL.")
     deploy_thresholds: str = Field("", description="Verdict thresholds replacing the defaults: "
                                    "`error_ratio_bad=5,p95_bad_ms=5000` (names in docs/deploy-watch.md).")
+    deploy_canary_minutes: int = Field(10, ge=1, le=240, description="How long a canary is judged against the "
+                                       "other machines before the verdict offers Promote or Discard.")
+    deploy_canary_thresholds: str = Field("", description="Canary verdict thresholds replacing the defaults: "
+                                          "`p95_ratio_bad=2,error_rate_bad=0.05` (names in docs/deploy-watch.md).")
+    deploy_ci_url: str = Field("", description="The CI run's page for an image, shown by `/deploy checklist`: "
+                               "{tag} (the image tag) or {image}; e.g. https://github.com/org/app/actions?query={tag}.")
+    deploy_guide_url: str = Field("", description="The deployment guide's safe-migration section, linked from "
+                                  "`/deploy checklist`.")
 
     # Fly.io
     fly_api_url: str = Field("https://api.machines.dev", description="Fly Machines API base URL.")

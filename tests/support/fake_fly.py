@@ -50,6 +50,7 @@ class FakeFly:
     failing_checks: set[str] = field(default_factory=set)
     missing_images: set[str] = field(default_factory=set)
     new_machines_fail: bool = False  # machines created from now on never start
+    new_ids: list[str] = field(default_factory=list)  # ids the next created machines get (else new0000...)
     releases: list[dict[str, Any]] = field(default_factory=list)
     health_status: int = 200
     origin_status: int = 200
@@ -182,7 +183,7 @@ class FakeFly:
         if machine_id is None:
             if method == "GET":
                 return 200, [m for m in fleet.values() if m["state"] != "destroyed"], {}
-            new_id = f"new{next(self._ids):011d}"
+            new_id = self.new_ids.pop(0) if self.new_ids else f"new{next(self._ids):011d}"
             machine = self.add(new_id, body.get("region", "iad"), "created", app=app, cfg=body["config"])
             if self.new_machines_fail:
                 self.never_starts.add(new_id)

@@ -90,6 +90,11 @@ class SimulatedFly:
             self.fleets[self.db_app][machine_id] = Machine(id=machine_id, state="started", region=region,
                                                            version=self._new_version(), config=config)
 
+    def adopt(self, machine: Machine, app: str | None = None) -> None:
+        """Put a machine an earlier run made back into this (fresh) example fleet: a drill's canary, created by
+        one execution and promoted or discarded by the next, each of which starts from the seeded fleet."""
+        self._fleet(app).setdefault(machine.id, copy.deepcopy(machine))
+
     def _new_version(self) -> str:
         return f"01JE{next(self._versions):022d}"
 

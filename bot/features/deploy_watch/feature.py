@@ -27,6 +27,7 @@ from bot.core.registry import Registry
 from bot.core.container import Container
 from bot.core.context import Context, job_context
 from bot.store.db import session_scope
+from bot.features.deploy_watch import checklist
 from bot.features.deploy_watch.sentry import check_sentry_api, error_rate_line, sentry_client
 from bot.core.errors import UserError
 from bot.clients.fly.health import HealthProbe
@@ -124,7 +125,8 @@ def start(ctx: Context, releases: list[Release], app: str, wanted: str | None, *
             session.expunge(watch)
     except IntegrityError:
         return None
-    ref = ctx.chat.post(channel(container), render(watch, None, now, automatic=automatic))
+    ref = ctx.chat.post(channel(container), render(watch, None, now, automatic=automatic,
+                                                   checklist_row=checklist.for_deploy(ctx, app, release.image)))
     with ctx.session() as session:
         session.execute(update(DeployWatch).where(col(DeployWatch.id) == watch.id).values(message=ref.as_dict()))
     watch.message = ref.as_dict()
@@ -244,7 +246,8 @@ def tick(container: Container, payload: dict[str, Any], job=None) -> None:
                        {"watch_id": watch_id}, now=now)
     watch.verdict = verdict.level
     ctx = job_context(container)
-    reply = render(watch, verdict, now, finished=finished, limits=limits)
+    reply = render(watch, verdict, now, finished=finished, limits=limits,
+                   checklist_row=checklist.for_deploy(ctx, watch.app, watch.image))
     if ctx.is_console:  # a terminal cannot edit what it printed: it prints the verdict when it is known
         if finished or verdict.level == "bad":
             ctx.chat.post(channel(container), reply)
@@ -257,7 +260,8 @@ ICONS = {"healthy": ":white_check_mark:", "suspicious": ":warning:", "bad": ":ro
 
 
 def render(watch: DeployWatch, verdict: Verdict | None, now: datetime, *, finished: bool = False,
-           automatic: bool = False, limits: Thresholds | None = None) -> Reply:
+           automatic: bool = False, limits: Thresholds | None = None, checklist_row=False) -> Reply:
+    """`checklist_row`: the deploy's pre-deploy checklist (None: there is none; False: not looked up)."""
     minutes = int((as_utc(watch.ends_at) - as_utc(watch.started_at)).total_seconds() // 60)
     gone = min(minutes, int((as_utc(now) - as_utc(watch.started_at)).total_seconds() // 60))
     state = "finished" if finished else f"watching, {gone} of {minutes} min"
@@ -267,6 +271,8 @@ def render(watch: DeployWatch, verdict: Verdict | None, now: datetime, *, finish
             + f" ({state})")
     lines = [f"Against {escape(watch.previous or 'no earlier release')}; Sentry release "
              f"`{escape(watch.sentry_release)}`" + (" · started automatically (DEPLOY_WATCH)" if automatic else "")]
+    if checklist_row is not False:
+        lines.append(escape(checklist.summary_line(checklist_row)))
     if verdict is not None:
         lines.append(f"Verdict: *{verdict.level}*, the worst of:")
         lines += [f"• {escape(line)}" for line in verdict.lines()]
@@ -307,6 +313,8 @@ def incident_for(ctx: Context, watch: DeployWatch):
                         .values(incident_id=incident.id))
         svc.record(session, incident, "deploy_watch", ctx.user_id, "Deploy watch: " + "; ".join(watch.reasons)[:1500],
                    {"watch": watch.id, "release": watch.release, "verdict": watch.verdict}, at=ctx.now())
+    checklist.record_on_incident(ctx, incident, checklist.for_deploy(ctx, watch.app, watch.image),
+                                 f"{watch.release} ({image_tag(watch.image)})")
     return incident, True
 
 
@@ -362,9 +370,14 @@ def poll(container: Container, payload: dict[str, Any], job=None) -> None:
 
 
 def register(registry: Registry) -> None:
-    deploy = registry.command("deploy", help="/deploy: watch a deploy")
+    deploy = registry.command("deploy", help="/deploy: watch a deploy, try it on a canary, its pre-deploy checklist")
     deploy.sub("watch", USAGE, "judge a Fly release (default the newest) for DEPLOY_WATCH_MINUTES from Sentry's "
                "error rate, HEALTH_URL and Fly's machines, in one message edited as it runs", watch_command)
+    deploy.sub("checklist", checklist.USAGE, "the guide's pre-deploy checklist for an image: what Fireline sees "
+               "(on call, the image to roll back to, Sentry and the watch, CI) and what a person ticks",
+               checklist.checklist_command)
+    registry.action(checklist.TICK_ACTION, checklist.press_tick)
+    registry.action(checklist.TELL_ACTION, checklist.press_tell, value=int)
     registry.job(TICK_JOB)(tick)
     registry.job(POLL_JOB)(poll)
     registry.action(ROLLBACK_ACTION, press_rollback, value=int)

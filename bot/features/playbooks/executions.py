@@ -141,10 +141,12 @@ def busy_sentence(execution: PlaybookExecution) -> str:
 
 # -- 1. plan ------------------------------------------------------------------------------------------
 def propose(ctx: Context, playbook: Playbook, params: dict[str, Any],
-            incident: Incident | None) -> tuple[PlaybookExecution | None, Plan]:
-    """Plan (read-only) and store the plan; a blocked plan is audited but not stored as an execution."""
+            incident: Incident | None, *, dry_run: bool | None = None) -> tuple[PlaybookExecution | None, Plan]:
+    """Plan (read-only) and store the plan; a blocked plan is audited but not stored as an execution.
+
+    `dry_run=True`: on the example fleet even with FLY_API_TOKEN set (a canary drill); None: as the settings say."""
     env = build_env(ctx.app, incident_title=incident.title if incident else "",
-                    reference=f"#{incident.id}" if incident else "standalone")
+                    reference=f"#{incident.id}" if incident else "standalone", dry_run=dry_run)
     try:
         plan = make_plan(playbook, env, params)
     finally:

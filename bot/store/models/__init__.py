@@ -1,7 +1,7 @@
 """All tables. Each feature keeps its models in its own module here; import them all below."""
 
 from bot.store.models.alerts import ALERT_STATES, Alert, AlertRateSlot
-from bot.store.models.deploy import DeployWatch
+from bot.store.models.deploy import CanaryRun, DeployChecklist, DeployWatch
 from bot.store.models.home import HomeViewer
 from bot.store.models.insights import InsightDay, InsightDirty
 from bot.store.models.incident import OPEN_STATES, STATES, Incident, Job, ProcessedRequest, TimelineEvent
@@ -14,7 +14,8 @@ from bot.store.models.status import Maintenance, StatusUpdate
 from bot.store.models.web import WebLoginLink, WebSessionGeneration
 
 __all__ = ["ALERT_STATES", "FOLLOWUP_STATES", "OPEN_STATES", "STATES", "Alert", "AlertRateSlot", "FollowUp",
-           "DeployWatch", "HomeViewer", "Incident", "IncidentMember", "InsightDay", "InsightDirty", "IncidentRole",
+           "CanaryRun", "DeployChecklist", "DeployWatch", "HomeViewer", "Incident", "IncidentMember", "InsightDay",
+           "InsightDirty", "IncidentRole",
            "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution",
            "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate",
            "TimelineEvent", "WebLoginLink", "WebSessionGeneration"]

@@ -40,3 +40,54 @@ class DeployWatch(SQLModel, table=True):
     probes: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
     message: dict[str, str] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
     incident_id: int | None = Field(default=None, sa_column=Column(sa.Integer, sa.ForeignKey("incidents.id")))
+
+
+class DeployChecklist(SQLModel, table=True):
+    """The guide's pre-deploy checklist for one deploy of an app: what Fireline saw (`facts`, as last read) and
+    who ticked what (`ticks`). `image` is empty until the deploy names one; a watch or canary of that image
+    finds its checklist by (app, image), or takes the newest unnamed one."""
+
+    __tablename__ = "deploy_checklists"
+
+    id: int | None = Field(default=None, primary_key=True)
+    app: str = Field(sa_column=Column(sa.String(64), nullable=False, index=True))
+    image: str = Field(default="", sa_column=Column(sa.String(300), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc(nullable=False))
+    created_by: str = Field(sa_column=Column(sa.String(64), nullable=False))
+    facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+    ticks: dict[str, dict[str, str]] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+    told: dict[str, str] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+    revision: int = Field(default=1, sa_column=Column(sa.Integer, nullable=False))  # each tick adds one
+    message: dict[str, str] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+
+
+class CanaryRun(SQLModel, table=True):
+    """One canary deploy: the extra machine on the new image, its judged watch and what was decided.
+
+    `status`: starting (the create execution runs) -> watching (a timer each minute) -> judged (the verdict
+    offers Promote and Discard) -> promoting | discarding (that execution runs) -> promoted | discarded;
+    failed when the canary never became healthy. Every move is a conditional UPDATE on the status before."""
+
+    __tablename__ = "canary_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    app: str = Field(sa_column=Column(sa.String(64), nullable=False))
+    image: str = Field(sa_column=Column(sa.String(300), nullable=False))
+    previous_image: str = Field(default="", sa_column=Column(sa.String(300), nullable=False))
+    sentry_release: str = Field(default="", sa_column=Column(sa.String(200), nullable=False))
+    previous_sentry_release: str = Field(default="", sa_column=Column(sa.String(200), nullable=False))
+    execution_id: int = Field(sa_column=Column(sa.Integer, sa.ForeignKey("playbook_executions.id"), nullable=False,
+                                               unique=True))
+    machine_id: str = Field(default="", sa_column=Column(sa.String(64), nullable=False))
+    status: str = Field(default="starting", sa_column=Column(sa.String(12), nullable=False))
+    dry_run: bool = Field(default=False, sa_column=Column(sa.Boolean, nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=_utc())
+    ends_at: datetime | None = Field(default=None, sa_column=_utc())
+    started_by: str = Field(sa_column=Column(sa.String(64), nullable=False))
+    verdict: str = Field(default="", sa_column=Column(sa.String(12), nullable=False))
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
+    samples: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
+    message: dict[str, str] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+    decision_execution_id: int | None = Field(default=None, sa_column=Column(sa.Integer))
+    checklist_id: int | None = Field(default=None, sa_column=Column(sa.Integer, sa.ForeignKey("deploy_checklists.id")))
+    incident_id: int | None = Field(default=None, sa_column=Column(sa.Integer, sa.ForeignKey("incidents.id")))

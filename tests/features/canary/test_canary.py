@@ -1,0 +1,296 @@
+"""/deploy canary: one extra machine on the new image (fake Fly, replayed against the Prism mock of Fly's spec),
+judged against the other machines on Fly's metrics (a real Prometheus loaded with a healthy and a bad canary), then
+Promote or Discard, each its own plan and Confirm; from Slack (signed HTTP) and the console (a drill)."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+from starlette.testclient import TestClient
+
+from bot.adapters.console import Console
+from bot.features.playbooks import executions as ex
+from bot.features.postmortem import service as postmortem
+from bot.service import jobs
+from playbooks import canary as canary_playbooks
+from playbooks import fleet
+from playbooks.canary import parse_canary_thresholds
+from bot.adapters.http.server import build_http_app
+from bot.adapters.slack.bolt import build_bolt_app
+from bot.store.models import CanaryRun, DeployChecklist, MitigationLock
+from tests.support import prometheus as prom
+from tests.support.factories import make_container
+from tests.support.fake_fly import config, replay_against
+from tests.support.fly_fixtures import fly_container
+from tests.support.harness import SlackHarness
+from tests.support.playbook_harness import audit_rows, buttons_in, executions, newest_button, timeline
+
+OLD = "registry.fly.io/{app}:deployment-v42"
+NEW = "registry.fly.io/{app}:deployment-v43"
+
+
+def canary_slack(db_url, recorder, clock, fake, prometheus, app, canary_id, stable_prefix):
+    """Fly (the fake) holds the fixture's two stable machines of `app`; the canary it creates gets `canary_id`,
+    the instance the real Prometheus has the canary's series for."""
+    fake.apps.clear()
+    for n in range(2):
+        fake.add(f"{stable_prefix}{n:02x}".ljust(14, "0"), "iad", app=app, cfg=config(OLD.format(app=app)))
+    fake.new_ids.append(canary_id)
+    for release in fake.releases:
+        release["imageRef"] = release["imageRef"].replace("cgraph-api", app)
+    clock.now = prom.END - timedelta(minutes=12)  # the fixture's canary went out 30 min before its END
+    container = fly_container(db_url, recorder, clock, fake, fly_app=app, deploy_canary_minutes=5,
+                              **prom.settings_for(prometheus))
+    return container
+
+
+@pytest.fixture
+def harness_for(db_url, recorder, clock, fake_fly, fly_prometheus):
+    made = []
+
+    def make(app, canary_id, prefix):
+        container = canary_slack(db_url, recorder, clock, fake_fly, fly_prometheus, app, canary_id, prefix)
+        client = TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False)
+        client.__enter__()
+        made.append((client, container))
+        harness = SlackHarness(container, recorder, client)
+        harness.fake = fake_fly  # type: ignore[attr-defined]
+        return harness
+
+    yield make
+    for client, container in made:
+        client.__exit__(None, None, None)
+        container.engine.dispose()
+
+
+def press(slack, label, user="U0LEAD", ts="1.1", channel="CGENERAL"):
+    action_id, value = newest_button(slack.recorder, label)
+    slack.press(action_id, value, user_id=user, action_ts=ts, channel_id=channel)
+
+
+def watch(slack, clock, minutes=6):
+    for _ in range(minutes):
+        clock.advance(minutes=1)
+        slack.run_jobs()
+
+
+def canary_messages(slack):
+    return [c for c in slack.recorder.calls if c.method in ("chat.postMessage", "chat.update") and "Canary" in c.text()]
+
+
+def run_row(container) -> CanaryRun:
+    with Session(container.engine) as session:
+        [run] = session.exec(select(CanaryRun)).all()
+        session.expunge(run)
+        return run
+
+
+def test_a_bad_canary_is_judged_bad_on_fly_metrics_and_discarded(harness_for, clock, prism):
+    app = "cgraph-canary-bad"
+    slack = harness_for(app, prom.BAD_CANARY, "7f8e")
+    fake = slack.fake
+    image = NEW.format(app=app)
+    slack.command(f"canary {image}", command="/deploy")
+    plan = slack.recorder.responses()[-1].text()
+    assert f"Plan: Canary of deployment-v43 on {app}" in plan
+    assert "Adds ONE machine in iad" in plan and "The other 2 machines are not touched" in plan
+    assert fake.changes() == []
+    press(slack, "Confirm")
+    [create] = [r for r in fake.requests if r.method == "POST" and r.path == f"/v1/apps/{app}/machines"]
+    assert create.body["config"]["image"] == image and create.body["config"]["metadata"]["fireline_canary"] == "true"
+    assert create.body["config"]["env"] == {"PORT": "8080"}  # the rest of the config is the source machine's
+    assert run_row(slack.container).status == "watching"
+    watch(slack, clock, 2)
+    run = run_row(slack.container)
+    assert run.status == "judged" and run.verdict == "bad"  # a bad canary ends the watch at its first look
+    text = "\n".join(run.reasons)
+    assert "5xx (BAD): canary 5xx 15.0%" in text and "at or over error_share_bad 5%" in text
+    assert "p95 (BAD): canary p95" in text and "median of the other 2" in text
+    verdict = [c for c in canary_messages(slack) if "Canary verdict: bad" in c.text()]
+    assert verdict and "Discard it" in verdict[-1].text()
+    labels = [label for label, _, _ in buttons_in(verdict[-1].data)]
+    assert labels == ["Promote", "Discard", "Declare"]
+    # Declare: an incident with the checklist's answers (none made) and the canary's create execution attached
+    press(slack, "Declare")
+    assert "Declared #1" in slack.reply_text()
+    kinds = [e.kind for e in timeline(slack.container, 1)]
+    assert "canary" in kinds and "deploy_checklist" in kinds
+    draft = postmortem.generate(slack.container, 1).markdown  # the postmortem that follows shows both
+    assert "Pre-deploy checklist for the canary of deployment-v43: none was made" in draft
+    assert "5xx (BAD): canary 5xx 15.0%" in draft
+    press(slack, "Promote")  # offered, but its plan says what the watch found
+    assert "judged it BAD: promoting puts that image on every machine" in slack.reply_text()
+    press(slack, "Discard")
+    plan = slack.recorder.responses()[-1].text()
+    assert "Discard the canary of deployment-v43" in plan and "keep `" in plan
+    press(slack, "Confirm", ts="3.3")
+    assert fake.machine(prom.BAD_CANARY, app=app)["state"] == "destroyed"
+    assert {m["config"]["image"] for k, m in fake.apps[app].items() if k != prom.BAD_CANARY} == {OLD.format(app=app)}
+    assert run_row(slack.container).status == "discarded"
+    assert any("discarded: the canary is gone" in c.text() for c in slack.recorder.of("chat.postMessage"))
+    runs = executions(slack.container)
+    assert [(e.playbook, e.status) for e in runs] == [("canary", "succeeded"), ("canary-promote", "proposed"),
+                                                     ("canary-discard", "succeeded")]
+    assert {e.incident_id for e in runs} == {1}
+    with Session(slack.container.engine) as session:
+        assert session.exec(select(MitigationLock)).all() == []
+    assert {"proposed", "confirmed", "succeeded"} <= {a.action for a in audit_rows(slack.container)}
+    assert replay_against(prism("fly"), fake.requests) == []
+
+
+def test_a_good_canary_is_promoted_and_the_count_kept(harness_for, clock, prism):
+    app = "cgraph-canary-good"
+    slack = harness_for(app, prom.GOOD_CANARY, "6e8e")
+    fake = slack.fake
+    image = NEW.format(app=app)
+    slack.command("checklist", command="/deploy")  # for the next deploy: the canary's image takes it
+    press(slack, "Tick: Code reviewed and approved")
+    slack.command(f"canary {image}", command="/deploy")
+    press(slack, "Confirm")
+    assert fake.machine(prom.GOOD_CANARY, app=app)["state"] == "started"
+    watch(slack, clock, 6)
+    run = run_row(slack.container)
+    assert run.status == "judged" and run.verdict == "healthy", run.reasons
+    text = "\n".join(run.reasons)
+    assert "5xx (ok): canary 5xx 0.2%" in text and "p95 (ok)" in text and "Fly (ok): canary c0ffee00000001 started" in text
+    edits = [c for c in slack.recorder.of("chat.update") if "Canary machine" in c.text()]
+    assert len({e.data["ts"] for e in edits}) == 1 and "watching, 1 of 5 min" in edits[0].text()
+    assert "Pre-deploy checklist #1: 2 of 7 done" in edits[-1].text()  # the unnamed checklist took the image
+    with Session(slack.container.engine) as session:
+        assert session.get(DeployChecklist, 1).image == image
+    press(slack, "Promote")
+    plan = slack.recorder.responses()[-1].text()
+    assert f"Promote deployment-v43 to the rest of {app}" in plan
+    assert "Updates 2 machine(s)" in plan and "Then removes the canary" in plan
+    press(slack, "Confirm", ts="4.4")
+    machines = fake.apps[app]
+    live = {k: m for k, m in machines.items() if m["state"] != "destroyed"}
+    assert len(live) == 2 and prom.GOOD_CANARY not in live
+    assert {m["config"]["image"] for m in live.values()} == {image}
+    assert run_row(slack.container).status == "promoted"
+    assert replay_against(prism("fly"), fake.requests) == []
+
+
+def test_one_canary_per_app_and_promote_waits_for_the_verdict(harness_for, clock):
+    app = "cgraph-canary-good"
+    slack = harness_for(app, prom.GOOD_CANARY, "6e8e")
+    image = NEW.format(app=app)
+    slack.command(f"canary {image}", command="/deploy")
+    press(slack, "Confirm")
+    slack.command(f"canary {image}-2", command="/deploy")
+    assert "already has a canary run (watching)" in slack.reply_text()
+    [run] = [run_row(slack.container)]
+    slack.press("canary_promote", str(run.id), channel_id="CGENERAL")
+    assert "still being watched" in slack.reply_text()
+    slack.command("canary not-an-image", command="/deploy")
+    assert "is not an image" in slack.reply_text()
+
+
+def test_console_drill_on_the_example_fleet(db_url, clock):
+    """With FLY_API_TOKEN unset, or `--drill`, the whole flow runs on the example fleet and says so."""
+    container = make_container(db_url, clock=clock, deploy_canary_minutes=2)
+    out = io.StringIO()
+    console = Console(container, out)
+    console.run_line("/deploy canary registry.fly.io/cgraph-api:deployment-v43 --drill")
+    console.run_line("!Confirm")
+    for _ in range(3):
+        clock.advance(minutes=1)
+        jobs.run_due(container)
+    console.run_line("!Promote")
+    console.run_line("!Confirm")
+    text = out.getvalue()
+    assert "Plan: Canary of deployment-v43 on cgraph-api [DRY RUN]" in text
+    assert "[DRILL]" in text and "DRILL: the example fleet" in text and "[DRILL]: healthy (finished)" in text
+    assert "Promote deployment-v43 to the rest of cgraph-api" in text
+    assert "promoted: every machine of cgraph-api runs" in text
+    run = run_row(container)
+    assert run.dry_run and run.status == "promoted"
+
+
+def test_an_incident_declared_from_a_canary_offers_its_discard_when_resolved(harness_for, clock):
+    app = "cgraph-canary-bad"
+    slack = harness_for(app, prom.BAD_CANARY, "7f8e")
+    slack.command(f"canary {NEW.format(app=app)}", command="/deploy")
+    press(slack, "Confirm")
+    watch(slack, clock, 1)
+    press(slack, "Declare")
+    slack.command("resolve", channel_id="CINC0001")
+    [offer] = [c for c in slack.recorder.calls if "Still in place after #1" in c.text()]
+    assert f"the canary {prom.BAD_CANARY} (iad)" in offer.text() and "still running" in offer.text()
+    press(slack, "Discard canary", channel="CINC0001")
+    assert "Discard the canary of deployment-v43" in slack.reply_text()
+    press(slack, "Confirm", ts="5.5", channel="CINC0001")
+    assert slack.fake.machine(prom.BAD_CANARY, app=app)["state"] == "destroyed"
+    run = run_row(slack.container)
+    assert run.status == "discarded" and run.incident_id == 1
+
+
+def test_a_canary_cut_short_by_a_crash_is_reported_interrupted_and_offers_discard(harness_for, clock, monkeypatch):
+    app = "cgraph-canary-good"
+    slack = harness_for(app, prom.GOOD_CANARY, "6e8e")
+    slack.command(f"canary {NEW.format(app=app)}", command="/deploy")
+    original = fleet.gate_batch
+
+    def dies_while_gating(*args, **kwargs):
+        raise SystemExit("the machine running Fireline went away")
+
+    monkeypatch.setattr(canary_playbooks, "gate_batch", dies_while_gating)
+    with pytest.raises(SystemExit):
+        press(slack, "Confirm")
+    monkeypatch.setattr(canary_playbooks, "gate_batch", original)
+    host, pid, _ = ex.process_identity()
+    monkeypatch.setattr(ex, "process_identity", lambda: (host, pid, "restarted"))
+    slack.container.registry.emit("runtime.started", None, container=slack.container)
+    [execution] = executions(slack.container)
+    assert execution.status == "interrupted"
+    said = [c.text() for c in slack.recorder.of("chat.postMessage")]
+    assert any("was INTERRUPTED after 0 of 1 steps" in t for t in said)
+    assert any("did not start well, so it is not watched" in t for t in said)
+    assert run_row(slack.container).status == "failed"
+    with Session(slack.container.engine) as session:
+        assert session.get(MitigationLock, app) is None
+    # the machine was created before the crash: Fly says so, and `/deploy discard` finds it by its mark
+    slack.command("discard", command="/deploy")
+    assert f"Stop and destroy the canary {prom.GOOD_CANARY}" in slack.reply_text()
+
+
+def test_undo_of_a_promotion_is_the_rollback_to_the_image_before():
+    from playbooks.fleet_models import Machine
+    from playbooks.undo import ExecutionRecord, leftovers
+
+    new, old = "registry.fly.io/a:v43", "registry.fly.io/a:v42"
+    record = ExecutionRecord(7, "canary-promote", {"params": {"image": new, "previous": old}}, [{"status": "ok"}])
+    fleet_now = [Machine(id=f"m{i}", state="started", config={"image": new}) for i in range(3)]
+    [item] = leftovers([record], fleet_now)
+    assert item.undo == ("rollback", [old]) and "runs on all 3 machines" in item.text
+    mixed = [*fleet_now[:2], Machine(id="m9", state="started", config={"image": "registry.fly.io/a:v44"})]
+    [item] = leftovers([record], mixed)
+    assert item.undo is None and "changed since" in item.text
+
+
+def test_canary_thresholds_are_named_and_checked():
+    limits = parse_canary_thresholds("p95_ratio_bad=3, error_share_bad=0.1")
+    assert limits.p95_ratio_bad == 3 and limits.error_share_bad == 0.1
+    with pytest.raises(ValueError, match="names: error_share_suspicious"):
+        parse_canary_thresholds("p95=3")
+
+
+def test_promote_keeping_the_canary_removes_one_old_machine_instead(db_url, clock):
+    container = make_container(db_url, clock=clock, deploy_canary_minutes=1)
+    out = io.StringIO()
+    console = Console(container, out)
+    console.run_line("/deploy canary registry.fly.io/cgraph-api:deployment-v43 --drill")
+    console.run_line("!Confirm")
+    for _ in range(2):
+        clock.advance(minutes=1)
+        jobs.run_due(container)
+    console.run_line("/deploy promote --keep-canary")
+    text = out.getvalue()
+    assert "Keeps the canary 5e000000000001 (iad) and removes 91852e7a4d6008 (lhr) instead" in text
+    assert "1. Remove 91852e7a4d6008 (lhr) (the canary takes its place)" in text
+    assert "Make the canary 5e000000000001 (iad) an ordinary machine" in text
+    console.run_line("!Confirm")
+    assert "promoted: every machine of cgraph-api runs" in out.getvalue()
