@@ -11,7 +11,7 @@ from bot.adapters.console import run_console
 from bot.store.models import DeployChecklist, OnCallSnapshot
 from playbooks.predeploy import ITEMS, Facts, assess
 from tests.support.factories import make_container
-from tests.support.playbook_harness import newest_button, timeline
+from tests.support.playbook_harness import newest_button
 
 NEW = "registry.fly.io/cgraph-api:deployment-v43"
 
