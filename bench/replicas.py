@@ -24,6 +24,7 @@ The ratio column compares each round's jobs per second with the 1-replica round 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -39,7 +40,51 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 from _common import children, database_url, percentile  # noqa: E402
 
 from tests.support import replicas as rep  # noqa: E402
-from tests.support.slack_recorder import SlackRecorder  # noqa: E402
+from tests.support.slack_recorder import Call  # noqa: E402
+
+
+STAND_IN = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from tests.support.slack_recorder import SlackRecorder
+recorder = SlackRecorder(latency=float(sys.argv[2]), connect_cost=float(sys.argv[3]))
+print(recorder.port, flush=True)
+for _ in sys.stdin:  # each line asks for the calls so far
+    calls = [{"method": c.method, "data": c.data, "at": c.at, "answered": c.answered} for c in list(recorder.calls)]
+    sys.stdout.write(json.dumps(calls) + "\\n")
+    sys.stdout.flush()
+"""
+
+
+class SlackInItsOwnProcess:
+    """The recording Slack stand-in (tests/support/slack_recorder.py) in a process of its own.
+
+    Why: in the bench's process its handler threads (parsing, Block Kit checks) shared one interpreter lock
+    with the client and with each other, so four replicas' calls queued in the stand-in, not in Fireline.
+    `Call.at`/`answered` are CLOCK_MONOTONIC, the same clock in every process.
+    """
+
+    def __init__(self, latency: float, connect_cost: float) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen([sys.executable, "-c", STAND_IN, str(rep.REPO), str(latency),
+                                         str(connect_cost)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.port = int(self.process.stdout.readline())
+        self.api_url = f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, name: str = "cmd") -> str:
+        return f"http://127.0.0.1:{self.port}/response/{name}"
+
+    @property
+    def calls(self) -> list[Call]:
+        self.process.stdin.write("calls\n")
+        self.process.stdin.flush()
+        return [Call(c["method"], c["data"], {}, at=c["at"], answered=c["answered"])
+                for c in json.loads(self.process.stdout.readline())]
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -59,7 +104,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def one_round(replicas: int, args: argparse.Namespace, tmp: str) -> dict[str, object]:
-    recorder = SlackRecorder(latency=args.latency_ms / 1000, connect_cost=args.connect_ms / 1000)
+    recorder = SlackInItsOwnProcess(args.latency_ms / 1000, args.connect_ms / 1000)
     pd = rep.PagerDutyEvents(latency=args.latency_ms / 1000)
     url = database_url("postgres", tmp, f"replicas{replicas}")
     env = rep.cluster_env(url, recorder.api_url, pd.url, WORKERS=str(args.workers))
@@ -78,13 +123,13 @@ def one_round(replicas: int, args: argparse.Namespace, tmp: str) -> dict[str, ob
         wall = time.monotonic() - began
         cpu = cpu_seconds(pids) - cpu_before
         time.sleep(max(1.0, 3 * args.latency_ms / 1000))  # the last answers of the stand-ins are in
-        calls = list(recorder.calls)[since:]
+        calls = recorder.calls[since:]
         # the burst's jobs that were due (timers it set for later, like ack deadlines, are not work done)
         rows = [row for row in rep.jobs_summary(url)["rows"] if row.created_at >= started_at
                 and row.finished_at is not None]
         finished = [row.finished_at for row in rows if row.finished_at is not None]
         span = (max(finished) - started_at).total_seconds() if finished else float("nan")
-        verdict = rep.check_exactly_once(url, list(recorder.calls), pd, requests, datetime.now(timezone.utc))
+        verdict = rep.check_exactly_once(url, recorder.calls, pd, requests, datetime.now(timezone.utc))
         workers = Counter(row.locked_by.rsplit(":", 2)[1] for row in rows if row.locked_by)
         to_slack: dict[str, list[float]] = {}
         missing = 0
