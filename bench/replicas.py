@@ -31,7 +31,7 @@ import tempfile
 import time
 import warnings
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,7 +41,6 @@ from _common import children, database_url, percentile  # noqa: E402
 
 from tests.support import replicas as rep  # noqa: E402
 from tests.support.slack_recorder import Call  # noqa: E402
-
 
 STAND_IN = """
 import json, sys
@@ -114,7 +113,7 @@ def one_round(replicas: int, args: argparse.Namespace, tmp: str) -> dict[str, ob
         requests = rep.mixed_load(cluster.ports, recorder.response_url, incidents, declares=args.declares,
                                   alerts=args.alerts)
         since = len(recorder.calls)
-        started_at = datetime.now(timezone.utc)
+        started_at = datetime.now(UTC)
         pids = [p.pid for p in cluster.processes]
         cpu_before = cpu_seconds(pids)
         began = time.monotonic()
@@ -129,7 +128,7 @@ def one_round(replicas: int, args: argparse.Namespace, tmp: str) -> dict[str, ob
                 and row.finished_at is not None]
         finished = [row.finished_at for row in rows if row.finished_at is not None]
         span = (max(finished) - started_at).total_seconds() if finished else float("nan")
-        verdict = rep.check_exactly_once(url, recorder.calls, pd, requests, datetime.now(timezone.utc))
+        verdict = rep.check_exactly_once(url, recorder.calls, pd, requests, datetime.now(UTC))
         workers = Counter(row.locked_by.rsplit(":", 2)[1] for row in rows if row.locked_by)
         to_slack: dict[str, list[float]] = {}
         missing = 0

@@ -143,7 +143,7 @@ def start_cluster(replicas: int, env: dict[str, str]) -> Cluster:
         _wait_up(ports[0], processes[0])
         for _ in range(replicas - 1):
             spawn()
-        for port, process in zip(ports[1:], processes[1:]):
+        for port, process in zip(ports[1:], processes[1:], strict=True):
             _wait_up(port, process)
     except BaseException:
         cluster.stop()
@@ -174,14 +174,17 @@ def _http(port: int, path: str, body: str, headers: dict[str, str]) -> bytes:
     return (f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head.items()) + "\r\n").encode() + payload
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
 def slash(port: int, text: str, response_url: str) -> bytes:
     body = slash_body(text, response_url=response_url)
-    return _http(port, "/slack/events", body, {"Content-Type": "application/x-www-form-urlencoded", **sign(body, SECRET)})
+    return _http(port, "/slack/events", body, {"Content-Type": FORM, **sign(body, SECRET)})
 
 
 def press(port: int, incident_id: int, channel: str, response_url: str, user: str = "U0LEAD") -> bytes:
     body = action_body(ACK_ACTION, str(incident_id), user_id=user, channel_id=channel, response_url=response_url)
-    return _http(port, "/slack/events", body, {"Content-Type": "application/x-www-form-urlencoded", **sign(body, SECRET)})
+    return _http(port, "/slack/events", body, {"Content-Type": FORM, **sign(body, SECRET)})
 
 
 def alert(port: int, n: int, urgent: bool) -> bytes:
@@ -204,7 +207,8 @@ def mixed_load(ports: list[int], response_url, incidents: list[tuple[int, str]],
     alerts, interleaved, the i-th request to replica i mod n; each press's second click goes to the next replica."""
     streams: list[list[tuple[str, str, Any]]] = [[], [], []]
     for n in range(start, start + declares):
-        streams[0].append(("declare", tag("d", n), lambda port, n=n: slash(port, declare_text(n), response_url(f"d{n}"))))
+        streams[0].append(("declare", tag("d", n),
+                           lambda port, n=n: slash(port, declare_text(n), response_url(f"d{n}"))))
     for number, channel in incidents:
         for click in range(2):
             streams[1].append(("ack", str(number), lambda port, number=number, channel=channel, click=click:
@@ -214,7 +218,7 @@ def mixed_load(ports: list[int], response_url, incidents: list[tuple[int, str]],
     total = sum(len(s) for s in streams)
     order: list[tuple[str, str, Any]] = []
     cursors = [0, 0, 0]
-    for i in range(total):  # interleave in proportion, so every part of the burst has every kind
+    for _ in range(total):  # interleave in proportion, so every part of the burst has every kind
         pick = min((c for c in range(3) if cursors[c] < len(streams[c])),
                    key=lambda c: (cursors[c] + 1) / len(streams[c]))
         order.append(streams[pick][cursors[pick]])
