@@ -61,25 +61,32 @@ def cancel(session: Session, dedup_key: str) -> bool:
 
 
 def claim_next(container: Container, worker: str, kinds: list[str] | None = None) -> Job | None:
-    """Take the oldest due job, or None. Safe against other workers and other processes."""
+    """Take the oldest due job, or None. Safe against other workers and other processes.
+
+    One statement, `UPDATE jobs SET status = 'running' ... WHERE id = (SELECT id ... LIMIT 1 FOR UPDATE SKIP
+    LOCKED) RETURNING *`: on PostgreSQL a claimer skips the rows other claimers hold instead of waiting for
+    them, and the row is locked, changed and read in one round trip; on SQLite the statement is one write, so
+    no other claimer runs between its choice and its change. The conditional `status = 'pending'` stays as
+    the guard that makes a claim exactly-once whatever the isolation.
+
+    Why: the claim was a SELECT ... FOR UPDATE SKIP LOCKED, an UPDATE, then a SELECT of the row, inside a
+    transaction held open between them (five round trips with BEGIN and COMMIT). Measured on a loaded 2-core
+    machine (bench/job_claims.py, PostgreSQL, no-op jobs): a claim took 55 ms, a finish 30 ms, and claims per
+    second did not grow from 1 to 4 replicas (19, 16, 19): each round trip waits for a CPU, and the open
+    transaction holds the row while its thread waits.
+    """
     now = container.clock()
-    for _ in range(5):
-        with session_scope(container.engine) as session:
-            query = select(Job.id).where(col(Job.status) == "pending", col(Job.run_at) <= now)
-            if kinds:
-                query = query.where(col(Job.kind).in_(kinds))
-            query = query.order_by(col(Job.run_at), col(Job.id)).limit(1)
-            if container.engine.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            job_id = session.exec(query).first()
-            if job_id is None:
-                return None
-            result = session.execute(
-                update(Job).where(col(Job.id) == job_id, col(Job.status) == "pending")
-                .values(status="running", locked_by=worker, locked_at=now, attempts=Job.attempts + 1))
-            if result.rowcount == 1:
-                return session.get(Job, job_id)
-    return None
+    due = select(Job.id).where(col(Job.status) == "pending", col(Job.run_at) <= now)
+    if kinds:
+        due = due.where(col(Job.kind).in_(kinds))
+    due = due.order_by(col(Job.run_at), col(Job.id)).limit(1)
+    if container.engine.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    claim = (update(Job).where(col(Job.id) == due.scalar_subquery(), col(Job.status) == "pending")
+             .values(status="running", locked_by=worker, locked_at=now, attempts=Job.attempts + 1)
+             .returning(Job).execution_options(synchronize_session=False))
+    with session_scope(container.engine) as session:
+        return session.execute(claim).scalars().first()
 
 
 def finish(container: Container, job_id: int, error: str | None = None) -> None:
