@@ -151,6 +151,8 @@ class Settings(BaseSettings):
         2, ge=1, le=4, description="Postmortems are due 48 h after resolution, with a reminder to the lead, for "
         "incidents that reached SEV1 up to this level (default SEV1 and SEV2); others get a draft only.")
     playbooks_path: str = Field("", description="Folder of plug-in playbook modules.")
+    workflows: str = Field("", description="The team's workflow files (YAML), comma-separated; empty: the default "
+                           "file, today's behaviour (playbooks/data/workflows.default.yaml).")
     archive_after_days: int = Field(
         7, ge=0, le=365, description="Archive an incident's channel this many days after `/postmortem done` (announced "
         "a day before; any message in the channel cancels it). 0: never.")
@@ -288,6 +290,11 @@ class Settings(BaseSettings):
         """A team page's address for a message others read; None without WEB_BASE_URL, because the
         127.0.0.1 fallback works only on the machine running Fireline and is a dead link in a channel."""
         return f"{self.team_base_url}{path}" if self.web_base_url else None
+
+    @property
+    def workflow_files(self) -> list[str]:
+        """WORKFLOWS as paths; [] means the default file."""
+        return [part.strip() for part in self.workflows.split(",") if part.strip()]
 
     @property
     def responder_list(self) -> list[str]:

@@ -120,10 +120,11 @@ def condition_why_not(name: str, want: Any, conditions: Mapping[str, Any], event
             return None
         return \
             f"the incident is {inc.get('state')}, not {' or '.join(sorted(_names(want)))}"
-    if name in ("private", "acknowledged", "status_published"):
+    if name in ("private", "acknowledged", "status_published", "postmortem_done"):
         have = bool(inc.get(name))
         words = {"private": ("private", "public"), "acknowledged": ("acknowledged", "not acknowledged"),
-                 "status_published": ("on the status page", "not on the status page")}[name]
+                 "status_published": ("on the status page", "not on the status page"),
+                 "postmortem_done": ("past its postmortem", "still without its postmortem")}[name]
         return None if have == want else f"the incident is {words[0] if have else words[1]}"
     if name == "updated":
         have = bool((extra or {}).get("updated"))
@@ -144,9 +145,9 @@ def condition_why_not(name: str, want: Any, conditions: Mapping[str, Any], event
                 return f"the alert's label {key} is {labels.get(str(key), 'absent')}, not {value}"
         return None
     if name == "components":
-        have = _names(inc.get("components") or ())
-        return None if have & _names(want) else \
-            f"the incident affects {', '.join(sorted(have)) or 'no component'}, not {', '.join(sorted(_names(want)))}"
+        have = list(inc.get("components") or ())
+        return None if _names(have) & _names(want) else \
+            f"the incident affects {', '.join(map(str, have)) or 'no component'}, not {', '.join(map(str, want))}"
     if name == "declared_by":
         return None if _names(inc.get("declared_by")) & _names(want) else \
             f"declared by {inc.get('declared_by') or 'nobody known'}"

@@ -55,7 +55,8 @@ class _Reader:
         self.source = source
         self.problems: list[Problem] = []
         self.playbooks = playbooks
-        self._constructor = yaml.SafeLoader(text)
+        self._text = text
+        self._constructor: yaml.SafeLoader | None = None
 
     def problem(self, node: yaml.Node | int, message: str) -> None:
         line = node if isinstance(node, int) else node.start_mark.line + 1
@@ -63,7 +64,11 @@ class _Reader:
 
     def root(self) -> yaml.Node | None:
         try:
+            self._constructor = yaml.SafeLoader(self._text)
             return self._constructor.get_single_node()
+        except yaml.reader.ReaderError as exc:
+            line = self._text.count("\n", 0, max(exc.position, 0)) + 1
+            self.problem(line, f"not valid YAML: the character U+{exc.character:04X} is not allowed in YAML text")
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             self.problem((mark.line + 1) if mark else 1, f"not valid YAML: {exc.problem or exc}")

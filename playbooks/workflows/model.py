@@ -44,7 +44,7 @@ TRIGGER_DETAIL: Mapping[str, frozenset[str]] = {
 # The incident's plain fields an Event carries (Event.incident) and templates may read as `incident.<field>`.
 INCIDENT_FIELDS: frozenset[str] = frozenset({
     "number", "title", "severity", "state", "private", "components", "declared_by", "lead", "channel", "url",
-    "summary", "declared_at", "acknowledged", "status_published",
+    "summary", "declared_at", "acknowledged", "status_published", "postmortem_done",
 })
 
 # How deep a chain of workflow-caused events may go (a step's effect triggering another workflow): the runner
@@ -106,7 +106,9 @@ class Event:
     """Something that happened to an incident, in plain values (no ORM rows: the runner copies the fields).
 
     incident: the INCIDENT_FIELDS (number, title, severity 1-4, state, private, components: list of names,
-    declared_by and lead: names, channel: name without #, ...). detail: TRIGGER_DETAIL[trigger]'s keys.
+    declared_by and lead: names, channel: name without #, acknowledged: bool, status_published: the public page
+    shows it (published, last update not resolved), postmortem_done: bool, ...). detail: TRIGGER_DETAIL[trigger]'s
+    keys. For alert_received with no incident yet: the alert's suggested severity and title, number None.
     depth: 0 for something a person or a sender did; n+1 for an event caused by a step of a depth-n run."""
 
     trigger: str

@@ -69,22 +69,28 @@ def describe_step(step: Step, event: Event, playbooks: Mapping[str, bool] | None
         owner = f" (owner {a['owner']})" if "owner" in a else ""
         return f"add the follow-up {_text(a['text'], event)}{owner}"
     if step.kind == "remind":
-        when = f"after {_after(a['after'])}" if "after" in a else "now"
+        when = f" after {_after(a['after'])}" if "after" in a else ""
         unless = ""
         if "unless" in a:
             unless = " unless " + ", ".join(f"{k}: {_plain(v)}" for k, v in a["unless"].items())
-        return f"remind {a.get('to', 'lead')} {when}{unless}: {_text(a['text'], event)}"
+        return f"remind {a.get('to', 'lead')}{when}{unless}: {_text(a['text'], event)}"
     if step.kind == "escalate":
         why = f": {_text(a['text'], event)}" if "text" in a else ""
         return f"escalate to the {a['area']} contact (and page its PagerDuty policy, if it has one){why}"
     if step.kind == "bookmark":
         return f"bookmark {_text(a['title'], event)} -> {_text(a['url'], event)}"
     if step.kind == "wait":
-        return f"wait {a['for']}; the steps below run after it"
+        unless = ""
+        if "unless" in a:
+            unless = "; then stop if " + ", ".join(f"{k}: {_plain(v)}" for k, v in a["unless"].items())
+        return f"wait {a['for']}{unless}; the steps below run after it"
     return step.kind
 
 
 def _plain(value: object) -> str:
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     if isinstance(value, (tuple, list)):
         return "[" + ", ".join(str(v) for v in value) + "]"
     if isinstance(value, Mapping):

@@ -85,6 +85,8 @@ STEP_FIELDS: Mapping[str, Mapping[str, FieldSpec]] = {
     },
     "wait": {
         "for": FieldSpec("duration", "how long the following steps wait", required=True),
+        "unless": FieldSpec("conditions", "conditions read when the wait ends: if they hold, the workflow's "
+                                          "remaining steps are skipped (the end of a reminder chain)"),
     },
 }
 
@@ -135,7 +137,9 @@ CONDITIONS: Mapping[str, FieldSpec] = {
     "days": FieldSpec("names", "weekday names (mon, tue, ...) in `timezone`"),
     "timezone": FieldSpec("text", "an IANA zone (Europe/Paris) for business_hours, time_of_day and days; "
                                   "default UTC"),
-    "status_published": FieldSpec("bool", "a status page update was published for the incident"),
+    "status_published": FieldSpec("bool", "the public status page shows the incident: an update was published and "
+                                          "the last one is not a resolved one"),
+    "postmortem_done": FieldSpec("bool", "the postmortem was marked done (`/postmortem done`)"),
     "updated": FieldSpec("bool", "(in `unless` only) a status update was posted since the step was queued"),
 }
 
