@@ -12,7 +12,7 @@ from bot.features.pagerduty import paging
 from bot.features.workflows import runner
 from bot.features.workflows.events import make_event
 from bot.service import incidents as svc
-from bot.store.models import Job, PlaybookAudit, PlaybookExecution, TimelineEvent, WorkflowRun
+from bot.store.models import Job, PlaybookAudit, Postmortem, PlaybookExecution, TimelineEvent, WorkflowRun
 from playbooks.workflows import MAX_DEPTH, Event
 from tests.support.factories import make_container
 from tests.support.pagerduty import REST_SETTINGS, build, harness, incident_posts, install_clients
@@ -92,6 +92,11 @@ workflows:
         assert "team.yaml" in shown
         slack.command("resolve fixed", channel_id=CHANNEL)
         slack.command("postmortem #1", command="/postmortem", channel_id=CHANNEL)
+        with Session(container.engine) as session:
+            [row] = session.exec(select(Postmortem)).all()
+        assert "## Automation" in row.markdown
+        assert "- 0:00 after declare: Workflow “Tell support” step 1 (post): posted in the incident channel" \
+            in row.markdown
     container.engine.dispose()
 
 
