@@ -270,7 +270,7 @@ def right_size(machines: list[Seen], prices: Prices) -> list[Advice]:
 
 
 def advice_lines(app: str, advice: list[Advice], prices: Prices) -> tuple[str, list[str]]:
-    """(headline, lines) for `/scale advise`: the savings, each machine's figures, the price table's date."""
+    """(headline, lines) for `/scale rightsize`: the savings, each machine's figures, the price table's date."""
     smaller = [a for a in advice if a.size]
     money = prices.currency + " " if prices.currency != "USD" else "$"
     total = sum(a.saving for a in smaller)

@@ -54,6 +54,8 @@ import bot.features.status.sync
 import bot.adapters.web.public
 import bot.adapters.slack.status_modal
 import bot.features.undo.feature
+import bot.features.workflows.cli
+import bot.features.workflows.feature
 import bot.adapters.web.dev
 import bot.adapters.web.team
 from bot.core.check import Status
@@ -96,11 +98,14 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.features.status.feature.register,
     bot.features.status.slack_modal.register,
     bot.features.providers.feature.register,  # provider status (Statuspage feeds of the services we use)
+    bot.features.workflows.feature.register,  # the team's workflows (or the default file): paging, providers, nudges
+    bot.features.workflows.feature.register_check,
+    bot.features.workflows.cli.register_cli,  # `fireline workflows check|test`
     bot.features.status.sync.register,
     bot.adapters.web.public.register,  # the public page's routes
     bot.adapters.slack.status_modal.register,  # the status draft's Edit modal on Slack
     bot.features.deploy_watch.feature.register,
-    bot.features.fly_metrics.feature.register,  # Fly's metrics: /diagnose's figures, `/scale advise`
+    bot.features.fly_metrics.feature.register,  # Fly's metrics: /diagnose's figures, `/scale rightsize`
     bot.features.canary.feature.register,  # `/deploy canary`, its watch, Promote and Discard
     bot.features.undo.feature.register,
     bot.adapters.web.team.register,  # the signed-in team pages under /team/ and `/incident web`

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
                                                 "(`fly tokens create readonly`); empty: metrics off.")
     fly_org: str = Field("personal", description="Slug of the Fly organisation whose metrics are read "
                          "(`fly orgs list`).")
-    fly_prices: str = Field("", description="YAML/JSON price table for `/scale advise` (playbooks/data/"
+    fly_prices: str = Field("", description="YAML/JSON price table for `/scale rightsize` (playbooks/data/"
                             "fly_prices.yaml's shape); empty: the guide's figures, as of Dec 2024.")
     health_url: str = Field("", description="The app's health endpoint, checked by diagnose and restart.")
     health_origin_url: str = Field("", description="Health endpoint on the origin behind the CDN.")

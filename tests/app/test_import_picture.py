@@ -21,7 +21,7 @@ FEATURES = {"bot.features.incident.feature", "bot.features.playbooks.feature", "
             "bot.features.alerts.cli", "bot.features.pagerduty.feature", "bot.app.plugins", "bot.clients.fly.check",
             "bot.features.status.check", "bot.features.status.feature", "bot.features.status.slack_modal",
             "bot.features.providers.feature", "bot.features.status.sync", "bot.adapters.web.public",
-            "bot.features.deploy_watch.feature", "bot.features.fly_metrics.feature", "bot.features.canary.feature", "bot.features.undo.feature", "bot.features.insights.feature", "bot.adapters.web.team", "bot.adapters.web.dev",
+            "bot.features.deploy_watch.feature", "bot.features.fly_metrics.feature", "bot.features.canary.feature", "bot.features.undo.feature", "bot.features.workflows.feature", "bot.features.workflows.cli", "bot.features.insights.feature", "bot.adapters.web.team", "bot.adapters.web.dev",
             "bot.features.catchup.feature", "bot.features.archive.feature", "bot.features.pagerduty.handoff", "bot.features.private.feature",
             "bot.adapters.drill", "bot.adapters.slack.status_modal",
             "bot.adapters.slack.alerts"}
@@ -74,9 +74,9 @@ def test_every_subcommand_and_check_comes_from_a_register_call():
     assert set(FEATURE_MODULES) == FEATURES | {"bot.core.check", "bot.features.alerts.check", "bot.service.lookups",
                                              "bot.adapters.slack.check", "bot.app.observability"}
     registry = cli_registry(None)
-    assert list(registry.cli_commands) == ["console", "serve", "socket", "worker", "check", "db", "commands",
+    assert list(registry.cli_commands) == ["console", "serve", "socket", "worker", "check", "db", "commands", "workflows",
                                            "classify", "postmortem", "report", "web", "drill"]
     assert list(registry.checks) == ["slack", "secrets", "database", "sentry", "alerts", "roles", "fly", "health",
                                      "responders", "postmortem", "pagerduty", "status-page", "providers", "statuspage",
-                                     "sentry-api", "fly-metrics",
+                                     "workflows", "sentry-api", "fly-metrics",
                                      "playbooks"]

@@ -1,6 +1,6 @@
-"""Fly's metrics in Fireline: /diagnose's CPU, memory and response lines, and `/scale advise` (right-sizing).
+"""Fly's metrics in Fireline: /diagnose's CPU, memory and response lines, and `/scale rightsize` (right-sizing).
 
-`/scale advise [app]` reads 7 days of each machine's highs from Fly's metrics and says which machines stayed
+`/scale rightsize [app]` reads 7 days of each machine's highs from Fly's metrics and says which machines stayed
 low, the smaller size that holds them with headroom and what it would save a month from the price table
 (playbooks/data/fly_prices.yaml, or FLY_PRICES). Advice only: it plans nothing; the `/scale vm` and `/scale
 memory` it names each show their own plan and wait for a Confirm.
@@ -22,7 +22,7 @@ from playbooks.capacity import PricesError, Usage, advice_lines, load_prices, ri
 from playbooks.fleet import in_group, main_group
 from playbooks.framework import ServiceError
 
-USAGE = "advise [app]"
+USAGE = "rightsize [app]"
 
 
 def metrics_piece(container: Container, app: str) -> Usage:
@@ -45,15 +45,15 @@ def machines_of(container: Container, app: str) -> tuple[dict[str, str], dict[st
         close_env(env)
 
 
-def advise_command(ctx: Context, args: Args) -> Reply:
+def rightsize_command(ctx: Context, args: Args) -> Reply:
     if len(args.words) > 1:
-        raise UserError("Name one app, or none for FLY_APP.", "For example `/scale advise` or `/scale advise "
+        raise UserError("Name one app, or none for FLY_APP.", "For example `/scale rightsize` or `/scale rightsize "
                         f"{EXAMPLE_APP}`.")
     settings = ctx.app.settings
     app = args.words[0] if args.words else settings.fly_app
     if not app:
         raise UserError("FLY_APP is not set, so Fireline does not know which app to look at.",
-                        f"Type `/scale advise <app>`, e.g. `/scale advise {EXAMPLE_APP}`.")
+                        f"Type `/scale rightsize <app>`, e.g. `/scale rightsize {EXAMPLE_APP}`.")
     if not settings.fly_metrics_readable:
         raise UserError("Fly metrics not configured, so Fireline cannot see how much the machines use.",
                         "Set FLY_METRICS_TOKEN (`fly tokens create readonly`) and FLY_ORG (`fly orgs list`); "
@@ -66,7 +66,7 @@ def advise_command(ctx: Context, args: Args) -> Reply:
     try:
         seen = service.seen(ctx.app, app, kinds, labels)
     except FlyMetricsError as exc:
-        raise UserError(f"Could not read Fly's metrics of {app}: {exc}", "Try `/scale advise` again in a minute.") \
+        raise UserError(f"Could not read Fly's metrics of {app}: {exc}", "Try `/scale rightsize` again in a minute.") \
             from None
     if not seen:
         raise UserError(f"Fly's metrics have no machines of {app} in organisation {settings.fly_org}.",
@@ -79,7 +79,7 @@ def advise_command(ctx: Context, args: Args) -> Reply:
 
 def register(registry: Registry) -> None:
     scale = registry.command("scale", help="/scale playbooks")
-    scale.sub("advise", USAGE, "right-sizing: machines whose CPU and memory stayed low for 7 days (Fly's metrics), "
-              "the smaller size that fits and the monthly saving; advice only", advise_command)
+    scale.sub("rightsize", USAGE, "right-sizing: machines whose CPU and memory stayed low for 7 days (Fly's metrics), "
+              "the smaller size that fits and the monthly saving; advice only", rightsize_command)
     registry.env_piece("metrics")(metrics_piece)  # /diagnose's CPU, memory and response lines
     registry.check("fly-metrics")(service.check_fly_metrics)

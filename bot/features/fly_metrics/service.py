@@ -1,4 +1,4 @@
-"""Fly's metrics for Fireline's features: what /diagnose, `/scale advise` and the deploy watch read, in one place.
+"""Fly's metrics for Fireline's features: what /diagnose, `/scale rightsize` and the deploy watch read, in one place.
 
 The client (bot/clients/fly/metrics.py) knows the API and the PromQL; this module knows the features' questions
 (an app's machines and traffic now and an hour ago, 7-day highs per machine) and turns "not configured" and
@@ -74,7 +74,7 @@ def seen(container: Container, app: str, kinds: dict[str, str] | None = None,
 def check_fly_metrics(settings: Settings) -> Status:
     """`fireline check`'s line: "live" only after Fly's metrics answered for FLY_ORG (and FLY_APP has series)."""
     if not settings.fly_metrics_readable:
-        return Status("fly-metrics", "off", "FLY_METRICS_TOKEN not set: /diagnose, `/scale advise` and deploy "
+        return Status("fly-metrics", "off", "FLY_METRICS_TOKEN not set: /diagnose, `/scale rightsize` and deploy "
                                             "watches read no CPU, memory or response times from Fly")
     try:
         with FlyMetrics.from_settings(settings, sleep=lambda _: None) as metrics:

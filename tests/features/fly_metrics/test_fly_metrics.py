@@ -1,4 +1,4 @@
-"""Fly's metrics in /diagnose and `/scale advise`: from Slack (signed HTTP) and the console, against a real
+"""Fly's metrics in /diagnose and `/scale rightsize`: from Slack (signed HTTP) and the console, against a real
 Prometheus serving Fly-shaped series (tests/support/prometheus.py) and the fake Fly."""
 
 from __future__ import annotations
@@ -65,12 +65,12 @@ def test_diagnose_on_the_console_takes_the_guides_row_from_the_figures(db_url, r
     assert "No Fly playbook: look at the database" in slow
 
 
-def test_scale_advise_from_slack_names_the_smaller_size_and_the_monthly_saving(db_url, recorder, clock,
+def test_scale_rightsize_from_slack_names_the_smaller_size_and_the_monthly_saving(db_url, recorder, clock,
                                                                              fly_prometheus):
     container = make_container(db_url, recorder, clock=clock, **prom.settings_for(fly_prometheus))
     with slack_for(container, recorder) as client:
         slack = SlackHarness(container, recorder, client)
-        slack.command("advise cgraph-idle", command="/scale")
+        slack.command("rightsize cgraph-idle", command="/scale")
         text = slack.recorder.responses()[-1].text()
     assert ("Right-sizing cgraph-idle: 4 of 4 machines stayed low for 7 days; smaller sizes would save about "
             "$47.80/month") in text
@@ -81,9 +81,9 @@ def test_scale_advise_from_slack_names_the_smaller_size_and_the_monthly_saving(d
     container.engine.dispose()
 
 
-def test_scale_advise_keeps_busy_machines_and_says_why(db_url, clock, fly_prometheus):
+def test_scale_rightsize_keeps_busy_machines_and_says_why(db_url, clock, fly_prometheus):
     container = make_container(db_url, clock=clock, **prom.settings_for(fly_prometheus))
-    text = console(container, "/scale advise cgraph-busy")
+    text = console(container, "/scale rightsize cgraph-busy")
     assert "Right-sizing cgraph-busy: no machine to downsize (2 read)" in text
     assert "only 0.1 days of metrics, 7 needed" in text or "not under CPU 30%" in text
     container.engine.dispose()
@@ -92,7 +92,7 @@ def test_scale_advise_keeps_busy_machines_and_says_why(db_url, clock, fly_promet
 def test_without_a_token_everything_says_fly_metrics_not_configured(db_url, clock):
     container = make_container(db_url, clock=clock, fly_app="cgraph-api")
     diagnose = console(container, "/diagnose")
-    advise = console(container, "/scale advise")
+    advise = console(container, "/scale rightsize")
     assert "Fly metrics: Fly metrics not configured: set FLY_METRICS_TOKEN" in diagnose
     assert "Fly metrics not configured, so Fireline cannot see how much the machines use" in advise
     assert "FLY_METRICS_TOKEN" in advise
