@@ -1,6 +1,7 @@
 """All tables. Each feature keeps its models in its own module here; import them all below."""
 
 from bot.store.models.alerts import ALERT_STATES, Alert, AlertRateSlot
+from bot.store.models.checklist import ChecklistMessage, ChecklistTick
 from bot.store.models.deploy import DeployWatch
 from bot.store.models.home import HomeViewer
 from bot.store.models.incident import OPEN_STATES, STATES, Incident, Job, ProcessedRequest, TimelineEvent
@@ -13,6 +14,7 @@ from bot.store.models.status import Maintenance, StatusUpdate
 from bot.store.models.web import WebLoginLink, WebSessionGeneration
 
 __all__ = ["ALERT_STATES", "FOLLOWUP_STATES", "OPEN_STATES", "STATES", "Alert", "AlertRateSlot", "FollowUp",
+           "ChecklistMessage", "ChecklistTick",
            "DeployWatch", "HomeViewer", "Incident", "IncidentMember", "IncidentRole",
            "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution",
            "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate",
