@@ -52,7 +52,7 @@ def test_lead_stays_an_alias_and_role_commander_sets_the_lead(slack):
     assert incident(slack.container).lead_id == "U0BEN"
     slack.command("roles", channel_id=CHANNEL)
     text = slack.reply_text()
-    assert "Commander" in text and "Communications" in text and "Scribe" in text and "nobody" in text
+    assert "*Lead* (`lead`)" in text and "Commander" not in text and "Communications" in text and "Scribe" in text and "nobody" in text
 
 
 def test_unknown_role_lists_the_roles_and_team_roles_come_from_settings(db_url, recorder, clock):
