@@ -1,4 +1,7 @@
-"""The guide's SEV1 playbook as a checklist: each step can be checked, each check is a timeline event."""
+"""The guide's SEV1 playbook as a checklist: each step can be ticked, each tick is a timeline event.
+
+A step reads `*Phase*: text` in at most 75 characters, the most Slack shows in a checkbox option.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ SEV1_PLAYBOOK: tuple[Step, ...] = (
     Step("fly-logs", "Investigate", "`fly logs`: any crash loops?"),
     Step("cloudflare", "Investigate", "Cloudflare dashboard: DNS/CDN issues?"),
     Step("database", "Investigate", "Database: `fly postgres connect`, is it reachable?"),
-    Step("mitigate", "Mitigate", "Quick fix: restart machines, roll back a recent deploy, or scale up"),
+    Step("mitigate", "Mitigate", "Quick fixes: restart machines, roll back a deploy, scale up"),
     Step("communicate", "Communicate", "Update status page, tweet, Slack"),
     Step("resolve", "Resolve", "Fix the root cause"),
     Step("postmortem", "Post-mortem", "Write up what happened within 48 hours"),

@@ -131,6 +131,11 @@ class Observations:
     traffic: TrafficChange | None = None  # None: Fly's metrics not configured
 
 
+# A source as the verdict names it: (what was judged, the source when it said nothing).
+SOURCE_WORDS = {"Sentry": ("Sentry's error counts", "Sentry"), "Health": ("the health probes", "health"),
+                "Fly": ("Fly's checks", "Fly")}
+
+
 @dataclass(frozen=True)
 class Reason:
     source: str  # "Sentry", "Health", "Fly"
@@ -143,6 +148,25 @@ class Reason:
 class Verdict:
     level: str
     reasons: list[Reason] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The verdict in words, naming the sources it rests on when some said nothing.
+
+        "Healthy" alone read as if Sentry, the health probes and Fly had all been judged; with only Fly
+        configured it was Fly's machine checks alone, so it says "Healthy on Fly's checks only (Sentry and
+        health not configured)".
+        """
+        word = self.level.capitalize()
+        judged = list(dict.fromkeys(r.source for r in self.reasons if not r.unjudged and r.source in SOURCE_WORDS))
+        silent: dict[str, list[str]] = {}
+        for r in self.reasons:
+            if r.unjudged and r.source in SOURCE_WORDS and r.source not in silent.get(r.unjudged, []):
+                silent.setdefault(r.unjudged, []).append(r.source)
+        if not silent or not judged:
+            return word
+        why = "; ".join(" and ".join(SOURCE_WORDS[s][1] for s in sources) + f" {state}"
+                        for state, sources in silent.items())
+        return f"{word} on {' and '.join(SOURCE_WORDS[s][0] for s in judged)} only ({why})"
 
     def lines(self) -> list[str]:
         marks = {"healthy": "ok", "suspicious": "suspicious", "bad": "BAD"}

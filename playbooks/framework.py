@@ -239,6 +239,14 @@ class Playbook:
     sends_to: str | None = None
     dry_run_text: str | None = None
 
+    def counted(self, plan: Plan) -> str:
+        """What this plan's step targets are in the progress count (`counts`); empty: this plan counts nothing."""
+        return self.counts
+
+    def finished_count(self, plan: Plan, done: int, total: int, things: str) -> str:
+        """The count once finished, before "in 1m 40s": "Restarted 4 of 4 machines" (`things` is "4 of 4 machines")."""
+        return f"{self.done_word} {things}"
+
     def parse(self, args: PlaybookArgs) -> dict[str, Any]:
         """Words -> parameters (JSON-able). Raise `Refused` saying what to type instead."""
         if args.words:

@@ -22,7 +22,11 @@ class Role:
     aliases: tuple[str, ...] = ()
 
 
-COMMANDER = Role("commander", "Commander", "leads the response and decides", ("lead", "ic", "incident-commander"))
+# One word wherever people read it: "Lead" (the card's field, `/incident lead`, *I'm lead*, the web pages, the
+# postmortem). The deployment guide names neither "lead" nor "commander", and every command and button
+# already said lead; `commander`, `ic` and `incident-commander` still name the role when typed.
+COMMANDER = Role("commander", "Lead", "leads the response and decides (the incident commander)",
+                 ("lead", "ic", "incident-commander"))
 COMMS = Role("comms", "Communications", "status page, customers and stakeholders", ("communications", "comm"))
 SCRIBE = Role("scribe", "Scribe", "keeps the timeline", ("notes", "notetaker"))
 BUILT_IN = (COMMANDER, COMMS, SCRIBE)

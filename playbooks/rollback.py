@@ -106,6 +106,13 @@ class Rollback(Playbook):
               Param("--batch N", "machines updated together (default 1)"))
     verb = "roll back"
     done_word, failed_word, not_done_word = "Rolled back", "Failed", "Not rolled back"
+    # "Rolling back: 2 of 4 machines, batch 1 of 2, 30s", counted as the rolling restart counts.
+    counts, doing_word, step_word = "machine", "Rolling back", "batch"
+
+    def counted(self, plan: Plan) -> str:
+        """The database-restore procedure's steps are stages (traffic stopped, database restored, ...), not
+        machines: it counts nothing, and its step lines say where it is."""
+        return "" if plan.params.get("restore_text") else self.counts
 
     def parse(self, args: PlaybookArgs) -> dict[str, Any]:
         params: dict[str, Any] = {"batch": parse_batch(args, self.command)}

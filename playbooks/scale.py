@@ -96,6 +96,15 @@ class ScaleCount(Playbook):
     params = (Param("N", "the number of machines wanted (in the region, with --region)"),
               Param("--region R", "count only this region (e.g. `--region lhr`); new machines go there"))
     verb = "scale"
+    # "Scaling: 1 of 2 machines, step 2 of 2, 40s" (the machines added or removed), then "Scaled to 4 machines in 1m".
+    counts, doing_word = "machine", "Scaling"
+
+    def finished_count(self, plan: Plan, done: int, total: int, things: str) -> str:
+        if done < total:
+            return f"Scaled {things}"
+        wanted = plan.params.get("count", 0)
+        where = f" in {plan.params['region']}" if plan.params.get("region") else ""
+        return f"Scaled to {wanted} machine{'s' if wanted != 1 else ''}{where}"
 
     def parse(self, args: PlaybookArgs) -> dict[str, Any]:
         region = parse_region(args, "scale count 4")

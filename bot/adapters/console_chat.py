@@ -16,6 +16,7 @@ def render_text(reply: Reply) -> str:
 
     A header is the first line and its fields follow it, as
     Slack shows them; the menu's actions come after `more:`, and `!Label` presses them like buttons.
+    A checklist is `[x]`/`[ ]` lines, numbered; `!tick N` ticks or unticks step N.
     """
     if reply.header:
         head = [reply.header, *(f"  {label}: {value}" for label, value in reply.fields)]
@@ -23,6 +24,11 @@ def render_text(reply: Reply) -> str:
     else:
         out = [reply.text, *("  " + line for line in reply.lines)]
         out += [f"  {label}: {value}" for label, value in reply.fields]
+    if reply.checklist:
+        for number, item in enumerate(reply.checklist.items, start=1):
+            note = f" ({item.note})" if item.note else ""
+            out.append(f"  [{'x' if item.checked else ' '}] {number}. {item.label}{note}")
+        out.append("  tick or untick a step: !tick N")
     if reply.footer:
         out.append(f"  ({reply.footer})")
     if reply.buttons or reply.overflow:

@@ -42,6 +42,30 @@ class Button:
     style: str | None = None  # "primary" | "danger" | None
 
 
+@dataclass(frozen=True)
+class CheckItem:
+    """One box of a checklist: `label` is mrkdwn, `note` says who ticked it and when (or who owns the step)."""
+
+    label: str
+    value: str
+    checked: bool = False
+    note: str = ""
+
+
+@dataclass
+class Checklist:
+    """Boxes people tick in place: Slack draws a `checkboxes` element, the console `[x]`/`[ ]` lines with
+    `!tick N`, the web a list. Ticking one sends `action_id` with `<item value>:on` or `<item value>:off`."""
+
+    action_id: str
+    items: list[CheckItem]
+
+    def tick_buttons(self) -> list[Button]:
+        """The console's way to tick: `!tick N` flips item N from what it showed."""
+        return [Button(f"tick {number}", self.action_id, f"{item.value}:{'off' if item.checked else 'on'}")
+                for number, item in enumerate(self.items, start=1)]
+
+
 @dataclass
 class Reply:
     """A message: a title line, body lines, label/value fields, buttons and a menu of secondary actions.
@@ -50,6 +74,7 @@ class Reply:
     is then only what a notification shows: the headline already says it. `overflow` holds the actions
     few people need at that moment; Slack folds them into one "more" menu, so the two or three likely
     buttons stand out instead of a row of equal ones (Slack's own guidance for app messages).
+    `checklist`: boxes ticked in place on a shared message (the SEV1 playbook), after the lines.
     """
 
     text: str
@@ -60,6 +85,7 @@ class Reply:
     footer: str | None = None
     header: str | None = None
     overflow: list[Button] = field(default_factory=list)
+    checklist: Checklist | None = None
 
     @classmethod
     def error(cls, text: str, *hints: str) -> Reply:
@@ -68,7 +94,8 @@ class Reply:
     @property
     def actions(self) -> list[Button]:
         """Every action a person can take on this message: the buttons, then the menu's."""
-        return [*self.buttons, *self.overflow]
+        ticks = self.checklist.tick_buttons() if self.checklist else []
+        return [*self.buttons, *self.overflow, *ticks]
 
     def public(self) -> Reply:
         self.visibility = Visibility.CHANNEL
@@ -78,6 +105,9 @@ class Reply:
         """Fallback text for notifications and the console: all parts, one per line."""
         parts = [self.header or self.text, *self.lines]
         parts += [f"{label}: {value}" for label, value in self.fields]
+        if self.checklist:
+            parts += [f"[{'x' if item.checked else ' '}] {item.label}" + (f" ({item.note})" if item.note else "")
+                      for item in self.checklist.items]
         if self.footer:
             parts.append(self.footer)
         return "\n".join(parts)

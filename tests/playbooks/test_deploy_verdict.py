@@ -88,6 +88,16 @@ def test_not_configured_sources_are_said_and_nothing_read_is_not_healthy():
     assert nothing.level != "healthy"
 
 
+def test_the_verdict_names_the_sources_it_rests_on_when_others_said_nothing():
+    assert judge(clean(), Thresholds()).summary() == "Healthy"  # all three judged: nothing to qualify
+    fly_only = judge(clean(errors=None, probes=None), Thresholds())
+    assert fly_only.summary() == "Healthy on Fly's checks only (Sentry and health not configured)"
+    no_sentry = judge(clean(errors=None), Thresholds())
+    assert no_sentry.summary() == "Healthy on the health probes and Fly's checks only (Sentry not configured)"
+    slow = judge(clean(errors=None, probes=[Probe(False, 502, 30)] * 10), Thresholds())
+    assert slow.summary().startswith("Bad on the health probes and Fly's checks only")
+
+
 def test_health_failures_and_slow_p95():
     failing = [Probe(False, 502, 30)] * 6 + [Probe(True, 200, 100)] * 4
     assert judge(clean(probes=failing), Thresholds()).level == "bad"

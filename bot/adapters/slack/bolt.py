@@ -152,7 +152,7 @@ def build_bolt_app(container: Container, *, client: WebClient | None = None, wak
     @app.action(re.compile(".*"))
     def on_action(ack, body, action):
         ack()
-        action_id, value = pressed(action)
+        action_id, value = pressed(action, body)
         payload = {
             "action_id": action_id,
             "value": value,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    CheckboxesElement,
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
@@ -17,7 +19,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.core.reply import Button, Reply
+from bot.core.reply import Button, Checklist, Reply
 from bot.core.text import without_bidi
 
 SECTION_LIMIT = 2900
@@ -28,6 +30,8 @@ OVERFLOW_MIN, OVERFLOW_MAX = 2, 5  # Slack refuses an overflow menu of fewer or 
 OVERFLOW_ACTION = "more"
 OVERFLOW_SEPARATOR = " "  # an option's value is `<action_id> <value>`: action ids have no spaces
 OPTION_VALUE = 150
+OPTION_TEXT = 75  # an option's text and its description
+CHECKBOXES_MAX = 10  # options in one checkboxes element
 
 
 def _chunks(lines: list[str], limit: int) -> list[str]:
@@ -57,7 +61,7 @@ def blocks(reply: Reply) -> list[Block]:
         texts = [MarkdownTextObject(text=without_bidi(f"*{label}*\n{value}")[:1990])
                  for label, value in reply.fields[start:start + 10]]
         fields.append(SectionBlock(fields=texts))
-    rest: list[Block] = []
+    rest: list[Block] = _checklist_blocks(reply.checklist) if reply.checklist else []
     if reply.footer:
         rest.append(ContextBlock(elements=[MarkdownTextObject(text=without_bidi(reply.footer)[:2900])]))
     rest += _button_blocks(reply)
@@ -81,6 +85,29 @@ def _cut(text: str, limit: int) -> str:
         return text
     head = re.sub(r"(&[a-z]{0,3}|:[a-z0-9_+-]*)$", "", text[:limit - 1])
     return head + "\u2026"
+
+
+def _checklist_blocks(checklist: Checklist) -> list[Block]:
+    """One `checkboxes` element per ten items, ticked ones as its `initial_options`.
+
+    The block id changes with what is ticked: Slack keeps the boxes a person sees as they were when an
+    edited message reuses a block id (slackapi/java-slack-sdk#762, "initial_options are ignored during
+    update"), so an edit made after someone else's tick would not show it.
+    """
+    result: list[Block] = []
+    for start in range(0, len(checklist.items), CHECKBOXES_MAX):
+        items = checklist.items[start:start + CHECKBOXES_MAX]
+        options = [Option(value=item.value[:OPTION_VALUE],
+                          text=MarkdownTextObject(text=_cut(without_bidi(item.label), OPTION_TEXT)),
+                          description=PlainTextObject(text=_cut(without_bidi(item.note), OPTION_TEXT))
+                          if item.note else None)
+                   for item in items]
+        ticked = [option for option, item in zip(options, items, strict=True) if item.checked]
+        state = hashlib.sha1("|".join(f"{i.value}={i.checked}:{i.note}" for i in items).encode()).hexdigest()[:12]
+        element = CheckboxesElement(action_id=f"{checklist.action_id}{UNIQUE_SEPARATOR}{start}", options=options,
+                                    initial_options=ticked or None)
+        result.append(ActionsBlock(block_id=f"checklist-{start}-{state}", elements=[element]))
+    return result
 
 
 def _in_menu(reply: Reply) -> list[Button]:
@@ -124,13 +151,36 @@ def _button_blocks(reply: Reply) -> list[Block]:
     return result
 
 
-def pressed(action: dict) -> tuple[str, str]:
-    """(action id, value) of a pressed button or of the chosen option of the overflow menu."""
+def pressed(action: dict, body: dict | None = None) -> tuple[str, str]:
+    """(action id, value) of a pressed button, of the chosen option of the overflow menu, or of a ticked box.
+
+    A `checkboxes` action carries every box now ticked, not the one clicked: the clicked ones are the
+    difference from the message's own `initial_options`, which Slack sends back in `message.blocks`.
+    Each becomes `<option value>:on` or `:off` (comma-separated), so a second delivery of the same click
+    asks for the same state again rather than flipping it back.
+    """
+    if action.get("type") == "checkboxes":
+        return base_action_id(action.get("action_id", "")), _ticked(action, body or {})
     if action.get("type") == "overflow" or base_action_id(action.get("action_id", "")) == OVERFLOW_ACTION:
         chosen = str((action.get("selected_option") or {}).get("value") or "")
         action_id, _, value = chosen.partition(OVERFLOW_SEPARATOR)
         return action_id, value
     return base_action_id(action.get("action_id", "")), action.get("value", "")
+
+
+def _ticked(action: dict, body: dict) -> str:
+    now = {str(o.get("value")) for o in action.get("selected_options") or [] if isinstance(o, dict)}
+    shown: set[str] | None = None
+    for block in ((body.get("message") or {}).get("blocks") or []):
+        if not isinstance(block, dict) or block.get("block_id") != action.get("block_id"):
+            continue
+        for element in block.get("elements") or []:
+            if isinstance(element, dict) and element.get("action_id") == action.get("action_id"):
+                shown = {str(o.get("value")) for o in element.get("initial_options") or [] if isinstance(o, dict)}
+    if shown is None:  # no message to compare with (an ephemeral copy): only ticks can be told apart
+        return ",".join(f"{value}:on" for value in sorted(now))
+    changes = [f"{value}:on" for value in sorted(now - shown)] + [f"{value}:off" for value in sorted(shown - now)]
+    return ",".join(changes)
 
 
 def blocks_json(reply: Reply) -> list[dict]:

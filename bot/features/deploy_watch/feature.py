@@ -267,14 +267,15 @@ def render(watch: DeployWatch, verdict: Verdict | None, now: datetime, *, finish
     state = "finished" if finished else f"watching, {gone} of {minutes} min"
     level = verdict.level if verdict else ""
     head = (f"{ICONS.get(level, ':eyes:')} *Deploy watch* of {escape(watch.app)} {escape(watch.release)} "
-            f"({escape(image_tag(watch.image))}): " + (f"*{level}*" if level else "first look in a minute")
+            f"({escape(image_tag(watch.image))}): " + (f"*{escape(verdict.summary())}*" if verdict
+                                                       else "first look in a minute")
             + f" ({state})")
     lines = [f"Against {escape(watch.previous or 'no earlier release')}; Sentry release "
              f"`{escape(watch.sentry_release)}`" + (" · started automatically (DEPLOY_WATCH)" if automatic else "")]
     if checklist_row is not False:
         lines.append(escape(checklist.summary_line(checklist_row)))
     if verdict is not None:
-        lines.append(f"Verdict: *{verdict.level}*, the worst of:")
+        lines.append(f"Verdict: *{escape(verdict.summary())}*, the worst of:")
         lines += [f"• {escape(line)}" for line in verdict.lines()]
         limits = limits or Thresholds()
         changed = limits.changed()

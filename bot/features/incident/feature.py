@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from bot.core.chat import person
 from bot.core.clock import fmt_utc
-from bot.core.grammar import Args, parse_severity, parse_user, text_of
-from bot.core.registry import Registry, button_number
 from bot.core.context import Context
 from bot.core.errors import UserError
-from bot.store.models import STATES, Incident
-from bot.core.reply import Button, Reply, escape, mention
+from bot.core.grammar import Args, parse_severity, parse_user, text_of
+from bot.core.registry import Registry
+from bot.core.reply import Reply, escape, mention
+from bot.features.incident import checklist
 from bot.service import incidents as svc
 from bot.service.incidents import Actions
-from playbooks.checklist import SEV1_PLAYBOOK, step_by_number
-from playbooks.severity import SEVERITIES, classify_title, rules_for
 from bot.service.pins import SlackMessage, record_pin
-from bot.features.roles.service import comms_name
+from bot.store.models import STATES, Incident
+from playbooks.severity import SEVERITIES, classify_title, rules_for
 
 MAX_DESCRIPTION = 3000  # a declare's description, kept as its first timeline note
 LIST_LIMIT = 25  # a Slack message stays readable; the most severe come first
@@ -198,27 +196,6 @@ def press_lead(ctx: Context, incident: Incident) -> Reply:
     return Reply(f"You now lead #{incident.id}.")
 
 
-def press_playbook(ctx: Context, incident: Incident) -> Reply:
-    return checklist_reply(ctx, incident.id)
-
-
-def press_check(ctx: Context, value: str) -> Reply:
-    """Value `N:step`: the incident and the checklist step to check or uncheck."""
-    number, _, step_no = value.partition(":")
-    step = step_by_number(int(step_no)) if re.fullmatch(r"[0-9]{1,3}", step_no) else None
-    if step is None:
-        raise UserError("That checklist step does not exist; press Show playbook again.")
-    incident_id = button_number(number)
-    with ctx.session() as session:
-        incident = svc.incident_for(ctx, session, incident_id)  # a private one: members only
-        done = checked_steps(session, incident_id)
-        now_checked = step.key not in done
-        svc.record(session, incident, "checklist", ctx.user_id,
-                   f"{'Checked' if now_checked else 'Unchecked'}: {step.phase}: {step.text}",
-                   {"step": step.key, "checked": now_checked}, at=ctx.now())
-    return checklist_reply(ctx, incident_id)
-
-
 def register(registry: Registry) -> None:
     incident = registry.command("incident", "declare and run incidents")
     incident.sub("declare", "declare <title> [sev1|sev2|sev3|sev4] [--private]",
@@ -239,37 +216,7 @@ def register(registry: Registry) -> None:
 
     registry.action(Actions.ACK, press_ack, value="incident", incident="open")
     registry.action(Actions.LEAD, press_lead, value="incident", incident="open")
-    registry.action(Actions.PLAYBOOK, press_playbook, value="incident", incident="any")
-    registry.action(Actions.CHECK, press_check)
-
-
-def checked_steps(session, incident_id: int) -> set[str]:
-    """The checklist's state is derived from the timeline: the latest event per step wins."""
-    state: dict[str, bool] = {}
-    for event in svc.timeline(session, incident_id):
-        if event.kind == "checklist":
-            state[event.data.get("step", "")] = bool(event.data.get("checked"))
-    return {key for key, checked in state.items() if checked}
-
-
-def checklist_reply(ctx: Context, incident_id: int) -> Reply:
-    with ctx.session() as session:
-        incident = svc.get_incident(session, incident_id)
-        done = checked_steps(session, incident_id)
-    lines, buttons = [], []
-
-    comms = comms_name(ctx, incident_id)
-    for number, step in enumerate(SEV1_PLAYBOOK, start=1):
-        mark = "[x]" if step.key in done else "[ ]"
-        owner = ""
-        if step.key == "communicate":
-            owner = f" (Communications: {escape(comms)})" if comms else \
-                " (nobody holds Communications: `/incident role comms @user`)"
-        lines.append(f"{mark} {number}. *{step.phase}*: {step.text}{owner}")
-        buttons.append(Button(f"{'Uncheck' if step.key in done else 'Check'} {number}", Actions.CHECK,
-                              f"{incident.id}:{number}"))
-    return Reply(f"*Playbook for #{incident.id}* ({len(done)}/{len(SEV1_PLAYBOOK)} done), from the guide's "
-                 "SEV1 playbook", lines=lines, buttons=buttons)
+    checklist.register(registry)  # Show playbook, the SEV1 checklist's boxes, and Acknowledge ticking step 1
 
 
 def need_text(args: Args, sub: str, example: str) -> str:

@@ -133,11 +133,12 @@ def tally(execution: PlaybookExecution, plan: Plan, playbook: Playbook | None, n
     Without `now` a running count has no time: the runner compares texts without it, so the clock alone
     never causes an edit. Empty for a playbook that counts nothing, or an execution that never started.
     """
-    if playbook is None or not playbook.counts or execution.started_at is None:
+    counted = playbook.counted(plan) if playbook is not None else ""
+    if not counted or execution.started_at is None:
         return ""
     total = sum(len(step.targets) for step in plan.steps)
     done = sum(len(result.get("done") or []) for result in execution.results)
-    things = f"{done} of {total} {playbook.counts}{'s' if total != 1 else ''}"
+    things = f"{done} of {total} {counted}{'s' if total != 1 else ''}"
     steps = len(plan.steps)
     if execution.status in RUNNING:
         line = (f"{playbook.doing_word}: {things}, {playbook.step_word} {min(execution.current_step + 1, steps)} "
@@ -145,7 +146,7 @@ def tally(execution: PlaybookExecution, plan: Plan, playbook: Playbook | None, n
         return line + (f", {fmt_elapsed((as_utc(now) - as_utc(execution.started_at)).total_seconds())}" if now
                        else "")
     end = execution.finished_at or now
-    line = f"{playbook.done_word} {things}"
+    line = playbook.finished_count(plan, done, total, things)
     if end is not None:
         line += f" in {fmt_elapsed((as_utc(end) - as_utc(execution.started_at)).total_seconds())}"
     if execution.status != "succeeded":

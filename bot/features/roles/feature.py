@@ -33,7 +33,8 @@ def roles_(ctx: Context, args: Args, target: Incident) -> Reply:
     lines = []
     for r in roles.definitions(ctx.app.settings):
         who = escape(person(ctx.chat, held[r.key])) if held.get(r.key) else "nobody"
-        lines.append(f"*{escape(r.label)}* (`{r.key}`): {who}" + (f"  _{escape(r.duty)}_" if r.duty else ""))
+        key = "lead" if r.key == "commander" else r.key  # the word typed and read; `commander` still works
+        lines.append(f"*{escape(r.label)}* (`{key}`): {who}" + (f"  _{escape(r.duty)}_" if r.duty else ""))
     return Reply(f"*Roles of #{target.id}*", lines=lines + ["Assign with `/incident role <role> @user`."])
 
 
@@ -49,7 +50,7 @@ def check_roles(settings) -> Status:
 def register(registry: Registry) -> None:
     registry.check("roles")(check_roles)
     incident = registry.command("incident", "declare and run incidents")
-    incident.sub("role", "role <commander|comms|scribe|...> @user",
-                 "give someone an incident role (`lead @user` is `role commander @user`)", role, incident="open")
+    incident.sub("role", "role <lead|comms|scribe|...> @user",
+                 "give someone an incident role (`lead @user` is `role lead @user`; `commander` names it too)", role, incident="open")
     incident.sub("roles", "roles", "who holds each incident role", roles_, incident="any")
     roles.register_hooks(registry)

@@ -1,6 +1,7 @@
 """All tables. Each feature keeps its models in its own module here; import them all below."""
 
 from bot.store.models.alerts import ALERT_STATES, Alert, AlertRateSlot
+from bot.store.models.checklist import ChecklistMessage, ChecklistTick
 from bot.store.models.deploy import CanaryRun, DeployChecklist, DeployWatch
 from bot.store.models.home import HomeViewer
 from bot.store.models.insights import InsightDay, InsightDirty
@@ -15,8 +16,8 @@ from bot.store.models.web import WebLoginLink, WebSessionGeneration
 from bot.store.models.workflows import WorkflowRun
 
 __all__ = ["ALERT_STATES", "FOLLOWUP_STATES", "OPEN_STATES", "STATES", "Alert", "AlertRateSlot", "FollowUp",
-           "CanaryRun", "DeployChecklist", "DeployWatch", "HomeViewer", "Incident", "IncidentMember", "InsightDay",
-           "InsightDirty", "IncidentRole",
+           "CanaryRun", "ChecklistMessage", "ChecklistTick", "DeployChecklist", "DeployWatch", "HomeViewer",
+           "Incident", "IncidentMember", "InsightDay", "InsightDirty", "IncidentRole",
            "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution",
            "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate",
            "TimelineEvent", "WebLoginLink", "WebSessionGeneration", "WorkflowRun"]

@@ -37,7 +37,7 @@ def test_console_runs_the_lifecycle_with_buttons(db_url, clock):
         "/incident declare Site is down for everyone",
         "!Acknowledge",
         "!Show playbook",
-        "!Check 2",
+        "!tick 2",
         "update rolled back",
         "/incident resolve bad deploy",
         "/incident resolve",
@@ -50,7 +50,8 @@ def test_console_runs_the_lifecycle_with_buttons(db_url, clock):
     assert "[Acknowledge] [I'm lead]" in out and "more: [Show playbook]" in out
     assert "Picked SEV1" in out and "Site is down" in out
     assert "You acknowledged #1; it is now investigating." in out
-    assert "[x] 2. Investigate: Fly.io status page" in out
+    assert "[x] 1. Acknowledge: Post in #incidents Slack channel (ticked by console at " in out  # by the ack
+    assert "[x] 2. Investigate: Fly.io status page (is it them?) (ticked by console at " in out
     assert "#1 is already resolved" in out
     assert "No button labelled [Nope]" in out
     assert "No open incidents." in out

@@ -86,7 +86,7 @@ def test_a_clean_deploy_is_healthy_without_a_rollback_button(deploy_slack, clock
     slack.command("watch v43", command="/deploy")
     run_window(slack, clock)
     final = slack.recorder.of("chat.update")[-1]
-    assert "healthy" in final.text() and "1.0x" in final.text() and "finished" in final.text()
+    assert "*Healthy* (finished)" in final.text() and "1.0x" in final.text()  # every source judged: no "only"
     assert "Roll back" not in [label for label, _, _ in buttons_in(final.data)]
     count = len(slack.recorder.of("chat.update"))
     run_window(slack, clock, 3)  # the window is over: no more edits
@@ -99,8 +99,8 @@ def test_sentry_unreachable_is_could_not_read_sentry_not_healthy(deploy_slack, c
     slack.command("watch", command="/deploy")
     run_window(slack, clock)
     final = slack.recorder.of("chat.update")[-1].text()
-    assert "could not read Sentry" in final and "Verdict: *healthy*" not in final
-    assert "Verdict: *suspicious*" in final
+    assert "could not read Sentry" in final and "Verdict: *Healthy" not in final
+    assert "Verdict: *Suspicious*" in final
 
 
 def test_watch_refuses_an_unknown_release_and_a_second_watch(deploy_slack):
@@ -157,6 +157,10 @@ def test_sources_not_configured_are_said_so_never_ok_and_the_thresholds_are_inli
            "SENTRY_PROJECT" in final
     assert "Health (not configured): what users see was not judged: set HEALTH_URL" in final
     assert "Sentry (ok)" not in final and "Health (ok)" not in final
+    # Fly was the only source judged, and the verdict itself says so, in the headline and above the reasons
+    assert "*Deploy watch* of cgraph-api v43 (deployment-v43): *Healthy on Fly's checks only (Sentry and health " \
+           "not configured)* (finished)" in final
+    assert "Verdict: *Healthy on Fly's checks only (Sentry and health not configured)*, the worst of:" in final
     # the thresholds in force are in the message itself, the team's override named; no pointer to a manual
     assert "Thresholds (DEPLOY_THRESHOLDS sets error_ratio_bad=4; DEPLOY_THRESHOLDS changes them): errors/min 2x " \
            "the previous release's suspicious, 4x bad" in final

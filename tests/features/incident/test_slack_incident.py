@@ -158,13 +158,14 @@ def test_same_button_payload_delivered_twice_runs_once(slack):
 def test_playbook_checklist_every_check_is_a_timeline_event(slack):
     slack.command("declare Site is down sev1")
     slack.press(Actions.PLAYBOOK, "1")
-    text = str(slack.recorder.responses()[-1].data)
+    [posted] = [c for c in slack.recorder.of("chat.postMessage") if "SEV1 playbook" in c.data["text"]]
+    text = str(posted.data)
     assert "Fly.io status page" in text and "fly postgres connect" in text and "48 hours" in text
     slack.press(Actions.CHECK, "1:2", action_ts="1")
     slack.press(Actions.CHECK, "1:2", action_ts="2")
     checks = [e for e in events(slack.container, 1) if e.kind == "checklist"]
     assert [c.data["checked"] for c in checks] == [True, False]
-    assert "(0/10 done)" in slack.recorder.responses()[-1].data["text"]
+    assert "0 of 10 done" in slack.recorder.of("chat.update")[-1].data["text"]
 
 
 def test_retries_are_dropped(slack):
@@ -287,7 +288,8 @@ def test_declare_card_has_a_header_fields_and_the_likely_actions(slack, clock):
     }
     slack.post(urllib.parse.urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
     slack.run_jobs()
-    assert "Playbook for #1" in slack.reply_text()
+    [checklist] = [c for c in slack.recorder.of("chat.postMessage") if "SEV1 playbook for #1" in c.data["text"]]
+    assert checklist.data["channel"] == "CINC0001"  # shared where it was chosen, not shown only to the chooser
 
     clock.advance(minutes=42)
     slack.command("ack", channel_id="CINC0001")

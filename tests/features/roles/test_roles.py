@@ -52,7 +52,7 @@ def test_lead_stays_an_alias_and_role_commander_sets_the_lead(slack):
     assert incident(slack.container).lead_id == "U0BEN"
     slack.command("roles", channel_id=CHANNEL)
     text = slack.reply_text()
-    assert "Commander" in text and "Communications" in text and "Scribe" in text and "nobody" in text
+    assert "*Lead* (`lead`)" in text and "Commander" not in text and "Communications" in text and "Scribe" in text and "nobody" in text
 
 
 def test_unknown_role_lists_the_roles_and_team_roles_come_from_settings(db_url, recorder, clock):
@@ -75,10 +75,12 @@ def test_checklist_communicate_step_names_the_comms_role(slack):
     slack.recorder.names["U0CHEN"] = "Chen Li"
     slack.command("declare Checkout returns 502 sev2")
     slack.press("incident_playbook", "1", channel_id=CHANNEL)
-    assert "nobody holds Communications" in slack.reply_text()
-    slack.command("role comms <@U0CHEN|chen>", channel_id=CHANNEL)
-    slack.press("incident_playbook", "1", channel_id=CHANNEL)
-    assert "*Communicate*: Update status page, tweet, Slack (Communications: Chen Li)" in slack.reply_text()
+    [posted] = [c for c in slack.recorder.of("chat.postMessage") if "SEV1 playbook" in c.data["text"]]
+    assert "nobody holds Communications" in posted.text()
+    slack.command("role comms <@U0CHEN|chen>", channel_id=CHANNEL)  # the posted checklist is edited to say so
+    edited = [c for c in slack.recorder.of("chat.update") if "SEV1 playbook" in c.data["text"]][-1]
+    assert "*Communicate*: Update status page, tweet, Slack" in edited.text()
+    assert "Communications: Chen Li" in edited.text() and "nobody holds" not in edited.text()
 
 
 def test_postmortem_has_a_row_per_role_by_name(slack):
