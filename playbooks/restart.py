@@ -133,8 +133,17 @@ class Restart(Playbook):
         asked: set[str] = set()  # machines Fly was asked to (re)start: a failure after that may have acted
 
         def kick(member: dict[str, Any]) -> None:
-            nonce = leases.take(member["id"])
-            current = env.fly.get_machine(member["id"])
+            # The lease and the read of the machine's state go side by side: the read is not one of the calls
+            # that must follow one another, and one after the other they cost a Fly round trip per batch
+            # (1.0 s of a 30-machine restart's 7.4 s, bench/rolling_restart.py). A state that changed between
+            # the read and the lease (another holder just let go) makes Fly refuse the start or restart,
+            # which stops the batch as any refusal does; nothing is sent without the lease.
+            taken, read = in_parallel(lambda call: call(), [lambda: leases.take(member["id"]),
+                                                            lambda: env.fly.get_machine(member["id"])])
+            for outcome in (taken, read):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            nonce, current = taken, read
             progress(f"{'starting' if member['start'] else 'restarting'} {short(member['id'])}")
             asked.add(member["id"])
             if member["start"] or current.state != "started":

@@ -18,7 +18,7 @@ from bot.core.container import Container, Mode
 from bot.core.hooks import Hooks
 from bot.app.observability import init_sentry
 from bot.adapters.http.server import build_http_app
-from bot.service.jobs import Worker, reap_stale
+from bot.service.jobs import Worker, add_waker, reap_stale
 from bot.core.settings import Settings
 from bot.adapters.slack.bolt import build_bolt_app
 from bot.app.worker import WorkerProcess
@@ -45,6 +45,7 @@ def start_runtime(settings: Settings, container: Container | None = None, *, sta
     reap_stale(container)
     container.registry.emit(Hooks.RUNTIME_STARTED, None, container=container)  # type: ignore[arg-type]
     worker = WorkerProcess(container) if worker_process else Worker(container, threads=settings.workers)
+    add_waker(container.engine, worker.wake)  # every transaction here that stores a job wakes the worker
     bolt_app = build_bolt_app(container, wake=worker.wake)
     http_app = build_http_app(container, bolt_app, worker)
     settle_heap()  # first: a forked worker child then shares the frozen heap instead of copying it

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from bot.core.registry import Registry
 from bot.core.container import Mode, open_container
 from bot.app.observability import init_sentry
-from bot.service.jobs import Worker
+from bot.service.jobs import Worker, clear_wakers
 from bot.core import metrics
 
 if TYPE_CHECKING:
@@ -202,6 +202,7 @@ def run_forked_child(container: Container, parent_pid: int, pipe: int, metrics_d
     values.ValueClass = values.get_value_class()  # counters made from now on go to the shared files
     metrics._process.cache_clear()  # noqa: SLF001 - the parent's in-memory counters are not the child's
     container.engine.dispose(close=False)  # the pooled connections are the parent's: leave them alone
+    clear_wakers()  # the parent's (its end of our pipe, closed here) are not ours to call
     become_child_of(parent_pid)
     init_sentry(container.settings)
     settings = container.settings

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from bot.store.models import Job
+from bot.service.jobs import NOTIFY_EXPRESSION
 
 COLUMNS = ("kind", "payload", "run_at", "status", "attempts", "dedup_key", "created_at")
 APPLICATION_NAME = "fireline-intake"  # how this connection shows in pg_stat_activity
@@ -53,6 +54,7 @@ class _Writer:
     """One connection and one multi-row INSERT per batch (split past ROWS_PER_STATEMENT)."""
 
     PLACEHOLDER = "?"
+    RETURNING = "dedup_key"
 
     def __init__(self, engine: Engine) -> None:
         table = Job.__table__
@@ -71,7 +73,7 @@ class _Writer:
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             chunk = rows[start:start + ROWS_PER_STATEMENT]
             sql = (f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES {','.join([one] * len(chunk))} "
-                   "ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key")
+                   f"ON CONFLICT (dedup_key) DO NOTHING RETURNING {self.RETURNING}")
             statements.append((sql, [value for row in chunk for value in self._values(row)]))
         return statements
 
@@ -79,7 +81,7 @@ class _Writer:
     def _run(connection: Any, statements: list[tuple[str, list[Any]]]) -> set[str]:
         inserted: set[str] = set()
         for sql, parameters in statements:
-            inserted.update(key for (key,) in connection.execute(sql, parameters).fetchall())
+            inserted.update(row[0] for row in connection.execute(sql, parameters).fetchall())
         return inserted
 
     def close(self) -> None:
@@ -163,6 +165,9 @@ class PostgresJobWriter(_Writer):
 
     PLACEHOLDER = "%s"
     CONNECT_SECONDS = 5
+    # Each stored row also notifies the replicas' workers (bot.service.jobs.Listener), in the INSERT's own
+    # transaction: no extra round trip, sent only if it commits, one notification however many rows.
+    RETURNING = f"dedup_key, {NOTIFY_EXPRESSION}"
 
     def __init__(self, engine: Engine) -> None:
         import psycopg

@@ -3,6 +3,13 @@
 A job is claimed with a conditional UPDATE (`... WHERE id = ? AND status = 'pending'`): on SQLite
 and on PostgreSQL only one worker's UPDATE matches, so each job runs exactly once even with
 several replicas on one database. Timers are jobs whose `run_at` is in the future.
+
+Workers are woken when a job is stored instead of finding it on their next poll: a transaction
+that enqueued a job wakes the workers of its own engine once it has committed (`add_waker`: the
+worker's threads, or the pipe to `serve`'s worker child), and on PostgreSQL it also sends
+`NOTIFY fireline_jobs` inside the same transaction (delivered at its commit, never for a rollback),
+which every replica's worker LISTENs for on a connection of its own (`Listener`). The poll stays
+as the fallback for a notification lost with its connection, at a longer interval on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -12,14 +19,19 @@ import os
 import socket
 import threading
 import uuid
+import weakref
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import event, func, text, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
 from bot.core import log_context
+from bot.core.clock import as_utc
 from bot.core.container import Container
 from bot.store.db import session_scope
 from bot.store.models import Job
@@ -27,6 +39,78 @@ from bot.store.models import Job
 log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(minutes=15)
+WAKE_CHANNEL = "fireline_jobs"  # PostgreSQL's NOTIFY channel: a job was stored
+POLL_SECONDS = {"postgresql": 5.0}  # LISTEN wakes the worker; the poll is the fallback (others: 0.5 s)
+DEFAULT_POLL_SECONDS = 0.5  # SQLite: a `fireline worker` of its own on the same file has nothing else to wake it
+_STORED = "fireline.job_stored"  # in Session.info: this transaction enqueued a job
+# The payload is the schema the job went to: deployments (and tests) sharing a database in schemas of their
+# own wake only their own workers. Several in one transaction are one notification (PostgreSQL folds them).
+NOTIFY_EXPRESSION = f"pg_notify('{WAKE_CHANNEL}', current_schema())"
+NOTIFY_SQL = f"SELECT {NOTIFY_EXPRESSION}"
+
+_wakers: weakref.WeakKeyDictionary[Engine, list[Callable[[], None]]] = weakref.WeakKeyDictionary()
+_wakers_lock = threading.Lock()
+
+
+def add_waker(engine: Engine, wake: Callable[[], None]) -> None:
+    """Call `wake` after each committed transaction of `engine` that stored a job."""
+    with _wakers_lock:
+        callbacks = _wakers.setdefault(engine, [])
+        if wake not in callbacks:
+            callbacks.append(wake)
+
+
+def remove_waker(engine: Engine, wake: Callable[[], None]) -> None:
+    with _wakers_lock:
+        callbacks = _wakers.get(engine, [])
+        if wake in callbacks:
+            callbacks.remove(wake)
+
+
+def clear_wakers() -> None:
+    """In a forked child: the parent's callbacks (its pipe's end) are not ours to call."""
+    with _wakers_lock:
+        _wakers.clear()
+
+
+def wake_workers(engine: Engine) -> None:
+    with _wakers_lock:
+        callbacks = list(_wakers.get(engine, ()))
+    for wake in callbacks:
+        try:
+            wake()
+        except Exception:
+            log.warning("could not wake a worker; it finds the job on its next poll")
+
+
+def _bind(session: OrmSession) -> Engine | None:
+    try:
+        bind = session.get_bind()
+    except Exception:
+        return None
+    return getattr(bind, "engine", bind)
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _notify_replicas(session: OrmSession) -> None:
+    """PostgreSQL: one NOTIFY per transaction that stored a job, sent by the server only if it commits."""
+    if session.info.get(_STORED):
+        engine = _bind(session)
+        if engine is not None and engine.dialect.name == "postgresql":
+            session.execute(text(NOTIFY_SQL))
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _wake_local(session: OrmSession) -> None:
+    if session.info.pop(_STORED, False):
+        engine = _bind(session)
+        if engine is not None:
+            wake_workers(engine)
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _forget(session: OrmSession) -> None:
+    session.info.pop(_STORED, None)
 
 
 def worker_name() -> str:
@@ -43,6 +127,7 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, run_at: dat
     if dedup_key is None:
         session.add(job)
         session.flush()
+        session.info[_STORED] = True
         return job
     try:
         with session.begin_nested():
@@ -50,6 +135,7 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], *, run_at: dat
             session.flush()
     except IntegrityError:
         return None
+    session.info[_STORED] = True
     return job
 
 
@@ -174,20 +260,97 @@ class Backoff:
             return failures
 
 
-class Worker:
-    """Background threads that run due jobs; `wake()` makes a fresh job start at once."""
+def next_due_in(container: Container, longest: float) -> float:
+    """Seconds until the earliest pending job is due (0 when one is), at most `longest`: a timer set for
+    two seconds from now runs then, not at the next fallback poll."""
+    with session_scope(container.engine) as session:
+        earliest = session.exec(select(func.min(Job.run_at)).where(col(Job.status) == "pending")).first()
+    if earliest is None:
+        return longest
+    return max(0.0, min(longest, (as_utc(earliest) - as_utc(container.clock())).total_seconds()))
 
-    def __init__(self, container: Container, threads: int = 2, poll_seconds: float = 0.5) -> None:
+
+class Listener:
+    """PostgreSQL: LISTEN on a connection of its own and call `wake` for each NOTIFY of a stored job.
+
+    Why: a job stored by another replica (or by `serve`'s request handlers, for a worker elsewhere) was
+    found only at the worker's next poll. A lost connection is opened again after a pause, and the
+    worker is woken then too, as a notification may have been missed meanwhile.
+    """
+
+    RETRY_SECONDS = 2.0
+    CONNECT_SECONDS = 5
+
+    def __init__(self, engine: Engine, wake: Callable[[], None]) -> None:
+        self.engine = engine
+        self.wake = wake
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.listening = threading.Event()  # set while LISTEN is in effect (tests wait for it)
+        self.backend_pid: int | None = None  # the server process of the LISTEN connection
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="fireline-listen", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _connect(self):  # noqa: ANN202 - a psycopg connection
+        import psycopg  # noqa: PLC0415 - only PostgreSQL deployments have it loaded
+
+        args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
+        kwargs = {"connect_timeout": self.CONNECT_SECONDS, "application_name": "fireline-listen", **kwargs}
+        return psycopg.connect(*args, autocommit=True, **kwargs)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self._connect() as connection:
+                    schema = connection.execute("SELECT current_schema()").fetchone()[0]
+                    connection.execute(f"LISTEN {WAKE_CHANNEL}")
+                    self.backend_pid = connection.info.backend_pid
+                    self.listening.set()
+                    self.wake()  # anything stored before LISTEN took effect
+                    while not self._stop.is_set():
+                        for notice in connection.notifies(timeout=1.0, stop_after=1):
+                            if notice.payload == schema:
+                                self.wake()
+            except Exception as exc:  # noqa: BLE001 - any failure: the poll covers until we are back
+                if self._stop.is_set():
+                    break
+                log.warning("worker: LISTEN connection lost (%s); polling until it is back", type(exc).__name__)
+            finally:
+                self.listening.clear()
+            self._stop.wait(self.RETRY_SECONDS)
+
+
+class Worker:
+    """Background threads that run due jobs; `wake()` makes a fresh job start at once.
+
+    Woken by the transactions that store jobs (`add_waker`) and, on PostgreSQL, by any replica's NOTIFY
+    (`Listener`); between wakes it sleeps until the next timer is due or the fallback poll.
+    """
+
+    def __init__(self, container: Container, threads: int = 2, poll_seconds: float | None = None) -> None:
         self.container = container
         self.threads = threads
-        self.poll_seconds = poll_seconds
+        dialect = container.engine.dialect.name
+        self.poll_seconds = poll_seconds if poll_seconds is not None else POLL_SECONDS.get(dialect,
+                                                                                          DEFAULT_POLL_SECONDS)
         self.backoff = Backoff()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.listener = Listener(container.engine, self.wake) if dialect == "postgresql" else None
         self.name = worker_name()
 
     def start(self) -> None:
+        add_waker(self.container.engine, self.wake)
+        if self.listener is not None:
+            self.listener.start()
         for n in range(self.threads):
             thread = threading.Thread(target=self._loop, name=f"fireline-worker-{n}", daemon=True)
             thread.start()
@@ -207,11 +370,15 @@ class Worker:
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()
+        remove_waker(self.container.engine, self.wake)
+        if self.listener is not None:
+            self.listener.stop()
         for thread in self._threads:
             thread.join(timeout)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # before looking: a job stored while we look wakes the wait below at once
             try:
                 ran = run_due(self.container, self.name, limit=50)
             except OperationalError:
@@ -231,5 +398,8 @@ class Worker:
                 if failures:
                     log.info("worker: database available again after %d failed tries", failures)
             if not ran:
-                self._wake.wait(self.poll_seconds)
-                self._wake.clear()
+                try:
+                    delay = next_due_in(self.container, self.poll_seconds)
+                except Exception:  # the database is gone again: the next run_due backs off
+                    delay = self.poll_seconds
+                self._wake.wait(max(delay, 0.02))  # due but not ours (another worker took it): look again soon

@@ -24,6 +24,7 @@ from typing import Any
 from bot.core.container import Container, Part
 from bot.store.models import Job
 from bot.service.job_writers import JobWriter, writer_for
+from bot.service.jobs import wake_workers
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,8 @@ class Intake:
                         pending.error = single
         finally:
             self._wake(batch)
-        if self._wakers and any(pending.stored for pending in batch):
+        if any(pending.stored for pending in batch):
+            wake_workers(self.container.engine)  # this engine's workers (bot.service.jobs.add_waker)
             for wake in self._wakers:
                 try:
                     wake()

@@ -116,7 +116,9 @@ def test_plan_confirm_execute_audit_from_slack(harness):
     assert outcome.data["thread_ts"] == execution.progress_ts and "finished: all 3 steps done" in outcome.text()
     assert len(posts) == 2
     edits = [c for c in slack.recorder.of("chat.update") if c.data.get("ts") == execution.progress_ts]
-    assert len(edits) >= 4 and "finished" in edits[-1].text() and "Stop" not in edits[-1].text()
+    # edited from its own thread: states made while an edit is in flight are replaced by the newest one,
+    # so at most one edit per step (3) and the final one, which is always sent
+    assert 1 <= len(edits) <= 4 and "finished" in edits[-1].text() and "Stop" not in edits[-1].text()
     # the incident moved to mitigating, and the timeline tells the story
     with Session(slack.container.engine) as session:
         assert session.get(Incident, 1).status == "mitigating"

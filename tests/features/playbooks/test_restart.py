@@ -259,13 +259,16 @@ def test_progress_counts_machines_and_the_time_taken_by_the_test_clock(fly_slack
     posted = [c for c in slack.recorder.of("chat.postMessage") if "Rolling restart" in c.text()]
     edits = [c.text() for c in slack.recorder.of("chat.update") if "Rolling restart" in c.text()]
     first = posted[0].text()
-    # As many edits as the same restart made before it counted (8): the count rides on edits already made.
-    assert len(slack.recorder.of("chat.update")) == 8
+    # At most as many edits as the same restart made before it counted (8): the count rides on edits already
+    # made, and states made while an edit is in flight are replaced by the newest (the final one always sent).
+    assert 1 <= len(slack.recorder.of("chat.update")) <= 8
     assert "Restarting: 0 of 4 machines, batch 1 of 2, 0s" in first
     counts = [line for text in edits for line in text.split("\n") if line.startswith("*Restart")]
-    assert list(dict.fromkeys(counts)) == ["*Restarting: 0 of 4 machines, batch 1 of 2, 0s*",
-                      "*Restarting: 2 of 4 machines, batch 2 of 2, 50s*",
-                      "*Restarted 4 of 4 machines in 1m 40s*"]
+    said = list(dict.fromkeys(counts))
+    expected = ["*Restarting: 0 of 4 machines, batch 1 of 2, 0s*", "*Restarting: 2 of 4 machines, batch 2 of 2, 50s*",
+                "*Restarted 4 of 4 machines in 1m 40s*"]
+    assert said[-1] == expected[-1] and all(line in expected for line in said)
+    assert said == [line for line in expected if line in said]  # in order, never an older state after a newer one
     blocks = slack.recorder.of("chat.update")[-1].data["blocks"]
     blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
     assert blocks[0]["text"]["text"].split("\n")[:2] == [  # right under the title: the first thing read
