@@ -52,6 +52,7 @@ import bot.features.status.sync
 import bot.adapters.web.public
 import bot.adapters.slack.status_modal
 import bot.features.undo.feature
+import bot.features.workflows.feature
 import bot.adapters.web.dev
 import bot.adapters.web.team
 from bot.core.check import Status
@@ -94,6 +95,8 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.features.status.feature.register,
     bot.features.status.slack_modal.register,
     bot.features.providers.feature.register,  # provider status (Statuspage feeds of the services we use)
+    bot.features.workflows.feature.register,  # the team's workflows (or the default file): paging, providers, nudges
+    bot.features.workflows.feature.register_check,
     bot.features.status.sync.register,
     bot.adapters.web.public.register,  # the public page's routes
     bot.adapters.slack.status_modal.register,  # the status draft's Edit modal on Slack

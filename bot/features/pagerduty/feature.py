@@ -113,21 +113,15 @@ def page(ctx: Context, args: Args, incident: Incident) -> Reply:
     return Reply(f"Paging {who} for #{incident.id} in PagerDuty; the result is posted in the incident channel.")
 
 
-def page_on_declare(ctx: Context, incident: Incident) -> None:
-    if SEVERITIES[incident.severity].pages:
-        paging.queue_page(ctx, incident, reason=f"declared {SEVERITIES[incident.severity].label}", automatic=True)
-    clock.arm_ack(ctx, incident, incident.declared_at)
-    clock.arm_nudge(ctx, incident, incident.last_update_at or incident.declared_at)
-
-
 def page_on_raise(ctx: Context, incident: Incident, old: int, new: int) -> None:
-    if SEVERITIES[new].pages and not SEVERITIES[old].pages:
-        paging.queue_page(ctx, incident, reason=f"raised to {SEVERITIES[new].label}", automatic=True)
+    """Pages already out follow the new urgency, and the ack clock restarts for the new severity.
+
+    Paging itself (on declare and on a raise into SEV1/SEV2) is a workflow now: the default file
+    (playbooks/data/workflows.default.yaml) pages through bot.features.workflows, so a team can change it.
+    """
     if SEVERITIES[new].pages != SEVERITIES[old].pages:
         paging.queue_sync(ctx, incident, "urgency")  # only for pages already out (REST)
     clock.arm_ack(ctx, incident, ctx.now())
-    clock.arm_nudge(ctx, incident, ctx.now() if new == 1 and old != 1 else
-                    (incident.last_update_at or ctx.now()))
 
 
 # -- Fireline -> PagerDuty ------------------------------------------------------------------------------------
@@ -149,14 +143,12 @@ def sync_note(ctx: Context, incident: Incident, text: str = "") -> None:
 
 
 def sync_update(ctx: Context, incident: Incident, text: str = "") -> None:
-    clock.arm_nudge(ctx, incident, ctx.now())
     if _not_from_pagerduty(ctx) and text:
         paging.queue_sync(ctx, incident, "note", f"Status update: {text}")
 
 
 def rearm_on_reopen(ctx: Context, incident: Incident, old: str, new: str) -> None:
-    if old == "resolved" and incident.is_open:
-        clock.arm_nudge(ctx, incident, ctx.now())
+    if old == "resolved" and incident.is_open:  # the nudge re-arms from the workflows' no_update trigger
         if _not_from_pagerduty(ctx):
             paging.queue_sync(ctx, incident, "reopen")
 
@@ -219,7 +211,6 @@ def register(registry: Registry) -> None:
     incident_cmd = registry.command("incident", "declare and run incidents")
     incident_cmd.sub("page", PAGE_USAGE, "page the on-call in PagerDuty, or ask one more person or policy to respond",
                      page, incident="open")
-    registry.on(Hooks.INCIDENT_DECLARED)(page_on_declare)
     registry.on(Hooks.INCIDENT_SEVERITY_CHANGED)(page_on_raise)
     registry.on(Hooks.INCIDENT_ACKNOWLEDGED)(sync_ack)
     registry.on(Hooks.INCIDENT_RESOLVED)(sync_resolve)

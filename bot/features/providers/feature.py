@@ -1,6 +1,6 @@
 """Is it them? on the incident: SEV1/SEV2 cards show the providers' status, and the channel hears when one is not fine.
 
-Declaring (or raising to) SEV1/SEV2 queues one job that reads the providers' pages (never on Slack's ack
+Declaring (or raising to) SEV1/SEV2 (the default workflow file's `plan_playbook: providers`) queues one job that reads the providers' pages (never on Slack's ack
 path), refreshes the card, whose field reads only the one-minute cache, and posts the details in the
 incident channel once per incident: the first post writes a timeline event with a per-incident dedup key,
 and a later raise (SEV3 -> SEV2 -> SEV1, or back up after a downgrade) that finds the event posts nothing.
@@ -15,7 +15,6 @@ from typing import Any
 from bot.core.registry import Registry
 from bot.core.context import Context, job_context
 from bot.core.errors import UserError
-from bot.core.hooks import Hooks
 from bot.store.models import Incident
 from bot.core.reply import Button, Reply, escape
 from bot.service import incidents as svc, jobs
@@ -98,8 +97,6 @@ def diagnose_lines(container, started=None) -> list[str]:
 
 def register(registry: Registry) -> None:
     registry.card_field(providers_field)
-    registry.on(Hooks.INCIDENT_DECLARED)(queue_check)
-    registry.on(Hooks.INCIDENT_SEVERITY_CHANGED)(queue_check)
     registry.job(PROVIDERS_JOB)(check_providers)
     registry.action(PIN_ACTION)(press_pin)
     registry.env_piece("providers")(diagnose_lines)

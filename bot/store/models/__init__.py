@@ -11,9 +11,10 @@ from bot.store.models.private import IncidentMember
 from bot.store.models.roles import IncidentRole
 from bot.store.models.status import Maintenance, StatusUpdate
 from bot.store.models.web import WebLoginLink, WebSessionGeneration
+from bot.store.models.workflows import WorkflowRun
 
 __all__ = ["ALERT_STATES", "FOLLOWUP_STATES", "OPEN_STATES", "STATES", "Alert", "AlertRateSlot", "FollowUp",
            "DeployWatch", "HomeViewer", "Incident", "IncidentMember", "IncidentRole",
            "Job", "MitigationLock", "OnCallSnapshot", "PagerDutyLink", "PlaybookAudit", "PlaybookExecution",
            "Postmortem", "ProcessedRequest", "Maintenance", "StatusUpdate",
-           "TimelineEvent", "WebLoginLink", "WebSessionGeneration"]
+           "TimelineEvent", "WebLoginLink", "WebSessionGeneration", "WorkflowRun"]

@@ -1,0 +1,193 @@
+"""Workflows as data, the runner's half: the incident's hooks become workflow events; `/incident workflows` shows them.
+
+The decisions (which workflow matches, what a template says) are in `playbooks.workflows`; this feature turns
+hooks into `Event`s with plain fields (`events`), claims and runs them once (`runner`), and does each step
+through the existing services (`steps`). The `no_update` trigger with the named duration `update_nudge` is the
+response clock's nudge timer (its re-arming on every update, its three-nudge limit and its buttons stay the
+clock's); any other `no_update` duration is a timer of this feature's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.core.chat import person
+from bot.core.clock import as_utc, fmt_utc
+from bot.core.container import Container
+from bot.core.context import Context, job_context
+from bot.core.hooks import Hooks
+from bot.core.registry import Registry
+from bot.core.reply import Reply, escape
+from bot.service import incidents as svc, timers
+from bot.store.models import Incident
+from bot.features.pagerduty import response_clock as clock
+from bot.features.workflows import loading, runner, steps
+from bot.features.workflows.events import make_event
+from playbooks.workflows import Event, Workflow, matches, parse_duration
+
+QUIET_JOB = "workflows.no_update"
+
+
+# -- hooks -> events -------------------------------------------------------------------------------------------
+def on_declared(ctx: Context, incident: Incident, **_: Any) -> None:
+    runner.fire(ctx, "declared", incident)
+    arm_quiet(ctx, incident, incident.last_update_at or incident.declared_at)
+
+
+def on_severity_changed(ctx: Context, incident: Incident, old: int, new: int, **_: Any) -> None:
+    runner.fire(ctx, "severity_changed", incident, {"old_severity": old, "new_severity": new,
+                                                    "direction": "up" if new < old else "down"})
+    arm_quiet(ctx, incident, ctx.now() if new == 1 and old != 1 else (incident.last_update_at or ctx.now()))
+
+
+def on_acknowledged(ctx: Context, incident: Incident, **_: Any) -> None:
+    runner.fire(ctx, "state_changed", incident, {"old_state": incident.status, "new_state": "acknowledged"})
+
+
+def on_status_changed(ctx: Context, incident: Incident, old: str, new: str, **_: Any) -> None:
+    reopened = old == "resolved" and incident.is_open
+    runner.fire(ctx, "state_changed", incident, {"old_state": old, "new_state": "reopened" if reopened else
+                                                 ("mitigated" if new == "monitoring" else new)})
+    if reopened:
+        arm_quiet(ctx, incident, ctx.now())
+
+
+def on_resolved(ctx: Context, incident: Incident, **_: Any) -> None:
+    runner.fire(ctx, "state_changed", incident, {"old_state": "open", "new_state": "resolved"})
+
+
+def on_updated(ctx: Context, incident: Incident, **_: Any) -> None:
+    arm_quiet(ctx, incident, ctx.now())
+
+
+def on_lead_changed(ctx: Context, incident: Incident, old: str | None = None, new: str | None = None,
+                    **_: Any) -> None:
+    runner.fire(ctx, "role_assigned", incident, {"role": "lead", "person": person(ctx.chat, new)})
+
+
+def on_role_changed(ctx: Context, incident: Incident, role: str = "", old: str | None = None,
+                    new: str | None = None, **_: Any) -> None:
+    runner.fire(ctx, "role_assigned", incident, {"role": role, "person": person(ctx.chat, new)})
+
+
+def on_playbook_finished(ctx: Context, execution=None, plan=None, **_: Any) -> None:
+    if execution is None or execution.incident_id is None:
+        return
+    with ctx.session() as session:
+        incident = session.get(Incident, execution.incident_id)
+        if incident is None:
+            return
+        session.expunge(incident)
+    outcome = {"succeeded": "done", "failed": "failed", "proposed": "planned"}.get(execution.status, "not_done")
+    runner.fire(ctx, "playbook_finished", incident, {"playbook": execution.playbook, "outcome": outcome},
+                occurrence=f"playbook_finished:{execution.id}")
+
+
+# -- no_update ---------------------------------------------------------------------------------------------------
+def _quiet_workflows(container: Container) -> list[Workflow]:
+    return [wf for wf in loading.current(container).enabled() if wf.trigger == "no_update"]
+
+
+def _probe(ctx: Context, incident: Incident, minutes: int) -> Event:
+    return make_event(ctx, "no_update", incident, {"minutes": minutes})
+
+
+def _wf_key(wf: Workflow) -> str:
+    return hashlib.sha1(wf.name.encode()).hexdigest()[:10]
+
+
+def arm_quiet(ctx: Context, incident: Incident, base: datetime) -> None:
+    """(Re)arm each `no_update` workflow's timer from `base` (the last update); disarm those that cannot match."""
+    nudge = False
+    for wf in _quiet_workflows(ctx.app):
+        after = wf.trigger_args.get("after")
+        if after == "update_nudge":
+            nudge = nudge or matches(wf, _probe(ctx, incident, ctx.app.settings.update_nudge_minutes))
+            continue
+        prefix = f"wf-quiet:{incident.id}:{_wf_key(wf)}:"
+        seconds = parse_duration(str(after)) if after else None
+        with ctx.session() as session:
+            timers.cancel_prefix(session, prefix)
+            if not incident.is_open or not seconds:
+                continue
+            due = as_utc(base) + clock.fast(ctx.app.settings, timedelta(seconds=seconds))
+            timers.arm(session, QUIET_JOB, timers.timer_key(prefix.rstrip(":"), due), due,
+                       {"incident_id": incident.id, "workflow": wf.name, "base": as_utc(base).isoformat(),
+                        "seconds": seconds}, now=ctx.now())
+    if nudge:
+        clock.arm_nudge(ctx, incident, base)
+    else:
+        clock.stop_all(ctx, incident, ("nudge",))
+
+
+def quiet_job(container: Container, payload: dict[str, Any], job=None) -> None:
+    """A `no_update` timer: still quiet since `base`? Then the workflow runs (once per quiet spell)."""
+    ctx = job_context(container)
+    with ctx.session() as session:
+        incident = session.get(Incident, int(payload["incident_id"]))
+        if incident is None:
+            return
+        session.expunge(incident)
+    base = datetime.fromisoformat(payload["base"])
+    last = as_utc(incident.last_update_at or incident.declared_at)
+    if not incident.is_open or last > as_utc(base):
+        return
+    wf = next((w for w in _quiet_workflows(container) if w.name == payload.get("workflow")), None)
+    if wf is None:
+        return
+    minutes = int((ctx.now() - last).total_seconds() // 60)
+    event = make_event(ctx, "no_update", incident, {"minutes": minutes})
+    if matches(wf, event):
+        runner.start(ctx, event, incident.id, occurrence=f"no_update:{as_utc(base).isoformat()}", only=wf)
+
+
+# -- /incident workflows -----------------------------------------------------------------------------------------
+def workflows_command(ctx: Context, args, incident: Incident) -> Reply:
+    """What ran for this incident, step by step, and what is still to come."""
+    with ctx.session() as session:
+        runs = runner.runs_for(session, incident.id)
+        pending = runner.scheduled_for(session, incident.id)
+        for row in [*runs, *pending]:
+            session.expunge(row)
+    held = loading.current(ctx.app)
+    lines: list[str] = []
+    for run in runs:
+        mark = {"done": ":white_check_mark:", "failed": ":warning:", "running": ":hourglass_flowing_sand:"}.get(
+            run.status, "")
+        lines.append(f"{mark} *{escape(run.workflow)}* ({run.trigger}, {fmt_utc(run.started_at)}): {run.status}")
+        for entry in run.steps or []:
+            lines.append(f"    {entry['index'] + 1}. {entry['kind']}: "
+                         + escape(entry['text'] if entry.get('ok') else f"failed: {entry['text']}"))
+    for job in pending:
+        what = f"step {int(job.payload.get('index', 0)) + 1} of run {job.payload.get('run_id')}" \
+            if job.kind == runner.STEP_JOB else f"reminder of “{escape(str(job.payload.get('workflow')))}”"
+        lines.append(f":clock3: scheduled {fmt_utc(job.run_at)}: {what}")
+    if not lines:
+        lines.append("No workflow has run for this incident yet.")
+    lines.append(f"Workflows in force: {escape(held.source)}" + (f" (:warning: {escape(held.problem)})"
+                                                                  if held.problem else ""))
+    return Reply(f"*Workflows for #{incident.id}*", lines=lines[:45])
+
+
+def register(registry: Registry) -> None:
+    registry.on(Hooks.INCIDENT_DECLARED)(on_declared)
+    registry.on(Hooks.INCIDENT_SEVERITY_CHANGED)(on_severity_changed)
+    registry.on(Hooks.INCIDENT_ACKNOWLEDGED)(on_acknowledged)
+    registry.on(Hooks.INCIDENT_STATUS_CHANGED)(on_status_changed)
+    registry.on(Hooks.INCIDENT_RESOLVED)(on_resolved)
+    registry.on(Hooks.INCIDENT_UPDATED)(on_updated)
+    registry.on(Hooks.INCIDENT_LEAD_CHANGED)(on_lead_changed)
+    registry.on(Hooks.INCIDENT_ROLE_CHANGED)(on_role_changed)
+    registry.on(Hooks.PLAYBOOK_FINISHED)(on_playbook_finished)
+    registry.job(runner.STEP_JOB)(runner.run_step_job)
+    registry.job(steps.REMIND_JOB)(steps.remind_job)
+    registry.job(QUIET_JOB)(quiet_job)
+    incident_cmd = registry.command("incident", "declare and run incidents")
+    incident_cmd.sub("workflows", "workflows [#N]", "what the team's workflows did for this incident and what is "
+                                                   "scheduled", workflows_command, incident="any")
+
+
+def register_check(registry: Registry) -> None:
+    registry.check("workflows")(loading.check_workflows)

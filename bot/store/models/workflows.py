@@ -1,0 +1,38 @@
+"""Workflow runs: one row per (workflow, incident, trigger occurrence), the claim that makes a run happen once.
+
+The unique constraint is the claim: two replicas (or a retried job) that see the same occurrence both try the
+INSERT and one of them gets the row; the other's IntegrityError means "already running". Steps then advance with
+a conditional UPDATE on `next_step`, as jobs are claimed, so a step's outcome is recorded once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Column, Field, SQLModel
+
+from bot.store.models.incident import _utc_column, utcnow
+
+
+class WorkflowRun(SQLModel, table=True):
+    __tablename__ = "workflow_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workflow: str = Field(sa_column=Column(sa.String(120), nullable=False))
+    incident_id: int = Field(sa_column=Column(sa.Integer, sa.ForeignKey("incidents.id"), nullable=False, index=True))
+    occurrence: str = Field(sa_column=Column(sa.String(200), nullable=False))
+    trigger: str = Field(sa_column=Column(sa.String(40), nullable=False))
+    depth: int = Field(default=0, sa_column=Column(sa.Integer, nullable=False))
+    source: str = Field(default="", sa_column=Column(sa.String(300), nullable=False))
+    # running | done | failed (a step failed; the others ran) | refused (the depth limit)
+    status: str = Field(default="running", sa_column=Column(sa.String(20), nullable=False))
+    next_step: int = Field(default=0, sa_column=Column(sa.Integer, nullable=False))
+    # one entry per step as it ends: {"index", "kind", "ok", "text", "at"}
+    steps: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
+    event: dict[str, Any] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+    started_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=_utc_column())
+
+    __table_args__ = (sa.UniqueConstraint("workflow", "incident_id", "occurrence", name="uq_workflow_run"),)
