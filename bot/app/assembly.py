@@ -52,6 +52,7 @@ import bot.features.status.sync
 import bot.adapters.web.public
 import bot.adapters.slack.status_modal
 import bot.features.undo.feature
+import bot.features.workflows.cli
 import bot.features.workflows.feature
 import bot.adapters.web.dev
 import bot.adapters.web.team
@@ -107,6 +108,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.features.alerts.cli.register,  # `fireline classify`
     bot.features.postmortem.cli.register,  # `fireline postmortem`
     bot.features.insights.feature.register,  # `fireline report`
+    bot.features.workflows.cli.register_cli,  # `fireline workflows check|test`
     bot.adapters.web.dev.register,  # `fireline web --dev`
     bot.adapters.drill.register,  # `fireline drill sev1`
 ]
