@@ -1,0 +1,73 @@
+"""What the team sees of its workflows: the console's live rehearsal (`:workflows test ...`), through the real
+console on a real database; it must print the plan and leave every table as it was."""
+
+from __future__ import annotations
+
+import io
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from bot.adapters.console import Console
+from bot.store.models import Job, PlaybookAudit, TimelineEvent, WorkflowRun
+
+TEAM = """
+workflows:
+  - name: Exec escalation
+    on: declared
+    when: {severity: 1}
+    steps:
+      - post: {channel: incident, text: "Exec heads-up for #{{ incident.number }} {{ incident.title }}"}
+      - remind: {after: 30m, text: "Update the execs"}
+  - name: Support heads-up
+    on: state_changed
+    when: {state: resolved}
+    steps:
+      - post: {channel: "#support", text: "#{{ incident.number }} is resolved"}
+"""
+
+
+def _counts(container) -> tuple[int, ...]:
+    with Session(container.engine) as session:
+        return tuple(session.exec(select(func.count()).select_from(model)).one()
+                     for model in (WorkflowRun, Job, TimelineEvent, PlaybookAudit))
+
+
+def test_the_console_rehearses_the_incident_at_hand_and_touches_nothing(make_container, tmp_path):
+    path = tmp_path / "team.yaml"
+    path.write_text(TEAM, encoding="utf-8")
+    container = make_container(workflows=str(path))
+    out = io.StringIO()
+    console = Console(container, out)
+    console.run_line("/incident declare Checkout down sev3")
+    before, said = _counts(container), len(out.getvalue())
+    console.run_line(":workflows test declared sev1")
+    shown = out.getvalue()[said:]
+    assert "Rehearsal on #1" in shown
+    assert "Exec escalation (" in shown and "team.yaml:3) runs:" in shown
+    assert "post in the incident channel: “Exec heads-up for #1 Checkout down”" in shown
+    assert "remind lead after 30m" in shown
+    assert "Support heads-up" not in shown.split("left out")[0]  # another trigger: left out, not listed
+    assert "1 workflow would run. This was a rehearsal: nothing was sent." in shown
+    assert _counts(container) == before  # no run claimed, no job queued, nothing in the timeline or audit log
+
+    said = len(out.getvalue())
+    console.run_line(":workflows test declared")  # the incident's own severity: SEV3, so the exec one does not run
+    assert "Exec escalation (" in out.getvalue()[said:] and "does not run: the incident is SEV3, not SEV1" \
+        in out.getvalue()[said:]
+
+    said = len(out.getvalue())
+    console.run_line(":workflows test state_changed new_state=resolved")
+    assert "post in #support: “#1 is resolved”" in out.getvalue()[said:]
+    assert _counts(container) == before
+
+
+def test_a_rehearsal_refusal_says_what_to_type(make_container):
+    out = io.StringIO()
+    console = Console(make_container(), out)
+    console.run_line(":workflows test")
+    assert "Which trigger?" in out.getvalue() and "`:workflows test declared sev1`" in out.getvalue()
+    console.run_line(":workflows test declared loud")
+    assert "`loud` is not sevN" in out.getvalue()
+    console.run_line(":workflows test declared sev1")  # in #incidents: no incident here, a sample one
+    assert "Rehearsal on a sample incident" in out.getvalue() and "Page the on-call for SEV1 and SEV2" in out.getvalue()
