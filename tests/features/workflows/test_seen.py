@@ -71,3 +71,56 @@ def test_a_rehearsal_refusal_says_what_to_type(make_container):
     assert "`loud` is not sevN" in out.getvalue()
     console.run_line(":workflows test declared sev1")  # in #incidents: no incident here, a sample one
     assert "Rehearsal on a sample incident" in out.getvalue() and "Page the on-call for SEV1 and SEV2" in out.getvalue()
+
+
+FAILING = """
+workflows:
+  - name: Heads-up
+    on: declared
+    steps:
+      - bookmark: {title: Runbook, url: "ftp://not-a-web-link"}
+      - remind: {after: 30m, text: "Post an update"}
+"""
+
+
+def _published_home(recorder, user: str) -> str:
+    return "\n".join(call.text() for call in recorder.of("views.publish") if call.data.get("user_id") == user)
+
+
+def test_incident_workflows_and_app_home_show_a_private_incidents_runs_to_its_members_only(sqlite_url, recorder,
+                                                                                           clock, tmp_path):
+    """Signed slash commands and app_home_opened events to the real Bolt app; the recording Slack stand-in."""
+    from tests.support.pagerduty import build, harness
+
+    path = tmp_path / "team.yaml"
+    path.write_text(FAILING, encoding="utf-8")
+    recorder.names.update({"U0LEAD": "Dana Lead", "U0ANA": "Ana Souza"})
+    container = build(sqlite_url, recorder, clock, workflows=str(path))
+    with harness(container, recorder) as slack:
+        slack.command("declare --private Payroll export leaks salaries sev2")  # U0LEAD: member and commander
+        slack.command("workflows", channel_id="CINC0001")
+        shown = slack.reply_text()
+        assert "Heads-up" in shown and "declared" in shown
+        assert "1. bookmark: failed:" in shown and "is not a link" in shown  # the failed step and why
+        assert "2. remind: reminder due" in shown  # the step that ran
+        assert "scheduled" in shown and "reminder of “Heads-up”" in shown  # what is still to come
+        assert "team.yaml" in shown
+
+        slack.command("workflows #1", user_id="U0ANA")  # not a member: the incident does not exist for her
+        refused = slack.reply_text()
+        assert "Heads-up" not in refused and "Payroll" not in refused and "#1" in refused
+
+        recorder.reset()
+        slack.event({"type": "app_home_opened", "user": "U0LEAD", "channel": "D1", "tab": "home"}, event_id="EvH1")
+        slack.event({"type": "app_home_opened", "user": "U0ANA", "channel": "D2", "tab": "home"}, event_id="EvH2")
+        lead_home, ana_home = _published_home(recorder, "U0LEAD"), _published_home(recorder, "U0ANA")
+        assert "Workflow steps that failed on my incidents" in lead_home
+        assert "“Heads-up” step 1 (bookmark)" in lead_home and "is not a link" in lead_home
+        assert "Workflow steps that failed" not in ana_home and "Payroll" not in ana_home
+
+        slack.command("resolve fixed", channel_id="CINC0001")  # resolved: no longer something to act on
+        recorder.reset()
+        clock.advance(minutes=2)
+        slack.event({"type": "app_home_opened", "user": "U0LEAD", "channel": "D1", "tab": "home"}, event_id="EvH3")
+        assert "Workflow steps that failed" not in _published_home(recorder, "U0LEAD")
+    container.engine.dispose()
