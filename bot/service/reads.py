@@ -189,6 +189,16 @@ def failed_workflow_steps(session: Session, lead: str, *, viewer: Viewer, limit:
     return found[:limit]
 
 
+def workflow_runs_for(session: Session, viewer: Viewer, *, limit: int = 300) -> list[Any]:
+    """The newest workflow runs, newest first, with their incident's title, less the runs on incidents `viewer`
+    may not see (the rule's WHERE clause, in the same query): the team pages' "last runs" of each workflow."""
+    query = (select(WorkflowRun.workflow, WorkflowRun.incident_id, WorkflowRun.trigger, WorkflowRun.status,
+                    WorkflowRun.steps, WorkflowRun.started_at, Incident.title, Incident.severity)
+             .join(Incident, col(Incident.id) == WorkflowRun.incident_id).where(visible_to(viewer))
+             .order_by(col(WorkflowRun.started_at).desc(), col(WorkflowRun.id).desc()).limit(limit))
+    return list(session.execute(query).all())
+
+
 def incident_channels(session: Session, viewer: Viewer) -> list[tuple[str, str]]:
     """(channel id, channel name) of every incident with a channel `viewer` may see."""
     rows = session.exec(select(Incident.channel_id, Incident.channel_name).where(visible_to(viewer))).all()
@@ -209,4 +219,4 @@ def public_fingerprint(session: Session) -> tuple:
 
 __all__ = ["OPEN_STATES", "STATES", "FailedStep", "IncidentRecord", "Viewer", "Visible", "failed_workflow_steps", "incident_channels", "incident_record",
            "incidents_for", "open_followups_of", "postmortems_for", "postmortems_owed", "public_fingerprint",
-           "sees_number", "visible"]
+           "sees_number", "visible", "workflow_runs_for"]

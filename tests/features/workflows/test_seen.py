@@ -124,3 +124,37 @@ def test_incident_workflows_and_app_home_show_a_private_incidents_runs_to_its_me
         slack.event({"type": "app_home_opened", "user": "U0LEAD", "channel": "D1", "tab": "home"}, event_id="EvH3")
         assert "Workflow steps that failed" not in _published_home(recorder, "U0LEAD")
     container.engine.dispose()
+
+
+def test_the_team_page_lists_the_workflows_with_their_last_runs_hiding_private_ones(sqlite_url, recorder, clock,
+                                                                                    fake_fly, pd, tmp_path):
+    """Signed HTTP to the real app; the incidents made through the front ends (tests/support/real_run.py)."""
+    from tests.support.real_run import real_site, team_client
+
+    path = tmp_path / "team.yaml"
+    path.write_text(FAILING + """
+  - name: Tell support on resolve
+    enabled: false
+    on: state_changed
+    when: {state: resolved}
+    steps:
+      - post: {channel: "#support", text: "#{{ incident.number }} is resolved"}
+""", encoding="utf-8")
+    with real_site(sqlite_url, recorder, clock, fake_fly, pd, workflows=str(path)) as slack:
+        slack.command("declare Checkout down sev2", user_id="U0AISHA")
+        slack.command("declare --private Payroll export leaks salaries sev2", user_id="U0AISHA")
+        member, other = team_client(slack, "U0AISHA"), team_client(slack, "U0BEN")
+        seen = member.get("/team/workflows")
+        assert seen.status_code == 200 and seen.headers["cache-control"] == "no-store"
+        page = seen.text
+        assert "Heads-up" in page and "team.yaml:3</code>" in page and "declared" in page
+        assert "Tell support on resolve" in page and ">off<" in page and "not run yet" in page
+        assert "#1</a> Checkout down" in page and "#2</a> Payroll export leaks salaries" in page
+        assert "failed" in page and "step 1 (bookmark)" in page and "is not a link" in page
+        hidden = other.get("/team/workflows").text
+        assert "Heads-up" in hidden and "#1</a> Checkout down" in hidden
+        assert "Payroll" not in hidden and "/team/incidents/2" not in hidden  # a non-member: not even its number
+        assert "/team/workflows" in other.get("/team/").text  # in the navigation
+        assert team_client(slack, "U0BEN").get("/team/workflows").status_code == 200
+        signed_out = slack.client.get("/team/workflows", follow_redirects=False)
+        assert signed_out.status_code in (302, 303, 307) and "/team/workflows" not in signed_out.text
