@@ -279,6 +279,7 @@ def workflow_list(container: Container, viewer: Viewer) -> dict:
                          "status": r.status, "at": as_utc(r.started_at), "steps": len(r.steps or []),
                          "failed": [f"step {int(f.get('index', 0)) + 1} ({f.get('kind')}): {f.get('text')}"
                                     for f in failed]})
-    items = [{"name": wf.name, "trigger": wf.trigger, "where": wf.where, "enabled": wf.enabled,
+    items = [{"name": wf.name, "trigger": wf.trigger, "where": f"{wf.source.rsplit('/', 1)[-1]}:{wf.line}",
+              "path": wf.where, "enabled": wf.enabled,
               "steps": len(wf.steps), "runs": runs.get(wf.name, [])} for wf in held.workflows]
     return {"items": items, "source": held.source, "problem": held.problem}
