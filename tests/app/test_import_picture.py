@@ -21,7 +21,7 @@ FEATURES = {"bot.features.incident.feature", "bot.features.playbooks.feature", "
             "bot.features.alerts.cli", "bot.features.pagerduty.feature", "bot.app.plugins", "bot.clients.fly.check",
             "bot.features.status.check", "bot.features.status.feature", "bot.features.status.slack_modal",
             "bot.features.providers.feature", "bot.features.status.sync", "bot.adapters.web.public",
-            "bot.features.deploy_watch.feature", "bot.features.undo.feature", "bot.features.insights.feature", "bot.adapters.web.team", "bot.adapters.web.dev",
+            "bot.features.deploy_watch.feature", "bot.features.undo.feature", "bot.features.workflows.feature", "bot.features.insights.feature", "bot.adapters.web.team", "bot.adapters.web.dev",
             "bot.features.catchup.feature", "bot.features.archive.feature", "bot.features.pagerduty.handoff", "bot.features.private.feature",
             "bot.adapters.drill", "bot.adapters.slack.status_modal",
             "bot.adapters.slack.alerts"}
@@ -78,5 +78,5 @@ def test_every_subcommand_and_check_comes_from_a_register_call():
                                            "classify", "postmortem", "report", "web", "drill"]
     assert list(registry.checks) == ["slack", "secrets", "database", "sentry", "alerts", "roles", "fly", "health",
                                      "responders", "postmortem", "pagerduty", "status-page", "providers", "statuspage",
-                                     "sentry-api",
+                                     "workflows", "sentry-api",
                                      "playbooks"]

@@ -97,8 +97,28 @@ def render(container: Container, session: Session, incident: Incident, *, now: d
     doc = pm.build(incident, events, items, generated_at=now, due=due, owed=is_owed, names=names, roles=role_rows,
                    table=table)
     result = pm.render(doc, container.settings.postmortem_template)
-    return Draft(incident, result.markdown, result.warning, len(doc.timeline), result.markdown.count("_TODO:"), due,
+    markdown = result.markdown + automation_section(incident, events)
+    return Draft(incident, markdown, result.warning, len(doc.timeline), result.markdown.count("_TODO:"), due,
                  is_owed)
+
+
+def automation_section(incident: Incident, events: list[Any]) -> str:
+    """What the team's workflows did, each step timed from the declaration ("page: ... 0:12 after declare").
+
+    From the timeline's workflow events, so only a team file's runs appear: the default file's (today's
+    behaviour) stay out, and a postmortem of an incident without team workflows reads as it did before."""
+    lines = []
+    start = as_utc(incident.declared_at)
+    for event in events:
+        if event.kind not in ("workflow_step", "workflow_refused"):
+            continue
+        seconds = max(0, int((as_utc(event.at) - start).total_seconds()))
+        hours, rest = divmod(seconds // 60, 60)
+        after = f"{hours}:{rest:02d}" if hours else f"0:{rest:02d}"
+        lines.append(f"- {after} after declare: {pm.cell(event.text)}")
+    if not lines:
+        return ""
+    return "\n## Automation\n\nWhat the team's workflows did (Fireline's workflow runner):\n\n" + "\n".join(lines) + "\n"
 
 
 def _row(session: Session, incident_id: int) -> Postmortem:

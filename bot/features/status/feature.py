@@ -107,7 +107,10 @@ def press_discard(ctx: Context, update_id: int) -> Reply:
 
 
 def offer_closing_update(ctx: Context, incident: Incident, **_: object) -> None:
-    """Resolving an incident the public heard about drafts the closing update and shows it to the resolver."""
+    """Resolving an incident the public heard about drafts the closing update and shows it to the resolver.
+
+    Called by the workflow runner (bot.features.workflows) when a workflow drafts the closing update on resolve:
+    the default file's "Draft the closing status page update" does, so a team file can turn it off."""
     with ctx.session() as session:
         done = service.published(session, incident.id)
     if not done or done[-1].stage == "resolved":
@@ -179,5 +182,4 @@ def register(registry: Registry) -> None:
     registry.action(StatusActions.EDIT, press_edit, value=int)
     registry.action(StatusActions.DISCARD, press_discard, value=int)
     registry.card_button("Status page", StatusActions.DRAFT)
-    registry.on(Hooks.INCIDENT_RESOLVED)(offer_closing_update)
     registry.on(Hooks.STATUS_PUBLISHED)(refresh_postmortem)

@@ -23,6 +23,7 @@ from bot.core.reply import Reply, escape
 from bot.service import incidents as svc, timers
 from bot.store.models import Incident
 from bot.features.pagerduty import response_clock as clock
+from bot.features.status import feature as status_feature
 from bot.features.workflows import loading, runner, steps
 from bot.features.workflows.events import make_event
 from playbooks.workflows import Event, Workflow, matches, parse_duration
@@ -55,7 +56,14 @@ def on_status_changed(ctx: Context, incident: Incident, old: str, new: str, **_:
 
 
 def on_resolved(ctx: Context, incident: Incident, **_: Any) -> None:
-    runner.fire(ctx, "state_changed", incident, {"old_state": "open", "new_state": "resolved"})
+    """A workflow drafting the closing status update on resolve shows the draft to the resolver at once, as
+    before workflows were data (their answer, not a channel post); its step then finds the draft waiting."""
+    event = make_event(ctx, "state_changed", incident, {"old_state": "open", "new_state": "resolved"})
+    drafting = [wf for wf in loading.current(ctx.app).enabled() if matches(wf, event)
+                and any(s.kind == "draft_status" and s.args.get("stage") in (None, "resolved") for s in wf.steps)]
+    if drafting:
+        status_feature.offer_closing_update(ctx, incident)
+    runner.start(ctx, event, incident.id)
 
 
 def on_updated(ctx: Context, incident: Incident, **_: Any) -> None:

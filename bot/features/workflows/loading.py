@@ -24,10 +24,7 @@ log = logging.getLogger(__name__)
 
 def team_files(settings: Settings) -> list[str]:
     """WORKFLOWS as a list of paths (comma-separated); empty: the default file runs."""
-    raw = getattr(settings, "workflows", None) or ""
-    if isinstance(raw, (list, tuple)):
-        return [str(p).strip() for p in raw if str(p).strip()]
-    return [part.strip() for part in str(raw).split(",") if part.strip()]
+    return settings.workflow_files
 
 
 def _stamp(paths: list[str]) -> tuple:

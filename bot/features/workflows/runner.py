@@ -36,9 +36,9 @@ log = logging.getLogger(__name__)
 STEP_JOB = "workflows.step"
 
 def in_timeline(source: str) -> bool:
-    """Runs of the default file stay out of the incident's timeline (and so its postmortem): with no team file
-    Fireline must read exactly as before workflows were data. They are in workflow_runs, the audit log and
-    `/incident workflows`; a team file's runs are in the timeline too."""
+    """Runs of the default file stay out of the incident's timeline (and so its postmortem) and the audit log:
+    with no team file Fireline must read exactly as before workflows were data. They are in workflow_runs (its
+    own record of every run and step) and `/incident workflows`; a team file's runs are in all of them."""
     path = source.rsplit(":", 1)[0] if source.rsplit(":", 1)[-1].isdigit() else source
     return not (path == str(DEFAULT_FILE) or path.endswith(f"playbooks/data/{DEFAULT_FILE.name}"))
 
@@ -110,8 +110,8 @@ def claim(ctx: Context, wf: Workflow, event: Event, incident_id: int, occurrence
             svc.record(session, incident, "workflow_run", "fireline", text,
                        {"run_id": run.id, "workflow": wf.name, "trigger": event.trigger, "depth": event.depth},
                        at=now)
-        session.add(PlaybookAudit(incident_id=incident_id, actor="fireline", action="workflow_run", detail=text,
-                                  data={"run_id": run.id, "occurrence": occurrence}, at=now))
+            session.add(PlaybookAudit(incident_id=incident_id, actor="fireline", action="workflow_run", detail=text,
+                                      data={"run_id": run.id, "occurrence": occurrence}, at=now))
         if wf.steps:
             jobs.enqueue(session, STEP_JOB, {"run_id": run.id, "index": 0, "incident_id": incident_id},
                          dedup_key=f"wf-step:{run.id}:0", now=now)
@@ -189,9 +189,9 @@ def advance(ctx: Context, run: WorkflowRun, step: Step, ok: bool, text: str, tot
         if in_timeline(run.source) or not ok:
             svc.record(session, incident, "workflow_step", "fireline", words[:2000],
                        {"run_id": run.id, "index": step.index, "kind": step.kind, "ok": ok}, at=now)
-        session.add(PlaybookAudit(incident_id=run.incident_id, actor="fireline",
-                                  action="workflow_step" if ok else "workflow_step_failed", detail=words[:2000],
-                                  data={"run_id": run.id, "index": step.index, "line": step.line}, at=now))
+            session.add(PlaybookAudit(incident_id=run.incident_id, actor="fireline",
+                                      action="workflow_step" if ok else "workflow_step_failed", detail=words[:2000],
+                                      data={"run_id": run.id, "index": step.index, "line": step.line}, at=now))
         if not last:
             jobs.enqueue(session, STEP_JOB, {"run_id": run.id, "index": step.index + 1,
                                              "incident_id": run.incident_id},

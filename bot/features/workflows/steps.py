@@ -152,6 +152,10 @@ def draft_status(ctx: Context, run: WorkflowRun, incident: Incident, step: Step,
         waiting = status_service.open_draft(session, incident.id)
         if waiting is not None:
             session.expunge(waiting)
+        done = status_service.published(session, incident.id)
+        last_stage = done[-1].stage if done else None
+    if request.stage == "resolved" and last_stage == "resolved":
+        return Outcome("the public page already shows it resolved; nothing drafted")
     if waiting is not None and (request.stage is None or waiting.stage == request.stage):
         return Outcome(f"a draft ({waiting.stage}) is already waiting for Publish; left as it is")
     update = status_service.draft(ctx, incident, request, suggested=True)
