@@ -9,7 +9,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from bot.adapters.console import Console
-from bot.store.models import Job, PlaybookAudit, TimelineEvent, WorkflowRun
+from bot.store.models import Job, PlaybookAudit, Postmortem, TimelineEvent, WorkflowRun
 
 TEAM = """
 workflows:
@@ -158,3 +158,34 @@ def test_the_team_page_lists_the_workflows_with_their_last_runs_hiding_private_o
         assert team_client(slack, "U0BEN").get("/team/workflows").status_code == 200
         signed_out = slack.client.get("/team/workflows", follow_redirects=False)
         assert signed_out.status_code in (302, 303, 307) and "/team/workflows" not in signed_out.text
+
+
+def test_the_postmortem_times_each_step_from_the_declaration_and_says_why_one_failed(sqlite_url, recorder, clock,
+                                                                                      tmp_path):
+    """Signed slash commands; the step after a 12-minute wait runs when the clock has moved 12 minutes."""
+    from tests.support.pagerduty import build, harness
+
+    path = tmp_path / "team.yaml"
+    path.write_text("""
+workflows:
+  - name: Slow chain
+    on: declared
+    steps:
+      - post: {channel: incident, text: "Chain started"}
+      - wait: 12m
+      - bookmark: {title: Runbook, url: "ftp://not-a-web-link"}
+""", encoding="utf-8")
+    container = build(sqlite_url, recorder, clock, workflows=str(path))
+    with harness(container, recorder) as slack:
+        slack.command("declare Checkout down sev3")
+        clock.advance(minutes=12, seconds=5)
+        slack.run_jobs()
+        slack.command("resolve fixed", channel_id="CINC0001")
+        slack.command("#1", command="/postmortem", channel_id="CINC0001")
+        with Session(container.engine) as session:
+            [row] = session.exec(select(Postmortem)).all()
+    container.engine.dispose()
+    automation = row.markdown.split("## Automation", 1)[1]
+    assert "- 0:00 after declare: Workflow “Slow chain” step 1 (post)" in automation
+    assert "- 0:12 after declare: Workflow “Slow chain” step 3 (bookmark): failed:" in automation
+    assert "is not a link" in automation
