@@ -87,7 +87,7 @@ def _published_home(recorder, user: str) -> str:
     return "\n".join(call.text() for call in recorder.of("views.publish") if call.data.get("user_id") == user)
 
 
-def test_incident_workflows_and_app_home_show_a_private_incidents_runs_to_its_members_only(sqlite_url, recorder,
+def test_incident_workflows_and_app_home_show_a_private_incidents_runs_to_its_members_only(db_url, recorder,
                                                                                            clock, tmp_path):
     """Signed slash commands and app_home_opened events to the real Bolt app; the recording Slack stand-in."""
     from tests.support.pagerduty import build, harness
@@ -95,7 +95,7 @@ def test_incident_workflows_and_app_home_show_a_private_incidents_runs_to_its_me
     path = tmp_path / "team.yaml"
     path.write_text(FAILING, encoding="utf-8")
     recorder.names.update({"U0LEAD": "Dana Lead", "U0ANA": "Ana Souza"})
-    container = build(sqlite_url, recorder, clock, workflows=str(path))
+    container = build(db_url, recorder, clock, workflows=str(path))
     with harness(container, recorder) as slack:
         slack.command("declare --private Payroll export leaks salaries sev2")  # U0LEAD: member and commander
         slack.command("workflows", channel_id="CINC0001")
@@ -126,7 +126,7 @@ def test_incident_workflows_and_app_home_show_a_private_incidents_runs_to_its_me
     container.engine.dispose()
 
 
-def test_the_team_page_lists_the_workflows_with_their_last_runs_hiding_private_ones(sqlite_url, recorder, clock,
+def test_the_team_page_lists_the_workflows_with_their_last_runs_hiding_private_ones(db_url, recorder, clock,
                                                                                     fake_fly, pd, tmp_path):
     """Signed HTTP to the real app; the incidents made through the front ends (tests/support/real_run.py)."""
     from tests.support.real_run import real_site, team_client
@@ -140,7 +140,7 @@ def test_the_team_page_lists_the_workflows_with_their_last_runs_hiding_private_o
     steps:
       - post: {channel: "#support", text: "#{{ incident.number }} is resolved"}
 """, encoding="utf-8")
-    with real_site(sqlite_url, recorder, clock, fake_fly, pd, workflows=str(path)) as slack:
+    with real_site(db_url, recorder, clock, fake_fly, pd, workflows=str(path)) as slack:
         slack.command("declare Checkout down sev2", user_id="U0AISHA")
         slack.command("declare --private Payroll export leaks salaries sev2", user_id="U0AISHA")
         member, other = team_client(slack, "U0AISHA"), team_client(slack, "U0BEN")
