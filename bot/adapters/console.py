@@ -2,7 +2,8 @@
 
 Each input line runs as if the console user typed it in Slack: `/incident declare ...` (the
 leading slash and the `/incident` are optional), `!Label` presses the newest button with that
-label, `:channel NAME` moves to another channel. Exits 0 at the end of input.
+label, `:channel NAME` moves to another channel, `:workflows test declared sev1` rehearses the workflows in
+force on the incident at hand (touching nothing). Exits 0 at the end of input.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from bot.core import log_context
 from bot.adapters.console_chat import ConsoleChat, render_text
 from bot.core.grammar import parse_severity
 from bot.features.incident.feature import DeclareForm, declare_form, suggest
+from bot.features.workflows.seen import rehearse_here
 from bot.core.registry import guarded
 from bot.core.container import Container, Mode
 from bot.core.context import Context, Source
@@ -27,7 +29,8 @@ from bot.adapters.slack.modals import wants_form
 from bot.core.text import clean
 
 BANNER = ("Fireline console. Type `/incident help`, `/incident declare <title> [sev1-4]`, "
-          "`!Label` to press a button, `:channel NAME` to switch channel, Ctrl-D to quit.")
+          "`!Label` to press a button, `:channel NAME` to switch channel, "
+          "`:workflows test declared sev1` to rehearse the workflows, Ctrl-D to quit.")
 
 
 def _no_answer(reply: Reply | None) -> None:
@@ -82,6 +85,9 @@ class Console:
             return
         if line.startswith(":channel"):
             self.switch_channel(line.split(maxsplit=1)[1] if " " in line else "")
+            return
+        if line.startswith(":workflows"):  # a rehearsal: prints, touches nothing, runs no queued job
+            self.show(guarded(lambda: rehearse_here(self.context(), line[len(":workflows"):])))
             return
         if line.startswith(":say"):  # a person's message in this channel, as Slack's message event
             self.container.registry.emit(Hooks.CHANNEL_MESSAGE, self.context(), channel_id=self.channel_id,

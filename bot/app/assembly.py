@@ -100,7 +100,6 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.features.providers.feature.register,  # provider status (Statuspage feeds of the services we use)
     bot.features.workflows.feature.register,  # the team's workflows (or the default file): paging, providers, nudges
     bot.features.workflows.feature.register_check,
-    bot.features.workflows.cli.register_cli,  # `fireline workflows check|test`
     bot.features.status.sync.register,
     bot.adapters.web.public.register,  # the public page's routes
     bot.adapters.slack.status_modal.register,  # the status draft's Edit modal on Slack
@@ -113,6 +112,7 @@ FEATURES: list[Callable[[Registry], None]] = [
     bot.features.alerts.cli.register,  # `fireline classify`
     bot.features.postmortem.cli.register,  # `fireline postmortem`
     bot.features.insights.feature.register,  # `fireline report`
+    bot.features.workflows.cli.register_cli,  # `fireline workflows check|test`
     bot.adapters.web.dev.register,  # `fireline web --dev`
     bot.adapters.drill.register,  # `fireline drill sev1`
 ]

@@ -27,6 +27,7 @@ from bot.store.models import (
     Postmortem,
     StatusUpdate,
     TimelineEvent,
+    WorkflowRun,
 )
 from bot.store.models.status import Maintenance
 
@@ -161,6 +162,43 @@ def postmortems_owed(session: Session, lead: str, *, viewer: Viewer,
     return [(row, incident) for row, incident in owed if sees_number(session, viewer, incident.id)]
 
 
+@dataclass(frozen=True)
+class FailedStep:
+    """A workflow step that failed, with its incident: what App Home shows the incident's commander."""
+
+    incident_id: int
+    title: str
+    workflow: str
+    number: int  # the step's position, from 1
+    kind: str
+    why: str
+    at: str
+
+
+def failed_workflow_steps(session: Session, lead: str, *, viewer: Viewer, limit: int = 10) -> list[FailedStep]:
+    """Failed steps of workflow runs on the open incidents `lead` commands, newest run first, the first `limit`,
+    less those of incidents `viewer` may not see. A run's steps are one JSON list, so the failures are picked
+    out here (a run holds a dozen steps at most)."""
+    rows = session.exec(select(WorkflowRun, Incident).join(Incident, col(Incident.id) == WorkflowRun.incident_id)
+                        .where(Incident.lead_id == lead, col(Incident.status).in_(OPEN_STATES),
+                               visible_to(viewer))
+                        .order_by(col(WorkflowRun.started_at).desc(), col(WorkflowRun.id).desc()).limit(50)).all()
+    found = [FailedStep(incident.id, incident.title, run.workflow, int(entry.get("index", 0)) + 1,
+                        str(entry.get("kind") or ""), str(entry.get("text") or ""), str(entry.get("at") or ""))
+             for run, incident in rows for entry in (run.steps or []) if not entry.get("ok", True)]
+    return found[:limit]
+
+
+def workflow_runs_for(session: Session, viewer: Viewer, *, limit: int = 300) -> list[Any]:
+    """The newest workflow runs, newest first, with their incident's title, less the runs on incidents `viewer`
+    may not see (the rule's WHERE clause, in the same query): the team pages' "last runs" of each workflow."""
+    query = (select(WorkflowRun.workflow, WorkflowRun.incident_id, WorkflowRun.trigger, WorkflowRun.status,
+                    WorkflowRun.steps, WorkflowRun.started_at, Incident.title, Incident.severity)
+             .join(Incident, col(Incident.id) == WorkflowRun.incident_id).where(visible_to(viewer))
+             .order_by(col(WorkflowRun.started_at).desc(), col(WorkflowRun.id).desc()).limit(limit))
+    return list(session.execute(query).all())
+
+
 def incident_channels(session: Session, viewer: Viewer) -> list[tuple[str, str]]:
     """(channel id, channel name) of every incident with a channel `viewer` may see."""
     rows = session.exec(select(Incident.channel_id, Incident.channel_name).where(visible_to(viewer))).all()
@@ -179,6 +217,6 @@ def public_fingerprint(session: Session) -> tuple:
     return (*published, *planned)
 
 
-__all__ = ["OPEN_STATES", "STATES", "IncidentRecord", "Viewer", "Visible", "incident_channels", "incident_record",
+__all__ = ["OPEN_STATES", "STATES", "FailedStep", "IncidentRecord", "Viewer", "Visible", "failed_workflow_steps", "incident_channels", "incident_record",
            "incidents_for", "open_followups_of", "postmortems_for", "postmortems_owed", "public_fingerprint",
-           "sees_number", "visible"]
+           "sees_number", "visible", "workflow_runs_for"]

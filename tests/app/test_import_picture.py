@@ -74,8 +74,8 @@ def test_every_subcommand_and_check_comes_from_a_register_call():
     assert set(FEATURE_MODULES) == FEATURES | {"bot.core.check", "bot.features.alerts.check", "bot.service.lookups",
                                              "bot.adapters.slack.check", "bot.app.observability"}
     registry = cli_registry(None)
-    assert list(registry.cli_commands) == ["console", "serve", "socket", "worker", "check", "db", "commands", "workflows",
-                                           "classify", "postmortem", "report", "web", "drill"]
+    assert list(registry.cli_commands) == ["console", "serve", "socket", "worker", "check", "db", "commands",
+                                           "classify", "postmortem", "report", "workflows", "web", "drill"]
     assert list(registry.checks) == ["slack", "secrets", "database", "sentry", "alerts", "roles", "fly", "health",
                                      "responders", "postmortem", "pagerduty", "status-page", "providers", "statuspage",
                                      "workflows", "sentry-api", "fly-metrics",

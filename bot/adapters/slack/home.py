@@ -1,4 +1,5 @@
-"""Fireline's App Home tab: open incidents by severity, who is on call, my follow-ups, the postmortems I owe.
+"""Fireline's App Home tab: open incidents by severity, who is on call, my follow-ups, the postmortems I owe,
+and the workflow steps that failed on the open incidents I command.
 
 Built from the database only (the on-call part from PagerDuty's cache, bot/features/pagerduty/oncall.py), so
 publishing never waits on PagerDuty. Published (`views.publish`) by a durable job:
@@ -92,6 +93,12 @@ def sections(ctx: Context, user_id: str) -> list[Reply]:
                  + (" (overdue)" if as_utc(row.due_at) < now else "") for row, incident in owed]
         out.append(Reply("*Postmortems I owe*", lines=lines or ["None."],
                          footer="`/postmortem done <link> #N` when it is written." if lines else None))
+        failed = reads.failed_workflow_steps(session, user_id, viewer=viewer, limit=10)
+        if failed:  # only when there is one: a commander with none sees no empty section
+            out.append(Reply(":warning: *Workflow steps that failed on my incidents*", lines=[
+                f"#{f.incident_id} {escape(f.title)}: “{escape(f.workflow)}” step {f.number} ({f.kind}): "
+                f"{escape(f.why[:200])}" for f in failed],
+                footer="The other steps went on. `/incident workflows #N` shows the whole run."))
     return out
 
 

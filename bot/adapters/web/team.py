@@ -1,4 +1,5 @@
-"""The team's routes under /team/: sign-in, incidents, one incident, postmortems, insights. Signed in only.
+"""The team's routes under /team/: sign-in, incidents, one incident, postmortems, insights, workflows. Signed in
+only.
 
 Kept apart from bot/adapters/web/public.py (the status page) so a reviewer sees at a glance what is public:
 nothing here answers without a session from bot/adapters/web/auth.py except the sign-in pages themselves.
@@ -327,13 +328,23 @@ def _insights_page(request: Request, container, reader: auth.Reader, since_text:
                 tables=insights_view.tables(found))
 
 
+@signed_in
+async def workflows_page(request: Request, reader: auth.Reader) -> Response:
+    return await pool.run(_workflows_page, request, request.app.state.container, reader)
+
+
+def _workflows_page(request: Request, container, reader: auth.Reader) -> Response:
+    return page(request, "workflows.html.j2", reader, **team_views.workflow_list(container, reader.user_id))
+
+
 def routes(container=None, worker=None) -> list[Route]:
     pages = [("/team/login", login, ["GET"]), ("/team/login/slack", login_slack, ["GET"]),
              ("/team/auth/callback", callback, ["GET"]), ("/team/login/link", link, ["GET", "POST"]),
              ("/team/logout", logout, ["POST"]), ("/team/", incidents_page, ["GET"]),
              ("/team/incidents/{number}", incident_page, ["GET"]),
              ("/team/incidents/{number}/postmortem", postmortem_page, ["GET"]),
-             ("/team/postmortems", postmortems_page, ["GET"]), ("/team/insights", insights_page, ["GET"])]
+             ("/team/postmortems", postmortems_page, ["GET"]), ("/team/insights", insights_page, ["GET"]),
+             ("/team/workflows", workflows_page, ["GET"])]
     return [Route(path, styled(endpoint, path), methods=methods) for path, endpoint, methods in pages]
 
 

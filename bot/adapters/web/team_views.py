@@ -27,6 +27,7 @@ from bot.core.container import Container
 from bot.service import reads
 from bot.service.reads import STATES, Viewer
 from bot.store.db import session_scope
+from bot.features.workflows import loading as workflows_loading
 from playbooks.framework import read_steps
 from bot.adapters.slack.slack_chat import SlackChat, slack_client
 
@@ -258,3 +259,27 @@ def postmortem_list(container: Container, now: datetime, viewer: Viewer) -> list
                       "link": r.done_link if (r.done_link or "").startswith(("https://", "http://")) else None})
     order = {"overdue": 0, "due": 1}
     return sorted(items, key=lambda item: (order.get(item["state"], 2), -item["id"]))
+
+
+LAST_RUNS = 3  # per workflow on the page: enough to see a pattern (it failed twice), short on a phone
+
+
+def workflow_list(container: Container, viewer: Viewer) -> dict:
+    """The workflows in force (name, trigger, file:line, on or off) with each one's last runs that `viewer` may
+    see: a run on a private incident is left out for a non-member, as the incident itself is."""
+    held = workflows_loading.current(container)
+    with session_scope(container.engine) as session:
+        rows = reads.workflow_runs_for(session, viewer)
+    runs: dict[str, list[dict]] = {}
+    for r in rows:
+        mine = runs.setdefault(r.workflow, [])
+        if len(mine) < LAST_RUNS:
+            failed = [s for s in (r.steps or []) if not s.get("ok", True)]
+            mine.append({"incident": r.incident_id, "title": r.title, "severity": r.severity, "trigger": r.trigger,
+                         "status": r.status, "at": as_utc(r.started_at), "steps": len(r.steps or []),
+                         "failed": [f"step {int(f.get('index', 0)) + 1} ({f.get('kind')}): {f.get('text')}"
+                                    for f in failed]})
+    items = [{"name": wf.name, "trigger": wf.trigger, "where": f"{wf.source.rsplit('/', 1)[-1]}:{wf.line}",
+              "path": wf.where, "enabled": wf.enabled,
+              "steps": len(wf.steps), "runs": runs.get(wf.name, [])} for wf in held.workflows]
+    return {"items": items, "source": held.source, "problem": held.problem}

@@ -142,3 +142,14 @@ def test_test_refuses_bad_flags_in_words(fireline):
     assert code == 2 and "--tz 'Mars/Olympus' is not a time zone" in err
     with pytest.raises(SystemExit):
         fireline("workflows test --trigger decalred")
+
+
+def test_the_assembled_fireline_has_the_workflows_subcommand(monkeypatch, tmp_path, capsys):
+    """Without the fixture's patch: `fireline workflows check FILE` works as shipped (FEATURES registers it)."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/never.db")
+    monkeypatch.delenv("WORKFLOWS", raising=False)
+    code = cli.main(["workflows", "check", "playbooks/data/workflows.default.yaml"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "workflows.default.yaml" in out
