@@ -30,7 +30,7 @@ MISFITS = """
   const out = [];
   const pane = document.querySelector('.pane').getBoundingClientRect();
   for (const el of document.querySelectorAll('.block, .fields > div, .checkbox, .button, .select')) {
-    if (el.scrollWidth > el.clientWidth + 0.5) out.push(['overflows', el.className + ': ' + el.innerText.slice(0, 60)]);
+    if (el.scrollWidth > el.clientWidth + 0.5) out.push(['overflows', el.innerText.slice(0, 60)]);
     const r = el.getBoundingClientRect();
     if (r.right > pane.right + 0.5 || r.left < pane.left - 0.5) out.push(['outside the pane', el.innerText.slice(0, 60)]);
   }
