@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.block_kit_html import plain, render
+from tests.support.block_kit_html import mrkdwn, plain, render
 from tests.support.browser import Browser, screenshot_for_docs
 from tests.support.real_run import NAMES
 
@@ -32,7 +32,7 @@ MISFITS = """
   for (const el of document.querySelectorAll('.block, .fields > div, .checkbox, .button, .select')) {
     if (el.scrollWidth > el.clientWidth + 0.5) out.push(['overflows', el.innerText.slice(0, 60)]);
     const r = el.getBoundingClientRect();
-    if (r.right > pane.right + 0.5 || r.left < pane.left - 0.5) out.push(['outside the pane', el.innerText.slice(0, 60)]);
+    if (r.right > pane.right + 0.5 || r.left < pane.left - 0.5) out.push(['outside', el.innerText.slice(0, 60)]);
   }
   return out;
 })()
@@ -83,3 +83,21 @@ def test_message_picture(path: Path, tmp_path: Path):
         # Mentions are drawn as names (the card's "given by U0LEAD" context is plain text, not a mention).
         assert "<@" not in browser.text()
 
+
+
+def test_mrkdwn_is_formatted_and_everything_else_escaped():
+    drawn = mrkdwn("*<https://e.com/?q=a&amp;b|lnk>* _it_ <@U0LEAD> &lt;script&gt; <script> `a*b*` :mag: :nope:\n"
+                   "```x < y```", {"U0LEAD": "Dana Lead"})
+    assert drawn == ('<b><a href="https://e.com/?q=a&amp;b">lnk</a></b> <i>it</i> <span class="mention">@Dana Lead'
+                     '</span> &lt;script&gt; &lt;script&gt; <code>a*b*</code> \U0001F50D :nope:<br><pre>x &lt; y</pre>')
+
+
+def test_a_label_too_long_for_the_pane_is_caught(tmp_path: Path):
+    """The overflow check can fail: a 120-letter button is cut by the pane and reported."""
+    message = {"blocks": [{"type": "actions", "elements": [
+        {"type": "button", "text": {"type": "plain_text", "text": "X" * 120}}]}]}
+    page = tmp_path / "message.html"
+    page.write_text(render(message))
+    with Browser(width=640, height=300) as browser:
+        browser.open(page.as_uri())
+        assert browser.evaluate(MISFITS) == [["overflows", "X" * 60]]

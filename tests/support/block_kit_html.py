@@ -21,7 +21,8 @@ EMOJI = {
     "heavy_check_mark": "\u2714\uFE0F", "large_green_circle": "\U0001F7E2", "red_circle": "\U0001F534",
     "memo": "\U0001F4DD", "pushpin": "\U0001F4CC", "eyes": "\U0001F440", "fire": "\U0001F525",
     "arrow_up": "\u2B06\uFE0F", "arrow_down": "\u2B07\uFE0F", "stopwatch": "\u23F1\uFE0F", "rocket": "\U0001F680",
-    "no_entry": "\u26D4", "gear": "\u2699\uFE0F", "construction": "\U0001F6A7", "speech_balloon": "\U0001F4AC", "bell": "\U0001F514",
+    "no_entry": "\u26D4",
+    "gear": "\u2699\uFE0F", "construction": "\U0001F6A7", "speech_balloon": "\U0001F4AC", "bell": "\U0001F514",
 }
 
 CSS = """
