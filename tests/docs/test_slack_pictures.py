@@ -65,7 +65,7 @@ def test_message_picture(path: Path, tmp_path: Path):
     blocks = message.get("blocks", [])
     page = tmp_path / "message.html"
     page.write_text(render(message, NAMES, title=path.name))
-    with Browser(width=640, height=300) as browser:
+    with Browser(width=640, height=60) as browser:
         browser.open(page.as_uri())
         png = screenshot_for_docs(browser, f"slack/{path.name.removesuffix('.json')}.png", tmp_path)
         assert len(png) > 1000
@@ -98,6 +98,6 @@ def test_a_label_too_long_for_the_pane_is_caught(tmp_path: Path):
         {"type": "button", "text": {"type": "plain_text", "text": "X" * 120}}]}]}
     page = tmp_path / "message.html"
     page.write_text(render(message))
-    with Browser(width=640, height=300) as browser:
+    with Browser(width=640, height=60) as browser:
         browser.open(page.as_uri())
         assert browser.evaluate(MISFITS) == [["overflows", "X" * 60]]

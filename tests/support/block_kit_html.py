@@ -64,7 +64,7 @@ body { margin: 0; background: #fff; color: #1d1c1d;
 .checkbox .label { min-width: 0; }
 .checkbox .description { display: block; font-size: 13px; color: #616061; }
 a { color: #1264a3; text-decoration: none; }
-.mention { color: #1264a3; background: #e8f5fa; border-radius: 3px; padding: 0 2px; }
+.mention { color: #1264a3; background: #e8f5fa; border-radius: 3px; padding: 0 2px; white-space: nowrap; }
 code { font: 12px/1.5 Monaco, Menlo, "DejaVu Sans Mono", monospace; color: #e01e5a; background: #f8f8f8;
   border: 1px solid #e8e8e8; border-radius: 3px; padding: 0 3px; }
 pre { font: 12px/1.5 Monaco, Menlo, "DejaVu Sans Mono", monospace; background: #f8f8f8; border: 1px solid #e8e8e8;
