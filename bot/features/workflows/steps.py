@@ -121,8 +121,16 @@ def invite(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event
     for who in people:
         found = _user_for(ctx, incident, who)
         (ids if found and found[:1] in "UW" and found[1:].isalnum() else unknown).append(found or who)
-    if groups:
-        unknown += [f"@{g.lstrip('@')} (user groups are not expanded yet)" for g in groups]
+    members = getattr(ctx.chat, "group_members", None)  # Slack's usergroups.list; the console has none
+    for group in groups:
+        handle = group.lstrip("@")
+        listed = (members(handle) or members(handle.lower())) if members is not None else []  # an id, or a handle
+        found = [u for u in listed if u not in ids]
+        if found:
+            ids += found
+        else:
+            unknown.append(f"@{handle} (" + ("no such user group, or it has nobody" if members is not None
+                                             else "user groups are read from Slack; this chat has none") + ")")
     if ids:
         ctx.chat.invite(incident.channel_id, ids)
     if unknown and not ids:
