@@ -25,6 +25,7 @@ from bot.core.container import Container
 from bot.core.context import Context, job_context, webhook_context
 from bot.store.db import session_scope
 from bot.core.errors import IntegrationError, UserError
+from bot.core.hooks import Hooks
 from bot.store.models import Alert, Incident, ProcessedRequest
 from bot.core.reply import Reply, escape, mention
 from bot.service import incidents as svc, jobs
@@ -292,6 +293,7 @@ def _post_thread(container: Container, payload: dict[str, Any], done: dict[str, 
         if not payload.get("announced"):
             svc.announce(ctx, incident, render.incident_post(alert))
             done["announced"] = True
+            received(ctx, incident, alert)
         if alert.root_ts and not alert.reply_ts:  # an integration's message in ALERTS_CHANNEL: say where it went
             ref = ctx.chat.post(alert.channel or "", analysis_of(ctx, alert, ruleset), thread_ts=alert.root_ts)
             _save(container, alert.id, reply_ts=ref.ts)
@@ -485,10 +487,20 @@ def declare_from_alert(ctx: Context, alert_id: int) -> Reply:
         except Exception:
             log.warning("could not post the declaration in the thread of alert %s", alert.id)
     update_messages(ctx, alert)
+    with ctx.session() as session:
+        incident = session.get(Incident, incident.id)
+        session.expunge(incident)
+    received(ctx, incident, alert)
     reply = Reply(f"Declared *#{incident.id}* SEV{incident.severity} from alert #{alert.id}: {escape(incident.title)}",
                   lines=[f"Incident channel: {channel}."])
     reply.lines += [f":warning: {escape(p)}" for p in problems]
     return reply
+
+
+def received(ctx: Context, incident: Incident, alert: Alert) -> None:
+    """The alert joined an incident (declared from it, or linked to it as it arrived): listeners (the team's
+    workflows, `alert_received`) hear it once per alert; `emit` logs a listener's failure and goes on."""
+    ctx.app.registry.emit(Hooks.ALERT_RECEIVED, ctx, incident=incident, alert=alert)
 
 
 def _permalink(ctx: Context, alert: Alert) -> str | None:

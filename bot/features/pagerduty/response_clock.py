@@ -92,15 +92,16 @@ def _arm(ctx: Context, session, kind: str, job: str, incident: Incident, due: da
                {"incident_id": incident.id, "due": as_utc(due).isoformat(), **payload}, now=ctx.now())
 
 
-def arm_ack(ctx: Context, incident: Incident, start: datetime) -> None:
-    """(Re)start the ack clock for the incident's current severity from `start`."""
+def arm_ack(ctx: Context, incident: Incident, start: datetime, after: timedelta | None = None) -> None:
+    """(Re)start the ack clock for the incident's current severity from `start`; `after` (a workflow's page step's
+    `escalate_after`) replaces the SEV table's response target for this incident's clock."""
     with ctx.session() as session:
         timers.cancel_prefix(session, _prefix("ack", incident.id))
         timers.cancel_prefix(session, _prefix("remind", incident.id))
         if not incident.is_open or incident.acknowledged_at:
             return
         settings = ctx.app.settings
-        target = ack_target(incident.severity, settings)
+        target = after or ack_target(incident.severity, settings)
         if target is None:
             return
         if incident.severity <= 2:

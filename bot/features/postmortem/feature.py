@@ -103,6 +103,10 @@ def reminder_job(container: Container, payload: dict[str, Any], job=None) -> Non
     pm_svc.remind(job_context(container), int(payload["incident_id"]), payload["due_at"])
 
 
+def due_job(container: Container, payload: dict[str, Any], job=None) -> None:
+    pm_svc.due(job_context(container), int(payload["incident_id"]), payload["due_at"])
+
+
 def register(registry: Registry) -> None:
     registry.simple_command("postmortem", USAGE, "regenerate the postmortem draft, or record the published one")(
         postmortem)
@@ -110,6 +114,7 @@ def register(registry: Registry) -> None:
     registry.action(pm_svc.DONE_ACTION, press_done, value="incident", incident="any")
     registry.job(pm_svc.DRAFT_JOB)(draft_job)
     registry.job(pm_svc.REMINDER_JOB)(reminder_job)
+    registry.job(pm_svc.DUE_JOB)(due_job)
 
 
 def register_check(registry: Registry) -> None:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 DRAFT_JOB = "postmortem.draft"
 REMINDER_JOB = "postmortem.reminder"
+DUE_JOB = "postmortem.due"
 DONE_ACTION = "postmortem_done"
 
 
@@ -155,6 +156,15 @@ def reminder_key(incident_id: int, due: datetime) -> str:
     return f"postmortem-reminder:{incident_id}:{as_utc(due).strftime('%Y%m%dT%H%M%S')}"
 
 
+def due_key(incident_id: int, due: datetime) -> str:
+    return f"postmortem-due:{incident_id}:{as_utc(due).strftime('%Y%m%dT%H%M%S')}"
+
+
+def _cancel_timers(session, incident_id: int, due: datetime) -> None:
+    jobs.cancel(session, reminder_key(incident_id, due))
+    jobs.cancel(session, due_key(incident_id, due))
+
+
 def schedule(ctx: Context, incident: Incident) -> None:
     """At resolution: queue the draft, set the due date and the reminder timer, in one transaction."""
     with ctx.session() as session:
@@ -167,7 +177,7 @@ def schedule(ctx: Context, incident: Incident) -> None:
         if row.done_at is not None:
             return
         if row.due_at is not None:  # resolved before, then reopened: the old reminder no longer applies
-            jobs.cancel(session, reminder_key(incident.id, row.due_at))
+            _cancel_timers(session, incident.id, row.due_at)
         if not owed(ctx.app, incident, events):
             row.due_at = None
             session.add(row)
@@ -176,6 +186,8 @@ def schedule(ctx: Context, incident: Incident) -> None:
         session.add(row)
         jobs.enqueue(session, REMINDER_JOB, {"incident_id": incident.id, "due_at": row.due_at.isoformat()},
                      run_at=pm.remind_at(row.due_at), dedup_key=reminder_key(incident.id, row.due_at), now=ctx.now())
+        jobs.enqueue(session, DUE_JOB, {"incident_id": incident.id, "due_at": row.due_at.isoformat()},
+                     run_at=row.due_at, dedup_key=due_key(incident.id, row.due_at), now=ctx.now())
 
 
 # -- telling people -------------------------------------------------------------------------------------
@@ -272,6 +284,24 @@ def remind(ctx: Context, incident_id: int, due_text: str) -> bool:
     return True
 
 
+def due(ctx: Context, incident_id: int, due_text: str) -> bool:
+    """The due timer: the due time passed without `/postmortem done`; says so to listeners (the team's workflows).
+
+    Nothing is posted here: the reminder 24 hours before is today's message; what happens at the due time is
+    the team's to decide (a `postmortem_due` workflow), so with no team file nothing changes."""
+    with ctx.session() as session:
+        incident = svc.get_incident(session, incident_id)
+        row = stored(session, incident_id)
+        if row is None or row.done_at is not None or row.due_at is None:
+            return False
+        if as_utc(row.due_at).isoformat() != due_text or incident.is_open:
+            return False
+        session.expunge(incident)
+        when = as_utc(row.due_at)
+    ctx.app.registry.emit(Hooks.POSTMORTEM_DUE, ctx, incident=incident, due=when)
+    return True
+
+
 def mark_done(ctx: Context, incident_id: int, link: str) -> tuple[Incident, bool]:
     """Record where the published postmortem lives; stops the reminder. Returns (incident, was_done_before)."""
     with ctx.session() as session:
@@ -282,7 +312,7 @@ def mark_done(ctx: Context, incident_id: int, link: str) -> tuple[Incident, bool
         row = _row(session, incident.id)
         before = row.done_at is not None
         if row.due_at is not None:
-            jobs.cancel(session, reminder_key(incident.id, row.due_at))
+            _cancel_timers(session, incident.id, row.due_at)
         row.done_link, row.done_at, row.done_by = link, ctx.now(), ctx.user_id
         session.add(row)
         verb = "link updated" if before else "published"
@@ -295,5 +325,5 @@ def mark_done(ctx: Context, incident_id: int, link: str) -> tuple[Incident, bool
     return incident, before
 
 
-__all__ = ["DONE_ACTION", "DRAFT_JOB", "REMINDER_JOB", "Draft", "followups", "generate", "mark_done", "publish", "remind", "render",
+__all__ = ["DONE_ACTION", "DRAFT_JOB", "DUE_JOB", "REMINDER_JOB", "Draft", "due", "due_key", "followups", "generate", "mark_done", "publish", "remind", "render",
            "reminder_key", "schedule", "stored"]

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from bot.core.chat import person
 from bot.core.clock import as_utc
 from bot.core.context import Context
-from bot.store.models import Incident, StatusUpdate
+from bot.store.models import Incident, Postmortem, StatusUpdate
 from playbooks.workflows import Event, Step
 
 # The depth of the run whose step is executing in this thread: events its effects cause carry it (plus one).
@@ -31,6 +31,7 @@ def incident_fields(ctx: Context, incident: Incident) -> dict[str, Any]:
         status_published = _published(session, incident.id)
         components = _components(session, incident.id)
         acknowledged = bool(from_db.acknowledged_at) if from_db is not None else bool(incident.acknowledged_at)
+        postmortem = session.exec(select(Postmortem).where(Postmortem.incident_id == incident.id)).first()
     return {
         "number": incident.id, "title": incident.title, "severity": incident.severity, "state": incident.status,
         "private": bool(incident.private), "components": components,
@@ -38,6 +39,7 @@ def incident_fields(ctx: Context, incident: Incident) -> dict[str, Any]:
         if incident.lead_id else "", "channel": incident.channel_name or "", "url": "",
         "summary": incident.summary or "", "declared_at": as_utc(incident.declared_at).isoformat(),
         "acknowledged": acknowledged, "status_published": status_published,
+        "postmortem_done": bool(postmortem is not None and postmortem.done_at is not None),
     }
 
 

@@ -93,6 +93,24 @@ def on_playbook_finished(ctx: Context, execution=None, plan=None, **_: Any) -> N
                 occurrence=f"playbook_finished:{execution.id}")
 
 
+def on_alert_received(ctx: Context, incident: Incident, alert=None, **_: Any) -> None:
+    """An alert joined the incident: its source, title, text and labels are the event's (once per alert)."""
+    if alert is None:
+        return
+    labels = (alert.details or {}).get("labels") if isinstance(alert.details, dict) else None
+    runner.fire(ctx, "alert_received", incident, {
+        "alert_source": alert.source or "", "alert_title": alert.title or "",
+        "alert_text": alert.text or alert.title or "",
+        "alert_labels": {str(k): str(v) for k, v in (labels or {}).items()} if isinstance(labels, dict) else {}},
+        occurrence=f"alert_received:{alert.id}")
+
+
+def on_postmortem_due(ctx: Context, incident: Incident, due: datetime | None = None, **_: Any) -> None:
+    when = as_utc(due if due is not None else ctx.now())
+    runner.fire(ctx, "postmortem_due", incident, {"due": when.isoformat(), "overdue": as_utc(ctx.now()) >= when},
+                occurrence=f"postmortem_due:{when.isoformat()}")
+
+
 # -- no_update ---------------------------------------------------------------------------------------------------
 def _quiet_workflows(container: Container) -> list[Workflow]:
     return [wf for wf in loading.current(container).enabled() if wf.trigger == "no_update"]
@@ -189,6 +207,8 @@ def register(registry: Registry) -> None:
     registry.on(Hooks.INCIDENT_LEAD_CHANGED)(on_lead_changed)
     registry.on(Hooks.INCIDENT_ROLE_CHANGED)(on_role_changed)
     registry.on(Hooks.PLAYBOOK_FINISHED)(on_playbook_finished)
+    registry.on(Hooks.ALERT_RECEIVED)(on_alert_received)
+    registry.on(Hooks.POSTMORTEM_DUE)(on_postmortem_due)
     registry.job(runner.STEP_JOB)(runner.run_step_job)
     registry.job(steps.REMIND_JOB)(steps.remind_job)
     registry.job(QUIET_JOB)(quiet_job)

@@ -13,23 +13,25 @@ an event at `MAX_DEPTH` starts nothing (said once in the timeline), so no workfl
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from bot.core.clock import as_utc
 from bot.core.container import Container
 from bot.core.context import Context, job_context
 from bot.core.reply import Reply, escape
 from bot.service import incidents as svc, jobs
 from bot.store.models import Incident, Job, PlaybookAudit, WorkflowRun
 from bot.features.workflows import loading, steps as step_kinds
-from bot.features.workflows.events import (DEPTH, event_dict, event_from, make_event, occurrence_key,
-                                           step_dict)
+from bot.features.workflows.events import (DEPTH, event_dict, event_from, incident_fields, make_event,
+                                           occurrence_key, step_dict)
 from bot.features.workflows.steps import StepFailed
 from playbooks.workflows import DEFAULT_FILE, MAX_DEPTH, Event, Step, Workflow, matches
+from playbooks.workflows.conditions import holds
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +152,9 @@ def run_step_job(container: Container, payload: dict[str, Any], job=None) -> Non
             session.expunge(incident)
     if index >= len(plan) or incident is None:
         return
+    if index and _wait_over(ctx, run, plan[index - 1], incident, event):
+        skip_rest(ctx, run, index, len(plan))
+        return
     spec = plan[index]
     step = Step(spec["kind"], spec.get("args") or {}, int(spec.get("line") or 0), index)
     delay: timedelta | None = None
@@ -166,6 +171,41 @@ def run_step_job(container: Container, payload: dict[str, Any], job=None) -> Non
     finally:
         DEPTH.reset(token)
     advance(ctx, run, step, ok, text, len(plan), delay)
+
+
+def _wait_over(ctx: Context, run: WorkflowRun, before: dict[str, Any], incident: Incident, event: Event) -> bool:
+    """The step before was a `wait` with `unless`: do its conditions hold now that the wait ended?"""
+    unless = (before.get("args") or {}).get("unless") if before.get("kind") == "wait" else None
+    if not unless:
+        return False
+    waited = next((s for s in reversed(run.steps or []) if s.get("index") == before.get("index")), None)
+    since = datetime.fromisoformat(waited["at"]) if waited and waited.get("at") else None
+    updated = bool(since and incident.last_update_at and as_utc(incident.last_update_at) > as_utc(since))
+    now_event = Event(event.trigger, incident_fields(ctx, incident), dict(event.detail), ctx.now(), event.depth)
+    return holds(dict(unless), now_event, {"updated": updated})
+
+
+def skip_rest(ctx: Context, run: WorkflowRun, index: int, total: int) -> bool:
+    """The wait's conditions held: the remaining steps are skipped (recorded once, by the same conditional UPDATE)."""
+    now = ctx.now()
+    text = f"the wait's `unless` held: the remaining {total - index} step(s) skipped"
+    entry = {"index": index, "kind": "skipped", "ok": True, "text": text, "at": now.isoformat(), "line": 0}
+    failed_before = any(not s.get("ok") for s in run.steps or [])
+    with ctx.session() as session:
+        result = session.execute(
+            update(WorkflowRun).where(col(WorkflowRun.id) == run.id, col(WorkflowRun.next_step) == index)
+            .values(next_step=total, steps=[*(run.steps or []), entry], finished_at=now,
+                    status="failed" if failed_before else "done"))
+        if result.rowcount != 1:
+            return False
+        if in_timeline(run.source):
+            incident = svc.get_incident(session, run.incident_id)
+            words = f"Workflow “{run.workflow}”: {text}"
+            svc.record(session, incident, "workflow_step", "fireline", words[:2000],
+                       {"run_id": run.id, "index": index, "kind": "skipped", "ok": True}, at=now)
+            session.add(PlaybookAudit(incident_id=run.incident_id, actor="fireline", action="workflow_step",
+                                      detail=words[:2000], data={"run_id": run.id, "index": index}, at=now))
+    return True
 
 
 def advance(ctx: Context, run: WorkflowRun, step: Step, ok: bool, text: str, total: int,

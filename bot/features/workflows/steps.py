@@ -107,8 +107,11 @@ def page(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: 
         start = incident.declared_at if event.trigger == "declared" else (event.at or ctx.now())
         clock.arm_ack(ctx, incident, start)
         words += "; escalates in PagerDuty if not acknowledged within the response target"
-    elif after:
-        words += f"; escalate_after {after} is not run yet (only response_target is): escalate by hand"
+    elif after:  # the response clock's ack timer, due after this step's own duration
+        seconds = parse_duration(str(after))
+        if seconds:
+            clock.arm_ack(ctx, incident, ctx.now(), after=timedelta(seconds=seconds))
+            words += f"; escalates in PagerDuty if not acknowledged within {after}"
     return Outcome(words)
 
 
@@ -121,8 +124,16 @@ def invite(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event
     for who in people:
         found = _user_for(ctx, incident, who)
         (ids if found and found[:1] in "UW" and found[1:].isalnum() else unknown).append(found or who)
-    if groups:
-        unknown += [f"@{g.lstrip('@')} (user groups are not expanded yet)" for g in groups]
+    members = getattr(ctx.chat, "group_members", None)  # Slack's usergroups.list; the console has none
+    for group in groups:
+        handle = group.lstrip("@")
+        listed = (members(handle) or members(handle.lower())) if members is not None else []  # an id, or a handle
+        found = [u for u in listed if u not in ids]
+        if found:
+            ids += found
+        else:
+            unknown.append(f"@{handle} (" + ("no such user group, or it has nobody" if members is not None
+                                             else "user groups are read from Slack; this chat has none") + ")")
     if ids:
         ctx.chat.invite(incident.channel_id, ids)
     if unknown and not ids:
@@ -158,7 +169,10 @@ def draft_status(ctx: Context, run: WorkflowRun, incident: Incident, step: Step,
         return Outcome("the public page already shows it resolved; nothing drafted")
     if waiting is not None and (request.stage is None or waiting.stage == request.stage):
         return Outcome(f"a draft ({waiting.stage}) is already waiting for Publish; left as it is")
-    update = status_service.draft(ctx, incident, request, suggested=True)
+    try:
+        update = status_service.draft(ctx, incident, request, suggested=True)
+    except UserError as exc:  # e.g. no components named and none known for the incident: said, not a traceback
+        raise StepFailed(" ".join([exc.message, *exc.hints])) from None
     svc.announce(ctx, incident, status_plan_reply(update, incident.id,
                                                   f"Drafted by the workflow “{escape(run.workflow)}”."))
     return Outcome(f"drafted a {update.stage} status page update; it waits for a person's Publish")

@@ -1,0 +1,85 @@
+"""docs/examples/workflows/exec-escalation.yaml from declare to resolve, as docs/workflows.md shows it: signed
+slash commands to the real Bolt app, the recording Slack stand-in (with the @exec-oncall user group), the scripted
+PagerDuty and the test clock. And a page step's own `escalate_after` is a real timer, not only words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from bot.store.models import FollowUp, WorkflowRun
+from tests.support.factories import make_container
+from tests.support.pagerduty import REST_SETTINGS, escalations, harness, incident_posts, install_clients
+
+CHANNEL = "CINC0001"
+EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "workflows" / "exec-escalation.yaml"
+
+
+def posts_in(recorder, channel: str, needle: str) -> list[str]:
+    return [c.text() for c in recorder.of("chat.postMessage") if c.data.get("channel") == channel
+            and needle in c.text()]
+
+
+def runs(container) -> dict[str, WorkflowRun]:
+    with Session(container.engine) as session:
+        return {r.workflow: r for r in session.exec(select(WorkflowRun)).all()}
+
+
+def build(sqlite_url, recorder, clock, path: Path):
+    recorder.usergroups = [{"id": "S0EXEC", "handle": "exec-oncall", "users": ["U0CHEN", "U0MARCUS"]}]
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path), **REST_SETTINGS)
+    install_clients(container)
+    return container
+
+
+def test_the_exec_escalation_example_from_declare_to_resolve(sqlite_url, recorder, clock, pd):
+    container = build(sqlite_url, recorder, clock, EXAMPLE)
+    with harness(container, recorder) as slack:
+        slack.command("declare Checkout returns 502 sev1")
+        assert len(pd.calls("POST", "/incidents")) == 1  # paged once (the default file's page and this one)
+        invited = {u for c in recorder.of("conversations.invite") if c.data.get("channel") == CHANNEL
+                   for u in str(c.data.get("users")).split(",")}
+        assert {"U0CHEN", "U0MARCUS"} <= invited  # @exec-oncall's members
+        [told] = posts_in(recorder, "#leadership", "SEV1 declared by")
+        assert "Checkout returns 502" in told and "the next update is due within 30 minutes" in told
+        # no status page components are configured here and the incident names none: the draft step says why in
+        # the channel (in words, where the step is) and the other steps go on
+        [failed] = incident_posts(recorder, "step 4 (draft_status) failed")
+        assert "Say which components customers see affected." in failed and "exec-escalation.yaml:" in failed
+        run = runs(container)["Exec escalation on SEV1"]
+        assert [s["kind"] for s in run.steps] == ["page", "invite", "post", "draft_status", "plan_playbook", "remind"]
+        assert "escalates in PagerDuty if not acknowledged within 15m" in run.steps[0]["text"]
+        # 15 minutes unacknowledged: PagerDuty escalates to the next level
+        clock.advance(minutes=15)
+        slack.run_jobs()
+        assert escalations(pd) == [2]
+        # 30 minutes without an update: the lead is reminded
+        clock.advance(minutes=15)
+        slack.run_jobs()
+        assert incident_posts(recorder, "30 minutes without an update on SEV1 #1: #leadership is waiting.")
+        slack.command("resolve Rolled back v42", channel_id=CHANNEL)
+        [over] = posts_in(recorder, "#leadership", "Resolved: SEV1 #1 Checkout returns 502")
+        assert "A postmortem follows." in over
+        assert runs(container)["Tell the executives it is over"].status == "done"
+        with Session(container.engine) as session:
+            texts = [f.text for f in session.exec(select(FollowUp)).all()]
+        assert "Brief the executives on #1's postmortem" in texts
+        assert "Exec escalation when raised to SEV1" not in runs(container)
+    container.engine.dispose()
+
+
+def test_a_page_steps_own_escalate_after_runs_as_a_timer(sqlite_url, recorder, clock, pd, tmp_path):
+    path = tmp_path / "team.yaml"
+    path.write_text(EXAMPLE.read_text(encoding="utf-8").replace("escalate_after: 15m", "escalate_after: 5m"),
+                    encoding="utf-8")
+    container = build(sqlite_url, recorder, clock, path)
+    with harness(container, recorder) as slack:
+        slack.command("declare Checkout returns 502 sev1")
+        clock.advance(minutes=4, seconds=59)
+        slack.run_jobs()
+        assert escalations(pd) == []
+        clock.advance(seconds=1)
+        slack.run_jobs()
+        assert escalations(pd) == [2]  # at 5 minutes, not the SEV table's 15
+    container.engine.dispose()

@@ -1,0 +1,103 @@
+"""invite, add_followup, escalate, remind and wait (with `unless`) through signed HTTP to the real Bolt app,
+the recording Slack stand-in (its usergroups.list) and the test clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from bot.store.models import FollowUp, WorkflowRun
+from tests.support.factories import make_container
+from tests.support.pagerduty import harness, incident_posts
+
+CHANNEL = "CINC0001"
+FILE = """
+workflows:
+  - name: Heads-up chain
+    on: declared
+    when: {severity: 3}
+    steps:
+      - invite: {people: ["<@U0ALICE>"], groups: ["exec-oncall"]}
+      - add_followup: {text: "Review paging for {{ incident.title }}", owner: lead}
+      - escalate: {area: database}
+      - remind: {after: 10m, to: lead, text: "Ten minutes in: post an update", unless: {updated: true}}
+      - wait: {for: 20m, unless: {acknowledged: true}}
+      - post: {channel: incident, text: "Twenty minutes and nobody acknowledged"}
+"""
+
+
+def start(sqlite_url, recorder, clock, tmp_path):
+    path = tmp_path / "team.yaml"
+    path.write_text(FILE, encoding="utf-8")
+    recorder.usergroups = [{"id": "S0EXEC", "handle": "exec-oncall", "users": ["U0CHEN", "U0MARCUS"]}]
+    return make_container(sqlite_url, recorder, clock, workflows=str(path))
+
+
+def the_run(container) -> WorkflowRun:
+    with Session(container.engine) as session:
+        [run] = session.exec(select(WorkflowRun)).all()
+        return run
+
+
+def invited(recorder) -> set[str]:
+    return {u for call in recorder.of("conversations.invite") if call.data.get("channel") == CHANNEL
+            for u in str(call.data.get("users")).split(",")}
+
+
+def test_invite_followup_escalate_then_the_reminder_and_the_wait_run_when_nobody_acts(sqlite_url, recorder, clock,
+                                                                                  tmp_path):
+    container = start(sqlite_url, recorder, clock, tmp_path)
+    with harness(container, recorder) as slack:
+        slack.command("declare Search is slow sev3")
+        assert {"U0ALICE", "U0CHEN", "U0MARCUS"} <= invited(recorder)  # a mention and the group's members
+        with Session(container.engine) as session:
+            [followup] = session.exec(select(FollowUp)).all()
+        assert followup.text == "Review paging for Search is slow" and followup.owner == "U0LEAD"
+        assert any("escalated to *Backend/Database*" in t for t in incident_posts(recorder, "escalated"))
+        assert not incident_posts(recorder, "Ten minutes in")
+        clock.advance(minutes=10, seconds=1)
+        slack.run_jobs()
+        [reminder] = incident_posts(recorder, "Ten minutes in: post an update")
+        assert "<@U0LEAD>" in reminder
+        assert not incident_posts(recorder, "nobody acknowledged")
+        clock.advance(minutes=10)
+        slack.run_jobs()
+        assert incident_posts(recorder, "Twenty minutes and nobody acknowledged")
+        run = the_run(container)
+        assert run.status == "done" and [s["kind"] for s in run.steps] == [
+            "invite", "add_followup", "escalate", "remind", "wait", "post"]
+    container.engine.dispose()
+
+
+def test_the_reminder_and_the_rest_of_the_chain_are_skipped_when_their_unless_holds(sqlite_url, recorder, clock,
+                                                                                  tmp_path):
+    container = start(sqlite_url, recorder, clock, tmp_path)
+    with harness(container, recorder) as slack:
+        slack.command("declare Search is slow sev3")
+        clock.advance(minutes=2)
+        slack.command("update Reindexing the search cluster", channel_id=CHANNEL)
+        slack.command("ack", channel_id=CHANNEL)
+        clock.advance(minutes=30)
+        slack.run_jobs()
+        assert not incident_posts(recorder, "Ten minutes in")
+        assert not incident_posts(recorder, "nobody acknowledged")
+        run = the_run(container)
+        assert run.status == "done"
+        assert run.steps[-1]["kind"] == "skipped" and "1 step(s) skipped" in run.steps[-1]["text"]
+        slack.command("workflows", channel_id=CHANNEL)
+        assert "the wait's `unless` held" in slack.reply_text()
+    container.engine.dispose()
+
+
+def test_a_group_slack_does_not_know_is_named_and_the_others_are_invited(sqlite_url, recorder, clock, tmp_path):
+    path = tmp_path / "team.yaml"
+    path.write_text("workflows:\n  - name: Invite\n    on: declared\n    steps:\n"
+                    "      - invite: {people: [\"<@U0ALICE>\"], groups: [\"@no-such-group\"]}\n", encoding="utf-8")
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path))
+    with harness(container, recorder) as slack:
+        slack.command("declare Search is slow sev3")
+        assert "U0ALICE" in invited(recorder)
+        run = the_run(container)
+        assert run.steps[0]["ok"] and "not invited: @no-such-group (no such user group" in run.steps[0]["text"]
+    container.engine.dispose()

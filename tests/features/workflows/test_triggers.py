@@ -1,0 +1,132 @@
+"""The `alert_received` and `postmortem_due` triggers through the real front ends: a captured Alertmanager
+delivery to the real HTTP app and a Declare press signed as Slack signs it; the console with the test clock."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from bot.adapters.console import Console
+from bot.features.alerts import render as alert_render
+from bot.store.models import FollowUp, Postmortem, WorkflowRun
+from tests.features.alerts.test_senders import CORPUS, TOKENS
+from tests.support.alerts import ALERT_SECRET, alerts
+from tests.support.factories import make_container
+from tests.support.pagerduty import harness, incident_posts
+
+CAPTURE = "alertmanager-inres-webhook_md-highcpu.json"  # firing; labels environment=production, team=platform
+
+ALERT_FILE = """
+workflows:
+  - name: Platform alert joins an incident
+    on: alert_received
+    when:
+      alert_source: [alertmanager]
+      alert_labels: {environment: production, team: platform}
+    steps:
+      - post: {channel: incident, text: "{{ alert.source }} alert on {{ alert.labels.instance }}: {{ alert.title }}"}
+  - name: Staging alerts only
+    on: alert_received
+    when: {alert_labels: {environment: staging}}
+    steps:
+      - post: {channel: incident, text: "staging alert"}
+"""
+
+
+def runs(container) -> list[WorkflowRun]:
+    with Session(container.engine) as session:
+        return list(session.exec(select(WorkflowRun).order_by(WorkflowRun.id)).all())
+
+
+def deliver_capture(client):
+    body = (CORPUS / CAPTURE).read_bytes()
+    return client.post("/webhooks/alerts/alertmanager", content=body,
+                       headers={"Content-Type": "application/json",
+                                "Authorization": f"Bearer {TOKENS['alertmanager']}"})
+
+
+def test_alert_received_runs_when_an_alert_opens_an_incident_and_when_one_joins_it(sqlite_url, recorder, clock,
+                                                                                tmp_path):
+    path = tmp_path / "team.yaml"
+    path.write_text(ALERT_FILE, encoding="utf-8")
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path), alerts_webhook_secret=ALERT_SECRET,
+                               alerts_source_tokens=f"alertmanager={TOKENS['alertmanager']}")
+    with harness(container, recorder) as slack:
+        assert deliver_capture(slack.client).status_code == 202
+        slack.run_jobs()
+        assert runs(container) == []  # an alert with no incident starts nothing (a run belongs to an incident)
+        [alert] = alerts(container)
+        slack.press(alert_render.DECLARE, str(alert.id))
+        expected = ("alertmanager alert on prod-web-server-01:9100: Critical CPU usage detected on production "
+                    "web server 3")
+        assert len(incident_posts(recorder, expected)) == 1
+        [run] = runs(container)
+        assert (run.workflow, run.trigger, run.status) == ("Platform alert joins an incident", "alert_received",
+                                                           "done")
+        assert run.event["event"]["detail"]["alert_labels"]["team"] == "platform"
+        # the same alert delivered again within its window is a repeat: no second run
+        deliver_capture(slack.client)
+        slack.run_jobs()
+        assert len(runs(container)) == 1
+        # a new firing after the window is a new alert that joins the open incident: it runs once more
+        clock.advance(hours=3)
+        deliver_capture(slack.client)
+        slack.run_jobs()
+        assert [a.incident_id for a in alerts(container)] == [1, 1]
+        assert [r.workflow for r in runs(container)] == ["Platform alert joins an incident"] * 2
+        assert len(incident_posts(recorder, expected)) == 2
+        assert not incident_posts(recorder, "staging alert")  # its labels condition did not hold
+    container.engine.dispose()
+
+
+DUE_FILE = """
+workflows:
+  - name: Postmortem overdue
+    on: postmortem_due
+    when: {postmortem_done: false}
+    steps:
+      - post: {channel: incident, text: "The postmortem of #{{ incident.number }} is overdue (due {{ postmortem.due }})."}
+      - add_followup: {text: "Write the postmortem of #{{ incident.number }}", owner: lead}
+"""
+
+
+def test_postmortem_due_runs_when_the_due_time_passes_without_the_postmortem(sqlite_url, recorder, clock, tmp_path):
+    path = tmp_path / "team.yaml"
+    path.write_text(DUE_FILE, encoding="utf-8")
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path))
+    out = io.StringIO()
+    console = Console(container, out)
+    console.run_line("/incident declare Checkout returns 502 sev2")
+    console.run_line("/incident resolve fixed the pool size")
+    with Session(container.engine) as session:
+        due = session.exec(select(Postmortem)).one().due_at
+    clock.now = due - timedelta(minutes=1)
+    console.run_line("/incident workflows")
+    assert runs(container) == []  # not due yet (the 24-hour reminder went out; no workflow)
+    clock.now = due + timedelta(seconds=1)
+    console.run_line("/incident workflows")
+    [run] = runs(container)
+    assert (run.trigger, run.status) == ("postmortem_due", "done"), run.steps
+    assert "The postmortem of #1 is overdue (due " in out.getvalue()
+    console.run_line("/incident workflows")  # its run, step by step
+    assert "2. add_followup: follow-up 1 added" in out.getvalue()
+    with Session(container.engine) as session:
+        [followup] = session.exec(select(FollowUp)).all()
+    assert followup.text == "Write the postmortem of #1"
+    container.engine.dispose()
+
+
+def test_postmortem_due_does_not_run_once_the_postmortem_is_done(sqlite_url, recorder, clock, tmp_path):
+    path = tmp_path / "team.yaml"
+    path.write_text(DUE_FILE, encoding="utf-8")
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path))
+    console = Console(container, io.StringIO())
+    console.run_line("/incident declare Checkout returns 502 sev2")
+    console.run_line("/incident resolve fixed the pool size")
+    console.run_line("/postmortem done https://docs.example.com/pm/1 #1")
+    clock.advance(days=10)
+    console.run_line("/incident workflows")
+    assert runs(container) == []
+    container.engine.dispose()
