@@ -3,7 +3,6 @@ the recording Slack stand-in (its usergroups.list) and the test clock."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 
 from sqlmodel import Session, select
 
