@@ -46,6 +46,7 @@ from bot.service import incidents as svc
 from bot.service import timers
 from bot.store.db import session_scope
 from bot.store.models import CanaryRun, Incident, PlaybookExecution
+from bot.store.models.deploy import CANARY_OPEN
 from playbooks.canary import (
     Canary,
     adopt_drill_canary,
@@ -69,7 +70,7 @@ PROMOTE_ACTION = "canary_promote"
 DISCARD_ACTION = "canary_discard"
 DECLARE_ACTION = "canary_declare"
 TICK = timedelta(minutes=1)
-LIVE = ("watching", "judged", "promoting", "discarding")
+LIVE = CANARY_OPEN
 ICONS = {"healthy": ":white_check_mark:", "suspicious": ":warning:", "bad": ":rotating_light:"}
 
 
@@ -211,8 +212,8 @@ def decided(ctx: Context, execution: PlaybookExecution, run_id: int) -> None:
     ok = execution.status == "succeeded"
     final = ("promoted" if promote else "discarded") if ok else "judged"
     with session_scope(ctx.app.engine) as session:
-        session.execute(update(CanaryRun).where(col(CanaryRun.id) == run_id,
-                                                col(CanaryRun.status).in_(("judged", "promoting", "discarding")))
+        session.execute(update(CanaryRun).where(col(CanaryRun.id) == run_id,  # Discard may come mid-watch
+                                                col(CanaryRun.status).in_(LIVE))
                         .values(status=final, decision_execution_id=execution.id))
         run = session.get(CanaryRun, run_id)
         if run is None:
