@@ -167,8 +167,9 @@ def canary_hold(ctx: Context, playbook: Playbook, app: str, params: dict[str, An
         run = open_canary(session, app, dry_run)
         if run is None:
             return
-        if playbook.name in CANARY_DECISIONS and (
-                str(params.get("run", "")) == str(run.id) or (run.machine_id and params.get("canary") == run.machine_id)):
+        mine = (str(params.get("run", "")) == str(run.id)
+                or bool(run.machine_id and params.get("canary") == run.machine_id))
+        if playbook.name in CANARY_DECISIONS and mine:
             return
         text = (f"{escape(app)} has a canary open: `{escape(tag(run.image))}` on machine "
                 f"`{escape(run.machine_id or '?')}` ({run.status}), started by {mention(run.started_by)}. "

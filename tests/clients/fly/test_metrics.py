@@ -168,4 +168,5 @@ def test_responses_by_instance_counts_each_machine_of_the_canary_fleet(fly_prome
     assert sorted(counts) == sorted(i.id for i in prom.fleet("cgraph-canary-bad").instances)
     assert all(v > 10 for v in counts.values()), counts  # enough to judge on: the canary's verdict multiplies by it
     assert set(shares) == set(counts)
-    assert m.responses_by_instance("a\"b") == 'sum by (instance) (increase(fly_app_http_responses_count{app="a\\"b"}[5m]))'
+    expected = 'sum by (instance) (increase(fly_app_http_responses_count{app="a\\"b"}[5m]))'
+    assert m.responses_by_instance("a\"b") == expected
