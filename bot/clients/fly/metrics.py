@@ -299,6 +299,12 @@ def request_rate(app: str, window: str = "5m", instance: str | None = None) -> s
     return f"sum (rate({prefix}responses_count{selector}[{window}]))"
 
 
+def responses_by_instance(app: str, window: str = "5m") -> str:
+    """How many responses each instance gave over `window` (the app-side proxy series, per instance): what a
+    per-instance 5xx share or p95 stands on, so a machine that served a handful is not judged on them."""
+    return f"sum by (instance) (increase(fly_app_http_responses_count{_app(app)}[{window}]))"
+
+
 def highest_over(promql: str, days: int = 7, resolution: str = "10m") -> str:
     """The highest value of `promql` over the last `days` (a subquery; MetricsQL and Prometheus both take it)."""
     return f"max_over_time(({promql})[{days}d:{resolution}])"

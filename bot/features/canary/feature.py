@@ -27,7 +27,14 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from bot.clients.fly.metrics import FlyMetrics, FlyMetricsError, by_instance, error_rate_5xx, label_value, p95_seconds
+from bot.clients.fly.metrics import (
+    FlyMetrics,
+    FlyMetricsError,
+    by_instance,
+    error_rate_5xx,
+    p95_seconds,
+    responses_by_instance,
+)
 from bot.clients.sentry import SentryError
 from bot.core.chat import MessageRef
 from bot.core.container import Container
@@ -46,6 +53,7 @@ from bot.service import incidents as svc
 from bot.service import timers
 from bot.store.db import session_scope
 from bot.store.models import CanaryRun, Incident, PlaybookExecution
+from bot.store.models.deploy import CANARY_OPEN
 from playbooks.canary import (
     Canary,
     adopt_drill_canary,
@@ -69,7 +77,7 @@ PROMOTE_ACTION = "canary_promote"
 DISCARD_ACTION = "canary_discard"
 DECLARE_ACTION = "canary_declare"
 TICK = timedelta(minutes=1)
-LIVE = ("watching", "judged", "promoting", "discarding")
+LIVE = CANARY_OPEN
 ICONS = {"healthy": ":white_check_mark:", "suspicious": ":warning:", "bad": ":rotating_light:"}
 
 
@@ -211,8 +219,8 @@ def decided(ctx: Context, execution: PlaybookExecution, run_id: int) -> None:
     ok = execution.status == "succeeded"
     final = ("promoted" if promote else "discarded") if ok else "judged"
     with session_scope(ctx.app.engine) as session:
-        session.execute(update(CanaryRun).where(col(CanaryRun.id) == run_id,
-                                                col(CanaryRun.status).in_(("judged", "promoting", "discarding")))
+        session.execute(update(CanaryRun).where(col(CanaryRun.id) == run_id,  # Discard may come mid-watch
+                                                col(CanaryRun.status).in_(LIVE))
                         .values(status=final, decision_execution_id=execution.id))
         run = session.get(CanaryRun, run_id)
         if run is None:
@@ -233,10 +241,8 @@ def instance_figures(container: Container, app: str, since: datetime, now: datet
     """Responses, 5xx and p95 per machine over the canary's time so far (at least 5 minutes, as `rate` needs
     samples; Fly scrapes each 15 s to a minute)."""
     window = f"{max(5, math.ceil((as_utc(now) - as_utc(since)).total_seconds() / 60))}m"
-    selector = "{app=" + label_value(app) + "}"
     with FlyMetrics.from_settings(container.settings, sleep=container.knobs.sleep) as client:
-        responses = by_instance(client.query(f"sum by (instance) (increase(fly_app_http_responses_count{selector}"
-                                             f"[{window}]))", at=now))
+        responses = by_instance(client.query(responses_by_instance(app, window), at=now))
         shares = by_instance(client.query(error_rate_5xx(app, window, by_instance=True), at=now))
         p95 = by_instance(client.query(p95_seconds(app, window, by_instance=True), at=now))
     return [InstanceFigures(instance, responses.get(instance), (shares.get(instance) or 0.0) * responses[instance]

@@ -45,7 +45,8 @@ from bot.core.context import Context, job_context
 from bot.store.db import session_scope
 from bot.core.errors import NotAuthorized, UserError
 from bot.core.hooks import Hooks
-from bot.store.models import Incident, MitigationLock, PlaybookAudit, PlaybookExecution
+from bot.store.models import CanaryRun, Incident, MitigationLock, PlaybookAudit, PlaybookExecution
+from bot.store.models.deploy import CANARY_OPEN
 from bot.store.models.playbook import ACTIVE
 from bot.core.reply import Button, Reply, escape, mention
 from bot.service import incidents as svc
@@ -61,6 +62,7 @@ from bot.features.playbooks.render import (
     tally,
 )
 from bot.service.responders import describe_responders, may_confirm
+from playbooks.canary import tag
 from playbooks.framework import Blocked, Plan, Playbook, Refused, ServiceError, StepResult, recorded_steps
 
 log = logging.getLogger(__name__)
@@ -140,6 +142,45 @@ def busy_sentence(execution: PlaybookExecution) -> str:
             f"{fmt_utc(execution.confirmed_at)}, {state}.")
 
 
+CANARY_DECISIONS = ("canary-promote", "canary-discard")
+
+
+def open_canary(session: Session, app: str, dry_run: bool) -> CanaryRun | None:
+    """The canary run serving on `app` now (between its create and its Promote or Discard), if any.
+
+    A drill's canary holds only drills: it lives on the example fleet, and a forgotten one must not stop a real
+    `/restart` during an incident."""
+    return session.exec(select(CanaryRun).where(CanaryRun.app == app, col(CanaryRun.status).in_(CANARY_OPEN),
+                                                CanaryRun.dry_run == bool(dry_run))
+                        .order_by(col(CanaryRun.id))).first()
+
+
+def canary_hold(ctx: Context, playbook: Playbook, app: str, params: dict[str, Any], dry_run: bool) -> None:
+    """Refuse a destructive playbook on an app whose canary is open.
+
+    The mitigation lock is held only while an execution runs, and a canary's watch lies between two executions
+    (its create, then Promote or Discard): a `/restart`, `/rollback` or `/scale` there would restart or replace the
+    canary machine too, and a second canary would be judged against a fleet holding the first. Only the open
+    run's own Promote and Discard pass."""
+    if not playbook.destructive or not app:
+        return
+    with ctx.session() as session:
+        run = open_canary(session, app, dry_run)
+        if run is None:
+            return
+        mine = (str(params.get("run", "")) == str(run.id)
+                or bool(run.machine_id and params.get("canary") == run.machine_id))
+        if playbook.name in CANARY_DECISIONS and mine:
+            return
+        text = (f"{escape(app)} has a canary open: `{escape(tag(run.image))}` on machine "
+                f"`{escape(run.machine_id or '?')}` ({run.status}), started by {mention(run.started_by)}. "
+                f"`{escape(playbook.invocation)}` would act on the canary too, so it was not planned.")
+        audit(session, ctx.user_id, "refused", f"{playbook.invocation}: canary run {run.id} is open on {app}",
+              data={"canary_run": run.id, "playbook": playbook.name}, at=ctx.now())
+    raise UserError(text, "Promote or Discard the canary first: `/deploy promote` or `/deploy discard` (or the "
+                          f"buttons on its verdict), then run `{playbook.invocation}` again.")
+
+
 # -- 1. plan ------------------------------------------------------------------------------------------
 def propose(ctx: Context, playbook: Playbook, params: dict[str, Any],
             incident: Incident | None, *, dry_run: bool | None = None) -> tuple[PlaybookExecution | None, Plan]:
@@ -153,6 +194,7 @@ def propose(ctx: Context, playbook: Playbook, params: dict[str, Any],
     finally:
         close_env(env)
     dry_run_words(playbook, env, plan)
+    canary_hold(ctx, playbook, plan.app, params, plan.dry_run)  # before a blocked plan's reason: it says what to type
     with ctx.session() as session:
         if plan.blocked:
             audit(session, ctx.user_id, "plan_blocked", f"{playbook.invocation}: {plan.blocked}",
@@ -310,6 +352,7 @@ def confirm(ctx: Context, value: str) -> Reply:
         age = fmt_duration((as_utc(ctx.now()) - as_utc(execution.proposed_at)).total_seconds())
         raise UserError(f"This plan is {age} old and the fleet may have changed since, so it was not run.",
                         f"Run `{playbook.invocation}` again for a fresh plan.")
+    canary_hold(ctx, playbook, execution.app, plan.params, execution.dry_run)  # a plan made before the canary
     for attempt in range(2):
         try:
             started = _start(ctx, execution, playbook, plan)

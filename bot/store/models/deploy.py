@@ -61,6 +61,9 @@ class DeployChecklist(SQLModel, table=True):
     message: dict[str, str] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
 
 
+CANARY_OPEN = ("watching", "judged", "promoting", "discarding")  # a canary machine is serving: Promote or Discard next
+
+
 class CanaryRun(SQLModel, table=True):
     """One canary deploy: the extra machine on the new image, its judged watch and what was decided.
 

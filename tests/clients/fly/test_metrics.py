@@ -159,3 +159,14 @@ def test_range_step_is_seconds_and_label_values_are_quoted():
     assert m._seconds(timedelta(minutes=5)) == "300" and m._seconds(15) == "15"
     assert m.label_value('a"b\\c') == '"a\\"b\\\\c"'
     assert 'app="we\\"ird"' in m.cpu_by_instance('we"ird')
+
+
+def test_responses_by_instance_counts_each_machine_of_the_canary_fleet(fly_prometheus):
+    with FlyMetrics(fly_prometheus.url, "any-token", fly_prometheus.org) as metrics:
+        counts = m.by_instance(metrics.query(m.responses_by_instance("cgraph-canary-bad", "10m"), prom.END))
+        shares = m.by_instance(metrics.query(m.error_rate_5xx("cgraph-canary-bad", "10m", by_instance=True), prom.END))
+    assert sorted(counts) == sorted(i.id for i in prom.fleet("cgraph-canary-bad").instances)
+    assert all(v > 10 for v in counts.values()), counts  # enough to judge on: the canary's verdict multiplies by it
+    assert set(shares) == set(counts)
+    expected = 'sum by (instance) (increase(fly_app_http_responses_count{app="a\\"b"}[5m]))'
+    assert m.responses_by_instance("a\"b") == expected

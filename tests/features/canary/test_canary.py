@@ -294,3 +294,62 @@ def test_promote_keeping_the_canary_removes_one_old_machine_instead(db_url, cloc
     assert "Make the canary 5e000000000001 (iad) an ordinary machine" in text
     console.run_line("!Confirm")
     assert "promoted: every machine of cgraph-api runs" in out.getvalue()
+
+
+def test_an_open_canary_holds_the_app_until_promoted_or_discarded(harness_for, clock):
+    """The mitigation lock covers each execution only; between the canary's create and its Promote or Discard a
+    /restart, /rollback or /scale (or a second canary) would act on the canary too, so each is refused by name."""
+    app = "cgraph-canary-good"
+    slack = harness_for(app, prom.GOOD_CANARY, "6e8e")
+    fake = slack.fake
+    image = NEW.format(app=app)
+    slack.command("", command="/restart")  # planned before the canary, confirmed during its watch
+    early_restart = newest_button(slack.recorder, "Confirm")
+    slack.command(f"canary {image}", command="/deploy")
+    press(slack, "Confirm")
+    assert run_row(slack.container).status == "watching"
+    for line, command in [("", "/restart"), ("", "/rollback"), ("count 3", "/scale"), ("vm shared-cpu-2x", "/scale"),
+                          (f"canary {image}-2", "/deploy")]:
+        slack.command(line, command=command)
+        text = slack.reply_text()
+        assert f"{app} has a canary open" in text or "already has a canary run" in text, (command, text)
+        assert "Promote or Discard" in text, (command, text)
+        if command != "/deploy":
+            assert f"`deployment-v43` on machine `{prom.GOOD_CANARY}` (watching)" in text
+    slack.press(*early_restart, user_id="U0LEAD", action_ts="2.2", channel_id="CGENERAL")
+    assert f"{app} has a canary open" in slack.reply_text() and "/deploy discard" in slack.reply_text()
+    assert [(e.playbook, e.status) for e in executions(slack.container)] == [("restart", "proposed"),
+                                                                             ("canary", "succeeded")]
+    creates = [r for r in fake.requests if r.method == "POST" and r.path == f"/v1/apps/{app}/machines"]
+    assert len(creates) == 1 and not [r for r in fake.requests if r.path.endswith("/restart")]
+    assert sum(1 for a in audit_rows(slack.container) if a.action == "refused" and "canary run" in a.detail) == 5
+    # after the verdict the canary's own Discard passes, and once it is gone the app is free again
+    watch(slack, clock, 6)
+    assert run_row(slack.container).status == "judged"
+    slack.command("", command="/restart")
+    assert "has a canary open" in slack.reply_text() and "(judged)" in slack.reply_text()
+    press(slack, "Discard")
+    press(slack, "Confirm", ts="3.3")
+    assert run_row(slack.container).status == "discarded"
+    slack.command("", command="/restart")
+    assert "Plan: " in slack.recorder.responses()[-1].text()
+
+
+def test_console_an_open_drill_canary_refuses_a_restart_with_what_to_type(db_url, clock):
+    container = make_container(db_url, clock=clock, deploy_canary_minutes=2)
+    out = io.StringIO()
+    console = Console(container, out)
+    console.run_line("/deploy canary registry.fly.io/cgraph-api:deployment-v43 --drill")
+    console.run_line("!Confirm")
+    mark = len(out.getvalue())
+    console.run_line("/restart")
+    console.run_line("/scale count 5")
+    refused = out.getvalue()[mark:]
+    assert refused.count("cgraph-api has a canary open: `deployment-v43`") == 2, refused
+    assert "`/deploy promote` or `/deploy discard`" in refused and "Plan:" not in refused
+    console.run_line("/deploy discard")
+    console.run_line("!Confirm")
+    assert run_row(container).status == "discarded"
+    mark = len(out.getvalue())
+    console.run_line("/restart")
+    assert "Plan: " in out.getvalue()[mark:]
