@@ -140,10 +140,10 @@ def test_app_home_of_real_runs_by_name_without_the_private_one_for_non_members(s
         assert (json.loads(view) if isinstance(view, str) else view)["type"] == "home"
         homes[call.data["user_id"]] = call.text()
     ben, aisha, dana = homes["U0BEN"], homes["U0AISHA"], homes["U0LEAD"]
-    assert "SEV2: Major degradation" in ben and "Search is slow" in ben and "Commander Ben Ortiz" in ben
+    assert "SEV2: Major degradation" in ben and "Search is slow" in ben and "Lead Ben Ortiz" in ben
     assert "Payroll" not in ben and "Checkout returns 502" not in ben.split("On call now")[0]  # resolved: not open
     assert "Level 1: Chen Li" in ben and "Level 2: Marcus Webb" in ben
-    assert "Payroll export leaks salaries" in aisha and "Commander Aisha Khan" in aisha
+    assert "Payroll export leaks salaries" in aisha and "Lead Aisha Khan" in aisha
     assert aisha.index("SEV1: Complete outage") < aisha.index("SEV2: Major degradation")
     owed = dana.split("Postmortems I owe", 1)[1]
     assert f"#{done.number} Checkout returns 502: due" in owed

@@ -49,7 +49,7 @@ def _home_by_severity(slack) -> None:
     assert home["user_id"] == "U0ANA" and home["view"]["type"] == "home"
     text = home["text"]
     assert text.index("SEV1: Complete outage") < text.index("SEV2: Major degradation")
-    assert "Commander Dana Lead, Communications Chen Li" in text and "Commander Ana Souza" in text
+    assert "Lead Dana Lead, Communications Chen Li" in text and "Lead Ana Souza" in text
     assert "U0LEAD" not in text and "U0CHEN" not in text  # names, not ids
     assert "Level 1: Chen Li" in text and "Level 2: Marcus Webb" in text
     assert "#1: Add a synthetic checkout probe" in text
