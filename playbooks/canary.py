@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any
 
-from playbooks.deploy_verdict import Reason, Verdict, _worst
+from playbooks.deploy_verdict import Reason, Verdict, _worst, parse_number_pairs
 from playbooks.fleet import (
     Leases,
     batches,
@@ -195,23 +195,8 @@ class CanaryThresholds:
 
 
 def parse_canary_thresholds(text: str) -> CanaryThresholds:
-    names = [f.name for f in fields(CanaryThresholds)]
-    example = "expected NAME=NUMBER pairs such as p95_ratio_bad=2,error_share_bad=0.05 (names: " + ", ".join(names) + ")"
-    changes: dict[str, float] = {}
-    for item in (part.strip() for part in (text or "").split(",")):
-        if not item:
-            continue
-        name, sep, number = (piece.strip() for piece in item.partition("="))
-        if not sep or name not in names:
-            raise ValueError(f"{example}; not {item[:30]!r}")
-        try:
-            value = float(number)
-        except ValueError:
-            raise ValueError(f"{example}; {name} is not a number ({number[:20]!r})") from None
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{example}; {name} must be zero or more")
-        changes[name] = value
-    return replace(CanaryThresholds(), **changes)
+    """`p95_ratio_bad=2,error_share_bad=0.05` -> CanaryThresholds (DEPLOY_CANARY_THRESHOLDS)."""
+    return parse_number_pairs(CanaryThresholds, text, "p95_ratio_bad=2,error_share_bad=0.05")
 
 
 @dataclass(frozen=True)

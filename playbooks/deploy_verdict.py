@@ -18,9 +18,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from typing import TypeVar
 
 from playbooks.fleet import by_region, recent_crashes
 from playbooks.timefmt import as_utc
+
+T = TypeVar("T")
 
 LEVELS = ("healthy", "suspicious", "bad")
 
@@ -61,8 +64,14 @@ class Thresholds:
 
 def parse_thresholds(text: str) -> Thresholds:
     """`error_ratio_bad=4,p95_bad_ms=3000` -> Thresholds; raises ValueError saying what to write."""
-    names = [f.name for f in fields(Thresholds)]
-    example = "expected NAME=NUMBER pairs such as error_ratio_bad=5,p95_bad_ms=5000 (names: " + ", ".join(names) + ")"
+    return parse_number_pairs(Thresholds, text, "error_ratio_bad=5,p95_bad_ms=5000")
+
+
+def parse_number_pairs(kind: type[T], text: str, example_pairs: str) -> T:
+    """`NAME=NUMBER,...` over a frozen dataclass of numbers (the deploy watch's and the canary's thresholds,
+    each a setting): the defaults with the named ones changed; a ValueError names what to write."""
+    names = [f.name for f in fields(kind)]  # type: ignore[arg-type]
+    example = f"expected NAME=NUMBER pairs such as {example_pairs} (names: " + ", ".join(names) + ")"
     changes: dict[str, float] = {}
     for item in (part.strip() for part in (text or "").split(",")):
         if not item:
@@ -77,7 +86,7 @@ def parse_thresholds(text: str) -> Thresholds:
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{example}; {name} must be zero or more")
         changes[name] = value
-    return replace(Thresholds(), **changes)
+    return replace(kind(), **changes)  # type: ignore[type-var]
 
 
 @dataclass(frozen=True)
