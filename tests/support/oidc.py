@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,16 +11,11 @@ import uvicorn
 from starlette.applications import Starlette
 
 from bot.adapters.web.dev_oidc import StandIn, routes
+from tests.support.ports import free_port  # noqa: F401 - the web tests import it from here
 
 TEAM_ID = "TFIRELINE1"
 CLIENT_ID = "1234.5678"
 CLIENT_SECRET = "stand-in-client-secret-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support.ports import free_port
 
 SPECS = {
     "fly": "fly-machines-v1.json",
@@ -43,11 +44,6 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def prism_url(name: str, specs_dir: Path) -> str:
     """Base URL of a Prism mock for spec `name` (see SPECS); skips (or fails in CI) when impossible."""
@@ -65,7 +61,7 @@ def prism_url(name: str, specs_dir: Path) -> str:
         binary = str(local)
     if not binary:
         _unavailable("Stoplight Prism is not installed (`bash .ci/run` installs it; or set PRISM_BIN)")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([binary, "mock", "-h", "127.0.0.1", "-p", str(port), str(spec)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

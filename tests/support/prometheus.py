@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support.ports import free_port
 
 END = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 ORG = "cgraph-org"
@@ -207,11 +208,6 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @dataclass
 class Running:
@@ -257,7 +253,7 @@ def start(workdir: Path, fleets: tuple[Fleet, ...] = FLEETS, org: str = ORG) -> 
             _unavailable(f"promtool could not make blocks: {made.stderr.strip()[:300]}")
     config = workdir / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
-    port = _free_port()
+    port = free_port()
     log = (workdir / "prometheus.log").open("w")
     process = subprocess.Popen(
         [prometheus, f"--config.file={config}", f"--storage.tsdb.path={storage}",

@@ -30,6 +30,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from tests.support.ports import free_port
 from tests.support.quiet_server import QuietHTTPServer
 from tests.support.signing import action_body, sign, slash_body
 
@@ -82,11 +83,6 @@ class PagerDutyEvents:
         self.server.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def _wait_up(port: int, process: subprocess.Popen, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
@@ -132,7 +128,7 @@ def start_cluster(replicas: int, env: dict[str, str]) -> Cluster:
     processes: list[subprocess.Popen] = []
 
     def spawn() -> None:
-        port = _free_port()
+        port = free_port()
         cmd = [sys.executable, "-m", "bot.app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
         processes.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
         ports.append(port)
