@@ -27,7 +27,8 @@ from tests.support.signing import slash_body
 
 # Credentials Fireline sends to someone else; they guard none of its routes.
 OUTBOUND = {"slack_bot_token", "slack_app_token", "sentry_dsn", "fly_api_token", "pagerduty_api_token",
-            "pagerduty_routing_key", "statuspage_api_key", "sentry_api_token", "slack_oidc_client_secret"}
+            "pagerduty_routing_key", "statuspage_api_key", "sentry_api_token", "slack_oidc_client_secret",
+            "fly_metrics_token"}
 ROUTE_SECRETS = sorted(Settings.route_secrets())
 LONG = "x" * MIN_SECRET_LENGTH
 

@@ -44,6 +44,7 @@ SECRETS = {
     "sentry_api_token": "sntrys_SENTRYapi4242",
     "web_session_secret": "WEBSESSIONsecret4242",
     "slack_oidc_client_secret": "OIDCclientSECRET4242",
+    "fly_metrics_token": "FLYMETRICSsecret4242",
 }
 DB_PASSWORD = "DBpassword4242"
 
@@ -71,6 +72,7 @@ def with_password(db_url: str) -> str:
 @pytest.fixture
 def secret_app(db_url, recorder, clock, fake_fly):
     values = dict(SECRETS, fly_api_url=fake_fly.url, fly_graphql_url=f"{fake_fly.url}/graphql", fly_app=APP,
+                  fly_metrics_url=f"{fake_fly.url}/prometheus",
                   fly_db_app=DB_APP, health_url=f"{fake_fly.url}/health", responders="U0LEAD")
     settings = make_settings(with_password(db_url), recorder, **values)
     container = build_container(settings, clock=clock)

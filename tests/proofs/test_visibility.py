@@ -69,8 +69,13 @@ COMMANDS: dict[str, list[str]] = {
     "/incident maintenance": ['maintenance API --start 2026-12-24T02:00 --end 2026-12-24T03:00 --title "Upgrade"'],
     "/incident web": ["web"],
     "/incident playbooks": ["playbooks"],
+    "/incident workflows": ["workflows {n}"],
     "/alert": ["list"],
     "/deploy watch": ["watch"],
+    "/deploy checklist": ["checklist v44"],
+    "/deploy canary": ["canary registry.fly.io/cgraph-api:v44"],
+    "/deploy promote": ["promote"],
+    "/deploy discard": ["discard"],
     "/diagnose": ["{n}", "{c}"],
     "/oncall": [""],
     "/postmortem": ["{n}", "done https://docs.example.com/pm {n}"],
@@ -80,6 +85,7 @@ COMMANDS: dict[str, list[str]] = {
     "/scale vm": ["vm shared-cpu-2x {n}"],
     "/scale memory": ["memory 1024 {n}"],
     "/scale advice": ["advice high cpu {n}"],
+    "/scale rightsize": ["rightsize"],
 }
 
 # -- every button: the value a tampered (or forwarded) button carries -----------------------------------------
@@ -111,6 +117,12 @@ ACTIONS: dict[str, Callable[[Ids], str]] = {
     "alert_dismiss": lambda i: str(i.alert),
     "deploy_declare": lambda i: str(i.watch),
     "deploy_rollback": lambda i: str(i.watch),
+    # a canary run and a pre-deploy checklist belong to an app, not to an incident: a press names no incident
+    "canary_promote": lambda i: "1",
+    "canary_discard": lambda i: "1",
+    "canary_declare": lambda i: "1",
+    "checklist_tick": lambda i: "1:reviewed",
+    "checklist_tell": lambda i: "1",
 }
 
 
