@@ -146,6 +146,9 @@ def test_live_progress_lines_still_show_when_due(fly_slack):
 
     slack = fly_slack
     slack.container.knobs.progress_live_seconds = 0
+    # Edits go out from a thread that sends the newest state (an older one is dropped): a live line shows
+    # while the call it names takes time, so the restart takes 0.5 s here, as Fly's does take seconds.
+    slack.fake.slow.append(("POST", "/restart$", 0.5))
     slack.command("--machine m1aaaaaaaaaaaa", command="/restart")
     action_id, value = newest_button(slack.recorder, "Confirm")
     slack.press(action_id, value, action_ts="1.1")

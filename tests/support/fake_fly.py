@@ -55,6 +55,7 @@ class FakeFly:
     health_status: int = 200
     origin_status: int = 200
     scripted: list[tuple[str, str, list[tuple[int, Any, dict[str, str]]]]] = field(default_factory=list)
+    slow: list[tuple[str, str, float]] = field(default_factory=list)  # (method, path pattern, seconds) before answering
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -140,6 +141,9 @@ class FakeFly:
     # -- answering -----------------------------------------------------------------------------------------
     def handle(self, method: str, path: str, query: dict[str, str], body: Any,
                headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        for m, pattern, seconds in self.slow:  # as Fly takes its time, outside the lock: other calls go on
+            if m == method and re.search(pattern, path):
+                time.sleep(seconds)
         with self._lock:
             self.requests.append(Request(method, path, query, body, headers))
             for index, (m, pattern, answers) in enumerate(self.scripted):
