@@ -19,13 +19,11 @@ from datetime import UTC, datetime
 import httpx
 
 from bot.core.errors import IntegrationError
-from bot.clients.fly.http import USER_AGENT, retry_after_seconds
+from bot.clients.fly.http import USER_AGENT, read_with_retries
 from bot.core.http_pool import shared_transport
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-MAX_WAIT = 30.0
 TIMEOUT = 10.0
 
 
@@ -75,44 +73,32 @@ class SentryClient:
         return text
 
     def get(self, path: str, params: dict[str, str], what: str) -> object:
-        for attempt in range(self.retries + 1):
-            try:
-                response = self.http.get(path, params=params)
-            except httpx.TimeoutException:
-                raise SentryError(f"Sentry did not answer in time while trying to {what}.") from None
-            except httpx.HTTPError as exc:
-                raise SentryError(f"Could not reach Sentry to {what} ({type(exc).__name__}); check "
-                                  "SENTRY_API_URL.") from None
-            status = response.status_code
-            if status in RETRY_STATUSES and attempt < self.retries:
-                wait = retry_after_seconds(response.headers.get("Retry-After"))
-                wait = min(MAX_WAIT, wait if wait is not None else 2.0 ** attempt)
-                log.info("Sentry answered %s to %s; trying again in %.1f s", status, what, wait)
-                self.sleep(wait)
-                continue
-            if status == 429:
-                raise SentryError(f"Sentry kept rate limiting Fireline while trying to {what}; try again in a "
-                                  "minute.", status)
-            if status >= 500:
-                raise SentryError(f"Sentry failed (HTTP {status}) while trying to {what}, "
-                                  f"{attempt + 1} tries.", status)
-            if status == 401:
-                raise SentryError("Sentry refused SENTRY_API_TOKEN (HTTP 401): create an internal integration or "
-                                  "auth token with the org:read and project:read scopes.", status)
-            if status == 403:
-                raise SentryError("Sentry says SENTRY_API_TOKEN may not read this (HTTP 403): it needs the "
-                                  "org:read and project:read scopes.", status)
-            if status == 404:
-                raise SentryError(f"Sentry does not know the organization or project (HTTP 404) while trying to "
-                                  f"{what}: check SENTRY_ORG and SENTRY_PROJECT.", status)
-            if status >= 400:
-                raise SentryError(f"Sentry refused to {what} (HTTP {status}): "
-                                  f"{self._redact(response.text[:2000])[:200]}", status)
-            try:
-                return response.json()
-            except ValueError:
-                raise SentryError(f"Sentry's answer to {what} was not JSON.") from None
-        raise SentryError(f"Sentry could not {what}.")  # pragma: no cover - the loop returns or raises
+        response, attempt = read_with_retries(lambda: self.http.get(path, params=params), retries=self.retries,
+                                              sleep=self.sleep, error=SentryError, service="Sentry",
+                                              setting="SENTRY_API_URL", what=what)
+        status = response.status_code
+        if status == 429:
+            raise SentryError(f"Sentry kept rate limiting Fireline while trying to {what}; try again in a "
+                              "minute.", status)
+        if status >= 500:
+            raise SentryError(f"Sentry failed (HTTP {status}) while trying to {what}, "
+                              f"{attempt + 1} tries.", status)
+        if status == 401:
+            raise SentryError("Sentry refused SENTRY_API_TOKEN (HTTP 401): create an internal integration or "
+                              "auth token with the org:read and project:read scopes.", status)
+        if status == 403:
+            raise SentryError("Sentry says SENTRY_API_TOKEN may not read this (HTTP 403): it needs the "
+                              "org:read and project:read scopes.", status)
+        if status == 404:
+            raise SentryError(f"Sentry does not know the organization or project (HTTP 404) while trying to "
+                              f"{what}: check SENTRY_ORG and SENTRY_PROJECT.", status)
+        if status >= 400:
+            raise SentryError(f"Sentry refused to {what} (HTTP {status}): "
+                              f"{self._redact(response.text[:2000])[:200]}", status)
+        try:
+            return response.json()
+        except ValueError:
+            raise SentryError(f"Sentry's answer to {what} was not JSON.") from None
 
     def error_count(self, release: str | None, start: datetime, end: datetime) -> float:
         """Errors of SENTRY_PROJECT between start and end, of one release when given (None: every release)."""

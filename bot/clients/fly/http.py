@@ -62,6 +62,33 @@ def auth_header(token: SecretStr) -> str:
     return value if value.startswith("FlyV1 ") else f"Bearer {value}"
 
 
+READ_MAX_WAIT = 30.0  # seconds: longer than this, a person waiting on a read is better told to try again
+
+
+def read_with_retries(send: Callable[[], httpx.Response], *, retries: int, sleep: Callable[[float], None],
+                      error: Callable[[str], Exception], service: str, setting: str,
+                      what: str) -> tuple[httpx.Response, int]:
+    """(the last response, its attempt number) of a read from a service's API, tried again on 429 and 5xx
+    after Retry-After (else 1, 2, 4 s; at most READ_MAX_WAIT). A timeout or a connection that failed raises
+    `error` in words naming `service` and the `setting` to check. The Sentry and Fly-metrics clients share it;
+    each reads the statuses left (401, 404, ...) in its own words."""
+    attempt = 0
+    while True:
+        try:
+            response = send()
+        except httpx.TimeoutException:
+            raise error(f"{service} did not answer in time while trying to {what}.") from None
+        except httpx.HTTPError as exc:
+            raise error(f"Could not reach {service} to {what} ({type(exc).__name__}); check {setting}.") from None
+        if response.status_code not in RETRY_STATUSES or attempt >= retries:
+            return response, attempt
+        wait = retry_after_seconds(response.headers.get("Retry-After"))
+        wait = min(READ_MAX_WAIT, wait if wait is not None else 2.0 ** attempt)
+        log.info("%s answered %s to %s; trying again in %.1f s", service, response.status_code, what, wait)
+        sleep(wait)
+        attempt += 1
+
+
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
     """Retry-After is seconds or an HTTP date; None when absent or unreadable."""
     if not value:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from bot.clients.fly.http import USER_AGENT, retry_after_seconds
+from bot.clients.fly.http import USER_AGENT, read_with_retries
 from bot.core.errors import IntegrationError
 from bot.core.http_pool import shared_transport
 
@@ -44,8 +44,6 @@ log = logging.getLogger(__name__)
 DEFAULT_URL = "https://api.fly.io/prometheus"
 NOT_CONFIGURED = ("Fly metrics not configured: set FLY_METRICS_TOKEN (a Fly access token, `fly tokens create "
                   "readonly` or `fly auth token`) and FLY_ORG (your organisation's slug, `fly orgs list`).")
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-MAX_WAIT = 30.0
 TIMEOUT = 10.0
 
 
@@ -186,23 +184,10 @@ class FlyMetrics:
         return text
 
     def _post(self, path: str, form: dict[str, str], what: str) -> dict[str, Any]:
-        for attempt in range(self.retries + 1):
-            try:
-                response = self.http.post(path, data=form)
-            except httpx.TimeoutException:
-                raise FlyMetricsError(f"Fly's metrics did not answer in time while trying to {what}.") from None
-            except httpx.HTTPError as exc:
-                raise FlyMetricsError(f"Could not reach Fly's metrics to {what} ({type(exc).__name__}); check "
-                                      "FLY_METRICS_URL.") from None
-            status = response.status_code
-            if status in RETRY_STATUSES and attempt < self.retries:
-                wait = retry_after_seconds(response.headers.get("Retry-After"))
-                wait = min(MAX_WAIT, wait if wait is not None else 2.0 ** attempt)
-                log.info("Fly metrics answered %s; trying again in %.1f s", status, wait)
-                self.sleep(wait)
-                continue
-            return self._body(response, what, attempt)
-        raise FlyMetricsError(f"Fly's metrics could not {what}.")  # pragma: no cover - the loop returns or raises
+        response, attempt = read_with_retries(lambda: self.http.post(path, data=form), retries=self.retries,
+                                              sleep=self.sleep, error=FlyMetricsError, service="Fly's metrics",
+                                              setting="FLY_METRICS_URL", what=what)
+        return self._body(response, what, attempt)
 
     def _body(self, response: httpx.Response, what: str, attempt: int) -> dict[str, Any]:
         status = response.status_code
