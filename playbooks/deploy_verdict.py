@@ -249,15 +249,18 @@ def judge_health(observed: Observations, limits: Thresholds) -> list[Reason]:
     if latencies:
         p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
         figures = f"p50 {p50:.0f} ms, p95 {p95:.0f} ms over {len(latencies)} probes"
-        if p95 >= limits.p95_bad_ms:
-            reasons.append(Reason("Latency", "bad", f"{figures}: at or over p95_bad_ms {_fmt(limits.p95_bad_ms)}"))
-        elif p95 >= limits.p95_suspicious_ms:
-            reasons.append(Reason("Latency", "suspicious", f"{figures}: at or over p95_suspicious_ms "
-                                  f"{_fmt(limits.p95_suspicious_ms)}"))
-        else:
-            reasons.append(Reason("Latency", "healthy", f"{figures}: under p95_suspicious_ms "
-                                  f"{_fmt(limits.p95_suspicious_ms)}"))
+        reasons.append(_p95_reason("Latency", figures, p95, limits))
     return reasons
+
+
+def _p95_reason(source: str, figures: str, p95_ms: float, limits: Thresholds) -> Reason:
+    """A p95 against p95_suspicious_ms and p95_bad_ms: the health probes' and Fly's response times alike."""
+    if p95_ms >= limits.p95_bad_ms:
+        return Reason(source, "bad", f"{figures}: at or over p95_bad_ms {_fmt(limits.p95_bad_ms)}")
+    if p95_ms >= limits.p95_suspicious_ms:
+        return Reason(source, "suspicious", f"{figures}: at or over p95_suspicious_ms "
+                      f"{_fmt(limits.p95_suspicious_ms)}")
+    return Reason(source, "healthy", f"{figures}: under p95_suspicious_ms {_fmt(limits.p95_suspicious_ms)}")
 
 
 def judge_fly(observed: Observations, limits: Thresholds) -> list[Reason]:
@@ -313,15 +316,7 @@ def judge_traffic(observed: Observations, limits: Thresholds) -> list[Reason]:
                               f"{limits.fly_5xx_suspicious:.0%}"))
     if change.p95_after_s is not None:
         times = f"p95 {_ms(change.p95_after_s)} since the deploy against {_ms(change.p95_before_s)} before"
-        p95_ms = change.p95_after_s * 1000
-        if p95_ms >= limits.p95_bad_ms:
-            reasons.append(Reason("Fly metrics", "bad", f"{times}: at or over p95_bad_ms {_fmt(limits.p95_bad_ms)}"))
-        elif p95_ms >= limits.p95_suspicious_ms:
-            reasons.append(Reason("Fly metrics", "suspicious", f"{times}: at or over p95_suspicious_ms "
-                                  f"{_fmt(limits.p95_suspicious_ms)}"))
-        else:
-            reasons.append(Reason("Fly metrics", "healthy", f"{times}: under p95_suspicious_ms "
-                                  f"{_fmt(limits.p95_suspicious_ms)}"))
+        reasons.append(_p95_reason("Fly metrics", times, change.p95_after_s * 1000, limits))
     return reasons
 
 
