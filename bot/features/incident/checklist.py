@@ -109,10 +109,16 @@ def refresh(ctx: Context, incident_id: int) -> int:
 
 # -- buttons and hooks --------------------------------------------------------------------------------------
 def press_playbook(ctx: Context, incident: Incident) -> Reply | None:
-    """Post the checklist in the incident's channel, once; a second press says where it is."""
-    channel = incident.channel_id or ctx.channel_id
+    """Post the checklist in the incident's channel, once; a second press says where it is.
+
+    A private incident without a channel of its own (Slack could not make one) is never posted where the
+    button was pressed: that may be #general, seen by people who are not its members. They get it to
+    themselves instead."""
+    channel = incident.channel_id or (None if incident.private else ctx.channel_id)
     if not channel:
-        return checklist_reply(ctx, incident.id)
+        reply = checklist_reply(ctx, incident.id)
+        reply.visibility = reply.visibility.EPHEMERAL
+        return reply
     try:
         with ctx.session() as session:
             session.add(ChecklistMessage(incident_id=incident.id, channel=channel, ts=""))

@@ -151,3 +151,17 @@ def test_the_console_ticks_with_bang_tick(sqlite_container):
     console.run_line("!tick 2")  # the newest list shows 2 ticked: this unticks it
     assert "[ ] 2. Investigate" in out.getvalue()[len(tail):]
     assert ticked(sqlite_container) == {"acknowledge": sqlite_container.settings.console_user}
+
+
+def test_a_private_incident_without_a_channel_never_posts_its_checklist_where_it_was_pressed(slack):
+    """Slack could not make the channel, so a member shows the card in #general: the checklist, private title
+    in its header, goes to them alone, never into #general where non-members read."""
+    slack.recorder.fail("conversations.create", "restricted_action", times=5)
+    slack.command("declare --private Payroll export leaks salaries sev1", user_id="U0LEAD")
+    slack.recorder.reset()
+    slack.press(Actions.PLAYBOOK, "1", user_id="U0LEAD", channel_id="CGENERAL", action_ts="1.1")
+    assert [c for c in slack.recorder.of("chat.postMessage") if "SEV1 playbook" in str(c.data.get("text"))] == []
+    [answer] = [r for r in slack.recorder.responses() if "SEV1 playbook" in r.text()]
+    assert answer.data["response_type"] == "ephemeral"
+    with Session(slack.container.engine) as session:
+        assert session.exec(select(ChecklistMessage)).all() == []
