@@ -31,10 +31,11 @@ from bot.service.incidents import Actions
 from bot.store.models import Incident
 from bot.store.models.checklist import ChecklistMessage, ChecklistTick
 from playbooks.checklist import SEV1_PLAYBOOK, Step, step_by_number
+from playbooks.roles import COMMS
 
 log = logging.getLogger(__name__)
 
-ACKNOWLEDGE_STEP = SEV1_PLAYBOOK[0].key  # the guide's SEV1 step 1: "Acknowledge - Post in #incidents Slack channel"
+ACKNOWLEDGE_STEP = SEV1_PLAYBOOK[0]  # the guide's SEV1 step 1: "Acknowledge - Post in #incidents Slack channel"
 
 
 # -- the stored state ---------------------------------------------------------------------------------------
@@ -189,17 +190,17 @@ def _step(part: list[str]) -> Step | None:
 def on_acknowledged(ctx: Context, incident: Incident, **_: object) -> None:
     """The guide's step 1 is acknowledging: ticked by whoever acknowledged, on every posted copy."""
     actor = incident.acknowledged_by or ctx.user_id
-    with ctx.session() as session:
-        row = session.get(Incident, incident.id)
-        changed = row is not None and set_tick(ctx, session, row, SEV1_PLAYBOOK[0], True, actor=actor,
-                                                    record=False)
+    with ctx.session() as session:  # record=False: set_tick reads only the incident's id
+        changed = set_tick(ctx, session, incident, ACKNOWLEDGE_STEP, True, actor=actor, record=False)
     if changed:
         refresh(ctx, incident.id)
 
 
 def on_role_changed(ctx: Context, incident: Incident, role: object = None, **_: object) -> None:
-    """The Communicate step names who holds Communications: a new holder shows on every posted copy."""
-    refresh(ctx, incident.id)
+    """The Communicate step names who holds Communications: a new holder shows on every posted copy. Other
+    roles change nothing the checklist shows, so they edit nothing."""
+    if role == COMMS.key:
+        refresh(ctx, incident.id)
 
 
 def register(registry) -> None:
