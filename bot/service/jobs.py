@@ -91,10 +91,14 @@ def _bind(session: OrmSession) -> Engine | None:
     return getattr(bind, "engine", bind)
 
 
+# A savepoint's commit or rollback fires these events too (`begin_nested`: a dedup insert, `svc.record`...);
+# only the outer transaction's end may wake the workers or forget that a job was stored: woken at a
+# savepoint, a worker looks before the job is committed; forgotten at one, the real commit wakes nobody and
+# the job waits for the poll (5 s on PostgreSQL).
 @event.listens_for(OrmSession, "before_commit")
 def _notify_replicas(session: OrmSession) -> None:
     """PostgreSQL: one NOTIFY per transaction that stored a job, sent by the server only if it commits."""
-    if session.info.get(_STORED):
+    if session.info.get(_STORED) and not session.in_nested_transaction():
         engine = _bind(session)
         if engine is not None and engine.dialect.name == "postgresql":
             session.execute(text(NOTIFY_SQL))
@@ -102,7 +106,7 @@ def _notify_replicas(session: OrmSession) -> None:
 
 @event.listens_for(OrmSession, "after_commit")
 def _wake_local(session: OrmSession) -> None:
-    if session.info.pop(_STORED, False):
+    if not session.in_nested_transaction() and session.info.pop(_STORED, False):
         engine = _bind(session)
         if engine is not None:
             wake_workers(engine)
@@ -110,7 +114,8 @@ def _wake_local(session: OrmSession) -> None:
 
 @event.listens_for(OrmSession, "after_rollback")
 def _forget(session: OrmSession) -> None:
-    session.info.pop(_STORED, None)
+    if not session.in_nested_transaction():
+        session.info.pop(_STORED, None)
 
 
 def worker_name() -> str:

@@ -91,6 +91,29 @@ def test_a_job_stored_through_the_intake_wakes_the_worker(make_container, db_url
     assert ran.event.wait(WAIT), "the job waited for the poll"
 
 
+def test_a_savepoint_after_the_job_neither_wakes_early_nor_loses_the_wake(make_container, db_url, started):
+    """Fireline opens savepoints all over (a dedup insert, `svc.record`): one that ends after the job was stored
+    is not the transaction's end. Before: a released savepoint woke the worker before the job was committed,
+    and one rolled back (a duplicate) forgot the job, so the real commit woke nobody."""
+    container = make_container(db_url)
+    ran = _track(container)
+    started(container)
+    woken: list[str] = []
+    jobs.add_waker(container.engine, lambda: woken.append("wake"))
+    with session_scope(container.engine) as session:
+        jobs.enqueue(session, "test.wake", {}, now=container.clock())
+        with session.begin_nested():
+            session.execute(text("SELECT 1"))
+        assert woken == [], "woken at a savepoint, before the job was committed"
+        try:
+            with session.begin_nested():
+                session.execute(text("SELECT no_such_column FROM jobs"))
+        except Exception:
+            pass
+    assert woken == ["wake"]
+    assert ran.event.wait(WAIT), "the job waited for the poll"
+
+
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_a_job_stored_on_one_replica_wakes_the_worker_of_another(make_container, db_url, started):
     """Two containers on one PostgreSQL, as two machines would be: only B has a worker; A stores the job."""
