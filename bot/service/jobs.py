@@ -384,8 +384,13 @@ class Worker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()  # before looking: a job stored while we look wakes the wait below at once
+            # A read first, the claim only when a job is due: the claim is an UPDATE, which on SQLite takes
+            # the database's one write lock even when it matches nothing, and an idle worker looks twice a
+            # second per thread, in the way of the acks' own writes.
+            due_in = self.poll_seconds
             try:
-                ran = run_due(self.container, self.name, limit=50)
+                due_in = next_due_in(self.container, self.poll_seconds)
+                ran = run_due(self.container, self.name, limit=50) if due_in <= 0 else 0
             except OperationalError:
                 delay, failures = self.backoff.failed()
                 if failures == 1:
@@ -403,8 +408,4 @@ class Worker:
                 if failures:
                     log.info("worker: database available again after %d failed tries", failures)
             if not ran:
-                try:
-                    delay = next_due_in(self.container, self.poll_seconds)
-                except Exception:  # the database is gone again: the next run_due backs off
-                    delay = self.poll_seconds
-                self._wake.wait(max(delay, 0.02))  # due but not ours (another worker took it): look again soon
+                self._wake.wait(max(due_in, 0.02))  # due but not ours (another worker took it): look again soon
