@@ -19,6 +19,7 @@ The life of an execution (see bot/store/models/playbook.py for the states):
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import hmac
 import logging
@@ -605,7 +606,10 @@ class Runner:
             outcome, reason = "failed", f"Fireline hit an unexpected error ({type(exc).__name__})"
         finally:
             close_env(env)
-        finish(self.ctx, self.execution, self.playbook, outcome, reason, results=self.results, edits=self.edits)
+        try:
+            finish(self.ctx, self.execution, self.playbook, outcome, reason, results=self.results, edits=self.edits)
+        finally:
+            self.edits.close()  # once more if finish raised: its thread must not wait on its condition for ever
 
     def wait_for_person(self, index: int) -> None:
         step = self.plan.steps[index]
@@ -804,7 +808,8 @@ class ProgressEdits:
     def _start(self, first: Reply | None) -> None:
         """Under the lock. The first state goes to the thread itself, so no later one can replace it."""
         self._busy = first is not None
-        self._thread = threading.Thread(target=self._run, args=(first,), daemon=True,
+        # in a copy of the caller's context, so its log lines keep the incident and request id
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run, first), daemon=True,
                                         name=f"fireline-progress-{self.execution.id}")
         self._thread.start()
 
