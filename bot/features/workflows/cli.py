@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.settings import Settings
+from bot.features.workflows.loading import known_playbooks
 from playbooks.workflows import TRIGGERS, Event, WorkflowFileError, default_workflows, load_files, notes, rehearse
 
 if TYPE_CHECKING:
@@ -68,16 +69,11 @@ def register_cli(registry: Registry) -> None:
                  _arguments)(cmd_workflows)
 
 
-def _playbooks(registry: Registry) -> dict[str, bool]:
-    """Plug-in playbooks are known by name to the validator, with whether they change things."""
-    return {name: bool(getattr(playbook, "destructive", True)) for name, playbook in registry.playbooks.items()}
-
-
 def _load(settings: Settings, args: argparse.Namespace, registry: Registry) -> tuple[tuple, str]:
     files = list(args.files) or settings.workflow_files
     if not files:
         return default_workflows(), "the default file (playbooks/data/workflows.default.yaml)"
-    return load_files(files, playbooks=_playbooks(registry)), ", ".join(files)
+    return load_files(files, playbooks=known_playbooks(registry)), ", ".join(files)
 
 
 def cmd_workflows(settings: Settings, args: argparse.Namespace, registry: Registry) -> int:
@@ -91,13 +87,13 @@ def cmd_workflows(settings: Settings, args: argparse.Namespace, registry: Regist
               "nothing loaded", file=sys.stderr)
         return 1
     if args.workflows_action == "check":
-        return _check(workflows, named, _playbooks(registry))
+        return _check(workflows, named, known_playbooks(registry))
     try:
         event = event_from(args)
     except ValueError as exc:
         print(f"fireline workflows test: {exc}", file=sys.stderr)
         return 2
-    for line in rehearse(workflows, event, _playbooks(registry)):
+    for line in rehearse(workflows, event, known_playbooks(registry)):
         print(line)
     return 0
 

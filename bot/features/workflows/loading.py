@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bot.core.check import Status
 from bot.core.container import Container, Part
+from bot.core.registry import Registry
 from bot.core.settings import Settings
 from playbooks.workflows import DEFAULT_FILE, Workflow, WorkflowFileError, default_workflows, load_files
 
@@ -53,13 +54,20 @@ class WorkflowSet:
         return tuple(wf for wf in self.workflows if wf.enabled)
 
 
-def load(settings: Settings, previous: WorkflowSet | None = None) -> WorkflowSet:
+def known_playbooks(registry: Registry) -> dict[str, bool]:
+    """Every playbook the validator may name, plug-ins included, with whether it changes things: the bot, the
+    CLI and the console's rehearsal read a file against the same list."""
+    return {name: bool(getattr(playbook, "destructive", True)) for name, playbook in registry.playbooks.items()}
+
+
+def load(settings: Settings, previous: WorkflowSet | None = None,
+         playbooks: dict[str, bool] | None = None) -> WorkflowSet:
     """A fresh set from the settings; on a bad file, `previous` (or the default file) with the problem said."""
     paths = team_files(settings)
     if not paths:
         return WorkflowSet(default_workflows(), f"the default file ({DEFAULT_FILE.name})", None, (), True)
     try:
-        found = load_files(paths)
+        found = load_files(paths, playbooks=playbooks)
     except WorkflowFileError as exc:
         kept = previous if previous is not None and previous.loaded else None
         first = "; ".join(str(p) for p in exc.problems[:3]) + (
@@ -74,7 +82,8 @@ def load(settings: Settings, previous: WorkflowSet | None = None) -> WorkflowSet
     return WorkflowSet(found, ", ".join(Path(p).name for p in paths), None, _stamp(paths), True)
 
 
-WORKFLOW_SET: Part[WorkflowSet] = Part("workflows.set", lambda container: load(container.settings))
+WORKFLOW_SET: Part[WorkflowSet] = Part("workflows.set", lambda container: load(
+    container.settings, playbooks=known_playbooks(container.registry)))
 
 
 def current(container: Container) -> WorkflowSet:
@@ -83,7 +92,7 @@ def current(container: Container) -> WorkflowSet:
     paths = team_files(container.settings)
     if paths and _stamp(paths) != held.stamp:
         with held.lock:
-            fresh = load(container.settings, held)
+            fresh = load(container.settings, held, known_playbooks(container.registry))
         container.parts.put(WORKFLOW_SET, fresh)
         return fresh
     return held

@@ -88,8 +88,7 @@ def rehearse_here(ctx: Context, text: str) -> Reply:
         words = words[1:]
     event = event_for(ctx, words)
     held = loading.current(ctx.app)
-    playbooks = {name: bool(getattr(p, "destructive", True)) for name, p in ctx.app.registry.playbooks.items()}
-    lines = rehearse(held.enabled(), event, playbooks)
+    lines = rehearse(held.enabled(), event, loading.known_playbooks(ctx.app.registry))
     where = f"#{event.incident['number']}" if event.incident.get("number") else "a sample incident (no incident here)"
     footer = f"Workflows in force: {held.source}" + (f" ({held.problem})" if held.problem else "")
     return Reply(f"*Rehearsal on {escape(where)}*", lines=[escape(line) for line in lines], footer=escape(footer))
