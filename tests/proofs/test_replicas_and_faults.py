@@ -138,7 +138,7 @@ def test_worker_survives_database_errors(container, monkeypatch):
         calls["n"] += 1
         raise OperationalError("SELECT", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr("bot.service.jobs.run_due", broken)
+    monkeypatch.setattr("bot.service.jobs.session_scope", broken)  # the worker's reads and claims all fail
     worker = jobs.Worker(container, threads=1, poll_seconds=0.01)
     worker.start()
     try:

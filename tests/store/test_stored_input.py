@@ -322,14 +322,15 @@ def test_the_worker_backs_off_exponentially_and_logs_once_per_step(sqlite_contai
     from bot.service import jobs
 
     outage = {"down": True, "calls": 0}
+    real_scope = jobs.session_scope
 
-    def run_due(*args, **kwargs):
-        outage["calls"] += 1
+    def session_scope(*args, **kwargs):  # every read and claim of the worker opens one: the database is down
         if outage["down"]:
+            outage["calls"] += 1
             raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
-        return 0
+        return real_scope(*args, **kwargs)
 
-    monkeypatch.setattr("bot.service.jobs.run_due", run_due)
+    monkeypatch.setattr("bot.service.jobs.session_scope", session_scope)
     worker = jobs.Worker(sqlite_container, threads=1)
     sim = SimulatedTime(until=300)  # five minutes of outage
     worker._wake, worker._stop = sim.event(), sim.event()
