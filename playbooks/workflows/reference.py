@@ -81,7 +81,9 @@ def markdown() -> str:
 STEP_WORDS = {
     "page": "Page through PagerDuty (a dry run when PagerDuty is not configured, as `/incident page`).",
     "invite": "Invite people or every member of Slack user groups to the incident channel.",
-    "post": "Post a message in a channel, or in the incident's own.",
+    "post": ("Post a message in a channel, or in the incident's own. For a private incident, a post (or a "
+             "`remind` to a `#channel`) outside its own channel is not sent: the step fails, saying why in the "
+             "incident's channel, and the rest go on."),
     "draft_status": "Draft a public status page update; a person reviews it and presses Publish, as today.",
     "plan_playbook": "Run a read-only playbook (diagnose, providers), or plan a destructive one: the plan is "
                      "posted with its Confirm button and nothing changes until an authorised person presses it.",

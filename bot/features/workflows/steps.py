@@ -143,6 +143,14 @@ def invite(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event
                    + (f"; not invited: {', '.join(unknown)}" if unknown else ""))
 
 
+def _members_only(incident: Incident, channel: str) -> None:
+    """A private incident is read only by its members: a workflow never writes about it in another channel
+    (a template usually names its title), whatever the team's file says."""
+    if incident.private:
+        raise StepFailed(f"not posted in {escape(channel)}: #{incident.id} is private, so its workflows write only "
+                         "in its own channel (add `private: false` under `when:` to leave private incidents out)")
+
+
 def post(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: Event) -> Outcome:
     channel = str(step.args.get("channel") or "incident")
     text = text_of(step, "text", event)
@@ -150,6 +158,7 @@ def post(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: 
     if channel == "incident":
         svc.announce(ctx, incident, reply)
         return Outcome("posted in the incident channel")
+    _members_only(incident, channel)
     ctx.chat.post(channel if channel.startswith(("C", "G", "#")) else f"#{channel}", reply)
     return Outcome(f"posted in {channel}")
 
@@ -229,6 +238,8 @@ def remind(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event
     if after == "response_target" and unless == {"acknowledged": True}:
         clock.arm_ack(ctx, incident, incident.declared_at)  # the clock's own reminder (SEV3) or escalation
         return Outcome("the response clock reminds the channel if nobody acknowledges within the response target")
+    if str(step.args.get("to") or "").startswith("#"):
+        _members_only(incident, str(step.args["to"]))
     wait = duration(ctx, after, incident)
     due = ctx.now() + wait
     payload = {"incident_id": incident.id, "run_id": run.id, "workflow": run.workflow, "to": step.args.get("to"),
@@ -301,7 +312,7 @@ def remind_job(container: Container, payload: dict[str, Any], job=None) -> None:
         return
     to = str(payload.get("to") or "lead")
     text = escape(str(payload.get("text") or ""))
-    if to.startswith("#"):
+    if to.startswith("#") and not incident.private:  # made private since: its own channel only
         ctx.chat.post(to, Reply(f":alarm_clock: {text}").public())
     else:
         who = _user_for(ctx, incident, to)

@@ -100,3 +100,33 @@ def test_a_group_slack_does_not_know_is_named_and_the_others_are_invited(sqlite_
         run = the_run(container)
         assert run.steps[0]["ok"] and "not invited: @no-such-group (no such user group" in run.steps[0]["text"]
     container.engine.dispose()
+
+
+LEAKY = """
+workflows:
+  - name: Tell leadership
+    on: declared
+    steps:
+      - post: {channel: "#leadership", text: "{{ incident.sev }} declared: {{ incident.title }}"}
+      - remind: {after: 5m, to: "#leadership", text: "Still on {{ incident.title }}"}
+      - post: {channel: incident, text: "Leadership was told"}
+"""
+
+
+def test_a_private_incidents_workflow_never_writes_in_another_channel(sqlite_url, recorder, clock, tmp_path):
+    """A team file without `private: false`: the title of a private incident must not reach #leadership, where
+    non-members read. Each such step fails, saying why in the incident's own channel, and the rest go on."""
+    path = tmp_path / "team.yaml"
+    path.write_text(LEAKY, encoding="utf-8")
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path))
+    with harness(container, recorder) as slack:
+        slack.command("declare --private Payroll export leaks salaries sev2")
+        clock.advance(minutes=6)
+        slack.run_jobs()
+        outside = [c for c in recorder.calls if c.method in ("chat.postMessage", "chat.update")
+                   and c.data.get("channel") not in (CHANNEL, None) and "Payroll" in str(c.data)]
+        assert outside == []
+        assert any("is private, so its workflows write only in its own channel" in t
+                   for t in incident_posts(recorder, "not posted in #leadership"))
+        assert incident_posts(recorder, "Leadership was told")
+    container.engine.dispose()
