@@ -20,7 +20,7 @@ import socket
 import threading
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,9 +73,12 @@ def clear_wakers() -> None:
         _wakers.clear()
 
 
-def wake_workers(engine: Engine) -> None:
+def wake_workers(engine: Engine, also: Sequence[Callable[[], None]] = ()) -> None:
+    """Call each waker of `engine` once, and each of `also` not among them: a worker registered both on the
+    engine (the runtime) and with the intake (the Bolt app) used to be woken twice per stored batch."""
     with _wakers_lock:
         callbacks = list(_wakers.get(engine, ()))
+    callbacks += [wake for wake in also if wake not in callbacks]
     for wake in callbacks:
         try:
             wake()

@@ -156,12 +156,9 @@ class Intake:
         finally:
             self._wake(batch)
         if any(pending.stored for pending in batch):
-            wake_workers(self.container.engine)  # this engine's workers (bot.service.jobs.add_waker)
-            for wake in self._wakers:
-                try:
-                    wake()
-                except Exception:
-                    log.warning("could not wake the worker; it finds the job on its next poll")
+            # this engine's workers (bot.service.jobs.add_waker) and ours, each once: the runtime registers its
+            # worker with both
+            wake_workers(self.container.engine, also=self._wakers)
 
     @staticmethod
     def _wake(batch: list[_Pending]) -> None:
