@@ -67,6 +67,12 @@ def remove_waker(engine: Engine, wake: Callable[[], None]) -> None:
             callbacks.remove(wake)
 
 
+def wakers(engine: Engine) -> list[Callable[[], None]]:
+    """Who a job stored on `engine` wakes now."""
+    with _wakers_lock:
+        return list(_wakers.get(engine, ()))
+
+
 def clear_wakers() -> None:
     """In a forked child: the parent's callbacks (its pipe's end) are not ours to call."""
     with _wakers_lock:

@@ -79,6 +79,14 @@ class Intake:
         if wake not in self._wakers:
             self._wakers.append(wake)
 
+    def remove_waker(self, wake: Callable[[], None]) -> None:
+        if wake in self._wakers:
+            self._wakers.remove(wake)
+
+    @property
+    def wakers(self) -> list[Callable[[], None]]:
+        return list(self._wakers)
+
     def enqueue(self, kind: str, payload: dict[str, Any], *, dedup_key: str | None = None,
                 timeout: float = 2.5) -> bool:
         """Store a job and return once it is committed: True, or False when dedup_key was seen before.
