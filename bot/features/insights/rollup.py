@@ -10,7 +10,8 @@ any change is cold. Now a year reads at most 365 stored days plus the few rows t
   declare times of those not yet acknowledged and the due times of postmortems not yet done (their
   judgement depends on the time of reading); pages, people paged and dry runs; postmortem outcomes; playbook
   runs and failures. Times are whole milliseconds since the epoch.
-- Triggers (the migration) mark a day dirty in the same transaction as any change to what it holds;
+- Triggers (the migration) mark a day dirty in the same transaction as any change to what it holds, one row a
+  day (0014_insight_dirty_per_day: a marked day's row gets a new id, so unread marks stay bounded by the days);
   `refresh` recomputes only the marked days, under a lock (PostgreSQL advisory lock; SQLite's one writer),
   and consumes the marks it read by id, so a change committed meanwhile stays marked for the next read.
   The migration marks every day with data, so the first read after the upgrade is the backfill.
