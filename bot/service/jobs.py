@@ -33,7 +33,7 @@ from sqlmodel import Session, col, select
 from bot.core import log_context
 from bot.core.clock import as_utc
 from bot.core.container import Container
-from bot.store.db import session_scope
+from bot.store.db import own_connection, session_scope
 from bot.store.models import Job
 
 log = logging.getLogger(__name__)
@@ -313,11 +313,7 @@ class Listener:
             self._thread.join(timeout)
 
     def _connect(self):  # noqa: ANN202 - a psycopg connection
-        import psycopg  # noqa: PLC0415 - only PostgreSQL deployments have it loaded
-
-        args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
-        kwargs = {"connect_timeout": self.CONNECT_SECONDS, "application_name": "fireline-listen", **kwargs}
-        return psycopg.connect(*args, autocommit=True, **kwargs)
+        return own_connection(self.engine, "fireline-listen", self.CONNECT_SECONDS)
 
     def _run(self) -> None:
         while not self._stop.is_set():
