@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,27 +12,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.support.ports import free_port  # noqa: E402,F401 - the benches import these from here
+from tests.support.processes import jobs_waiting, stop, wait_drained, wait_up  # noqa: E402,F401
+
 SECRET = "bench-signing-secret"
 PG_URL = os.environ.get("FIRELINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_up(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server on {port} exited: {process.stderr.read().decode()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"server on {port} did not start")
 
 
 def start_server(kind: str, env: dict[str, str]) -> tuple[int, subprocess.Popen]:
@@ -47,16 +30,6 @@ def start_server(kind: str, env: dict[str, str]) -> tuple[int, subprocess.Popen]
                                stderr=subprocess.PIPE)
     wait_up(port, process)
     return port, process
-
-
-def stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def database_url(kind: str, tmp: str, tag: str) -> str:
@@ -154,30 +127,6 @@ async def fire_raw(port: int, requests: list[bytes], concurrency: int) -> dict:
     latencies.sort()
     return {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99), "rps": len(requests) / elapsed,
             "errors": errors + len(requests) - len(latencies)}
-
-
-def jobs_waiting(url: str) -> int:
-    """Jobs due or running in a Fireline database (timers set for later do not count)."""
-    import sqlalchemy as sa
-
-    from bot.core.clock import utcnow
-    from bot.store.models import Job
-
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    try:
-        with engine.connect() as connection:
-            due = sa.or_(Job.status == "running", sa.and_(Job.status == "pending", Job.run_at <= utcnow()))
-            return connection.execute(sa.select(sa.func.count()).select_from(Job).where(due)).scalar_one()
-    finally:
-        engine.dispose()
-
-
-def wait_drained(url: str, timeout: float = 600) -> float:
-    """Wait until Fireline's worker has done the work queued by a run; returns the seconds waited."""
-    began = time.monotonic()
-    while jobs_waiting(url) and time.monotonic() - began < timeout:
-        time.sleep(0.2)
-    return time.monotonic() - began
 
 
 RECORDER_SCRIPT = """

@@ -243,6 +243,11 @@ class Playbook:
         """What this plan's step targets are in the progress count (`counts`); empty: this plan counts nothing."""
         return self.counts
 
+    def step_word_of(self, plan: Plan) -> str:
+        """What this plan's steps are called in its progress ("batch 2 of 3"): `step_word`, unless a plan's
+        steps are of another kind than the playbook's usual ones."""
+        return self.step_word
+
     def finished_count(self, plan: Plan, done: int, total: int, things: str) -> str:
         """The count once finished, before "in 1m 40s": "Restarted 4 of 4 machines" (`things` is "4 of 4 machines")."""
         return f"{self.done_word} {things}"

@@ -16,17 +16,23 @@ from playbooks.framework import Refused
 
 @dataclass(frozen=True)
 class Role:
-    key: str  # what people type: `/incident role comms @user`
+    key: str  # what is stored (incident_roles rows, workflow files) and, unless `typed` says otherwise, typed
     label: str  # what people read
     duty: str = ""
     aliases: tuple[str, ...] = ()
+    typed: str = ""  # the word every list and hint shows to type, when it is not the key
+
+    @property
+    def word(self) -> str:
+        """What to type for this role (`/incident role <word> @user`), the one word lists and hints show."""
+        return self.typed or self.key
 
 
 # One word wherever people read it: "Lead" (the card's field, `/incident lead`, *I'm lead*, the web pages, the
 # postmortem). The deployment guide names neither "lead" nor "commander", and every command and button
 # already said lead; `commander`, `ic` and `incident-commander` still name the role when typed.
 COMMANDER = Role("commander", "Lead", "leads the response and decides (the incident commander)",
-                 ("lead", "ic", "incident-commander"))
+                 ("lead", "ic", "incident-commander"), typed="lead")
 COMMS = Role("comms", "Communications", "status page, customers and stakeholders", ("communications", "comm"))
 SCRIBE = Role("scribe", "Scribe", "keeps the timeline", ("notes", "notetaker"))
 BUILT_IN = (COMMANDER, COMMS, SCRIBE)

@@ -114,6 +114,10 @@ class Rollback(Playbook):
         machines: it counts nothing, and its step lines say where it is."""
         return "" if plan.params.get("restore_text") else self.counts
 
+    def step_word_of(self, plan: Plan) -> str:
+        """The database-restore procedure's steps are steps, not batches of machines ("running step 2 of 4")."""
+        return "step" if plan.params.get("restore_text") else self.step_word
+
     def parse(self, args: PlaybookArgs) -> dict[str, Any]:
         params: dict[str, Any] = {"batch": parse_batch(args, self.command)}
         restore = args.flag("with-db-restore")

@@ -25,9 +25,7 @@ def render_text(reply: Reply) -> str:
         out = [reply.text, *("  " + line for line in reply.lines)]
         out += [f"  {label}: {value}" for label, value in reply.fields]
     if reply.checklist:
-        for number, item in enumerate(reply.checklist.items, start=1):
-            note = f" ({item.note})" if item.note else ""
-            out.append(f"  [{'x' if item.checked else ' '}] {number}. {item.label}{note}")
+        out += [f"  {item.line(number)}" for number, item in enumerate(reply.checklist.items, start=1)]
         out.append("  tick or untick a step: !tick N")
     if reply.footer:
         out.append(f"  ({reply.footer})")

@@ -18,7 +18,8 @@ from bot.core.container import Container, Mode
 from bot.core.hooks import Hooks
 from bot.app.observability import init_sentry
 from bot.adapters.http.server import build_http_app
-from bot.service.jobs import Worker, add_waker, reap_stale
+from bot.service.jobs import Worker, add_waker, reap_stale, remove_waker
+from bot.service.queue import intake_for
 from bot.core.settings import Settings
 from bot.adapters.slack.bolt import build_bolt_app
 from bot.app.worker import WorkerProcess
@@ -34,7 +35,12 @@ class Runtime:
     worker: Worker | WorkerProcess
 
     def stop(self) -> None:
+        """Stop the worker and forget its wake: the engine's waker list (module-level) and the intake held it, so
+        a stopped worker, and through it the whole container, stayed referenced and was woken by every job a
+        later transaction on the engine stored."""
         self.worker.stop()
+        remove_waker(self.container.engine, self.worker.wake)
+        intake_for(self.container).remove_waker(self.worker.wake)
 
 
 def start_runtime(settings: Settings, container: Container | None = None, *, start_worker: bool = True,

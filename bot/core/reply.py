@@ -51,6 +51,12 @@ class CheckItem:
     checked: bool = False
     note: str = ""
 
+    def line(self, number: int | None = None) -> str:
+        """As text: `[x] 2. label (note)`, `[ ]` when unticked; the number only where `!tick N` uses it (the
+        console). The one text form of a box, for the console and the notification fallback."""
+        numbered = f"{number}. " if number is not None else ""
+        return f"[{'x' if self.checked else ' '}] {numbered}{self.label}" + (f" ({self.note})" if self.note else "")
+
 
 @dataclass
 class Checklist:
@@ -106,8 +112,7 @@ class Reply:
         parts = [self.header or self.text, *self.lines]
         parts += [f"{label}: {value}" for label, value in self.fields]
         if self.checklist:
-            parts += [f"[{'x' if item.checked else ' '}] {item.label}" + (f" ({item.note})" if item.note else "")
-                      for item in self.checklist.items]
+            parts += [item.line() for item in self.checklist.items]
         if self.footer:
             parts.append(self.footer)
         return "\n".join(parts)

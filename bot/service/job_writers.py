@@ -29,6 +29,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.store.models import Job
 from bot.service.jobs import NOTIFY_EXPRESSION
+from bot.store.db import own_connection
 
 COLUMNS = ("kind", "payload", "run_at", "status", "attempts", "dedup_key", "created_at")
 APPLICATION_NAME = "fireline-intake"  # how this connection shows in pg_stat_activity
@@ -174,15 +175,10 @@ class PostgresJobWriter(_Writer):
 
         super().__init__(engine)
         self._driver_errors = (psycopg.OperationalError, psycopg.InterfaceError)
-        # the engine's own connect arguments: same server, options and type adapters (JSON) as the ORM
-        self._connect_args = engine.dialect.create_connect_args(engine.url)
+        self._engine = engine
 
     def _connect(self) -> Any:
-        import psycopg
-
-        args, kwargs = self._connect_args
-        kwargs = {"connect_timeout": self.CONNECT_SECONDS, "application_name": APPLICATION_NAME, **kwargs}
-        return psycopg.connect(*args, autocommit=True, **kwargs)
+        return own_connection(self._engine, APPLICATION_NAME, self.CONNECT_SECONDS)
 
     def insert(self, rows: list[dict[str, Any]]) -> set[str]:
         """Store the rows; returns the dedup keys actually inserted (a key already stored is skipped)."""

@@ -20,7 +20,7 @@ import socket
 import threading
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +33,7 @@ from sqlmodel import Session, col, select
 from bot.core import log_context
 from bot.core.clock import as_utc
 from bot.core.container import Container
-from bot.store.db import session_scope
+from bot.store.db import own_connection, session_scope
 from bot.store.models import Job
 
 log = logging.getLogger(__name__)
@@ -67,15 +67,24 @@ def remove_waker(engine: Engine, wake: Callable[[], None]) -> None:
             callbacks.remove(wake)
 
 
+def wakers(engine: Engine) -> list[Callable[[], None]]:
+    """Who a job stored on `engine` wakes now."""
+    with _wakers_lock:
+        return list(_wakers.get(engine, ()))
+
+
 def clear_wakers() -> None:
     """In a forked child: the parent's callbacks (its pipe's end) are not ours to call."""
     with _wakers_lock:
         _wakers.clear()
 
 
-def wake_workers(engine: Engine) -> None:
+def wake_workers(engine: Engine, also: Sequence[Callable[[], None]] = ()) -> None:
+    """Call each waker of `engine` once, and each of `also` not among them: a worker registered both on the
+    engine (the runtime) and with the intake (the Bolt app) used to be woken twice per stored batch."""
     with _wakers_lock:
         callbacks = list(_wakers.get(engine, ()))
+    callbacks += [wake for wake in also if wake not in callbacks]
     for wake in callbacks:
         try:
             wake()
@@ -304,11 +313,7 @@ class Listener:
             self._thread.join(timeout)
 
     def _connect(self):  # noqa: ANN202 - a psycopg connection
-        import psycopg  # noqa: PLC0415 - only PostgreSQL deployments have it loaded
-
-        args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
-        kwargs = {"connect_timeout": self.CONNECT_SECONDS, "application_name": "fireline-listen", **kwargs}
-        return psycopg.connect(*args, autocommit=True, **kwargs)
+        return own_connection(self.engine, "fireline-listen", self.CONNECT_SECONDS)
 
     def _run(self) -> None:
         while not self._stop.is_set():

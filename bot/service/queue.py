@@ -79,6 +79,14 @@ class Intake:
         if wake not in self._wakers:
             self._wakers.append(wake)
 
+    def remove_waker(self, wake: Callable[[], None]) -> None:
+        if wake in self._wakers:
+            self._wakers.remove(wake)
+
+    @property
+    def wakers(self) -> list[Callable[[], None]]:
+        return list(self._wakers)
+
     def enqueue(self, kind: str, payload: dict[str, Any], *, dedup_key: str | None = None,
                 timeout: float = 2.5) -> bool:
         """Store a job and return once it is committed: True, or False when dedup_key was seen before.
@@ -156,12 +164,9 @@ class Intake:
         finally:
             self._wake(batch)
         if any(pending.stored for pending in batch):
-            wake_workers(self.container.engine)  # this engine's workers (bot.service.jobs.add_waker)
-            for wake in self._wakers:
-                try:
-                    wake()
-                except Exception:
-                    log.warning("could not wake the worker; it finds the job on its next poll")
+            # this engine's workers (bot.service.jobs.add_waker) and ours, each once: the runtime registers its
+            # worker with both
+            wake_workers(self.container.engine, also=self._wakers)
 
     @staticmethod
     def _wake(batch: list[_Pending]) -> None:

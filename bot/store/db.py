@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -31,6 +32,17 @@ def make_engine(url: str) -> Engine:
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
                          connect_args={"connect_timeout": 5})
+
+
+def own_connection(engine: Engine, application_name: str, connect_seconds: float = 5) -> Any:
+    """PostgreSQL: a psycopg connection of its own, outside the engine's pool, in autocommit, with the engine's
+    server, options and type adapters (JSON). The intake's writer (one INSERT per batch, no pool checkout or
+    ping) and the worker's LISTEN hold one each; `application_name` is how it shows in pg_stat_activity."""
+    import psycopg  # noqa: PLC0415 - only PostgreSQL deployments have it loaded
+
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    kwargs = {"connect_timeout": connect_seconds, "application_name": application_name, **kwargs}
+    return psycopg.connect(*args, autocommit=True, **kwargs)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.store.models import Job
+from bot.service import jobs
 from bot.service.queue import Intake
 
 
@@ -274,3 +275,25 @@ def test_postgres_intake_replaces_a_connection_the_server_closed(container):
     with pytest.raises(OperationalError):  # no key: sending it again could store it twice, so it is not
         intake.enqueue("slack.command", {"n": 3})
     assert intake.enqueue("slack.command", {"n": 4}) is True  # and the next batch has a fresh connection
+
+
+def test_a_worker_registered_on_the_engine_and_the_intake_is_woken_once_per_batch(container):
+    """The runtime registers its worker's wake on the engine (every transaction that stores a job) and the Bolt
+    app with the intake: one stored batch wakes it once, not once for each registration."""
+    intake = Intake(container)
+    wakes: list[int] = []
+
+    def wake() -> None:
+        wakes.append(1)
+
+    jobs.add_waker(container.engine, wake)
+    intake.add_waker(wake)
+    try:
+        assert intake.enqueue("slack.command", {"n": 1}) is True
+        deadline = time.monotonic() + 2  # the writer wakes the worker just after it tells the request
+        while not wakes and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        assert len(wakes) == 1
+    finally:
+        jobs.remove_waker(container.engine, wake)

@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.ports import free_port
+from tests.support.processes import jobs_waiting, stop, wait_drained, wait_up
 from tests.support.quiet_server import QuietHTTPServer
 from tests.support.signing import action_body, sign, slash_body
 
@@ -84,19 +84,6 @@ class PagerDutyEvents:
 
 
 
-def _wait_up(port: int, process: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"fireline serve on {port} exited: {process.stderr.read().decode()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"fireline serve on {port} did not start in {timeout:.0f} s")
-
-
 @dataclass
 class Cluster:
     ports: list[int]
@@ -104,14 +91,7 @@ class Cluster:
     db_url: str
 
     def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(self.processes)
 
 
 def cluster_env(db_url: str, slack_api_url: str, pd_url: str, **extra: str) -> dict[str, str]:
@@ -136,11 +116,11 @@ def start_cluster(replicas: int, env: dict[str, str]) -> Cluster:
     cluster = Cluster(ports, processes, env["DATABASE_URL"])
     try:
         spawn()
-        _wait_up(ports[0], processes[0])
+        wait_up(ports[0], processes[0])
         for _ in range(replicas - 1):
             spawn()
         for port, process in zip(ports[1:], processes[1:], strict=True):
-            _wait_up(port, process)
+            wait_up(port, process)
     except BaseException:
         cluster.stop()
         raise
@@ -400,20 +380,7 @@ def drained(db_url: str, timeout: float = 300) -> float:
     here, so callers take the jobs' own `finished_at`. Within SOON_S, not just now: an alert's job stores its
     thread's post for the channel lane's next slot, a moment ahead, and "nothing due now" in that moment read
     as drained (CI under load saw two alerts with 0 messages)."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    began = time.monotonic()
-    try:
-        while time.monotonic() - began < timeout:
-            with engine.connect() as connection:
-                busy = connection.execute(sa.text(
-                    "SELECT count(*) FROM jobs WHERE status = 'running' OR (status = 'pending' AND run_at <= now() + "
-                    f"interval '{SOON_S} seconds')"
-                )).scalar_one()
-            if not busy:
-                return time.monotonic() - began
-            time.sleep(0.1)
-    finally:
-        engine.dispose()
-    raise RuntimeError(f"jobs still due after {timeout:.0f} s")
+    waited = wait_drained(db_url, timeout, within=SOON_S)
+    if jobs_waiting(db_url, within=SOON_S):
+        raise RuntimeError(f"jobs still due after {timeout:.0f} s")
+    return waited

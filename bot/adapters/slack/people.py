@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -32,15 +32,19 @@ SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 
 class NameCache:
-    """A small LRU map with expiry: key -> (expires at, name or None)."""
+    """A small LRU map with expiry: key -> (expires at, name or None). People's names here; the Slack chat's
+    channel names too (bot.adapters.slack.slack_chat, kept without expiry: `ttl=math.inf`)."""
 
     def __init__(self, ttl: float = TTL_SECONDS, max_size: int = MAX_PEOPLE,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl, self.max_size, self.clock = ttl, max_size, clock
-        self._items: OrderedDict[tuple[str, str], tuple[float, str | None]] = OrderedDict()
+        self._items: OrderedDict[Hashable, tuple[float, str | None]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str]) -> tuple[bool, str | None]:
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: Hashable) -> tuple[bool, str | None]:
         with self._lock:
             item = self._items.get(key)
             if item is None or item[0] <= self.clock():
@@ -48,7 +52,7 @@ class NameCache:
             self._items.move_to_end(key)
             return True, item[1]
 
-    def put(self, key: tuple[str, str], name: str | None, ttl: float | None = None) -> None:
+    def put(self, key: Hashable, name: str | None, ttl: float | None = None) -> None:
         with self._lock:
             self._items[key] = (self.clock() + (self.ttl if ttl is None else ttl), name)
             self._items.move_to_end(key)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import os
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.client import HTTPMessage
@@ -38,7 +37,7 @@ from bot.core.http_pool import shared_transport
 from bot.core.reply import Reply, Visibility
 from bot.core.settings import Settings
 from bot.adapters.slack.render import blocks_json, fallback_text
-from bot.adapters.slack.people import display_name
+from bot.adapters.slack.people import NameCache, display_name
 
 if TYPE_CHECKING:
     from bot.core.container import Container
@@ -233,15 +232,10 @@ class SlackChat:
         self.client = client
         # Bounded: one entry per channel created was one per incident for the life of the process (10,000
         # incidents: 10,000 entries kept in the server and again in its forked worker, bench/memory.py).
-        self._names: OrderedDict[str, str] = OrderedDict()
-        self._names_lock = threading.Lock()
+        self._names = NameCache(ttl=math.inf, max_size=MAX_CHANNEL_NAMES)  # a channel's name is kept until pushed out
 
     def _remember(self, channel_id: str, name: str) -> None:
-        with self._names_lock:
-            self._names[channel_id] = name
-            self._names.move_to_end(channel_id)
-            while len(self._names) > MAX_CHANNEL_NAMES:
-                self._names.popitem(last=False)
+        self._names.put(channel_id, name)
 
     def create_channel(self, name: str, private: bool = False) -> tuple[str, str]:
         candidate = name
@@ -338,10 +332,9 @@ class SlackChat:
             return None
 
     def channel_name(self, channel_id: str) -> str | None:
-        with self._names_lock:
-            known = self._names.get(channel_id)
-        if known is not None:
-            return known
+        known, name = self._names.get(channel_id)
+        if known and name is not None:
+            return name
         try:
             name = self.client.conversations_info(channel=channel_id)["channel"]["name"]
         except (SlackApiError, *TRANSPORT_ERRORS):

@@ -89,7 +89,7 @@ def take_all(container: Container, incoming: list[IncomingAlert]) -> list[Outcom
     return [take(container, item) for item in incoming]
 
 
-async def answer(container: Container, worker, source: str, fields: Callable[[], dict[str, Any]],
+async def answer(container: Container, source: str, fields: Callable[[], dict[str, Any]],
                  headers: Mapping[str, str]) -> JSONResponse:
     """Parse one delivery as `source` (`fields()` gives its fields), store its alerts, and say what became of each.
 
@@ -111,8 +111,6 @@ async def answer(container: Container, worker, source: str, fields: Callable[[],
     outcomes = await store_or_503(take_all, container, incoming, what="alert", log=log)
     if isinstance(outcomes, JSONResponse):
         return outcomes
-    if worker is not None:
-        worker.wake()
     return JSONResponse({"status": "accepted", "source": source, "alerts": [o.as_dict() for o in outcomes]},
                         status_code=202)
 
@@ -131,6 +129,6 @@ def routes(container: Container, worker=None) -> list[Route]:
         decision = auth.decide(container.settings, source, body, headers)
         if not decision.allowed:
             return webhook_error(decision.status, decision.reason)
-        return await answer(container, worker, source, lambda: read_data(source, body, headers), headers)
+        return await answer(container, source, lambda: read_data(source, body, headers), headers)
 
     return [Route(PATH, source_webhook, methods=["POST"])]

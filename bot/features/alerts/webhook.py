@@ -66,20 +66,21 @@ def recognise(data: dict, headers: Mapping[str, str]) -> str | None:
     return detect(data)
 
 
-async def resolved_answer(container: Container, incoming, worker=None) -> JSONResponse:
+async def resolved_answer(container: Container, incoming) -> JSONResponse:
     """202 with the resolution (`resolved_after`, or `unchanged` when already resolved); 200 `ignored` for a key
     Fireline never saw, so the sender does not retry it."""
     outcome = await store_or_503(resolve, container, incoming, what="alert", log=log, path=PATH)
     if isinstance(outcome, JSONResponse):
         return outcome
-    if worker is not None:
-        worker.wake()
     if outcome.status == "ignored":
         return JSONResponse(outcome.as_dict())
     return JSONResponse(outcome.as_dict(), status_code=202)
 
 
 def routes(container: Container, worker=None) -> list[Route]:
+    """`worker` is not woken here: the transaction that stores a delivery's jobs wakes it (the runtime registers
+    it with bot.service.jobs.add_waker), and a second wake per delivery made it look twice."""
+
     async def alerts_webhook(request: Request) -> JSONResponse:
         secret = container.settings.alerts_webhook_secret
         if secret is None or not secret.get_secret_value():
@@ -105,16 +106,14 @@ def routes(container: Container, worker=None) -> list[Route]:
             log.exception("could not read an alert payload")
             return webhook_error(422, "could not read this alert payload; send the generic shape {title, text, source}")
         if incoming is None:  # a sender's own payload: read as its route reads it (as `/alert {json}` does)
-            return await answer(container, worker, source, lambda: data, headers)
+            return await answer(container, source, lambda: data, headers)
         if incoming.source == "sentry":
             incoming = replace(incoming, delivery_id=sentry_delivery_id(body))
         if incoming.resolved:  # `status: resolved` in the generic shape: the same path as the per-source routes
-            return await resolved_answer(container, incoming, worker)
+            return await resolved_answer(container, incoming)
         received = await store_or_503(receive, container, incoming, what="alert", log=log, path=PATH)
         if isinstance(received, JSONResponse):
             return received
-        if worker is not None:
-            worker.wake()
         if received.duplicate:
             return JSONResponse({"status": "duplicate", "reason": "this delivery was already received"})
         return JSONResponse({"status": "accepted", "alert": received.alert_id, "severity": received.level,

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core.chat import MessageRef, person
 from bot.core.clock import as_utc
@@ -35,6 +36,9 @@ from playbooks.roles import COMMS
 
 log = logging.getLogger(__name__)
 
+# Longer than the slowest post Fireline's Slack client allows (bot.adapters.slack.slack_chat: 10 s a call, up to 3
+# retries after a Retry-After of at most 30 s: 130 s): a claim this old without a message belongs to a post that died.
+CLAIM_TIMEOUT = timedelta(minutes=3)
 ACKNOWLEDGE_STEP = SEV1_PLAYBOOK[0]  # the guide's SEV1 step 1: "Acknowledge - Post in #incidents Slack channel"
 
 
@@ -120,10 +124,7 @@ def press_playbook(ctx: Context, incident: Incident) -> Reply | None:
         reply = checklist_reply(ctx, incident.id)
         reply.visibility = reply.visibility.EPHEMERAL
         return reply
-    try:
-        with ctx.session() as session:
-            session.add(ChecklistMessage(incident_id=incident.id, channel=channel, ts=""))
-    except IntegrityError:
+    if not _claim(ctx, incident.id, channel):
         with ctx.session() as session:
             posted = session.get(ChecklistMessage, (incident.id, channel))
             ts = posted.ts if posted else ""
@@ -148,6 +149,26 @@ def press_playbook(ctx: Context, incident: Incident) -> Reply | None:
     if channel == ctx.channel_id:
         return None  # the checklist is right there
     return Reply(f"Posted the SEV1 checklist of #{incident.id} in {_where(ctx, incident, channel)}.")
+
+
+def _claim(ctx: Context, incident_id: int, channel: str) -> bool:
+    """Claim the post in `channel` (True: ours to post). A claim still without a message after CLAIM_TIMEOUT is
+    taken over by a conditional UPDATE, so one presser of many gets it: a crash between the claim and the post
+    used to leave the row empty and every later press answered "already posted" with nothing there."""
+    now = ctx.now()
+    try:
+        with ctx.session() as session:
+            session.add(ChecklistMessage(incident_id=incident_id, channel=channel, ts="", claimed_at=now))
+        return True
+    except IntegrityError:
+        pass
+    claimed_at = col(ChecklistMessage.claimed_at)
+    with ctx.session() as session:
+        taken = session.execute(update(ChecklistMessage).where(
+            col(ChecklistMessage.incident_id) == incident_id, col(ChecklistMessage.channel) == channel,
+            col(ChecklistMessage.ts) == "", or_(claimed_at.is_(None), claimed_at < now - CLAIM_TIMEOUT),
+        ).values(claimed_at=now))
+        return bool(taken.rowcount)
 
 
 def _where(ctx: Context, incident: Incident, channel: str) -> str:

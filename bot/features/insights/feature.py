@@ -23,7 +23,7 @@ import sys
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, Float, case, cast, extract, func, literal, select
+from sqlalchemy import DateTime, case, literal, select
 
 from bot.core.clock import as_utc
 from bot.core.registry import Registry
@@ -77,25 +77,6 @@ def figures(container: Container, since: datetime, *, visible=None, cached: bool
     return found
 
 
-def _minutes(dialect: str, start, end):
-    """SQL: minutes from `start` to `end`, at least 0 (NULL when `end` is); the database measures, Python reads floats.
-
-    SQLite: in whole milliseconds, its own precision (a difference of two julianday doubles is off in the
-    last bits: 6 minutes read 5.99999964); its two-argument max() is NULL when either argument is.
-    """
-    if dialect == "sqlite":
-        return func.max(func.round((func.julianday(end) - func.julianday(start)) * 86_400_000.0) / 60_000.0, 0.0)
-    minutes = cast(extract("epoch", end - start), Float) / 60.0
-    return case((minutes < 0, 0.0), else_=minutes)
-
-
-def _day(dialect: str, column):
-    """SQL: the UTC day of a timestamp as 2026-11-25 (SQLite stores naive UTC; PostgreSQL timestamptz)."""
-    if dialect == "sqlite":
-        return func.date(column)
-    return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-
-
 def _compute(container: Container, since: datetime, visible) -> pure.Figures:
     """From the stored days (bot.features.insights.rollup): a year is 365 rows, whatever the history."""
     now = container.clock()
@@ -117,15 +98,16 @@ def compute_in_full(container: Container, since: datetime, visible) -> pure.Figu
     incidents, links = Incident.__table__.c, PagerDutyLink.__table__.c
     postmortems, runs = Postmortem.__table__.c, PlaybookExecution.__table__.c
     declared = incidents.declared_at
+    day, minutes = rollup.utc_day, rollup.minutes  # the stored days measure with the same two
     # Core selects on the tables (no ORM rows, no datetime per row): a range scan each on the 0011 indexes.
     with container.engine.connect() as connection:
         incident_rows = connection.execute(
-            select(incidents.id, incidents.severity, _day(dialect, declared),
-                   _minutes(dialect, declared, incidents.acknowledged_at),
-                   _minutes(dialect, declared, incidents.mitigated_at),
-                   _minutes(dialect, declared, incidents.resolved_at), _minutes(dialect, declared, at_now))
+            select(incidents.id, incidents.severity, day(dialect, declared),
+                   minutes(dialect, declared, incidents.acknowledged_at),
+                   minutes(dialect, declared, incidents.mitigated_at),
+                   minutes(dialect, declared, incidents.resolved_at), minutes(dialect, declared, at_now))
             .where(declared >= since)).all()
-        page_rows = connection.execute(select(links.incident_id, _day(dialect, links.paged_at), links.assignees,
+        page_rows = connection.execute(select(links.incident_id, day(dialect, links.paged_at), links.assignees,
                                               links.mode == DRY_RUN)
                                        .where(links.paged_at >= since)).all()
         postmortem_rows = connection.execute(

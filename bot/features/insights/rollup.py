@@ -10,7 +10,8 @@ any change is cold. Now a year reads at most 365 stored days plus the few rows t
   declare times of those not yet acknowledged and the due times of postmortems not yet done (their
   judgement depends on the time of reading); pages, people paged and dry runs; postmortem outcomes; playbook
   runs and failures. Times are whole milliseconds since the epoch.
-- Triggers (the migration) mark a day dirty in the same transaction as any change to what it holds;
+- Triggers (the migration) mark a day dirty in the same transaction as any change to what it holds, one row a
+  day (0014_insight_dirty_per_day: a marked day's row gets a new id, so unread marks stay bounded by the days);
   `refresh` recomputes only the marked days, under a lock (PostgreSQL advisory lock; SQLite's one writer),
   and consumes the marks it read by id, so a change committed meanwhile stays marked for the next read.
   The migration marks every day with data, so the first read after the upgrade is the backfill.
@@ -52,18 +53,24 @@ def now_ms(now: datetime) -> float:
     return float(round(now.astimezone(UTC).timestamp() * 1000))
 
 
-def _day(dialect: str, column):
+def utc_day(dialect: str, column):
+    """SQL: the UTC day of a timestamp as 2026-11-25 (SQLite stores naive UTC; PostgreSQL timestamptz)."""
     if dialect == "sqlite":
         return func.date(column)
     return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
 
 
-def _minutes(dialect: str, start, end):
-    """As bot.features.insights.feature measures: minutes, at least 0, NULL when `end` is."""
+def minutes(dialect: str, start, end):
+    """SQL: minutes from `start` to `end`, at least 0 (NULL when `end` is); the database measures, Python reads
+    floats. The stored days and the full computation (bot.features.insights.feature) both measure with this.
+
+    SQLite: in whole milliseconds, its own precision (a difference of two julianday doubles is off in the
+    last bits: 6 minutes read 5.99999964); its two-argument max() is NULL when either argument is.
+    """
     if dialect == "sqlite":
         return func.max(func.round((func.julianday(end) - func.julianday(start)) * 86_400_000.0) / 60_000.0, 0.0)
-    minutes = cast(extract("epoch", end - start), Float) / 60.0
-    return case((minutes < 0, 0.0), else_=minutes)
+    measured = cast(extract("epoch", end - start), Float) / 60.0
+    return case((measured < 0, 0.0), else_=measured)
 
 
 def read_rows(connection: Connection, lower: datetime | None, upper: datetime | None = None,
@@ -87,20 +94,20 @@ def read_rows(connection: Connection, lower: datetime | None, upper: datetime | 
 
     declared = incidents.declared_at
     incident_rows = connection.execute(
-        select(incidents.id, _day(dialect, declared), incidents.severity,
-               _minutes(dialect, declared, incidents.acknowledged_at),
-               _minutes(dialect, declared, incidents.mitigated_at),
-               _minutes(dialect, declared, incidents.resolved_at), epoch_ms(dialect, declared))
+        select(incidents.id, utc_day(dialect, declared), incidents.severity,
+               minutes(dialect, declared, incidents.acknowledged_at),
+               minutes(dialect, declared, incidents.mitigated_at),
+               minutes(dialect, declared, incidents.resolved_at), epoch_ms(dialect, declared))
         .where(within(declared, incidents.id))).all()
     page_rows = connection.execute(
-        select(links.incident_id, _day(dialect, links.paged_at), links.assignees, links.mode == DRY_RUN)
+        select(links.incident_id, utc_day(dialect, links.paged_at), links.assignees, links.mode == DRY_RUN)
         .where(within(links.paged_at, links.incident_id))).all()
     postmortem_rows = connection.execute(
-        select(postmortems.incident_id, _day(dialect, postmortems.due_at), postmortems.done_at.is_not(None),
+        select(postmortems.incident_id, utc_day(dialect, postmortems.due_at), postmortems.done_at.is_not(None),
                postmortems.done_at > postmortems.due_at, epoch_ms(dialect, postmortems.due_at))
         .where(within(postmortems.due_at, postmortems.incident_id))).all()
     run_rows = connection.execute(
-        select(runs.incident_id, _day(dialect, runs.proposed_at), runs.playbook, runs.status)
+        select(runs.incident_id, utc_day(dialect, runs.proposed_at), runs.playbook, runs.status)
         .where(within(runs.proposed_at, runs.incident_id))).all()
     return incident_rows, page_rows, postmortem_rows, run_rows
 

@@ -156,8 +156,6 @@ def routes(container: Container, worker=None) -> list[Route]:
             return JSONResponse({"status": "ignored", "reason": f"{event.type} is not synced"})
         if outcome == "duplicate":
             return JSONResponse({"status": "duplicate", "reason": "this event id was already received"})
-        if worker is not None:
-            worker.wake()
         return JSONResponse({"status": "accepted", "event": event.id}, status_code=202)
 
     return [Route(PATH, pagerduty_webhook, methods=["POST"])]

@@ -141,8 +141,8 @@ def tally(execution: PlaybookExecution, plan: Plan, playbook: Playbook | None, n
     things = f"{done} of {total} {counted}{'s' if total != 1 else ''}"
     steps = len(plan.steps)
     if execution.status in RUNNING:
-        line = (f"{playbook.doing_word}: {things}, {playbook.step_word} {min(execution.current_step + 1, steps)} "
-                f"of {steps}")
+        step = min(execution.current_step + 1, steps)
+        line = f"{playbook.doing_word}: {things}, {playbook.step_word_of(plan)} {step} of {steps}"
         return line + (f", {fmt_elapsed((as_utc(now) - as_utc(execution.started_at)).total_seconds())}" if now
                        else "")
     end = execution.finished_at or now
@@ -160,7 +160,7 @@ def progress_reply(execution: PlaybookExecution, plan: Plan, live: str = "", *, 
     tag = " [DRY RUN]" if execution.dry_run else ""
     headline = HEADLINES.get(execution.status, execution.status)
     if execution.status == "running":
-        step_word = playbook.step_word if playbook else "step"
+        step_word = playbook.step_word_of(plan) if playbook else "step"
         headline = f"running {step_word} {min(execution.current_step + 1, len(plan.steps))} of {len(plan.steps)}"
     count = tally(execution, plan, playbook, now)
     lines = [f"*{escape(count)}*"] if count else []

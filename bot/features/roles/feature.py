@@ -12,7 +12,7 @@ from bot.store.models import Incident
 from bot.core.reply import Reply, escape
 from bot.features.roles import service as roles
 from playbooks.framework import Refused
-from playbooks.roles import parse_roles
+from playbooks.roles import COMMANDER, COMMS, SCRIBE, parse_roles
 
 
 def role(ctx: Context, args: Args, target: Incident) -> Reply:
@@ -33,8 +33,7 @@ def roles_(ctx: Context, args: Args, target: Incident) -> Reply:
     lines = []
     for r in roles.definitions(ctx.app.settings):
         who = escape(person(ctx.chat, held[r.key])) if held.get(r.key) else "nobody"
-        key = "lead" if r.key == "commander" else r.key  # the word typed and read; `commander` still works
-        lines.append(f"*{escape(r.label)}* (`{key}`): {who}" + (f"  _{escape(r.duty)}_" if r.duty else ""))
+        lines.append(f"*{escape(r.label)}* (`{r.word}`): {who}" + (f"  _{escape(r.duty)}_" if r.duty else ""))
     return Reply(f"*Roles of #{target.id}*", lines=lines + ["Assign with `/incident role <role> @user`."])
 
 
@@ -44,13 +43,14 @@ def check_roles(settings) -> Status:
         defined = parse_roles(settings.incident_roles)
     except Refused as exc:
         return Status("roles", "error", f"{exc.message} {' '.join(exc.hints)}".strip())
-    return Status("roles", "live", "incident roles: " + ", ".join(r.key for r in defined))
+    return Status("roles", "live", "incident roles: " + ", ".join(r.word for r in defined))
 
 
 def register(registry: Registry) -> None:
     registry.check("roles")(check_roles)
     incident = registry.command("incident", "declare and run incidents")
-    incident.sub("role", "role <lead|comms|scribe|...> @user",
-                 "give someone an incident role (`lead @user` is `role lead @user`; `commander` names it too)", role, incident="open")
+    lead = COMMANDER.word
+    incident.sub("role", f"role <{lead}|{COMMS.word}|{SCRIBE.word}|...> @user",
+                 f"give someone an incident role (`{lead} @user` is `role {lead} @user`)", role, incident="open")
     incident.sub("roles", "roles", "who holds each incident role", roles_, incident="any")
     roles.register_hooks(registry)

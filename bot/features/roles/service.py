@@ -46,7 +46,7 @@ def role_named(ctx: Context, word: str) -> Role:
     role = find(roles, word)
     if role is None:
         raise UserError(f"`{escape(word[:30])}` is not an incident role.",
-                        "Roles: " + ", ".join(f"`{r.key}` ({r.label})" for r in roles) +
+                        "Roles: " + ", ".join(f"`{r.word}` ({r.label})" for r in roles) +
                         ". For example `/incident role comms @chen`; a team adds roles with INCIDENT_ROLES.")
     return role
 

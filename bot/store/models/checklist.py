@@ -26,10 +26,12 @@ class ChecklistTick(SQLModel, table=True):
 
 
 class ChecklistMessage(SQLModel, table=True):
-    """A posted copy of the checklist; `ts` is empty while the post that claimed the row is on its way."""
+    """A posted copy of the checklist; `ts` is empty while the post that claimed the row (at `claimed_at`) is on
+    its way, and a claim older than bot.features.incident.checklist.CLAIM_TIMEOUT may be taken over."""
 
     __tablename__ = "checklist_messages"
 
     incident_id: int = Field(sa_column=Column(sa.Integer, sa.ForeignKey("incidents.id"), primary_key=True))
     channel: str = Field(sa_column=Column(sa.String(64), primary_key=True))
     ts: str = Field(default="", sa_column=Column(sa.String(40), nullable=False, server_default=""))
+    claimed_at: datetime | None = Field(default=None, sa_column=Column(sa.DateTime(timezone=True)))

@@ -3,7 +3,8 @@
 `InsightDay` holds one UTC day's figures as the insights feature aggregates them (every incident, private ones
 too: a reader's hidden incidents are taken out when read). `InsightDirty` is written by database triggers on
 incidents, pagerduty_links, postmortems and playbook_executions, in the same transaction as the change: one
-row per touched day, consumed (by id) when the day is recomputed. Triggers, not application hooks, because the
+row per touched day (a change to a marked day renews the row's id, migration 0014_insight_dirty_per_day), consumed
+(by id) when the day is recomputed. Triggers, not application hooks, because the
 conditional UPDATEs that change these rows are spread over many features and a missed one would leave a
 figure wrong for good.
 """
@@ -30,4 +31,4 @@ class InsightDirty(SQLModel, table=True):
     __tablename__ = "insight_dirty"
 
     id: int | None = Field(default=None, sa_column=Column(sa.Integer, primary_key=True, autoincrement=True))
-    day: str = Field(sa_column=Column(sa.String(10), nullable=False))
+    day: str = Field(sa_column=Column(sa.String(10), nullable=False, unique=True))  # one mark a day (0014)

@@ -272,3 +272,35 @@ def test_generic_resolution_refusals_say_what_to_send(app, payload, reason):
     response = post_alert(app.client, payload)
     assert response.status_code == 422 and reason in response.json()["error"], response.text
     assert stored_nothing(app.container)
+
+
+def test_a_delivery_wakes_the_worker_once(db_url, recorder, clock):
+    """The runtime registers its worker on the engine, so the transaction that stores a delivery's jobs wakes it;
+    the routes used to wake it again after the answer, twice per delivery."""
+    from starlette.testclient import TestClient
+
+    from bot.adapters.http.server import build_http_app
+    from bot.adapters.slack.bolt import build_bolt_app
+    from bot.service import jobs
+
+    class Counted:
+        wakes = 0
+
+        def wake(self) -> None:
+            self.wakes += 1
+
+    worker = Counted()
+    container = make_container(db_url, recorder, alerts_webhook_secret=ALERT_SECRET, alerts_channel=ALERTS_CHANNEL,
+                               clock=clock)
+    jobs.add_waker(container.engine, worker.wake)  # as bot.app.runtime does
+    try:
+        with TestClient(build_http_app(container, build_bolt_app(container), worker)) as client:
+            for payload in ({"title": "api 502", "text": "5xx 64%", "dedup_key": "a"},  # received
+                            {"title": "api 502", "dedup_key": "a", "status": "resolved"}):  # resolved
+                before = worker.wakes
+                response = post_alert(client, payload)
+                assert response.status_code == 202, response.text
+                assert worker.wakes - before == 1, payload
+    finally:
+        jobs.remove_waker(container.engine, worker.wake)
+        container.engine.dispose()

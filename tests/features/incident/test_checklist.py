@@ -165,3 +165,35 @@ def test_a_private_incident_without_a_channel_never_posts_its_checklist_where_it
     assert answer.data["response_type"] == "ephemeral"
     with Session(slack.container.engine) as session:
         assert session.exec(select(ChecklistMessage)).all() == []
+
+
+def test_a_claim_left_without_a_post_is_taken_over_after_the_timeout(slack):
+    """A crash between claiming the post (a row with no ts) and Slack's answer left the row empty: every later
+    Show playbook said "already posted" and nothing was ever posted. A claim older than CLAIM_TIMEOUT is taken."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from bot.features.incident.checklist import CLAIM_TIMEOUT
+
+    slack.command("declare Site is down sev1")
+    container = slack.container
+    now = container.clock()
+    with Session(container.engine) as session:  # what the crashed press left: claimed, never posted
+        session.add(ChecklistMessage(incident_id=1, channel=CHANNEL, ts=""))
+        session.commit()
+        session.execute(update(ChecklistMessage).values(claimed_at=now - CLAIM_TIMEOUT + timedelta(seconds=30)))
+        session.commit()
+
+    def posts() -> int:
+        return len([c for c in slack.recorder.of("chat.postMessage") if "SEV1 playbook" in c.data["text"]])
+
+    slack.press(Actions.PLAYBOOK, "1", action_ts="1.1")  # a post may still be on its way: not taken
+    assert posts() == 0 and "already posted" in slack.reply_text()
+    with Session(container.engine) as session:
+        session.execute(update(ChecklistMessage).values(claimed_at=now - CLAIM_TIMEOUT - timedelta(seconds=1)))
+        session.commit()
+    slack.press(Actions.PLAYBOOK, "1", action_ts="1.2")
+    assert posts() == 1 and posted_ts(container)
+    slack.press(Actions.PLAYBOOK, "1", action_ts="1.3")
+    assert posts() == 1 and "already posted" in slack.reply_text()

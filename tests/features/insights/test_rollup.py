@@ -166,3 +166,34 @@ def test_days_and_hidden_rows_that_disagree_fall_back_to_the_full_computation(sq
         assert figures(container, since, visible=hidden) == compute_in_full(container, since, hidden)
     finally:
         container.engine.dispose()
+
+
+def test_the_marks_hold_at_most_one_row_a_day_until_read(db_url, recorder):
+    """Every change used to add a mark and only an insights read consumed them: unread, the table grew without end.
+    A change to a marked day now renews its row (a new id, so a refresh that read the old one keeps it marked)."""
+    container = make_container(db_url, recorder, clock=lambda: NOW)
+    days = [NOW - timedelta(days=3), NOW - timedelta(days=1)]
+    table = Incident.__table__
+
+    def marks() -> list[tuple[int, str]]:
+        with container.engine.connect() as connection:
+            return connection.execute(select(InsightDirty.__table__.c.id, InsightDirty.__table__.c.day)).all()
+
+    try:
+        with session_scope(container.engine) as session:
+            for number, day in enumerate(days, start=1):
+                session.add(Incident(id=number, title="t", severity=2, declared_by="U1", declared_at=day))
+        before = dict((day, number) for number, day in marks())
+        for severity in range(1, 21):
+            with session_scope(container.engine) as session:
+                session.exec(update(table).where(table.c.id == 1).values(severity=1 + severity % 3,
+                                                                           acknowledged_at=NOW))
+        rows = marks()
+        assert sorted(day for _, day in rows) == sorted(day.date().isoformat() for day in days)  # one row a day
+        after = dict((day, number) for number, day in rows)
+        first = days[0].date().isoformat()
+        assert after[first] != before[first]  # renewed: a refresh holding the old id leaves it marked
+        assert rollup.refresh(container.engine) == 2 and marks() == []
+        assert figures(container, NOW - timedelta(days=7)) == compute_in_full(container, NOW - timedelta(days=7), None)
+    finally:
+        container.engine.dispose()

@@ -65,6 +65,7 @@ def test_unknown_role_lists_the_roles_and_team_roles_come_from_settings(db_url, 
             harness.command("role juggler <@U0ANA|ana>", channel_id=CHANNEL)
             refused = harness.reply_text()
             assert "is not an incident role" in refused and "`liaison` (Customer liaison)" in refused
+            assert "`lead` (Lead)" in refused and "commander" not in refused  # the word /incident roles shows
             harness.command("role liaison <@U0ANA|ana>", channel_id=CHANNEL)
             assert "is now Customer liaison of #1" in harness.reply_text()
     finally:
@@ -151,4 +152,4 @@ def test_fireline_check_says_what_is_wrong_with_incident_roles(db_url):
     taken = check_roles(make_settings(db_url, incident_roles="comms:Again"))
     assert taken.state == "error" and "already a role" in taken.detail
     good = check_roles(make_settings(db_url, incident_roles="liaison:Customer liaison"))
-    assert (good.state, good.detail) == ("live", "incident roles: commander, comms, scribe, liaison")
+    assert (good.state, good.detail) == ("live", "incident roles: lead, comms, scribe, liaison")
