@@ -78,6 +78,7 @@ DISCARD_ACTION = "canary_discard"
 DECLARE_ACTION = "canary_declare"
 TICK = timedelta(minutes=1)
 LIVE = CANARY_OPEN
+STARTING = ("proposed", "starting")  # "proposed": confirmed before Confirm marked the run (an older process)
 ICONS = {"healthy": ":white_check_mark:", "suspicious": ":warning:", "bad": ":rotating_light:"}
 
 
@@ -93,12 +94,8 @@ def canary_command(ctx: Context, args: Args) -> Reply:
                      lines=[f"`{playbook.invocation} {escape(playbook.usage)}`"] +
                      [f"`{escape(p.usage)}`  {escape(p.help)}" for p in playbook.params])
     params = {**playbook.parse(args), "minutes": minutes(ctx.app)}
-    app = ctx.app.settings.fly_app
-    with ctx.session() as session:
-        busy = session.exec(select(CanaryRun).where(CanaryRun.app == app, col(CanaryRun.status).in_(LIVE))).first()
-    if busy is not None and app:
-        raise UserError(f"{app} already has a canary run ({busy.status}): `{tag(busy.image)}`.",
-                        "Promote or Discard it first (its message has the buttons, or `/deploy discard`).")
+    # one canary per app is the rule of every destructive playbook (executions.canary_hold, in propose): a drill's
+    # canary holds only drills, a real one only real runs
     incident = executions.attached_incident(ctx, args.incident_ref, args.channel_ref)
     execution, plan = executions.propose(ctx, playbook, params, incident,
                                          dry_run=True if params.get("drill") else None)
@@ -190,14 +187,14 @@ def started(ctx: Context, execution: PlaybookExecution) -> None:
         if execution.status == "succeeded" and machine_id:
             ends = now + timedelta(minutes=minutes(container))
             changed = session.execute(update(CanaryRun).where(col(CanaryRun.id) == run.id,
-                                                              col(CanaryRun.status) == "proposed")
+                                                              col(CanaryRun.status).in_(STARTING))
                                       .values(status="watching", machine_id=machine_id, started_at=now, ends_at=ends))
             if changed.rowcount != 1:
                 return
             timers.arm(session, TICK_JOB, timers.timer_key("canary", run.id, now + TICK), now + TICK,
                        {"run_id": run.id}, now=now)
         else:
-            session.execute(update(CanaryRun).where(col(CanaryRun.id) == run.id, col(CanaryRun.status) == "proposed")
+            session.execute(update(CanaryRun).where(col(CanaryRun.id) == run.id, col(CanaryRun.status).in_(STARTING))
                             .values(status="failed", machine_id=machine_id, verdict="bad",
                                     reasons=[f"the canary did not start well: {execution.outcome or execution.status}"]))
         session.flush()

@@ -61,13 +61,14 @@ class DeployChecklist(SQLModel, table=True):
     message: dict[str, str] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
 
 
-CANARY_OPEN = ("watching", "judged", "promoting", "discarding")  # a canary machine is serving: Promote or Discard next
+# the run holds its app (no /restart, /rollback, /scale or second canary): from its Confirm until Promote or Discard
+CANARY_OPEN = ("starting", "watching", "judged", "promoting", "discarding")
 
 
 class CanaryRun(SQLModel, table=True):
     """One canary deploy: the extra machine on the new image, its judged watch and what was decided.
 
-    `status`: starting (the create execution runs) -> watching (a timer each minute) -> judged (the verdict
+    `status`: proposed (a plan, not confirmed) -> starting (confirmed: the create execution is queued or runs) -> watching (a timer each minute) -> judged (the verdict
     offers Promote and Discard) -> promoting | discarding (that execution runs) -> promoted | discarded;
     failed when the canary never became healthy. Every move is a conditional UPDATE on the status before."""
 

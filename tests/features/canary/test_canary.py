@@ -181,7 +181,7 @@ def test_one_canary_per_app_and_promote_waits_for_the_verdict(harness_for, clock
     slack.command(f"canary {image}", command="/deploy")
     press(slack, "Confirm")
     slack.command(f"canary {image}-2", command="/deploy")
-    assert "already has a canary run (watching)" in slack.reply_text()
+    assert f"{app} has a canary open: `deployment-v43`" in slack.reply_text() and "(watching)" in slack.reply_text()
     [run] = [run_row(slack.container)]
     slack.press("canary_promote", str(run.id), channel_id="CGENERAL")
     assert "still being watched" in slack.reply_text()
@@ -312,17 +312,16 @@ def test_an_open_canary_holds_the_app_until_promoted_or_discarded(harness_for, c
                           (f"canary {image}-2", "/deploy")]:
         slack.command(line, command=command)
         text = slack.reply_text()
-        assert f"{app} has a canary open" in text or "already has a canary run" in text, (command, text)
+        assert f"{app} has a canary open" in text, (command, text)
         assert "Promote or Discard" in text, (command, text)
-        if command != "/deploy":
-            assert f"`deployment-v43` on machine `{prom.GOOD_CANARY}` (watching)" in text
+        assert f"`deployment-v43` on machine `{prom.GOOD_CANARY}` (watching)" in text
     slack.press(*early_restart, user_id="U0LEAD", action_ts="2.2", channel_id="CGENERAL")
     assert f"{app} has a canary open" in slack.reply_text() and "/deploy discard" in slack.reply_text()
     assert [(e.playbook, e.status) for e in executions(slack.container)] == [("restart", "proposed"),
                                                                              ("canary", "succeeded")]
     creates = [r for r in fake.requests if r.method == "POST" and r.path == f"/v1/apps/{app}/machines"]
     assert len(creates) == 1 and not [r for r in fake.requests if r.path.endswith("/restart")]
-    assert sum(1 for a in audit_rows(slack.container) if a.action == "refused" and "canary run" in a.detail) == 5
+    assert sum(1 for a in audit_rows(slack.container) if a.action == "refused" and "canary run" in a.detail) == 6
     # after the verdict the canary's own Discard passes, and once it is gone the app is free again
     watch(slack, clock, 6)
     assert run_row(slack.container).status == "judged"
@@ -353,3 +352,41 @@ def test_console_an_open_drill_canary_refuses_a_restart_with_what_to_type(db_url
     mark = len(out.getvalue())
     console.run_line("/restart")
     assert "Plan: " in out.getvalue()[mark:]
+
+
+def test_the_app_is_held_from_the_canarys_confirm_not_only_once_it_is_watched(harness_for, clock):
+    """The lock ends with the create execution and the watch starts after it: a restart typed after Confirm, while
+    the create is queued, is refused as it is during the watch, so nothing slips in between."""
+    app = "cgraph-canary-good"
+    slack = harness_for(app, prom.GOOD_CANARY, "6e8e")
+    slack.command(f"canary {NEW.format(app=app)}", command="/deploy")
+    action_id, value = newest_button(slack.recorder, "Confirm")
+    slack.press(action_id, value, user_id="U0LEAD", action_ts="1.1", channel_id="CGENERAL", run=False)
+    jobs.run_due(slack.container, kinds=["slack.action"])  # confirmed; the create execution is still queued
+    assert [e.status for e in executions(slack.container)] == ["queued"]
+    slack.command("", command="/restart", run=False)
+    jobs.run_due(slack.container, kinds=["slack.command"])
+    assert f"{app} has a canary open: `deployment-v43`" in slack.reply_text() and "(starting)" in slack.reply_text()
+    assert run_row(slack.container).status == "starting"
+    slack.run_jobs()
+    assert run_row(slack.container).status == "watching"
+    assert [e.playbook for e in executions(slack.container)] == ["canary"]
+
+
+def test_a_drill_canary_never_holds_the_real_app_and_a_real_one_never_holds_drills(harness_for, clock):
+    app = "cgraph-canary-good"
+    slack = harness_for(app, prom.GOOD_CANARY, "6e8e")
+    image = NEW.format(app=app)
+    slack.command(f"canary {image} --drill", command="/deploy")
+    press(slack, "Confirm")
+    assert run_row(slack.container).dry_run
+    slack.command(f"canary {image}", command="/deploy")  # the real app: not held by the drill
+    assert "Plan: Canary of deployment-v43" in slack.reply_text() and "[DRY RUN]" not in slack.reply_text()
+    press(slack, "Confirm", ts="2.2")
+    with Session(slack.container.engine) as session:
+        runs = session.exec(select(CanaryRun).order_by(CanaryRun.id)).all()
+    assert [(r.dry_run, r.status) for r in runs] == [(True, "watching"), (False, "watching")]
+    slack.command(f"canary {image}-2 --drill", command="/deploy")  # a second drill: held by the first drill only
+    assert f"{app} has a canary open" in slack.reply_text() and "`deployment-v43`" in slack.reply_text()
+    slack.command("", command="/restart")  # a real restart: held by the real canary
+    assert f"{app} has a canary open" in slack.reply_text() and f"machine `{prom.GOOD_CANARY}`" in slack.reply_text()
