@@ -114,11 +114,30 @@ def release_name(container: Container, image: str) -> str:
 
 
 def promote_command(ctx: Context, args: Args) -> Reply:
-    return propose_decision(ctx, "canary-promote", live_run(ctx, ctx.app.settings.fly_app), list(args.words))
+    return decide(ctx, "canary-promote", live_run(ctx, ctx.app.settings.fly_app), list(args.words))
 
 
 def discard_command(ctx: Context, args: Args) -> Reply:
-    return propose_decision(ctx, "canary-discard", live_run(ctx, ctx.app.settings.fly_app), list(args.words))
+    return decide(ctx, "canary-discard", live_run(ctx, ctx.app.settings.fly_app), list(args.words))
+
+
+def decide(ctx: Context, name: str, run: CanaryRun | None, words: list[str]) -> Reply:
+    """Promote or Discard, typed or pressed: the same refusals before a plan (`not_yet`), then the plan."""
+    refusal = not_yet(run, name) if run is not None else None
+    return refusal or propose_decision(ctx, name, run, words)
+
+
+def not_yet(run: CanaryRun, name: str) -> Reply | None:
+    """Why this run cannot be promoted or discarded now: done already, still starting, or (Promote) not judged."""
+    if run.status in ("promoted", "discarded"):
+        return Reply(f"This canary was already {run.status}; nothing more to do.")
+    if run.status in ("proposed", "starting"):
+        return Reply("The canary is still being created: Promote and Discard come once it runs (its progress message "
+                     "has Stop).")
+    if run.status == "watching" and name == "canary-promote":
+        return Reply("The canary is still being watched: Promote comes with the verdict. Discard is offered at any "
+                     "time.", buttons=[Button("Discard", DISCARD_ACTION, str(run.id), "danger")])
+    return None
 
 
 def live_run(ctx: Context, app: str) -> CanaryRun | None:
@@ -407,13 +426,7 @@ def press_discard(ctx: Context, run_id: int) -> Reply:
 
 
 def press_decision(ctx: Context, run_id: int, name: str) -> Reply:
-    run = run_named(ctx, run_id)
-    if run.status in ("promoted", "discarded"):
-        return Reply(f"This canary was already {run.status}; nothing more to do.")
-    if run.status in ("proposed", "watching") and name == "canary-promote":
-        return Reply("The canary is still being watched: Promote comes with the verdict. Discard is offered at any "
-                     "time.", buttons=[Button("Discard", DISCARD_ACTION, str(run.id), "danger")])
-    return propose_decision(ctx, name, run, [])
+    return decide(ctx, name, run_named(ctx, run_id), [])
 
 
 def press_declare(ctx: Context, run_id: int) -> Reply:

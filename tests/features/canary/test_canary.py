@@ -185,6 +185,9 @@ def test_one_canary_per_app_and_promote_waits_for_the_verdict(harness_for, clock
     [run] = [run_row(slack.container)]
     slack.press("canary_promote", str(run.id), channel_id="CGENERAL")
     assert "still being watched" in slack.reply_text()
+    slack.command("promote", command="/deploy")  # typed, the same refusal as the button's
+    assert "still being watched: Promote comes with the verdict" in slack.reply_text()
+    assert [e.playbook for e in executions(slack.container)] == ["canary"]
     slack.command("canary not-an-image", command="/deploy")
     assert "is not an image" in slack.reply_text()
 
