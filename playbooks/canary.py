@@ -230,6 +230,7 @@ class CanaryObservations:
     checks_passing: bool = True
     crashes: int = 0
     fly_error: str = ""
+    gone: str = ""  # Fly's word that the canary's machine no longer exists (destroyed outside Fireline)
     drill: str = ""  # why the figures are the example fleet's
 
 

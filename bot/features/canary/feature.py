@@ -170,7 +170,68 @@ def propose_decision(ctx: Context, name: str, run: CanaryRun | None, words: list
                 found = svc.incident_for(ctx, session, run.incident_id)
             incident = found if found.is_open else None
     execution, plan = executions.propose(ctx, playbook, params, incident, dry_run=dry_run)
+    if execution is None and run is not None:  # blocked: the canary may be gone, and then the run must end
+        gone = machine_gone(ctx.app, run)
+        if gone:
+            end_gone(ctx, run, gone, f"{playbook.verb.capitalize()}")
+            return Reply(f"The canary of `{escape(tag(run.image))}` is gone: {escape(gone)}. The canary run is ended "
+                         f"(discarded) and {escape(run.app)} is free for `/restart`, `/rollback`, `/scale` or a new "
+                         "canary.")
     return executions.plan_answer(ctx, playbook, execution, plan, incident)
+
+
+# -- a canary destroyed outside Fireline ------------------------------------------------------------------------
+def gone_sentence(env, run: CanaryRun) -> str:
+    """Fly's word that the canary's machine no longer exists (404, or listed as destroyed); "" while it exists or
+    when Fly could not say (an outage must not end a run whose canary still serves)."""
+    try:
+        machine = env.fly.get_machine(run.machine_id)
+    except ServiceError as exc:
+        if getattr(exc, "status", None) == 404:
+            return f"Fly has no machine {run.machine_id} any more (404): it was destroyed outside Fireline"
+        return ""
+    if machine.state in ("destroyed", "destroying"):
+        return f"Fly lists machine {run.machine_id} as {machine.state}: it was destroyed outside Fireline"
+    return ""
+
+
+def machine_gone(container: Container, run: CanaryRun) -> str:
+    """`gone_sentence` of a run whose canary was created (a drill's canary lives in its record: never gone)."""
+    if run.dry_run or not run.machine_id or run.status not in ("watching", "judged"):
+        return ""
+    env = build_env(container)
+    try:
+        return gone_sentence(env, run)
+    finally:
+        close_env(env)
+
+
+def end_gone(ctx: Context, run: CanaryRun, why: str, found_by: str) -> None:
+    """The run of a vanished canary ends as discarded, so it no longer holds its app; audited, on the incident's
+    timeline, and said in the canary's thread. Before, the run stayed open and refused every /restart for ever."""
+    text = f"The canary {run.machine_id} of {tag(run.image)} on {run.app} is gone ({why}); {found_by} ended its run " \
+           "as discarded, so the app is free again"
+    with session_scope(ctx.app.engine) as session:
+        changed = session.execute(update(CanaryRun).where(col(CanaryRun.id) == run.id,
+                                                          col(CanaryRun.status).in_(("watching", "judged")))
+                                  .values(status="discarded", reasons=[*run.reasons, why][-20:]))
+        if changed.rowcount != 1:
+            return
+        execution = session.get(PlaybookExecution, run.execution_id)
+        executions.audit(session, ctx.user_id or "fireline", "canary_gone", text, execution=execution,
+                         data={"canary_run": run.id, "machine": run.machine_id}, at=ctx.now())
+        if run.incident_id is not None:
+            incident = session.get(Incident, run.incident_id)
+            if incident is not None:
+                svc.record(session, incident, "canary", ctx.user_id or "fireline", text,
+                           {"canary_run": run.id, "machine": run.machine_id, "gone": True}, at=ctx.now())
+    run.status = "discarded"
+    post(ctx, run, Reply(f":wastebasket: *Canary of {escape(tag(run.image))}* on {escape(run.app)}: its machine "
+                         f"`{escape(run.machine_id)}` is gone ({escape(why)}).",
+                         lines=[f"The canary run is ended as discarded: {escape(run.app)} is free again for "
+                                "`/restart`, `/rollback`, `/scale` or a new `/deploy canary`.",
+                                f"The other machines were never changed: they run `{escape(tag(run.previous_image))}`."
+                                ]).public())
 
 
 def drill_machine(container: Container, run: CanaryRun) -> dict[str, Any]:
@@ -242,6 +303,11 @@ def decided(ctx: Context, execution: PlaybookExecution, run_id: int) -> None:
         if run is None:
             return
         session.expunge(run)
+    if not ok and run.status == "judged":  # failed because the canary vanished under it: the run ends
+        gone = machine_gone(ctx.app, run)
+        if gone:
+            end_gone(ctx, run, gone, f"the {execution.playbook[7:]}")
+            return
     if ok:
         what = (f"promoted: every machine of {run.app} runs `{tag(run.image)}`" if promote else
                 f"discarded: the canary is gone and {run.app} runs `{tag(run.previous_image)}` as before")
@@ -289,6 +355,7 @@ def observe(container: Container, run: CanaryRun, now: datetime) -> CanaryObserv
         mine = next((m for m in machines if m.id == run.machine_id), None)
         if mine is None:
             observed.fly_error = f"the canary {run.machine_id} is not among {run.app}'s machines any more"
+            observed.gone = gone_sentence(env, run)
         else:
             observed.state, observed.checks_passing = mine.state, mine.checks_passing
             observed.crashes = sum(1 for e in recent_crashes(mine, now) if e.at and as_utc(e.at) >= since)
@@ -328,6 +395,9 @@ def tick(container: Container, payload: dict[str, Any], job=None) -> None:
         session.expunge(run)
     limits = parse_canary_thresholds(container.settings.deploy_canary_thresholds)
     observed = observe(container, run, now)
+    if observed.gone:
+        end_gone(job_context(container), run, observed.gone, "the watch")
+        return
     verdict = judge_canary(observed, limits)
     finished = verdict.level == "bad" or as_utc(now) >= as_utc(run.ends_at or now)
     sample = {"at": now.isoformat(), "level": verdict.level}

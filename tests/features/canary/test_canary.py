@@ -393,3 +393,49 @@ def test_a_drill_canary_never_holds_the_real_app_and_a_real_one_never_holds_dril
     assert f"{app} has a canary open" in slack.reply_text() and "`deployment-v43`" in slack.reply_text()
     slack.command("", command="/restart")  # a real restart: held by the real canary
     assert f"{app} has a canary open" in slack.reply_text() and f"machine `{prom.GOOD_CANARY}`" in slack.reply_text()
+
+
+def test_a_canary_destroyed_outside_fireline_mid_watch_ends_its_run_and_frees_the_app(harness_for, clock):
+    app = "cgraph-canary-good"
+    slack = harness_for(app, prom.GOOD_CANARY, "6e8e")
+    slack.command(f"canary {NEW.format(app=app)}", command="/deploy")
+    press(slack, "Confirm")
+    watch(slack, clock, 1)
+    del slack.fake.apps[app][prom.GOOD_CANARY]  # `fly machine destroy` by hand: Fly answers 404 for it now
+    watch(slack, clock, 1)
+    run = run_row(slack.container)
+    assert run.status == "discarded" and "(404)" in run.reasons[-1]
+    [said] = [c.text() for c in slack.recorder.of("chat.postMessage") if "is gone" in c.text()]
+    assert f"its machine `{prom.GOOD_CANARY}` is gone" in said and f"{app} is free again" in said
+    [gone] = [a for a in audit_rows(slack.container) if a.action == "canary_gone"]
+    assert gone.actor == "fireline" and "the watch ended its run as discarded" in gone.detail
+    watch(slack, clock, 6)  # no more ticks, no second message
+    assert len([c for c in slack.recorder.of("chat.postMessage") if "is gone" in c.text()]) == 1
+    slack.command("", command="/restart")
+    assert "Plan: Rolling restart" in slack.recorder.responses()[-1].text()
+
+
+def test_discard_of_a_canary_already_destroyed_ends_the_run_instead_of_a_plan_that_cannot_run(harness_for, clock):
+    app = "cgraph-canary-good"
+    slack = harness_for(app, prom.GOOD_CANARY, "6e8e")
+    slack.command(f"canary {NEW.format(app=app)}", command="/deploy")
+    press(slack, "Confirm")
+    slack.command("declare Canary trouble sev2")
+    with Session(slack.container.engine) as session:  # as Declare on its verdict would attach it
+        run = session.exec(select(CanaryRun)).one()
+        run.incident_id = 1
+        session.add(run)
+        session.commit()
+    watch(slack, clock, 6)
+    assert run_row(slack.container).status == "judged"
+    slack.fake.machine(prom.GOOD_CANARY, app=app)["state"] = "destroyed"
+    slack.command("", command="/restart")
+    assert "has a canary open" in slack.reply_text()  # held until someone (or the watch) finds it gone
+    press(slack, "Discard", user="U0LEAD")
+    assert "The canary of `deployment-v43` is gone" in slack.reply_text() and "free for `/restart`" in slack.reply_text()
+    assert run_row(slack.container).status == "discarded"
+    assert [e.playbook for e in executions(slack.container)] == ["canary"]  # no Discard plan that cannot run
+    [event] = [e for e in timeline(slack.container, 1) if e.kind == "canary"]
+    assert "Discard ended its run as discarded" in event.text and "destroyed outside Fireline" in event.text
+    slack.command("", command="/restart")
+    assert "Plan: Rolling restart" in slack.recorder.responses()[-1].text()
