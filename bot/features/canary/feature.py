@@ -351,7 +351,7 @@ def observe(container: Container, run: CanaryRun, now: datetime) -> CanaryObserv
         machines = env.fly.list_machines()
         _, canaries, rest = split_fleet(machines)
         others = [m.id for m in rest]
-        observed.others = len(rest)
+        observed.others, observed.other_ids = len(rest), tuple(others)
         mine = next((m for m in machines if m.id == run.machine_id), None)
         if mine is None:
             observed.fly_error = f"the canary {run.machine_id} is not among {run.app}'s machines any more"

@@ -439,3 +439,15 @@ def test_discard_of_a_canary_already_destroyed_ends_the_run_instead_of_a_plan_th
     assert "Discard ended its run as discarded" in event.text and "destroyed outside Fireline" in event.text
     slack.command("", command="/restart")
     assert "Plan: Rolling restart" in slack.recorder.responses()[-1].text()
+
+
+def test_the_canary_is_judged_against_the_other_machines_not_every_instance_in_the_metrics():
+    """Fly's metrics also name the canary itself and a worker of another process group: neither is "the others"."""
+    from playbooks.canary import CanaryObservations, CanaryThresholds, InstanceFigures, judge_metrics
+
+    figures = [InstanceFigures("canary1", 100.0, 2.0, 200.0), InstanceFigures("web1", 100.0, 1.0, 180.0),
+               InstanceFigures("web2", 100.0, 1.0, 190.0), InstanceFigures("worker1", 10_000.0, 0.0, 20.0)]
+    observed = CanaryObservations(canary="canary1", minutes=5, figures=figures, others=2, other_ids=("web1", "web2"))
+    share, p95 = judge_metrics(observed, CanaryThresholds())
+    assert share.level == "suspicious" and "against 1.0% on the other 2 (2 of 200)" in share.text, share.text
+    assert "against 185 ms (median of the other 2)" in p95.text, p95.text
