@@ -451,3 +451,15 @@ def test_the_canary_is_judged_against_the_other_machines_not_every_instance_in_t
     share, p95 = judge_metrics(observed, CanaryThresholds())
     assert share.level == "suspicious" and "against 1.0% on the other 2 (2 of 200)" in share.text, share.text
     assert "against 185 ms (median of the other 2)" in p95.text, p95.text
+
+
+def test_a_run_written_without_a_status_does_not_hold_its_app(db_url, clock):
+    """Only a Confirm makes a run hold its app: the column's default is the plan's state, not `starting`."""
+    container = make_container(db_url, clock=clock)
+    with Session(container.engine) as session:
+        session.add(ex.PlaybookExecution(playbook="canary", app="cgraph-api", status="proposed", nonce="n", plan={}, proposed_by="U1",
+                                         results=[], proposed_at=clock()))
+        session.flush()
+        session.add(CanaryRun(app="cgraph-api", image=NEW.format(app="cgraph-api"), execution_id=1, started_by="U1"))
+        session.commit()
+        assert ex.open_canary(session, "cgraph-api", False) is None
