@@ -52,7 +52,7 @@ from bot.features.playbooks.env import build_env, close_env
 from bot.service import incidents as svc
 from bot.service import timers
 from bot.store.db import session_scope
-from bot.store.models import CanaryRun, Incident, PlaybookExecution
+from bot.store.models import CanaryRun, DeployChecklist, Incident, PlaybookExecution
 from bot.store.models.deploy import CANARY_OPEN
 from playbooks.canary import (
     Canary,
@@ -60,6 +60,7 @@ from playbooks.canary import (
     CanaryDiscard,
     CanaryObservations,
     CanaryPromote,
+    CanaryThresholds,
     InstanceFigures,
     judge_canary,
     parse_canary_thresholds,
@@ -100,8 +101,9 @@ def canary_command(ctx: Context, args: Args) -> Reply:
     execution, plan = executions.propose(ctx, playbook, params, incident,
                                          dry_run=True if params.get("drill") else None)
     if execution is not None:
+        row = checklist.for_deploy(ctx, plan.app, params["image"])
         with ctx.session() as session:
-            session.add(CanaryRun(app=plan.app, image=params["image"], previous_image=plan.params.get("current", ""),
+            session.add(CanaryRun(app=plan.app, checklist_id=row.id if row else None, image=params["image"], previous_image=plan.params.get("current", ""),
                                   execution_id=execution.id, dry_run=execution.dry_run, status="proposed",
                                   started_by=ctx.user_id or "fireline", incident_id=incident.id if incident else None,
                                   sentry_release=release_name(ctx.app, params["image"]),
@@ -291,6 +293,24 @@ def started(ctx: Context, execution: PlaybookExecution) -> None:
     post(ctx, run, render(container, run, None, now))
 
 
+def run_checklist(ctx: Context, run: CanaryRun) -> DeployChecklist | None:
+    """The run's pre-deploy checklist: the one stored with it, else (none when it started) the one made since for its
+    image, which is then stored with it. One read by id each minute, not the (app, image) search of for_deploy."""
+    if run.checklist_id is not None:
+        with ctx.session() as session:
+            row = session.get(DeployChecklist, run.checklist_id)
+            if row is not None:
+                session.expunge(row)
+        return row
+    row = checklist.for_deploy(ctx, run.app, run.image)
+    if row is not None:
+        with ctx.session() as session:
+            session.execute(update(CanaryRun).where(col(CanaryRun.id) == run.id,
+                                                    col(CanaryRun.checklist_id).is_(None)).values(checklist_id=row.id))
+        run.checklist_id = row.id
+    return row
+
+
 def decided(ctx: Context, execution: PlaybookExecution, run_id: int) -> None:
     promote = execution.playbook == "canary-promote"
     ok = execution.status == "succeeded"
@@ -416,7 +436,7 @@ def tick(container: Container, payload: dict[str, Any], job=None) -> None:
     run.verdict, run.reasons = verdict.level, verdict.lines()
     run.status = "judged" if finished else "watching"
     ctx = job_context(container)
-    reply = render(container, run, verdict, now, finished=finished)
+    reply = render(container, run, verdict, now, finished=finished, limits=limits)
     if ctx.is_console:  # a terminal cannot edit what it printed: it prints the verdict when it is known
         if finished:
             ctx.chat.post(where(container, run), reply)
@@ -449,7 +469,7 @@ def decision_buttons(run: CanaryRun) -> list[Button]:
 
 
 def render(container: Container, run: CanaryRun, verdict: Verdict | None, now: datetime, *,
-           finished: bool = False) -> Reply:
+           finished: bool = False, limits: CanaryThresholds | None = None) -> Reply:
     total = minutes(container)
     gone = int((as_utc(now) - as_utc(run.started_at or now)).total_seconds() // 60)
     state = "finished" if finished else f"watching, {min(gone, total)} of {total} min"
@@ -459,11 +479,11 @@ def render(container: Container, run: CanaryRun, verdict: Verdict | None, now: d
             + (f"*{level}*" if level else "healthy start, first look in a minute") + f" ({state})")
     lines = [f"Canary machine `{escape(run.machine_id)}` against the other machines on "
              f"`{escape(tag(run.previous_image) or '?')}`; Sentry release `{escape(run.sentry_release or '?')}`",
-             escape(checklist.summary_line(checklist.for_deploy(job_context(container), run.app, run.image)))]
+             escape(checklist.summary_line(run_checklist(job_context(container), run)))]
     if verdict is not None:
         lines.append(f"Verdict: *{verdict.level}*, the worst of:")
         lines += [f"• {escape(line)}" for line in verdict.lines()]
-        limits = parse_canary_thresholds(container.settings.deploy_canary_thresholds)
+        limits = limits or parse_canary_thresholds(container.settings.deploy_canary_thresholds)
         lines.append(f"Thresholds (DEPLOY_CANARY_THRESHOLDS changes them): {escape(limits.summary())}.")
     return Reply(head, lines=lines, buttons=decision_buttons(run) if finished else []).public()
 
@@ -517,7 +537,7 @@ def press_declare(ctx: Context, run_id: int) -> Reply:
         svc.record(session, session.get(Incident, incident.id), "canary", ctx.user_id,
                    f"Canary of {run.image}: " + "; ".join(run.reasons)[:1500],
                    {"canary_run": run.id, "machine": run.machine_id, "verdict": run.verdict}, at=ctx.now())
-    checklist.record_on_incident(ctx, incident, checklist.for_deploy(ctx, run.app, run.image),
+    checklist.record_on_incident(ctx, incident, run_checklist(ctx, run),
                                  f"the canary of {tag(run.image)}")
     return Reply(f"Declared #{incident.id}: {escape(incident.title)}.")
 

@@ -151,6 +151,7 @@ def test_a_good_canary_is_promoted_and_the_count_kept(harness_for, clock, prism)
     slack.command(f"canary {image}", command="/deploy")
     press(slack, "Confirm")
     assert fake.machine(prom.GOOD_CANARY, app=app)["state"] == "started"
+    assert run_row(slack.container).checklist_id == 1  # stored with the run: each minute reads it by id
     watch(slack, clock, 6)
     run = run_row(slack.container)
     assert run.status == "judged" and run.verdict == "healthy", run.reasons
