@@ -37,6 +37,7 @@ from playbooks.fleet import (
     rolling_update,
 )
 from playbooks.fleet_models import Machine, short
+from playbooks.fleet_models import image_tag as tag
 from playbooks.framework import Blocked, Env, Param, Plan, Playbook, PlaybookArgs, Progress, Refused, Step, StepResult
 from playbooks.params import parse_batch, parse_region, reject_leftovers
 from playbooks.scale import ScaleCount, removal_order
@@ -164,11 +165,6 @@ class Canary(Playbook):
                               failed=list(step.targets), data=data)
         return StepResult(True, f"canary {created.id} in {step.args['region']} is serving", gate.details,
                           done=list(step.targets), data=data)
-
-
-def tag(image: str) -> str:
-    tail = image.rsplit("/", 1)[-1]
-    return tail.split(":", 1)[1] if ":" in tail else tail
 
 
 # -- 2. the verdict -----------------------------------------------------------------------------------------------

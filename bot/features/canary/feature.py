@@ -45,7 +45,8 @@ from bot.core.hooks import Hooks
 from bot.core.registry import Registry
 from bot.core.reply import Button, Reply, escape
 from bot.features.deploy_watch import checklist
-from bot.features.deploy_watch.feature import channel, sentry_release
+from bot.features.deploy_watch.feature import sentry_release
+from bot.features.deploy_watch.releases import channel
 from bot.features.deploy_watch.sentry import sentry_client
 from bot.features.playbooks import executions
 from bot.features.playbooks.env import build_env, close_env

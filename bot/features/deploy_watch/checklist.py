@@ -27,12 +27,11 @@ from bot.core.reply import Button, Reply, escape
 from bot.features.pagerduty.config import config as pagerduty_config
 from bot.features.pagerduty.oncall import snapshot
 from bot.service import incidents as svc
-from bot.features.playbooks.env import build_env, close_env
+from bot.features.deploy_watch.releases import channel
+from bot.features.deploy_watch.releases import read_releases
 from bot.store.db import session_scope
 from bot.store.models import DeployChecklist, Incident
-from playbooks.fleet_models import Release
 from playbooks.canary import looks_like_image, tag
-from playbooks.framework import ServiceError
 from playbooks.predeploy import Checklist, Facts, assess, item_named
 
 TICK_ACTION = "checklist_tick"
@@ -43,26 +42,13 @@ MARKS = {"ok": ":white_check_mark:", "ticked": ":ballot_box_with_check:", "missi
 
 
 # -- what Fireline sees -----------------------------------------------------------------------------------------
-def read_releases(container: Container) -> tuple[list[Release], str]:
-    """Fly's recent usable releases, newest first, and the app (the example fleet's in a dry run)."""
-    env = build_env(container)
-    try:
-        machines = env.fly.list_machines()
-        releases = env.releases.recent(env.app, limit=10, machine_id=machines[0].id if machines else None)
-        return [r for r in releases if r.usable], env.app
-    except ServiceError as exc:
-        raise UserError(f"Could not read the releases of {env.app}: {exc}") from None
-    finally:
-        close_env(env)
-
-
 def read_facts(container: Container, image: str) -> Facts:
     """What Fireline sees now; whether on call was told is the row's `told`, not a fact read (see facts_of)."""
     settings = container.settings
     previous_release = previous_image = releases_error = ""
     app = settings.fly_app
     try:
-        releases, app = read_releases(container)
+        releases, app, _ = read_releases(container)
         # the way back is the newest release that is not the image about to go out: the one running now, or the
         # one before it when the image already went out
         back = [r for r in releases if r.image != image]
@@ -173,17 +159,13 @@ def checklist_command(ctx: Context, args: Args) -> Reply:
             session.add(row)
         session.flush()
         session.expunge(row)
-    where = ctx.channel_id or channel_of(ctx.app)
+    where = ctx.channel_id or channel(ctx.app)
     ref = ctx.chat.post(where, render(row))
     with ctx.session() as session:
         session.execute(update(DeployChecklist).where(col(DeployChecklist.id) == row.id)
                         .values(message=ref.as_dict()))
     return Reply(f"Checklist #{row.id} for {escape(row.image and tag(row.image) or 'the next deploy')}: "
                  f"{escape(assessed(row).summary())}. Tick the rest on its message.")
-
-
-def channel_of(container: Container) -> str:
-    return "#" + (container.settings.deploy_channel.strip() or container.settings.incidents_channel_name).lstrip("#")
 
 
 # -- ticks and telling on-call -------------------------------------------------------------------------------------
@@ -249,7 +231,7 @@ def press_tell(ctx: Context, value: int) -> Reply:
         return Reply(f"On call was already told ({escape(told_text(row.told))}); they were not pinged again.")
     what = f"`{tag(row.image)}`" if row.image else "a deploy"
     try:
-        ctx.chat.post(row.message.get("channel") or ctx.channel_id or channel_of(ctx.app),
+        ctx.chat.post(row.message.get("channel") or ctx.channel_id or channel(ctx.app),
                       Reply(f":pager: On call ({escape(names)}): {escape(who)} is about to deploy {escape(what)} to "
                             f"{escape(row.app)} (checklist #{row.id}).").public())
     except Exception:  # nobody was told: the next press may try again
@@ -265,7 +247,7 @@ def press_tell(ctx: Context, value: int) -> Reply:
 
 def refresh_message(ctx: Context, row: DeployChecklist) -> None:
     """The checklist's message shows the new state: edited in place where the press came from."""
-    where = row.message.get("channel") or ctx.channel_id or channel_of(ctx.app)
+    where = row.message.get("channel") or ctx.channel_id or channel(ctx.app)
     if ctx.is_console or not row.message.get("ts"):  # a terminal cannot edit what it printed
         ctx.chat.post(where, render(row))
         return
