@@ -37,6 +37,7 @@ from playbooks.fleet import (
     rolling_update,
 )
 from playbooks.fleet_models import Machine, short
+from playbooks.fleet_models import image_tag as tag
 from playbooks.framework import Blocked, Env, Param, Plan, Playbook, PlaybookArgs, Progress, Refused, Step, StepResult
 from playbooks.params import parse_batch, parse_region, reject_leftovers
 from playbooks.scale import ScaleCount, removal_order
@@ -166,11 +167,6 @@ class Canary(Playbook):
                           done=list(step.targets), data=data)
 
 
-def tag(image: str) -> str:
-    tail = image.rsplit("/", 1)[-1]
-    return tail.split(":", 1)[1] if ":" in tail else tail
-
-
 # -- 2. the verdict -----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CanaryThresholds:
@@ -226,10 +222,12 @@ class CanaryObservations:
     sentry_minutes: float = 0.0
     sentry_error: str = ""  # "" and both None: Sentry not configured
     others: int = 0  # how many machines run the old release
+    other_ids: tuple[str, ...] = ()  # those machines (empty: Fly could not be read)
     state: str = ""  # the canary's machine state ("" : not read)
     checks_passing: bool = True
     crashes: int = 0
     fly_error: str = ""
+    gone: str = ""  # Fly's word that the canary's machine no longer exists (destroyed outside Fireline)
     drill: str = ""  # why the figures are the example fleet's
 
 
@@ -243,6 +241,18 @@ def _median(values: list[float]) -> float:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
+def others_of(observed: CanaryObservations) -> list[InstanceFigures]:
+    """The figures the canary is judged against: the other machines of its process group, as Fly lists them now.
+
+    Fly's metrics name every instance that answered in the window, the canary among them, and also machines of
+    another process group (a worker) or destroyed since; a baseline with those is not "the others" (10,000 quiet
+    responses of a worker made a 2% canary 100x "the others'" 5xx share). Without Fly's list: every other instance."""
+    theirs = [f for f in observed.figures or [] if f.instance != observed.canary]
+    if observed.other_ids:
+        theirs = [f for f in theirs if f.instance in observed.other_ids]
+    return theirs
+
+
 def judge_metrics(observed: CanaryObservations, limits: CanaryThresholds) -> list[Reason]:
     if observed.figures is None:
         if observed.metrics_error:
@@ -250,7 +260,7 @@ def judge_metrics(observed: CanaryObservations, limits: CanaryThresholds) -> lis
         return [Reason("Metrics", "healthy", "5xx and response times per machine were not judged: set FLY_METRICS_URL "
                        "and FLY_METRICS_TOKEN", unjudged="not configured")]
     mine = next((f for f in observed.figures if f.instance == observed.canary), None)
-    theirs = [f for f in observed.figures if f.instance != observed.canary]
+    theirs = others_of(observed)
     if mine is None or mine.responses is None:
         return [Reason("Metrics", "suspicious", f"Fly's metrics have no responses from the canary {short(observed.canary)} "
                        "yet")]

@@ -242,3 +242,9 @@ class HealthResult:
 
 __all__ = ["CROCKFORD", "CheckStatus", "HealthResult", "Lease", "Machine", "MachineEvent", "MachineVersion",
            "Release", "parse_time", "short", "ulid_time"]
+
+
+def image_tag(image: str) -> str:
+    """`registry.fly.io/app:deployment-v43` -> `deployment-v43`: what people call a release's image."""
+    tail = image.rsplit("/", 1)[-1]
+    return tail.split(":", 1)[1] if ":" in tail else tail

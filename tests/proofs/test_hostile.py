@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from bot.store.models import Alert, Job
+from bot.store.models import Alert, CanaryRun, Job
 from bot.adapters.http.server import build_http_app
 from bot.service.incidents import slugify
 from bot.adapters.slack.bolt import build_bolt_app
@@ -104,10 +104,8 @@ CASES = {  # playbook name -> (command, text)
     "cdn-flush": ("cdn", "flush --prefix www.example.com/assets/"),
     "canary": ("deploy", "canary registry.fly.io/cgraph-api:deployment-v43"),
 }
-# Promote and Discard act on a canary that is already running, so they need a canary made first; their
-# outsider and forged-Confirm cases are not written yet (issue 30's note says so). Listed here so that a new
-# destructive playbook still fails the coverage test below.
-NEEDS_A_RUNNING_CANARY = {"canary-promote", "canary-discard"}
+# Promote and Discard act on a canary that is already running: their cases start one first (below).
+RUNNING_CANARY_CASES = {"canary-promote": "promote", "canary-discard": "discard"}
 
 
 @pytest.fixture
@@ -124,7 +122,7 @@ def guarded(db_url, recorder, clock, fake_fly, tmp_path, monkeypatch):
     container = fly_container(db_url, recorder, clock, fake_fly, playbooks_path=str(folder), responders="U0LEAD")
     with TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False) as client:
         harness = SlackHarness(container, recorder, client)
-        harness.fake, harness.cdn = fake_fly, cdn  # type: ignore[attr-defined]
+        harness.fake, harness.cdn, harness.clock = fake_fly, cdn, clock  # type: ignore[attr-defined]
         yield harness
     container.engine.dispose()
     cdn.close()
@@ -132,7 +130,7 @@ def guarded(db_url, recorder, clock, fake_fly, tmp_path, monkeypatch):
 
 def test_every_destructive_playbook_is_covered_here(guarded):
     destructive = {name for name, playbook in guarded.container.registry.playbooks.items() if playbook.destructive}
-    assert destructive == set(CASES) | NEEDS_A_RUNNING_CANARY, "add the new destructive playbook to CASES"
+    assert destructive == set(CASES) | set(RUNNING_CANARY_CASES), "add the new destructive playbook to CASES"
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -172,6 +170,60 @@ def test_destructive_playbooks_refuse_people_outside_responders(guarded, name):
     # the responder's own Confirm still works: the refusals did not break the plan
     slack.press(action_id, value, user_id="U0LEAD", channel_id="CINC0001", action_ts="3.3")
     assert executions(slack.container)[1].status not in ("proposed", "expired")
+
+
+@pytest.mark.parametrize("name", sorted(RUNNING_CANARY_CASES))
+def test_promote_and_discard_of_a_running_canary_refuse_people_outside_responders(guarded, name):
+    slack, fake = guarded, guarded.fake
+    word = RUNNING_CANARY_CASES[name]
+    slack.command("declare Checkout returns 502 sev1")
+    # a responder starts a canary through the front end, and its watch ends with a verdict
+    slack.command("canary registry.fly.io/cgraph-api:deployment-v43", command="/deploy", channel_id="CINC0001")
+    action_id, value = newest_button(slack.recorder, "Confirm")
+    slack.press(action_id, value, user_id="U0LEAD", channel_id="CINC0001", action_ts="0.1")
+    for _ in range(slack.container.settings.deploy_canary_minutes + 1):
+        slack.clock.advance(minutes=1)
+        slack.run_jobs()
+    assert [(e.playbook, e.status) for e in executions(slack.container)] == [("canary", "succeeded")]
+    with Session(slack.container.engine) as session:
+        assert session.exec(select(CanaryRun.status)).all() == ["judged"]
+    changes = list(fake.changes())
+    assert any(c.endswith("/machines") for c in changes)  # the canary was created
+    slack.recorder.reset()
+
+    # 1. an outsider types it: a plan (read-only), and their own Confirm is refused
+    slack.command(word, command="/deploy", user_id="U0INTERN", channel_id="CINC0001")
+    plan = slack.recorder.responses()[-1].text()
+    assert "Confirm" in plan and "RESPONDERS" in plan, plan
+    action_id, value = newest_button(slack.recorder, "Confirm")
+    slack.press(action_id, value, user_id="U0INTERN", channel_id="CINC0001", action_ts="1.1")
+    assert "You may not confirm this: not in RESPONDERS" in slack.recorder.responses()[-1].text()
+
+    # 2. a responder's plan, and a forged (signed) Confirm payload carrying the outsider's id
+    slack.command(word, command="/deploy", user_id="U0LEAD", channel_id="CINC0001")
+    action_id, value = newest_button(slack.recorder, "Confirm")
+    forged = action_body(action_id, value, user_id="U0INTERN", channel_id="CINC0001", action_ts="2.2",
+                         response_url=slack.recorder.response_url("forged"))
+    assert slack.post(forged, "application/x-www-form-urlencoded").status_code == 200
+    slack.run_jobs()
+    assert "You may not confirm this: not in RESPONDERS" in slack.recorder.responses()[-1].text()
+
+    # nothing ran and nothing more went to Fly; both refusals are audited and on the incident's timeline
+    assert [(e.playbook, e.status) for e in executions(slack.container)][1:] == [(name, "proposed")] * 2
+    assert fake.changes() == changes
+    with Session(slack.container.engine) as session:
+        assert session.exec(select(CanaryRun.status)).all() == ["judged"]
+    refusals = [a for a in audit_rows(slack.container) if a.action == "refused"]
+    assert [(a.actor, a.execution_id) for a in refusals] == [("U0INTERN", 2), ("U0INTERN", 3)]
+    assert all("not in RESPONDERS" in a.detail for a in refusals)
+    refused_events = [e for e in timeline(slack.container, 1) if e.kind == "playbook_refused"]
+    assert len(refused_events) == 2 and all("U0INTERN" in e.text for e in refused_events)
+
+    # the responder's own Confirm still works: the canary is promoted or discarded
+    slack.press(action_id, value, user_id="U0LEAD", channel_id="CINC0001", action_ts="3.3")
+    assert executions(slack.container)[2].status == "succeeded"
+    with Session(slack.container.engine) as session:
+        assert session.exec(select(CanaryRun.status)).all() == ["promoted" if word == "promote" else "discarded"]
 
 
 def test_a_forged_step_confirm_of_a_database_rollback_is_refused(guarded):

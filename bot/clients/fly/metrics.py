@@ -278,12 +278,6 @@ def error_rate_5xx(app: str, window: str = "5m", instance: str | None = None, by
             f"sum{by} (rate({prefix}responses_count{selector}[{window}]))")
 
 
-def request_rate(app: str, window: str = "5m", instance: str | None = None) -> str:
-    """Responses per second (how much traffic the figures above stand on)."""
-    prefix, selector = _responses(app, instance)
-    return f"sum (rate({prefix}responses_count{selector}[{window}]))"
-
-
 def responses_by_instance(app: str, window: str = "5m") -> str:
     """How many responses each instance gave over `window` (the app-side proxy series, per instance): what a
     per-instance 5xx share or p95 stands on, so a machine that served a handful is not judged on them."""

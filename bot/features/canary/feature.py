@@ -45,14 +45,15 @@ from bot.core.hooks import Hooks
 from bot.core.registry import Registry
 from bot.core.reply import Button, Reply, escape
 from bot.features.deploy_watch import checklist
-from bot.features.deploy_watch.feature import channel, sentry_release
+from bot.features.deploy_watch.feature import sentry_release
+from bot.features.deploy_watch.releases import channel
 from bot.features.deploy_watch.sentry import sentry_client
 from bot.features.playbooks import executions
 from bot.features.playbooks.env import build_env, close_env
 from bot.service import incidents as svc
 from bot.service import timers
 from bot.store.db import session_scope
-from bot.store.models import CanaryRun, Incident, PlaybookExecution
+from bot.store.models import CanaryRun, DeployChecklist, Incident, PlaybookExecution
 from bot.store.models.deploy import CANARY_OPEN
 from playbooks.canary import (
     Canary,
@@ -60,6 +61,7 @@ from playbooks.canary import (
     CanaryDiscard,
     CanaryObservations,
     CanaryPromote,
+    CanaryThresholds,
     InstanceFigures,
     judge_canary,
     parse_canary_thresholds,
@@ -78,6 +80,7 @@ DISCARD_ACTION = "canary_discard"
 DECLARE_ACTION = "canary_declare"
 TICK = timedelta(minutes=1)
 LIVE = CANARY_OPEN
+STARTING = ("proposed", "starting")  # "proposed": confirmed before Confirm marked the run (an older process)
 ICONS = {"healthy": ":white_check_mark:", "suspicious": ":warning:", "bad": ":rotating_light:"}
 
 
@@ -93,18 +96,15 @@ def canary_command(ctx: Context, args: Args) -> Reply:
                      lines=[f"`{playbook.invocation} {escape(playbook.usage)}`"] +
                      [f"`{escape(p.usage)}`  {escape(p.help)}" for p in playbook.params])
     params = {**playbook.parse(args), "minutes": minutes(ctx.app)}
-    app = ctx.app.settings.fly_app
-    with ctx.session() as session:
-        busy = session.exec(select(CanaryRun).where(CanaryRun.app == app, col(CanaryRun.status).in_(LIVE))).first()
-    if busy is not None and app:
-        raise UserError(f"{app} already has a canary run ({busy.status}): `{tag(busy.image)}`.",
-                        "Promote or Discard it first (its message has the buttons, or `/deploy discard`).")
+    # one canary per app is the rule of every destructive playbook (executions.canary_hold, in propose): a drill's
+    # canary holds only drills, a real one only real runs
     incident = executions.attached_incident(ctx, args.incident_ref, args.channel_ref)
     execution, plan = executions.propose(ctx, playbook, params, incident,
                                          dry_run=True if params.get("drill") else None)
     if execution is not None:
+        row = checklist.for_deploy(ctx, plan.app, params["image"])
         with ctx.session() as session:
-            session.add(CanaryRun(app=plan.app, image=params["image"], previous_image=plan.params.get("current", ""),
+            session.add(CanaryRun(app=plan.app, checklist_id=row.id if row else None, image=params["image"], previous_image=plan.params.get("current", ""),
                                   execution_id=execution.id, dry_run=execution.dry_run, status="proposed",
                                   started_by=ctx.user_id or "fireline", incident_id=incident.id if incident else None,
                                   sentry_release=release_name(ctx.app, params["image"]),
@@ -117,11 +117,30 @@ def release_name(container: Container, image: str) -> str:
 
 
 def promote_command(ctx: Context, args: Args) -> Reply:
-    return propose_decision(ctx, "canary-promote", live_run(ctx, ctx.app.settings.fly_app), list(args.words))
+    return decide(ctx, "canary-promote", live_run(ctx, ctx.app.settings.fly_app), list(args.words))
 
 
 def discard_command(ctx: Context, args: Args) -> Reply:
-    return propose_decision(ctx, "canary-discard", live_run(ctx, ctx.app.settings.fly_app), list(args.words))
+    return decide(ctx, "canary-discard", live_run(ctx, ctx.app.settings.fly_app), list(args.words))
+
+
+def decide(ctx: Context, name: str, run: CanaryRun | None, words: list[str]) -> Reply:
+    """Promote or Discard, typed or pressed: the same refusals before a plan (`not_yet`), then the plan."""
+    refusal = not_yet(run, name) if run is not None else None
+    return refusal or propose_decision(ctx, name, run, words)
+
+
+def not_yet(run: CanaryRun, name: str) -> Reply | None:
+    """Why this run cannot be promoted or discarded now: done already, still starting, or (Promote) not judged."""
+    if run.status in ("promoted", "discarded"):
+        return Reply(f"This canary was already {run.status}; nothing more to do.")
+    if run.status in ("proposed", "starting"):
+        return Reply("The canary is still being created: Promote and Discard come once it runs (its progress message "
+                     "has Stop).")
+    if run.status == "watching" and name == "canary-promote":
+        return Reply("The canary is still being watched: Promote comes with the verdict. Discard is offered at any "
+                     "time.", buttons=[Button("Discard", DISCARD_ACTION, str(run.id), "danger")])
+    return None
 
 
 def live_run(ctx: Context, app: str) -> CanaryRun | None:
@@ -154,7 +173,68 @@ def propose_decision(ctx: Context, name: str, run: CanaryRun | None, words: list
                 found = svc.incident_for(ctx, session, run.incident_id)
             incident = found if found.is_open else None
     execution, plan = executions.propose(ctx, playbook, params, incident, dry_run=dry_run)
+    if execution is None and run is not None:  # blocked: the canary may be gone, and then the run must end
+        gone = machine_gone(ctx.app, run)
+        if gone:
+            end_gone(ctx, run, gone, f"{playbook.verb.capitalize()}")
+            return Reply(f"The canary of `{escape(tag(run.image))}` is gone: {escape(gone)}. The canary run is ended "
+                         f"(discarded) and {escape(run.app)} is free for `/restart`, `/rollback`, `/scale` or a new "
+                         "canary.")
     return executions.plan_answer(ctx, playbook, execution, plan, incident)
+
+
+# -- a canary destroyed outside Fireline ------------------------------------------------------------------------
+def gone_sentence(env, run: CanaryRun) -> str:
+    """Fly's word that the canary's machine no longer exists (404, or listed as destroyed); "" while it exists or
+    when Fly could not say (an outage must not end a run whose canary still serves)."""
+    try:
+        machine = env.fly.get_machine(run.machine_id)
+    except ServiceError as exc:
+        if getattr(exc, "status", None) == 404:
+            return f"Fly has no machine {run.machine_id} any more (404): it was destroyed outside Fireline"
+        return ""
+    if machine.state in ("destroyed", "destroying"):
+        return f"Fly lists machine {run.machine_id} as {machine.state}: it was destroyed outside Fireline"
+    return ""
+
+
+def machine_gone(container: Container, run: CanaryRun) -> str:
+    """`gone_sentence` of a run whose canary was created (a drill's canary lives in its record: never gone)."""
+    if run.dry_run or not run.machine_id or run.status not in ("watching", "judged"):
+        return ""
+    env = build_env(container)
+    try:
+        return gone_sentence(env, run)
+    finally:
+        close_env(env)
+
+
+def end_gone(ctx: Context, run: CanaryRun, why: str, found_by: str) -> None:
+    """The run of a vanished canary ends as discarded, so it no longer holds its app; audited, on the incident's
+    timeline, and said in the canary's thread. Before, the run stayed open and refused every /restart for ever."""
+    text = f"The canary {run.machine_id} of {tag(run.image)} on {run.app} is gone ({why}); {found_by} ended its run " \
+           "as discarded, so the app is free again"
+    with session_scope(ctx.app.engine) as session:
+        changed = session.execute(update(CanaryRun).where(col(CanaryRun.id) == run.id,
+                                                          col(CanaryRun.status).in_(("watching", "judged")))
+                                  .values(status="discarded", reasons=[*run.reasons, why][-20:]))
+        if changed.rowcount != 1:
+            return
+        execution = session.get(PlaybookExecution, run.execution_id)
+        executions.audit(session, ctx.user_id or "fireline", "canary_gone", text, execution=execution,
+                         data={"canary_run": run.id, "machine": run.machine_id}, at=ctx.now())
+        if run.incident_id is not None:
+            incident = session.get(Incident, run.incident_id)
+            if incident is not None:
+                svc.record(session, incident, "canary", ctx.user_id or "fireline", text,
+                           {"canary_run": run.id, "machine": run.machine_id, "gone": True}, at=ctx.now())
+    run.status = "discarded"
+    post(ctx, run, Reply(f":wastebasket: *Canary of {escape(tag(run.image))}* on {escape(run.app)}: its machine "
+                         f"`{escape(run.machine_id)}` is gone ({escape(why)}).",
+                         lines=[f"The canary run is ended as discarded: {escape(run.app)} is free again for "
+                                "`/restart`, `/rollback`, `/scale` or a new `/deploy canary`.",
+                                f"The other machines were never changed: they run `{escape(tag(run.previous_image))}`."
+                                ]).public())
 
 
 def drill_machine(container: Container, run: CanaryRun) -> dict[str, Any]:
@@ -190,14 +270,14 @@ def started(ctx: Context, execution: PlaybookExecution) -> None:
         if execution.status == "succeeded" and machine_id:
             ends = now + timedelta(minutes=minutes(container))
             changed = session.execute(update(CanaryRun).where(col(CanaryRun.id) == run.id,
-                                                              col(CanaryRun.status) == "proposed")
+                                                              col(CanaryRun.status).in_(STARTING))
                                       .values(status="watching", machine_id=machine_id, started_at=now, ends_at=ends))
             if changed.rowcount != 1:
                 return
             timers.arm(session, TICK_JOB, timers.timer_key("canary", run.id, now + TICK), now + TICK,
                        {"run_id": run.id}, now=now)
         else:
-            session.execute(update(CanaryRun).where(col(CanaryRun.id) == run.id, col(CanaryRun.status) == "proposed")
+            session.execute(update(CanaryRun).where(col(CanaryRun.id) == run.id, col(CanaryRun.status).in_(STARTING))
                             .values(status="failed", machine_id=machine_id, verdict="bad",
                                     reasons=[f"the canary did not start well: {execution.outcome or execution.status}"]))
         session.flush()
@@ -214,6 +294,24 @@ def started(ctx: Context, execution: PlaybookExecution) -> None:
     post(ctx, run, render(container, run, None, now))
 
 
+def run_checklist(ctx: Context, run: CanaryRun) -> DeployChecklist | None:
+    """The run's pre-deploy checklist: the one stored with it, else (none when it started) the one made since for its
+    image, which is then stored with it. One read by id each minute, not the (app, image) search of for_deploy."""
+    if run.checklist_id is not None:
+        with ctx.session() as session:
+            row = session.get(DeployChecklist, run.checklist_id)
+            if row is not None:
+                session.expunge(row)
+        return row
+    row = checklist.for_deploy(ctx, run.app, run.image)
+    if row is not None:
+        with ctx.session() as session:
+            session.execute(update(CanaryRun).where(col(CanaryRun.id) == run.id,
+                                                    col(CanaryRun.checklist_id).is_(None)).values(checklist_id=row.id))
+        run.checklist_id = row.id
+    return row
+
+
 def decided(ctx: Context, execution: PlaybookExecution, run_id: int) -> None:
     promote = execution.playbook == "canary-promote"
     ok = execution.status == "succeeded"
@@ -226,6 +324,11 @@ def decided(ctx: Context, execution: PlaybookExecution, run_id: int) -> None:
         if run is None:
             return
         session.expunge(run)
+    if not ok and run.status == "judged":  # failed because the canary vanished under it: the run ends
+        gone = machine_gone(ctx.app, run)
+        if gone:
+            end_gone(ctx, run, gone, f"the {execution.playbook[7:]}")
+            return
     if ok:
         what = (f"promoted: every machine of {run.app} runs `{tag(run.image)}`" if promote else
                 f"discarded: the canary is gone and {run.app} runs `{tag(run.previous_image)}` as before")
@@ -269,10 +372,11 @@ def observe(container: Container, run: CanaryRun, now: datetime) -> CanaryObserv
         machines = env.fly.list_machines()
         _, canaries, rest = split_fleet(machines)
         others = [m.id for m in rest]
-        observed.others = len(rest)
+        observed.others, observed.other_ids = len(rest), tuple(others)
         mine = next((m for m in machines if m.id == run.machine_id), None)
         if mine is None:
             observed.fly_error = f"the canary {run.machine_id} is not among {run.app}'s machines any more"
+            observed.gone = gone_sentence(env, run)
         else:
             observed.state, observed.checks_passing = mine.state, mine.checks_passing
             observed.crashes = sum(1 for e in recent_crashes(mine, now) if e.at and as_utc(e.at) >= since)
@@ -312,6 +416,9 @@ def tick(container: Container, payload: dict[str, Any], job=None) -> None:
         session.expunge(run)
     limits = parse_canary_thresholds(container.settings.deploy_canary_thresholds)
     observed = observe(container, run, now)
+    if observed.gone:
+        end_gone(job_context(container), run, observed.gone, "the watch")
+        return
     verdict = judge_canary(observed, limits)
     finished = verdict.level == "bad" or as_utc(now) >= as_utc(run.ends_at or now)
     sample = {"at": now.isoformat(), "level": verdict.level}
@@ -330,7 +437,7 @@ def tick(container: Container, payload: dict[str, Any], job=None) -> None:
     run.verdict, run.reasons = verdict.level, verdict.lines()
     run.status = "judged" if finished else "watching"
     ctx = job_context(container)
-    reply = render(container, run, verdict, now, finished=finished)
+    reply = render(container, run, verdict, now, finished=finished, limits=limits)
     if ctx.is_console:  # a terminal cannot edit what it printed: it prints the verdict when it is known
         if finished:
             ctx.chat.post(where(container, run), reply)
@@ -363,7 +470,7 @@ def decision_buttons(run: CanaryRun) -> list[Button]:
 
 
 def render(container: Container, run: CanaryRun, verdict: Verdict | None, now: datetime, *,
-           finished: bool = False) -> Reply:
+           finished: bool = False, limits: CanaryThresholds | None = None) -> Reply:
     total = minutes(container)
     gone = int((as_utc(now) - as_utc(run.started_at or now)).total_seconds() // 60)
     state = "finished" if finished else f"watching, {min(gone, total)} of {total} min"
@@ -373,11 +480,11 @@ def render(container: Container, run: CanaryRun, verdict: Verdict | None, now: d
             + (f"*{level}*" if level else "healthy start, first look in a minute") + f" ({state})")
     lines = [f"Canary machine `{escape(run.machine_id)}` against the other machines on "
              f"`{escape(tag(run.previous_image) or '?')}`; Sentry release `{escape(run.sentry_release or '?')}`",
-             escape(checklist.summary_line(checklist.for_deploy(job_context(container), run.app, run.image)))]
+             escape(checklist.summary_line(run_checklist(job_context(container), run)))]
     if verdict is not None:
         lines.append(f"Verdict: *{verdict.level}*, the worst of:")
         lines += [f"• {escape(line)}" for line in verdict.lines()]
-        limits = parse_canary_thresholds(container.settings.deploy_canary_thresholds)
+        limits = limits or parse_canary_thresholds(container.settings.deploy_canary_thresholds)
         lines.append(f"Thresholds (DEPLOY_CANARY_THRESHOLDS changes them): {escape(limits.summary())}.")
     return Reply(head, lines=lines, buttons=decision_buttons(run) if finished else []).public()
 
@@ -410,13 +517,7 @@ def press_discard(ctx: Context, run_id: int) -> Reply:
 
 
 def press_decision(ctx: Context, run_id: int, name: str) -> Reply:
-    run = run_named(ctx, run_id)
-    if run.status in ("promoted", "discarded"):
-        return Reply(f"This canary was already {run.status}; nothing more to do.")
-    if run.status in ("proposed", "watching") and name == "canary-promote":
-        return Reply("The canary is still being watched: Promote comes with the verdict. Discard is offered at any "
-                     "time.", buttons=[Button("Discard", DISCARD_ACTION, str(run.id), "danger")])
-    return propose_decision(ctx, name, run, [])
+    return decide(ctx, name, run_named(ctx, run_id), [])
 
 
 def press_declare(ctx: Context, run_id: int) -> Reply:
@@ -437,7 +538,7 @@ def press_declare(ctx: Context, run_id: int) -> Reply:
         svc.record(session, session.get(Incident, incident.id), "canary", ctx.user_id,
                    f"Canary of {run.image}: " + "; ".join(run.reasons)[:1500],
                    {"canary_run": run.id, "machine": run.machine_id, "verdict": run.verdict}, at=ctx.now())
-    checklist.record_on_incident(ctx, incident, checklist.for_deploy(ctx, run.app, run.image),
+    checklist.record_on_incident(ctx, incident, run_checklist(ctx, run),
                                  f"the canary of {tag(run.image)}")
     return Reply(f"Declared #{incident.id}: {escape(incident.title)}.")
 

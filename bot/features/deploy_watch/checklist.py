@@ -10,6 +10,7 @@ from either, the answers go to its timeline, and so into the postmortem that fol
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -26,12 +27,11 @@ from bot.core.reply import Button, Reply, escape
 from bot.features.pagerduty.config import config as pagerduty_config
 from bot.features.pagerduty.oncall import snapshot
 from bot.service import incidents as svc
-from bot.features.playbooks.env import build_env, close_env
+from bot.features.deploy_watch.releases import channel
+from bot.features.deploy_watch.releases import read_releases
 from bot.store.db import session_scope
 from bot.store.models import DeployChecklist, Incident
-from playbooks.fleet_models import Release
 from playbooks.canary import looks_like_image, tag
-from playbooks.framework import ServiceError
 from playbooks.predeploy import Checklist, Facts, assess, item_named
 
 TICK_ACTION = "checklist_tick"
@@ -42,25 +42,13 @@ MARKS = {"ok": ":white_check_mark:", "ticked": ":ballot_box_with_check:", "missi
 
 
 # -- what Fireline sees -----------------------------------------------------------------------------------------
-def read_releases(container: Container) -> tuple[list[Release], str]:
-    """Fly's recent usable releases, newest first, and the app (the example fleet's in a dry run)."""
-    env = build_env(container)
-    try:
-        machines = env.fly.list_machines()
-        releases = env.releases.recent(env.app, limit=10, machine_id=machines[0].id if machines else None)
-        return [r for r in releases if r.usable], env.app
-    except ServiceError as exc:
-        raise UserError(f"Could not read the releases of {env.app}: {exc}") from None
-    finally:
-        close_env(env)
-
-
-def read_facts(container: Container, image: str, told: dict[str, str]) -> Facts:
+def read_facts(container: Container, image: str) -> Facts:
+    """What Fireline sees now; whether on call was told is the row's `told`, not a fact read (see facts_of)."""
     settings = container.settings
     previous_release = previous_image = releases_error = ""
     app = settings.fly_app
     try:
-        releases, app = read_releases(container)
+        releases, app, _ = read_releases(container)
         # the way back is the newest release that is not the image about to go out: the one running now, or the
         # one before it when the image already went out
         back = [r for r in releases if r.image != image]
@@ -77,12 +65,9 @@ def read_facts(container: Container, image: str, told: dict[str, str]) -> Facts:
             if row is not None and row.fetched_at is not None:
                 known = True
                 oncall = tuple(e["user"] for e in row.entries or [] if e.get("level") == 1)
-    told_text = ""
-    if told:
-        told_text = f"{told.get('names', '')}, {told.get('at', '')} by {told.get('by', '')}"
     ci = settings.deploy_ci_url.replace("{tag}", tag(image)).replace("{image}", image) if \
         settings.deploy_ci_url and image else ""
-    return Facts(app=app, image=image, oncall=oncall, oncall_known=known, told=told_text,
+    return Facts(app=app, image=image, oncall=oncall, oncall_known=known,
                  previous_release=previous_release, previous_image=previous_image, releases_error=releases_error,
                  sentry_ready=settings.sentry_readable, health_url=settings.health_url,
                  deploy_watch_auto=settings.deploy_watch, ci_url=ci, guide_url=settings.deploy_guide_url)
@@ -110,8 +95,21 @@ def for_deploy(ctx: Context, app: str, image: str) -> DeployChecklist | None:
     return row
 
 
+def told_text(told: dict[str, str]) -> str:
+    return f"{told.get('names', '')}, {told.get('at', '')} by {told.get('by', '')}" if told else ""
+
+
+def stored_facts(facts: Facts) -> dict[str, Any]:
+    """The facts as stored: without `told`, which the row keeps once, in its own column."""
+    return {k: v for k, v in facts.as_dict().items() if k != "told"}
+
+
+def facts_of(row: DeployChecklist) -> Facts:
+    return replace(Facts.from_dict(row.facts), told=told_text(row.told))
+
+
 def assessed(row: DeployChecklist) -> Checklist:
-    return assess(Facts.from_dict(row.facts), row.ticks)
+    return assess(facts_of(row), row.ticks)
 
 
 def summary_line(row: DeployChecklist | None) -> str:
@@ -123,7 +121,7 @@ def summary_line(row: DeployChecklist | None) -> str:
 
 def render(row: DeployChecklist) -> Reply:
     checklist = assessed(row)
-    facts = Facts.from_dict(row.facts)
+    facts = facts_of(row)
     what = f"`{escape(tag(row.image))}` of {escape(row.app)}" if row.image else f"the next deploy of {escape(row.app)}"
     lines = []
     buttons = []
@@ -148,30 +146,26 @@ def checklist_command(ctx: Context, args: Args) -> Reply:
     image = args.words[0][:300] if args.words else ""
     app = ctx.app.settings.fly_app or "cgraph-api"
     row = for_deploy(ctx, app, image) if image else None
-    facts = read_facts(ctx.app, image, row.told if row else {})
+    facts = read_facts(ctx.app, image)
     with ctx.session() as session:
         if row is None:
             row = DeployChecklist(app=facts.app, image=image, created_at=ctx.now(), created_by=ctx.user_id or "fireline",
-                                  facts=facts.as_dict())
+                                  facts=stored_facts(facts))
             session.add(row)
         else:
             row = session.get(DeployChecklist, row.id)
-            row.facts = facts.as_dict()
+            row.facts = stored_facts(facts)
             row.revision += 1
             session.add(row)
         session.flush()
         session.expunge(row)
-    where = ctx.channel_id or channel_of(ctx.app)
+    where = ctx.channel_id or channel(ctx.app)
     ref = ctx.chat.post(where, render(row))
     with ctx.session() as session:
         session.execute(update(DeployChecklist).where(col(DeployChecklist.id) == row.id)
                         .values(message=ref.as_dict()))
     return Reply(f"Checklist #{row.id} for {escape(row.image and tag(row.image) or 'the next deploy')}: "
                  f"{escape(assessed(row).summary())}. Tick the rest on its message.")
-
-
-def channel_of(container: Container) -> str:
-    return "#" + (container.settings.deploy_channel.strip() or container.settings.incidents_channel_name).lstrip("#")
 
 
 # -- ticks and telling on-call -------------------------------------------------------------------------------------
@@ -216,25 +210,36 @@ def press_tick(ctx: Context, value: str) -> Reply:
 
 
 def press_tell(ctx: Context, value: int) -> Reply:
+    """On call is told once: the press that stores `told` (a conditional UPDATE on the revision) is the one that
+    posts; a second press, or one that lost the race, says who told them instead of pinging them again."""
     row = _update(ctx, value, lambda r: None)
-    facts = Facts.from_dict(row.facts)
+    facts = facts_of(row)
     if not facts.oncall:
         raise UserError("Fireline does not know who is on call.", "Check `/oncall`, then tell them yourself and tick "
                         "the item.")
     who = person(ctx.chat, ctx.user_id)
     names = ", ".join(facts.oncall)
-    what = f"`{tag(row.image)}`" if row.image else "a deploy"
-    ctx.chat.post(row.message.get("channel") or ctx.channel_id or channel_of(ctx.app), Reply(f":pager: On call ({escape(names)}): {escape(who)} is about to deploy "
-                                      f"{escape(what)} to {escape(row.app)} (checklist #{row.id}).").public())
+    claimed = False
 
     def told(current: DeployChecklist) -> dict[str, Any] | None:
-        if current.told:
-            return None
-        mark = {"names": names, "by": who, "at": fmt_utc(ctx.now())}
-        text = f"{names}, {mark['at']} by {who}"
-        return {"told": mark, "facts": {**current.facts, "told": text}}
+        nonlocal claimed
+        claimed = not current.told
+        return {"told": {"names": names, "by": who, "at": fmt_utc(ctx.now())}} if claimed else None
 
     row = _update(ctx, value, told)
+    if not claimed:
+        return Reply(f"On call was already told ({escape(told_text(row.told))}); they were not pinged again.")
+    what = f"`{tag(row.image)}`" if row.image else "a deploy"
+    try:
+        ctx.chat.post(row.message.get("channel") or ctx.channel_id or channel(ctx.app),
+                      Reply(f":pager: On call ({escape(names)}): {escape(who)} is about to deploy {escape(what)} to "
+                            f"{escape(row.app)} (checklist #{row.id}).").public())
+    except Exception:  # nobody was told: the next press may try again
+        with ctx.session() as session:
+            session.execute(update(DeployChecklist).where(col(DeployChecklist.id) == row.id,
+                                                          col(DeployChecklist.revision) == row.revision)
+                            .values(told={}, revision=row.revision + 1))
+        raise
     refresh_message(ctx, row)
     return Reply(f"Told on call ({escape(names)}) in this channel; checklist #{row.id}: "
                  f"{escape(assessed(row).summary())}.")
@@ -242,7 +247,7 @@ def press_tell(ctx: Context, value: int) -> Reply:
 
 def refresh_message(ctx: Context, row: DeployChecklist) -> None:
     """The checklist's message shows the new state: edited in place where the press came from."""
-    where = row.message.get("channel") or ctx.channel_id or channel_of(ctx.app)
+    where = row.message.get("channel") or ctx.channel_id or channel(ctx.app)
     if ctx.is_console or not row.message.get("ts"):  # a terminal cannot edit what it printed
         ctx.chat.post(where, render(row))
         return

@@ -28,6 +28,7 @@ from bot.core.container import Container
 from bot.core.context import Context, job_context
 from bot.store.db import session_scope
 from bot.features.deploy_watch import checklist
+from bot.features.deploy_watch.releases import channel, read_releases
 from bot.features.deploy_watch.sentry import check_sentry_api, error_rate_line, sentry_client
 from bot.core.errors import UserError
 from bot.clients.fly.health import HealthProbe
@@ -43,7 +44,7 @@ from bot.features.playbooks.env import build_env, close_env, is_live
 from playbooks.deploy_verdict import (ErrorCounts, Observations, Probe, Thresholds, TrafficChange, Verdict, judge,
                                      parse_thresholds, regions_from)
 from playbooks.fleet import in_group, main_group
-from playbooks.fleet_models import Release
+from playbooks.fleet_models import Release, image_tag
 from playbooks.framework import ServiceError
 from playbooks.timefmt import as_utc
 
@@ -59,16 +60,6 @@ def window(container: Container) -> timedelta:
     return timedelta(minutes=container.settings.deploy_watch_minutes)
 
 
-def channel(container: Container) -> str:
-    name = container.settings.deploy_channel.strip() or container.settings.incidents_channel_name
-    return "#" + name.lstrip("#")
-
-
-def image_tag(image: str) -> str:
-    tail = image.rsplit("/", 1)[-1]
-    return tail.split(":", 1)[1] if ":" in tail else tail
-
-
 def sentry_release(container: Container, release: Release) -> str:
     template = container.settings.deploy_sentry_release or "{tag}"
     return (template.replace("{tag}", image_tag(release.image)).replace("{image}", release.image)
@@ -76,20 +67,6 @@ def sentry_release(container: Container, release: Release) -> str:
 
 
 # -- starting a watch -------------------------------------------------------------------------------------------
-def read_releases(container: Container) -> tuple[list[Release], str, bool]:
-    """(releases newest first, the app, whether it is the example fleet of a dry run)."""
-    env = build_env(container)
-    try:
-        machines = env.fly.list_machines()
-        releases = env.releases.recent(env.app, limit=10, machine_id=machines[0].id if machines else None)
-        return [r for r in releases if r.usable], env.app, env.dry_run
-    except ServiceError as exc:
-        raise UserError(f"Could not read the releases of {env.app}: {exc}",
-                        "Try `/deploy watch` again in a minute.") from None
-    finally:
-        close_env(env)
-
-
 def start(ctx: Context, releases: list[Release], app: str, wanted: str | None, *,
           automatic: bool) -> DeployWatch | None:
     """Store the watch, post its message, arm its first tick. None: that release is already watched."""

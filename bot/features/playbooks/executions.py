@@ -147,7 +147,7 @@ CANARY_DECISIONS = ("canary-promote", "canary-discard")
 
 
 def open_canary(session: Session, app: str, dry_run: bool) -> CanaryRun | None:
-    """The canary run serving on `app` now (between its create and its Promote or Discard), if any.
+    """The canary run holding `app` now (from its Confirm to its Promote or Discard), if any.
 
     A drill's canary holds only drills: it lives on the example fleet, and a forgotten one must not stop a real
     `/restart` during an incident."""
@@ -405,6 +405,9 @@ def _start(ctx: Context, execution: PlaybookExecution, playbook: Playbook, plan:
             session.add(MitigationLock(app=execution.app, execution_id=execution.id, acquired_at=ctx.now(),
                                        acquired_by=ctx.user_id))
             session.flush()
+        if playbook.name == "canary":  # held from this Confirm on: the lock ends with the create, the run does not
+            session.execute(update(CanaryRun).where(col(CanaryRun.execution_id) == execution.id,
+                                                    col(CanaryRun.status) == "proposed").values(status="starting"))
         jobs.enqueue(session, EXECUTE_JOB, {"execution_id": execution.id}, now=ctx.now(),
                      dedup_key=f"playbook:{execution.id}:start")
         audit(session, ctx.user_id, "confirmed", plan.title, execution=execution, at=ctx.now())

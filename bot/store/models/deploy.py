@@ -61,14 +61,16 @@ class DeployChecklist(SQLModel, table=True):
     message: dict[str, str] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
 
 
-CANARY_OPEN = ("watching", "judged", "promoting", "discarding")  # a canary machine is serving: Promote or Discard next
+# the run holds its app (no /restart, /rollback, /scale or second canary): from its Confirm until Promote or Discard
+CANARY_OPEN = ("starting", "watching", "judged")
 
 
 class CanaryRun(SQLModel, table=True):
     """One canary deploy: the extra machine on the new image, its judged watch and what was decided.
 
-    `status`: starting (the create execution runs) -> watching (a timer each minute) -> judged (the verdict
-    offers Promote and Discard) -> promoting | discarding (that execution runs) -> promoted | discarded;
+    `status`: proposed (a plan, not confirmed) -> starting (confirmed: the create execution is queued or runs)
+    -> watching (a timer each minute) -> judged (the verdict offers Promote and Discard; it stays judged, and so
+    holds the app, while that execution runs) -> promoted | discarded (also when Fly says its machine is gone);
     failed when the canary never became healthy. Every move is a conditional UPDATE on the status before."""
 
     __tablename__ = "canary_runs"
@@ -82,7 +84,7 @@ class CanaryRun(SQLModel, table=True):
     execution_id: int = Field(sa_column=Column(sa.Integer, sa.ForeignKey("playbook_executions.id"), nullable=False,
                                                unique=True))
     machine_id: str = Field(default="", sa_column=Column(sa.String(64), nullable=False))
-    status: str = Field(default="starting", sa_column=Column(sa.String(12), nullable=False))
+    status: str = Field(default="proposed", sa_column=Column(sa.String(12), nullable=False))  # "starting" holds
     dry_run: bool = Field(default=False, sa_column=Column(sa.Boolean, nullable=False))
     started_at: datetime | None = Field(default=None, sa_column=_utc())
     ends_at: datetime | None = Field(default=None, sa_column=_utc())

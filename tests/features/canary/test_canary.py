@@ -151,6 +151,7 @@ def test_a_good_canary_is_promoted_and_the_count_kept(harness_for, clock, prism)
     slack.command(f"canary {image}", command="/deploy")
     press(slack, "Confirm")
     assert fake.machine(prom.GOOD_CANARY, app=app)["state"] == "started"
+    assert run_row(slack.container).checklist_id == 1  # stored with the run: each minute reads it by id
     watch(slack, clock, 6)
     run = run_row(slack.container)
     assert run.status == "judged" and run.verdict == "healthy", run.reasons
@@ -181,10 +182,13 @@ def test_one_canary_per_app_and_promote_waits_for_the_verdict(harness_for, clock
     slack.command(f"canary {image}", command="/deploy")
     press(slack, "Confirm")
     slack.command(f"canary {image}-2", command="/deploy")
-    assert "already has a canary run (watching)" in slack.reply_text()
+    assert f"{app} has a canary open: `deployment-v43`" in slack.reply_text() and "(watching)" in slack.reply_text()
     [run] = [run_row(slack.container)]
     slack.press("canary_promote", str(run.id), channel_id="CGENERAL")
     assert "still being watched" in slack.reply_text()
+    slack.command("promote", command="/deploy")  # typed, the same refusal as the button's
+    assert "still being watched: Promote comes with the verdict" in slack.reply_text()
+    assert [e.playbook for e in executions(slack.container)] == ["canary"]
     slack.command("canary not-an-image", command="/deploy")
     assert "is not an image" in slack.reply_text()
 
@@ -312,17 +316,16 @@ def test_an_open_canary_holds_the_app_until_promoted_or_discarded(harness_for, c
                           (f"canary {image}-2", "/deploy")]:
         slack.command(line, command=command)
         text = slack.reply_text()
-        assert f"{app} has a canary open" in text or "already has a canary run" in text, (command, text)
+        assert f"{app} has a canary open" in text, (command, text)
         assert "Promote or Discard" in text, (command, text)
-        if command != "/deploy":
-            assert f"`deployment-v43` on machine `{prom.GOOD_CANARY}` (watching)" in text
+        assert f"`deployment-v43` on machine `{prom.GOOD_CANARY}` (watching)" in text
     slack.press(*early_restart, user_id="U0LEAD", action_ts="2.2", channel_id="CGENERAL")
     assert f"{app} has a canary open" in slack.reply_text() and "/deploy discard" in slack.reply_text()
     assert [(e.playbook, e.status) for e in executions(slack.container)] == [("restart", "proposed"),
                                                                              ("canary", "succeeded")]
     creates = [r for r in fake.requests if r.method == "POST" and r.path == f"/v1/apps/{app}/machines"]
     assert len(creates) == 1 and not [r for r in fake.requests if r.path.endswith("/restart")]
-    assert sum(1 for a in audit_rows(slack.container) if a.action == "refused" and "canary run" in a.detail) == 5
+    assert sum(1 for a in audit_rows(slack.container) if a.action == "refused" and "canary run" in a.detail) == 6
     # after the verdict the canary's own Discard passes, and once it is gone the app is free again
     watch(slack, clock, 6)
     assert run_row(slack.container).status == "judged"
@@ -353,3 +356,111 @@ def test_console_an_open_drill_canary_refuses_a_restart_with_what_to_type(db_url
     mark = len(out.getvalue())
     console.run_line("/restart")
     assert "Plan: " in out.getvalue()[mark:]
+
+
+def test_the_app_is_held_from_the_canarys_confirm_not_only_once_it_is_watched(harness_for, clock):
+    """The lock ends with the create execution and the watch starts after it: a restart typed after Confirm, while
+    the create is queued, is refused as it is during the watch, so nothing slips in between."""
+    app = "cgraph-canary-good"
+    slack = harness_for(app, prom.GOOD_CANARY, "6e8e")
+    slack.command(f"canary {NEW.format(app=app)}", command="/deploy")
+    action_id, value = newest_button(slack.recorder, "Confirm")
+    slack.press(action_id, value, user_id="U0LEAD", action_ts="1.1", channel_id="CGENERAL", run=False)
+    jobs.run_due(slack.container, kinds=["slack.action"])  # confirmed; the create execution is still queued
+    assert [e.status for e in executions(slack.container)] == ["queued"]
+    slack.command("", command="/restart", run=False)
+    jobs.run_due(slack.container, kinds=["slack.command"])
+    assert f"{app} has a canary open: `deployment-v43`" in slack.reply_text() and "(starting)" in slack.reply_text()
+    assert run_row(slack.container).status == "starting"
+    slack.run_jobs()
+    assert run_row(slack.container).status == "watching"
+    assert [e.playbook for e in executions(slack.container)] == ["canary"]
+
+
+def test_a_drill_canary_never_holds_the_real_app_and_a_real_one_never_holds_drills(harness_for, clock):
+    app = "cgraph-canary-good"
+    slack = harness_for(app, prom.GOOD_CANARY, "6e8e")
+    image = NEW.format(app=app)
+    slack.command(f"canary {image} --drill", command="/deploy")
+    press(slack, "Confirm")
+    assert run_row(slack.container).dry_run
+    slack.command(f"canary {image}", command="/deploy")  # the real app: not held by the drill
+    assert "Plan: Canary of deployment-v43" in slack.reply_text() and "[DRY RUN]" not in slack.reply_text()
+    press(slack, "Confirm", ts="2.2")
+    with Session(slack.container.engine) as session:
+        runs = session.exec(select(CanaryRun).order_by(CanaryRun.id)).all()
+    assert [(r.dry_run, r.status) for r in runs] == [(True, "watching"), (False, "watching")]
+    slack.command(f"canary {image}-2 --drill", command="/deploy")  # a second drill: held by the first drill only
+    assert f"{app} has a canary open" in slack.reply_text() and "`deployment-v43`" in slack.reply_text()
+    slack.command("", command="/restart")  # a real restart: held by the real canary
+    assert f"{app} has a canary open" in slack.reply_text() and f"machine `{prom.GOOD_CANARY}`" in slack.reply_text()
+
+
+def test_a_canary_destroyed_outside_fireline_mid_watch_ends_its_run_and_frees_the_app(harness_for, clock):
+    app = "cgraph-canary-good"
+    slack = harness_for(app, prom.GOOD_CANARY, "6e8e")
+    slack.command(f"canary {NEW.format(app=app)}", command="/deploy")
+    press(slack, "Confirm")
+    watch(slack, clock, 1)
+    del slack.fake.apps[app][prom.GOOD_CANARY]  # `fly machine destroy` by hand: Fly answers 404 for it now
+    watch(slack, clock, 1)
+    run = run_row(slack.container)
+    assert run.status == "discarded" and "(404)" in run.reasons[-1]
+    [said] = [c.text() for c in slack.recorder.of("chat.postMessage") if "is gone" in c.text()]
+    assert f"its machine `{prom.GOOD_CANARY}` is gone" in said and f"{app} is free again" in said
+    [gone] = [a for a in audit_rows(slack.container) if a.action == "canary_gone"]
+    assert gone.actor == "fireline" and "the watch ended its run as discarded" in gone.detail
+    watch(slack, clock, 6)  # no more ticks, no second message
+    assert len([c for c in slack.recorder.of("chat.postMessage") if "is gone" in c.text()]) == 1
+    slack.command("", command="/restart")
+    assert "Plan: Rolling restart" in slack.recorder.responses()[-1].text()
+
+
+def test_discard_of_a_canary_already_destroyed_ends_the_run_instead_of_a_plan_that_cannot_run(harness_for, clock):
+    app = "cgraph-canary-good"
+    slack = harness_for(app, prom.GOOD_CANARY, "6e8e")
+    slack.command(f"canary {NEW.format(app=app)}", command="/deploy")
+    press(slack, "Confirm")
+    slack.command("declare Canary trouble sev2")
+    with Session(slack.container.engine) as session:  # as Declare on its verdict would attach it
+        run = session.exec(select(CanaryRun)).one()
+        run.incident_id = 1
+        session.add(run)
+        session.commit()
+    watch(slack, clock, 6)
+    assert run_row(slack.container).status == "judged"
+    slack.fake.machine(prom.GOOD_CANARY, app=app)["state"] = "destroyed"
+    slack.command("", command="/restart")
+    assert "has a canary open" in slack.reply_text()  # held until someone (or the watch) finds it gone
+    press(slack, "Discard", user="U0LEAD")
+    assert "The canary of `deployment-v43` is gone" in slack.reply_text() and "free for `/restart`" in slack.reply_text()
+    assert run_row(slack.container).status == "discarded"
+    assert [e.playbook for e in executions(slack.container)] == ["canary"]  # no Discard plan that cannot run
+    [event] = [e for e in timeline(slack.container, 1) if e.kind == "canary"]
+    assert "Discard ended its run as discarded" in event.text and "destroyed outside Fireline" in event.text
+    slack.command("", command="/restart")
+    assert "Plan: Rolling restart" in slack.recorder.responses()[-1].text()
+
+
+def test_the_canary_is_judged_against_the_other_machines_not_every_instance_in_the_metrics():
+    """Fly's metrics also name the canary itself and a worker of another process group: neither is "the others"."""
+    from playbooks.canary import CanaryObservations, CanaryThresholds, InstanceFigures, judge_metrics
+
+    figures = [InstanceFigures("canary1", 100.0, 2.0, 200.0), InstanceFigures("web1", 100.0, 1.0, 180.0),
+               InstanceFigures("web2", 100.0, 1.0, 190.0), InstanceFigures("worker1", 10_000.0, 0.0, 20.0)]
+    observed = CanaryObservations(canary="canary1", minutes=5, figures=figures, others=2, other_ids=("web1", "web2"))
+    share, p95 = judge_metrics(observed, CanaryThresholds())
+    assert share.level == "suspicious" and "against 1.0% on the other 2 (2 of 200)" in share.text, share.text
+    assert "against 185 ms (median of the other 2)" in p95.text, p95.text
+
+
+def test_a_run_written_without_a_status_does_not_hold_its_app(db_url, clock):
+    """Only a Confirm makes a run hold its app: the column's default is the plan's state, not `starting`."""
+    container = make_container(db_url, clock=clock)
+    with Session(container.engine) as session:
+        session.add(ex.PlaybookExecution(playbook="canary", app="cgraph-api", status="proposed", nonce="n", plan={}, proposed_by="U1",
+                                         results=[], proposed_at=clock()))
+        session.flush()
+        session.add(CanaryRun(app="cgraph-api", image=NEW.format(app="cgraph-api"), execution_id=1, started_by="U1"))
+        session.commit()
+        assert ex.open_canary(session, "cgraph-api", False) is None

@@ -62,13 +62,43 @@ def test_checklist_from_slack_ticks_once_and_tells_on_call(fly_slack, clock):
     assert "Ticked *Code reviewed and approved*" in slack.reply_text()
     action_id, value = newest_button(slack.recorder, "Tell on-call")
     slack.press(action_id, value)
+    slack.press(action_id, value, action_ts="3.3")  # a double press pings once
     told = [c for c in slack.recorder.of("chat.postMessage") if "is about to deploy" in c.text()]
-    assert told and "On call (Chen)" in told[-1].text()
+    assert len(told) == 1 and "On call (Chen)" in told[0].text()
+    assert "On call was already told (Chen, " in slack.reply_text() and "not pinged again" in slack.reply_text()
     edits = [c for c in slack.recorder.of("chat.update") if "Pre-deploy checklist #1" in c.text()]
     assert edits and len({e.data["ts"] for e in edits}) == 1 and "3 of 7 done" in edits[-1].text()
     with Session(slack.container.engine) as session:
         [row] = session.exec(select(DeployChecklist)).all()
         assert list(row.ticks) == ["reviewed"] and row.told["names"] == "Chen" and row.image == NEW
+        assert "told" not in row.facts  # kept once, in its own column
+
+
+def test_two_presses_of_tell_on_call_at_once_ping_once(fly_slack, monkeypatch):
+    """The second press reads the row before the first stores `told`: only the conditional UPDATE tells them apart."""
+    from bot.features.deploy_watch import checklist
+
+    slack = fly_slack
+    slack.container.settings.pagerduty_api_token = __import__("pydantic").SecretStr("pd-token")
+    slack.container.settings.pagerduty_escalation_policy_id = "PPOLICY"
+    put_oncall(slack.container)
+    slack.command(f"checklist {NEW}", command="/deploy")
+    action_id, value = newest_button(slack.recorder, "Tell on-call")
+    reads = []
+    original = checklist._update
+
+    def interleaved(ctx, checklist_id, change):
+        reads.append(checklist_id)
+        if len(reads) == 2:  # the first press's claim: the second press has read the row (untold) by now
+            slack.press(action_id, value, action_ts="2.2", run=False)
+            from bot.service import jobs
+            jobs.run_due(slack.container)
+        return original(ctx, checklist_id, change)
+
+    monkeypatch.setattr(checklist, "_update", interleaved)
+    slack.press(action_id, value)
+    told = [c for c in slack.recorder.of("chat.postMessage") if "is about to deploy" in c.text()]
+    assert len(told) == 1
 
 
 def test_console_checklist_for_the_next_deploy(db_url, clock):
