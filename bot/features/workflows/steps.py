@@ -99,8 +99,11 @@ def page(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: 
     label = SEVERITIES[incident.severity].label
     reason = (f"raised to {label}" if event.trigger == "severity_changed" else
               f"declared {label}" if event.trigger == "declared" else f"workflow “{run.workflow}”")
-    queued = paging.queue_page(ctx, incident, reason=reason, targets=targets or None, automatic=not targets)
+    # the page goes out before the run records this step done: its key is the step, so a retry never pages twice
+    queued = paging.queue_page(ctx, incident, reason=reason, targets=targets or None, automatic=not targets,
+                               dedup_key=f"pd-page:wf:{run.id}:{step.index}")
     words = ("queued a page of " + (targets[0][2] if targets else "the on-call")) if queued else \
+        f"the page of {targets[0][2]} was already queued by this step" if targets else \
         "the on-call was already paged for this incident"
     after = step.args.get("escalate_after")
     if after == "response_target":

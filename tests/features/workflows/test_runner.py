@@ -240,3 +240,35 @@ def test_the_depth_limit_is_checked_before_any_claim(sqlite_url, recorder, clock
     deep = Event("declared", make_event(ctx, "declared", incident).incident, {}, ctx.now(), MAX_DEPTH)
     assert runner.start(ctx, deep, 1, occurrence="deep") == []
     container.engine.dispose()
+
+
+def test_a_retried_page_step_pages_once(sqlite_url, recorder, clock, pd, tmp_path):
+    """The page is queued before the run's conditional UPDATE marks the step done: a job that crashed or timed out
+    between the two is retried, and its page must not go out a second time (the page job's dedup key is the run's
+    step, `pd-page:wf:<run>:<index>`)."""
+    path = team_file(tmp_path, """
+workflows:
+  - name: Page Alice
+    on: declared
+    when: {severity: 3}
+    steps:
+      - page: {person: "@alice"}
+""")
+    container = build(sqlite_url, recorder, clock, workflows=path, **REST_SETTINGS)
+    install_clients(container)
+    with harness(container, recorder) as slack:
+        slack.command("declare Search is slow sev3")
+        [run] = runs(container)
+        with Session(container.engine) as session:  # as if the step's UPDATE never committed after the page
+            stored = session.get(WorkflowRun, run.id)
+            stored.next_step, stored.steps, stored.status, stored.finished_at = 0, [], "running", None
+            session.add(stored)
+            session.commit()
+        clock.advance(seconds=30)
+        runner.run_step_job(container, {"run_id": run.id, "index": 0, "incident_id": 1})  # the retry
+        slack.run_jobs()
+        with Session(container.engine) as session:
+            pages = session.exec(select(Job).where(Job.kind == paging.PAGE_JOB)).all()
+        assert len(pages) == 1 and pages[0].dedup_key == f"pd-page:wf:{run.id}:0"
+        assert "already queued" in runs(container)[0].steps[0]["text"]
+    container.engine.dispose()
