@@ -38,7 +38,8 @@ STEP_FIELDS: Mapping[str, Mapping[str, FieldSpec]] = {
         "person": FieldSpec("text", "page one person (a name known to PagerDuty) instead of a policy"),
         "urgency": FieldSpec("choice", "high or low; default: high for SEV1-2, low otherwise", choices=("high", "low")),
         "message": FieldSpec("template", "the page's title; default `[Fireline #N] SEVn: title`"),
-        "escalate_after": FieldSpec("duration", "unacknowledged this long: escalate to the policy's next level"),
+        "escalate_after": FieldSpec("duration", "unacknowledged this long: escalate to the policy's next level, "
+                                                "and again after as long (three rounds; a severity change keeps it)"),
     },
     "invite": {
         "people": FieldSpec("names", "people to invite to the incident channel, by name or @handle"),

@@ -94,22 +94,43 @@ def _arm(ctx: Context, session, kind: str, job: str, incident: Incident, due: da
 
 def arm_ack(ctx: Context, incident: Incident, start: datetime, after: timedelta | None = None) -> None:
     """(Re)start the ack clock for the incident's current severity from `start`; `after` (a workflow's page step's
-    `escalate_after`) replaces the SEV table's response target for this incident's clock."""
+    `escalate_after`) replaces the SEV table's response target for this incident's clock.
+
+    The step's target rides in the timer's payload (`target_s`), so every escalation round keeps it, and a re-arm
+    without one (a severity change, the SEV3 reminder's step) carries it from the timer it replaces: before, the
+    second round and any severity change went back to the SEV table's 15 minutes."""
     with ctx.session() as session:
+        carried = after or _carried_target(session, incident.id)
         timers.cancel_prefix(session, _prefix("ack", incident.id))
         timers.cancel_prefix(session, _prefix("remind", incident.id))
         if not incident.is_open or incident.acknowledged_at:
             return
         settings = ctx.app.settings
-        target = after or ack_target(incident.severity, settings)
+        target = carried or ack_target(incident.severity, settings)
         if target is None:
             return
+        own = {"target_s": carried.total_seconds()} if carried else {}
         if incident.severity <= 2:
             _arm(ctx, session, "ack", ACK_JOB, incident, as_utc(start) + fast(settings, target),
-                 {"level": incident.severity, "round": 1})
+                 {"level": incident.severity, "round": 1, **own})
         else:
             due = max(as_utc(incident.declared_at) + fast(settings, target), ctx.now())
-            _arm(ctx, session, "remind", REMIND_JOB, incident, due, {"level": incident.severity})
+            _arm(ctx, session, "remind", REMIND_JOB, incident, due, {"level": incident.severity, **own})
+
+
+def _carried_target(session, incident_id: int) -> timedelta | None:
+    """The target a workflow's step gave this incident's clock: in its latest ack or reminder timer's payload."""
+    found = [job for job in (timers.newest(session, _prefix(kind, incident_id)) for kind in ("ack", "remind"))
+             if job is not None]
+    latest = max(found, key=lambda job: job.id or 0) if found else None
+    seconds = (latest.payload or {}).get("target_s") if latest is not None else None
+    return timedelta(seconds=float(seconds)) if seconds else None
+
+
+def _target(payload: dict[str, Any], level: int, settings: Settings) -> timedelta | None:
+    """The timer's own target (a workflow's `escalate_after`), else the SEV table's."""
+    seconds = payload.get("target_s")
+    return timedelta(seconds=float(seconds)) if seconds else ack_target(level, settings)
 
 
 def arm_nudge(ctx: Context, incident: Incident, base: datetime, count: int = 1) -> None:
@@ -149,7 +170,7 @@ def ack_deadline(container: Container, payload: dict[str, Any], job=None) -> Non
     if incident is None or incident.acknowledged_at or incident.severity != payload.get("level"):
         return
     settings = container.settings
-    target = ack_target(incident.severity, settings)
+    target = _target(payload, incident.severity, settings)
     if target is None:  # SEV_RESPONSE_MINUTES changed since it was armed
         return
     round_no = int(payload.get("round") or 1)
@@ -169,7 +190,8 @@ def ack_deadline(container: Container, payload: dict[str, Any], job=None) -> Non
         lines.append(f"Fireline checks again in {fmt_duration(target.total_seconds())}.")
         with ctx.session() as session:
             _arm(ctx, session, "ack", ACK_JOB, incident, _next_from(ctx, payload) + fast(settings, target),
-                 {"level": incident.severity, "round": round_no + 1})
+                 {"level": incident.severity, "round": round_no + 1,
+                  **({"target_s": payload["target_s"]} if payload.get("target_s") else {})})
     svc.refresh_cards(ctx, incident)
     svc.announce(ctx, incident, Reply(
         f":rotating_light: *#{incident.id} ({sev.label}) is not acknowledged* "
@@ -219,15 +241,17 @@ def ack_reminder(container: Container, payload: dict[str, Any], job=None) -> Non
     incident = _current(ctx, payload)
     if incident is None or incident.acknowledged_at or incident.severity != payload.get("level"):
         return
-    target = ack_target(3, container.settings)
+    target = _target(payload, 3, container.settings)
     if target is None:
         return
+    whose = "a workflow's escalate_after" if payload.get("target_s") else "the SEV table's response time"
     with ctx.session() as session:
         svc.record(session, svc.get_incident(session, incident.id), "ack_reminder", "fireline",
-                   f"Not acknowledged within the SEV3 response time ({in_words(target)})", at=ctx.now())
+                   f"Not acknowledged within {'the SEV3 response time' if not payload.get('target_s') else whose} "
+                   f"({in_words(target)})", at=ctx.now())
     svc.announce(ctx, incident, Reply(
-        f":alarm_clock: #{incident.id} (SEV3) has not been acknowledged in {in_words(target)}, the SEV table's "
-        f"response time.{drill_note(container.settings)}",
+        f":alarm_clock: #{incident.id} (SEV3) has not been acknowledged in {in_words(target)}, {whose}."
+        f"{drill_note(container.settings)}",
         lines=["Acknowledge it if someone is on it, lower it with `/incident sev 4`, or `/incident page` for help."],
         buttons=[Button("Acknowledge", Actions.ACK, str(incident.id), "primary")]), also_incidents_channel=True)
 

@@ -83,3 +83,32 @@ def test_a_page_steps_own_escalate_after_runs_as_a_timer(sqlite_url, recorder, c
         slack.run_jobs()
         assert escalations(pd) == [2]  # at 5 minutes, not the SEV table's 15
     container.engine.dispose()
+
+
+def test_escalate_after_holds_for_every_round_and_across_a_severity_change(sqlite_url, recorder, clock, pd,
+                                                                           tmp_path):
+    """The step's 5 minutes is the clock's target for the second and third rounds too, and a severity change that
+    re-arms the clock keeps it (before: the second round came 15 minutes later, the SEV table's target, and a
+    change re-armed the clock with the SEV table's 15 minutes)."""
+    path = tmp_path / "team.yaml"
+    path.write_text(EXAMPLE.read_text(encoding="utf-8").replace("escalate_after: 15m", "escalate_after: 5m"),
+                    encoding="utf-8")
+    container = build(sqlite_url, recorder, clock, path)
+    with harness(container, recorder) as slack:
+        slack.command("declare Checkout returns 502 sev1")
+        clock.advance(minutes=5)
+        slack.run_jobs()
+        assert escalations(pd) == [2]
+        [first] = incident_posts(recorder, "is not acknowledged")
+        assert "not acknowledged* 5m after the page" in first and "within 5 min" in first and "again in 5m" in first
+        clock.advance(minutes=5)
+        slack.run_jobs()
+        assert escalations(pd) == [2, 3]  # the second round, 5 minutes on
+        slack.command("sev 2", channel_id=CHANNEL)  # the clock re-arms from the change
+        clock.advance(minutes=4, seconds=59)
+        slack.run_jobs()
+        assert len(incident_posts(recorder, "is not acknowledged")) == 2
+        clock.advance(seconds=1)
+        slack.run_jobs()
+        assert len(incident_posts(recorder, "is not acknowledged")) == 3  # 5 minutes after the change, not 15
+    container.engine.dispose()
