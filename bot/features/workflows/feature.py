@@ -59,10 +59,10 @@ def on_resolved(ctx: Context, incident: Incident, **_: Any) -> None:
     """A workflow drafting the closing status update on resolve shows the draft to the resolver at once, as
     before workflows were data (their answer, not a channel post); its step then finds the draft waiting."""
     event = make_event(ctx, "state_changed", incident, {"old_state": "open", "new_state": "resolved"})
-    drafting = [wf for wf in loading.current(ctx.app).enabled() if matches(wf, event)
-                and any(s.kind == "draft_status" and s.args.get("stage") in (None, "resolved") for s in wf.steps)]
-    if drafting:
-        status_feature.offer_closing_update(ctx, incident)
+    drafting = [s for wf in loading.current(ctx.app).enabled() if matches(wf, event) for s in wf.steps
+                if s.kind == "draft_status" and s.args.get("stage") in (None, "resolved")]
+    if drafting:  # the first such step's words and components: the step itself then finds its draft waiting
+        status_feature.offer_closing_update(ctx, incident, steps.status_request(drafting[0], event))
     runner.start(ctx, event, incident.id)
 
 

@@ -166,11 +166,17 @@ def post(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: 
     return Outcome(f"posted in {channel}")
 
 
-def draft_status(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: Event) -> Outcome:
+def status_request(step: Step, event: Event) -> status_service.Request:
+    """A draft_status step as the status page's request: its components, status, stage and rendered text."""
     comps = step.args.get("components")
-    request = status_service.Request(components=[str(c) for c in comps] if comps else None,
-                                     status=step.args.get("status"), stage=step.args.get("stage"),
-                                     text=text_of(step, "text", event) or None)
+    comps = [comps] if isinstance(comps, str) else comps
+    return status_service.Request(components=[str(c) for c in comps] if comps else None,
+                                  status=step.args.get("status"), stage=step.args.get("stage"),
+                                  text=text_of(step, "text", event) or None)
+
+
+def draft_status(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: Event) -> Outcome:
+    request = status_request(step, event)
     with ctx.session() as session:
         waiting = status_service.open_draft(session, incident.id)
         if waiting is not None:
