@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from bot.store.models import FollowUp, WorkflowRun
+from bot.store.models import FollowUp, StatusUpdate, WorkflowRun
 from tests.support.factories import make_container
 from tests.support.pagerduty import REST_SETTINGS, escalations, harness, incident_posts, install_clients
 
@@ -43,10 +43,12 @@ def test_the_exec_escalation_example_from_declare_to_resolve(sqlite_url, recorde
         assert {"U0CHEN", "U0MARCUS"} <= invited  # @exec-oncall's members
         [told] = posts_in(recorder, "#leadership", "SEV1 declared by")
         assert "Checkout returns 502" in told and "the next update is due within 30 minutes" in told
-        # no status page components are configured here and the incident names none: the draft step says why in
-        # the channel (in words, where the step is) and the other steps go on
-        [failed] = incident_posts(recorder, "step 4 (draft_status) failed")
-        assert "Say which components customers see affected." in failed and "exec-escalation.yaml:" in failed
+        # the draft names its components (a new incident names none): drafted for a person's Publish, not failed
+        assert not incident_posts(recorder, "step 4 (draft_status) failed")
+        with Session(container.engine) as session:
+            [draft] = session.exec(select(StatusUpdate)).all()
+        assert draft.state == "draft" and set(draft.components) == {"API", "Web app"}
+        assert draft.body == "We are investigating reports of problems with Checkout returns 502."
         run = runs(container)["Exec escalation on SEV1"]
         assert [s["kind"] for s in run.steps] == ["page", "invite", "post", "draft_status", "plan_playbook", "remind"]
         assert "escalates in PagerDuty if not acknowledged within 15m" in run.steps[0]["text"]
