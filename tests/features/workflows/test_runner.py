@@ -97,6 +97,11 @@ workflows:
         assert "## Automation" in row.markdown
         assert "- 0:00 after declare: Workflow “Tell support” step 1 (post): posted in the incident channel" \
             in row.markdown
+        # once, in Automation: not again as the timeline's rows (the run's and its step's)
+        timeline = row.markdown.split("## Timeline", 1)[1].split("\n## ", 1)[0]
+        automation = row.markdown.split("## Automation", 1)[1]
+        assert "Workflow" not in timeline and automation.count("Tell support") == row.markdown.count("Tell support")
+        assert "after declare: Workflow “Tell support” started (declared; 1 steps" in automation
     container.engine.dispose()
 
 
