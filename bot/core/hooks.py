@@ -24,6 +24,7 @@ class Hooks(StrEnum):
     INCIDENT_UPDATED = "incident.updated"  # text=
     INCIDENT_NOTED = "incident.noted"  # text=
     INCIDENT_RESOLVED = "incident.resolved"
+    INCIDENT_QUIET = "incident.quiet"  # seconds=, nudge=, due=: the response clock's update nudge came, no update
     CHANNEL_MESSAGE = "channel.message"  # channel_id=, text=: a person wrote in a channel (the console's `:say`)
     POSTMORTEM_DONE = "postmortem.done"  # link=, first=: `/postmortem done` recorded where it is published
     POSTMORTEM_DUE = "postmortem.due"  # due=: the due time passed and the postmortem is not done

@@ -74,6 +74,8 @@ STEP_FIELDS: Mapping[str, Mapping[str, FieldSpec]] = {
         "to": FieldSpec("text", "lead (default), comms, scribe, oncall, declared_by, a name, or #channel"),
         "text": FieldSpec("template", "the reminder", required=True),
         "unless": FieldSpec("conditions", "conditions read when the reminder is due: if they hold, it is not sent"),
+        "nudge": FieldSpec("bool", "under `no_update`: said as the response clock's update nudge (how long it has "
+                                   "been quiet, `text`, Update / No change buttons, the third in a row the last)"),
     },
     "escalate": {
         "area": FieldSpec("text", "an escalation contacts area (ESCALATION_CONTACTS): database, fly, payments, ...",

@@ -20,6 +20,7 @@ from typing import Any
 from bot.core.clock import as_utc, fmt_duration
 from bot.core.container import Container
 from bot.core.context import Context, job_context
+from bot.core.hooks import Hooks
 from bot.store.models import Incident
 from bot.clients.pagerduty import PagerDutyError
 from bot.features.pagerduty.config import DRY_RUN, EVENTS, rest_client
@@ -134,10 +135,13 @@ def _target(payload: dict[str, Any], level: int, settings: Settings) -> timedelt
 
 
 def arm_nudge(ctx: Context, incident: Incident, base: datetime, count: int = 1) -> None:
-    """An open SEV1 gets a nudge UPDATE_NUDGE_MINUTES after `base` (its last update) unless updated."""
+    """An open incident gets a nudge UPDATE_NUDGE_MINUTES after `base` (its last update) unless updated.
+
+    Armed by the workflows whose trigger is `no_update: {after: update_nudge}` (the default file's: open SEV1s);
+    when it comes, those workflows' steps run (the INCIDENT_QUIET hook), the default file's being `nudge`."""
     with ctx.session() as session:
         timers.cancel_prefix(session, _prefix("nudge", incident.id))
-        if not incident.is_open or incident.severity != 1:
+        if not incident.is_open:
             return
         due = as_utc(base) + fast(ctx.app.settings, timedelta(minutes=ctx.app.settings.update_nudge_minutes))
         _arm(ctx, session, "nudge", NUDGE_JOB, incident, due, {"count": count})
@@ -257,34 +261,44 @@ def ack_reminder(container: Container, payload: dict[str, Any], job=None) -> Non
 
 
 def update_nudge(container: Container, payload: dict[str, Any], job=None) -> None:
+    """The nudge's time came: still quiet? Count it, arm the next (three in a row at most) and let the workflows
+    that asked for it run their steps; what is said is their steps' (the default file's: `nudge`)."""
     ctx = job_context(container)
     incident = _current(ctx, payload)
-    if incident is None or incident.severity != 1:
+    if incident is None:
         return
-    minutes = container.settings.update_nudge_minutes
-    interval = fast(container.settings, timedelta(minutes=minutes))
+    interval = fast(container.settings, timedelta(minutes=container.settings.update_nudge_minutes))
     last = as_utc(incident.last_update_at or incident.declared_at)
     if ctx.now() - last < interval:
         return  # an update came in after this timer was armed
     count = int(payload.get("count") or 1)
-    quiet = drill_duration(container.settings, (ctx.now() - last).total_seconds())
-    drill = drill_note(container.settings, incident)
-    with ctx.session() as session:
-        svc.record(session, svc.get_incident(session, incident.id), "update_nudge", "fireline",
-                   f"No status update for {quiet} (nudge {count}){drill}", {"count": count}, at=ctx.now())
-    lines = ["People following a SEV1 need to know where it stands: what changed, what is next, when the next "
-             "update comes."]
     if count < MAX_NUDGES:
         with ctx.session() as session:
             _arm(ctx, session, "nudge", NUDGE_JOB, incident, _next_from(ctx, payload) + interval,
                  {"count": count + 1})
-    else:
+    container.registry.emit(Hooks.INCIDENT_QUIET, ctx, incident=incident, seconds=(ctx.now() - last).total_seconds(),
+                            nudge=count, due=str(payload.get("due") or ""))
+
+
+def nudge(ctx: Context, incident: Incident, count: int, seconds: float, text: str) -> str:
+    """Say the update nudge: how long it has been quiet (as the drill's clock ran it), the step's words, the
+    Update / No change buttons, and at the third in a row that Fireline stays quiet until the next update."""
+    settings = ctx.app.settings
+    quiet = drill_duration(settings, seconds)
+    drill = drill_note(settings, incident)
+    with ctx.session() as session:
+        svc.record(session, svc.get_incident(session, incident.id), "update_nudge", "fireline",
+                   f"No status update for {quiet} (nudge {count}){drill}", {"count": count}, at=ctx.now())
+    lines = [escape(text)] if text else []
+    if count >= MAX_NUDGES:
         lines.append(f"That is {count} nudges in a row; Fireline stays quiet until the next update.")
+    sev = SEVERITIES[incident.severity].label
     svc.announce(ctx, incident, Reply(
-        f":mega: #{incident.id} (SEV1) has had no status update for {quiet}.{drill}",
+        f":mega: #{incident.id} ({sev}) has had no status update for {quiet}.{drill}",
         lines=lines, buttons=[Button("Update", UPDATE_ACTION, str(incident.id), "primary"),
                               Button("No change", NO_CHANGE_ACTION, str(incident.id))]))
+    return f"nudged (nudge {count}): no status update for {quiet}"
 
 
 __all__ = ["ACK_JOB", "NO_CHANGE_ACTION", "NUDGE_JOB", "REMIND_JOB", "UPDATE_ACTION", "ack_deadline", "ack_reminder",
-           "ack_target", "arm_ack", "arm_nudge", "stop_all", "update_nudge"]
+           "ack_target", "arm_ack", "arm_nudge", "nudge", "stop_all", "update_nudge"]

@@ -3,8 +3,9 @@
 The decisions (which workflow matches, what a template says) are in `playbooks.workflows`; this feature turns
 hooks into `Event`s with plain fields (`events`), claims and runs them once (`runner`), and does each step
 through the existing services (`steps`). The `no_update` trigger with the named duration `update_nudge` is the
-response clock's nudge timer (its re-arming on every update, its three-nudge limit and its buttons stay the
-clock's); any other `no_update` duration is a timer of this feature's own.
+response clock's nudge timer (its re-arming on every update and its three-nudge limit stay the clock's; when it
+comes, INCIDENT_QUIET runs the matching workflows' steps, a remind step's `nudge: true` saying it as the clock
+did); any other `no_update` duration is a timer of this feature's own.
 """
 
 from __future__ import annotations
@@ -148,6 +149,16 @@ def arm_quiet(ctx: Context, incident: Incident, base: datetime) -> None:
         clock.stop_all(ctx, incident, ("nudge",))
 
 
+def on_quiet(ctx: Context, incident: Incident, seconds: float = 0, nudge: int = 1, due: str = "", **_: Any) -> None:
+    """The response clock's update nudge came without an update: the `update_nudge` workflows that match now run
+    their steps (once per nudge: its due time is the occurrence)."""
+    event = make_event(ctx, "no_update", incident, {"minutes": int(seconds // 60), "nudge": nudge,
+                                                    "quiet_seconds": seconds})
+    for wf in _quiet_workflows(ctx.app):
+        if wf.trigger_args.get("after") == "update_nudge" and matches(wf, event):
+            runner.start(ctx, event, incident.id, occurrence=f"no_update:nudge:{due or nudge}", only=wf)
+
+
 def quiet_job(container: Container, payload: dict[str, Any], job=None) -> None:
     """A `no_update` timer: still quiet since `base`? Then the workflow runs (once per quiet spell)."""
     ctx = job_context(container)
@@ -209,6 +220,7 @@ def register(registry: Registry) -> None:
     registry.on(Hooks.PLAYBOOK_FINISHED)(on_playbook_finished)
     registry.on(Hooks.ALERT_RECEIVED)(on_alert_received)
     registry.on(Hooks.POSTMORTEM_DUE)(on_postmortem_due)
+    registry.on(Hooks.INCIDENT_QUIET)(on_quiet)
     registry.job(runner.STEP_JOB)(runner.run_step_job)
     registry.job(steps.REMIND_JOB)(steps.remind_job)
     registry.job(QUIET_JOB)(quiet_job)

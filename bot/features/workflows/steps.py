@@ -244,6 +244,9 @@ def add_followup(ctx: Context, run: WorkflowRun, incident: Incident, step: Step,
 
 def remind(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: Event) -> Outcome:
     after, unless = step.args.get("after"), dict(step.args.get("unless") or {})
+    if step.args.get("nudge") and event.trigger == "no_update":  # the response clock's nudge, with its buttons
+        return Outcome(clock.nudge(ctx, incident, int(event.detail.get("nudge") or 1),
+                                   float(event.detail.get("quiet_seconds") or 0), text_of(step, "text", event)))
     if after == "response_target" and unless == {"acknowledged": True}:
         clock.arm_ack(ctx, incident, incident.declared_at)  # the clock's own reminder (SEV3) or escalation
         return Outcome("the response clock reminds the channel if nobody acknowledges within the response target")

@@ -130,3 +130,35 @@ def test_postmortem_due_does_not_run_once_the_postmortem_is_done(sqlite_url, rec
     console.run_line("/incident workflows")
     assert runs(container) == []
     container.engine.dispose()
+
+
+def test_the_update_nudge_trigger_runs_the_steps_its_workflows_name(sqlite_url, recorder, clock, tmp_path):
+    """`no_update: {after: update_nudge}` is the response clock's nudge timer (re-armed by updates, three in a row
+    at most); when it comes, the team's steps run. Before, the clock posted its own :mega: nudge instead and the
+    team's steps never ran."""
+    from tests.support.pagerduty import harness, incident_posts
+
+    path = tmp_path / "team.yaml"
+    path.write_text("""
+workflows:
+  - name: Ask support to chase the update
+    on: {no_update: {after: update_nudge}}
+    when: {severity: {at_least: 2}}
+    steps:
+      - post: {channel: incident, text: "{{ silence.minutes }} minutes without an update on {{ incident.sev }}"}
+""", encoding="utf-8")
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path))
+    with harness(container, recorder) as slack:
+        slack.command("declare Checkout is slow sev2")
+        clock.advance(minutes=30)
+        slack.run_jobs()
+        assert incident_posts(recorder, "30 minutes without an update on SEV2")
+        assert not incident_posts(recorder, "has had no status update")  # the team's steps, not the built-in nudge
+        clock.advance(minutes=30)
+        slack.run_jobs()
+        assert len(incident_posts(recorder, "minutes without an update on SEV2")) == 2  # the clock's next round
+        slack.command("update Found the slow query", channel_id="CINC0001")
+        clock.advance(minutes=29)
+        slack.run_jobs()
+        assert len(incident_posts(recorder, "minutes without an update on SEV2")) == 2  # an update re-arms it
+    container.engine.dispose()
