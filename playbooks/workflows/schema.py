@@ -108,6 +108,8 @@ TRIGGER_ARGS: Mapping[str, Mapping[str, FieldSpec]] = {
     "state_changed": {
         "to": FieldSpec("choice", "the new state; default any", choices=("acknowledged", "mitigated", "resolved",
                                                                           "reopened")),
+        "from": FieldSpec("choice", "the state before the change; default any",
+                          choices=("declared", "investigating", "mitigating", "monitoring", "resolved")),
     },
     "role_assigned": {
         "role": FieldSpec("text", "only this role (lead, comms, scribe, ...)"),

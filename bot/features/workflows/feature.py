@@ -44,8 +44,9 @@ def on_severity_changed(ctx: Context, incident: Incident, old: int, new: int, **
     arm_quiet(ctx, incident, ctx.now() if new == 1 and old != 1 else (incident.last_update_at or ctx.now()))
 
 
-def on_acknowledged(ctx: Context, incident: Incident, **_: Any) -> None:
-    runner.fire(ctx, "state_changed", incident, {"old_state": incident.status, "new_state": "acknowledged"})
+def on_acknowledged(ctx: Context, incident: Incident, old: str = "", **_: Any) -> None:
+    """`old`: the state before the acknowledgement (which moves a declared incident to investigating)."""
+    runner.fire(ctx, "state_changed", incident, {"old_state": old or incident.status, "new_state": "acknowledged"})
 
 
 def on_status_changed(ctx: Context, incident: Incident, old: str, new: str, **_: Any) -> None:
@@ -56,10 +57,11 @@ def on_status_changed(ctx: Context, incident: Incident, old: str, new: str, **_:
         arm_quiet(ctx, incident, ctx.now())
 
 
-def on_resolved(ctx: Context, incident: Incident, **_: Any) -> None:
+def on_resolved(ctx: Context, incident: Incident, old: str = "", **_: Any) -> None:
     """A workflow drafting the closing status update on resolve shows the draft to the resolver at once, as
-    before workflows were data (their answer, not a channel post); its step then finds the draft waiting."""
-    event = make_event(ctx, "state_changed", incident, {"old_state": "open", "new_state": "resolved"})
+    before workflows were data (their answer, not a channel post); its step then finds the draft waiting.
+    `old`: the state it was resolved from (investigating, monitoring, ...)."""
+    event = make_event(ctx, "state_changed", incident, {"old_state": old or "investigating", "new_state": "resolved"})
     drafting = [s for wf in loading.current(ctx.app).enabled() if matches(wf, event) for s in wf.steps
                 if s.kind == "draft_status" and s.args.get("stage") in (None, "resolved")]
     if drafting:  # the first such step's words and components: the step itself then finds its draft waiting

@@ -162,3 +162,35 @@ workflows:
         slack.run_jobs()
         assert len(incident_posts(recorder, "minutes without an update on SEV2")) == 2  # an update re-arms it
     container.engine.dispose()
+
+
+def test_a_state_change_knows_the_state_before_it(sqlite_url, recorder, clock, tmp_path):
+    """Acknowledging and resolving say the state the incident was in (before: the one after the change, and
+    `open` for every resolve), so `from:` and `change.old` read what happened."""
+    from tests.support.pagerduty import harness, incident_posts
+
+    path = tmp_path / "team.yaml"
+    path.write_text("""
+workflows:
+  - name: Acknowledged as soon as declared
+    on: {state_changed: {to: acknowledged, from: declared}}
+    steps:
+      - post: {channel: incident, text: "Acknowledged; it was {{ change.old }}"}
+  - name: Resolved with no mitigation first
+    on: {state_changed: {to: resolved, from: investigating}}
+    steps:
+      - post: {channel: incident, text: "Resolved straight from {{ change.old }}: was it mitigated?"}
+""", encoding="utf-8")
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path))
+    with harness(container, recorder) as slack:
+        slack.command("declare Checkout is slow sev3")
+        slack.command("ack", channel_id="CINC0001")
+        assert incident_posts(recorder, "Acknowledged; it was declared")
+        slack.command("status monitoring", channel_id="CINC0001")
+        slack.command("resolve fixed", channel_id="CINC0001")
+        assert not incident_posts(recorder, "Resolved straight from")  # it was monitoring
+        slack.command("declare Search is slow sev3")
+        slack.command("ack", channel_id="CINC0002")
+        slack.command("resolve fixed", channel_id="CINC0002")
+        assert incident_posts(recorder, "Resolved straight from investigating: was it mitigated?")
+    container.engine.dispose()
