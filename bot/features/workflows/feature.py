@@ -232,4 +232,5 @@ def register(registry: Registry) -> None:
 
 
 def register_check(registry: Registry) -> None:
-    registry.check("workflows")(loading.check_workflows)
+    registry.check("workflows")(lambda settings: loading.check_workflows(settings,
+                                                                        loading.known_playbooks(registry)))
