@@ -26,7 +26,8 @@ from bot.store.models import Incident
 from bot.features.pagerduty import response_clock as clock
 from bot.features.status import feature as status_feature
 from bot.features.workflows import loading, runner, steps
-from bot.features.workflows.events import make_event
+from bot.features.workflows import events
+from bot.features.workflows.events import current_depth, make_event
 from playbooks.workflows import Event, Workflow, matches, parse_duration
 
 QUIET_JOB = "workflows.no_update"
@@ -34,14 +35,17 @@ QUIET_JOB = "workflows.no_update"
 
 # -- hooks -> events -------------------------------------------------------------------------------------------
 def on_declared(ctx: Context, incident: Incident, **_: Any) -> None:
-    runner.fire(ctx, "declared", incident)
-    arm_quiet(ctx, incident, incident.last_update_at or incident.declared_at)
+    event = make_event(ctx, "declared", incident)  # the incident's fields read once, for the runs and the timers
+    runner.start(ctx, event, incident.id)
+    arm_quiet(ctx, incident, incident.last_update_at or incident.declared_at, event.incident)
 
 
 def on_severity_changed(ctx: Context, incident: Incident, old: int, new: int, **_: Any) -> None:
-    runner.fire(ctx, "severity_changed", incident, {"old_severity": old, "new_severity": new,
-                                                    "direction": "up" if new < old else "down"})
-    arm_quiet(ctx, incident, ctx.now() if new == 1 and old != 1 else (incident.last_update_at or ctx.now()))
+    event = make_event(ctx, "severity_changed", incident, {"old_severity": old, "new_severity": new,
+                                                           "direction": "up" if new < old else "down"})
+    runner.start(ctx, event, incident.id)
+    arm_quiet(ctx, incident, ctx.now() if new == 1 and old != 1 else (incident.last_update_at or ctx.now()),
+              event.incident)
 
 
 def on_acknowledged(ctx: Context, incident: Incident, old: str = "", **_: Any) -> None:
@@ -51,10 +55,11 @@ def on_acknowledged(ctx: Context, incident: Incident, old: str = "", **_: Any) -
 
 def on_status_changed(ctx: Context, incident: Incident, old: str, new: str, **_: Any) -> None:
     reopened = old == "resolved" and incident.is_open
-    runner.fire(ctx, "state_changed", incident, {"old_state": old, "new_state": "reopened" if reopened else
-                                                 ("mitigated" if new == "monitoring" else new)})
+    event = make_event(ctx, "state_changed", incident, {"old_state": old, "new_state": "reopened" if reopened else
+                                                        ("mitigated" if new == "monitoring" else new)})
+    runner.start(ctx, event, incident.id)
     if reopened:
-        arm_quiet(ctx, incident, ctx.now())
+        arm_quiet(ctx, incident, ctx.now(), event.incident)
 
 
 def on_resolved(ctx: Context, incident: Incident, old: str = "", **_: Any) -> None:
@@ -119,21 +124,25 @@ def _quiet_workflows(container: Container) -> list[Workflow]:
     return [wf for wf in loading.current(container).enabled() if wf.trigger == "no_update"]
 
 
-def _probe(ctx: Context, incident: Incident, minutes: int) -> Event:
-    return make_event(ctx, "no_update", incident, {"minutes": minutes})
+def _probe(ctx: Context, fields: dict[str, Any], minutes: int) -> Event:
+    return Event("no_update", fields, {"minutes": minutes}, ctx.now(), current_depth())
 
 
 def _wf_key(wf: Workflow) -> str:
     return hashlib.sha1(wf.name.encode()).hexdigest()[:10]
 
 
-def arm_quiet(ctx: Context, incident: Incident, base: datetime) -> None:
-    """(Re)arm each `no_update` workflow's timer from `base` (the last update); disarm those that cannot match."""
+def arm_quiet(ctx: Context, incident: Incident, base: datetime, fields: dict[str, Any] | None = None) -> None:
+    """(Re)arm each `no_update` workflow's timer from `base` (the last update); disarm those that cannot match.
+    `fields`: the incident's, when the hook has read them already (else read here once, for all the workflows)."""
     nudge = False
-    for wf in _quiet_workflows(ctx.app):
+    quiet = _quiet_workflows(ctx.app)
+    if fields is None and any(wf.trigger_args.get("after") == "update_nudge" for wf in quiet):
+        fields = events.incident_fields(ctx, incident)  # the nudge's workflows are matched now; the others when due
+    for wf in quiet:
         after = wf.trigger_args.get("after")
         if after == "update_nudge":
-            nudge = nudge or matches(wf, _probe(ctx, incident, ctx.app.settings.update_nudge_minutes))
+            nudge = nudge or matches(wf, _probe(ctx, fields or {}, ctx.app.settings.update_nudge_minutes))
             continue
         prefix = f"wf-quiet:{incident.id}:{_wf_key(wf)}:"
         seconds = parse_duration(str(after)) if after else None

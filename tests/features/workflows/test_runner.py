@@ -277,3 +277,43 @@ workflows:
         assert len(pages) == 1 and pages[0].dedup_key == f"pd-page:wf:{run.id}:0"
         assert "already queued" in runs(container)[0].steps[0]["text"]
     container.engine.dispose()
+
+
+def test_each_hook_reads_the_incidents_fields_once(sqlite_url, recorder, clock, tmp_path, monkeypatch):
+    """The fields (four queries: the incident, its status updates twice, its postmortem) are read once per hook
+    and shared by the runs and the no_update timers: before, declaring read them for the runs and again for each
+    no_update workflow's probe, and every update once per no_update workflow."""
+    from bot.features.workflows import events, feature
+
+    path = team_file(tmp_path, """
+workflows:
+  - name: Nudge SEV1
+    on: {no_update: {after: update_nudge}}
+    when: {severity: 1}
+    steps:
+      - post: {channel: incident, text: "quiet"}
+  - name: Chase support
+    on: {no_update: {after: 45m}}
+    when: {severity: 1}
+    steps:
+      - post: {channel: incident, text: "very quiet"}
+""")
+    container = build(sqlite_url, recorder, clock, workflows=path)
+    with harness(container, recorder) as slack:
+        slack.command("declare Site is down sev1")
+    ctx = job_context(container)
+    with Session(container.engine) as session:
+        incident = svc.get_incident(session, 1)
+        session.expunge(incident)
+    reads: list[int] = []
+    real = events.incident_fields
+    monkeypatch.setattr(events, "incident_fields", lambda c, i: reads.append(i.id) or real(c, i))
+    feature.on_declared(ctx, incident)
+    assert reads == [1]
+    reads.clear()
+    feature.on_severity_changed(ctx, incident, old=2, new=1)
+    assert reads == [1]
+    reads.clear()
+    feature.on_updated(ctx, incident)
+    assert reads == [1]
+    container.engine.dispose()
