@@ -28,7 +28,7 @@ from bot.features.status import feature as status_feature
 from bot.features.workflows import loading, runner, steps
 from bot.features.workflows import events
 from bot.features.workflows.events import current_depth, make_event
-from playbooks.workflows import Event, Workflow, matches, parse_duration
+from playbooks.workflows import Event, Workflow, matches, parse_duration, step_line
 
 QUIET_JOB = "workflows.no_update"
 
@@ -206,8 +206,7 @@ def workflows_command(ctx: Context, args, incident: Incident) -> Reply:
             run.status, "")
         lines.append(f"{mark} *{escape(run.workflow)}* ({run.trigger}, {fmt_utc(run.started_at)}): {run.status}")
         for entry in run.steps or []:
-            lines.append(f"    {entry['index'] + 1}. {entry['kind']}: "
-                         + escape(entry['text'] if entry.get('ok') else f"failed: {entry['text']}"))
+            lines.append(f"    {escape(step_line(entry))}")
     for job in pending:
         what = f"step {int(job.payload.get('index', 0)) + 1} of run {job.payload.get('run_id')}" \
             if job.kind == runner.STEP_JOB else f"reminder of “{escape(str(job.payload.get('workflow')))}”"

@@ -88,7 +88,7 @@ workflows:
         assert audited == ["workflow_run", "workflow_step"]
         slack.command("workflows", channel_id=CHANNEL)
         shown = slack.reply_text()
-        assert "Tell support" in shown and "1. post: posted in the incident channel" in shown
+        assert "Tell support" in shown and "step 1 (post): posted in the incident channel" in shown
         assert "team.yaml" in shown
         slack.command("resolve fixed", channel_id=CHANNEL)
         slack.command("postmortem #1", command="/postmortem", channel_id=CHANNEL)

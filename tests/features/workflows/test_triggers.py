@@ -111,7 +111,7 @@ def test_postmortem_due_runs_when_the_due_time_passes_without_the_postmortem(sql
     assert (run.trigger, run.status) == ("postmortem_due", "done"), run.steps
     assert "The postmortem of #1 is overdue (due " in out.getvalue()
     console.run_line("/incident workflows")  # its run, step by step
-    assert "2. add_followup: follow-up 1 added" in out.getvalue()
+    assert "step 2 (add_followup): follow-up 1 added" in out.getvalue()
     with Session(container.engine) as session:
         [followup] = session.exec(select(FollowUp)).all()
     assert followup.text == "Write the postmortem of #1"
