@@ -240,5 +240,4 @@ def register(registry: Registry) -> None:
 
 
 def register_check(registry: Registry) -> None:
-    registry.check("workflows")(lambda settings: loading.check_workflows(settings,
-                                                                        loading.known_playbooks(registry)))
+    registry.check("workflows")(loading.check_workflows)

@@ -101,8 +101,9 @@ def current(container: Container) -> WorkflowSet:
 def check_workflows(settings: Settings, playbooks: dict[str, bool] | None = None) -> Status:
     """`fireline check`'s workflows line: which set runs, how many, and a broken file named with its line.
 
-    The bot's own `load` (against the registry's playbooks, plug-ins included), so the line says what the bot
-    runs; before, this loaded the file a second way, without the plug-ins."""
+    The bot's own `load`, so the line says what the bot would do with the file in its words; before, this loaded
+    and worded it a second way. (A check gets only the settings: the plug-ins' playbooks are not known here, as
+    before; `fireline workflows check FILE` reads the file against them.)"""
     held = load(settings, playbooks=playbooks)
     if held.problem:
         return Status("workflows", "error", f"{held.problem}. Fix it and check with `fireline workflows check FILE`")
