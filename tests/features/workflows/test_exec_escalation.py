@@ -52,6 +52,7 @@ def test_the_exec_escalation_example_from_declare_to_resolve(sqlite_url, recorde
         run = runs(container)["Exec escalation on SEV1"]
         assert [s["kind"] for s in run.steps] == ["page", "invite", "post", "draft_status", "plan_playbook", "remind"]
         assert "escalates in PagerDuty if not acknowledged within 15m" in run.steps[0]["text"]
+        assert run.steps[3]["text"] == "drafted the status page update (investigating); it waits for a person's Publish"
         # 15 minutes unacknowledged: PagerDuty escalates to the next level
         clock.advance(minutes=15)
         slack.run_jobs()
