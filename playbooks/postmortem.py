@@ -35,8 +35,9 @@ REMIND_BEFORE = timedelta(hours=24)
 MITIGATION_PREFIXES = ("playbook", "execution")
 # A Confirm refused (not a responder, a forged button, the app busy): a timeline row, not a run.
 REFUSED = "playbook_refused"
-# Kinds (prefixes) with their own section, or the postmortem's own bookkeeping: not timeline rows.
-NOT_IN_TIMELINE = ("followup", "postmortem")
+# Kinds (prefixes) with their own section (follow-ups; workflow runs and steps: Automation, written by
+# bot.features.postmortem.service), or the postmortem's own bookkeeping: not timeline rows.
+NOT_IN_TIMELINE = ("followup", "postmortem", "workflow")
 
 
 # -- inputs: anything with these attributes (the store's models, or test doubles) ---------------------

@@ -18,12 +18,13 @@ class Hooks(StrEnum):
     # an incident's life (each with ctx and incident=...)
     INCIDENT_DECLARED = "incident.declared"
     INCIDENT_SEVERITY_CHANGED = "incident.severity_changed"  # old=, new=
-    INCIDENT_ACKNOWLEDGED = "incident.acknowledged"  # via=
+    INCIDENT_ACKNOWLEDGED = "incident.acknowledged"  # via=, old= (the state before)
     INCIDENT_LEAD_CHANGED = "incident.lead_changed"  # old=, new=
     INCIDENT_STATUS_CHANGED = "incident.status_changed"  # old=, new=
     INCIDENT_UPDATED = "incident.updated"  # text=
     INCIDENT_NOTED = "incident.noted"  # text=
-    INCIDENT_RESOLVED = "incident.resolved"
+    INCIDENT_RESOLVED = "incident.resolved"  # old= (the state before)
+    INCIDENT_QUIET = "incident.quiet"  # seconds=, nudge=, due=: the response clock's update nudge came, no update
     CHANNEL_MESSAGE = "channel.message"  # channel_id=, text=: a person wrote in a channel (the console's `:say`)
     POSTMORTEM_DONE = "postmortem.done"  # link=, first=: `/postmortem done` recorded where it is published
     POSTMORTEM_DUE = "postmortem.due"  # due=: the due time passed and the postmortem is not done

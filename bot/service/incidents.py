@@ -346,12 +346,13 @@ def acknowledge(ctx: Context, incident_id: int, *, actor: str | None = None, via
             raise UserError(f"#{incident.id} was already acknowledged by {mention(incident.acknowledged_by)} "
                             f"at {fmt_utc(incident.acknowledged_at)}.")
         incident.acknowledged_at, incident.acknowledged_by = ctx.now(), actor
+        before = incident.status
         if incident.status == "declared":
             incident.status = "investigating"
         taken = (as_utc(incident.acknowledged_at) - as_utc(incident.declared_at)).total_seconds()
         return Change("acknowledged", f"Acknowledged after {fmt_duration(taken)}"
                       + (f" (via {via})" if via != "fireline" else ""), {"via": via, "seconds": int(taken)},
-                      actor=actor, hook={"via": via})
+                      actor=actor, hook={"via": via, "old": before})
 
     return change(ctx, incident_id, Hooks.INCIDENT_ACKNOWLEDGED, verb, emit=emit)[0]
 
@@ -430,7 +431,7 @@ def resolve(ctx: Context, incident_id: int, summary: str | None) -> Incident:
             incident.summary = summary
         took = fmt_duration((as_utc(incident.resolved_at) - as_utc(incident.declared_at)).total_seconds())
         return Change("resolved", f"Resolved after {took}" + (f": {summary}" if summary else ""),
-                      {"from": old, "summary": summary}, everywhere=True,
+                      {"from": old, "summary": summary}, everywhere=True, hook={"old": old},
                       announce=Reply(f":white_check_mark: #{incident.id} resolved by {mention(ctx.user_id)} after "
                                      f"{took}.", lines=[escape(summary)] if summary else []))
 

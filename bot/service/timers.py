@@ -47,6 +47,11 @@ def cancel_prefix(session: Session, prefix: str) -> int:
     return sum(jobs.cancel(session, key) for key, status in found if status == "pending")
 
 
+def newest(session: Session, prefix: str) -> Job | None:
+    """The most recently stored timer under `prefix`, whatever its status (what the last arming said)."""
+    return session.exec(select(Job).where(*_starts_with(prefix)).order_by(col(Job.id).desc())).first()
+
+
 def _starts_with(prefix: str) -> tuple:
     """`dedup_key` starts with `prefix`, as a range on the unique index: [prefix, prefix with its last character
     incremented). Exact because keys compare bytewise: SQLite's BINARY collation, and the "C" collation

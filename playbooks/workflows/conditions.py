@@ -96,11 +96,13 @@ def trigger_why_not(wf: Workflow, event: Event) -> str | None:
             return f"the severity was SEV{old}, not {severity_words(args['from'])}"
         if "to" in args and not severity_holds(args["to"], new):
             return f"the severity is now SEV{new}, not {severity_words(args['to'])}"
-    elif wf.trigger == "state_changed" and args.get("to"):
+    elif wf.trigger == "state_changed" and (args.get("to") or args.get("from")):
         old, new = d.get("old_state"), d.get("new_state")
         reopened = new == "reopened" or (old == "resolved" and new not in (None, "resolved"))
-        if not (new == args["to"] or (args["to"] == "reopened" and reopened)):
+        if args.get("to") and not (new == args["to"] or (args["to"] == "reopened" and reopened)):
             return f"the state went to {new}, not {args['to']}"
+        if args.get("from") and old != args["from"]:
+            return f"the state was {old}, not {args['from']}"
     elif wf.trigger == "role_assigned" and args.get("role") and _names(args["role"]) != _names(d.get("role")):
         return f"the role assigned is {d.get('role')}, not {args['role']}"
     elif wf.trigger == "playbook_finished":

@@ -116,3 +116,11 @@ class Event:
     detail: Mapping[str, Any] = field(default_factory=dict)
     at: datetime | None = None
     depth: int = 0
+
+
+def step_line(entry: Mapping[str, Any]) -> str:
+    """One recorded step of a run as every front end says it: `step 2 (bookmark): failed: ... is not a link`
+    (`/incident workflows`, the timeline and postmortem, App Home, the team web page)."""
+    text = str(entry.get("text") or "")
+    return (f"step {int(entry.get('index') or 0) + 1} ({entry.get('kind')}): "
+            + (text if entry.get("ok", True) else f"failed: {text}"))

@@ -38,7 +38,8 @@ STEP_FIELDS: Mapping[str, Mapping[str, FieldSpec]] = {
         "person": FieldSpec("text", "page one person (a name known to PagerDuty) instead of a policy"),
         "urgency": FieldSpec("choice", "high or low; default: high for SEV1-2, low otherwise", choices=("high", "low")),
         "message": FieldSpec("template", "the page's title; default `[Fireline #N] SEVn: title`"),
-        "escalate_after": FieldSpec("duration", "unacknowledged this long: escalate to the policy's next level"),
+        "escalate_after": FieldSpec("duration", "unacknowledged this long: escalate to the policy's next level, "
+                                                "and again after as long (three rounds; a severity change keeps it)"),
     },
     "invite": {
         "people": FieldSpec("names", "people to invite to the incident channel, by name or @handle"),
@@ -73,6 +74,8 @@ STEP_FIELDS: Mapping[str, Mapping[str, FieldSpec]] = {
         "to": FieldSpec("text", "lead (default), comms, scribe, oncall, declared_by, a name, or #channel"),
         "text": FieldSpec("template", "the reminder", required=True),
         "unless": FieldSpec("conditions", "conditions read when the reminder is due: if they hold, it is not sent"),
+        "nudge": FieldSpec("bool", "under `no_update`: said as the response clock's update nudge (how long it has "
+                                   "been quiet, `text`, Update / No change buttons, the third in a row the last)"),
     },
     "escalate": {
         "area": FieldSpec("text", "an escalation contacts area (ESCALATION_CONTACTS): database, fly, payments, ...",
@@ -105,6 +108,8 @@ TRIGGER_ARGS: Mapping[str, Mapping[str, FieldSpec]] = {
     "state_changed": {
         "to": FieldSpec("choice", "the new state; default any", choices=("acknowledged", "mitigated", "resolved",
                                                                           "reopened")),
+        "from": FieldSpec("choice", "the state before the change; default any",
+                          choices=("declared", "investigating", "mitigating", "monitoring", "resolved")),
     },
     "role_assigned": {
         "role": FieldSpec("text", "only this role (lead, comms, scribe, ...)"),

@@ -36,6 +36,7 @@ from bot.service import incidents as svc
 from bot.features.pagerduty.oncall import snapshot as oncall_snapshot
 from bot.features.roles.service import rows as role_rows
 from playbooks.severity import SEVERITIES
+from playbooks.workflows import step_line
 from bot.adapters.slack.modals import OPEN_ACTION
 from bot.adapters.slack.render import blocks_json
 from bot.adapters.slack.slack_chat import slack_client
@@ -96,8 +97,9 @@ def sections(ctx: Context, user_id: str) -> list[Reply]:
         failed = reads.failed_workflow_steps(session, user_id, viewer=viewer, limit=10)
         if failed:  # only when there is one: a commander with none sees no empty section
             out.append(Reply(":warning: *Workflow steps that failed on my incidents*", lines=[
-                f"#{f.incident_id} {escape(f.title)}: “{escape(f.workflow)}” step {f.number} ({f.kind}): "
-                f"{escape(f.why[:200])}" for f in failed],
+                f"#{f.incident_id} {escape(f.title)}: “{escape(f.workflow)}” "
+                + escape(step_line({"index": f.number - 1, "kind": f.kind, "ok": False, "text": f.why[:200]}))
+                for f in failed],
                 footer="The other steps went on. `/incident workflows #N` shows the whole run."))
     return out
 

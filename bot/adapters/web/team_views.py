@@ -29,6 +29,7 @@ from bot.service.reads import STATES, Viewer
 from bot.store.db import session_scope
 from bot.features.workflows import loading as workflows_loading
 from playbooks.framework import read_steps
+from playbooks.workflows import step_line
 from bot.adapters.slack.slack_chat import SlackChat, slack_client
 
 PAGE_SIZE = 50
@@ -277,8 +278,7 @@ def workflow_list(container: Container, viewer: Viewer) -> dict:
             failed = [s for s in (r.steps or []) if not s.get("ok", True)]
             mine.append({"incident": r.incident_id, "title": r.title, "severity": r.severity, "trigger": r.trigger,
                          "status": r.status, "at": as_utc(r.started_at), "steps": len(r.steps or []),
-                         "failed": [f"step {int(f.get('index', 0)) + 1} ({f.get('kind')}): {f.get('text')}"
-                                    for f in failed]})
+                         "failed": [step_line(f) for f in failed]})
     items = [{"name": wf.name, "trigger": wf.trigger, "where": f"{wf.source.rsplit('/', 1)[-1]}:{wf.line}",
               "path": wf.where, "enabled": wf.enabled,
               "steps": len(wf.steps), "runs": runs.get(wf.name, [])} for wf in held.workflows]

@@ -125,13 +125,13 @@ def page_on_raise(ctx: Context, incident: Incident, old: int, new: int) -> None:
 
 
 # -- Fireline -> PagerDuty ------------------------------------------------------------------------------------
-def sync_ack(ctx: Context, incident: Incident, via: str = "fireline") -> None:
+def sync_ack(ctx: Context, incident: Incident, via: str = "fireline", **_: Any) -> None:
     clock.stop_all(ctx, incident, ("ack", "remind"))
     if via != "pagerduty" and _not_from_pagerduty(ctx):
         paging.queue_sync(ctx, incident, "ack")
 
 
-def sync_resolve(ctx: Context, incident: Incident) -> None:
+def sync_resolve(ctx: Context, incident: Incident, **_: Any) -> None:
     clock.stop_all(ctx, incident)
     if _not_from_pagerduty(ctx):
         paging.queue_sync(ctx, incident, "resolve")

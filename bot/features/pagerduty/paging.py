@@ -63,13 +63,17 @@ def was_paged(session: Session, incident_id: int) -> bool:
 
 # -- queueing ------------------------------------------------------------------------------------------------
 def queue_page(ctx: Context, incident: Incident, *, reason: str, targets: list[list[str]] | None = None,
-               automatic: bool = False) -> bool:
-    """Queue the page job. Automatic pages (declare, raise) share one key per incident: queued once ever."""
+               automatic: bool = False, dedup_key: str | None = None) -> bool:
+    """Queue the page job. Automatic pages (declare, raise) share one key per incident: queued once ever.
+
+    `dedup_key`: the caller's own occurrence (a workflow's page step passes its run and step), so a retried job
+    that queued the page before it could record the step does not page again; a person's `/incident page` is
+    keyed by its moment and sender."""
     now = ctx.now()
     payload = {"incident_id": incident.id, "reason": reason, "user_id": ctx.user_id, "targets": targets or [],
                "attempt": 1, "actor": "fireline" if automatic else ctx.user_id}
-    key = f"pd-page:{incident.id}" if automatic else f"pd-page:{incident.id}:{now.isoformat()}:{ctx.user_id}:" \
-                                                     f"{abs(hash(str(targets))) % 10**8}"
+    key = f"pd-page:{incident.id}" if automatic else dedup_key or \
+        f"pd-page:{incident.id}:{now.isoformat()}:{ctx.user_id}:{abs(hash(str(targets))) % 10**8}"
     with ctx.session() as session:
         return jobs.enqueue(session, PAGE_JOB, payload, dedup_key=key, now=now) is not None
 

@@ -20,6 +20,7 @@ from typing import Any
 from bot.core.clock import as_utc, fmt_duration
 from bot.core.container import Container
 from bot.core.context import Context, job_context
+from bot.core.hooks import Hooks
 from bot.store.models import Incident
 from bot.clients.pagerduty import PagerDutyError
 from bot.features.pagerduty.config import DRY_RUN, EVENTS, rest_client
@@ -94,29 +95,53 @@ def _arm(ctx: Context, session, kind: str, job: str, incident: Incident, due: da
 
 def arm_ack(ctx: Context, incident: Incident, start: datetime, after: timedelta | None = None) -> None:
     """(Re)start the ack clock for the incident's current severity from `start`; `after` (a workflow's page step's
-    `escalate_after`) replaces the SEV table's response target for this incident's clock."""
+    `escalate_after`) replaces the SEV table's response target for this incident's clock.
+
+    The step's target rides in the timer's payload (`target_s`), so every escalation round keeps it, and a re-arm
+    without one (a severity change, the SEV3 reminder's step) carries it from the timer it replaces: before, the
+    second round and any severity change went back to the SEV table's 15 minutes."""
     with ctx.session() as session:
+        carried = after or _carried_target(session, incident.id)
         timers.cancel_prefix(session, _prefix("ack", incident.id))
         timers.cancel_prefix(session, _prefix("remind", incident.id))
         if not incident.is_open or incident.acknowledged_at:
             return
         settings = ctx.app.settings
-        target = after or ack_target(incident.severity, settings)
+        target = carried or ack_target(incident.severity, settings)
         if target is None:
             return
+        own = {"target_s": carried.total_seconds()} if carried else {}
         if incident.severity <= 2:
             _arm(ctx, session, "ack", ACK_JOB, incident, as_utc(start) + fast(settings, target),
-                 {"level": incident.severity, "round": 1})
+                 {"level": incident.severity, "round": 1, **own})
         else:
             due = max(as_utc(incident.declared_at) + fast(settings, target), ctx.now())
-            _arm(ctx, session, "remind", REMIND_JOB, incident, due, {"level": incident.severity})
+            _arm(ctx, session, "remind", REMIND_JOB, incident, due, {"level": incident.severity, **own})
+
+
+def _carried_target(session, incident_id: int) -> timedelta | None:
+    """The target a workflow's step gave this incident's clock: in its latest ack or reminder timer's payload."""
+    found = [job for job in (timers.newest(session, _prefix(kind, incident_id)) for kind in ("ack", "remind"))
+             if job is not None]
+    latest = max(found, key=lambda job: job.id or 0) if found else None
+    seconds = (latest.payload or {}).get("target_s") if latest is not None else None
+    return timedelta(seconds=float(seconds)) if seconds else None
+
+
+def _target(payload: dict[str, Any], level: int, settings: Settings) -> timedelta | None:
+    """The timer's own target (a workflow's `escalate_after`), else the SEV table's."""
+    seconds = payload.get("target_s")
+    return timedelta(seconds=float(seconds)) if seconds else ack_target(level, settings)
 
 
 def arm_nudge(ctx: Context, incident: Incident, base: datetime, count: int = 1) -> None:
-    """An open SEV1 gets a nudge UPDATE_NUDGE_MINUTES after `base` (its last update) unless updated."""
+    """An open incident gets a nudge UPDATE_NUDGE_MINUTES after `base` (its last update) unless updated.
+
+    Armed by the workflows whose trigger is `no_update: {after: update_nudge}` (the default file's: open SEV1s);
+    when it comes, those workflows' steps run (the INCIDENT_QUIET hook), the default file's being `nudge`."""
     with ctx.session() as session:
         timers.cancel_prefix(session, _prefix("nudge", incident.id))
-        if not incident.is_open or incident.severity != 1:
+        if not incident.is_open:
             return
         due = as_utc(base) + fast(ctx.app.settings, timedelta(minutes=ctx.app.settings.update_nudge_minutes))
         _arm(ctx, session, "nudge", NUDGE_JOB, incident, due, {"count": count})
@@ -149,7 +174,7 @@ def ack_deadline(container: Container, payload: dict[str, Any], job=None) -> Non
     if incident is None or incident.acknowledged_at or incident.severity != payload.get("level"):
         return
     settings = container.settings
-    target = ack_target(incident.severity, settings)
+    target = _target(payload, incident.severity, settings)
     if target is None:  # SEV_RESPONSE_MINUTES changed since it was armed
         return
     round_no = int(payload.get("round") or 1)
@@ -169,7 +194,8 @@ def ack_deadline(container: Container, payload: dict[str, Any], job=None) -> Non
         lines.append(f"Fireline checks again in {fmt_duration(target.total_seconds())}.")
         with ctx.session() as session:
             _arm(ctx, session, "ack", ACK_JOB, incident, _next_from(ctx, payload) + fast(settings, target),
-                 {"level": incident.severity, "round": round_no + 1})
+                 {"level": incident.severity, "round": round_no + 1,
+                  **({"target_s": payload["target_s"]} if payload.get("target_s") else {})})
     svc.refresh_cards(ctx, incident)
     svc.announce(ctx, incident, Reply(
         f":rotating_light: *#{incident.id} ({sev.label}) is not acknowledged* "
@@ -219,48 +245,60 @@ def ack_reminder(container: Container, payload: dict[str, Any], job=None) -> Non
     incident = _current(ctx, payload)
     if incident is None or incident.acknowledged_at or incident.severity != payload.get("level"):
         return
-    target = ack_target(3, container.settings)
+    target = _target(payload, 3, container.settings)
     if target is None:
         return
+    whose = "a workflow's escalate_after" if payload.get("target_s") else "the SEV table's response time"
     with ctx.session() as session:
         svc.record(session, svc.get_incident(session, incident.id), "ack_reminder", "fireline",
-                   f"Not acknowledged within the SEV3 response time ({in_words(target)})", at=ctx.now())
+                   f"Not acknowledged within {'the SEV3 response time' if not payload.get('target_s') else whose} "
+                   f"({in_words(target)})", at=ctx.now())
     svc.announce(ctx, incident, Reply(
-        f":alarm_clock: #{incident.id} (SEV3) has not been acknowledged in {in_words(target)}, the SEV table's "
-        f"response time.{drill_note(container.settings)}",
+        f":alarm_clock: #{incident.id} (SEV3) has not been acknowledged in {in_words(target)}, {whose}."
+        f"{drill_note(container.settings)}",
         lines=["Acknowledge it if someone is on it, lower it with `/incident sev 4`, or `/incident page` for help."],
         buttons=[Button("Acknowledge", Actions.ACK, str(incident.id), "primary")]), also_incidents_channel=True)
 
 
 def update_nudge(container: Container, payload: dict[str, Any], job=None) -> None:
+    """The nudge's time came: still quiet? Count it, arm the next (three in a row at most) and let the workflows
+    that asked for it run their steps; what is said is their steps' (the default file's: `nudge`)."""
     ctx = job_context(container)
     incident = _current(ctx, payload)
-    if incident is None or incident.severity != 1:
+    if incident is None:
         return
-    minutes = container.settings.update_nudge_minutes
-    interval = fast(container.settings, timedelta(minutes=minutes))
+    interval = fast(container.settings, timedelta(minutes=container.settings.update_nudge_minutes))
     last = as_utc(incident.last_update_at or incident.declared_at)
     if ctx.now() - last < interval:
         return  # an update came in after this timer was armed
     count = int(payload.get("count") or 1)
-    quiet = drill_duration(container.settings, (ctx.now() - last).total_seconds())
-    drill = drill_note(container.settings, incident)
-    with ctx.session() as session:
-        svc.record(session, svc.get_incident(session, incident.id), "update_nudge", "fireline",
-                   f"No status update for {quiet} (nudge {count}){drill}", {"count": count}, at=ctx.now())
-    lines = ["People following a SEV1 need to know where it stands: what changed, what is next, when the next "
-             "update comes."]
     if count < MAX_NUDGES:
         with ctx.session() as session:
             _arm(ctx, session, "nudge", NUDGE_JOB, incident, _next_from(ctx, payload) + interval,
                  {"count": count + 1})
-    else:
+    container.registry.emit(Hooks.INCIDENT_QUIET, ctx, incident=incident, seconds=(ctx.now() - last).total_seconds(),
+                            nudge=count, due=str(payload.get("due") or ""))
+
+
+def nudge(ctx: Context, incident: Incident, count: int, seconds: float, text: str) -> str:
+    """Say the update nudge: how long it has been quiet (as the drill's clock ran it), the step's words, the
+    Update / No change buttons, and at the third in a row that Fireline stays quiet until the next update."""
+    settings = ctx.app.settings
+    quiet = drill_duration(settings, seconds)
+    drill = drill_note(settings, incident)
+    with ctx.session() as session:
+        svc.record(session, svc.get_incident(session, incident.id), "update_nudge", "fireline",
+                   f"No status update for {quiet} (nudge {count}){drill}", {"count": count}, at=ctx.now())
+    lines = [escape(text)] if text else []
+    if count >= MAX_NUDGES:
         lines.append(f"That is {count} nudges in a row; Fireline stays quiet until the next update.")
+    sev = SEVERITIES[incident.severity].label
     svc.announce(ctx, incident, Reply(
-        f":mega: #{incident.id} (SEV1) has had no status update for {quiet}.{drill}",
+        f":mega: #{incident.id} ({sev}) has had no status update for {quiet}.{drill}",
         lines=lines, buttons=[Button("Update", UPDATE_ACTION, str(incident.id), "primary"),
                               Button("No change", NO_CHANGE_ACTION, str(incident.id))]))
+    return f"nudged (nudge {count}): no status update for {quiet}"
 
 
 __all__ = ["ACK_JOB", "NO_CHANGE_ACTION", "NUDGE_JOB", "REMIND_JOB", "UPDATE_ACTION", "ack_deadline", "ack_reminder",
-           "ack_target", "arm_ack", "arm_nudge", "stop_all", "update_nudge"]
+           "ack_target", "arm_ack", "arm_nudge", "nudge", "stop_all", "update_nudge"]

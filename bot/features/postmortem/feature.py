@@ -89,7 +89,7 @@ def press_done(ctx: Context, incident: Incident) -> Reply:
                         "That records it in the timeline and turns the due-date reminder off."])
 
 
-def on_resolved(ctx: Context, incident: Incident) -> None:
+def on_resolved(ctx: Context, incident: Incident, **_: Any) -> None:
     pm_svc.schedule(ctx, incident)
 
 

@@ -107,11 +107,13 @@ def automation_section(incident: Incident, events: list[Any]) -> str:
     """What the team's workflows did, each step timed from the declaration ("page: ... 0:12 after declare").
 
     From the timeline's workflow events, so only a team file's runs appear: the default file's (today's
-    behaviour) stay out, and a postmortem of an incident without team workflows reads as it did before."""
+    behaviour) stay out, and a postmortem of an incident without team workflows reads as it did before. Those
+    events are here only: playbooks.postmortem keeps them out of the Timeline (NOT_IN_TIMELINE), where each run
+    and step was listed a second time."""
     lines = []
     start = as_utc(incident.declared_at)
     for event in events:
-        if event.kind not in ("workflow_step", "workflow_refused"):
+        if event.kind not in ("workflow_run", "workflow_step", "workflow_refused"):
             continue
         seconds = max(0, int((as_utc(event.at) - start).total_seconds()))
         hours, rest = divmod(seconds // 60, 60)

@@ -106,16 +106,20 @@ def press_discard(ctx: Context, update_id: int) -> Reply:
     return Reply("That draft is no longer waiting (already published or discarded).")
 
 
-def offer_closing_update(ctx: Context, incident: Incident, **_: object) -> None:
+def offer_closing_update(ctx: Context, incident: Incident, request: service.Request | None = None,
+                         **_: object) -> None:
     """Resolving an incident the public heard about drafts the closing update and shows it to the resolver.
 
     Called by the workflow runner (bot.features.workflows) when a workflow drafts the closing update on resolve:
-    the default file's "Draft the closing status page update" does, so a team file can turn it off."""
+    the default file's "Draft the closing status page update" does, so a team file can turn it off. `request`
+    is that step's own words and components (the stage is always resolved); without it Fireline suggests them."""
     with ctx.session() as session:
         done = service.published(session, incident.id)
     if not done or done[-1].stage == "resolved":
         return
-    update = service.draft(ctx, incident, service.Request(stage="resolved"), suggested=True)
+    asked = request or service.Request()
+    update = service.draft(ctx, incident, service.Request(components=asked.components, status=asked.status,
+                                                          stage="resolved", text=asked.text), suggested=True)
     ctx.respond(plan_reply(update, incident.id, "The public page still shows this incident as "
                            f"{done[-1].stage}: publish the closing update?"))
 

@@ -3,8 +3,9 @@
 The decisions (which workflow matches, what a template says) are in `playbooks.workflows`; this feature turns
 hooks into `Event`s with plain fields (`events`), claims and runs them once (`runner`), and does each step
 through the existing services (`steps`). The `no_update` trigger with the named duration `update_nudge` is the
-response clock's nudge timer (its re-arming on every update, its three-nudge limit and its buttons stay the
-clock's); any other `no_update` duration is a timer of this feature's own.
+response clock's nudge timer (its re-arming on every update and its three-nudge limit stay the clock's; when it
+comes, INCIDENT_QUIET runs the matching workflows' steps, a remind step's `nudge: true` saying it as the clock
+did); any other `no_update` duration is a timer of this feature's own.
 """
 
 from __future__ import annotations
@@ -25,44 +26,51 @@ from bot.store.models import Incident
 from bot.features.pagerduty import response_clock as clock
 from bot.features.status import feature as status_feature
 from bot.features.workflows import loading, runner, steps
-from bot.features.workflows.events import make_event
-from playbooks.workflows import Event, Workflow, matches, parse_duration
+from bot.features.workflows import events
+from bot.features.workflows.events import current_depth, make_event
+from playbooks.workflows import Event, Workflow, matches, parse_duration, step_line
 
 QUIET_JOB = "workflows.no_update"
 
 
 # -- hooks -> events -------------------------------------------------------------------------------------------
 def on_declared(ctx: Context, incident: Incident, **_: Any) -> None:
-    runner.fire(ctx, "declared", incident)
-    arm_quiet(ctx, incident, incident.last_update_at or incident.declared_at)
+    event = make_event(ctx, "declared", incident)  # the incident's fields read once, for the runs and the timers
+    runner.start(ctx, event, incident.id)
+    arm_quiet(ctx, incident, incident.last_update_at or incident.declared_at, event.incident)
 
 
 def on_severity_changed(ctx: Context, incident: Incident, old: int, new: int, **_: Any) -> None:
-    runner.fire(ctx, "severity_changed", incident, {"old_severity": old, "new_severity": new,
-                                                    "direction": "up" if new < old else "down"})
-    arm_quiet(ctx, incident, ctx.now() if new == 1 and old != 1 else (incident.last_update_at or ctx.now()))
+    event = make_event(ctx, "severity_changed", incident, {"old_severity": old, "new_severity": new,
+                                                           "direction": "up" if new < old else "down"})
+    runner.start(ctx, event, incident.id)
+    arm_quiet(ctx, incident, ctx.now() if new == 1 and old != 1 else (incident.last_update_at or ctx.now()),
+              event.incident)
 
 
-def on_acknowledged(ctx: Context, incident: Incident, **_: Any) -> None:
-    runner.fire(ctx, "state_changed", incident, {"old_state": incident.status, "new_state": "acknowledged"})
+def on_acknowledged(ctx: Context, incident: Incident, old: str = "", **_: Any) -> None:
+    """`old`: the state before the acknowledgement (which moves a declared incident to investigating)."""
+    runner.fire(ctx, "state_changed", incident, {"old_state": old or incident.status, "new_state": "acknowledged"})
 
 
 def on_status_changed(ctx: Context, incident: Incident, old: str, new: str, **_: Any) -> None:
     reopened = old == "resolved" and incident.is_open
-    runner.fire(ctx, "state_changed", incident, {"old_state": old, "new_state": "reopened" if reopened else
-                                                 ("mitigated" if new == "monitoring" else new)})
+    event = make_event(ctx, "state_changed", incident, {"old_state": old, "new_state": "reopened" if reopened else
+                                                        ("mitigated" if new == "monitoring" else new)})
+    runner.start(ctx, event, incident.id)
     if reopened:
-        arm_quiet(ctx, incident, ctx.now())
+        arm_quiet(ctx, incident, ctx.now(), event.incident)
 
 
-def on_resolved(ctx: Context, incident: Incident, **_: Any) -> None:
+def on_resolved(ctx: Context, incident: Incident, old: str = "", **_: Any) -> None:
     """A workflow drafting the closing status update on resolve shows the draft to the resolver at once, as
-    before workflows were data (their answer, not a channel post); its step then finds the draft waiting."""
-    event = make_event(ctx, "state_changed", incident, {"old_state": "open", "new_state": "resolved"})
-    drafting = [wf for wf in loading.current(ctx.app).enabled() if matches(wf, event)
-                and any(s.kind == "draft_status" and s.args.get("stage") in (None, "resolved") for s in wf.steps)]
-    if drafting:
-        status_feature.offer_closing_update(ctx, incident)
+    before workflows were data (their answer, not a channel post); its step then finds the draft waiting.
+    `old`: the state it was resolved from (investigating, monitoring, ...)."""
+    event = make_event(ctx, "state_changed", incident, {"old_state": old or "investigating", "new_state": "resolved"})
+    drafting = [s for wf in loading.current(ctx.app).enabled() if matches(wf, event) for s in wf.steps
+                if s.kind == "draft_status" and s.args.get("stage") in (None, "resolved")]
+    if drafting:  # the first such step's words and components: the step itself then finds its draft waiting
+        status_feature.offer_closing_update(ctx, incident, steps.status_request(drafting[0], event))
     runner.start(ctx, event, incident.id)
 
 
@@ -116,21 +124,25 @@ def _quiet_workflows(container: Container) -> list[Workflow]:
     return [wf for wf in loading.current(container).enabled() if wf.trigger == "no_update"]
 
 
-def _probe(ctx: Context, incident: Incident, minutes: int) -> Event:
-    return make_event(ctx, "no_update", incident, {"minutes": minutes})
+def _probe(ctx: Context, fields: dict[str, Any], minutes: int) -> Event:
+    return Event("no_update", fields, {"minutes": minutes}, ctx.now(), current_depth())
 
 
 def _wf_key(wf: Workflow) -> str:
     return hashlib.sha1(wf.name.encode()).hexdigest()[:10]
 
 
-def arm_quiet(ctx: Context, incident: Incident, base: datetime) -> None:
-    """(Re)arm each `no_update` workflow's timer from `base` (the last update); disarm those that cannot match."""
+def arm_quiet(ctx: Context, incident: Incident, base: datetime, fields: dict[str, Any] | None = None) -> None:
+    """(Re)arm each `no_update` workflow's timer from `base` (the last update); disarm those that cannot match.
+    `fields`: the incident's, when the hook has read them already (else read here once, for all the workflows)."""
     nudge = False
-    for wf in _quiet_workflows(ctx.app):
+    quiet = _quiet_workflows(ctx.app)
+    if fields is None and any(wf.trigger_args.get("after") == "update_nudge" for wf in quiet):
+        fields = events.incident_fields(ctx, incident)  # the nudge's workflows are matched now; the others when due
+    for wf in quiet:
         after = wf.trigger_args.get("after")
         if after == "update_nudge":
-            nudge = nudge or matches(wf, _probe(ctx, incident, ctx.app.settings.update_nudge_minutes))
+            nudge = nudge or matches(wf, _probe(ctx, fields or {}, ctx.app.settings.update_nudge_minutes))
             continue
         prefix = f"wf-quiet:{incident.id}:{_wf_key(wf)}:"
         seconds = parse_duration(str(after)) if after else None
@@ -146,6 +158,16 @@ def arm_quiet(ctx: Context, incident: Incident, base: datetime) -> None:
         clock.arm_nudge(ctx, incident, base)
     else:
         clock.stop_all(ctx, incident, ("nudge",))
+
+
+def on_quiet(ctx: Context, incident: Incident, seconds: float = 0, nudge: int = 1, due: str = "", **_: Any) -> None:
+    """The response clock's update nudge came without an update: the `update_nudge` workflows that match now run
+    their steps (once per nudge: its due time is the occurrence)."""
+    event = make_event(ctx, "no_update", incident, {"minutes": int(seconds // 60), "nudge": nudge,
+                                                    "quiet_seconds": seconds})
+    for wf in _quiet_workflows(ctx.app):
+        if wf.trigger_args.get("after") == "update_nudge" and matches(wf, event):
+            runner.start(ctx, event, incident.id, occurrence=f"no_update:nudge:{due or nudge}", only=wf)
 
 
 def quiet_job(container: Container, payload: dict[str, Any], job=None) -> None:
@@ -184,8 +206,7 @@ def workflows_command(ctx: Context, args, incident: Incident) -> Reply:
             run.status, "")
         lines.append(f"{mark} *{escape(run.workflow)}* ({run.trigger}, {fmt_utc(run.started_at)}): {run.status}")
         for entry in run.steps or []:
-            lines.append(f"    {entry['index'] + 1}. {entry['kind']}: "
-                         + escape(entry['text'] if entry.get('ok') else f"failed: {entry['text']}"))
+            lines.append(f"    {escape(step_line(entry))}")
     for job in pending:
         what = f"step {int(job.payload.get('index', 0)) + 1} of run {job.payload.get('run_id')}" \
             if job.kind == runner.STEP_JOB else f"reminder of “{escape(str(job.payload.get('workflow')))}”"
@@ -209,6 +230,7 @@ def register(registry: Registry) -> None:
     registry.on(Hooks.PLAYBOOK_FINISHED)(on_playbook_finished)
     registry.on(Hooks.ALERT_RECEIVED)(on_alert_received)
     registry.on(Hooks.POSTMORTEM_DUE)(on_postmortem_due)
+    registry.on(Hooks.INCIDENT_QUIET)(on_quiet)
     registry.job(runner.STEP_JOB)(runner.run_step_job)
     registry.job(steps.REMIND_JOB)(steps.remind_job)
     registry.job(QUIET_JOB)(quiet_job)

@@ -98,18 +98,18 @@ def current(container: Container) -> WorkflowSet:
     return held
 
 
-def check_workflows(settings: Settings) -> Status:
-    """`fireline check`'s workflows line: which set runs, how many, and a broken file named with its line."""
-    paths = team_files(settings)
-    if not paths:
-        count = len([wf for wf in default_workflows() if wf.enabled])
-        return Status("workflows", "live", f"the default file: {count} workflows (set WORKFLOWS to use your own)")
-    try:
-        found = load_files(paths)
-    except WorkflowFileError as exc:
-        lines = "; ".join(str(p) for p in exc.problems[:3])
-        return Status("workflows", "error", f"{lines}. The bot keeps running the last good set (or the default "
-                                            f"file); fix it and check with `fireline workflows check FILE`")
-    enabled = [wf for wf in found if wf.enabled]
-    return Status("workflows", "live", f"{len(enabled)} of {len(found)} workflows enabled from "
-                                       f"{', '.join(paths)}")
+def check_workflows(settings: Settings, playbooks: dict[str, bool] | None = None) -> Status:
+    """`fireline check`'s workflows line: which set runs, how many, and a broken file named with its line.
+
+    The bot's own `load`, so the line says what the bot would do with the file in its words; before, this loaded
+    and worded it a second way. (A check gets only the settings: the plug-ins' playbooks are not known here, as
+    before; `fireline workflows check FILE` reads the file against them.)"""
+    held = load(settings, playbooks=playbooks)
+    if held.problem:
+        return Status("workflows", "error", f"{held.problem}. Fix it and check with `fireline workflows check FILE`")
+    enabled = held.enabled()
+    if not team_files(settings):
+        return Status("workflows", "live", f"the default file: {len(enabled)} workflows (set WORKFLOWS to use your "
+                                           "own)")
+    return Status("workflows", "live", f"{len(enabled)} of {len(held.workflows)} workflows enabled from "
+                                       f"{', '.join(team_files(settings))}")

@@ -30,7 +30,7 @@ from bot.features.workflows import loading, steps as step_kinds
 from bot.features.workflows.events import (DEPTH, event_dict, event_from, incident_fields, make_event,
                                            occurrence_key, step_dict)
 from bot.features.workflows.steps import StepFailed
-from playbooks.workflows import DEFAULT_FILE, MAX_DEPTH, Event, Step, Workflow, matches
+from playbooks.workflows import DEFAULT_FILE, MAX_DEPTH, Event, Step, Workflow, matches, step_line
 from playbooks.workflows.conditions import holds
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ def advance(ctx: Context, run: WorkflowRun, step: Step, ok: bool, text: str, tot
         if result.rowcount != 1:
             return False
         incident = svc.get_incident(session, run.incident_id)
-        words = f"Workflow “{run.workflow}” step {step.index + 1} ({step.kind}): " + (text if ok else f"failed: {text}")
+        words = f"Workflow “{run.workflow}” {step_line(entry)}"
         if in_timeline(run.source) or not ok:
             svc.record(session, incident, "workflow_step", "fireline", words[:2000],
                        {"run_id": run.id, "index": step.index, "kind": step.kind, "ok": ok}, at=now)

@@ -99,8 +99,11 @@ def page(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: 
     label = SEVERITIES[incident.severity].label
     reason = (f"raised to {label}" if event.trigger == "severity_changed" else
               f"declared {label}" if event.trigger == "declared" else f"workflow “{run.workflow}”")
-    queued = paging.queue_page(ctx, incident, reason=reason, targets=targets or None, automatic=not targets)
+    # the page goes out before the run records this step done: its key is the step, so a retry never pages twice
+    queued = paging.queue_page(ctx, incident, reason=reason, targets=targets or None, automatic=not targets,
+                               dedup_key=f"pd-page:wf:{run.id}:{step.index}")
     words = ("queued a page of " + (targets[0][2] if targets else "the on-call")) if queued else \
+        f"the page of {targets[0][2]} was already queued by this step" if targets else \
         "the on-call was already paged for this incident"
     after = step.args.get("escalate_after")
     if after == "response_target":
@@ -163,11 +166,17 @@ def post(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: 
     return Outcome(f"posted in {channel}")
 
 
-def draft_status(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: Event) -> Outcome:
+def status_request(step: Step, event: Event) -> status_service.Request:
+    """A draft_status step as the status page's request: its components, status, stage and rendered text."""
     comps = step.args.get("components")
-    request = status_service.Request(components=[str(c) for c in comps] if comps else None,
-                                     status=step.args.get("status"), stage=step.args.get("stage"),
-                                     text=text_of(step, "text", event) or None)
+    comps = [comps] if isinstance(comps, str) else comps
+    return status_service.Request(components=[str(c) for c in comps] if comps else None,
+                                  status=step.args.get("status"), stage=step.args.get("stage"),
+                                  text=text_of(step, "text", event) or None)
+
+
+def draft_status(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: Event) -> Outcome:
+    request = status_request(step, event)
     with ctx.session() as session:
         waiting = status_service.open_draft(session, incident.id)
         if waiting is not None:
@@ -184,7 +193,7 @@ def draft_status(ctx: Context, run: WorkflowRun, incident: Incident, step: Step,
         raise StepFailed(" ".join([exc.message, *exc.hints])) from None
     svc.announce(ctx, incident, status_plan_reply(update, incident.id,
                                                   f"Drafted by the workflow “{escape(run.workflow)}”."))
-    return Outcome(f"drafted a {update.stage} status page update; it waits for a person's Publish")
+    return Outcome(f"drafted the status page update ({update.stage}); it waits for a person's Publish")
 
 
 def plan_playbook(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: Event) -> Outcome:
@@ -235,6 +244,9 @@ def add_followup(ctx: Context, run: WorkflowRun, incident: Incident, step: Step,
 
 def remind(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: Event) -> Outcome:
     after, unless = step.args.get("after"), dict(step.args.get("unless") or {})
+    if step.args.get("nudge") and event.trigger == "no_update":  # the response clock's nudge, with its buttons
+        return Outcome(clock.nudge(ctx, incident, int(event.detail.get("nudge") or 1),
+                                   float(event.detail.get("quiet_seconds") or 0), text_of(step, "text", event)))
     if after == "response_target" and unless == {"acknowledged": True}:
         clock.arm_ack(ctx, incident, incident.declared_at)  # the clock's own reminder (SEV3) or escalation
         return Outcome("the response clock reminds the channel if nobody acknowledges within the response target")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from bot.store.models import FollowUp, WorkflowRun
+from bot.store.models import FollowUp, StatusUpdate, WorkflowRun
 from tests.support.factories import make_container
 from tests.support.pagerduty import REST_SETTINGS, escalations, harness, incident_posts, install_clients
 
@@ -43,13 +43,16 @@ def test_the_exec_escalation_example_from_declare_to_resolve(sqlite_url, recorde
         assert {"U0CHEN", "U0MARCUS"} <= invited  # @exec-oncall's members
         [told] = posts_in(recorder, "#leadership", "SEV1 declared by")
         assert "Checkout returns 502" in told and "the next update is due within 30 minutes" in told
-        # no status page components are configured here and the incident names none: the draft step says why in
-        # the channel (in words, where the step is) and the other steps go on
-        [failed] = incident_posts(recorder, "step 4 (draft_status) failed")
-        assert "Say which components customers see affected." in failed and "exec-escalation.yaml:" in failed
+        # the draft names its components (a new incident names none): drafted for a person's Publish, not failed
+        assert not incident_posts(recorder, "step 4 (draft_status) failed")
+        with Session(container.engine) as session:
+            [draft] = session.exec(select(StatusUpdate)).all()
+        assert draft.state == "draft" and set(draft.components) == {"API", "Web app"}
+        assert draft.body == "We are investigating reports of problems with Checkout returns 502."
         run = runs(container)["Exec escalation on SEV1"]
         assert [s["kind"] for s in run.steps] == ["page", "invite", "post", "draft_status", "plan_playbook", "remind"]
         assert "escalates in PagerDuty if not acknowledged within 15m" in run.steps[0]["text"]
+        assert run.steps[3]["text"] == "drafted the status page update (investigating); it waits for a person's Publish"
         # 15 minutes unacknowledged: PagerDuty escalates to the next level
         clock.advance(minutes=15)
         slack.run_jobs()
@@ -82,4 +85,33 @@ def test_a_page_steps_own_escalate_after_runs_as_a_timer(sqlite_url, recorder, c
         clock.advance(seconds=1)
         slack.run_jobs()
         assert escalations(pd) == [2]  # at 5 minutes, not the SEV table's 15
+    container.engine.dispose()
+
+
+def test_escalate_after_holds_for_every_round_and_across_a_severity_change(sqlite_url, recorder, clock, pd,
+                                                                           tmp_path):
+    """The step's 5 minutes is the clock's target for the second and third rounds too, and a severity change that
+    re-arms the clock keeps it (before: the second round came 15 minutes later, the SEV table's target, and a
+    change re-armed the clock with the SEV table's 15 minutes)."""
+    path = tmp_path / "team.yaml"
+    path.write_text(EXAMPLE.read_text(encoding="utf-8").replace("escalate_after: 15m", "escalate_after: 5m"),
+                    encoding="utf-8")
+    container = build(sqlite_url, recorder, clock, path)
+    with harness(container, recorder) as slack:
+        slack.command("declare Checkout returns 502 sev1")
+        clock.advance(minutes=5)
+        slack.run_jobs()
+        assert escalations(pd) == [2]
+        [first] = incident_posts(recorder, "is not acknowledged")
+        assert "not acknowledged* 5m after the page" in first and "within 5 min" in first and "again in 5m" in first
+        clock.advance(minutes=5)
+        slack.run_jobs()
+        assert escalations(pd) == [2, 3]  # the second round, 5 minutes on
+        slack.command("sev 2", channel_id=CHANNEL)  # the clock re-arms from the change
+        clock.advance(minutes=4, seconds=59)
+        slack.run_jobs()
+        assert len(incident_posts(recorder, "is not acknowledged")) == 2
+        clock.advance(seconds=1)
+        slack.run_jobs()
+        assert len(incident_posts(recorder, "is not acknowledged")) == 3  # 5 minutes after the change, not 15
     container.engine.dispose()

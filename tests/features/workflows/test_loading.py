@@ -34,3 +34,19 @@ def test_a_plug_in_playbook_named_in_a_team_file_loads_in_the_bot_as_in_the_chec
     held = loading.current(container)
     assert held.problem is None, held.problem
     assert [wf.name for wf in held.workflows] == ["Flush the CDN on a SEV2 of the assets"]
+
+
+
+def test_fireline_checks_workflows_line_is_the_bots_own_load(make_container, tmp_path):
+    """`fireline check` says what the bot does with the file, in the bot's words (one load, `loading.load`).
+    Before, the check loaded the file a second way and worded the problem its own way."""
+    team = tmp_path / "workflows.yaml"
+    team.write_text(FILE.replace("cdn-flush", "diagnose"), encoding="utf-8")
+    container = make_container(workflows=str(team))
+    status = container.registry.checks["workflows"](container.settings)
+    assert status.state == "live" and "1 of 1 workflows enabled" in status.detail, status.detail
+    team.write_text(FILE.replace("cdn-flush", "no-such-playbook"), encoding="utf-8")
+    status = container.registry.checks["workflows"](container.settings)
+    problem = loading.load(container.settings).problem
+    assert status.state == "error" and "no-such-playbook" in status.detail and "running the default file" in problem
+    assert status.detail == f"{problem}. Fix it and check with `fireline workflows check FILE`"

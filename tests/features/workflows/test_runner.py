@@ -88,7 +88,7 @@ workflows:
         assert audited == ["workflow_run", "workflow_step"]
         slack.command("workflows", channel_id=CHANNEL)
         shown = slack.reply_text()
-        assert "Tell support" in shown and "1. post: posted in the incident channel" in shown
+        assert "Tell support" in shown and "step 1 (post): posted in the incident channel" in shown
         assert "team.yaml" in shown
         slack.command("resolve fixed", channel_id=CHANNEL)
         slack.command("postmortem #1", command="/postmortem", channel_id=CHANNEL)
@@ -97,6 +97,11 @@ workflows:
         assert "## Automation" in row.markdown
         assert "- 0:00 after declare: Workflow “Tell support” step 1 (post): posted in the incident channel" \
             in row.markdown
+        # once, in Automation: not again as the timeline's rows (the run's and its step's)
+        timeline = row.markdown.split("## Timeline", 1)[1].split("\n## ", 1)[0]
+        automation = row.markdown.split("## Automation", 1)[1]
+        assert "Workflow" not in timeline and automation.count("Tell support") == row.markdown.count("Tell support")
+        assert "after declare: Workflow “Tell support” started (declared; 1 steps" in automation
     container.engine.dispose()
 
 
@@ -239,4 +244,76 @@ def test_the_depth_limit_is_checked_before_any_claim(sqlite_url, recorder, clock
         session.expunge(incident)
     deep = Event("declared", make_event(ctx, "declared", incident).incident, {}, ctx.now(), MAX_DEPTH)
     assert runner.start(ctx, deep, 1, occurrence="deep") == []
+    container.engine.dispose()
+
+
+def test_a_retried_page_step_pages_once(sqlite_url, recorder, clock, pd, tmp_path):
+    """The page is queued before the run's conditional UPDATE marks the step done: a job that crashed or timed out
+    between the two is retried, and its page must not go out a second time (the page job's dedup key is the run's
+    step, `pd-page:wf:<run>:<index>`)."""
+    path = team_file(tmp_path, """
+workflows:
+  - name: Page Alice
+    on: declared
+    when: {severity: 3}
+    steps:
+      - page: {person: "@alice"}
+""")
+    container = build(sqlite_url, recorder, clock, workflows=path, **REST_SETTINGS)
+    install_clients(container)
+    with harness(container, recorder) as slack:
+        slack.command("declare Search is slow sev3")
+        [run] = runs(container)
+        with Session(container.engine) as session:  # as if the step's UPDATE never committed after the page
+            stored = session.get(WorkflowRun, run.id)
+            stored.next_step, stored.steps, stored.status, stored.finished_at = 0, [], "running", None
+            session.add(stored)
+            session.commit()
+        clock.advance(seconds=30)
+        runner.run_step_job(container, {"run_id": run.id, "index": 0, "incident_id": 1})  # the retry
+        slack.run_jobs()
+        with Session(container.engine) as session:
+            pages = session.exec(select(Job).where(Job.kind == paging.PAGE_JOB)).all()
+        assert len(pages) == 1 and pages[0].dedup_key == f"pd-page:wf:{run.id}:0"
+        assert "already queued" in runs(container)[0].steps[0]["text"]
+    container.engine.dispose()
+
+
+def test_each_hook_reads_the_incidents_fields_once(sqlite_url, recorder, clock, tmp_path, monkeypatch):
+    """The fields (four queries: the incident, its status updates twice, its postmortem) are read once per hook
+    and shared by the runs and the no_update timers: before, declaring read them for the runs and again for each
+    no_update workflow's probe, and every update once per no_update workflow."""
+    from bot.features.workflows import events, feature
+
+    path = team_file(tmp_path, """
+workflows:
+  - name: Nudge SEV1
+    on: {no_update: {after: update_nudge}}
+    when: {severity: 1}
+    steps:
+      - post: {channel: incident, text: "quiet"}
+  - name: Chase support
+    on: {no_update: {after: 45m}}
+    when: {severity: 1}
+    steps:
+      - post: {channel: incident, text: "very quiet"}
+""")
+    container = build(sqlite_url, recorder, clock, workflows=path)
+    with harness(container, recorder) as slack:
+        slack.command("declare Site is down sev1")
+    ctx = job_context(container)
+    with Session(container.engine) as session:
+        incident = svc.get_incident(session, 1)
+        session.expunge(incident)
+    reads: list[int] = []
+    real = events.incident_fields
+    monkeypatch.setattr(events, "incident_fields", lambda c, i: reads.append(i.id) or real(c, i))
+    feature.on_declared(ctx, incident)
+    assert reads == [1]
+    reads.clear()
+    feature.on_severity_changed(ctx, incident, old=2, new=1)
+    assert reads == [1]
+    reads.clear()
+    feature.on_updated(ctx, incident)
+    assert reads == [1]
     container.engine.dispose()

@@ -101,8 +101,9 @@ def test_incident_workflows_and_app_home_show_a_private_incidents_runs_to_its_me
         slack.command("workflows", channel_id="CINC0001")
         shown = slack.reply_text()
         assert "Heads-up" in shown and "declared" in shown
-        assert "1. bookmark: failed:" in shown and "is not a link" in shown  # the failed step and why
-        assert "2. remind: reminder due" in shown  # the step that ran
+        # one wording for a step in every front end (here, App Home and the team page): before, three
+        assert "step 1 (bookmark): failed: " in shown and "is not a link" in shown  # the failed step and why
+        assert "step 2 (remind): reminder due" in shown  # the step that ran
         assert "scheduled" in shown and "reminder of “Heads-up”" in shown  # what is still to come
         assert "team.yaml" in shown
 
@@ -115,7 +116,7 @@ def test_incident_workflows_and_app_home_show_a_private_incidents_runs_to_its_me
         slack.event({"type": "app_home_opened", "user": "U0ANA", "channel": "D2", "tab": "home"}, event_id="EvH2")
         lead_home, ana_home = _published_home(recorder, "U0LEAD"), _published_home(recorder, "U0ANA")
         assert "Workflow steps that failed on my incidents" in lead_home
-        assert "“Heads-up” step 1 (bookmark)" in lead_home and "is not a link" in lead_home
+        assert "“Heads-up” step 1 (bookmark): failed: " in lead_home and "is not a link" in lead_home
         assert "Workflow steps that failed" not in ana_home and "Payroll" not in ana_home
 
         slack.command("resolve fixed", channel_id="CINC0001")  # resolved: no longer something to act on
@@ -150,7 +151,7 @@ def test_the_team_page_lists_the_workflows_with_their_last_runs_hiding_private_o
         assert "Heads-up" in page and "team.yaml:3</code>" in page and "declared" in page
         assert "Tell support on resolve" in page and ">off<" in page and "not run yet" in page
         assert "#1</a> Checkout down" in page and "#2</a> Payroll export leaks salaries" in page
-        assert "failed" in page and "step 1 (bookmark)" in page and "is not a link" in page
+        assert "step 1 (bookmark): failed: " in page and "is not a link" in page
         hidden = other.get("/team/workflows").text
         assert "Heads-up" in hidden and "#1</a> Checkout down" in hidden
         assert "Payroll" not in hidden and "/team/incidents/2" not in hidden  # a non-member: not even its number

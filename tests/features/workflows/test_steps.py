@@ -130,3 +130,39 @@ def test_a_private_incidents_workflow_never_writes_in_another_channel(sqlite_url
                    for t in incident_posts(recorder, "not posted in #leadership"))
         assert incident_posts(recorder, "Leadership was told")
     container.engine.dispose()
+
+
+def test_a_closing_draft_step_keeps_its_own_words_and_components_in_the_offer_on_resolve(sqlite_url, recorder, clock,
+                                                                                        tmp_path):
+    """On resolve the resolver is shown the closing draft at once (offer_closing_update); it is the step's draft:
+    its text and its components, not a generic one the step then leaves alone as `already waiting`."""
+    from bot.features.status.service import publish_value
+    from bot.store.models import StatusUpdate
+
+    path = tmp_path / "team.yaml"
+    path.write_text("""
+workflows:
+  - name: Close publicly
+    on: {state_changed: {to: resolved}}
+    when: {status_published: true}
+    steps:
+      - draft_status:
+          stage: resolved
+          components: [Payments, API]
+          text: "Card payments and the API work again after {{ incident.title | lower }}."
+""", encoding="utf-8")
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path), responders="U0LEAD")
+    with harness(container, recorder) as slack:
+        slack.command("declare Checkout broken sev2")
+        slack.command("statuspage Payments", channel_id=CHANNEL)
+        with Session(container.engine) as session:
+            [draft] = session.exec(select(StatusUpdate)).all()
+        slack.press("status_publish", publish_value(draft))
+        slack.command("resolve fixed the config", channel_id=CHANNEL)
+        offered = [r for r in [c.text() for c in recorder.responses()] if "publish the closing update" in r]
+        assert offered and "Card payments and the API work again after checkout broken." in offered[-1]
+        with Session(container.engine) as session:
+            [closing] = session.exec(select(StatusUpdate).where(StatusUpdate.state == "draft")).all()
+        assert closing.body == "Card payments and the API work again after checkout broken."
+        assert set(closing.components) == {"Payments", "API"} and closing.stage == "resolved"
+    container.engine.dispose()

@@ -111,7 +111,7 @@ def test_postmortem_due_runs_when_the_due_time_passes_without_the_postmortem(sql
     assert (run.trigger, run.status) == ("postmortem_due", "done"), run.steps
     assert "The postmortem of #1 is overdue (due " in out.getvalue()
     console.run_line("/incident workflows")  # its run, step by step
-    assert "2. add_followup: follow-up 1 added" in out.getvalue()
+    assert "step 2 (add_followup): follow-up 1 added" in out.getvalue()
     with Session(container.engine) as session:
         [followup] = session.exec(select(FollowUp)).all()
     assert followup.text == "Write the postmortem of #1"
@@ -129,4 +129,68 @@ def test_postmortem_due_does_not_run_once_the_postmortem_is_done(sqlite_url, rec
     clock.advance(days=10)
     console.run_line("/incident workflows")
     assert runs(container) == []
+    container.engine.dispose()
+
+
+def test_the_update_nudge_trigger_runs_the_steps_its_workflows_name(sqlite_url, recorder, clock, tmp_path):
+    """`no_update: {after: update_nudge}` is the response clock's nudge timer (re-armed by updates, three in a row
+    at most); when it comes, the team's steps run. Before, the clock posted its own :mega: nudge instead and the
+    team's steps never ran."""
+    from tests.support.pagerduty import harness, incident_posts
+
+    path = tmp_path / "team.yaml"
+    path.write_text("""
+workflows:
+  - name: Ask support to chase the update
+    on: {no_update: {after: update_nudge}}
+    when: {severity: {at_least: 2}}
+    steps:
+      - post: {channel: incident, text: "{{ silence.minutes }} minutes without an update on {{ incident.sev }}"}
+""", encoding="utf-8")
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path))
+    with harness(container, recorder) as slack:
+        slack.command("declare Checkout is slow sev2")
+        clock.advance(minutes=30)
+        slack.run_jobs()
+        assert incident_posts(recorder, "30 minutes without an update on SEV2")
+        assert not incident_posts(recorder, "has had no status update")  # the team's steps, not the built-in nudge
+        clock.advance(minutes=30)
+        slack.run_jobs()
+        assert len(incident_posts(recorder, "minutes without an update on SEV2")) == 2  # the clock's next round
+        slack.command("update Found the slow query", channel_id="CINC0001")
+        clock.advance(minutes=29)
+        slack.run_jobs()
+        assert len(incident_posts(recorder, "minutes without an update on SEV2")) == 2  # an update re-arms it
+    container.engine.dispose()
+
+
+def test_a_state_change_knows_the_state_before_it(sqlite_url, recorder, clock, tmp_path):
+    """Acknowledging and resolving say the state the incident was in (before: the one after the change, and
+    `open` for every resolve), so `from:` and `change.old` read what happened."""
+    from tests.support.pagerduty import harness, incident_posts
+
+    path = tmp_path / "team.yaml"
+    path.write_text("""
+workflows:
+  - name: Acknowledged as soon as declared
+    on: {state_changed: {to: acknowledged, from: declared}}
+    steps:
+      - post: {channel: incident, text: "Acknowledged; it was {{ change.old }}"}
+  - name: Resolved with no mitigation first
+    on: {state_changed: {to: resolved, from: investigating}}
+    steps:
+      - post: {channel: incident, text: "Resolved straight from {{ change.old }}: was it mitigated?"}
+""", encoding="utf-8")
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path))
+    with harness(container, recorder) as slack:
+        slack.command("declare Checkout is slow sev3")
+        slack.command("ack", channel_id="CINC0001")
+        assert incident_posts(recorder, "Acknowledged; it was declared")
+        slack.command("status monitoring", channel_id="CINC0001")
+        slack.command("resolve fixed", channel_id="CINC0001")
+        assert not incident_posts(recorder, "Resolved straight from")  # it was monitoring
+        slack.command("declare Search is slow sev3")
+        slack.command("ack", channel_id="CINC0002")
+        slack.command("resolve fixed", channel_id="CINC0002")
+        assert incident_posts(recorder, "Resolved straight from investigating: was it mitigated?")
     container.engine.dispose()
