@@ -107,7 +107,8 @@ def on_alert_received(ctx: Context, incident: Incident, alert=None, **_: Any) ->
 
 def on_postmortem_due(ctx: Context, incident: Incident, due: datetime | None = None, **_: Any) -> None:
     when = as_utc(due if due is not None else ctx.now())
-    runner.fire(ctx, "postmortem_due", incident, {"due": when.isoformat(), "overdue": as_utc(ctx.now()) >= when},
+    # `{{ postmortem.due }}` reads as the rehearsal prints it (2026-12-09 09:00 UTC), not 2026-12-09T09:00:00+00:00
+    runner.fire(ctx, "postmortem_due", incident, {"due": fmt_utc(when), "overdue": as_utc(ctx.now()) >= when},
                 occurrence=f"postmortem_due:{when.isoformat()}")
 
 
