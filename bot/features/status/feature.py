@@ -106,7 +106,8 @@ def press_discard(ctx: Context, update_id: int) -> Reply:
     return Reply("That draft is no longer waiting (already published or discarded).")
 
 
-def offer_closing_update(ctx: Context, incident: Incident, **_: object) -> None:
+def offer_closing_update(ctx: Context, incident: Incident, request: service.Request | None = None,
+                         **_: object) -> None:
     """Resolving an incident the public heard about drafts the closing update and shows it to the resolver.
 
     Called by the workflow runner (bot.features.workflows) when a workflow drafts the closing update on resolve:
@@ -115,7 +116,7 @@ def offer_closing_update(ctx: Context, incident: Incident, **_: object) -> None:
         done = service.published(session, incident.id)
     if not done or done[-1].stage == "resolved":
         return
-    update = service.draft(ctx, incident, service.Request(stage="resolved"), suggested=True)
+    update = service.draft(ctx, incident, request or service.Request(stage="resolved"), suggested=True)
     ctx.respond(plan_reply(update, incident.id, "The public page still shows this incident as "
                            f"{done[-1].stage}: publish the closing update?"))
 

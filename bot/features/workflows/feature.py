@@ -26,7 +26,8 @@ from bot.features.pagerduty import response_clock as clock
 from bot.features.status import feature as status_feature
 from bot.features.workflows import loading, runner, steps
 from bot.features.workflows.events import make_event
-from playbooks.workflows import Event, Workflow, matches, parse_duration
+from bot.features.status import service as status_service
+from playbooks.workflows import Event, Step, TemplateRefused, Workflow, matches, parse_duration
 
 QUIET_JOB = "workflows.no_update"
 
@@ -59,11 +60,24 @@ def on_resolved(ctx: Context, incident: Incident, **_: Any) -> None:
     """A workflow drafting the closing status update on resolve shows the draft to the resolver at once, as
     before workflows were data (their answer, not a channel post); its step then finds the draft waiting."""
     event = make_event(ctx, "state_changed", incident, {"old_state": "open", "new_state": "resolved"})
-    drafting = [wf for wf in loading.current(ctx.app).enabled() if matches(wf, event)
-                and any(s.kind == "draft_status" and s.args.get("stage") in (None, "resolved") for s in wf.steps)]
+    drafting = [s for wf in loading.current(ctx.app).enabled() if matches(wf, event)
+                for s in wf.steps if s.kind == "draft_status" and s.args.get("stage") in (None, "resolved")]
     if drafting:
-        status_feature.offer_closing_update(ctx, incident)
+        status_feature.offer_closing_update(ctx, incident, request=_closing_request(drafting[0], event))
     runner.start(ctx, event, incident.id)
+
+
+def _closing_request(step: Step, event: Event) -> status_service.Request:
+    """The step's own words and components for the closing draft: offering Fireline's words instead left the
+    team's `text:` unused (its step then found a draft waiting and left it as it was). A template the sandbox
+    refuses falls back to Fireline's words; the step itself then says nothing new, as before."""
+    try:
+        text = steps.text_of(step, "text", event) or None
+    except TemplateRefused:
+        text = None
+    components = step.args.get("components")
+    return status_service.Request(components=[str(c) for c in components] if components else None, stage="resolved",
+                                  text=text)
 
 
 def on_updated(ctx: Context, incident: Incident, **_: Any) -> None:
