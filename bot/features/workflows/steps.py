@@ -184,7 +184,8 @@ def draft_status(ctx: Context, run: WorkflowRun, incident: Incident, step: Step,
         raise StepFailed(" ".join([exc.message, *exc.hints])) from None
     svc.announce(ctx, incident, status_plan_reply(update, incident.id,
                                                   f"Drafted by the workflow “{escape(run.workflow)}”."))
-    return Outcome(f"drafted a {update.stage} status page update; it waits for a person's Publish")
+    article = "an" if update.stage[:1] in ("a", "e", "i", "o", "u") else "a"  # "an investigating update"
+    return Outcome(f"drafted {article} {update.stage} status page update; it waits for a person's Publish")
 
 
 def plan_playbook(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: Event) -> Outcome:
