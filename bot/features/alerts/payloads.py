@@ -153,7 +153,10 @@ def _resolved(data: Mapping[str, Any]) -> bool:
 
 
 def from_generic(data: Mapping[str, Any]) -> IncomingAlert:
-    """Fireline's own shape: {title, text, source, severity, dedup_key, link, signals, id, status}."""
+    """Fireline's own shape: {title, text, source, severity, dedup_key, link, signals, labels, id, status}.
+
+    `labels` ({"team": "payments"}) are kept as Alertmanager's are, so a workflow's `alert_labels` condition can
+    hold for an alert in this shape: without them the customer-support example's payments workflow never ran."""
     title = _string(data, "title", MAX_TITLE)
     text = _string(data, "text", MAX_TEXT) or ""
     resolved = _resolved(data)
@@ -176,11 +179,18 @@ def from_generic(data: Mapping[str, Any]) -> IncomingAlert:
     if signals_data is not None and not isinstance(signals_data, dict):
         raise PayloadError("`signals` must be an object like {\"health_ok\": false, \"error_count\": 1200}")
     signals = Signals.from_mapping(signals_data)
+    labels = data.get("labels")
+    if labels is not None and not (isinstance(labels, dict) and all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in labels.values())):
+        raise PayloadError("`labels` must be an object of words like {\"team\": \"payments\", \"env\": \"production\"}")
+    details = {"labels": {_clean(str(k), 100): _clean(str(v), 200) for k, v in list(labels.items())[:50]}} \
+        if labels else {}
     if hint:
         signals = Signals(**{**signals.__dict__, "severity_hint": hint})
     return IncomingAlert(source=source, title=title, text=text if text != title else "",
                          link=_link(data.get("link")), severity_hint=hint,
-                         dedup_key=key, signals=signals, delivery_id=_string(data, "id", 200), resolved=resolved)
+                         dedup_key=key, signals=signals, details=details, delivery_id=_string(data, "id", 200),
+                         resolved=resolved)
 
 
 def from_sentry(data: Mapping[str, Any], resource: str | None, request_id: str | None) -> IncomingAlert:

@@ -28,6 +28,7 @@ def declare(ctx: Context, args: Args) -> Reply:
     words = args.all_words()
     private = "--private" in [w.lower() for w in words]
     words = [w for w in words if w.lower() != "--private"]
+    components = _components_flag(words)
     level = None
     for i in (len(words) - 1, 0):
         if words and 0 <= i < len(words) and words[i].lower().startswith(("sev", "p")) \
@@ -43,7 +44,25 @@ def declare(ctx: Context, args: Args) -> Reply:
         raise UserError("A title is needed to declare an incident.",
                         "Type `/incident declare <what is broken> [sev1-4]`, for example "
                         "`/incident declare Login broken for EU users sev2`.")
-    return declare_form(ctx, DeclareForm(title=title, level=level, private=private))
+    return declare_form(ctx, DeclareForm(title=title, level=level, private=private, components=components))
+
+
+def _components_flag(words: list[str]) -> list[str]:
+    """`--components Payments,API` (taken out of `words`): the modal's Affected components, typed. Workflows
+    read them (a `components` condition under `declared`); the console has no modal to give them."""
+    for i, word in enumerate(words):
+        name, _, value = word.partition("=")
+        if name.lower() == "--components":
+            if not value:
+                value = words[i + 1] if i + 1 < len(words) else ""
+                del words[i + 1:i + 2]
+            del words[i]
+            names = [n.strip() for n in value.split(",") if n.strip()]
+            if not names or any(n.startswith("-") for n in names):
+                raise UserError("`--components` needs the component names, comma-separated.",
+                                "For example `/incident declare Card payments failing sev1 --components Payments`.")
+            return names[:20]
+    return []
 
 
 @dataclass
@@ -198,8 +217,9 @@ def press_lead(ctx: Context, incident: Incident) -> Reply:
 
 def register(registry: Registry) -> None:
     incident = registry.command("incident", "declare and run incidents")
-    incident.sub("declare", "declare <title> [sev1|sev2|sev3|sev4] [--private]",
-                 "declare an incident; without a severity Fireline picks one and says why; --private: members only",
+    incident.sub("declare", "declare <title> [sev1|sev2|sev3|sev4] [--private] [--components A,B]",
+                 "declare an incident; without a severity Fireline picks one and says why; --private: members only; "
+                 "--components Payments,API: what customers see affected",
                  declare)
     incident.sub("sev", "sev <1-4>", "change the severity", sev, incident="open")
     incident.sub("ack", "ack", "acknowledge: you are on it (starts investigating)", ack, incident="open")

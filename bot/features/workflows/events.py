@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from bot.core.chat import person
 from bot.core.clock import as_utc
 from bot.core.context import Context
-from bot.store.models import Incident, Postmortem, StatusUpdate
+from bot.store.models import Incident, Postmortem, StatusUpdate, TimelineEvent
 from playbooks.workflows import Event, Step
 
 # The depth of the run whose step is executing in this thread: events its effects cause carry it (plus one).
@@ -49,10 +49,17 @@ def _published(session, incident_id: int) -> bool:
 
 
 def _components(session, incident_id: int) -> list[str]:
+    """The latest status update's components; before any, those named when declaring (the modal's Affected
+    components, `--components`): reading only the status updates, a `components` condition under `declared`
+    could never hold, so the status-drafts example's per-component drafts never ran."""
     row = session.exec(select(StatusUpdate).where(StatusUpdate.incident_id == incident_id)
                        .order_by(col(StatusUpdate.id).desc())).first()
-    return list((row.components or {}).keys()) if row is not None and isinstance(row.components, dict) else \
-        list(row.components or []) if row is not None else []
+    if row is not None:
+        return list(row.components.keys()) if isinstance(row.components, dict) else list(row.components or [])
+    declared = session.exec(select(TimelineEvent.data).where(TimelineEvent.incident_id == incident_id,
+                                                             TimelineEvent.kind == "declared")).first()
+    named = ((declared or {}).get("source") or {}).get("components") if isinstance(declared, dict) else None
+    return [str(c) for c in named] if isinstance(named, list) else []
 
 
 def make_event(ctx: Context, trigger: str, incident: Incident, detail: dict[str, Any] | None = None,

@@ -28,7 +28,7 @@ from bot.features.status import feature as status_feature
 from bot.features.workflows import loading, runner, steps
 from bot.features.workflows import events
 from bot.features.workflows.events import current_depth, make_event
-from playbooks.workflows import Event, Workflow, matches, parse_duration, step_line
+from playbooks.workflows import Event, TemplateRefused, Workflow, matches, parse_duration, step_line
 
 QUIET_JOB = "workflows.no_update"
 
@@ -70,7 +70,11 @@ def on_resolved(ctx: Context, incident: Incident, old: str = "", **_: Any) -> No
     drafting = [s for wf in loading.current(ctx.app).enabled() if matches(wf, event) for s in wf.steps
                 if s.kind == "draft_status" and s.args.get("stage") in (None, "resolved")]
     if drafting:  # the first such step's words and components: the step itself then finds its draft waiting
-        status_feature.offer_closing_update(ctx, incident, steps.status_request(drafting[0], event))
+        try:
+            request = steps.status_request(drafting[0], event)
+        except TemplateRefused:  # Fireline's words; the step itself then says why its own were refused
+            request = None
+        status_feature.offer_closing_update(ctx, incident, request)
     runner.start(ctx, event, incident.id)
 
 
@@ -115,7 +119,8 @@ def on_alert_received(ctx: Context, incident: Incident, alert=None, **_: Any) ->
 
 def on_postmortem_due(ctx: Context, incident: Incident, due: datetime | None = None, **_: Any) -> None:
     when = as_utc(due if due is not None else ctx.now())
-    runner.fire(ctx, "postmortem_due", incident, {"due": when.isoformat(), "overdue": as_utc(ctx.now()) >= when},
+    # `{{ postmortem.due }}` reads as the rehearsal prints it (2026-12-09 09:00 UTC), not 2026-12-09T09:00:00+00:00
+    runner.fire(ctx, "postmortem_due", incident, {"due": fmt_utc(when), "overdue": as_utc(ctx.now()) >= when},
                 occurrence=f"postmortem_due:{when.isoformat()}")
 
 

@@ -107,7 +107,8 @@ def claim(ctx: Context, wf: Workflow, event: Event, incident_id: int, occurrence
         except IntegrityError:
             return None
         incident = svc.get_incident(session, incident_id)
-        text = f"Workflow “{wf.name}” started ({_trigger_words(event)}; {len(wf.steps)} steps, {wf.where})"
+        steps = f"{len(wf.steps)} step" + ("s" if len(wf.steps) != 1 else "")  # "1 step", not "1 steps"
+        text = f"Workflow “{wf.name}” started ({_trigger_words(event)}; {steps}, {wf.where})"
         if in_timeline(wf.source):
             svc.record(session, incident, "workflow_run", "fireline", text,
                        {"run_id": run.id, "workflow": wf.name, "trigger": event.trigger, "depth": event.depth},

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from bot.core.chat import person
-from bot.core.clock import as_utc
+from bot.core.clock import as_utc, fmt_duration, fmt_utc
 from bot.core.container import Container
 from bot.core.context import Context, job_context
 from bot.core.errors import UserError
@@ -260,8 +260,8 @@ def remind(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event
     with ctx.session() as session:
         jobs.enqueue(session, REMIND_JOB, payload, run_at=due, dedup_key=f"wf-remind:{run.id}:{step.index}",
                      now=ctx.now())
-    return Outcome(f"reminder due {as_utc(due).strftime('%H:%M:%S')} UTC" + (" unless its conditions hold"
-                                                                            if unless else ""))
+    # the date too: a reminder a day or more away read "due 09:00:00 UTC", which day not said
+    return Outcome(f"reminder due {fmt_utc(due)}" + (" unless its conditions hold" if unless else ""))
 
 
 def escalate(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: Event) -> Outcome:
@@ -286,7 +286,7 @@ def bookmark(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, eve
 
 def wait(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: Event) -> Outcome:
     delay = duration(ctx, step.args.get("for"), incident)
-    return Outcome(f"the next step waits {int(delay.total_seconds())} s", delay)
+    return Outcome(f"the next step waits {fmt_duration(delay.total_seconds())}", delay)  # 24h 00m, not 86400 s
 
 
 KINDS: dict[str, Callable[..., Outcome]] = {

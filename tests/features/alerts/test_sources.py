@@ -473,3 +473,14 @@ def test_a_pasted_grafana_test_notification_is_read_as_the_webhook_reads_it(db_u
     assert "Nothing stored: Grafana's test notification" in out.getvalue(), out.getvalue()
     assert alerts(container) == []
     container.engine.dispose()
+
+
+def test_fireline_shape_keeps_labels_for_workflow_conditions():
+    """{title, source, labels}: the labels reach the alert's details, where `alert_labels` reads them."""
+    from bot.features.alerts.payloads import PayloadError, from_generic
+
+    alert = from_generic({"title": "Charge failures up 40%", "source": "stripe", "labels": {"team": "payments", "n": 2}})
+    assert alert.details == {"labels": {"team": "payments", "n": "2"}}
+    assert from_generic({"title": "No labels"}).details == {}
+    with pytest.raises(PayloadError, match="`labels` must be an object"):
+        from_generic({"title": "x", "labels": ["team", "payments"]})

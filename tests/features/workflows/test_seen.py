@@ -190,3 +190,30 @@ workflows:
     assert "- 0:00 after declare: Workflow “Slow chain” step 1 (post)" in automation
     assert "- 0:12 after declare: Workflow “Slow chain” step 3 (bookmark): failed:" in automation
     assert "is not a link" in automation
+
+
+COMPONENTS = """
+workflows:
+  - name: Payments heads-up
+    on: declared
+    when: {components: [Payments]}
+    steps:
+      - post: {channel: incident, text: "Payments is affected: {{ incident.components | join(', ') }}"}
+"""
+
+
+def test_components_named_when_declaring_are_the_incidents_until_a_status_update_names_others(make_container,
+                                                                                              tmp_path):
+    """Typed `--components` (the modal's Affected components): a `components` condition under `declared` holds."""
+    path = tmp_path / "team.yaml"
+    path.write_text(COMPONENTS, encoding="utf-8")
+    out = io.StringIO()
+    console = Console(make_container(workflows=str(path)), out)
+    console.run_line("/incident declare Card payments failing sev2 --components Payments,API")
+    assert "Payments is affected: Payments, API" in out.getvalue()
+    assert "Incident #1: Card payments failing\n" in out.getvalue()  # the flag is not part of the title
+    console.run_line(":channel incidents")
+    console.run_line("/incident declare Search is slow sev2")
+    assert out.getvalue().count("Payments is affected") == 1  # no components named: the condition does not hold
+    console.run_line("/incident declare Broken --components")
+    assert "`--components` needs the component names, comma-separated." in out.getvalue()
