@@ -101,7 +101,7 @@ workflows:
         timeline = row.markdown.split("## Timeline", 1)[1].split("\n## ", 1)[0]
         automation = row.markdown.split("## Automation", 1)[1]
         assert "Workflow" not in timeline and automation.count("Tell support") == row.markdown.count("Tell support")
-        assert "after declare: Workflow “Tell support” started (declared; 1 steps" in automation
+        assert "after declare: Workflow “Tell support” started (declared; 1 step" in automation
     container.engine.dispose()
 
 
