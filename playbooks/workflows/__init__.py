@@ -22,11 +22,11 @@ from playbooks.workflows.model import (
     WorkflowFileError,
     step_line,
 )
-from playbooks.workflows.rehearse import describe_step, rehearse
+from playbooks.workflows.rehearse import describe_step, rehearse, sample_incident
 from playbooks.workflows.template import TemplateRefused, render
 
 __all__ = [
     "DEFAULT_FILE", "INCIDENT_FIELDS", "MAX_DEPTH", "STEP_KINDS", "TRIGGERS", "TRIGGER_DETAIL", "Event", "Problem",
     "Step", "TemplateRefused", "Workflow", "WorkflowFileError", "default_workflows", "describe_step", "load_files",
-    "load_text", "matches", "notes", "parse_duration", "rehearse", "render", "step_line", "why_not",
+    "load_text", "matches", "notes", "parse_duration", "rehearse", "render", "sample_incident", "step_line", "why_not",
 ]

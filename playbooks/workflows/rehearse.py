@@ -15,6 +15,22 @@ from playbooks.workflows.model import MAX_DEPTH, Event, Step, Workflow
 from playbooks.workflows.template import TemplateRefused, render
 
 
+SAMPLE_TITLE = "Checkout returns 502 for every request"
+SAMPLE_PERSON = "Dana Scully"
+
+
+def sample_incident(number: int = 1, title: str = SAMPLE_TITLE, severity: int = 1, state: str = "investigating",
+                    private: bool = False, components: Iterable[str] = (), declared_by: str = SAMPLE_PERSON,
+                    lead: str = SAMPLE_PERSON, acknowledged: bool = False,
+                    status_published: bool = False) -> dict[str, object]:
+    """The incident fields a rehearsal renders when there is no real incident: every field filled, so a
+    template reads as it will live. The console's sample once left the person, the channel and the number
+    empty, and its rehearsal said "SEV1 declared by : ... Follow it in #;" and "#None"."""
+    return {"number": number, "title": title, "severity": severity, "state": state, "private": private,
+            "components": [c for c in components if c], "declared_by": declared_by, "lead": lead,
+            "channel": f"inc-{number}", "acknowledged": acknowledged, "status_published": status_published}
+
+
 def _text(template: str, event: Event) -> str:
     try:
         return f"“{render(template, event)}”"

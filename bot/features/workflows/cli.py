@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.core.settings import Settings
 from bot.features.workflows.loading import known_playbooks
 from playbooks.workflows import TRIGGERS, Event, WorkflowFileError, default_workflows, load_files, notes, rehearse
+from playbooks.workflows.rehearse import SAMPLE_PERSON, SAMPLE_TITLE, sample_incident
 
 if TYPE_CHECKING:
     from bot.core.registry import Registry
@@ -46,11 +47,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     test.add_argument("--private", action="store_true", help="a private incident")
     test.add_argument("--acknowledged", action="store_true", help="the page was acknowledged")
     test.add_argument("--status-published", action="store_true", help="a status page update was published")
-    test.add_argument("--title", default="Checkout returns 502 for every request", help="the incident's title")
+    test.add_argument("--title", default=SAMPLE_TITLE, help="the incident's title")
     test.add_argument("--number", type=int, default=1, help="the incident's number")
     test.add_argument("--components", default="", help="comma-separated component names")
-    test.add_argument("--declared-by", default="Dana Scully", help="who declared it (a name)")
-    test.add_argument("--lead", default="Dana Scully", help="the incident's lead (a name)")
+    test.add_argument("--declared-by", default=SAMPLE_PERSON, help="who declared it (a name)")
+    test.add_argument("--lead", default=SAMPLE_PERSON, help="the incident's lead (a name)")
     test.add_argument("--source", default="", help="alert_received: the alert's sender (sentry, fly, ...)")
     test.add_argument("--label", action="append", default=[], metavar="K=V", help="alert_received: a label (repeat)")
     test.add_argument("--text", default="", help="alert_received: the alert's text (default: the title)")
@@ -137,12 +138,9 @@ def event_from(args: argparse.Namespace) -> Event:
         labels[key.strip()] = value.strip()
     state = args.state or "investigating"
     at = _at(args.at, args.tz)
-    incident: dict[str, Any] = {
-        "number": args.number, "title": args.title, "severity": args.severity, "state": state,
-        "private": args.private, "components": [c.strip() for c in args.components.split(",") if c.strip()],
-        "declared_by": args.declared_by, "lead": args.lead, "channel": f"inc-{args.number}",
-        "acknowledged": args.acknowledged, "status_published": args.status_published,
-    }
+    incident: dict[str, Any] = sample_incident(
+        args.number, args.title, args.severity, state, args.private, [c.strip() for c in args.components.split(",")],
+        args.declared_by, args.lead, args.acknowledged, args.status_published)
     detail: dict[str, Any] = {}
     if args.trigger == "severity_changed":
         old = args.from_severity or (args.severity + 1 if args.severity < 4 else 3)

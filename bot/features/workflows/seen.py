@@ -16,7 +16,7 @@ from bot.core.reply import Reply, escape
 from bot.service import lookups
 from bot.features.workflows import loading
 from bot.features.workflows.events import make_event
-from playbooks.workflows import TRIGGERS, Event, rehearse
+from playbooks.workflows import TRIGGERS, Event, rehearse, sample_incident
 
 USAGE = "`:workflows test <trigger> [sev1-4] [key=value ...]`, e.g. `:workflows test declared sev1`"
 
@@ -41,8 +41,9 @@ def _value(text: str) -> Any:
     return int(text) if text.isdigit() else text
 
 
-def event_for(ctx: Context, words: list[str]) -> Event:
-    """The event the words describe, on the incident of the channel the console is in (else a sample one)."""
+def event_for(ctx: Context, words: list[str]) -> tuple[Event, bool]:
+    """The event the words describe, on the incident of the channel the console is in (else a sample one, and
+    True)."""
     if not words or words[0] not in TRIGGERS:
         raise UserError(f"Which trigger? {USAGE}.", "Triggers: " + ", ".join(sorted(TRIGGERS)) + ".")
     trigger, rest = words[0], words[1:]
@@ -51,10 +52,7 @@ def event_for(ctx: Context, words: list[str]) -> Event:
         if incident is not None:
             session.expunge(incident)
     base = make_event(ctx, trigger, incident, depth=0) if incident is not None else None
-    fields: dict[str, Any] = dict(base.incident) if base is not None else {
-        "number": None, "title": "a rehearsal", "severity": 2, "state": "investigating", "private": False,
-        "components": [], "declared_by": "", "lead": "", "channel": "", "acknowledged": False,
-        "status_published": False}
+    fields: dict[str, Any] = dict(base.incident) if base is not None else sample_incident(severity=2)
     detail = dict(DEFAULT_DETAIL.get(trigger, {}))
     for word in rest:
         low = word.lower()
@@ -78,7 +76,7 @@ def event_for(ctx: Context, words: list[str]) -> Event:
     if trigger == "state_changed":
         detail.setdefault("old_state", fields.get("state") or "investigating")
         fields["state"] = detail["new_state"]
-    return Event(trigger, fields, detail, ctx.now(), 0)
+    return Event(trigger, fields, detail, ctx.now(), 0), base is None
 
 
 def rehearse_here(ctx: Context, text: str) -> Reply:
@@ -86,9 +84,9 @@ def rehearse_here(ctx: Context, text: str) -> Reply:
     words = text.split()
     if words[:1] == ["test"]:
         words = words[1:]
-    event = event_for(ctx, words)
+    event, sample = event_for(ctx, words)
     held = loading.current(ctx.app)
     lines = rehearse(held.enabled(), event, loading.known_playbooks(ctx.app.registry))
-    where = f"#{event.incident['number']}" if event.incident.get("number") else "a sample incident (no incident here)"
+    where = "a sample incident (no incident here)" if sample else f"#{event.incident['number']}"
     footer = f"Workflows in force: {held.source}" + (f" ({held.problem})" if held.problem else "")
     return Reply(f"*Rehearsal on {escape(where)}*", lines=[escape(line) for line in lines], footer=escape(footer))

@@ -217,3 +217,15 @@ def test_components_named_when_declaring_are_the_incidents_until_a_status_update
     assert out.getvalue().count("Payments is affected") == 1  # no components named: the condition does not hold
     console.run_line("/incident declare Broken --components")
     assert "`--components` needs the component names, comma-separated." in out.getvalue()
+
+
+def test_a_sample_rehearsal_fills_every_field_a_template_reads(make_container, tmp_path):
+    path = tmp_path / "team.yaml"
+    path.write_text(TEAM, encoding="utf-8")
+    out = io.StringIO()
+    console = Console(make_container(workflows=str(path)), out)
+    console.run_line(":workflows test declared sev1")  # in #incidents: no incident here, a sample one
+    shown = out.getvalue()
+    assert "Rehearsal on a sample incident" in shown
+    assert "“Exec heads-up for #1 Checkout returns 502 for every request”" in shown  # not "#None a rehearsal"
+    assert "#None" not in shown
