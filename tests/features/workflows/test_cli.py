@@ -55,7 +55,7 @@ def test_check_reads_workflows_from_the_setting(fireline, monkeypatch):
     code, out, _ = fireline("workflows check")
     assert code == 0
     assert out.startswith("docs/examples/workflows/exec-escalation.yaml, docs/examples/workflows/customer-support.yaml:"
-                          " OK, 7 workflows")
+                          " OK, 8 workflows")
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
+from bot.features.status.service import publish_value
 from bot.store.models import FollowUp, StatusUpdate, WorkflowRun
 from tests.support.factories import make_container
 from tests.support.pagerduty import REST_SETTINGS, escalations, harness, incident_posts, install_clients
@@ -28,7 +29,7 @@ def runs(container) -> dict[str, WorkflowRun]:
 
 def build(sqlite_url, recorder, clock, path: Path):
     recorder.usergroups = [{"id": "S0EXEC", "handle": "exec-oncall", "users": ["U0CHEN", "U0MARCUS"]}]
-    container = make_container(sqlite_url, recorder, clock, workflows=str(path), **REST_SETTINGS)
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path), responders="U0LEAD", **REST_SETTINGS)
     install_clients(container)
     return container
 
@@ -61,7 +62,13 @@ def test_the_exec_escalation_example_from_declare_to_resolve(sqlite_url, recorde
         clock.advance(minutes=15)
         slack.run_jobs()
         assert incident_posts(recorder, "30 minutes without an update on SEV1 #1: #leadership is waiting.")
+        slack.press("status_publish", publish_value(draft))  # the public heard: the resolve offers the closing words
         slack.command("resolve Rolled back v42", channel_id=CHANNEL)
+        offered = [c.text() for c in recorder.responses() if "publish the closing update" in c.text()]
+        assert offered and "Checkout returns 502 is resolved; thank you for your patience." in offered[-1]
+        with Session(container.engine) as session:
+            [closing] = session.exec(select(StatusUpdate).where(StatusUpdate.state == "draft")).all()
+        assert closing.stage == "resolved" and set(closing.components) == {"API", "Web app"}
         [over] = posts_in(recorder, "#leadership", "Resolved: SEV1 #1 Checkout returns 502")
         assert "A postmortem follows." in over
         assert runs(container)["Tell the executives it is over"].status == "done"
