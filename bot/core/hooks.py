@@ -33,7 +33,8 @@ class Hooks(StrEnum):
     # PagerDuty
     PAGERDUTY_ASSIGNED = "pagerduty.assigned"  # (ctx, incident, assignees=[names]): escalated or reassigned there
     # playbooks
-    PLAYBOOK_FINISHED = "playbook.finished"  # (ctx, execution, plan)
+    PLAYBOOK_FINISHED = "playbook.finished"  # (ctx, execution, plan): a confirmed run ended, or a read-only one ran
+    PLAYBOOK_PROPOSED = "playbook.proposed"  # (ctx, execution, plan): a plan was shown and waits for its Confirm
     # the status page
     STATUS_PUBLISHED = "status.published"  # (ctx, incident, update): a person published a public update
 

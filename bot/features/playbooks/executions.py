@@ -212,6 +212,7 @@ def propose(ctx: Context, playbook: Playbook, params: dict[str, Any],
         session.flush()
         audit(session, ctx.user_id, "proposed", f"{playbook.invocation}: {plan.title}", execution=execution,
               data={"params": params}, at=ctx.now())
+    ctx.app.registry.emit(Hooks.PLAYBOOK_PROPOSED, ctx, execution=execution, plan=plan)
     return execution, plan
 
 
@@ -274,6 +275,9 @@ def run_now(ctx: Context, playbook: Playbook, params: dict[str, Any],
         _timeline(session, execution, f"playbook_{playbook.name}"[:40], ctx.user_id,
                   ("[dry run] " if plan.dry_run else "") + f"{plan.title}: {summary}",
                   {"details": [line for r in results for line in r.details][:60]}, at=ctx.now())
+    # A read-only run is over once it has run: the same hook as a confirmed run's end, so a workflow's
+    # `playbook_finished: {playbook: diagnose}` runs (it never did: only confirmed runs emitted it).
+    ctx.app.registry.emit(Hooks.PLAYBOOK_FINISHED, ctx, execution=execution, plan=plan)
     return plan, results, execution
 
 

@@ -233,6 +233,7 @@ def register(registry: Registry) -> None:
     registry.on(Hooks.INCIDENT_LEAD_CHANGED)(on_lead_changed)
     registry.on(Hooks.INCIDENT_ROLE_CHANGED)(on_role_changed)
     registry.on(Hooks.PLAYBOOK_FINISHED)(on_playbook_finished)
+    registry.on(Hooks.PLAYBOOK_PROPOSED)(on_playbook_finished)  # outcome "planned"
     registry.on(Hooks.ALERT_RECEIVED)(on_alert_received)
     registry.on(Hooks.POSTMORTEM_DUE)(on_postmortem_due)
     registry.on(Hooks.INCIDENT_QUIET)(on_quiet)

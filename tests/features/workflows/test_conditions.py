@@ -23,6 +23,17 @@ CASES = [
     ("{private: false}", "Checkout returns 502 sev3 --private", False),
     ("{declared_by: [console]}", "Checkout returns 502 sev3", True),
     ("{declared_by: [someone-else]}", "Checkout returns 502 sev3", False),
+    ("{time_of_day: '13:30-14:30', timezone: UTC}", "Checkout returns 502 sev3", True),
+    ("{time_of_day: '22:00-07:00', timezone: UTC}", "Checkout returns 502 sev3", False),  # wraps midnight
+    ("{time_of_day: '22:00-07:00', timezone: Asia/Tokyo}", "Checkout returns 502 sev3", True),  # 23:00 there
+    ("{days: [wed], timezone: UTC}", "Checkout returns 502 sev3", True),
+    ("{days: [sat, sun], timezone: UTC}", "Checkout returns 502 sev3", False),
+    ("{severity: {at_least: 2}}", "Checkout returns 502 sev3", False),
+    ("{severity: {in: [1, 3]}}", "Checkout returns 502 sev3", True),
+    ("{components: [Payments]}", "Checkout returns 502 sev3 --components Payments,API", True),
+    ("{components: [Payments]}", "Checkout returns 502 sev3 --components API", False),
+    ("{acknowledged: true}", "Checkout returns 502 sev3", False),
+    ("{acknowledged: false}", "Checkout returns 502 sev3", True),
 ]
 
 
