@@ -19,7 +19,8 @@ from bot.adapters.console import Console
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = REPO / "docs" / "workflows.md"
-SESSION = re.compile(r"```console\n(?P<command>\$ WORKFLOWS=\S+ fireline console)\n(?P<body>.*?)```", re.DOTALL)
+SESSION = re.compile(r"```console\n(?P<command>\$ WORKFLOWS=\S+ (?:[A-Z_]+=\S* )*fireline console)\n(?P<body>.*?)```",
+                     re.DOTALL)
 TYPED = re.compile(r"^#[a-z0-9-]+> (?P<line>.*)$")
 
 
@@ -36,9 +37,9 @@ def transcript(command: str, lines: list[str], database: Path) -> str:
     console printed. The caller sets the environment (WORKFLOWS aside, which `command` names)."""
     import os
 
-    name, value = command[2:].split(" ", 1)[0].split("=", 1)
-    saved = {key: os.environ.get(key) for key in (name, "DATABASE_URL")}
-    os.environ[name], os.environ["DATABASE_URL"] = value, f"sqlite:///{database}"
+    assigned = dict(word.split("=", 1) for word in shlex.split(command[2:]) if "=" in word)
+    saved = {key: os.environ.get(key) for key in (*assigned, "DATABASE_URL")}
+    os.environ.update(assigned, DATABASE_URL=f"sqlite:///{database}")
     out = io.StringIO()
 
     def replay(container, stdin=None, _out=None) -> int:
@@ -70,7 +71,7 @@ def console(monkeypatch, tmp_path):
 def test_each_example_has_a_live_session_and_each_prints_what_the_page_shows(console):
     shown = sessions()
     examples = {command.split("=", 1)[1].split()[0] for command, _ in shown}
-    assert {"docs/examples/workflows/customer-support.yaml", "docs/examples/workflows/business-hours-paging.yaml",
+    assert {"docs/examples/workflows/exec-escalation.yaml", "docs/examples/workflows/customer-support.yaml", "docs/examples/workflows/business-hours-paging.yaml",
             "docs/examples/workflows/status-drafts-per-component.yaml",
             "docs/examples/workflows/postmortem-reminders.yaml"} <= examples
     for command, body in shown:
