@@ -13,7 +13,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.support.ports import free_port  # noqa: E402,F401 - the benches import these from here
-from tests.support.processes import jobs_waiting, stop, wait_drained, wait_up  # noqa: E402,F401
+from tests.support.processes import jobs_waiting, read_response, stop, wait_drained, wait_up  # noqa: E402,F401
 
 SECRET = "bench-signing-secret"
 PG_URL = os.environ.get("FIRELINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -146,13 +146,3 @@ def recorder_process() -> tuple[int, subprocess.Popen]:
     return int(process.stdout.readline()), process
 
 
-async def read_response(reader) -> int:
-    """Read one HTTP/1.1 answer (head, then its Content-Length body) off a kept-alive connection; its status."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    if length:
-        await reader.readexactly(length)
-    return int(head.split(b" ", 2)[1])

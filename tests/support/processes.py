@@ -59,3 +59,15 @@ def wait_drained(url: str, timeout: float = 600, within: float = 0) -> float:
     while jobs_waiting(url, within) and time.monotonic() - began < timeout:
         time.sleep(0.1)
     return time.monotonic() - began
+
+
+async def read_response(reader) -> int:
+    """Read one HTTP/1.1 answer (head, then its Content-Length body) off a kept-alive connection; its status."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    if length:
+        await reader.readexactly(length)
+    return int(head.split(b" ", 2)[1])

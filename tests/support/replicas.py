@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.ports import free_port
-from tests.support.processes import jobs_waiting, stop, wait_drained, wait_up
+from tests.support.processes import jobs_waiting, read_response, stop, wait_drained, wait_up
 from tests.support.quiet_server import QuietHTTPServer
 from tests.support.signing import action_body, sign, slash_body
 
@@ -203,17 +203,6 @@ def mixed_load(ports: list[int], response_url, incidents: list[tuple[int, str]],
             for i, (kind, key, build) in enumerate(order)]
 
 
-async def _read_status(reader: asyncio.StreamReader) -> int:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    if length:
-        await reader.readexactly(length)
-    return int(head.split(b" ", 2)[1])
-
-
 async def _send(requests: list[Request], connections_per_port: int) -> None:
     ports = sorted({r.port for r in requests})
     queues = {port: [r for r in requests if r.port == port] for port in ports}
@@ -224,7 +213,7 @@ async def _send(requests: list[Request], connections_per_port: int) -> None:
             for request in mine:
                 request.sent = time.monotonic()
                 writer.write(request.raw)
-                request.status = await _read_status(reader)
+                request.status = await read_response(reader)
                 request.acked_ms = (time.monotonic() - request.sent) * 1000
         finally:
             writer.close()

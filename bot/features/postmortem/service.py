@@ -255,14 +255,17 @@ def publish(ctx: Context, draft: Draft) -> list[str]:
     return problems
 
 
+def _still_due(incident: Incident, row, due_text: str) -> bool:
+    """A postmortem timer still stands: not done, its due date not moved since it was set, the incident resolved."""
+    return (row is not None and row.done_at is None and row.due_at is not None
+            and as_utc(row.due_at).isoformat() == due_text and not incident.is_open)
+
+
 def remind(ctx: Context, incident_id: int, due_text: str) -> bool:
     """The reminder timer: tell the lead, unless the postmortem is done or the due date moved."""
     with ctx.session() as session:
-        incident = svc.get_incident(session, incident_id)
-        row = stored(session, incident_id)
-        if row is None or row.done_at is not None or row.due_at is None:
-            return False
-        if as_utc(row.due_at).isoformat() != due_text or incident.is_open:
+        incident, row = svc.get_incident(session, incident_id), stored(session, incident_id)
+        if not _still_due(incident, row, due_text):
             return False
         lead_name = person(ctx.chat, incident.lead_id) if incident.lead_id else "nobody"  # a name, not an id
         svc.record(session, incident, "postmortem_reminded", "fireline",
@@ -292,11 +295,8 @@ def due(ctx: Context, incident_id: int, due_text: str) -> bool:
     Nothing is posted here: the reminder 24 hours before is today's message; what happens at the due time is
     the team's to decide (a `postmortem_due` workflow), so with no team file nothing changes."""
     with ctx.session() as session:
-        incident = svc.get_incident(session, incident_id)
-        row = stored(session, incident_id)
-        if row is None or row.done_at is not None or row.due_at is None:
-            return False
-        if as_utc(row.due_at).isoformat() != due_text or incident.is_open:
+        incident, row = svc.get_incident(session, incident_id), stored(session, incident_id)
+        if not _still_due(incident, row, due_text):
             return False
         session.expunge(incident)
         when = as_utc(row.due_at)

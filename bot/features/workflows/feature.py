@@ -178,11 +178,9 @@ def on_quiet(ctx: Context, incident: Incident, seconds: float = 0, nudge: int = 
 def quiet_job(container: Container, payload: dict[str, Any], job=None) -> None:
     """A `no_update` timer: still quiet since `base`? Then the workflow runs (once per quiet spell)."""
     ctx = job_context(container)
-    with ctx.session() as session:
-        incident = session.get(Incident, int(payload["incident_id"]))
-        if incident is None:
-            return
-        session.expunge(incident)
+    incident = steps.job_incident(ctx, payload)
+    if incident is None:
+        return
     base = datetime.fromisoformat(payload["base"])
     last = as_utc(incident.last_update_at or incident.declared_at)
     if not incident.is_open or last > as_utc(base):

@@ -304,14 +304,21 @@ def run(ctx: Context, run_row: WorkflowRun, incident: Incident, step: Step, even
 
 
 # -- a reminder when it is due ---------------------------------------------------------------------------------
+def job_incident(ctx: Context, payload: dict[str, Any]) -> Incident | None:
+    """A timer job's incident, read once and detached (None when it is gone)."""
+    with ctx.session() as session:
+        incident = session.get(Incident, int(payload["incident_id"]))
+        if incident is not None:
+            session.expunge(incident)
+        return incident
+
+
 def remind_job(container: Container, payload: dict[str, Any], job=None) -> None:
     """Send the reminder unless its `unless` conditions hold now (or the incident is resolved)."""
     ctx = job_context(container)
-    with ctx.session() as session:
-        incident = session.get(Incident, int(payload["incident_id"]))
-        if incident is None:
-            return
-        session.expunge(incident)
+    incident = job_incident(ctx, payload)
+    if incident is None:
+        return
     queued = datetime.fromisoformat(payload["queued_at"])
     updated = bool(incident.last_update_at and as_utc(incident.last_update_at) > as_utc(queued))
     now_event = Event(payload.get("trigger") or "declared", incident_fields(ctx, incident),
