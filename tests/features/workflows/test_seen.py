@@ -217,3 +217,26 @@ def test_components_named_when_declaring_are_the_incidents_until_a_status_update
     assert out.getvalue().count("Payments is affected") == 1  # no components named: the condition does not hold
     console.run_line("/incident declare Broken --components")
     assert "`--components` needs the component names, comma-separated." in out.getvalue()
+
+
+def test_the_team_page_lists_an_alerts_run_that_has_no_incident(db_url, recorder, clock, fake_fly, pd, tmp_path):
+    """An alert_received run before anyone declared belongs to no incident: the team page is where it is seen."""
+    from tests.support.alerts import ALERT_SECRET, post_alert
+    from tests.support.real_run import real_site, team_client
+
+    path = tmp_path / "team.yaml"
+    path.write_text("""
+workflows:
+  - name: Payments alert heard
+    on: alert_received
+    when: {alert_labels: {team: payments}}
+    steps:
+      - post: {channel: "#support", text: "heard {{ alert.title }}"}
+""", encoding="utf-8")
+    with real_site(db_url, recorder, clock, fake_fly, pd, workflows=str(path),
+                   alerts_webhook_secret=ALERT_SECRET) as slack:
+        assert post_alert(slack.client, {"title": "Charge failures up 40%", "source": "stripe",
+                                         "labels": {"team": "payments"}, "id": "d-1"}).status_code == 202
+        slack.run_jobs()
+        page = team_client(slack, "U0BEN").get("/team/workflows").text
+        assert "Payments alert heard" in page and "alert #1, no incident" in page and "done" in page
