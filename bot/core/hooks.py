@@ -29,7 +29,7 @@ class Hooks(StrEnum):
     POSTMORTEM_DONE = "postmortem.done"  # link=, first=: `/postmortem done` recorded where it is published
     POSTMORTEM_DUE = "postmortem.due"  # due=: the due time passed and the postmortem is not done
     INCIDENT_ROLE_CHANGED = "incident.role_changed"  # role=, old=, new= (not the commander: LEAD_CHANGED)
-    ALERT_RECEIVED = "alert.received"  # alert=: an alert joined the incident (declared from it, or linked to it)
+    ALERT_RECEIVED = "alert.received"  # alert=, incident= (None: a new alert that joined none) or joined one
     # PagerDuty
     PAGERDUTY_ASSIGNED = "pagerduty.assigned"  # (ctx, incident, assignees=[names]): escalated or reassigned there
     # playbooks

@@ -191,10 +191,14 @@ def failed_workflow_steps(session: Session, lead: str, *, viewer: Viewer, limit:
 
 def workflow_runs_for(session: Session, viewer: Viewer, *, limit: int = 300) -> list[Any]:
     """The newest workflow runs, newest first, with their incident's title, less the runs on incidents `viewer`
-    may not see (the rule's WHERE clause, in the same query): the team pages' "last runs" of each workflow."""
+    may not see (the rule's WHERE clause, in the same query): the team pages' "last runs" of each workflow.
+    An `alert_received` run for an alert that joined no incident is listed too (incident_id and title None,
+    alert_id set): it is nobody's secret, and this page is the only list of runs not about one incident."""
     query = (select(WorkflowRun.workflow, WorkflowRun.incident_id, WorkflowRun.trigger, WorkflowRun.status,
-                    WorkflowRun.steps, WorkflowRun.started_at, Incident.title, Incident.severity)
-             .join(Incident, col(Incident.id) == WorkflowRun.incident_id).where(visible_to(viewer))
+                    WorkflowRun.steps, WorkflowRun.started_at, Incident.title, Incident.severity,
+                    WorkflowRun.alert_id)
+             .join(Incident, col(Incident.id) == WorkflowRun.incident_id, isouter=True)
+             .where(or_(col(WorkflowRun.incident_id).is_(None), visible_to(viewer)))
              .order_by(col(WorkflowRun.started_at).desc(), col(WorkflowRun.id).desc()).limit(limit))
     return list(session.execute(query).all())
 

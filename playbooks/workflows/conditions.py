@@ -113,12 +113,20 @@ def trigger_why_not(wf: Workflow, event: Event) -> str | None:
     return None
 
 
+# The conditions that read an incident: under `alert_received` for an alert that has joined no incident they do not
+# hold (the workflow waits: it runs when the alert joins one). `private` does hold as false: no incident, no secret.
+NEEDS_INCIDENT = frozenset({"severity", "state", "acknowledged", "status_published", "postmortem_done",
+                            "title_matches", "components", "declared_by"})
+
+
 def condition_why_not(name: str, want: Any, conditions: Mapping[str, Any], event: Event,
                       extra: Mapping[str, Any] | None = None) -> str | None:
     """Why condition `name: want` does not hold for `event`, or None when it holds."""
     inc, d = event.incident, event.detail
     if name == "timezone":
         return None
+    if not inc and name in NEEDS_INCIDENT:  # an alert_received run for an alert that joined no incident (yet)
+        return f"no incident yet: `{name}` reads the incident, and the alert has joined none"
     if name == "severity":
         return None if severity_holds(want, inc.get("severity")) else \
             f"the incident is SEV{inc.get('severity')}, not {severity_words(want)}"
@@ -128,6 +136,8 @@ def condition_why_not(name: str, want: Any, conditions: Mapping[str, Any], event
             return None
         return \
             f"the incident is {inc.get('state')}, not {' or '.join(sorted(_names(want)))}"
+    if name == "private" and not inc and want:
+        return "no incident yet: the alert has joined none, so nothing is private"
     if name in ("private", "acknowledged", "status_published", "postmortem_done"):
         have = bool(inc.get(name))
         words = {"private": ("private", "public"), "acknowledged": ("acknowledged", "not acknowledged"),

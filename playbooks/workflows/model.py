@@ -108,7 +108,8 @@ class Event:
     incident: the INCIDENT_FIELDS (number, title, severity 1-4, state, private, components: list of names,
     declared_by and lead: names, channel: name without #, acknowledged: bool, status_published: the public page
     shows it (published, last update not resolved), postmortem_done: bool, ...). detail: TRIGGER_DETAIL[trigger]'s
-    keys. For alert_received with no incident yet: the alert's suggested severity and title, number None.
+    keys. For alert_received with no incident yet: empty (templates then have no `incident`, and conditions
+    that read it do not hold: `conditions.NEEDS_INCIDENT`).
     depth: 0 for something a person or a sender did; n+1 for an event caused by a step of a depth-n run."""
 
     trigger: str

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from playbooks.workflows import schema
+from playbooks.workflows.conditions import NEEDS_INCIDENT
 from playbooks.workflows.model import TRIGGER_DETAIL
 from playbooks.workflows.template import namespace_fields
 
@@ -23,7 +24,10 @@ TRIGGER_WORDS = {
     "severity_changed": "the severity changes (`/incident sev 1`)",
     "state_changed": "the incident is acknowledged, mitigated, resolved or reopened",
     "role_assigned": "someone is given a role (`/incident lead @ann`, `/incident role comms @bo`)",
-    "alert_received": "an alert arrives (webhook, alerts channel, `/alert`), whether or not it joins an incident",
+    "alert_received": ("a new alert arrives (webhook, alerts channel, `/alert`): the first delivery of an alert's "
+                       "thread, not each repeat; before anyone declares, or linked to an open incident. Once per "
+                       "alert: when it later joins an incident (Declare, a link) the workflow does not run again, "
+                       "unless a condition that reads the incident (`state: open`) kept it from running on arrival"),
     "no_update": "an open incident goes this long without a status update",
     "postmortem_due": "a resolved incident's postmortem falls due",
     "playbook_finished": "a playbook (diagnose, restart, ...) finishes or its plan is shown",
@@ -61,6 +65,14 @@ def markdown() -> str:
         out.append(f"| `{name}` | {_kind(spec)} | {_escape(spec.help)} |")
     out += ["", "`alert_text_matches`, `alert_source` and `alert_labels` only under `alert_received`; a file that uses "
             "them under another trigger is refused (they could never hold).", ""]
+    out += ["An `alert_received` run for an alert that has joined no incident yet has no incident: a condition that "
+            "reads it (" + ", ".join(f"`{c}`" for c in sorted(NEEDS_INCIDENT)) + ") does not hold (the "
+            "workflow waits for the alert to join one), `private` holds as false, a template that reads "
+            "`incident.<field>` fails its step (\"no incident yet: ...\"), and so do the steps that act on an "
+            "incident (" + ", ".join(f"`{k}`" for k in sorted(schema.STEPS_NEED_INCIDENT)) + ", `post` to the incident "
+            "channel, `remind` of a person); `post` and `remind` to a named `#channel` work. Such a step's failure "
+            "is said in the incidents channel. Its runs are listed on the team web page's workflows (there is no "
+            "incident to list them under in `/incident workflows`, App Home or a postmortem).", ""]
     out += ["### Steps", ""]
     for kind, fields in schema.STEP_FIELDS.items():
         short = f" Shorthand: `- {kind}: <{schema.SHORTHAND[kind]}>`." if kind in schema.SHORTHAND else ""

@@ -157,3 +157,10 @@ KNOWN_PLAYBOOKS: Mapping[str, bool] = {
     "diagnose": False, "providers": False, "restart": True, "rollback": True, "scale-count": True,
     "scale-vm": True, "scale-memory": True,
 }
+
+
+# The steps that act on an incident: under an `alert_received` run for an alert that has joined none, they fail
+# ("no incident yet: ..."), and the others go on. (`post` and `remind` need one only for the incident channel or a
+# person; `wait` only for a named duration.)
+STEPS_NEED_INCIDENT = frozenset({"page", "invite", "set_role", "add_followup", "bookmark", "plan_playbook",
+                                 "draft_status", "escalate"})

@@ -101,12 +101,14 @@ def _plain(value: Any) -> Any:
 
 def namespace(event: Event) -> dict[str, Any]:
     """The event as the plain values a template reads (namespace_fields says which exist per trigger)."""
-    incident = {name: _plain(event.incident.get(name)) for name in INCIDENT_FIELDS}
-    incident["components"] = incident["components"] or ()
-    severity = event.incident.get("severity")
-    incident["sev"] = f"SEV{severity}" if severity else ""
     d = event.detail
-    values: dict[str, Any] = {"incident": incident, "now": _plain(event.at or datetime.now(UTC))}
+    values: dict[str, Any] = {"now": _plain(event.at or datetime.now(UTC))}
+    if event.incident:  # an alert that has joined no incident: `incident` is absent, not a row of blanks
+        incident = {name: _plain(event.incident.get(name)) for name in INCIDENT_FIELDS}
+        incident["components"] = incident["components"] or ()
+        severity = event.incident.get("severity")
+        incident["sev"] = f"SEV{severity}" if severity else ""
+        values["incident"] = incident
     if event.trigger == "severity_changed":
         values["change"] = {"old": d.get("old_severity"), "new": d.get("new_severity"), "direction": d.get("direction")}
     elif event.trigger == "state_changed":
@@ -127,7 +129,16 @@ def namespace(event: Event) -> dict[str, Any]:
 
 
 def render(template: str, event: Event) -> str:
-    """The text for `event`; TemplateRefused says why not (never a Python traceback into a channel)."""
+    """The text for `event`; TemplateRefused says why not (never a Python traceback into a channel).
+
+    Under `alert_received` before the alert joins an incident there are no incident fields: a template naming
+    `incident` is refused in words (rendering it would print blanks, "SEV: “”", in #support)."""
+    if not event.incident:
+        named = sorted({f"incident.{f}" for v, f, _ in variables(template)[1] if v == "incident"})
+        if named:  # `{% if incident is defined %}` is fine: only a field read is refused
+            raise TemplateRefused(f"no incident yet: the template reads {', '.join(named)}, and the alert has "
+                                  "joined no incident (add a condition such as `state: open` under `when:` to "
+                                  "wait until it does)")
     try:
         text = _ENV.from_string(template).render(namespace(event))
     except SecurityError as exc:

@@ -276,7 +276,7 @@ def workflow_list(container: Container, viewer: Viewer) -> dict:
         mine = runs.setdefault(r.workflow, [])
         if len(mine) < LAST_RUNS:
             failed = [s for s in (r.steps or []) if not s.get("ok", True)]
-            mine.append({"incident": r.incident_id, "title": r.title, "severity": r.severity, "trigger": r.trigger,
+            mine.append({"incident": r.incident_id, "alert": r.alert_id, "title": r.title, "severity": r.severity, "trigger": r.trigger,
                          "status": r.status, "at": as_utc(r.started_at), "steps": len(r.steps or []),
                          "failed": [step_line(f) for f in failed]})
     items = [{"name": wf.name, "trigger": wf.trigger, "where": f"{wf.source.rsplit('/', 1)[-1]}:{wf.line}",

@@ -72,6 +72,7 @@ def register(registry: Registry) -> None:
     registry.job(alerts.POST_JOB)(alerts.post_thread)
     registry.job(alerts.REFRESH_JOB)(alerts.refresh_thread)
     registry.job(alerts.DIGEST_JOB)(alerts.post_digest)
+    registry.job(alerts.ARRIVED_JOB)(alerts.arrived)
     registry.on(Hooks.HTTP_ROUTES)(add_routes)
     registry.job(resolution.RESOLVED_JOB)(resolution.announce_resolved)
 

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 POST_JOB = "alerts.post"
 REFRESH_JOB = "alerts.refresh"
 DIGEST_JOB = "alerts.digest"
+ARRIVED_JOB = "alerts.arrived"  # listeners (the `alert_received` workflows) hear a new alert, after the ack
 PACED_JOBS = (POST_JOB, REFRESH_JOB)  # jobs whose payload names the pacing lane (and slots) they hold
 URGENT_LEVEL = 2  # SEV1 and SEV2 post in their own lane: no storm of lesser alerts is ahead of them
 DIGEST_WAIT = timedelta(seconds=60)  # the alerts a full lane turns away in a minute share one message
@@ -168,6 +169,9 @@ def _receive_once(container: Container, session: Session, incoming: IncomingAler
                    {"alert_id": alert.id, "level": alert.level, "link": alert.link}, at=now,
                    dedup_key=f"alert:{alert.id}")
     _queue_post(container, session, alert, incident, now)
+    # a new alert (not a repeat): its listeners hear it once, in a job (a retry or a second replica finds the
+    # workflow's run already claimed), whether it joined an incident or none
+    jobs.enqueue(session, ARRIVED_JOB, {"alert_id": alert.id}, now=now, dedup_key=f"alert-arrived:{alert.id}")
     return Received(alert.id, True, alert.level, 1, alert.incident_id)
 
 
@@ -499,7 +503,24 @@ def declare_from_alert(ctx: Context, alert_id: int) -> Reply:
 
 def received(ctx: Context, incident: Incident, alert: Alert) -> None:
     """The alert joined an incident (declared from it, or linked to it as it arrived): listeners (the team's
-    workflows, `alert_received`) hear it once per alert; `emit` logs a listener's failure and goes on."""
+    workflows, `alert_received`) hear it once per alert; `emit` logs a listener's failure and goes on. They
+    heard it arrive too (`arrived`): a workflow that ran then does not run again (bot/features/workflows/runner.py)."""
+    ctx.app.registry.emit(Hooks.ALERT_RECEIVED, ctx, incident=incident, alert=alert)
+
+
+def arrived(container: Container, payload: dict[str, Any], job=None) -> None:
+    """A new alert was stored: ALERT_RECEIVED with the incident it joined as it arrived, or incident=None. An
+    alert of a private incident goes with that incident (its listeners keep to its channel); one with none is
+    nobody's secret."""
+    ctx = job_context(container)
+    with ctx.session() as session:
+        alert = session.get(Alert, int(payload["alert_id"]))
+        if alert is None:
+            return
+        incident = session.get(Incident, alert.incident_id) if alert.incident_id else None
+        session.expunge(alert)
+        if incident is not None:
+            session.expunge(incident)
     ctx.app.registry.emit(Hooks.ALERT_RECEIVED, ctx, incident=incident, alert=alert)
 
 

@@ -105,16 +105,22 @@ def on_playbook_finished(ctx: Context, execution=None, plan=None, **_: Any) -> N
                 occurrence=f"playbook_finished:{execution.id}")
 
 
-def on_alert_received(ctx: Context, incident: Incident, alert=None, **_: Any) -> None:
-    """An alert joined the incident: its source, title, text and labels are the event's (once per alert)."""
+def on_alert_received(ctx: Context, incident: Incident | None = None, alert=None, **_: Any) -> None:
+    """An alert arrived (incident None: it joined none), or joined an incident: its source, title, text and labels
+    are the event's. Once per alert and workflow: the run's `alert_id` is unique per workflow, so the arrival's run
+    (no incident yet) is the same run when the alert is later declared or linked, and the workflow does not run
+    again; one whose conditions read the incident (`state: open`) did not run on arrival, and runs then."""
     if alert is None:
         return
     labels = (alert.details or {}).get("labels") if isinstance(alert.details, dict) else None
-    runner.fire(ctx, "alert_received", incident, {
+    detail = {
         "alert_source": alert.source or "", "alert_title": alert.title or "",
         "alert_text": alert.text or alert.title or "",
-        "alert_labels": {str(k): str(v) for k, v in (labels or {}).items()} if isinstance(labels, dict) else {}},
-        occurrence=f"alert_received:{alert.id}")
+        "alert_labels": {str(k): str(v) for k, v in (labels or {}).items()} if isinstance(labels, dict) else {}}
+    event = make_event(ctx, "alert_received", incident, detail) if incident is not None else \
+        Event("alert_received", {}, detail, ctx.now(), current_depth())
+    runner.start(ctx, event, incident.id if incident is not None else None,
+                 occurrence=f"alert_received:{alert.id}", alert_id=alert.id)
 
 
 def on_postmortem_due(ctx: Context, incident: Incident, due: datetime | None = None, **_: Any) -> None:

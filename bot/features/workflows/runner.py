@@ -5,6 +5,11 @@ lets one replica (or one retry) win; each step is a job with the key `wf-step:<r
 advances by a conditional UPDATE on `next_step`, the same rule as jobs' claim. The steps a run will take are
 copied into its row when it is claimed, so editing the file mid-incident never changes a run under way.
 
+An `alert_received` run may have no incident (the alert arrived and joined none yet): its row has `alert_id`,
+whose own unique constraint makes it the same run when the alert later joins an incident, so the workflow does
+not run again; its steps that need an incident fail, each saying so, and a failure is said in the incidents
+channel (there is no incident channel yet).
+
 A failed step says why in the incident channel and the next one still runs. A step's own effects (a role set,
 a severity raised by a playbook) may be events for other workflows: they carry the run's depth plus one, and
 an event at `MAX_DEPTH` starts nothing (said once in the timeline), so no workflow can trigger itself forever.
@@ -30,7 +35,8 @@ from bot.features.workflows import loading, steps as step_kinds
 from bot.features.workflows.events import (DEPTH, event_dict, event_from, incident_fields, make_event,
                                            occurrence_key, step_dict)
 from bot.features.workflows.steps import StepFailed
-from playbooks.workflows import DEFAULT_FILE, MAX_DEPTH, Event, Step, Workflow, matches, step_line
+from playbooks.workflows import (DEFAULT_FILE, MAX_DEPTH, Event, Step, TemplateRefused, Workflow, matches,
+                                step_line)
 from playbooks.workflows.conditions import holds
 
 log = logging.getLogger(__name__)
@@ -53,19 +59,19 @@ def fire(ctx: Context, trigger: str, incident: Incident, detail: dict[str, Any] 
     return start(ctx, event, incident.id, occurrence=occurrence)
 
 
-def start(ctx: Context, event: Event, incident_id: int, *, occurrence: str = "",
-          only: Workflow | None = None) -> list[int]:
+def start(ctx: Context, event: Event, incident_id: int | None, *, occurrence: str = "",
+          only: Workflow | None = None, alert_id: int | None = None) -> list[int]:
     wanted = [only] if only is not None else [wf for wf in loading.current(ctx.app).enabled()
                                                if _matches(wf, event)]
     if not wanted:
         return []
-    if event.depth >= MAX_DEPTH:
+    if event.depth >= MAX_DEPTH and incident_id is not None:
         _refuse_depth(ctx, event, incident_id, wanted)
         return []
     key = occurrence or occurrence_key(event)
     started = []
     for wf in wanted:
-        run_id = claim(ctx, wf, event, incident_id, key)
+        run_id = claim(ctx, wf, event, incident_id, key, alert_id=alert_id)
         if run_id is not None:
             started.append(run_id)
     return started
@@ -92,10 +98,13 @@ def _refuse_depth(ctx: Context, event: Event, incident_id: int, wanted: list[Wor
                                   detail=text[:2000], data={"depth": event.depth}, at=ctx.now()))
 
 
-def claim(ctx: Context, wf: Workflow, event: Event, incident_id: int, occurrence: str) -> int | None:
-    """Insert the run's row and queue its first step, in one transaction; None if this occurrence already ran."""
+def claim(ctx: Context, wf: Workflow, event: Event, incident_id: int | None, occurrence: str, *,
+          alert_id: int | None = None) -> int | None:
+    """Insert the run's row and queue its first step, in one transaction; None if this occurrence already ran
+    (for an alert's run: if this workflow already ran for the alert, with or without an incident)."""
     now = ctx.now()
-    run = WorkflowRun(workflow=wf.name[:120], incident_id=incident_id, occurrence=occurrence, trigger=event.trigger,
+    run = WorkflowRun(workflow=wf.name[:120], incident_id=incident_id, alert_id=alert_id, occurrence=occurrence,
+                      trigger=event.trigger,
                       depth=event.depth, source=wf.where[:300], status="running", next_step=0, steps=[],
                       event={"event": event_dict(event), "plan": [step_dict(s) for s in wf.steps]},
                       started_at=now)
@@ -106,10 +115,10 @@ def claim(ctx: Context, wf: Workflow, event: Event, incident_id: int, occurrence
                 session.flush()
         except IntegrityError:
             return None
-        incident = svc.get_incident(session, incident_id)
         steps = f"{len(wf.steps)} step" + ("s" if len(wf.steps) != 1 else "")  # "1 step", not "1 steps"
         text = f"Workflow “{wf.name}” started ({_trigger_words(event)}; {steps}, {wf.where})"
-        if in_timeline(wf.source):
+        if in_timeline(wf.source) and incident_id is not None:
+            incident = svc.get_incident(session, incident_id)
             svc.record(session, incident, "workflow_run", "fireline", text,
                        {"run_id": run.id, "workflow": wf.name, "trigger": event.trigger, "depth": event.depth},
                        at=now)
@@ -147,11 +156,11 @@ def run_step_job(container: Container, payload: dict[str, Any], job=None) -> Non
             return  # done before (a retried job): nothing twice
         plan = list(run.event.get("plan") or [])
         event = event_from(run.event["event"])
-        incident = session.get(Incident, run.incident_id)
+        incident = session.get(Incident, run.incident_id) if run.incident_id is not None else None
         session.expunge(run)
         if incident is not None:
             session.expunge(incident)
-    if index >= len(plan) or incident is None:
+    if index >= len(plan) or (incident is None and run.incident_id is not None):
         return
     if index and _wait_over(ctx, run, plan[index - 1], incident, event):
         skip_rest(ctx, run, index, len(plan))
@@ -164,7 +173,7 @@ def run_step_job(container: Container, payload: dict[str, Any], job=None) -> Non
         outcome = step_kinds.run(ctx, run, incident, step, event)
         ok, text = True, outcome.text
         delay = outcome.delay
-    except StepFailed as exc:
+    except (StepFailed, TemplateRefused) as exc:  # in words already: "no incident yet: ...", a template's fault
         ok, text = False, str(exc)
     except Exception as exc:  # any other failure: said in the channel, the others go on
         log.exception("workflow %r step %s (%s) failed", run.workflow, index + 1, step.kind)
@@ -174,13 +183,17 @@ def run_step_job(container: Container, payload: dict[str, Any], job=None) -> Non
     advance(ctx, run, step, ok, text, len(plan), delay)
 
 
-def _wait_over(ctx: Context, run: WorkflowRun, before: dict[str, Any], incident: Incident, event: Event) -> bool:
+def _wait_over(ctx: Context, run: WorkflowRun, before: dict[str, Any], incident: Incident | None,
+               event: Event) -> bool:
     """The step before was a `wait` with `unless`: do its conditions hold now that the wait ended?"""
     unless = (before.get("args") or {}).get("unless") if before.get("kind") == "wait" else None
     if not unless:
         return False
     waited = next((s for s in reversed(run.steps or []) if s.get("index") == before.get("index")), None)
     since = datetime.fromisoformat(waited["at"]) if waited and waited.get("at") else None
+    if incident is None:  # an alert's run with no incident: nothing was updated, and only alert conditions hold
+        return holds(dict(unless), Event(event.trigger, {}, dict(event.detail), ctx.now(), event.depth),
+                     {"updated": False})
     updated = bool(since and incident.last_update_at and as_utc(incident.last_update_at) > as_utc(since))
     now_event = Event(event.trigger, incident_fields(ctx, incident), dict(event.detail), ctx.now(), event.depth)
     return holds(dict(unless), now_event, {"updated": updated})
@@ -199,7 +212,7 @@ def skip_rest(ctx: Context, run: WorkflowRun, index: int, total: int) -> bool:
                     status="failed" if failed_before else "done"))
         if result.rowcount != 1:
             return False
-        if in_timeline(run.source):
+        if in_timeline(run.source) and run.incident_id is not None:
             incident = svc.get_incident(session, run.incident_id)
             words = f"Workflow “{run.workflow}”: {text}"
             svc.record(session, incident, "workflow_step", "fireline", words[:2000],
@@ -225,9 +238,9 @@ def advance(ctx: Context, run: WorkflowRun, step: Step, ok: bool, text: str, tot
                     finished_at=now if last else None))
         if result.rowcount != 1:
             return False
-        incident = svc.get_incident(session, run.incident_id)
+        incident = svc.get_incident(session, run.incident_id) if run.incident_id is not None else None
         words = f"Workflow “{run.workflow}” {step_line(entry)}"
-        if in_timeline(run.source) or not ok:
+        if incident is not None and (in_timeline(run.source) or not ok):
             svc.record(session, incident, "workflow_step", "fireline", words[:2000],
                        {"run_id": run.id, "index": step.index, "kind": step.kind, "ok": ok}, at=now)
             session.add(PlaybookAudit(incident_id=run.incident_id, actor="fireline",
@@ -239,10 +252,15 @@ def advance(ctx: Context, run: WorkflowRun, step: Step, ok: bool, text: str, tot
                          run_at=now + delay if delay else None, dedup_key=f"wf-step:{run.id}:{step.index + 1}",
                          now=now)
     if not ok:
-        svc.announce(ctx, incident, Reply(
+        reply = Reply(
             f":warning: Workflow “{escape(run.workflow)}”, step {step.index + 1} ({step.kind}) failed: {escape(text)}",
             lines=[("The other steps go on. " if not last else "") +
-                   f"The step is at {escape(run.source.rsplit(':', 1)[0])}:{step.line}."]))
+                   f"The step is at {escape(run.source.rsplit(':', 1)[0])}:{step.line}."])
+        if incident is not None:
+            svc.announce(ctx, incident, reply)
+        else:  # an alert's run with no incident: said where the alert itself was posted
+            reply.text += f" (alert #{run.alert_id}, no incident yet)"
+            ctx.chat.post(f"#{ctx.app.settings.incidents_channel_name}", reply.public())
     return True
 
 

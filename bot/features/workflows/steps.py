@@ -35,6 +35,7 @@ from bot.features.status.feature import plan_reply as status_plan_reply
 from playbooks.severity import SEVERITIES
 from playbooks.workflows import Event, Step, parse_duration, render
 from playbooks.workflows.conditions import holds
+from playbooks.workflows.schema import STEPS_NEED_INCIDENT
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,14 @@ class Outcome:
     delay: timedelta | None = None
 
 
-def duration(ctx: Context, value: Any, incident: Incident) -> timedelta:
+def duration(ctx: Context, value: Any, incident: Incident | None) -> timedelta:
     """A step's duration: `30m`, or a named one read from settings, run at RESPONSE_CLOCK_SPEED like the clock."""
     if value in (None, ""):
         return timedelta(0)
     seconds = parse_duration(str(value))
+    if seconds is None and incident is None:
+        raise StepFailed(f"no incident yet: `{escape(str(value))}` is the incident's own duration, and the alert "
+                         "has joined no incident; give a length such as 30m")
     if seconds is None:
         if value == "update_nudge":
             nominal = timedelta(minutes=ctx.app.settings.update_nudge_minutes)
@@ -154,14 +158,17 @@ def _members_only(incident: Incident, channel: str) -> None:
                          "in its own channel (add `private: false` under `when:` to leave private incidents out)")
 
 
-def post(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: Event) -> Outcome:
+def post(ctx: Context, run: WorkflowRun, incident: Incident | None, step: Step, event: Event) -> Outcome:
     channel = str(step.args.get("channel") or "incident")
+    if channel == "incident" and incident is None:
+        raise StepFailed(no_incident(run, "post in the incident channel"))
     text = text_of(step, "text", event)
     reply = Reply(escape(text)).public()
     if channel == "incident":
         svc.announce(ctx, incident, reply)
         return Outcome("posted in the incident channel")
-    _members_only(incident, channel)
+    if incident is not None:  # an alert that joined no incident is not private: nothing to keep in
+        _members_only(incident, channel)
     ctx.chat.post(channel if channel.startswith(("C", "G", "#")) else f"#{channel}", reply)
     return Outcome(f"posted in {channel}")
 
@@ -242,19 +249,21 @@ def add_followup(ctx: Context, run: WorkflowRun, incident: Incident, step: Step,
     return Outcome(f"follow-up {number} added")
 
 
-def remind(ctx: Context, run: WorkflowRun, incident: Incident, step: Step, event: Event) -> Outcome:
+def remind(ctx: Context, run: WorkflowRun, incident: Incident | None, step: Step, event: Event) -> Outcome:
     after, unless = step.args.get("after"), dict(step.args.get("unless") or {})
+    if incident is None and not str(step.args.get("to") or "").startswith("#"):
+        raise StepFailed(no_incident(run, f"remind {step.args.get('to') or 'lead'}"))
     if step.args.get("nudge") and event.trigger == "no_update":  # the response clock's nudge, with its buttons
         return Outcome(clock.nudge(ctx, incident, int(event.detail.get("nudge") or 1),
                                    float(event.detail.get("quiet_seconds") or 0), text_of(step, "text", event)))
-    if after == "response_target" and unless == {"acknowledged": True}:
+    if after == "response_target" and unless == {"acknowledged": True} and incident is not None:
         clock.arm_ack(ctx, incident, incident.declared_at)  # the clock's own reminder (SEV3) or escalation
         return Outcome("the response clock reminds the channel if nobody acknowledges within the response target")
-    if str(step.args.get("to") or "").startswith("#"):
+    if str(step.args.get("to") or "").startswith("#") and incident is not None:
         _members_only(incident, str(step.args["to"]))
     wait = duration(ctx, after, incident)
     due = ctx.now() + wait
-    payload = {"incident_id": incident.id, "run_id": run.id, "workflow": run.workflow, "to": step.args.get("to"),
+    payload = {"incident_id": incident.id if incident is not None else None, "run_id": run.id, "workflow": run.workflow, "to": step.args.get("to"),
                "text": text_of(step, "text", event), "unless": unless, "queued_at": ctx.now().isoformat(),
                "trigger": event.trigger, "detail": dict(event.detail)}
     with ctx.session() as session:
@@ -296,10 +305,17 @@ KINDS: dict[str, Callable[..., Outcome]] = {
 }
 
 
-def run(ctx: Context, run_row: WorkflowRun, incident: Incident, step: Step, event: Event) -> Outcome:
+def no_incident(run: WorkflowRun, what: str) -> str:
+    return (f"no incident yet: cannot {what}, alert #{run.alert_id} has joined no incident (add a condition such "
+            "as `state: open` under `when:` to run when it joins one)")
+
+
+def run(ctx: Context, run_row: WorkflowRun, incident: Incident | None, step: Step, event: Event) -> Outcome:
     handler = KINDS.get(step.kind)
     if handler is None:
         raise StepFailed(f"Fireline does not know the step `{step.kind}`")
+    if incident is None and step.kind in STEPS_NEED_INCIDENT:
+        raise StepFailed(no_incident(run_row, step.kind.replace("_", " ")))
     return handler(ctx, run_row, incident, step, event)
 
 
@@ -316,6 +332,9 @@ def job_incident(ctx: Context, payload: dict[str, Any]) -> Incident | None:
 def remind_job(container: Container, payload: dict[str, Any], job=None) -> None:
     """Send the reminder unless its `unless` conditions hold now (or the incident is resolved)."""
     ctx = job_context(container)
+    if payload.get("incident_id") is None:  # an alert's run with no incident: only a channel is reminded
+        _remind_channel(ctx, payload)
+        return
     incident = job_incident(ctx, payload)
     if incident is None:
         return
@@ -339,3 +358,13 @@ def remind_job(container: Container, payload: dict[str, Any], job=None) -> None:
     with ctx.session() as session:
         svc.record(session, svc.get_incident(session, incident.id), "workflow_remind", "fireline",
                    f"Reminder of “{payload.get('workflow')}” sent to {to}: {payload.get('text')}"[:2000], at=ctx.now())
+
+
+def _remind_channel(ctx: Context, payload: dict[str, Any]) -> None:
+    now_event = Event(payload.get("trigger") or "alert_received", {}, payload.get("detail") or {}, ctx.now(), 0)
+    unless = payload.get("unless") or {}
+    if unless and holds(unless, now_event, {"updated": False}):
+        return
+    to = str(payload.get("to") or "")
+    if to.startswith("#"):
+        ctx.chat.post(to, Reply(f":alarm_clock: {escape(str(payload.get('text') or ''))}").public())

@@ -21,7 +21,10 @@ class WorkflowRun(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     workflow: str = Field(sa_column=Column(sa.String(120), nullable=False))
-    incident_id: int = Field(sa_column=Column(sa.Integer, sa.ForeignKey("incidents.id"), nullable=False, index=True))
+    # None: an `alert_received` run for an alert that has joined no incident (yet); `alert_id` says which alert
+    incident_id: int | None = Field(default=None, sa_column=Column(sa.Integer, sa.ForeignKey("incidents.id"),
+                                                                   nullable=True, index=True))
+    alert_id: int | None = Field(default=None, sa_column=Column(sa.Integer, nullable=True))
     occurrence: str = Field(sa_column=Column(sa.String(200), nullable=False))
     trigger: str = Field(sa_column=Column(sa.String(40), nullable=False))
     depth: int = Field(default=0, sa_column=Column(sa.Integer, nullable=False))
@@ -35,4 +38,6 @@ class WorkflowRun(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=_utc_column())
 
-    __table_args__ = (sa.UniqueConstraint("workflow", "incident_id", "occurrence", name="uq_workflow_run"),)
+    # the second claim: an alert's run, with or without an incident, happens once (NULLs never collide)
+    __table_args__ = (sa.UniqueConstraint("workflow", "incident_id", "occurrence", name="uq_workflow_run"),
+                      sa.UniqueConstraint("workflow", "alert_id", name="uq_workflow_run_alert"))

@@ -229,3 +229,26 @@ def test_a_sample_rehearsal_fills_every_field_a_template_reads(make_container, t
     assert "Rehearsal on a sample incident" in shown
     assert "“Exec heads-up for #1 Checkout returns 502 for every request”" in shown  # not "#None a rehearsal"
     assert "#None" not in shown
+
+
+def test_the_team_page_lists_an_alerts_run_that_has_no_incident(db_url, recorder, clock, fake_fly, pd, tmp_path):
+    """An alert_received run before anyone declared belongs to no incident: the team page is where it is seen."""
+    from tests.support.alerts import ALERT_SECRET, post_alert
+    from tests.support.real_run import real_site, team_client
+
+    path = tmp_path / "team.yaml"
+    path.write_text("""
+workflows:
+  - name: Payments alert heard
+    on: alert_received
+    when: {alert_labels: {team: payments}}
+    steps:
+      - post: {channel: "#support", text: "heard {{ alert.title }}"}
+""", encoding="utf-8")
+    with real_site(db_url, recorder, clock, fake_fly, pd, workflows=str(path),
+                   alerts_webhook_secret=ALERT_SECRET) as slack:
+        assert post_alert(slack.client, {"title": "Charge failures up 40%", "source": "stripe",
+                                         "labels": {"team": "payments"}, "id": "d-1"}).status_code == 202
+        slack.run_jobs()
+        page = team_client(slack, "U0BEN").get("/team/workflows").text
+        assert "Payments alert heard" in page and "alert #1, no incident" in page and "done" in page

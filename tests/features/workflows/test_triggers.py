@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from pathlib import Path
 
 from sqlmodel import Session, select
 
 from bot.adapters.console import Console
-from bot.features.alerts import render as alert_render
+from bot.features.alerts import render as alert_render, service as alert_service
 from bot.store.models import FollowUp, Postmortem, WorkflowRun
 from tests.features.alerts.test_senders import CORPUS, TOKENS
-from tests.support.alerts import ALERT_SECRET, alerts
+from tests.support.alerts import ALERT_SECRET, alerts, incidents, pagerduty_event, post_alert
 from tests.support.factories import make_container
 from tests.support.pagerduty import harness, incident_posts
 
@@ -23,6 +24,7 @@ workflows:
   - name: Platform alert joins an incident
     on: alert_received
     when:
+      state: open
       alert_source: [alertmanager]
       alert_labels: {environment: production, team: platform}
     steps:
@@ -56,7 +58,7 @@ def test_alert_received_runs_when_an_alert_opens_an_incident_and_when_one_joins_
     with harness(container, recorder) as slack:
         assert deliver_capture(slack.client).status_code == 202
         slack.run_jobs()
-        assert runs(container) == []  # an alert with no incident starts nothing (a run belongs to an incident)
+        assert runs(container) == []  # `state: open` reads the incident: it waits until the alert joins one
         [alert] = alerts(container)
         slack.press(alert_render.DECLARE, str(alert.id))
         expected = ("alertmanager alert on prod-web-server-01:9100: Critical CPU usage detected on production "
@@ -193,4 +195,106 @@ workflows:
         slack.command("ack", channel_id="CINC0002")
         slack.command("resolve fixed", channel_id="CINC0002")
         assert incident_posts(recorder, "Resolved straight from investigating: was it mitigated?")
+    container.engine.dispose()
+
+
+# -- alert_received when the alert arrives, before anyone declares ----------------------------------------------
+EXAMPLE = Path(__file__).resolve().parents[3] / "docs/examples/workflows/customer-support.yaml"
+PAYMENTS = {"title": "Stripe charge failures up 40%", "text": "payment charges failing at checkout", "source": "stripe",
+            "labels": {"team": "payments"}, "id": "delivery-1"}
+HEARD = "A stripe alert about payments: Stripe charge failures up 40%. No incident yet; watch #incidents."
+
+
+def channel_posts(recorder, needle: str) -> list[str]:
+    """The channels of the posts saying `needle`."""
+    return [str(c.data.get("channel")) for c in recorder.of("chat.postMessage") if needle in c.text()]
+
+
+def test_a_payments_alert_is_heard_in_support_when_it_arrives_once_and_not_again_when_declared(
+        sqlite_url, recorder, clock):
+    container = make_container(sqlite_url, recorder, clock, workflows=str(EXAMPLE), alerts_webhook_secret=ALERT_SECRET)
+    with harness(container, recorder) as slack:
+        assert post_alert(slack.client, PAYMENTS).status_code == 202
+        assert post_alert(slack.client, PAYMENTS).status_code in (200, 202)  # the sender's retry: a replay
+        assert post_alert(slack.client, {**PAYMENTS, "id": "delivery-2"}).status_code == 202  # a repeat, same thread
+        slack.run_jobs()
+        assert incidents(container) == []  # nobody declared
+        [alert] = alerts(container)
+        assert alert.count == 2
+        assert channel_posts(recorder, HEARD) == ["#support"]
+        [run] = runs(container)
+        assert (run.workflow, run.incident_id, run.alert_id, run.status) == (
+            "Support hears about payment alerts at once", None, alert.id, "done")
+        # the arrival's job run again (a retry, a second replica): the run is claimed, nothing twice
+        alert_service.arrived(container, {"alert_id": alert.id})
+        slack.run_jobs()
+        assert len(channel_posts(recorder, HEARD)) == 1 and len(runs(container)) == 1
+        # declared from the alert: the alert joins #1, and the same workflow does not run again for it
+        slack.press(alert_render.DECLARE, str(alert.id))
+        slack.run_jobs()
+        assert [a.incident_id for a in alerts(container)] == [1]
+        assert len(channel_posts(recorder, HEARD)) == 1
+        assert [r.workflow for r in runs(container) if r.trigger == "alert_received"] == [
+            "Support hears about payment alerts at once"]
+    container.engine.dispose()
+
+
+NO_INCIDENT_FILE = """
+workflows:
+  - name: Payments alert before anyone declares
+    on: alert_received
+    when: {alert_labels: {team: payments}}
+    steps:
+      - page: {policy: default}
+      - post: {channel: "#support", text: "heard {{ alert.title }}"}
+      - post: {channel: "#support", text: "about {{ incident.title }}"}
+"""
+
+
+def test_steps_that_need_an_incident_fail_saying_so_and_the_others_go_on(sqlite_url, recorder, clock, tmp_path):
+    path = tmp_path / "team.yaml"
+    path.write_text(NO_INCIDENT_FILE, encoding="utf-8")
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path), alerts_webhook_secret=ALERT_SECRET)
+    with harness(container, recorder) as slack:
+        assert post_alert(slack.client, PAYMENTS).status_code == 202
+        slack.run_jobs()
+        [run] = runs(container)
+        assert run.status == "failed" and run.incident_id is None
+        page, heard, about = run.steps
+        assert not page["ok"] and page["text"].startswith(f"no incident yet: cannot page, alert #{run.alert_id}")
+        assert heard["ok"] and channel_posts(recorder, "heard Stripe charge failures up 40%") == ["#support"]
+        assert not about["ok"] and about["text"].startswith("no incident yet: the template reads incident.title")
+        assert not channel_posts(recorder, "about ")  # nothing half-rendered in #support
+        said = channel_posts(recorder, "failed: no incident yet")
+        assert said == ["#incidents"] * 2
+    container.engine.dispose()
+
+
+PRIVATE_FILE = """
+workflows:
+  - name: Tell support about PagerDuty alerts
+    on: alert_received
+    when: {alert_source: [pagerduty]}
+    steps:
+      - post: {channel: "#support", text: "support: {{ alert.title }}"}
+"""
+
+
+def test_an_alert_that_arrives_linked_to_a_private_incident_keeps_to_its_channel(sqlite_url, recorder, clock,
+                                                                                 tmp_path):
+    path = tmp_path / "team.yaml"
+    path.write_text(PRIVATE_FILE, encoding="utf-8")
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path), alerts_webhook_secret=ALERT_SECRET)
+    with harness(container, recorder) as slack:
+        slack.command("declare --private Card data in the logs sev2")
+        slack.run_jobs()
+        event = pagerduty_event(title="Fireline #1 card numbers logged by checkout")
+        assert post_alert(slack.client, event, header="X-PagerDuty-Signature").status_code == 202
+        slack.run_jobs()
+        [alert] = alerts(container)
+        assert alert.incident_id == 1  # it named the incident: it joined it as it arrived
+        [run] = runs(container)
+        assert (run.incident_id, run.alert_id, run.status) == (1, alert.id, "failed")
+        assert "#1 is private" in run.steps[0]["text"]
+        assert not channel_posts(recorder, "support: Fireline #1")  # nothing about a private incident in #support
     container.engine.dispose()
