@@ -7,7 +7,7 @@ import io
 
 from bot.adapters.console import run_console
 from tests.support import prometheus as prom
-from tests.support.factories import make_container
+from tests.support.factories import make_container, make_settings
 from tests.support.fly_fixtures import fly_container
 from tests.support.harness import SlackHarness
 
@@ -107,3 +107,42 @@ def test_metrics_that_cannot_be_read_are_said_and_the_rest_of_the_report_stands(
            "FLY_METRICS_URL." in text
     assert "Suggested:" in text
     container.engine.dispose()
+
+
+def fly_metrics_line(settings):
+    """The fly-metrics line as `fireline check` prints it (bot/app/cli.py cmd_check: run_checks over the features)."""
+    from bot.app.assembly import feature_registry
+    from bot.core.check import run_checks
+
+    [line] = [s for s in run_checks(settings, feature_registry()) if s.name == "fly-metrics"]
+    return line
+
+
+def test_fireline_check_reads_fly_metrics_live_from_the_organisation(sqlite_url, fly_prometheus, monkeypatch):
+    from bot.features.fly_metrics import service
+
+    monkeypatch.setattr(service, "utcnow", lambda: prom.END)  # the fixture's "now": its series end there
+    settings = make_settings(sqlite_url, fly_app="cgraph-api", **prom.settings_for(fly_prometheus))
+    line = fly_metrics_line(settings)
+    apps = len({f.app for f in prom.FLEETS})  # every generated app reports memory up to END
+    assert line.state == "live", line.detail
+    assert line.detail == f"organisation {prom.ORG} at {fly_prometheus.url}: {apps} apps report metrics"
+    missing = fly_metrics_line(make_settings(sqlite_url, fly_app="cgraph-apii", **prom.settings_for(fly_prometheus)))
+    assert missing.state == "error" and missing.detail.endswith("; FLY_APP cgraph-apii has none")
+
+
+def test_fireline_check_says_fly_metrics_unreachable_and_names_the_setting(sqlite_url):
+    from tests.support.ports import free_port
+
+    closed = f"http://127.0.0.1:{free_port()}/prometheus"  # a loopback port nothing listens on
+    line = fly_metrics_line(make_settings(sqlite_url, fly_metrics_url=closed, fly_metrics_token="fm2_secret-token",
+                                          fly_org="cgraph-org"))
+    assert line.state == "error", line.detail
+    assert "Could not reach Fly's metrics" in line.detail and "FLY_METRICS_URL" in line.detail
+    assert "fm2_secret-token" not in line.detail
+
+
+def test_fireline_check_says_fly_metrics_not_configured_without_a_token(sqlite_url):
+    line = fly_metrics_line(make_settings(sqlite_url, fly_org="cgraph-org"))
+    assert line.state == "off"
+    assert line.detail.startswith("FLY_METRICS_TOKEN not set: /diagnose, `/scale rightsize` and deploy watches")
