@@ -146,3 +146,64 @@ def test_fireline_check_says_fly_metrics_not_configured_without_a_token(sqlite_u
     line = fly_metrics_line(make_settings(sqlite_url, fly_org="cgraph-org"))
     assert line.state == "off"
     assert line.detail.startswith("FLY_METRICS_TOKEN not set: /diagnose, `/scale rightsize` and deploy watches")
+
+
+OUR_PRICES = """\
+as_of: "2026-11"
+source: "our Fly contract"
+currency: USD
+memory_gb_month: 6.00
+sizes:
+  shared-cpu-1x: [shared, 1, 256, 2.00]
+  shared-cpu-2x: [shared, 2, 512, 4.00]
+  performance-1x: [performance, 1, 2048, 31.00]
+"""
+
+
+def test_scale_rightsize_prices_from_the_teams_own_table_in_fly_prices(db_url, recorder, clock, fly_prometheus,
+                                                                     tmp_path):
+    """FLY_PRICES replaces the guide's table: the same machines, the same advice, the team's figures and date."""
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(OUR_PRICES)
+    container = make_container(db_url, recorder, clock=clock, fly_prices=str(prices),
+                               **prom.settings_for(fly_prometheus))
+    with slack_for(container, recorder) as client:
+        slack = SlackHarness(container, recorder, client)
+        slack.command("rightsize cgraph-idle", command="/scale")
+        text = slack.recorder.responses()[-1].text()
+    # shared-cpu-2x with 4096 MB: 4.00 + 3.5 GB x 6.00 = $25.00; shared-cpu-1x with 1792 MB: 2.00 + 1.5 x 6 = $11.00
+    assert ("5d8e0000: 7-day highs: CPU 6%, memory 24% of shared-cpu-2x, 4096 MB: shared-cpu-1x with 1792 MB keeps "
+            "them under 50% CPU and 60% memory. Saves $14.00/month ($25.00 -&gt; $11.00).") in text, text
+    assert "4 of 4 machines stayed low for 7 days; smaller sizes would save about $56.00/month" in text, text
+    assert "Priced from prices as of 2026-11 (our Fly contract)" in text and "2024-12" not in text
+    container.engine.dispose()
+
+
+BAD_PRICES = [
+    ("missing.yaml", None, "cannot read the price table {path}: "),
+    ("broken.yaml", "as_of: 2026-11\nsizes: [shared-cpu-1x: [\n", "cannot read the price table {path}: "),
+    ("list.yaml", "- shared-cpu-1x\n", "the price table {path} is not a mapping of as_of, memory_gb_month and sizes"),
+    ("no-memory.yaml", OUR_PRICES.replace("memory_gb_month: 6.00\n", ""),
+     "the price table {path} has no memory_gb_month"),
+    ("short-row.yaml", OUR_PRICES.replace("[shared, 2, 512, 4.00]", "[shared, 2, 4.00]"),
+     "the price table {path}: size shared-cpu-2x is [shared, 2, 4.0], not [cpu_kind, cpus, memory_mb, monthly price]"),
+    ("bad-price.yaml", OUR_PRICES.replace("4.00]", "four dollars]"),
+     "the price table {path}: size shared-cpu-2x is [shared, 2, 512, four dollars], not [cpu_kind, cpus, memory_mb, "
+     "monthly price]"),
+    ("no-sizes.yaml", OUR_PRICES.split("sizes:")[0] + "sizes: {}\n", "the price table {path} has no sizes"),
+]
+
+
+def test_a_bad_fly_prices_file_is_refused_naming_the_file_and_what_is_wrong(db_url, recorder, clock, fly_prometheus,
+                                                                            tmp_path):
+    for name, content, said in BAD_PRICES:
+        path = tmp_path / name
+        if content is not None:
+            path.write_text(content)
+        container = make_container(db_url, recorder, clock=clock, fly_prices=str(path),
+                                   **prom.settings_for(fly_prometheus))
+        text = console(container, "/scale rightsize cgraph-idle")
+        assert said.format(path=path) in text, (name, text)
+        assert "Fix FLY_PRICES's file, or unset FLY_PRICES for the guide's table." in text, (name, text)
+        assert "Saves" not in text and "Right-sizing cgraph-idle" not in text, (name, text)
+        container.engine.dispose()
