@@ -192,6 +192,26 @@ def test_a_canary_whose_release_errs_as_the_old_one_did_is_healthy_on_sentry(har
     assert "not judged" not in text
 
 
+@pytest.mark.parametrize("template", ["{version}", "cgraph-api@{version}"])
+def test_sentry_releases_named_by_flys_release_number_are_not_judged_on_a_canary(harness_for, clock, fake_sentry,
+                                                                                 template):
+    """A canary's image is no Fly release, so it has no {version}: "cgraph-api@{version}" named both the canary's
+    release and the old one "cgraph-api@", and the canary was judged against itself; "{version}" alone named neither,
+    and the verdict said to set SENTRY_API_TOKEN, which was set."""
+    app = "cgraph-canary-bad"
+    fake_sentry.counts = {"cgraph-api@": 40.0, "": 40.0}
+    slack = harness_for(app, prom.BAD_CANARY, "7f8e", deploy_sentry_release=template, **fake_sentry.settings())
+    slack.command(f"canary {NEW.format(app=app)}", command="/deploy")
+    press(slack, "Confirm")
+    watch(slack, clock, 2)
+    run = run_row(slack.container)
+    [sentry] = [line for line in run.reasons if line.startswith("Sentry")]
+    assert "not judged" in sentry and "DEPLOY_SENTRY_RELEASE" in sentry and "{tag}" in sentry, sentry
+    assert "SENTRY_API_TOKEN" not in sentry, sentry
+    assert fake_sentry.requests == []  # no release compared with itself
+    assert run.verdict == "bad"  # Fly's metrics still judge it
+
+
 def test_a_good_canary_is_promoted_and_the_count_kept(harness_for, clock, prism):
     app = "cgraph-canary-good"
     slack = harness_for(app, prom.GOOD_CANARY, "6e8e")
