@@ -221,6 +221,7 @@ class CanaryObservations:
     sentry_old: float | None = None  # errors of the old release over the same window
     sentry_minutes: float = 0.0
     sentry_error: str = ""  # "" and both None: Sentry not configured
+    sentry_unjudged: str = ""  # Sentry is configured but the releases cannot be named: why
     others: int = 0  # how many machines run the old release
     other_ids: tuple[str, ...] = ()  # those machines (empty: Fly could not be read)
     state: str = ""  # the canary's machine state ("" : not read)
@@ -309,6 +310,9 @@ def judge_metrics(observed: CanaryObservations, limits: CanaryThresholds) -> lis
 def judge_sentry(observed: CanaryObservations, limits: CanaryThresholds) -> Reason:
     if observed.sentry_error:
         return Reason("Sentry", "suspicious", f"could not read Sentry: {observed.sentry_error}")
+    if observed.sentry_unjudged:
+        return Reason("Sentry", "healthy", f"errors of the new release were not judged: {observed.sentry_unjudged}",
+                      unjudged="not checked")
     if observed.sentry_new is None or observed.sentry_old is None:
         return Reason("Sentry", "healthy", "errors of the new release were not judged: set SENTRY_API_TOKEN, "
                       "SENTRY_ORG and SENTRY_PROJECT", unjudged="not configured")

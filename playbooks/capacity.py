@@ -168,21 +168,42 @@ class PricesError(ValueError):
 
 
 def load_prices(path: str | None = None) -> Prices:
-    """The price table: FLY_PRICES's file when given, else the guide's (playbooks/data/fly_prices.yaml)."""
+    """The price table: FLY_PRICES's file when given, else the guide's (playbooks/data/fly_prices.yaml).
+
+    Each refusal names the file and the key or size to fix: a team's table read as a list, or a row of three
+    values, came out as Python's own words ("string indices must be integers", "not enough values to unpack")
+    without saying which size was wrong."""
     source = Path(path) if path else PRICES_FILE
     try:
         text = source.read_text()
         data = json.loads(text) if source.suffix == ".json" else yaml.safe_load(text)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise PricesError(f"cannot read the price table {source}: {exc}") from None
+    if not isinstance(data, dict):
+        raise PricesError(f"the price table {source} is not a mapping of as_of, memory_gb_month and sizes (see "
+                          f"{PRICES_FILE.name})")
+    missing = [key for key in ("as_of", "memory_gb_month", "sizes") if data.get(key) in (None, "")]
+    if missing:
+        raise PricesError(f"the price table {source} has no {' and no '.join(missing)}")
+    if not isinstance(data["sizes"], dict) or not data["sizes"]:
+        raise PricesError(f"the price table {source} has no sizes: it needs `name: [cpu_kind, cpus, memory_mb, "
+                          "monthly price]` under sizes")
+    sizes = []
+    for name, row in data["sizes"].items():
+        try:
+            kind, cpus, memory, month = row
+            sizes.append(Size(str(name), str(kind), int(cpus), int(memory), float(month)))
+        except (TypeError, ValueError):
+            shown = "[" + ", ".join(str(v) for v in row) + "]" if isinstance(row, list) else repr(row)
+            raise PricesError(f"the price table {source}: size {name} is {shown}, not [cpu_kind, cpus, memory_mb, "
+                              "monthly price]") from None
     try:
-        sizes = tuple(Size(str(name), str(kind), int(cpus), int(memory), float(month))
-                      for name, (kind, cpus, memory, month) in dict(data["sizes"]).items())
-        return Prices(str(data["as_of"]), str(data.get("source") or source.name), str(data.get("currency") or "USD"),
-                      float(data["memory_gb_month"]), sizes)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PricesError(f"the price table {source} needs as_of, memory_gb_month and sizes of "
-                          f"`name: [cpu_kind, cpus, memory_mb, monthly price]` ({type(exc).__name__}: {exc})") from None
+        memory_gb_month = float(data["memory_gb_month"])
+    except (TypeError, ValueError):
+        raise PricesError(f"the price table {source}: memory_gb_month is {data['memory_gb_month']!r}, not a price "
+                          "per GB per month") from None
+    return Prices(str(data["as_of"]), str(data.get("source") or source.name), str(data.get("currency") or "USD"),
+                  memory_gb_month, tuple(sizes))
 
 
 def memory_range(kind: str, cpus: int) -> tuple[int, int]:

@@ -77,7 +77,10 @@ def test_advice_lines_sum_the_savings_and_name_the_commands_and_the_date():
 def test_a_broken_price_file_says_what_it_needs(tmp_path):
     bad = tmp_path / "prices.yaml"
     bad.write_text("as_of: 2025-01\nsizes: {shared-cpu-1x: [shared, 1]}\n")
-    with pytest.raises(PricesError, match="needs as_of, memory_gb_month and sizes"):
+    with pytest.raises(PricesError, match="has no memory_gb_month"):
+        load_prices(str(bad))
+    bad.write_text("as_of: 2025-01\nmemory_gb_month: 5\nsizes: {shared-cpu-1x: [shared, 1]}\n")
+    with pytest.raises(PricesError, match=r"size shared-cpu-1x is \[shared, 1\], not \[cpu_kind, cpus, memory_mb"):
         load_prices(str(bad))
     good = tmp_path / "prices.json"
     good.write_text('{"as_of": "2026-11", "memory_gb_month": 4, "sizes": {"shared-cpu-1x": ["shared", 1, 256, 2]}}')

@@ -113,7 +113,12 @@ def canary_command(ctx: Context, args: Args) -> Reply:
 
 
 def release_name(container: Container, image: str) -> str:
-    return sentry_release(container, Release(None, image, None)) if image else ""
+    """The Sentry release of an image; "" when DEPLOY_SENTRY_RELEASE names releases by Fly's release number: a
+    canary's image is no Fly release, so "cgraph-api@{version}" named the canary's release and the old one alike
+    ("cgraph-api@") and the canary was judged against itself."""
+    if not image or "{version}" in (container.settings.deploy_sentry_release or ""):
+        return ""
+    return sentry_release(container, Release(None, image, None))
 
 
 def promote_command(ctx: Context, args: Args) -> Reply:
@@ -394,7 +399,13 @@ def observe(container: Container, run: CanaryRun, now: datetime) -> CanaryObserv
         except FlyMetricsError as exc:
             observed.metrics_error = str(exc)
     client = sentry_client(container)
-    if client is not None and run.sentry_release and run.previous_sentry_release:
+    if client is not None and not (run.sentry_release and run.previous_sentry_release):
+        client.close()
+        client = None
+        observed.sentry_unjudged = ("DEPLOY_SENTRY_RELEASE names releases by Fly's release number ({version}), which "
+                                    "a canary's image does not have: name them by {tag} or {image} to judge a "
+                                    "canary on Sentry")
+    if client is not None:
         window_end = max(as_utc(now), since + TICK)
         try:
             with client:

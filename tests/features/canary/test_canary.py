@@ -24,6 +24,7 @@ from bot.store.models import CanaryRun, DeployChecklist, MitigationLock
 from tests.support import prometheus as prom
 from tests.support.factories import make_container
 from tests.support.fake_fly import config, replay_against
+from tests.support.fake_sentry import FakeSentry
 from tests.support.fly_fixtures import fly_container
 from tests.support.harness import SlackHarness
 from tests.support.playbook_harness import audit_rows, buttons_in, executions, newest_button, timeline
@@ -32,7 +33,7 @@ OLD = "registry.fly.io/{app}:deployment-v42"
 NEW = "registry.fly.io/{app}:deployment-v43"
 
 
-def canary_slack(db_url, recorder, clock, fake, prometheus, app, canary_id, stable_prefix):
+def canary_slack(db_url, recorder, clock, fake, prometheus, app, canary_id, stable_prefix, **settings):
     """Fly (the fake) holds the fixture's two stable machines of `app`; the canary it creates gets `canary_id`,
     the instance the real Prometheus has the canary's series for."""
     fake.apps.clear()
@@ -43,7 +44,7 @@ def canary_slack(db_url, recorder, clock, fake, prometheus, app, canary_id, stab
         release["imageRef"] = release["imageRef"].replace("cgraph-api", app)
     clock.now = prom.END - timedelta(minutes=12)  # the fixture's canary went out 30 min before its END
     container = fly_container(db_url, recorder, clock, fake, fly_app=app, deploy_canary_minutes=5,
-                              **prom.settings_for(prometheus))
+                              **prom.settings_for(prometheus), **settings)
     return container
 
 
@@ -51,8 +52,8 @@ def canary_slack(db_url, recorder, clock, fake, prometheus, app, canary_id, stab
 def harness_for(db_url, recorder, clock, fake_fly, fly_prometheus):
     made = []
 
-    def make(app, canary_id, prefix):
-        container = canary_slack(db_url, recorder, clock, fake_fly, fly_prometheus, app, canary_id, prefix)
+    def make(app, canary_id, prefix, **settings):
+        container = canary_slack(db_url, recorder, clock, fake_fly, fly_prometheus, app, canary_id, prefix, **settings)
         client = TestClient(build_http_app(container, build_bolt_app(container)), raise_server_exceptions=False)
         client.__enter__()
         made.append((client, container))
@@ -64,6 +65,13 @@ def harness_for(db_url, recorder, clock, fake_fly, fly_prometheus):
     for client, container in made:
         client.__exit__(None, None, None)
         container.engine.dispose()
+
+
+@pytest.fixture
+def fake_sentry():
+    fake = FakeSentry()
+    yield fake
+    fake.close()
 
 
 def press(slack, label, user="U0LEAD", ts="1.1", channel="CGENERAL"):
@@ -139,6 +147,69 @@ def test_a_bad_canary_is_judged_bad_on_fly_metrics_and_discarded(harness_for, cl
         assert session.exec(select(MitigationLock)).all() == []
     assert {"proposed", "confirmed", "succeeded"} <= {a.action for a in audit_rows(slack.container)}
     assert replay_against(prism("fly"), fake.requests) == []
+
+
+def test_a_canary_whose_release_errors_far_more_is_judged_bad_on_sentry_though_fly_is_fine(harness_for, clock,
+                                                                                           fake_sentry):
+    """Fly's metrics of the good canary are fine; Sentry says its release errs twelve times as often per machine as
+    the old one's on the other two: the verdict is BAD on Sentry with its figures, and offers Discard."""
+    app = "cgraph-canary-good"
+    fake_sentry.counts = {"deployment-v43": 120.0, "deployment-v42": 20.0}  # over any window: 120 on one machine
+    slack = harness_for(app, prom.GOOD_CANARY, "6e8e", **fake_sentry.settings())
+    slack.command(f"canary {NEW.format(app=app)}", command="/deploy")
+    press(slack, "Confirm")
+    watch(slack, clock, 2)
+    run = run_row(slack.container)
+    assert run.status == "judged" and run.verdict == "bad", run.reasons
+    text = "\n".join(run.reasons)
+    assert "5xx (ok): canary 5xx 0.2%" in text and "p95 (ok)" in text, text
+    assert "Sentry (BAD): 120 errors on the canary's release in 1 min (120.0/min) against 10.0/min per machine on the " \
+           "old one: 12.0x, at or over sentry_ratio_bad 3x" in text, text
+    queries = {q.get("query") for _, q in fake_sentry.requests}
+    assert queries == {"release:deployment-v43", "release:deployment-v42"}
+    [verdict] = [c for c in canary_messages(slack) if "Canary verdict: bad" in c.text()]
+    assert "Sentry (BAD)" in verdict.text() and "12.0x" in verdict.text() and "Discard it" in verdict.text()
+    assert [label for label, _, _ in buttons_in(verdict.data)] == ["Promote", "Discard", "Declare"]
+    press(slack, "Discard")
+    assert "Discard the canary of deployment-v43" in slack.recorder.responses()[-1].text()
+    press(slack, "Confirm", ts="3.3")
+    assert slack.fake.machine(prom.GOOD_CANARY, app=app)["state"] == "destroyed"
+    assert run_row(slack.container).status == "discarded"
+
+
+def test_a_canary_whose_release_errs_as_the_old_one_did_is_healthy_on_sentry(harness_for, clock, fake_sentry):
+    app = "cgraph-canary-good"
+    fake_sentry.counts = {"deployment-v43": 10.0, "deployment-v42": 20.0}  # one machine against two: the same rate
+    slack = harness_for(app, prom.GOOD_CANARY, "6e8e", **fake_sentry.settings())
+    slack.command(f"canary {NEW.format(app=app)}", command="/deploy")
+    press(slack, "Confirm")
+    watch(slack, clock, 6)
+    run = run_row(slack.container)
+    assert run.status == "judged" and run.verdict == "healthy", run.reasons
+    text = "\n".join(run.reasons)
+    assert "Sentry (ok): 10 errors on the canary's release in 5 min (2.0/min) against 2.0/min per machine on the " \
+           "old one: 1.0x" in text, text
+    assert "not judged" not in text
+
+
+@pytest.mark.parametrize("template", ["{version}", "cgraph-api@{version}"])
+def test_sentry_releases_named_by_flys_release_number_are_not_judged_on_a_canary(harness_for, clock, fake_sentry,
+                                                                                 template):
+    """A canary's image is no Fly release, so it has no {version}: "cgraph-api@{version}" named both the canary's
+    release and the old one "cgraph-api@", and the canary was judged against itself; "{version}" alone named neither,
+    and the verdict said to set SENTRY_API_TOKEN, which was set."""
+    app = "cgraph-canary-bad"
+    fake_sentry.counts = {"cgraph-api@": 40.0, "": 40.0}
+    slack = harness_for(app, prom.BAD_CANARY, "7f8e", deploy_sentry_release=template, **fake_sentry.settings())
+    slack.command(f"canary {NEW.format(app=app)}", command="/deploy")
+    press(slack, "Confirm")
+    watch(slack, clock, 2)
+    run = run_row(slack.container)
+    [sentry] = [line for line in run.reasons if line.startswith("Sentry")]
+    assert "not judged" in sentry and "DEPLOY_SENTRY_RELEASE" in sentry and "{tag}" in sentry, sentry
+    assert "SENTRY_API_TOKEN" not in sentry, sentry
+    assert fake_sentry.requests == []  # no release compared with itself
+    assert run.verdict == "bad"  # Fly's metrics still judge it
 
 
 def test_a_good_canary_is_promoted_and_the_count_kept(harness_for, clock, prism):
