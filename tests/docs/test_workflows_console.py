@@ -8,6 +8,7 @@ prints, `python -m tests.docs.test_workflows_console` rewrites the sessions (the
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import shlex
 from pathlib import Path
@@ -65,7 +66,9 @@ def console(monkeypatch, tmp_path):
     monkeypatch.chdir(REPO)
     for name in ("PLAYBOOKS_PATH", "PAGERDUTY_API_TOKEN", "SLACK_BOT_TOKEN", "STATUSPAGE_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    return lambda command, lines: transcript(command, lines, tmp_path / f"{len(list(tmp_path.iterdir()))}.db")
+    numbers = itertools.count()  # not the folder's file count: SQLite's -wal and -shm files come and go, and a name
+    # counted from them once named a database an earlier session had used (its incident #3 where the page shows #1)
+    return lambda command, lines: transcript(command, lines, tmp_path / f"{next(numbers)}.db")
 
 
 def test_each_example_has_a_live_session_and_each_prints_what_the_page_shows(console):
