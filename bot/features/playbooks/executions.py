@@ -232,7 +232,10 @@ def plan_answer(ctx: Context, playbook: Playbook, execution: PlaybookExecution |
             holder = current_holder(session, plan.app)
             if holder is not None:
                 warning = f"{busy_sentence(holder)} Confirm will be refused until it ends."
-    return plan_reply(plan, playbook, execution, incident, describe_responders(ctx.app.settings.responder_list),
+    responders = describe_responders(ctx.app.settings.responder_list)
+    if ctx.is_console:  # read here, not in Slack: the console's own user may confirm too (responders.may_confirm)
+        responders += ", and you at this console"
+    return plan_reply(plan, playbook, execution, incident, responders,
                       int(PLAN_TTL.total_seconds() // 60), warning)
 
 

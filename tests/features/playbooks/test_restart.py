@@ -181,6 +181,7 @@ def test_console_dry_run(db_url, clock):
     text = out.getvalue()
     assert "Plan: Rolling restart of 4 machines of cgraph-api [DRY RUN]" in text
     assert "1. Batch 1: Start 91852e7a4d6008 (lhr); Restart 48ed6e5b2d1189 (iad)" in text
+    assert "allowed: RESPONDERS (nobody, and you at this console)" in text  # the console's user may confirm
     assert "finished: all 2 steps done. [DRY RUN: nothing was sent to Fly]" in text
     # the console prints the progress message once and the outcome: both count, by the same (test) clock
     assert "Restarting: 0 of 4 machines, batch 1 of 2, 0s" in text
