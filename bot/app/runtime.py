@@ -21,6 +21,7 @@ from bot.adapters.http.server import build_http_app
 from bot.service.jobs import Worker, add_waker, reap_stale, remove_waker
 from bot.service.queue import intake_for
 from bot.core.settings import Settings
+from bot.core.http_pool import prepare_for_fork
 from bot.adapters.slack.bolt import build_bolt_app
 from bot.app.worker import WorkerProcess
 
@@ -54,6 +55,8 @@ def start_runtime(settings: Settings, container: Container | None = None, *, sta
     add_waker(container.engine, worker.wake)  # every transaction here that stores a job wakes the worker
     bolt_app = build_bolt_app(container, wake=worker.wake)
     http_app = build_http_app(container, bolt_app, worker)
+    if worker_process:
+        prepare_for_fork()  # the child's first Slack call then loads nothing of its own
     settle_heap()  # first: a forked worker child then shares the frozen heap instead of copying it
     if start_worker:
         worker.start()
