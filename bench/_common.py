@@ -57,14 +57,16 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def pss_mb(pid: int) -> float:
+def pss_mb(pid: int, field: str = "Pss") -> float:
     """Proportional set size: pages shared with another process (the worker child maps the same
     extension modules and libraries as the server) count once in all, split between the sharers.
-    What the two processes take from the machine together is the sum of their PSS, not of their RSS."""
+    What the two processes take from the machine together is the sum of their PSS, not of their RSS.
+    `field="Pss_Anon"`: the anonymous part only (the heap, which the server shares with its forked child
+    alone), without library pages whose share depends on how many other Python processes run."""
     path = Path(f"/proc/{pid}/smaps_rollup")
     if path.exists():
         for line in path.read_text().splitlines():
-            if line.startswith("Pss:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -79,9 +81,9 @@ def rss_tree_mb(pid: int) -> tuple[float, float]:
     return rss_mb(pid), sum(rss_mb(child) for child in children(pid))
 
 
-def pss_tree_mb(pid: int) -> tuple[float, float]:
-    """Proportional set size of a process and of its children."""
-    return pss_mb(pid), sum(pss_mb(child) for child in children(pid))
+def pss_tree_mb(pid: int, field: str = "Pss") -> tuple[float, float]:
+    """Proportional set size of a process and of its children (`field`: see `pss_mb`)."""
+    return pss_mb(pid, field), sum(pss_mb(child, field) for child in children(pid))
 
 
 def signed_request(port: int, body: str) -> bytes:

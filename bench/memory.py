@@ -26,22 +26,33 @@ from tests.support.signing import sign, slash_body  # noqa: E402
 from tests.support.slack_recorder import SlackRecorder  # noqa: E402
 
 
-ROWS: list[tuple[str, float, float, float, float]] = []  # (label, rss, pss, rss / idle, pss / idle)
+ROWS: list[tuple[str, float, float, float, float, float, float]] = []
+# (label, rss, pss, rss / idle, pss / idle, anonymous pss, its ratio to idle)
 
 
-def show(label: str, pid: int, idle: tuple[float, float] | None = None, note: str = "") -> tuple[float, float]:
-    """Print the server's and its worker child's resident sizes; returns (RSS, PSS) totals."""
+def show(label: str, pid: int, idle: tuple[float, float, float] | None = None,
+         note: str = "") -> tuple[float, float, float]:
+    """Print the server's and its worker child's resident sizes; returns (RSS, PSS, anonymous PSS) totals.
+
+    Anonymous PSS leaves out library pages (file-backed), whose share of PSS moved by up to 7 MB between
+    runs of the same code on the shared machine with the number of other Python processes mapping the
+    same libpython; the heap the server shares with its forked child is all anonymous.
+    """
     server, worker = rss_tree_mb(pid)
     pss_server, pss_worker = pss_tree_mb(pid)
-    total, pss = server + worker, pss_server + pss_worker
+    anon_server, anon_worker = pss_tree_mb(pid, "Pss_Anon")
+    total, pss, anon = server + worker, pss_server + pss_worker, anon_server + anon_worker
     ratio = f"  {total / idle[0]:.2f}x idle" if idle else ""
     print(f"{label:<30}{total:7.1f} MB (server {server:.1f} + worker {worker:.1f}){ratio}"
           f"{'; ' + note if note else ''}")
     pss_ratio = f"  {pss / idle[1]:.2f}x idle" if idle else ""
     print(f"{'':<30}{pss:7.1f} MB proportional (PSS: server {pss_server:.1f} + worker "
           f"{pss_worker:.1f}; shared pages counted once){pss_ratio}")
-    ROWS.append((label.rstrip(":"), total, pss, total / idle[0] if idle else 1.0, pss / idle[1] if idle else 1.0))
-    return total, pss
+    anon_ratio = f"  {anon / idle[2]:.2f}x idle" if idle else ""
+    print(f"{'':<30}{anon:7.1f} MB anonymous PSS (server {anon_server:.1f} + worker {anon_worker:.1f}){anon_ratio}")
+    ROWS.append((label.rstrip(":"), total, pss, total / idle[0] if idle else 1.0, pss / idle[1] if idle else 1.0,
+                 anon, anon / idle[2] if idle else 1.0))
+    return total, pss, anon
 
 
 def main() -> None:
@@ -89,10 +100,11 @@ def main() -> None:
         stop([process])
         recorder.close()
     print(f"\nMarkdown ({args.database}; `fireline serve` and its forked worker; ratios to idle in the same run):\n")
-    print("| state | RSS MB | PSS MB | RSS / idle | PSS / idle |")
-    print("|---|---|---|---|---|")
-    for label, rss, pss, rss_ratio, pss_ratio in ROWS:
-        print(f"| {label} | {rss:.1f} | {pss:.1f} | {rss_ratio:.2f}x | {pss_ratio:.2f}x |")
+    print("| state | RSS MB | PSS MB | RSS / idle | PSS / idle | anonymous PSS MB | anon. / idle |")
+    print("|---|---|---|---|---|---|---|")
+    for label, rss, pss, rss_ratio, pss_ratio, anon, anon_ratio in ROWS:
+        print(f"| {label} | {rss:.1f} | {pss:.1f} | {rss_ratio:.2f}x | {pss_ratio:.2f}x | {anon:.1f} "
+              f"| {anon_ratio:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ from bot.adapters.http.server import build_http_app
 from bot.service.jobs import Worker, add_waker, reap_stale, remove_waker
 from bot.service.queue import intake_for
 from bot.core.settings import Settings
+from bot.core.http_pool import prepare_for_fork
+from playbooks.severity import default_rules
+from playbooks.workflows.loader import default_workflows
 from bot.adapters.slack.bolt import build_bolt_app
 from bot.app.worker import WorkerProcess
 
@@ -54,10 +57,27 @@ def start_runtime(settings: Settings, container: Container | None = None, *, sta
     add_waker(container.engine, worker.wake)  # every transaction here that stores a job wakes the worker
     bolt_app = build_bolt_app(container, wake=worker.wake)
     http_app = build_http_app(container, bolt_app, worker)
+    if worker_process:
+        load_before_fork()
     settle_heap()  # first: a forked worker child then shares the frozen heap instead of copying it
     if start_worker:
         worker.start()
     return Runtime(container, bolt_app, http_app, worker)
+
+
+def load_before_fork() -> None:
+    """Load now what the worker child would load at its first jobs, so it shares the server's copy.
+
+    The HTTP pool's modules and certificates (`http_pool.prepare_for_fork`), and the seed severity
+    rules and default workflows (cached at first use: the child parsed their YAML at its first
+    incident into objects of its own, and ran PyYAML's code, writing to the pages holding it).
+    Measured with 300 declares on SQLite (pagemap of server and child, same loaded machine): pages
+    shared at idle that the child then wrote 10.5-10.6 MB with only the pool prepared, 9.2 MB (two
+    runs) with the rules and workflows loaded too; the child's PSS after use 57.3-57.7 MB, 56.6.
+    """
+    prepare_for_fork()
+    default_rules()
+    default_workflows()
 
 
 def settle_heap() -> None:

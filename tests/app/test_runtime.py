@@ -22,3 +22,22 @@ def test_after_stop_no_waker_list_holds_the_worker(sqlite_url, recorder, worker_
     assert wake not in jobs.wakers(engine)
     assert wake not in intake.wakers
     runtime.container.engine.dispose()
+
+
+def test_serve_loads_the_seed_rules_and_workflows_before_it_forks_the_worker(sqlite_url, recorder):
+    """Cached at first use, they were parsed from YAML by the worker child at its first incident: memory of
+    its own instead of the server's shared pages (bench/memory.py)."""
+    from bot.core import http_pool
+    from playbooks.severity import default_rules
+    from playbooks.workflows.loader import default_workflows
+
+    default_rules.cache_clear()
+    default_workflows.cache_clear()
+    runtime = start_runtime(make_settings(sqlite_url, recorder), start_worker=False, worker_process=True)
+    try:
+        assert default_rules.cache_info().currsize == 1
+        assert default_workflows.cache_info().currsize == 1
+        assert http_pool._tls is not None  # noqa: SLF001 - the certificates the child's pool will verify with
+    finally:
+        runtime.stop()
+        runtime.container.engine.dispose()

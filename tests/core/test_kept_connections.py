@@ -70,3 +70,54 @@ def test_declare_sends_the_invite_and_both_cards_side_by_side(slack):
     with Session(slack.container.engine) as session:
         [incident] = session.exec(select(Incident)).all()
     assert {c["channel"] for c in incident.cards} == {"CINC0001", "CINCIDENTS"}
+
+
+def test_every_pool_verifies_with_the_one_loaded_set_of_certificates():
+    """A forked worker child makes its own pool (`pool()` per process id): it must reuse the context the
+    server loaded before the fork instead of parsing the root certificates again (~3 MB of its own)."""
+    http_pool.reset()
+    try:
+        first = http_pool.pool()
+        http_pool.reset()  # what a new process id does: a fresh pool
+        second = http_pool.pool()
+        assert first is not second
+        assert first._pool._ssl_context is second._pool._ssl_context is http_pool.tls_context()  # noqa: SLF001
+    finally:
+        http_pool.reset()
+
+
+PREPARED_CALL = """
+import sys, threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+import httpx
+from bot.core import http_pool
+
+class Ok(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *args):
+        pass
+
+server = HTTPServer(("127.0.0.1", 0), Ok)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+if sys.argv[1] == "prepared":
+    http_pool.prepare_for_fork()
+before = set(sys.modules)
+with httpx.Client(transport=http_pool.shared_transport()) as client:
+    assert client.get(f"http://127.0.0.1:{server.server_port}/").status_code == 200
+print(" ".join(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_after_prepare_for_fork_the_first_call_loads_no_module():
+    """`serve` prepares before forking its worker child, so the child's first Slack call imports nothing
+    of its own (each module it imported after the fork was memory the server's copy could have shared)."""
+    import subprocess
+    import sys
+
+    def new_modules(mode: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", PREPARED_CALL, mode], capture_output=True, text=True, check=True)
+        return out.stdout.split()
+
+    assert "httpcore" in new_modules("unprepared")  # what the first call loaded before
+    assert new_modules("prepared") == []

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-from bot.store.models.incident import utcnow
+from bot.store.models.incident import empty_dict, empty_list, utcnow
 
 ALERT_STATES = ("open", "linked", "declaring", "declared", "dismissed")
 
@@ -36,11 +36,11 @@ class Alert(SQLModel, table=True):
     link: str | None = Field(default=None, sa_column=Column(sa.String(1000)))
     severity_hint: str | None = Field(default=None, sa_column=Column(sa.String(40)))
     level: int = Field(sa_column=Column(sa.Integer, nullable=False))
-    reasons: list[str] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
+    reasons: list[str] = Field(default_factory=empty_list, sa_column=Column(sa.JSON, nullable=False))
     playbook: str | None = Field(default=None, sa_column=Column(sa.String(20)))
     guide_row: str | None = Field(default=None, sa_column=Column(sa.String(60)))
-    signals: dict[str, Any] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
-    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+    signals: dict[str, Any] = Field(default_factory=empty_dict, sa_column=Column(sa.JSON, nullable=False))
+    details: dict[str, Any] = Field(default_factory=empty_dict, sa_column=Column(sa.JSON, nullable=False))
     status: str = Field(default="open", sa_column=Column(sa.String(20), nullable=False))
     count: int = Field(default=1, sa_column=Column(sa.Integer, nullable=False))
     first_seen_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(nullable=False))

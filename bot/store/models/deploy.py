@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-from bot.store.models.incident import utcnow
+from bot.store.models.incident import empty_dict, empty_list, utcnow
 
 
 def _utc(**kwargs: Any) -> Column:
@@ -36,9 +36,9 @@ class DeployWatch(SQLModel, table=True):
     started_by: str = Field(sa_column=Column(sa.String(64), nullable=False))
     status: str = Field(default="watching", sa_column=Column(sa.String(12), nullable=False))  # watching | done
     verdict: str = Field(default="", sa_column=Column(sa.String(12), nullable=False))
-    reasons: list[str] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
-    probes: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
-    message: dict[str, str] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+    reasons: list[str] = Field(default_factory=empty_list, sa_column=Column(sa.JSON, nullable=False))
+    probes: list[dict[str, Any]] = Field(default_factory=empty_list, sa_column=Column(sa.JSON, nullable=False))
+    message: dict[str, str] = Field(default_factory=empty_dict, sa_column=Column(sa.JSON, nullable=False))
     incident_id: int | None = Field(default=None, sa_column=Column(sa.Integer, sa.ForeignKey("incidents.id")))
 
 
@@ -54,11 +54,11 @@ class DeployChecklist(SQLModel, table=True):
     image: str = Field(default="", sa_column=Column(sa.String(300), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc(nullable=False))
     created_by: str = Field(sa_column=Column(sa.String(64), nullable=False))
-    facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
-    ticks: dict[str, dict[str, str]] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
-    told: dict[str, str] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+    facts: dict[str, Any] = Field(default_factory=empty_dict, sa_column=Column(sa.JSON, nullable=False))
+    ticks: dict[str, dict[str, str]] = Field(default_factory=empty_dict, sa_column=Column(sa.JSON, nullable=False))
+    told: dict[str, str] = Field(default_factory=empty_dict, sa_column=Column(sa.JSON, nullable=False))
     revision: int = Field(default=1, sa_column=Column(sa.Integer, nullable=False))  # each tick adds one
-    message: dict[str, str] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+    message: dict[str, str] = Field(default_factory=empty_dict, sa_column=Column(sa.JSON, nullable=False))
 
 
 # the run holds its app (no /restart, /rollback, /scale or second canary): from its Confirm until Promote or Discard
@@ -90,9 +90,9 @@ class CanaryRun(SQLModel, table=True):
     ends_at: datetime | None = Field(default=None, sa_column=_utc())
     started_by: str = Field(sa_column=Column(sa.String(64), nullable=False))
     verdict: str = Field(default="", sa_column=Column(sa.String(12), nullable=False))
-    reasons: list[str] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
-    samples: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
-    message: dict[str, str] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+    reasons: list[str] = Field(default_factory=empty_list, sa_column=Column(sa.JSON, nullable=False))
+    samples: list[dict[str, Any]] = Field(default_factory=empty_list, sa_column=Column(sa.JSON, nullable=False))
+    message: dict[str, str] = Field(default_factory=empty_dict, sa_column=Column(sa.JSON, nullable=False))
     decision_execution_id: int | None = Field(default=None, sa_column=Column(sa.Integer))
     checklist_id: int | None = Field(default=None, sa_column=Column(sa.Integer, sa.ForeignKey("deploy_checklists.id")))
     incident_id: int | None = Field(default=None, sa_column=Column(sa.Integer, sa.ForeignKey("incidents.id")))

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-from bot.store.models.incident import utcnow
+from bot.store.models.incident import empty_list, utcnow
 
 
 def _utc_column(**kwargs: Any) -> Column:
@@ -34,7 +34,7 @@ class PagerDutyLink(SQLModel, table=True):
     status: str = Field(default="triggered", sa_column=Column(sa.String(20), nullable=False))
     status_at: datetime | None = Field(default=None, sa_column=_utc_column())
     escalation_level: int = Field(default=1, sa_column=Column(sa.Integer, nullable=False))
-    assignees: list[str] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
+    assignees: list[str] = Field(default_factory=empty_list, sa_column=Column(sa.JSON, nullable=False))
     paged_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(nullable=False))
 
 
@@ -44,7 +44,7 @@ class OnCallSnapshot(SQLModel, table=True):
     __tablename__ = "pagerduty_oncall"
 
     policy_id: str = Field(sa_column=Column(sa.String(40), primary_key=True))
-    entries: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
+    entries: list[dict[str, Any]] = Field(default_factory=empty_list, sa_column=Column(sa.JSON, nullable=False))
     fetched_at: datetime | None = Field(default=None, sa_column=_utc_column())
     attempted_at: datetime | None = Field(default=None, sa_column=_utc_column())
     error: str | None = Field(default=None, sa_column=Column(sa.Text))

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-from bot.store.models.incident import _utc_column, utcnow
+from bot.store.models.incident import empty_dict, empty_list, _utc_column, utcnow
 
 # proposed -> queued -> running (<-> waiting for a step's Confirm) -> succeeded | failed | stopped | interrupted
 # proposed -> cancelled | expired
@@ -34,8 +34,8 @@ class PlaybookExecution(SQLModel, table=True):
     dry_run: bool = Field(default=False, sa_column=Column(sa.Boolean, nullable=False))
     # A random value carried by the plan's buttons: a press must present it (forged presses are refused).
     nonce: str = Field(sa_column=Column(sa.String(40), nullable=False))
-    plan: dict[str, Any] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
-    results: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
+    plan: dict[str, Any] = Field(default_factory=empty_dict, sa_column=Column(sa.JSON, nullable=False))
+    results: list[dict[str, Any]] = Field(default_factory=empty_list, sa_column=Column(sa.JSON, nullable=False))
     current_step: int = Field(default=0, sa_column=Column(sa.Integer, nullable=False))
     channel_id: str = Field(default="", sa_column=Column(sa.String(64), nullable=False))
     source: str = Field(default="slack", sa_column=Column(sa.String(20), nullable=False))
@@ -69,7 +69,7 @@ class PlaybookAudit(SQLModel, table=True):
     actor: str = Field(sa_column=Column(sa.String(64), nullable=False))
     action: str = Field(sa_column=Column(sa.String(40), nullable=False))
     detail: str = Field(default="", sa_column=Column(sa.Text, nullable=False))
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+    data: dict[str, Any] = Field(default_factory=empty_dict, sa_column=Column(sa.JSON, nullable=False))
 
 
 class MitigationLock(SQLModel, table=True):

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-from bot.store.models.incident import utcnow
+from bot.store.models.incident import empty_dict, empty_list, utcnow
 
 
 def _utc(**kwargs: Any) -> Column:
@@ -35,7 +35,7 @@ class StatusUpdate(SQLModel, table=True):
     stage: str = Field(sa_column=Column(sa.String(16), nullable=False))
     title: str = Field(sa_column=Column(sa.String(200), nullable=False))
     body: str = Field(sa_column=Column(sa.Text, nullable=False))
-    components: dict[str, str] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+    components: dict[str, str] = Field(default_factory=empty_dict, sa_column=Column(sa.JSON, nullable=False))
     drafted_by: str = Field(sa_column=Column(sa.String(64), nullable=False))
     # One more on every change to the waiting draft: Publish names the revision it showed, so words changed
     # after a responder read them are never published by that press.
@@ -56,7 +56,7 @@ class Maintenance(SQLModel, table=True):
     public_id: str = Field(sa_column=Column(sa.String(16), nullable=False, unique=True))
     title: str = Field(sa_column=Column(sa.String(200), nullable=False))
     body: str = Field(default="", sa_column=Column(sa.Text, nullable=False))
-    components: list[str] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
+    components: list[str] = Field(default_factory=empty_list, sa_column=Column(sa.JSON, nullable=False))
     starts_at: datetime = Field(sa_column=_utc(nullable=False))
     ends_at: datetime = Field(sa_column=_utc(nullable=False))
     created_by: str = Field(sa_column=Column(sa.String(64), nullable=False))

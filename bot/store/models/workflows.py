@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-from bot.store.models.incident import _utc_column, utcnow
+from bot.store.models.incident import empty_dict, empty_list, _utc_column, utcnow
 
 
 class WorkflowRun(SQLModel, table=True):
@@ -33,8 +33,8 @@ class WorkflowRun(SQLModel, table=True):
     status: str = Field(default="running", sa_column=Column(sa.String(20), nullable=False))
     next_step: int = Field(default=0, sa_column=Column(sa.Integer, nullable=False))
     # one entry per step as it ends: {"index", "kind", "ok", "text", "at"}
-    steps: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
-    event: dict[str, Any] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+    steps: list[dict[str, Any]] = Field(default_factory=empty_list, sa_column=Column(sa.JSON, nullable=False))
+    event: dict[str, Any] = Field(default_factory=empty_dict, sa_column=Column(sa.JSON, nullable=False))
     started_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=_utc_column())
 
