@@ -101,8 +101,11 @@ def on_playbook_finished(ctx: Context, execution=None, plan=None, **_: Any) -> N
             return
         session.expunge(incident)
     outcome = {"succeeded": "done", "failed": "failed", "proposed": "planned"}.get(execution.status, "not_done")
+    # the plan shown and the run's end are two occurrences: one key for both let a workflow without an `outcome`
+    # run at the plan, then find its run claimed when the playbook finished
+    stage = "planned" if outcome == "planned" else "finished"
     runner.fire(ctx, "playbook_finished", incident, {"playbook": execution.playbook, "outcome": outcome},
-                occurrence=f"playbook_finished:{execution.id}")
+                occurrence=f"playbook_{stage}:{execution.id}")
 
 
 def on_alert_received(ctx: Context, incident: Incident | None = None, alert=None, **_: Any) -> None:

@@ -45,3 +45,23 @@ def test_playbook_finished_and_role_assigned_run_from_what_a_person_types(sqlite
         ran = sorted(r.workflow for r in session.exec(select(WorkflowRun)).all())
     assert ran == ["A restart is planned", "After diagnose", "New comms"]
     container.engine.dispose()
+
+
+def test_a_workflow_with_no_outcome_runs_at_the_plan_and_again_at_the_end(sqlite_url, recorder, clock, tmp_path):
+    path = tmp_path / "team.yaml"
+    path.write_text("""
+workflows:
+  - name: Restart news
+    on: {playbook_finished: {playbook: restart}}
+    steps:
+      - post: {channel: "#leadership", text: "restart of #{{ incident.number }}: {{ playbook.outcome }}"}
+""", encoding="utf-8")
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path), provider_status_pages="")
+    out = io.StringIO()
+    console = Console(container, out)
+    console.run_line("/incident declare Checkout down sev3")
+    console.run_line("/restart")
+    console.run_line("!Confirm")
+    assert "restart of #1: planned" in out.getvalue()
+    assert "restart of #1: done" in out.getvalue()  # the end is an occurrence of its own, not the plan's run
+    container.engine.dispose()
