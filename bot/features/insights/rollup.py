@@ -279,7 +279,11 @@ def refresh(engine: Engine) -> int:
                                               for day, blob in sorted(fresh.items())])
         ids = [number for number, _ in marks]
         for start in range(0, len(ids), 5000):
-            connection.execute(delete(DIRTY).where(DIRTY.c.id.in_(ids[start:start + 5000])))
+            # SKIP LOCKED (PostgreSQL): a mark a writer is renewing right now stays for the next read. Waiting for it
+            # could deadlock with a writer that renews two days in the other order (its resolve aborted); a renewed
+            # mark gets a new id anyway, so it was never ours to delete.
+            chunk = select(DIRTY.c.id).where(DIRTY.c.id.in_(ids[start:start + 5000])).with_for_update(skip_locked=True)
+            connection.execute(delete(DIRTY).where(DIRTY.c.id.in_(chunk)))
         return len(touched)
 
 

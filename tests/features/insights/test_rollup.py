@@ -197,3 +197,29 @@ def test_the_marks_hold_at_most_one_row_a_day_until_read(db_url, recorder):
         assert figures(container, NOW - timedelta(days=7)) == compute_in_full(container, NOW - timedelta(days=7), None)
     finally:
         container.engine.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # SQLite has one writer: nothing to wait for
+def test_a_refresh_never_waits_for_a_mark_a_writer_holds(db_url, recorder):
+    """A writer renewing two days' marks holds both rows until it commits; a refresh that waited for one of them
+    while holding the other could deadlock with it, and PostgreSQL would abort one side (perhaps a resolve)."""
+    import threading
+
+    container = make_container(db_url, recorder, clock=lambda: NOW)
+    table = Incident.__table__
+    try:
+        with session_scope(container.engine) as session:
+            for number, day in enumerate([NOW - timedelta(days=3), NOW - timedelta(days=1)], start=1):
+                session.add(Incident(id=number, title="t", severity=2, declared_by="U1", declared_at=day))
+        with container.engine.connect() as writer:  # a writer mid-transaction holds the first day's mark
+            held = writer.begin()
+            writer.execute(update(table).where(table.c.id == 1).values(severity=1))
+            done = threading.Event()
+            threading.Thread(target=lambda: (rollup.refresh(container.engine), done.set()), daemon=True).start()
+            assert done.wait(10), "the refresh waited for the writer's mark"
+            held.commit()
+        with container.engine.connect() as connection:  # the renewed mark stayed for the next read
+            days = connection.execute(select(InsightDirty.__table__.c.day)).scalars().all()
+        assert days == [(NOW - timedelta(days=3)).date().isoformat()]
+    finally:
+        container.engine.dispose()
