@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from playbooks.workflows.model import Event, Workflow
+from playbooks.workflows.schema import STEPS_NEED_INCIDENT
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 BUSINESS_DAYS = DAYS[:5]
@@ -210,3 +211,27 @@ def why_not(wf: Workflow, event: Event) -> str | None:
 
 def matches(wf: Workflow, event: Event) -> bool:
     return why_not(wf, event) is None
+
+
+_READS_INCIDENT = re.compile(r"\{[{%][^}]*\bincident\.")
+
+
+def _reads_incident(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(_READS_INCIDENT.search(value))
+    if isinstance(value, Mapping):
+        return any(_reads_incident(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_reads_incident(v) for v in value)
+    return False
+
+
+def waits_for_an_incident(wf: Workflow) -> bool:
+    """An `alert_received` workflow that can do nothing before the alert joins an incident: a template reads
+    `incident.*`, or every step needs one (page, invite, a post in the incident's channel, ...). It does not run
+    when the alert arrives, so its once-per-alert run is still there when the alert is declared or linked; run on
+    arrival, every step failed and the run was spent, so the page it exists for never went out."""
+    if any(_reads_incident(step.args) for step in wf.steps):
+        return True
+    return all(step.kind in STEPS_NEED_INCIDENT or (step.kind == "post" and step.args.get("channel") == "incident")
+               for step in wf.steps)

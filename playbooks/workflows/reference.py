@@ -67,9 +67,10 @@ def markdown() -> str:
             "them under another trigger is refused (they could never hold).", ""]
     out += ["An `alert_received` run for an alert that has joined no incident yet has no incident: a condition that "
             "reads it (" + ", ".join(f"`{c}`" for c in sorted(NEEDS_INCIDENT)) + ") does not hold (the "
-            "workflow waits for the alert to join one), `private` holds as false, a template that reads "
-            "`incident.<field>` fails its step (\"no incident yet: ...\"), and so do the steps that act on an "
-            "incident (" + ", ".join(f"`{k}`" for k in sorted(schema.STEPS_NEED_INCIDENT)) + ", `post` to the incident "
+            "workflow waits for the alert to join one), and so does a workflow whose templates read "
+            "`incident.<field>` or whose every step acts on an incident; `private` holds as false. In a workflow "
+            "that does run, a step that acts on an incident fails (\"no incident yet: ...\": "
+            + ", ".join(f"`{k}`" for k in sorted(schema.STEPS_NEED_INCIDENT)) + ", `post` to the incident "
             "channel, `remind` of a person); `post` and `remind` to a named `#channel` work. Such a step's failure "
             "is said in the incidents channel. Its runs are listed on the team web page's workflows (there is no "
             "incident to list them under in `/incident workflows`, App Home or a postmortem).", ""]

@@ -37,7 +37,7 @@ from bot.features.workflows.events import (DEPTH, event_dict, event_from, incide
 from bot.features.workflows.steps import StepFailed
 from playbooks.workflows import (DEFAULT_FILE, MAX_DEPTH, Event, Step, TemplateRefused, Workflow, matches,
                                 step_line)
-from playbooks.workflows.conditions import holds
+from playbooks.workflows.conditions import holds, waits_for_an_incident
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ def start(ctx: Context, event: Event, incident_id: int | None, *, occurrence: st
           only: Workflow | None = None, alert_id: int | None = None) -> list[int]:
     wanted = [only] if only is not None else [wf for wf in loading.current(ctx.app).enabled()
                                                if _matches(wf, event)]
+    if incident_id is None:  # an alert with no incident yet: what can only act on an incident waits for one
+        wanted = [wf for wf in wanted if not waits_for_an_incident(wf)]
     if not wanted:
         return []
     if event.depth >= MAX_DEPTH and incident_id is not None:

@@ -247,6 +247,10 @@ workflows:
     steps:
       - page: {policy: default}
       - post: {channel: "#support", text: "heard {{ alert.title }}"}
+  - name: Payments incident for support
+    on: alert_received
+    when: {alert_labels: {team: payments}}
+    steps:
       - post: {channel: "#support", text: "about {{ incident.title }}"}
 """
 
@@ -258,15 +262,20 @@ def test_steps_that_need_an_incident_fail_saying_so_and_the_others_go_on(sqlite_
     with harness(container, recorder) as slack:
         assert post_alert(slack.client, PAYMENTS).status_code == 202
         slack.run_jobs()
-        [run] = runs(container)
+        [run] = runs(container)  # the one whose template reads the incident waits for one
         assert run.status == "failed" and run.incident_id is None
-        page, heard, about = run.steps
+        page, heard = run.steps
         assert not page["ok"] and page["text"].startswith(f"no incident yet: cannot page, alert #{run.alert_id}")
         assert heard["ok"] and channel_posts(recorder, "heard Stripe charge failures up 40%") == ["#support"]
-        assert not about["ok"] and about["text"].startswith("no incident yet: the template reads incident.title")
         assert not channel_posts(recorder, "about ")  # nothing half-rendered in #support
-        said = channel_posts(recorder, "failed: no incident yet")
-        assert said == ["#incidents"] * 2
+        assert channel_posts(recorder, "failed: no incident yet") == ["#incidents"]
+        # declared from the alert: the waiting workflow runs now, with the incident; the first does not run again
+        [alert] = alerts(container)
+        slack.press(alert_render.DECLARE, str(alert.id))
+        slack.run_jobs()
+        assert channel_posts(recorder, "about Stripe charge failures up 40%") == ["#support"]
+        assert sorted(r.workflow for r in runs(container)) == ["Payments alert before anyone declares",
+                                                               "Payments incident for support"]
     container.engine.dispose()
 
 
