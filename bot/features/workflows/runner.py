@@ -159,6 +159,8 @@ def run_step_job(container: Container, payload: dict[str, Any], job=None) -> Non
         plan = list(run.event.get("plan") or [])
         event = event_from(run.event["event"])
         incident = session.get(Incident, run.incident_id) if run.incident_id is not None else None
+        if incident is None and run.incident_id is None and run.alert_id is not None:
+            incident = step_kinds.joined_incident(session, run.alert_id)  # declared or linked since it arrived
         session.expunge(run)
         if incident is not None:
             session.expunge(incident)

@@ -22,7 +22,7 @@ from bot.core.errors import UserError
 from bot.core.grammar import parse, parse_user
 from bot.core.reply import Reply, escape, mention
 from bot.service import incidents as svc, jobs
-from bot.store.models import Incident, WorkflowRun
+from bot.store.models import Alert, Incident, WorkflowRun
 from bot.features.workflows.events import incident_fields
 from bot.features.pagerduty import feature as pagerduty, paging, response_clock as clock
 from bot.features.playbooks import executions
@@ -263,7 +263,8 @@ def remind(ctx: Context, run: WorkflowRun, incident: Incident | None, step: Step
         _members_only(incident, str(step.args["to"]))
     wait = duration(ctx, after, incident)
     due = ctx.now() + wait
-    payload = {"incident_id": incident.id if incident is not None else None, "run_id": run.id, "workflow": run.workflow, "to": step.args.get("to"),
+    payload = {"incident_id": incident.id if incident is not None else None, "alert_id": run.alert_id,
+               "run_id": run.id, "workflow": run.workflow, "to": step.args.get("to"),
                "text": text_of(step, "text", event), "unless": unless, "queued_at": ctx.now().isoformat(),
                "trigger": event.trigger, "detail": dict(event.detail)}
     with ctx.session() as session:
@@ -360,7 +361,21 @@ def remind_job(container: Container, payload: dict[str, Any], job=None) -> None:
                    f"Reminder of “{payload.get('workflow')}” sent to {to}: {payload.get('text')}"[:2000], at=ctx.now())
 
 
+def joined_incident(session, alert_id: int) -> Incident | None:
+    """The incident an alert has joined since its workflow started with none (declared from it, or linked): the
+    run's later steps act on it and keep to its rules; a private one is written about only in its own channel."""
+    alert = session.get(Alert, alert_id)
+    return session.get(Incident, alert.incident_id) if alert is not None and alert.incident_id else None
+
+
 def _remind_channel(ctx: Context, payload: dict[str, Any]) -> None:
+    if payload.get("alert_id") is not None:
+        with ctx.session() as session:
+            joined = joined_incident(session, int(payload["alert_id"]))
+        if joined is not None and joined.private:
+            log.info("workflow %r: reminder not sent to %s: alert #%s joined private incident #%s",
+                     payload.get("workflow"), payload.get("to"), payload["alert_id"], joined.id)
+            return
     now_event = Event(payload.get("trigger") or "alert_received", {}, payload.get("detail") or {}, ctx.now(), 0)
     unless = payload.get("unless") or {}
     if unless and holds(unless, now_event, {"updated": False}):

@@ -307,3 +307,43 @@ def test_an_alert_that_arrives_linked_to_a_private_incident_keeps_to_its_channel
         assert "#1 is private" in run.steps[0]["text"]
         assert not channel_posts(recorder, "support: Fireline #1")  # nothing about a private incident in #support
     container.engine.dispose()
+
+
+FOLLOWS_FILE = """
+workflows:
+  - name: Payments alert, then a reminder
+    on: alert_received
+    when: {alert_labels: {team: payments}}
+    steps:
+      - post: {channel: "#support", text: "first: {{ alert.title }}"}
+      - remind: {after: 40m, to: "#support", text: "reminder: {{ alert.title }}"}
+      - wait: 30m
+      - post: {channel: "#support", text: "still: {{ alert.title }}"}
+"""
+
+
+def test_a_run_that_began_with_no_incident_keeps_to_the_private_incident_its_alert_joins(sqlite_url, recorder, clock,
+                                                                                         tmp_path):
+    from bot.store.models import Incident
+
+    path = tmp_path / "team.yaml"
+    path.write_text(FOLLOWS_FILE, encoding="utf-8")
+    container = make_container(sqlite_url, recorder, clock, workflows=str(path), alerts_webhook_secret=ALERT_SECRET)
+    with harness(container, recorder) as slack:
+        assert post_alert(slack.client, PAYMENTS).status_code == 202
+        slack.run_jobs()
+        assert channel_posts(recorder, "first: Stripe") == ["#support"]
+        [alert] = alerts(container)
+        slack.press(alert_render.DECLARE, str(alert.id))  # the alert joins #1 during the wait ...
+        slack.run_jobs()
+        with Session(container.engine) as session:  # ... which is made members-only (the declare form's choice)
+            incident = session.get(Incident, 1)
+            incident.private = True
+            session.add(incident)
+            session.commit()
+        clock.advance(minutes=45)
+        slack.run_jobs()
+        [run] = runs(container)
+        assert not channel_posts(recorder, "still: Stripe") and not channel_posts(recorder, "reminder: Stripe")
+        assert "#1 is private" in run.steps[3]["text"]  # the post after the wait; the reminder queued before
+    container.engine.dispose()                           # the alert joined #1 is not sent either
