@@ -53,7 +53,7 @@ from bot.features.playbooks.env import build_env, close_env
 from bot.service import incidents as svc
 from bot.service import timers
 from bot.store.db import session_scope
-from bot.store.models import CanaryRun, DeployChecklist, Incident, PlaybookExecution
+from bot.store.models import CanaryRun, DeployChecklist, Incident, MitigationLock, PlaybookExecution
 from bot.store.models.deploy import CANARY_OPEN
 from playbooks.canary import (
     Canary,
@@ -212,6 +212,16 @@ def machine_gone(container: Container, run: CanaryRun) -> str:
         return gone_sentence(env, run)
     finally:
         close_env(env)
+
+
+def deciding(container: Container, run: CanaryRun) -> bool:
+    """A Promote or Discard of this app's canary holds the app's lock right now. Its Discard destroys the machine
+    before it finishes, and a watch that looked in between called the canary "destroyed outside Fireline"."""
+    with session_scope(container.engine) as session:
+        return session.exec(select(PlaybookExecution.id).join(
+            MitigationLock, col(MitigationLock.execution_id) == col(PlaybookExecution.id)).where(
+            col(MitigationLock.app) == run.app,
+            col(PlaybookExecution.playbook).in_(("canary-promote", "canary-discard")))).first() is not None
 
 
 def end_gone(ctx: Context, run: CanaryRun, why: str, found_by: str) -> None:
@@ -428,6 +438,8 @@ def tick(container: Container, payload: dict[str, Any], job=None) -> None:
     limits = parse_canary_thresholds(container.settings.deploy_canary_thresholds)
     observed = observe(container, run, now)
     if observed.gone:
+        if deciding(container, run):  # a Discard (or Promote) of it is running: its own end settles the run
+            return
         end_gone(job_context(container), run, observed.gone, "the watch")
         return
     verdict = judge_canary(observed, limits)

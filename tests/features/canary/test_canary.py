@@ -487,6 +487,30 @@ def test_a_canary_destroyed_outside_fireline_mid_watch_ends_its_run_and_frees_th
     assert "Plan: Rolling restart" in slack.recorder.responses()[-1].text()
 
 
+def test_a_watch_that_finds_the_canary_gone_while_its_discard_runs_leaves_the_run_to_the_discard(harness_for, clock):
+    from sqlmodel import Session
+
+    from bot.store.models import MitigationLock, PlaybookExecution
+
+    app = "cgraph-canary-good"
+    slack = harness_for(app, prom.GOOD_CANARY, "6e8e")
+    slack.command(f"canary {NEW.format(app=app)}", command="/deploy")
+    press(slack, "Confirm")
+    watch(slack, clock, 1)
+    with Session(slack.container.engine) as session:  # a Discard is running: it holds the app and has destroyed
+        execution = PlaybookExecution(playbook="canary-discard", app=app, status="running", nonce="n",  # the machine
+                                      plan={}, results=[], proposed_by="U0LEAD", proposed_at=clock())
+        session.add(execution)
+        session.flush()
+        session.add(MitigationLock(app=app, execution_id=execution.id, acquired_by="U0LEAD"))
+        session.commit()
+    del slack.fake.apps[app][prom.GOOD_CANARY]
+    watch(slack, clock, 1)
+    assert run_row(slack.container).status == "watching"  # the Discard's own end settles it, not "destroyed outside"
+    assert not [a for a in audit_rows(slack.container) if a.action == "canary_gone"]
+    assert not [c for c in slack.recorder.of("chat.postMessage") if "is gone" in c.text()]
+
+
 def test_discard_of_a_canary_already_destroyed_ends_the_run_instead_of_a_plan_that_cannot_run(harness_for, clock):
     app = "cgraph-canary-good"
     slack = harness_for(app, prom.GOOD_CANARY, "6e8e")
