@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -124,7 +124,8 @@ def press_playbook(ctx: Context, incident: Incident) -> Reply | None:
         reply = checklist_reply(ctx, incident.id)
         reply.visibility = reply.visibility.EPHEMERAL
         return reply
-    if not _claim(ctx, incident.id, channel):
+    claim = _claim(ctx, incident.id, channel)
+    if claim is None:
         with ctx.session() as session:
             posted = session.get(ChecklistMessage, (incident.id, channel))
             ts = posted.ts if posted else ""
@@ -135,31 +136,32 @@ def press_playbook(ctx: Context, incident: Incident) -> Reply | None:
         link = ctx.chat.permalink(channel, ts) if ts and hasattr(ctx.chat, "permalink") else None
         return Reply(f"The SEV1 checklist of #{incident.id} is already posted in {_where(ctx, incident, channel)}"
                      + (f": <{link}|open it>." if link else ".") + " Tick the steps there.")
+    # Both writes below are ours only while the claim is: a post slower than CLAIM_TIMEOUT may have been taken over
+    # by another press, whose claim a failed post must not delete (nor a late one overwrite).
+    ours = (col(ChecklistMessage.incident_id) == incident.id, col(ChecklistMessage.channel) == channel,
+            col(ChecklistMessage.claimed_at) == claim)
     try:
         ref = ctx.chat.post(channel, checklist_reply(ctx, incident.id))
     except Exception:
         with ctx.session() as session:
-            session.execute(delete(ChecklistMessage).where(ChecklistMessage.incident_id == incident.id,
-                                                           ChecklistMessage.channel == channel))
+            session.execute(delete(ChecklistMessage).where(*ours))
         raise
     with ctx.session() as session:
-        row = session.get(ChecklistMessage, (incident.id, channel))
-        if row is not None:
-            row.ts = ref.ts
+        session.execute(update(ChecklistMessage).where(*ours).values(ts=ref.ts))
     if channel == ctx.channel_id:
         return None  # the checklist is right there
     return Reply(f"Posted the SEV1 checklist of #{incident.id} in {_where(ctx, incident, channel)}.")
 
 
-def _claim(ctx: Context, incident_id: int, channel: str) -> bool:
-    """Claim the post in `channel` (True: ours to post). A claim still without a message after CLAIM_TIMEOUT is
+def _claim(ctx: Context, incident_id: int, channel: str) -> datetime | None:
+    """Claim the post in `channel` (its claim time: ours to post; None: another press has it). A claim still without a message after CLAIM_TIMEOUT is
     taken over by a conditional UPDATE, so one presser of many gets it: a crash between the claim and the post
     used to leave the row empty and every later press answered "already posted" with nothing there."""
     now = ctx.now()
     try:
         with ctx.session() as session:
             session.add(ChecklistMessage(incident_id=incident_id, channel=channel, ts="", claimed_at=now))
-        return True
+        return now
     except IntegrityError:
         pass
     claimed_at = col(ChecklistMessage.claimed_at)
@@ -168,7 +170,7 @@ def _claim(ctx: Context, incident_id: int, channel: str) -> bool:
             col(ChecklistMessage.incident_id) == incident_id, col(ChecklistMessage.channel) == channel,
             col(ChecklistMessage.ts) == "", or_(claimed_at.is_(None), claimed_at < now - CLAIM_TIMEOUT),
         ).values(claimed_at=now))
-        return bool(taken.rowcount)
+        return now if taken.rowcount else None
 
 
 def _where(ctx: Context, incident: Incident, channel: str) -> str:

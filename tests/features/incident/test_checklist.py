@@ -10,6 +10,7 @@ import urllib.parse
 from sqlmodel import Session, select
 
 from bot.adapters.console import Console
+from bot.core.clock import as_utc
 from bot.service.incidents import Actions
 from bot.store.models import TimelineEvent
 from bot.store.models.checklist import ChecklistMessage, ChecklistTick
@@ -197,3 +198,31 @@ def test_a_claim_left_without_a_post_is_taken_over_after_the_timeout(slack):
     assert posts() == 1 and posted_ts(container)
     slack.press(Actions.PLAYBOOK, "1", action_ts="1.3")
     assert posts() == 1 and "already posted" in slack.reply_text()
+
+
+def test_a_post_that_fails_after_its_claim_was_taken_over_leaves_the_new_claim_alone(slack, monkeypatch):
+    """A press whose post outlived CLAIM_TIMEOUT may have lost its claim to a later press: its failure then deleted
+    that press's row, so the later press's message was never recorded and a third press posted a third copy."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from bot.features.incident import checklist
+
+    slack.command("declare Site is down sev1")
+    container = slack.container
+    taken_over = container.clock() + timedelta(minutes=5)
+    real_reply = checklist.checklist_reply
+
+    def reply_while_another_press_takes_over(ctx, incident_id):
+        with Session(container.engine) as session:  # meanwhile, another press took the stale claim
+            session.execute(update(ChecklistMessage).values(claimed_at=taken_over))
+            session.commit()
+        return real_reply(ctx, incident_id)
+
+    monkeypatch.setattr(checklist, "checklist_reply", reply_while_another_press_takes_over)
+    slack.recorder.fail("chat.postMessage", "ratelimited")  # and this press's own post fails
+    slack.press(Actions.PLAYBOOK, "1", action_ts="1.1")
+    with Session(container.engine) as session:
+        [row] = session.exec(select(ChecklistMessage)).all()
+    assert row.ts == "" and as_utc(row.claimed_at) == taken_over  # the other press's claim stands
