@@ -160,7 +160,12 @@ def run_step_job(container: Container, payload: dict[str, Any], job=None) -> Non
         event = event_from(run.event["event"])
         incident = session.get(Incident, run.incident_id) if run.incident_id is not None else None
         if incident is None and run.incident_id is None and run.alert_id is not None:
-            incident = step_kinds.joined_incident(session, run.alert_id)  # declared or linked since it arrived
+            # declared or linked since it arrived: the run is the incident's from here on, so its steps act on it
+            # and keep to its rules, and its outcomes are said in its channel, not in #incidents
+            incident = step_kinds.joined_incident(session, run.alert_id)
+            if incident is not None:
+                run.incident_id = incident.id
+                session.flush()
         session.expunge(run)
         if incident is not None:
             session.expunge(incident)

@@ -346,4 +346,7 @@ def test_a_run_that_began_with_no_incident_keeps_to_the_private_incident_its_ale
         [run] = runs(container)
         assert not channel_posts(recorder, "still: Stripe") and not channel_posts(recorder, "reminder: Stripe")
         assert "#1 is private" in run.steps[3]["text"]  # the post after the wait; the reminder queued before
-    container.engine.dispose()                           # the alert joined #1 is not sent either
+        assert run.incident_id == 1                       # the alert joined #1 is not sent either
+        # the run is #1's now: its failure is said in #1's own channel, not in #incidents for everyone to read
+        assert channel_posts(recorder, "step 4 (post) failed") == ["CINC0001"]
+    container.engine.dispose()
