@@ -200,12 +200,12 @@ def _wait_over(ctx: Context, run: WorkflowRun, before: dict[str, Any], incident:
         return False
     waited = next((s for s in reversed(run.steps or []) if s.get("index") == before.get("index")), None)
     since = datetime.fromisoformat(waited["at"]) if waited and waited.get("at") else None
-    if incident is None:  # an alert's run with no incident: nothing was updated, and only alert conditions hold
-        return holds(dict(unless), Event(event.trigger, {}, dict(event.detail), ctx.now(), event.depth),
-                     {"updated": False})
-    updated = bool(since and incident.last_update_at and as_utc(incident.last_update_at) > as_utc(since))
-    now_event = Event(event.trigger, incident_fields(ctx, incident), dict(event.detail), ctx.now(), event.depth)
-    return holds(dict(unless), now_event, {"updated": updated})
+    # an alert's run with no incident: nothing was updated, and only alert conditions hold
+    fields = incident_fields(ctx, incident) if incident is not None else {}
+    updated = bool(incident is not None and since and incident.last_update_at
+                   and as_utc(incident.last_update_at) > as_utc(since))
+    return holds(dict(unless), Event(event.trigger, fields, dict(event.detail), ctx.now(), event.depth),
+                 {"updated": updated})
 
 
 def skip_rest(ctx: Context, run: WorkflowRun, index: int, total: int) -> bool:
