@@ -81,6 +81,7 @@ DECLARE_ACTION = "canary_declare"
 TICK = timedelta(minutes=1)
 LIVE = CANARY_OPEN
 STARTING = ("proposed", "starting")  # "proposed": confirmed before Confirm marked the run (an older process)
+SERVING = ("watching", "judged")  # the canary machine exists: it can vanish under the run
 ICONS = {"healthy": ":white_check_mark:", "suspicious": ":warning:", "bad": ":rotating_light:"}
 
 
@@ -205,7 +206,7 @@ def gone_sentence(env, run: CanaryRun) -> str:
 
 def machine_gone(container: Container, run: CanaryRun) -> str:
     """`gone_sentence` of a run whose canary was created (a drill's canary lives in its record: never gone)."""
-    if run.dry_run or not run.machine_id or run.status not in ("watching", "judged"):
+    if run.dry_run or not run.machine_id or run.status not in SERVING:
         return ""
     env = build_env(container)
     try:
@@ -221,7 +222,7 @@ def deciding(container: Container, run: CanaryRun) -> bool:
         return session.exec(select(PlaybookExecution.id).join(
             MitigationLock, col(MitigationLock.execution_id) == col(PlaybookExecution.id)).where(
             col(MitigationLock.app) == run.app,
-            col(PlaybookExecution.playbook).in_(("canary-promote", "canary-discard")))).first() is not None
+            col(PlaybookExecution.playbook).in_(executions.CANARY_DECISIONS))).first() is not None
 
 
 def end_gone(ctx: Context, run: CanaryRun, why: str, found_by: str) -> None:
@@ -231,7 +232,7 @@ def end_gone(ctx: Context, run: CanaryRun, why: str, found_by: str) -> None:
            "as discarded, so the app is free again"
     with session_scope(ctx.app.engine) as session:
         changed = session.execute(update(CanaryRun).where(col(CanaryRun.id) == run.id,
-                                                          col(CanaryRun.status).in_(("watching", "judged")))
+                                                          col(CanaryRun.status).in_(SERVING))
                                   .values(status="discarded", reasons=[*run.reasons, why][-20:]))
         if changed.rowcount != 1:
             return
@@ -263,7 +264,7 @@ def drill_machine(container: Container, run: CanaryRun) -> dict[str, Any]:
 def on_finished(ctx: Context, execution: PlaybookExecution, plan, **_: Any) -> None:
     if execution.playbook == "canary":
         started(ctx, execution)
-    elif execution.playbook in ("canary-promote", "canary-discard"):
+    elif execution.playbook in executions.CANARY_DECISIONS:
         run_id = plan.params.get("run")
         if not run_id:  # typed with a machine id, or offered by the undo: the run whose canary it is
             with ctx.session() as session:
