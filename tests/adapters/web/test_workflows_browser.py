@@ -12,6 +12,7 @@ import pytest
 
 from bot.adapters.web.dev import dev_app
 from bot.app.assembly import assemble
+from tests.support.alerts import ALERT_SECRET, post_alert
 from tests.support.browser import Browser, screenshot_for_docs
 from tests.support.oidc import free_port, serve_app
 from tests.support.real_run import make_incident, real_site
@@ -29,6 +30,11 @@ workflows:
     on: declared
     steps:
       - bookmark: {title: Runbook, url: "ftp://runbooks.internal/checkout"}
+  - name: Payments alert heard in support
+    on: alert_received
+    when: {alert_labels: {team: payments}}
+    steps:
+      - post: {channel: "#support", text: "A {{ alert.source }} alert about payments: {{ alert.title }}"}
   - name: Customer-support heads-up
     enabled: false
     on: state_changed
@@ -50,9 +56,14 @@ COLUMNS = """
 def test_workflows_page_at_desk_and_phone_widths(sqlite_url, recorder, clock, fake_fly, pd, tmp_path):
     path = tmp_path / "team.yaml"
     path.write_text(TEAM, encoding="utf-8")
-    with real_site(sqlite_url, recorder, clock, fake_fly, pd, workflows=str(path)) as slack:
+    with real_site(sqlite_url, recorder, clock, fake_fly, pd, workflows=str(path),
+                   alerts_webhook_secret=ALERT_SECRET) as slack:
         make_incident(slack, clock, "Checkout failing for all customers", update="Rolling back the 14:02 deploy")
         make_incident(slack, clock, "Search is slow", severity=3, ack=False)
+        # a signed alert that joins no incident: its workflow's run belongs to no incident, and shows here only
+        assert post_alert(slack.client, {"title": "Charge failures up 40%", "source": "stripe",
+                                         "labels": {"team": "payments"}, "id": "d-1"}).status_code == 202
+        slack.run_jobs()
         settings = slack.container.settings
         port = free_port()
         app, web_container = dev_app(settings, assemble(settings), port)
@@ -67,7 +78,8 @@ def test_workflows_page_at_desk_and_phone_widths(sqlite_url, recorder, clock, fa
                         text = browser.text()
                         for words in ("Exec escalation on SEV1", "Runbook link", "Customer-support heads-up",
                                       "team.yaml:3", "not run yet", "off", "#1", "#2",
-                                      "step 1 (bookmark):", "is not a link"):
+                                      "step 1 (bookmark):", "is not a link", "Payments alert heard in support",
+                                      "alert #1, no incident"):
                             assert words in text, (width, words)
                         assert browser.evaluate("document.documentElement.scrollWidth") <= width, \
                             f"the page scrolls sideways at {width}"
